@@ -1,0 +1,28 @@
+# make · make test · make lint · make bench   (see README.md)
+BUN := node_modules/.bin/bun
+SRC := $(shell find packages -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+
+all: bin/qts
+
+node_modules/.ok: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@$(BUN) --version >/dev/null 2>&1 || node node_modules/bun/install.js
+	@touch $@
+
+bin/qts: node_modules/.ok scripts/build.ts $(SRC)
+	$(BUN) scripts/build.ts
+
+test: all
+	bash scripts/test.sh
+
+lint: node_modules/.ok
+	node_modules/.bin/tsc --noEmit -p .
+	node_modules/.bin/biome check packages test scripts bench
+
+bench: all
+	bash bench/run.sh
+
+clean:
+	rm -rf bin build
+
+.PHONY: all test lint bench clean

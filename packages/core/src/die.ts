@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+import { writeSync } from "node:fs";
+import { errorStr } from "./errstr.ts";
+import { EXIT_USAGE } from "./exit.ts";
+
+// The program name used as the message prefix; each main sets it first, like DJB's FATAL.
+let prog = "unknown";
+
+export function setProg(name: string): void {
+  prog = name;
+}
+
+export function getProg(): string {
+  return prog;
+}
+
+/** Thrown to end the program with a code; run() is the only place that exits. */
+export class Exit {
+  constructor(readonly code: number) {}
+}
+
+/** Writes all of s to fd synchronously (diagnostics must survive exec and exit). */
+export function writeAll(fd: number, s: string | Uint8Array): void {
+  let buf = typeof s === "string" ? Buffer.from(s) : s;
+  while (buf.length > 0) {
+    let n: number;
+    try {
+      n = writeSync(fd, buf);
+    } catch (e) {
+      if ((e as { code?: string }).code === "EAGAIN") continue;
+      throw e;
+    }
+    buf = buf.subarray(n);
+  }
+}
+
+function emit(s: string): void {
+  try {
+    writeAll(2, s);
+  } catch {
+    // stderr gone: nothing sensible left to do, as in DJB's strerr (write errors ignored).
+  }
+}
+
+/** `prog: warning: parts...` */
+export function warn(...parts: string[]): void {
+  emit(`${prog}: warning: ${parts.join("")}\n`);
+}
+
+/** `prog: warning: parts...: <error_str>` */
+export function warnSys(err: unknown, ...parts: string[]): void {
+  emit(`${prog}: warning: ${parts.join("")}: ${errorStr(err)}\n`);
+}
+
+/** `prog: fatal: parts...`, then exit with code. */
+export function die(code: number, ...parts: string[]): never {
+  emit(`${prog}: fatal: ${parts.join("")}\n`);
+  throw new Exit(code);
+}
+
+/** `prog: fatal: parts...: <error_str>`, then exit with code. */
+export function dieSys(code: number, err: unknown, ...parts: string[]): never {
+  emit(`${prog}: fatal: ${parts.join("")}: ${errorStr(err)}\n`);
+  throw new Exit(code);
+}
+
+/** `prog: usage: text`, exit 100. */
+export function dieUsage(text: string): never {
+  emit(`${prog}: usage: ${text}\n`);
+  throw new Exit(EXIT_USAGE);
+}
+
+/** Prints raw text to stderr (no prefix), for programs with their own grammar. */
+export function errWrite(s: string): void {
+  emit(s);
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+import { constants } from "node:os";
+
+// DJB's error_str() wording, keyed by Linux errno name. Order matters where
+// names share a number: EAGAIN == EWOULDBLOCK on Linux and error_str tests
+// EAGAIN first, so "temporary failure" wins.
+const TABLE: [string, string][] = [
+  ["EINTR", "interrupted system call"],
+  ["ENOMEM", "out of memory"],
+  ["ENOENT", "file does not exist"],
+  ["ETXTBSY", "text busy"],
+  ["EIO", "input/output error"],
+  ["EEXIST", "file already exists"],
+  ["ETIMEDOUT", "timed out"],
+  ["EINPROGRESS", "operation in progress"],
+  ["EAGAIN", "temporary failure"],
+  ["EWOULDBLOCK", "input/output would block"],
+  ["EPIPE", "broken pipe"],
+  ["EPERM", "permission denied"],
+  ["EACCES", "access denied"],
+  ["ESRCH", "no such process"],
+  ["ENXIO", "device not configured"],
+  ["E2BIG", "argument list too long"],
+  ["ENOEXEC", "exec format error"],
+  ["EBADF", "file descriptor not open"],
+  ["ECHILD", "no child processes"],
+  ["EDEADLK", "operation would cause deadlock"],
+  ["EFAULT", "bad address"],
+  ["ENOTBLK", "not a block device"],
+  ["EBUSY", "device busy"],
+  ["EXDEV", "cross-device link"],
+  ["ENODEV", "device does not support operation"],
+  ["ENOTDIR", "not a directory"],
+  ["EISDIR", "is a directory"],
+  ["EINVAL", "invalid argument"],
+  ["ENFILE", "system cannot open more files"],
+  ["EMFILE", "process cannot open more files"],
+  ["ENOTTY", "not a tty"],
+  ["EFBIG", "file too big"],
+  ["ENOSPC", "out of disk space"],
+  ["ESPIPE", "unseekable descriptor"],
+  ["EROFS", "read-only file system"],
+  ["EMLINK", "too many links"],
+  ["EDOM", "input out of range"],
+  ["ERANGE", "output out of range"],
+  ["EALREADY", "operation already in progress"],
+  ["ENOTSOCK", "not a socket"],
+  ["EDESTADDRREQ", "destination address required"],
+  ["EMSGSIZE", "message too long"],
+  ["EPROTOTYPE", "incorrect protocol type"],
+  ["ENOPROTOOPT", "protocol not available"],
+  ["EPROTONOSUPPORT", "protocol not supported"],
+  ["ESOCKTNOSUPPORT", "socket type not supported"],
+  ["EOPNOTSUPP", "operation not supported"],
+  ["EPFNOSUPPORT", "protocol family not supported"],
+  ["EAFNOSUPPORT", "address family not supported"],
+  ["EADDRINUSE", "address already used"],
+  ["EADDRNOTAVAIL", "address not available"],
+  ["ENETDOWN", "network down"],
+  ["ENETUNREACH", "network unreachable"],
+  ["ENETRESET", "network reset"],
+  ["ECONNABORTED", "connection aborted"],
+  ["ECONNRESET", "connection reset"],
+  ["ENOBUFS", "out of buffer space"],
+  ["EISCONN", "already connected"],
+  ["ENOTCONN", "not connected"],
+  ["ESHUTDOWN", "socket shut down"],
+  ["ETOOMANYREFS", "too many references"],
+  ["ECONNREFUSED", "connection refused"],
+  ["ELOOP", "symbolic link loop"],
+  ["ENAMETOOLONG", "file name too long"],
+  ["EHOSTDOWN", "host down"],
+  ["EHOSTUNREACH", "host unreachable"],
+  ["ENOTEMPTY", "directory not empty"],
+  ["EUSERS", "too many users"],
+  ["EDQUOT", "disk quota exceeded"],
+  ["ESTALE", "stale NFS file handle"],
+  ["EREMOTE", "too many levels of remote in path"],
+  ["ENOLCK", "no locks available"],
+  ["ENOSYS", "system call not available"],
+  ["ENOSTR", "not a stream device"],
+  ["ETIME", "timer expired"],
+  ["ENOSR", "out of stream resources"],
+  ["ENOMSG", "no message of desired type"],
+  ["EBADMSG", "bad message type"],
+  ["EIDRM", "identifier removed"],
+  ["ENONET", "machine not on network"],
+  ["ENOLINK", "link severed"],
+  ["EADV", "advertise error"],
+  ["ESRMNT", "srmount error"],
+  ["ECOMM", "communication error"],
+  ["EPROTO", "protocol error"],
+  ["EMULTIHOP", "multihop attempted"],
+  ["EREMCHG", "remote address changed"],
+];
+
+const errnos = constants.errno as Record<string, number>;
+const byNumber = new Map<number, string>();
+for (const [name, text] of TABLE) {
+  const n = errnos[name];
+  if (n !== undefined && !byNumber.has(n)) byNumber.set(n, text);
+}
+
+/** error_str() for a positive errno number. */
+export function errnoStr(n: number): string {
+  if (n === 0) return "no error";
+  return byNumber.get(n) ?? "unknown error";
+}
+
+/** Errno number of anything thrown by node:fs / node:net / sys, or 0. */
+export function errnoOf(e: unknown): number {
+  if (e && typeof e === "object") {
+    const o = e as { code?: unknown; errno?: unknown };
+    if (typeof o.code === "string" && errnos[o.code] !== undefined) return errnos[o.code] as number;
+    if (typeof o.errno === "number") return Math.abs(o.errno);
+  }
+  return 0;
+}
+
+/** Errno name of anything thrown ("ENOENT"), or "" when it carries none. */
+export function errnoName(e: unknown): string {
+  if (e && typeof e === "object") {
+    const o = e as { code?: unknown };
+    if (typeof o.code === "string") return o.code;
+  }
+  return "";
+}
+
+/** DJB's wording for a thrown error: "file does not exist", "temporary failure", ... */
+export function errorStr(e: unknown): string {
+  const n = errnoOf(e);
+  if (n) return errnoStr(n);
+  return "unknown error";
+}
+
+/** error_temp(): errors that DJB's programs treat as temporary. */
+const TEMP = new Set(
+  [
+    "EINTR",
+    "ENOMEM",
+    "ETXTBSY",
+    "EIO",
+    "ETIMEDOUT",
+    "EWOULDBLOCK",
+    "EAGAIN",
+    "EDEADLK",
+    "EBUSY",
+    "ENFILE",
+    "EMFILE",
+    "EFBIG",
+    "ENOSPC",
+    "ENETDOWN",
+    "ENETUNREACH",
+    "ENETRESET",
+    "ECONNABORTED",
+    "ECONNRESET",
+    "ENOBUFS",
+    "ETOOMANYREFS",
+    "ECONNREFUSED",
+    "EHOSTDOWN",
+    "EHOSTUNREACH",
+    "EPROCLIM",
+    "EUSERS",
+    "EDQUOT",
+    "ESTALE",
+    "ENOLCK",
+  ]
+    .map((k) => errnos[k])
+    .filter((n): n is number => n !== undefined),
+);
+
+export function errorTemp(e: unknown): boolean {
+  return TEMP.has(errnoOf(e));
+}
+
+/** An error carrying an errno, as thrown by sys for failed libc calls. */
+export class SysError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number) {
+    const code = Object.keys(errnos).find((k) => errnos[k] === errno) ?? `E${errno}`;
+    super(`${syscall}: ${errnoStr(errno)}`);
+    this.errno = errno;
+    this.code = code;
+    this.syscall = syscall;
+  }
+}

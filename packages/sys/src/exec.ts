@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+import { SysError } from "@qts/core/errstr";
+import { check, libc } from "./ffi.ts";
+
+const F_GETFD = 1;
+const F_SETFD = 2;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const FD_CLOEXEC = 1;
+const O_NONBLOCK = 0o4000;
+const SIGPIPE = 13;
+const SIGXFSZ = 25;
+const SIG_SETMASK = 2;
+
+const c = libc({
+  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
+  signal: { args: ["i32", "ptr"], returns: "ptr" },
+  sigprocmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+});
+
+/** Clears FD_CLOEXEC on fd so it survives execve. */
+export function inheritFd(fd: number): void {
+  const fl = check("fcntl", c().fcntl(fd, F_GETFD, 0));
+  if (fl & FD_CLOEXEC) check("fcntl", c().fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC));
+}
+
+/** Sets FD_CLOEXEC on fd. */
+export function closeOnExec(fd: number): void {
+  const fl = check("fcntl", c().fcntl(fd, F_GETFD, 0));
+  if (!(fl & FD_CLOEXEC)) check("fcntl", c().fcntl(fd, F_SETFD, fl | FD_CLOEXEC));
+}
+
+export function isCloseOnExec(fd: number): boolean {
+  return (check("fcntl", c().fcntl(fd, F_GETFD, 0)) & FD_CLOEXEC) !== 0;
+}
+
+export function setBlocking(fd: number, blocking: boolean): void {
+  const fl = check("fcntl", c().fcntl(fd, F_GETFL, 0));
+  const want = blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK;
+  if (want !== fl) check("fcntl", c().fcntl(fd, F_SETFL, want));
+}
+
+export function isNonBlocking(fd: number): boolean {
+  return (check("fcntl", c().fcntl(fd, F_GETFL, 0)) & O_NONBLOCK) !== 0;
+}
+
+/**
+ * Puts the process back in the state a C program expects before execve
+ * (DESIGN.md "Known traps"): fds 0-2 blocking and inheritable (a closed one
+ * is left closed), the fds in keep inheritable, SIGPIPE and SIGXFSZ at
+ * SIG_DFL (Bun ignores both and execve keeps "ignored"), no blocked signals.
+ * Diagnostics are written with writeSync everywhere, so nothing is queued.
+ */
+export function prepareExec(keep: readonly number[] = []): void {
+  for (const fd of [0, 1, 2]) {
+    try {
+      setBlocking(fd, true);
+      inheritFd(fd);
+    } catch (e) {
+      if ((e as SysError).code !== "EBADF") throw e;
+    }
+  }
+  for (const fd of keep) inheritFd(fd);
+  c().signal(SIGPIPE, null);
+  c().signal(SIGXFSZ, null);
+  const empty = new BigUint64Array(16);
+  c().sigprocmask(SIG_SETMASK, empty, null);
+}
+
+export type ExecEnv = Record<string, string | undefined>;
+
+function cleanEnv(env: ExecEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function execveOnce(file: string, argv: readonly string[], env: Record<string, string>): unknown {
+  try {
+    (process.execve as (f: string, a: string[], e: Record<string, string>) => void)(file, [...argv], env);
+  } catch (e) {
+    return e;
+  }
+  return new SysError("execve", 0);
+}
+
+/**
+ * DJB's pathexec_run: execve file with argv and env; a name without "/" is
+ * searched in env.PATH (default "/bin:/usr/bin", an empty entry meaning "."),
+ * skipping ENOENT and remembering EACCES/EPERM/EISDIR. Returns only on
+ * failure, with the error to report. Call prepareExec first.
+ */
+export function pathexec(file: string, argv: readonly string[], env: ExecEnv): unknown {
+  // process.execve is "experimental" in Bun and says so on stderr; DJB's programs print nothing.
+  process.emitWarning = () => {};
+  const e = cleanEnv(env);
+  if (file.includes("/")) return execveOnce(file, argv, e);
+  const path = env.PATH ?? "/bin:/usr/bin";
+  let saved: unknown;
+  for (const dir of path.split(":")) {
+    const err = execveOnce(`${dir === "" ? "." : dir}/${file}`, argv, e);
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") continue;
+    saved = err;
+    if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") return err;
+  }
+  return saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Shared helpers for black-box tests: real programs, temp dirs, free ports.
+
+import { afterAll } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { execa, type Options } from "execa";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BIN = join(ROOT, "bin");
+
+/** Absolute path of our program NAME in bin/. */
+export function ours(name: string): string {
+  return join(BIN, name);
+}
+
+/** Absolute path of Debian's original NAME, or undefined when not installed. */
+export function original(name: string): string | undefined {
+  for (const d of ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]) {
+    const p = join(d, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp dir, removed after the test file. */
+export function tmp(prefix = "qts-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+export interface Result {
+  code: number;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion (bounded by timeout), never throwing on failure. */
+export async function run(
+  file: string,
+  args: string[] = [],
+  opts: Options & { input?: string | Buffer } = {},
+): Promise<Result> {
+  const r = await execa(file, args, {
+    reject: false,
+    timeout: 20_000,
+    stripFinalNewline: false,
+    encoding: "utf8",
+    ...opts,
+  } as Options);
+  return {
+    code: (r.exitCode ?? -1) as number,
+    signal: r.signal ?? undefined,
+    stdout: String(r.stdout ?? ""),
+    stderr: String(r.stderr ?? ""),
+  };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return await new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** Polls cond every 20 ms until it is truthy or timeoutMs passes; returns its last value. */
+export async function waitFor<T>(cond: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v || Date.now() > end) return v;
+    await Bun.sleep(20);
+  }
+}
+
+/** Kills exactly this pid (never by name); ignores a pid that is already gone. */
+export function kill(pid: number | undefined, sig: NodeJS.Signals = "SIGKILL"): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, sig);
+  } catch {}
+}
