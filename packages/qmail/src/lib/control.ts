@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// control/ files, read as qmail's control.c does (spec/qmail.md §8): trailing
+// spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+function readOrUndefined(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+function stripTrailing(s: string): string {
+  return s.replace(/[ \t\n\r]+$/, "").replace(/[ \t]+$/, "");
+}
+
+/** Byte-preserving decode: control files may hold any bytes. */
+function latin1(b: Buffer): string {
+  return b.toString("latin1");
+}
+
+export class Control {
+  private meCache: string | undefined | null = null;
+
+  constructor(readonly home: string) {}
+
+  path(name: string): string {
+    return join(this.home, "control", name);
+  }
+
+  /** control_readline: the first line, trailing whitespace stripped; undefined if the file is missing. */
+  line(name: string): string | undefined {
+    const b = readOrUndefined(this.path(name));
+    if (b === undefined) return undefined;
+    const s = latin1(b);
+    const nl = s.indexOf("\n");
+    return stripTrailing(nl < 0 ? s : s.slice(0, nl));
+  }
+
+  /** control/me, read once (control_init). */
+  me(): string | undefined {
+    if (this.meCache === null) this.meCache = this.line("me");
+    return this.meCache;
+  }
+
+  /**
+   * control_rldef: the first line of name; if missing, control/me when
+   * useMe, else def. An empty first line counts as present.
+   */
+  lineDefault(name: string, useMe: boolean, def: string): string {
+    const v = this.line(name);
+    if (v !== undefined) return v;
+    if (useMe) {
+      const me = this.me();
+      if (me !== undefined) return me;
+    }
+    return def;
+  }
+
+  /** control_readint: an unsigned decimal first line; def when missing; throws on garbage. */
+  int(name: string, def: number): number {
+    const v = this.line(name);
+    if (v === undefined) return def;
+    const m = /^\d+/.exec(v);
+    if (!m) throw new Error(`control/${name}: not a number`);
+    return Number(m[0]);
+  }
+
+  /** control_readfile: every non-blank line that does not start with #; undefined if missing. */
+  lines(name: string): string[] | undefined {
+    const b = readOrUndefined(this.path(name));
+    if (b === undefined) return undefined;
+    const out: string[] = [];
+    for (const raw of latin1(b).split("\n")) {
+      const l = stripTrailing(raw);
+      if (l === "" || l.startsWith("#")) continue;
+      out.push(l);
+    }
+    return out;
+  }
+}

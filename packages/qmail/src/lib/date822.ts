@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+function p2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** netqmail's unpatched date822fmt: `26 Sep 1995 04:46:54 -0000`, UTC, day not zero-padded (spec/qmail.md appendix). */
+export function date822utc(unixMs: number = Date.now()): string {
+  const d = new Date(unixMs);
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p2(d.getUTCHours())}:${p2(
+    d.getUTCMinutes(),
+  )}:${p2(d.getUTCSeconds())} -0000`;
+}
+
+/**
+ * date822fmt with the date-localtime patch (spec/qmail.md §9.1), which we
+ * apply: `26 Sep 1995 00:46:54 -0400`, local time (TZ) with a numeric offset.
+ * Used for every RFC 822 date qmail writes: Received lines, Date headers, bounces.
+ */
+export function date822(unixMs: number = Date.now()): string {
+  const d = new Date(unixMs);
+  const off = -d.getTimezoneOffset();
+  const sign = off < 0 ? "-" : "+";
+  const a = Math.abs(off);
+  return `${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(
+    d.getSeconds(),
+  )} ${sign}${p2(Math.floor(a / 60))}${p2(a % 60)}`;
+}
+
+/** mbox From_ line date: `Sun Sep 26 04:46:54 1995` (day zero-padded, UTC). */
+export function dateFromLine(unixMs: number = Date.now()): string {
+  const d = new Date(unixMs);
+  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${p2(d.getUTCDate())} ${p2(d.getUTCHours())}:${p2(
+    d.getUTCMinutes(),
+  )}:${p2(d.getUTCSeconds())} ${d.getUTCFullYear()}`;
+}

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** The file `make setup QMAIL=<dir>` writes beside the installed executable. */
+export const HOME_MARKER = ".qmail-home";
+
+let cached: string | undefined;
+
+/**
+ * QMAILHOME. C qmail compiles it in; ours is recorded at install: an executable
+ * installed as <home>/bin/qts with <home>/bin/.qmail-home beside it uses <home>,
+ * whatever the caller's environment says (the path comes from the kernel, not
+ * the caller). The checkout's own bin/ uses $QMAILHOME, else /var/qmail.
+ */
+export function qmailHome(env: Record<string, string | undefined> = process.env): string {
+  if (cached !== undefined) return cached;
+  let exe = "";
+  try {
+    exe = realpathSync(process.execPath);
+  } catch {}
+  const bin = dirname(exe);
+  if (exe && existsSync(join(bin, HOME_MARKER))) cached = dirname(bin);
+  else cached = env.QMAILHOME || "/var/qmail";
+  return cached;
+}
+
+/** Forgets the cached home (tests that switch homes in one process). */
+export function resetHome(): void {
+  cached = undefined;
+}

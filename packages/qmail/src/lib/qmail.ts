@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// qmail_open/put/from/to/close (qmail.c): hands one message to qmail-queue,
+// or to $QMAILQUEUE as netqmail does, with the message on the child's fd 0
+// and the envelope on its fd 1 (spec/qmail.md §2.2, §2.4).
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { qqExitText } from "@qts/core/exit";
+import { pipe } from "@qts/sys/pipe";
+import { qmailHome } from "./home.ts";
+
+export interface QueueResult {
+  /** qmail-queue's exit code (or -1 if it crashed). */
+  code: number;
+  /** qqExitText: "" on success, else a D/Z text such as "Zqq write error or disk full (#4.3.0)". */
+  text: string;
+  /** The pid of the qmail-queue process: the "qp" of smtpd's reply and qmail-send's log. */
+  pid: number;
+}
+
+export class QmailQueue {
+  readonly pid: number;
+  private child: ChildProcess;
+  private envR: number;
+  private envW: number;
+  private env: Buffer[] = [];
+  private writeError = false;
+  private exited: Promise<number>;
+
+  constructor(opts: { home?: string; env?: Record<string, string | undefined> } = {}) {
+    const env = opts.env ?? process.env;
+    const home = opts.home ?? qmailHome(env);
+    const prog = env.QMAILQUEUE || join(home, "bin", "qmail-queue");
+    [this.envR, this.envW] = pipe();
+    this.child = spawn(prog, [], {
+      cwd: home,
+      env: env as NodeJS.ProcessEnv,
+      stdio: ["pipe", this.envR, "inherit"],
+    });
+    this.pid = this.child.pid ?? 0;
+    this.exited = new Promise((ok) => {
+      // exec failure is qmail_open's 120 ("Zunable to exec qq").
+      this.child.once("error", () => ok(120));
+      this.child.once("exit", (code, sig) => ok(sig ? -1 : (code ?? -1)));
+    });
+    this.child.stdin?.on("error", () => {
+      this.writeError = true;
+    });
+  }
+
+  /** Appends message bytes; resolves when the pipe can take more (backpressure). */
+  async put(data: Uint8Array | string): Promise<void> {
+    const s = this.child.stdin;
+    if (!s || this.writeError) return;
+    if (!s.write(data)) await new Promise<void>((ok) => s.once("drain", ok).once("error", ok).once("close", ok));
+  }
+
+  from(sender: string): void {
+    this.env.push(Buffer.from(`F${sender}\0`, "latin1"));
+  }
+
+  to(recipient: string): void {
+    this.env.push(Buffer.from(`T${recipient}\0`, "latin1"));
+  }
+
+  /** Ends the message, sends the envelope, waits for qmail-queue. */
+  async close(): Promise<QueueResult> {
+    const s = this.child.stdin;
+    if (s) await new Promise<void>((ok) => s.end(ok));
+    closeSync(this.envR);
+    try {
+      this.env.push(Buffer.from("\0"));
+      const b = Buffer.concat(this.env);
+      for (let at = 0; at < b.length; ) at += writeSync(this.envW, b, at);
+    } catch {
+      this.writeError = true;
+    }
+    closeSync(this.envW);
+    const code = await this.exited;
+    // A failed write to the pipe is qmail_close's 54 even when qq exited 0.
+    const eff = code === 0 && this.writeError ? 54 : code;
+    return { code: eff, text: eff === -1 ? qqExitText("crash") : qqExitText(eff), pid: this.pid };
+  }
+}
