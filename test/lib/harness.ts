@@ -95,3 +95,23 @@ export function kill(pid: number | undefined, sig: NodeJS.Signals = "SIGKILL"): 
     process.kill(pid, sig);
   } catch {}
 }
+
+/** Reads a child's stdout until it holds `want` (or timeoutMs passes); returns all text read so far. */
+export async function readUntil(
+  stream: ReadableStream<Uint8Array>,
+  want: string | RegExp,
+  timeoutMs = 5000,
+  reader = stream.getReader(),
+): Promise<string> {
+  const dec = new TextDecoder();
+  let text = "";
+  const end = Date.now() + timeoutMs;
+  const has = () => (typeof want === "string" ? text.includes(want) : want.test(text));
+  while (!has() && Date.now() < end) {
+    const r = await Promise.race([reader.read(), Bun.sleep(Math.max(1, end - Date.now())).then(() => undefined)]);
+    if (!r || r.done) break;
+    text += dec.decode(r.value, { stream: true });
+  }
+  reader.releaseLock();
+  return text;
+}

@@ -17,14 +17,17 @@ function report(e: unknown): number {
 /**
  * The one place that exits. argv is the program's arguments without argv[0]
  * (DJB programs ignore their own name). A main may return a code, throw Exit
- * (die/usage), or return a promise; -1 means "stay alive" (a daemon whose
- * event loop ends the process itself by calling exit()).
+ * (die/usage), or return a promise of the code (a daemon's promise settles
+ * when it is done). A code of -1 leaves the process to its event loop.
  */
 export function run(main: Main): void {
   const argv = process.argv.slice(2);
   const done = (code: number) => {
-    if (code >= 0) process.exit(code);
+    if (code >= 0) exit(code);
   };
+  // die() inside an event callback (a daemon's socket handler, a timer) ends the program the same way.
+  process.on("uncaughtException", (e) => done(report(e)));
+  process.on("unhandledRejection", (e) => done(report(e)));
   try {
     const r = main(argv, process.env);
     if (typeof r === "number") done(r);

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { SysError } from "@qts/core/errstr";
+
+import { realpathSync } from "node:fs";
+import type { SysError } from "@qts/core/errstr";
+import { execve } from "./execve.ts";
 import { check, libc } from "./ffi.ts";
+import { getrlimit, RLIMIT } from "./rlimit.ts";
 
 const F_GETFD = 1;
 const F_SETFD = 2;
@@ -71,28 +75,42 @@ export type ExecEnv = Record<string, string | undefined>;
 
 function cleanEnv(env: ExecEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && k !== NOFILE_VAR) out[k] = v;
   return out;
 }
 
-function execveOnce(file: string, argv: readonly string[], env: Record<string, string>): unknown {
+// The variable boot.ts reads (NOFILE_VAR there): Bun raises the soft RLIMIT_NOFILE at start-up, so our
+// own programs are told the soft limit in force at exec; C programs never see it (DESIGN.md "Known traps").
+const NOFILE_VAR = "QTS_NOFILE";
+let self: string | undefined;
+
+function isSelf(file: string): boolean {
   try {
-    (process.execve as (f: string, a: string[], e: Record<string, string>) => void)(file, [...argv], env);
-  } catch (e) {
-    return e;
+    self ??= realpathSync(process.execPath);
+    return realpathSync(file) === self;
+  } catch {
+    return false;
   }
-  return new SysError("execve", 0);
+}
+
+function execveOnce(file: string, argv: readonly string[], env: Record<string, string>): unknown {
+  if (isSelf(file)) {
+    try {
+      env = { ...env, [NOFILE_VAR]: String(getrlimit(RLIMIT.NOFILE).soft) };
+    } catch {}
+  }
+  return execve(file, argv, env);
 }
 
 /**
  * DJB's pathexec_run: execve file with argv and env; a name without "/" is
  * searched in env.PATH (default "/bin:/usr/bin", an empty entry meaning "."),
  * skipping ENOENT and remembering EACCES/EPERM/EISDIR. Returns only on
- * failure, with the error to report. Call prepareExec first.
+ * failure, with the error to report. Call prepareExec first. When the file
+ * resolves to our own multicall binary, env gets QTS_NOFILE (the soft
+ * RLIMIT_NOFILE now in force) for boot.ts to restore; otherwise it is removed.
  */
 export function pathexec(file: string, argv: readonly string[], env: ExecEnv): unknown {
-  // process.execve is "experimental" in Bun and says so on stderr; DJB's programs print nothing.
-  process.emitWarning = () => {};
   const e = cleanEnv(env);
   if (file.includes("/")) return execveOnce(file, argv, e);
   const path = env.PATH ?? "/bin:/usr/bin";
