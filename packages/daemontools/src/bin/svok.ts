@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+import { constants, openSync } from "node:fs";
+import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { EXIT_OK, EXIT_USAGE, EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+
+export const usage = "svok dir";
+
+// spec/daemontools-ucspi.md §1.6: 0 if a supervise holds supervise/ok, 100 if not, 111 on trouble.
+export function main(argv: string[], _env: Env): number {
+  setProg("svok");
+  const dir = argv[0];
+  if (dir === undefined) dieUsage(usage);
+  try {
+    process.chdir(dir);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
+  }
+  try {
+    // O_NONBLOCK: a FIFO with no reader fails at once with ENXIO instead of blocking.
+    openSync("supervise/ok", constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = errnoName(e);
+    if (code === "ENXIO" || code === "ENOENT") return EXIT_USAGE;
+    dieSys(EXIT_TEMP, e, "unable to open ", dir, "/supervise/ok");
+  }
+  return EXIT_OK;
+}
