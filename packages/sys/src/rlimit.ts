@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { ptr } from "bun:ffi";
-import { check, libc } from "./ffi.ts";
+import { check, errno, libc } from "./ffi.ts";
 
 // Linux resource numbers (asm-generic/resource.h).
 export const RLIMIT = {
@@ -37,4 +37,16 @@ export function getrlimit(resource: number): Limit {
 export function setrlimit(resource: number, lim: Limit): void {
   const a = new BigUint64Array([lim.soft, lim.hard]);
   check("setrlimit", c().setrlimit(resource, ptr(a)));
+}
+
+/**
+ * setrlimit with its struct built now: the returned call allocates nothing
+ * (softlimit applies limits Bun itself could not run under, right before
+ * execve) and returns 0 or the errno.
+ */
+export function prepareSetrlimit(resource: number, lim: Limit): () => number {
+  const a = new BigUint64Array([lim.soft, lim.hard]);
+  const p = ptr(a);
+  const lib = c();
+  return () => (lib.setrlimit(resource, p) < 0 ? errno() : 0);
 }

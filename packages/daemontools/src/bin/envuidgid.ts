@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { envPlus } from "@qts/daemontools/lib/pathexecenv";
+import { pathexec, prepareExec } from "@qts/sys/exec";
+import { getpwnam } from "@qts/sys/pwd";
+
+export const usage = "envuidgid account child";
+
+// spec/daemontools-ucspi.md §5: GID then UID in the environment, uid unchanged.
+export function main(argv: string[], env: Env): number {
+  setProg("envuidgid");
+  const account = argv[0];
+  const child = argv.slice(1);
+  if (account === undefined || child.length === 0) dieUsage(usage);
+  const pw = getpwnam(account);
+  if (!pw) die(EXIT_TEMP, "unknown account ", account);
+  const e = envPlus(env, [
+    ["GID", String(pw.gid)],
+    ["UID", String(pw.uid)],
+  ]);
+  prepareExec();
+  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, e), "unable to run ", child[0] as string);
+}

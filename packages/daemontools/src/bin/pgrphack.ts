@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { pathexec, prepareExec } from "@qts/sys/exec";
+import { setsid } from "@qts/sys/setsid";
+
+export const usage = "pgrphack child";
+
+export function main(argv: string[], env: Env): number {
+  setProg("pgrphack");
+  if (argv.length === 0) dieUsage(usage);
+  // Errors ignored, as the original: already a group leader is fine.
+  try {
+    setsid();
+  } catch {}
+  prepareExec();
+  dieSys(EXIT_TEMP, pathexec(argv[0] as string, argv, env), "unable to run ", argv[0] as string);
+}

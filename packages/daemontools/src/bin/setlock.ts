@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+import { constants, openSync } from "node:fs";
+import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import type { Env } from "@qts/core/run";
+import { pathexec, prepareExec } from "@qts/sys/exec";
+import { lockEx, lockExNb } from "@qts/sys/flock";
+
+export const usage = "setlock [ -nNxX ] file program [ arg ... ]";
+
+export function main(argv: string[], env: Env): number {
+  setProg("setlock");
+  let ndelay = false;
+  let x = false;
+  const { opts, rest } = getopt(argv, "nNxX");
+  for (const o of opts) {
+    if (o.opt === "n") ndelay = true;
+    else if (o.opt === "N") ndelay = false;
+    else if (o.opt === "x") x = true;
+    else if (o.opt === "X") x = false;
+    else dieUsage(usage);
+  }
+  const file = rest[0];
+  const child = rest.slice(1);
+  if (file === undefined || child.length === 0) dieUsage(usage);
+  let fd: number;
+  try {
+    // open_append: O_NDELAY is part of it, so the child sees the lock fd non-blocking as in C.
+    fd = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT, 0o600);
+  } catch (e) {
+    if (x) return EXIT_OK;
+    dieSys(EXIT_TEMP, e, "unable to open ", file);
+  }
+  try {
+    if (ndelay) lockExNb(fd);
+    else lockEx(fd);
+  } catch (e) {
+    if (x) return EXIT_OK;
+    dieSys(EXIT_TEMP, e, "unable to lock ", file);
+  }
+  prepareExec([fd]);
+  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
+}

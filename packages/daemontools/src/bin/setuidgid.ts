@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { pathexec, prepareExec } from "@qts/sys/exec";
+import { getpwnam } from "@qts/sys/pwd";
+
+export const usage = "setuidgid account child";
+
+// spec/daemontools-ucspi.md §5: only the account's primary gid, as prot_gid's setgroups(1, &gid).
+export function main(argv: string[], env: Env): number {
+  setProg("setuidgid");
+  const account = argv[0];
+  const child = argv.slice(1);
+  if (account === undefined || child.length === 0) dieUsage(usage);
+  const pw = getpwnam(account);
+  if (!pw) die(EXIT_TEMP, "unknown account ", account);
+  try {
+    (process.setgroups as (g: number[]) => void)([pw.gid]);
+    (process.setgid as (g: number) => void)(pw.gid);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to setgid");
+  }
+  try {
+    (process.setuid as (u: number) => void)(pw.uid);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to setuid");
+  }
+  prepareExec();
+  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
+}
