@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { cdbWriteAtomic } from "@qts/cdb/cdb";
+import { die, setProg } from "@qts/core/die";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { qmailHome } from "../lib/home.ts";
+import { assignRecords } from "../lib/users-assign.ts";
+
+export const usage = "qmail-newu";
+
+// spec/qmail.md §4.8: users/assign -> users/cdb.tmp, fsync, rename over users/cdb; 111 on any trouble.
+export function main(_argv: string[], env: Env): number {
+  setProg("qmail-newu");
+  process.umask(0o033);
+  try {
+    process.chdir(qmailHome(env));
+  } catch {
+    die(EXIT_TEMP, "unable to chdir");
+  }
+  let fd: number;
+  try {
+    fd = openSync("users/assign", "r");
+  } catch {
+    die(EXIT_TEMP, "unable to open users/assign");
+  }
+  let text: Buffer;
+  try {
+    text = readFileSync(fd);
+  } catch {
+    die(EXIT_TEMP, "unable to read users/assign");
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    cdbWriteAtomic("users/cdb", "users/cdb.tmp", (m) => {
+      for (const [k, v] of assignRecords(text)) m.add(k, v);
+    });
+  } catch (e) {
+    const step = (e as { step?: string }).step;
+    if (step === "format") die(EXIT_TEMP, "bad format in users/assign");
+    if (step === "create") die(EXIT_TEMP, "unable to open users/cdb.tmp");
+    if (step === "rename") die(EXIT_TEMP, "unable to move users/cdb.tmp to users/cdb");
+    if ((e as { code?: string }).code === "ENOMEM") die(EXIT_TEMP, "out of memory");
+    die(EXIT_TEMP, "unable to write users/cdb.tmp");
+  }
+  return EXIT_OK;
+}
