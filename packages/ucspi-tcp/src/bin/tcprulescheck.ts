@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+import { closeSync, openSync } from "node:fs";
+import { Cdb } from "@qts/cdb/cdb";
+import { dieSys, errWrite, Exit, setProg, writeAll } from "@qts/core/die";
+import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { findRule, type RuleHit } from "../lib/rules.ts";
+
+export const usage = "tcprulescheck rules.cdb";
+
+function describe(hit: RuleHit): Buffer {
+  const out: Buffer[] = [Buffer.from(`rule ${hit.name}:\n`)];
+  let data = hit.data;
+  for (;;) {
+    const nul = data.indexOf(0);
+    if (nul < 0) break;
+    if (data[0] === 0x44) {
+      out.push(Buffer.from("deny connection\n"));
+      return Buffer.concat(out);
+    }
+    if (data[0] === 0x2b) out.push(Buffer.from("set environment variable "), data.subarray(1, nul), Buffer.from("\n"));
+    data = data.subarray(nul + 1);
+  }
+  out.push(Buffer.from("allow connection\n"));
+  return Buffer.concat(out);
+}
+
+// spec/daemontools-ucspi.md §6.5: which rule tcpserver would apply to TCPREMOTEIP/HOST/INFO.
+export function main(argv: string[], env: Env): number {
+  setProg("tcprulescheck");
+  const fn = argv[0];
+  if (fn === undefined) {
+    errWrite("tcprulescheck: usage: tcprulescheck rules.cdb\n");
+    throw new Exit(EXIT_USAGE);
+  }
+  const ip = env.TCPREMOTEIP ?? "0.0.0.0";
+  let hit: RuleHit | undefined;
+  try {
+    const fd = openSync(fn, "r");
+    try {
+      hit = findRule(Cdb.fromFd(fd), ip, env.TCPREMOTEHOST, env.TCPREMOTEINFO);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to read ", fn);
+  }
+  writeAll(1, hit ? describe(hit) : "default:\nallow connection\n");
+  return 0;
+}

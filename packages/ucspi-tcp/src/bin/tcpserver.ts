@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: MIT
+// tcpserver, spec/daemontools-ucspi.md §6. The C original forks a child per
+// connection that does the lookups and then execs the program. Here the
+// parent does the lookups (asynchronously, so the accept loop never waits)
+// and posix_spawns the program with the socket on fds 0 and 1; the pid in
+// the log lines is the program's, as in C, where exec keeps the pid.
+import { accessSync, closeSync, constants, openSync, readdirSync, readlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { Cdb } from "@qts/cdb/cdb";
+import { errWrite, Exit, setProg, writeAll } from "@qts/core/die";
+import { errorStr } from "@qts/core/errstr";
+import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import { exit, type Env } from "@qts/core/run";
+import { dup, dup2 } from "@qts/sys/dup";
+import { closeOnExec, inheritFd, setBlocking } from "@qts/sys/exec";
+import { spawn } from "@qts/sys/posixspawn";
+import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
+import { reap } from "@qts/sys/waitpid";
+import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
+import { remoteInfo } from "../lib/ident.ts";
+import { hostIp, ip4, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
+import { findRule, ruleAction } from "../lib/rules.ts";
+
+export const usage =
+  "tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program";
+
+const DROP = "tcpserver: warning: dropping connection, ";
+const SIGPIPE = 13;
+const SIGTERM = 15;
+const SIGCHLD = 17;
+const SIGXFSZ = 25;
+
+interface Opts {
+  verbosity: number;
+  killopts: boolean;
+  delay: boolean;
+  banner: string;
+  remoteinfo: boolean;
+  remotehost: boolean;
+  paranoid: boolean;
+  timeout: number;
+  rules?: string;
+  allowNoRules: boolean;
+  localhost?: string;
+  limit: number;
+  backlog: number;
+  uid: number;
+  gid: number;
+  flag1: boolean;
+}
+
+function dieUsage(): never {
+  errWrite(`tcpserver: usage: ${usage}\n`);
+  throw new Exit(EXIT_USAGE);
+}
+
+function fatal(msg: string, err?: unknown): never {
+  errWrite(`tcpserver: fatal: ${msg}${err === undefined ? "" : errorStr(err)}\n`);
+  throw new Exit(EXIT_TEMP);
+}
+
+// safecats: bytes <33 or >126, '%' and ':' become '?'; cut at 100 bytes with "...".
+function safe(s: string): string {
+  const b = Buffer.from(s);
+  let out = "";
+  for (let i = 0; i < b.length && i < 100; i++) {
+    const c = b[i] as number;
+    out += c < 33 || c > 126 || c === 0x25 || c === 0x3a ? "?" : String.fromCharCode(c);
+  }
+  return b.length >= 100 ? `${out}...` : out;
+}
+
+function parse(argv: string[], env: Env): { o: Opts; host: string; port: string; prog: string[] } {
+  const o: Opts = {
+    verbosity: 1,
+    killopts: true,
+    delay: true,
+    banner: "",
+    remoteinfo: true,
+    remotehost: true,
+    paranoid: false,
+    timeout: 26,
+    allowNoRules: false,
+    limit: 40,
+    backlog: 20,
+    uid: 0,
+    gid: 0,
+    flag1: false,
+  };
+  const num = (s: string | undefined) => scanUlong(s ?? "").value;
+  const { opts, rest } = getopt(argv, "dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO");
+  for (const { opt, arg } of opts) {
+    switch (opt) {
+      case "b":
+        o.backlog = num(arg);
+        break;
+      case "c":
+        o.limit = num(arg);
+        break;
+      case "X":
+        o.allowNoRules = true;
+        break;
+      case "x":
+        o.rules = arg;
+        break;
+      case "B":
+        o.banner = arg ?? "";
+        break;
+      case "d":
+        o.delay = true;
+        break;
+      case "D":
+        o.delay = false;
+        break;
+      case "v":
+        o.verbosity = 2;
+        break;
+      case "q":
+        o.verbosity = 0;
+        break;
+      case "Q":
+        o.verbosity = 1;
+        break;
+      case "P":
+        o.paranoid = false;
+        break;
+      case "p":
+        o.paranoid = true;
+        break;
+      case "O":
+        o.killopts = true;
+        break;
+      case "o":
+        o.killopts = false;
+        break;
+      case "H":
+        o.remotehost = false;
+        break;
+      case "h":
+        o.remotehost = true;
+        break;
+      case "R":
+        o.remoteinfo = false;
+        break;
+      case "r":
+        o.remoteinfo = true;
+        break;
+      case "t":
+        o.timeout = num(arg);
+        break;
+      case "U":
+        if (env.UID !== undefined) o.uid = num(env.UID);
+        if (env.GID !== undefined) o.gid = num(env.GID);
+        break;
+      case "u":
+        o.uid = num(arg);
+        break;
+      case "g":
+        o.gid = num(arg);
+        break;
+      case "1":
+        o.flag1 = true;
+        break;
+      case "l":
+        o.localhost = arg;
+        break;
+      default:
+        dieUsage();
+    }
+  }
+  const [host, port, ...prog] = rest;
+  if (host === undefined || port === undefined) dieUsage();
+  return { o, host, port, prog };
+}
+
+/**
+ * Bun marks every fd it inherited close-on-exec at start-up; a C tcpserver's
+ * children inherit them (a run script's `3>file`). Bun's own fds at this
+ * point are anonymous inodes (epoll, eventfd), so everything else goes back.
+ */
+function keepInheritedFds(): void {
+  try {
+    for (const f of readdirSync("/proc/self/fd")) {
+      const fd = Number(f);
+      if (fd <= 2) continue;
+      try {
+        if (readlinkSync(`/proc/self/fd/${f}`).startsWith("anon_inode:")) continue;
+        inheritFd(fd);
+      } catch {}
+    }
+  } catch {}
+}
+
+export async function main(argv: string[], env: Env): Promise<number> {
+  setProg("tcpserver");
+  keepInheritedFds();
+  const { o, host, port: portName, prog } = parse(argv, env);
+  // -q: tcpserver's own messages go nowhere (buffer_2->fd = -1), in the parent and before exec.
+  const say = (s: string) => {
+    if (o.verbosity > 0) errWrite(s);
+  };
+  const info = (s: string) => {
+    if (o.verbosity >= 2) errWrite(s);
+  };
+
+  let port: number;
+  const sc = scanUlong(portName);
+  if (sc.used === portName.length) port = sc.value & 0xffff;
+  else {
+    const p = servicePort(portName);
+    if (p === undefined) {
+      say(`tcpserver: fatal: unable to figure out port number for ${portName}\n`);
+      throw new Exit(EXIT_TEMP);
+    }
+    port = p;
+  }
+  if (prog.length === 0) dieUsage();
+
+  const base = environ(env);
+  // pathexec_run searches the PATH of tcpserver's own environment.
+  const searchPath = env.PATH ?? "/bin:/usr/bin";
+
+  process.on("SIGTERM", () => exit(0));
+
+  let localIp: string;
+  try {
+    localIp = await hostIp(host);
+  } catch (e) {
+    if (e instanceof NoAddress) {
+      say(`tcpserver: fatal: no IP address for ${host}\n`);
+      throw new Exit(EXIT_TEMP);
+    }
+    if (o.verbosity > 0) fatal(`temporarily unable to figure out IP address for ${host}: `, e);
+    throw new Exit(EXIT_TEMP);
+  }
+
+  const first = createServer({ pauseOnConnect: true });
+  try {
+    await new Promise<void>((ok, fail) => {
+      first.once("error", fail);
+      first.listen({ host: localIp, port, backlog: o.backlog, exclusive: true }, () => ok());
+    });
+  } catch (e) {
+    if (o.verbosity > 0) fatal("unable to bind: ", e);
+    throw new Exit(EXIT_TEMP);
+  }
+  const boundPort = (first.address() as { port: number }).port;
+  // The listening socket outlives any one node:net server: -c closes the server to stop accepting, so
+  // further connections wait in the kernel's backlog, and a new server over a dup resumes (§6.4).
+  const lfd = dup((first as unknown as { _handle: { fd: number } })._handle.fd);
+  closeOnExec(lfd);
+
+  try {
+    if (o.gid) {
+      (process.setgroups as (g: number[]) => void)([o.gid]);
+      (process.setgid as (g: number) => void)(o.gid);
+    }
+  } catch (e) {
+    if (o.verbosity > 0) fatal("unable to set gid: ", e);
+    throw new Exit(EXIT_TEMP);
+  }
+  try {
+    if (o.uid) (process.setuid as (u: number) => void)(o.uid);
+  } catch (e) {
+    if (o.verbosity > 0) fatal("unable to set uid: ", e);
+    throw new Exit(EXIT_TEMP);
+  }
+
+  if (o.flag1) {
+    try {
+      writeAll(1, `${boundPort}\n`);
+    } catch {}
+  }
+  // C closes fds 0 and 1 here; /dev/null in their place keeps them from being reused for sockets.
+  try {
+    const nul = openSync("/dev/null", "r+");
+    dup2(nul, 0);
+    dup2(nul, 1);
+    closeSync(nul);
+  } catch {}
+  try {
+    setBlocking(2, true);
+    inheritFd(2);
+  } catch {}
+
+  const children = new Set<number>();
+  const waiting: Socket[] = [];
+  let numchildren = 0;
+  let server: Server | undefined = first;
+  const status = () => info(`tcpserver: status: ${numchildren}/${o.limit}\n`);
+
+  const onConnection = (sock: Socket) => {
+    if (numchildren >= o.limit) {
+      waiting.push(sock);
+      pause();
+      return;
+    }
+    start(sock);
+  };
+  const start = (sock: Socket) => {
+    numchildren++;
+    status();
+    if (numchildren >= o.limit) pause();
+    serve(sock).catch((e) => {
+      // A bug, not a connection problem: count the connection as done.
+      say(`${DROP}${e instanceof Error ? e.message : String(e)}\n`);
+      sock.destroy();
+      numchildren--;
+      status();
+      resume();
+    });
+  };
+  const pause = () => {
+    if (!server) return;
+    server.close();
+    server = undefined;
+  };
+  const resume = () => {
+    while (waiting.length > 0 && numchildren < o.limit) start(waiting.shift() as Socket);
+    if (server || numchildren >= o.limit) return;
+    const s = createServer({ pauseOnConnect: true }, onConnection);
+    const fd = dup(lfd);
+    closeOnExec(fd);
+    s.listen({ fd });
+    server = s;
+  };
+  first.on("connection", onConnection);
+  if (numchildren >= o.limit) pause();
+
+  const onChild = () => {
+    for (const pid of children) {
+      let r: ReturnType<typeof reap>;
+      try {
+        r = reap(pid);
+      } catch {
+        r = { pid, status: 0 };
+      }
+      if (!r) continue;
+      children.delete(pid);
+      info(`tcpserver: end ${pid} status ${r.status}\n`);
+      if (numchildren) numchildren--;
+      status();
+    }
+    resume();
+  };
+  process.on("SIGCHLD", onChild);
+  // SIGCHLD is the fast path; the poll catches any exit whose signal was merged away.
+  setInterval(onChild, 1000);
+
+  const startChild = (file: string, args: string[], envp: string[], fd: number | undefined): number => {
+    const pid = spawn(file, args, envp, {
+      dup2: fd === undefined ? [] : [
+        [0, fd],
+        [1, fd],
+      ],
+      // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
+      sigDefault: [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33],
+    });
+    children.add(pid);
+    return pid;
+  };
+  // A stand-in child that exits with code, where the C child would have: its pid and status are what -v logs.
+  const standIn = (code: number): number | undefined => {
+    try {
+      return startChild("/bin/sh", ["sh", "-c", `exit ${code}`], [], undefined);
+    } catch (e) {
+      say(`${DROP}unable to fork: ${errorStr(e)}\n`);
+      return undefined;
+    }
+  };
+  const gone = (sock: Socket, pid: number | undefined) => {
+    sock.destroy();
+    if (pid === undefined) {
+      numchildren--;
+      status();
+      resume();
+    }
+  };
+
+  const runProgram = (envp: string[], fd: number): { pid?: number; err?: unknown } => {
+    const file = prog[0] as string;
+    if (file.includes("/")) {
+      try {
+        return { pid: startChild(file, prog, envp, fd) };
+      } catch (e) {
+        return { err: e };
+      }
+    }
+    let saved: unknown;
+    for (const dir of searchPath.split(":")) {
+      const p = `${dir === "" ? "." : dir}/${file}`;
+      try {
+        accessSync(p, constants.F_OK);
+      } catch {
+        continue;
+      }
+      try {
+        return { pid: startChild(p, prog, envp, fd) };
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === "ENOENT") continue;
+        saved = e;
+        if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") break;
+      }
+    }
+    return { err: saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" }) };
+  };
+
+  const serve = async (sock: Socket): Promise<void> => {
+    const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+    const remoteIp = (sock.remoteAddress ?? "0.0.0.0").replace(/^::ffff:/, "");
+    const remotePort = sock.remotePort ?? 0;
+    const drop = (msg: string, err?: unknown) => {
+      const pid = standIn(111);
+      if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n`);
+      say(`${DROP}${msg}${err === undefined ? "" : errorStr(err)}\n`);
+      gone(sock, pid);
+    };
+    try {
+      setBlocking(fd, true);
+    } catch {}
+    if (o.killopts) {
+      try {
+        setsockoptInt(fd, IPPROTO_IP, 1, undefined);
+      } catch {}
+    }
+    if (!o.delay) {
+      try {
+        setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+      } catch {}
+    }
+    if (o.banner) {
+      try {
+        writeAll(fd, o.banner);
+      } catch (e) {
+        return drop("unable to print banner: ", e);
+      }
+    }
+    const localIpC = (sock.localAddress ?? localIp).replace(/^::ffff:/, "");
+    const localPort = String(sock.localPort ?? boundPort);
+    let localhost = o.localhost;
+    if (localhost === undefined) localhost = await name4(localIpC);
+    const mods: EnvMod[] = [
+      ["PROTO", "TCP"],
+      ["TCPLOCALIP", localIpC],
+      ["TCPLOCALPORT", localPort],
+      ["TCPLOCALHOST", localhost],
+    ];
+    let remotehost: string | undefined;
+    if (o.remotehost) {
+      const name = await name4(remoteIp);
+      if (name) {
+        let ok = !o.paranoid;
+        if (!ok) ok = ((await ip4(name)) ?? []).includes(remoteIp);
+        if (ok) remotehost = name;
+      }
+    }
+    mods.push(["TCPREMOTEIP", remoteIp], ["TCPREMOTEPORT", String(remotePort)], ["TCPREMOTEHOST", remotehost]);
+    let remoteinfo: string | undefined;
+    if (o.remoteinfo) remoteinfo = await remoteInfo(remoteIp, remotePort, localIpC, Number(localPort), o.timeout);
+    mods.push(["TCPREMOTEINFO", remoteinfo]);
+
+    let deny = false;
+    if (o.rules !== undefined) {
+      let rfd: number | undefined;
+      try {
+        rfd = openSync(o.rules, "r");
+      } catch (e) {
+        if ((e as { code?: string }).code !== "ENOENT" || !o.allowNoRules) return drop(`unable to read ${o.rules}: `, e);
+      }
+      if (rfd !== undefined) {
+        try {
+          const hit = findRule(Cdb.fromFd(rfd), remoteIp, remotehost, remoteinfo);
+          if (hit) {
+            const act = ruleAction(hit.data);
+            deny = act.deny;
+            mods.push(...act.env);
+          }
+        } catch (e) {
+          return drop(`unable to read ${o.rules}: `, e);
+        } finally {
+          closeSync(rfd);
+        }
+      }
+    }
+
+    const line = (pid: number) =>
+      `tcpserver: ${deny ? "deny" : "ok"} ${pid} ${localhost ? safe(localhost) : ""}:${safe(localIpC)}:${safe(localPort)} ${remotehost ? safe(remotehost) : ""}:${safe(remoteIp)}:${remoteinfo !== undefined ? safe(remoteinfo) : ""}:${safe(String(remotePort))}\n`;
+    if (deny) {
+      const pid = standIn(100);
+      if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
+      return gone(sock, pid);
+    }
+    const r = runProgram(pathexecEnv(base, mods), fd);
+    if (r.pid !== undefined) {
+      info(`tcpserver: pid ${r.pid} from ${remoteIp}\n${line(r.pid)}`);
+      return gone(sock, r.pid);
+    }
+    const pid = standIn(111);
+    if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
+    say(`${DROP}unable to run ${prog[0]}: ${errorStr(r.err)}\n`);
+    gone(sock, pid);
+  };
+
+  status();
+  return await new Promise<number>(() => {});
+}

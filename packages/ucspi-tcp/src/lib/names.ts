@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// Name lookups for tcpserver/tcpclient through the system resolver (node:dns).
+import dns from "node:dns/promises";
+import { readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
+
+// dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).
+export function djbName(name: string): string {
+  let out = "";
+  for (const ch of Buffer.from(name.replace(/\.$/, ""))) {
+    let c = ch;
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2e) {
+      out += String.fromCharCode(c);
+    } else out += `\\${c.toString(8).padStart(3, "0")}`;
+  }
+  return out;
+}
+
+/** dns_name4: the first name for ip, or undefined (no name, or the lookup failed). */
+export async function name4(ip: string): Promise<string | undefined> {
+  try {
+    const names = await dns.reverse(ip);
+    const n = names[0];
+    return n ? djbName(n) || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** dns_ip4: the IPv4 addresses of name; undefined when the lookup failed. */
+export async function ip4(name: string): Promise<string[] | undefined> {
+  try {
+    const r = await dns.lookup(name, { family: 4, all: true });
+    return r.map((a) => a.address);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOTFOUND" || code === "ENODATA") return [];
+    return undefined;
+  }
+}
+
+export class NoAddress extends Error {}
+
+/** The first IPv4 address of host ("" and "0" are 0.0.0.0); NoAddress when it has none. */
+export async function hostIp(host: string): Promise<string> {
+  if (host === "" || host === "0") return "0.0.0.0";
+  if (isIPv4(host)) return host;
+  try {
+    const r = await dns.lookup(host, { family: 4 });
+    return r.address;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOTFOUND" || code === "ENODATA") throw new NoAddress(host);
+    throw Object.assign(new Error(String(code)), { code: code === "EAI_AGAIN" ? "EAGAIN" : code });
+  }
+}
+
+/** getservbyname(name, "tcp") from /etc/services; undefined when unknown. */
+export function servicePort(name: string, file = "/etc/services"): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "latin1");
+  } catch {
+    return undefined;
+  }
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*/, "").trim();
+    if (!line) continue;
+    const [svc, portProto, ...aliases] = line.split(/\s+/);
+    const m = /^(\d+)\/(\w+)$/.exec(portProto ?? "");
+    if (m?.[2] !== "tcp") continue;
+    if (svc === name || aliases.includes(name)) return Number(m[1]) & 0xffff;
+  }
+  return undefined;
+}
+
+/** scan_ulong: the leading decimal digits of s (0 when none), wrapping like C's unsigned long. */
+export function scanUlong(s: string): { value: number; used: number } {
+  let v = 0n;
+  let i = 0;
+  while (i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) {
+    v = (v * 10n + BigInt(s.charCodeAt(i) - 0x30)) & 0xffffffffffffffffn;
+    i++;
+  }
+  return { value: v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v), used: i };
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+// tcprules' text syntax and tcpserver's rule lookup, spec/daemontools-ucspi.md §6.5.
+import type { Cdb } from "@qts/cdb/cdb";
+
+/** A line tcprules cannot parse; line is the line with trailing \n, spaces and tabs removed. */
+export class BadLine extends Error {
+  constructor(readonly line: Buffer) {
+    super("unable to parse this line");
+  }
+}
+
+const COLON = 0x3a;
+
+// scan_ulong must consume the whole text (an empty text is 0).
+function getnum(b: Buffer, line: Buffer): bigint {
+  let u = 0n;
+  for (const c of b) {
+    if (c < 0x30 || c > 0x39) throw new BadLine(line);
+    u = (u * 10n + BigInt(c - 0x30)) & 0xffffffffffffffffn;
+  }
+  return u;
+}
+
+// A key without '=' and '@' that holds '-' is a range: the octet with '-' runs bot..top (top capped at 255).
+function addAddress(address: Buffer, data: Buffer, line: Buffer, add: (k: Buffer, d: Buffer) => void): void {
+  if (!address.includes(0x3d) && !address.includes(0x40)) {
+    let i = address.indexOf(0x2d);
+    if (i >= 0) {
+      const dot = address.subarray(0, i).lastIndexOf(0x2e);
+      const left = dot < 0 ? 0 : dot + 1;
+      const bot0 = getnum(address.subarray(left, i), line);
+      i++;
+      const next = address.indexOf(0x2e, i);
+      const right = next < 0 ? address.length : next;
+      let top = getnum(address.subarray(i, right), line);
+      if (top > 255n) top = 255n;
+      for (let bot = bot0; bot <= top; bot++) {
+        add(Buffer.concat([address.subarray(0, left), Buffer.from(String(bot)), address.subarray(right)]), data);
+      }
+      return;
+    }
+  }
+  add(address, data);
+}
+
+/**
+ * Compiles tcprules input to (key, data) records in tcprules' order: lines
+ * starting with '#', empty lines and lines without ':' are skipped; the rest
+ * is `address:deny|allow` then `,NAME=<q>value<q>` items with any quote
+ * character. Throws BadLine on anything else.
+ */
+export function compileRules(input: Buffer, add: (key: Buffer, data: Buffer) => void): void {
+  let at = 0;
+  while (at < input.length) {
+    const nl = input.indexOf(0x0a, at);
+    const end = nl < 0 ? input.length : nl + 1;
+    const raw = input.subarray(at, end);
+    at = end;
+    if (raw[0] === 0x23 || raw[0] === 0x0a) continue;
+    let len = raw.length;
+    while (len > 0) {
+      const ch = raw[len - 1];
+      if (ch !== 0x0a && ch !== 0x20 && ch !== 0x09) break;
+      len--;
+    }
+    const line = raw.subarray(0, len);
+    const colon = line.indexOf(COLON);
+    if (colon < 0) continue;
+    const address = line.subarray(0, colon);
+    const parts: Buffer[] = [];
+    let x = colon + 1;
+    if (len - x >= 4 && line.subarray(x, x + 4).toString("latin1") === "deny") {
+      parts.push(Buffer.from("D\0"));
+      x += 4;
+    } else if (len - x >= 5 && line.subarray(x, x + 5).toString("latin1") === "allow") {
+      x += 5;
+    } else throw new BadLine(line);
+    while (x < len) {
+      if (line[x] !== 0x2c) throw new BadLine(line);
+      const eq = line.indexOf(0x3d, x);
+      if (eq < 0) throw new BadLine(line);
+      // "+NAME=" (the name runs from after ',' through '=')
+      parts.push(Buffer.from("+"), line.subarray(x + 1, eq + 1));
+      x = eq + 1;
+      if (x >= len) throw new BadLine(line);
+      const q = line[x] as number;
+      x++;
+      const close = line.indexOf(q, x);
+      if (close < 0) throw new BadLine(line);
+      parts.push(line.subarray(x, close), Buffer.from([0]));
+      x = close + 1;
+    }
+    addAddress(Buffer.from(address), Buffer.concat(parts), line, add);
+  }
+}
+
+export interface RuleHit {
+  /** The key that matched ("" for the default rule). */
+  name: string;
+  data: Buffer;
+}
+
+/**
+ * rules(): the first key present among INFO@IP, INFO@=HOST, IP, =HOST, the
+ * prefixes of IP ending in '.', longest first, =.SUFFIX for each '.' in HOST
+ * then '=', and finally "". Throws on a corrupt cdb (EPROTO).
+ */
+export function findRule(db: Cdb, ip: string, host?: string, info?: string): RuleHit | undefined {
+  for (const name of ruleKeys(ip, host, info)) {
+    const data = db.get(name);
+    if (data !== undefined) return { name, data };
+  }
+  return undefined;
+}
+
+/** The keys rules() tries, in order. */
+export function* ruleKeys(ip: string, host?: string, info?: string): Generator<string> {
+  if (info !== undefined) {
+    yield `${info}@${ip}`;
+    if (host !== undefined) yield `${info}@=${host}`;
+  }
+  yield ip;
+  if (host !== undefined) yield `=${host}`;
+  for (let n = ip.length; n > 0; n--) if (ip[n - 1] === ".") yield ip.slice(0, n);
+  if (host !== undefined) {
+    for (let i = 0; i < host.length; i++) if (host[i] === ".") yield `=${host.slice(i)}`;
+    yield "=";
+  }
+  yield "";
+}
+
+export interface RuleAction {
+  deny: boolean;
+  /** Variables to set, in order (tcpserver's found(): "+NAME=value" items). */
+  env: [string, string][];
+}
+
+/** tcpserver's reading of a rule's data: NUL-terminated items, 'D' denies, '+NAME=value' sets. */
+export function ruleAction(data: Buffer): RuleAction {
+  const out: RuleAction = { deny: false, env: [] };
+  let at = 0;
+  for (;;) {
+    const nul = data.indexOf(0, at);
+    if (nul < 0) break;
+    const item = data.subarray(at, nul);
+    if (item[0] === 0x44) out.deny = true;
+    else if (item[0] === 0x2b) {
+      const eq = item.indexOf(0x3d, 1);
+      if (eq >= 0) out.env.push([item.subarray(1, eq).toString(), item.subarray(eq + 1).toString()]);
+    }
+    at = nul + 1;
+  }
+  return out;
+}
