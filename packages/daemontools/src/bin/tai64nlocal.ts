@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+import { readSync } from "node:fs";
+import { setProg, writeAll } from "@qts/core/die";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { TAI_OFFSET } from "@qts/tai64/tai64";
+
+export const usage = "tai64nlocal";
+
+function pad(n: number, w: number): string {
+  return String(n).padStart(w, "0");
+}
+
+/** The local time of a parsed label, as the original prints it; undefined beyond what Date can hold. */
+function local(sec: bigint, nano: number): string | undefined {
+  const unix = BigInt.asIntN(64, sec - TAI_OFFSET);
+  if (unix < -8640000000000n || unix > 8640000000000n) return undefined;
+  const d = new Date(Number(unix) * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1, 2)}-${pad(d.getDate(), 2)} ${pad(d.getHours(), 2)}:${pad(
+    d.getMinutes(),
+    2,
+  )}:${pad(d.getSeconds(), 2)}.${pad(nano, 9)}`;
+}
+
+function hexval(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+// spec/daemontools-ucspi.md §4. Where the C program would crash (localtime() failing on a short or
+// absurd label) the label is passed through unchanged instead.
+export function main(_argv: string[], _env: Env): number {
+  setProg("tai64nlocal");
+  const inb = Buffer.allocUnsafe(65536);
+  const parts: (Buffer | string)[] = [];
+  // 0: at a line start; 1: inside a line; 2: reading the hex digits after "@".
+  let state = 0;
+  let sec = 0n;
+  let nano = 0;
+  let raw: number[] = [];
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, inb, 0, inb.length, null);
+    } catch (e) {
+      if ((e as { code?: string }).code === "EINTR") continue;
+      return EXIT_TEMP;
+    }
+    // At the end, a label still being read is dropped, as the original exits inside it.
+    if (n <= 0) return EXIT_OK;
+    let i = 0;
+    while (i < n) {
+      if (state === 2) {
+        for (; i < n; i++) {
+          const c = inb[i] as number;
+          const d = hexval(c);
+          if (d < 0) break;
+          raw.push(c);
+          sec = ((sec << 4n) + BigInt(nano >>> 28)) & 0xffffffffffffffffn;
+          nano = (((nano & 0xfffffff) << 4) | d) >>> 0;
+        }
+        if (i === n) break;
+        parts.push(local(sec, nano) ?? Buffer.from(raw));
+        state = 1;
+        continue;
+      }
+      if (state === 0 && inb[i] === 64) {
+        state = 2;
+        sec = 0n;
+        nano = 0;
+        raw = [64];
+        i++;
+        continue;
+      }
+      const nl = inb.indexOf(10, i);
+      const end = nl < 0 || nl >= n ? n : nl + 1;
+      parts.push(Buffer.from(inb.subarray(i, end)));
+      state = end !== n || inb[n - 1] === 10 ? 0 : 1;
+      i = end;
+    }
+    try {
+      writeAll(1, Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p))));
+    } catch {
+      return EXIT_TEMP;
+    }
+    parts.length = 0;
+  }
+}

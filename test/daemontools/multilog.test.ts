@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+// multilog against Debian's: same input, same script; directories compared with the TAI64N labels
+// (file names and line stamps) replaced by their order.
+import { describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+
+const impls: [string, string][] = [["ours", ours("multilog")]];
+const orig = original("multilog");
+if (orig) impls.push(["original", orig]);
+
+const STAMP = /@[0-9a-f]{24}/g;
+
+/** The tree under dir: names with archive labels ranked, contents with stamps masked, modes. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    const names = readdirSync(d).sort();
+    let rank = 0;
+    for (const n of names) {
+      const p = join(d, n);
+      const st = statSync(p);
+      const shown = /^@[0-9a-f]{24}\./.test(n) ? `@${rank++}${n.slice(25)}` : n;
+      const key = rel ? `${rel}/${shown}` : shown;
+      if (st.isDirectory()) {
+        out[`${key}/`] = (st.mode & 0o777).toString(8);
+        walk(p, key);
+      } else {
+        out[key] = `${(st.mode & 0o777).toString(8)} ${readFileSync(p, "latin1").replace(STAMP, "@T")}`;
+      }
+    }
+  };
+  walk(dir, "");
+  return out;
+}
+
+async function both(args: string[], input: string | Buffer, prep?: (d: string) => void) {
+  const res: { code: number; stderr: string; tree: Record<string, string> }[] = [];
+  for (const [, bin] of impls) {
+    const d = tmp("ml-");
+    prep?.(d);
+    const inFile = join(tmp("mlin-"), "in");
+    writeFileSync(inFile, input);
+    // A real file on fd 0 (not a pipe) so both read it in the same pieces.
+    const r = await run("sh", ["-c", 'exec "$0" "$@" < "$IN"', bin, ...args], { cwd: d, env: { IN: inFile } });
+    res.push({ code: r.code, stderr: r.stderr.replace(STAMP, "@T"), tree: snapshot(d) });
+  }
+  return res;
+}
+
+function lines(n: number, f: (i: number) => string): string {
+  let s = "";
+  for (let i = 0; i < n; i++) s += `${f(i)}\n`;
+  return s;
+}
+
+const cases: [string, string[], string | Buffer][] = [
+  [
+    "spec example",
+    ["t", "e", "-*", "+*error*", "=status", "./errs", "+*", "s4096", "n3", "./all"],
+    "one\ntwo error here\nthree\nfour error\n",
+  ],
+  ["patterns without backtracking", ["-*", "+*a", "+foo*baz", "./pt"], "xaya\nxa\nfoo bar baz\n"],
+  ["selection per directory", ["-*a*", "./noa", "+*", "-b*", "./nob", "+bb", "=st", "e"], "a\nb\nbb\nab\nc\n\n"],
+  ["no script", [], "data\n"],
+  ["final line without newline", ["./nn"], "partial"],
+  ["empty lines with t", ["t", "./d"], "\n\nx\n"],
+  ["unknown items ignored, late t ignored", ["S100", "N2", "Z", "./sn", "t"], "hello\n"],
+  ["1500-byte line with t, e and status", ["t", "e", "=st", "./d"], `${"A".repeat(1500)}\nshort\n`],
+  ["line limits around 1000", ["e", "=st", "./d"], lines(6, (i) => "L".repeat(997 + i)) + "B".repeat(3000)],
+  ["END beyond byte 1000 is not seen", ["-*", "+*END", "./d"], `${"x".repeat(1197)}END\nEND\n`],
+  [
+    "rotation s4096 n3, 91-byte lines",
+    ["s4096", "n3", "./d"],
+    lines(200, (i) => `${String(i).padStart(5, "0")} ${"p".repeat(84)}`),
+  ],
+  [
+    "rotation with t and varied lines",
+    ["t", "s5000", "n4", "./a", "s4096", "n2", "./b"],
+    lines(400, (i) => "v".repeat((i * 37) % 300)),
+  ],
+  ["rotation with long lines", ["s4096", "n20", "./d"], lines(40, (i) => "w".repeat((i * 613) % 2500))],
+  ["s and n clamps", ["s1", "n0", "./d"], lines(300, (i) => `line ${i} ${"z".repeat(i % 50)}`)],
+  [
+    "processor on rotation",
+    ["s4096", "!tr a-z A-Z; echo st >&5; cat <&4 >&5", "./p"],
+    lines(150, (i) => `row ${i} abc`),
+  ],
+];
+
+describe.each(impls)("multilog (%s) alone", (_w, bin) => {
+  test("lock held: fatal, 111", async () => {
+    const d = tmp();
+    const holder = spawn(bin, ["./x"], { cwd: d, stdio: ["pipe", "ignore", "ignore"] });
+    await waitFor(() => {
+      try {
+        return statSync(join(d, "x/current"));
+      } catch {
+        return false;
+      }
+    });
+    const r = await run(bin, ["./x"], { cwd: d, input: "y\n" });
+    holder.kill("SIGKILL");
+    expect(r).toMatchObject({
+      code: 111,
+      stderr: "multilog: fatal: unable to lock directory ./x: temporary failure\n",
+    });
+  });
+
+  test("SIGTERM mid-line finishes the line, then exits; current is complete", async () => {
+    const d = tmp();
+    const p = spawn(bin, ["./d"], { cwd: d, stdio: ["pipe", "ignore", "pipe"] });
+    const exited = new Promise((ok) => p.on("exit", (c) => ok(c)));
+    p.stdin?.write("no newline yet");
+    await waitFor(() => {
+      try {
+        return statSync(join(d, "d/current"));
+      } catch {
+        return false;
+      }
+    });
+    await Bun.sleep(200);
+    p.kill("SIGTERM");
+    await Bun.sleep(200);
+    p.stdin?.write(" ...completed\n");
+    await Bun.sleep(200);
+    p.stdin?.write("next\n");
+    const code = await Promise.race([exited, Bun.sleep(3000).then(() => "timeout")]);
+    expect(code).toBe(0);
+    expect(readFileSync(join(d, "d/current"), "latin1")).toBe("no newline yet ...completed\n");
+    expect(statSync(join(d, "d/current")).mode & 0o777).toBe(0o744);
+    p.stdin?.destroy();
+  });
+
+  test("SIGTERM at a line boundary exits at once", async () => {
+    const d = tmp();
+    const p = spawn(bin, ["./d"], { cwd: d, stdio: ["pipe", "ignore", "ignore"] });
+    const exited = new Promise((ok) => p.on("exit", (c) => ok(c)));
+    p.stdin?.write("whole\n");
+    await waitFor(() => {
+      try {
+        return readFileSync(join(d, "d/current"), "latin1") === "whole\n";
+      } catch {
+        return false;
+      }
+    });
+    p.kill("SIGTERM");
+    const code = await Promise.race([exited, Bun.sleep(3000).then(() => "timeout")]);
+    expect(code).toBe(0);
+    p.stdin?.destroy();
+  });
+
+  test("SIGALRM rotates a non-empty current at once; processor sees it", async () => {
+    const d = tmp();
+    const p = spawn(bin, ["t", "!tr a-z A-Z; echo procstate >&5", "./pr"], {
+      cwd: d,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    const exited = new Promise((ok) => p.on("exit", ok));
+    p.stdin?.write("first line\n");
+    await waitFor(() => {
+      try {
+        return readFileSync(join(d, "pr/current"), "latin1").length > 0;
+      } catch {
+        return false;
+      }
+    });
+    p.kill("SIGALRM");
+    const s = await waitFor(() => readdirSync(join(d, "pr")).find((n) => n.endsWith(".s")), 5000);
+    expect(s).toBeTruthy();
+    p.stdin?.end();
+    await exited;
+    expect(readFileSync(join(d, "pr", s as string), "latin1")).toMatch(/^@[0-9A-F]{24} FIRST LINE\n$/);
+    expect(readFileSync(join(d, "pr/state"), "latin1")).toBe("procstate\n");
+    expect(readFileSync(join(d, "pr/current"), "latin1")).toBe("");
+  });
+});
+
+describe("multilog: ours against the original", () => {
+  test.each(cases)("%s", async (_name, args, input) => {
+    const [a, b] = await both(args, input);
+    if (!b) return;
+    expect(a).toEqual(b);
+  });
+
+  test("recovery after an unclean stop", async () => {
+    const prep = (d: string) => {
+      mkdirSync(join(d, "r"));
+      writeFileSync(join(d, "r/current"), "old data\n");
+      writeFileSync(join(d, "r/previous"), "previous stuff\n");
+      writeFileSync(join(d, "r/newstate"), "ns\n");
+      mkdirSync(join(d, "q"));
+      writeFileSync(join(d, "q/current"), "c\n");
+      chmodSync(join(d, "q/current"), 0o744);
+      mkdirSync(join(d, "z"));
+      writeFileSync(join(d, "z/current"), "zc\n");
+      writeFileSync(join(d, "z/previous"), "zp\n");
+      writeFileSync(join(d, "z/processed"), "ZP\n");
+      chmodSync(join(d, "z/processed"), 0o744);
+    };
+    const [a, b] = await both(["./r", "./q", "./z"], "new\n", prep);
+    if (b) expect(a).toEqual(b);
+    expect(Object.keys(a?.tree ?? {}).filter((k) => k.startsWith("r/@"))).toEqual(["r/@0.u", "r/@1.u"]);
+  });
+
+  test("startup errors", async () => {
+    const prep = (d: string) => {
+      writeFileSync(join(d, "file"), "");
+      mkdirSync(join(d, "sdir"));
+    };
+    for (const args of [["./file"], ["=sdir", "./x"], ["=nodir/st"]]) {
+      const [a, b] = await both(args, "x\n", prep);
+      expect(a?.code).toBe(111);
+      if (b) expect(a).toEqual(b);
+    }
+  });
+
+  test("1e5 lines with t s1000000 n5: same files", async () => {
+    const input = lines(100000, (i) => `${String(i).padStart(8, "0")} ${"m".repeat(90)}`);
+    const [a, b] = await both(["t", "s1000000", "n5", "./log"], input);
+    if (b) expect(a).toEqual(b);
+    expect(Object.keys(a?.tree ?? {}).length).toBe(8);
+  }, 30000);
+});
+
+describe("multilog: full disk", () => {
+  test("pauses, warns every 5 s, and loses nothing once space is back", async () => {
+    const script = `set -e
+mount --make-rprivate /
+mount -t tmpfs -o size=100k tmpfs "$D"
+cd "$D"
+head -c 90000 /dev/zero > filler
+(i=0; while [ $i -lt 300 ]; do printf 'line %05d %s\\n' $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done) | "$ML" s20000 ./log 2>"$E" &
+sleep 1.5
+rm filler
+wait
+cat log/* | grep -c '^line ' || true
+ls log | grep -c '^@' || true
+cat "$E"`;
+    const runs = impls.map(async ([, bin]) => {
+      const d = tmp("mlfull-");
+      const e = join(tmp("mlerr-"), "err");
+      return await run("unshare", ["-m", "sh", "-c", script], { env: { D: d, E: e, ML: bin }, timeout: 20000 });
+    });
+    for (const r of await Promise.all(runs)) {
+      const [count, archives, ...err] = r.stdout.split("\n");
+      expect(count).toBe("300");
+      expect(Number(archives)).toBeGreaterThan(0);
+      expect(err[0]).toBe("multilog: warning: unable to write to ./log/current, pausing: out of disk space");
+    }
+  }, 20000);
+});
