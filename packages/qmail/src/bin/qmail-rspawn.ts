@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { setProg } from "@qts/core/die";
+import { errorTemp } from "@qts/core/errstr";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { qmailHome } from "../lib/home.ts";
+import { uidOf } from "../lib/spawn-ids.ts";
+import { argString, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
+import { rspawnReport } from "../lib/spawn-report.ts";
+
+export const usage = "qmail-rspawn";
+
+/** tcpto_clean(): zero the remote timeout table at start-up (running from queue/mess). */
+function tcptoClean(): void {
+  try {
+    const fd = openSync("../lock/tcpto", constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      writeSync(fd, Buffer.alloc(1024));
+    } catch {}
+    closeSync(fd);
+  } catch {}
+}
+
+export async function main(_argv: string[], env: Env): Promise<number> {
+  setProg("qmail-rspawn");
+  const home = qmailHome(env);
+  let uidq: number;
+  try {
+    process.chdir(home);
+    process.chdir("queue/mess");
+    uidq = uidOf("qmailq");
+  } catch {
+    return EXIT_TEMP;
+  }
+  tcptoClean();
+  // $QMAILREMOTE replaces qmail-remote, found through $PATH like execvp (netqmail).
+  const qr = env.QMAILREMOTE || "qmail-remote";
+  const impl: SpawnImpl = {
+    truncreport: 0,
+    report: rspawnReport,
+    run: (fdmess, sender, recip, at, out) =>
+      runChild(
+        {
+          file: qr,
+          args: [argString(recip.subarray(at + 1)), argString(sender), argString(recip)],
+          env,
+          execFail: (e) => (errorTemp(e) ? 111 : 100),
+        },
+        fdmess,
+        out,
+      ),
+  };
+  return spawnLoop(impl, uidq);
+}

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+import { writeSync } from "node:fs";
+import { setProg } from "@qts/core/die";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { qmailHome } from "../lib/home.ts";
+import { QmailSend } from "../lib/send.ts";
+
+export const usage = "qmail-send";
+
+function alert(s: string): number {
+  try {
+    writeSync(0, `alert: cannot start: ${s}\n`);
+  } catch {}
+  return EXIT_TEMP;
+}
+
+// spec/qmail.md §2.5: log on fd 0; fds 1-4 to and from the spawners, 5-6 to and from qmail-clean.
+export async function main(_argv: string[], env: Env): Promise<number> {
+  setProg("qmail-send");
+  const home = qmailHome(env);
+  try {
+    process.chdir(home);
+  } catch {
+    return alert("unable to switch to home directory");
+  }
+  const send = new QmailSend(home, env);
+  if (!send.getcontrols()) return alert("unable to read controls");
+  try {
+    process.chdir("queue");
+  } catch {
+    return alert("unable to switch to queue directory");
+  }
+  process.umask(0o077);
+  return send.run();
+}

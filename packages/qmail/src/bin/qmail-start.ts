@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+import { spawn, type StdioOptions } from "node:child_process";
+import { accessSync, constants, existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { setProg } from "@qts/core/die";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { dup2 } from "@qts/sys/dup";
+import { closeOnExec, pathexec, prepareExec } from "@qts/sys/exec";
+import { pipe } from "@qts/sys/pipe";
+import { qmailHome } from "../lib/home.ts";
+import { gidOf, uidOf } from "../lib/spawn-ids.ts";
+
+export const usage = "qmail-start [defaultdelivery [logger arg ...]]";
+
+/** execvp's lookup, falling back to QMAILHOME/bin (the rc scripts put it first in $PATH anyway). */
+function which(name: string, env: Env, home: string): string {
+  if (name.includes("/")) return name;
+  for (const dir of (env.PATH ?? "/bin:/usr/bin").split(":")) {
+    const p = `${dir === "" ? "." : dir}/${name}`;
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  return join(home, "bin", name);
+}
+
+/** The lowest fd n such that n..n+count-1 are all free. */
+function freeRange(count: number): number {
+  const used = new Set(readdirSync("/proc/self/fd").map(Number));
+  for (let n = 64; ; n++) {
+    let ok = true;
+    for (let i = 0; i < count; i++) if (used.has(n + i)) ok = false;
+    if (ok) return n;
+  }
+}
+
+// spec/qmail.md §1: six pipes; qmail-lspawn (root), qmail-rspawn (qmailr), qmail-clean (qmailq), an optional
+// logger (qmaill/nofiles) and qmail-queued (qmailq, DESIGN.md) as children; qmail-send (qmails) in this process.
+export function main(argv: string[], env: Env): number {
+  setProg("qmail-start");
+  const home = qmailHome(env);
+  let uidl: number;
+  let uidq: number;
+  let uidr: number;
+  let uids: number;
+  let gidn: number;
+  let gidq: number;
+  try {
+    process.chdir("/");
+    process.umask(0o077);
+    uidl = uidOf("qmaill");
+    uidq = uidOf("qmailq");
+    uidr = uidOf("qmailr");
+    uids = uidOf("qmails");
+    gidn = gidOf("nofiles");
+    gidq = gidOf("qmail");
+    process.setgroups!([gidq]);
+    process.setgid!(gidq);
+  } catch {
+    return EXIT_TEMP;
+  }
+  const defaultdelivery = argv[0] ?? "./Mailbox";
+  const logger = argv.slice(1);
+  const envc = env as NodeJS.ProcessEnv;
+  const start = (name: string, args: string[], stdio: StdioOptions, uid?: number, gid?: number) => {
+    const c = spawn(which(name, env, home), args, { argv0: name, env: envc, stdio, uid, gid });
+    c.on("error", () => {});
+    c.unref();
+  };
+
+  try {
+    let logfd = 1;
+    if (logger.length) {
+      const [r, w] = pipe();
+      start(logger[0] as string, logger.slice(1), [r, 1, "ignore"], uidl, gidn);
+      logfd = w;
+    }
+    const p = Array.from({ length: 6 }, () => pipe());
+    const [p1, p2, p3, p4, p5, p6] = p as [number, number][] as [
+      [number, number],
+      [number, number],
+      [number, number],
+      [number, number],
+      [number, number],
+      [number, number],
+    ];
+    start("qmail-lspawn", [defaultdelivery], [p1[0], p2[1], "ignore"]);
+    start("qmail-rspawn", [], [p3[0], p4[1], "ignore"], uidr);
+    start("qmail-clean", [], [p5[0], p6[1], "ignore"], uidq);
+    const queued = join(home, "bin/qmail-queued");
+    if (existsSync(queued)) start(queued, [], ["ignore", logfd, logfd], uidq, gidq);
+
+    process.setuid!(uids);
+    // Bun's own event loop lives on low fds (3, 4): from here on nothing may run but dup2 and execve.
+    const src = [logfd, p1[1], p2[0], p3[1], p4[0], p5[1], p6[0]];
+    const hi = freeRange(src.length);
+    src.forEach((fd, i) => {
+      dup2(fd, hi + i);
+      closeOnExec(hi + i);
+    });
+    src.forEach((_, i) => {
+      dup2(hi + i, i);
+    });
+    prepareExec([0, 1, 2, 3, 4, 5, 6]);
+  } catch {
+    return EXIT_TEMP;
+  }
+  pathexec(which("qmail-send", env, home), ["qmail-send"], env);
+  return EXIT_TEMP;
+}

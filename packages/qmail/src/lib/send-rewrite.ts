@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// qmail-send's recipient rewriting and VERP (spec/qmail.md §2.6). Strings
+// hold bytes as latin1 characters; domain lookups ignore ASCII case, like
+// constmap.
+
+/** constmap: a case-insensitive (ASCII) set of keys, with values for flagcolon files. */
+export class ConstMap {
+  private readonly map = new Map<string, string>();
+
+  /** lines: control file lines; with colon, "key:value" (lines without a colon are skipped). */
+  constructor(lines: readonly string[], colon: boolean) {
+    for (const l of lines) {
+      let k = l;
+      let v = "";
+      if (colon) {
+        const i = l.indexOf(":");
+        if (i < 0) continue;
+        k = l.slice(0, i);
+        v = l.slice(i + 1);
+      }
+      const key = lower(k);
+      // constmap chains the newest entry first, so the last line for a key wins.
+      this.map.set(key, v);
+    }
+  }
+
+  get(key: string): string | undefined {
+    return this.map.get(lower(key));
+  }
+}
+
+function lower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+export interface RewriteConf {
+  envnoathost: string;
+  percenthack: ConstMap;
+  locals: ConstMap;
+  vdoms: ConstMap;
+}
+
+/** rewrite(): the address for the channel: 0 local, 1 remote. */
+export function rewrite(recip: string, conf: RewriteConf): { addr: string; channel: 0 | 1 } {
+  let addr = recip;
+  let i = addr.lastIndexOf("@");
+  if (i < 0) {
+    addr = `${addr}@${conf.envnoathost}`;
+    i = addr.length - 1 - conf.envnoathost.length;
+  }
+  while (conf.percenthack.get(addr.slice(i + 1)) !== undefined) {
+    const j = addr.lastIndexOf("%", i - 1);
+    if (j < 0) break;
+    addr = `${addr.slice(0, j)}@${addr.slice(j + 1, i)}`;
+    i = j;
+  }
+  const at = addr.lastIndexOf("@");
+  if (conf.locals.get(addr.slice(at + 1)) !== undefined) return { addr, channel: 0 };
+  for (let k = 0; k <= addr.length; k++) {
+    if (k === 0 || k === at + 1 || k === addr.length || (k > at && addr[k] === ".")) {
+      const x = conf.vdoms.get(addr.slice(k));
+      if (x === undefined) continue;
+      if (!x) break;
+      return { addr: `${x}-${addr}`, channel: 0 };
+    }
+  }
+  return { addr, channel: 1 };
+}
+
+/** senderadd(): a VERP sender owner-@host-@[] becomes owner-recipbox=reciphost@host for each recipient. */
+export function verpSender(sender: string, recip: string): string {
+  const i = sender.length;
+  if (i >= 4 && sender.endsWith("-@[]")) {
+    const j0 = sender.lastIndexOf("@", i - 5);
+    const j = j0 < 0 ? i - 4 : j0;
+    const k = recip.lastIndexOf("@");
+    if (k >= 0 && j + 5 <= i) {
+      return `${sender.slice(0, j)}${recip.slice(0, k)}=${recip.slice(k + 1)}@${sender.slice(j + 1, i - 4)}`;
+    }
+  }
+  return sender;
+}
+
+/** stripvdomprepend(): a recipient that virtualdomains prefixed, without its "prefix-", for the bounce. */
+export function stripVdomPrepend(recip: string, vdoms: ConstMap): string {
+  const i = recip.lastIndexOf("@");
+  if (i < 0) return recip;
+  const domain = recip.slice(i + 1);
+  for (let k = 0; k <= domain.length; k++) {
+    if (k === 0 || k === domain.length || domain[k] === ".") {
+      const prepend = vdoms.get(domain.slice(k));
+      if (prepend === undefined) continue;
+      if (!prepend) break;
+      if (recip.slice(0, prepend.length) !== prepend) break;
+      if (recip[prepend.length] !== "-") break;
+      return recip.slice(prepend.length + 1);
+    }
+  }
+  return recip;
+}
