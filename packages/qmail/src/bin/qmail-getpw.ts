@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+import { setProg, writeAll } from "@qts/core/die";
+import { EXIT_OK, EXIT_USAGE } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { formatUser, getpwLookup } from "../lib/getpw.ts";
+import { UsersError } from "../lib/users.ts";
+
+export const usage = "qmail-getpw local";
+
+// spec/qmail.md §4.1: six NUL-terminated fields on stdout, or a qlx exit code (no text).
+export function main(argv: string[], _env: Env): number {
+  setProg("qmail-getpw");
+  const local = argv[0];
+  if (local === undefined) return EXIT_USAGE;
+  try {
+    const u = getpwLookup(local);
+    try {
+      writeAll(1, formatUser(u));
+    } catch {}
+  } catch (e) {
+    if (e instanceof UsersError) return e.qlx;
+    throw e;
+  }
+  return EXIT_OK;
+}

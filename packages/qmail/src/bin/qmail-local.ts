@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+import { statSync } from "node:fs";
+import { setProg, writeAll } from "@qts/core/die";
+import { errorStr } from "@qts/core/errstr";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import type { Env } from "@qts/core/run";
+import { PATRN, parseQmail, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
+import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local.ts";
+import { LocalExit, Message, ReadError, temp } from "../lib/local-message.ts";
+import { maildirDeliver } from "../lib/maildir.ts";
+import { mboxDeliver } from "../lib/mbox.ts";
+
+export const usage = "qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty";
+
+const utf8 = (s: string) => Buffer.from(s, "utf8");
+/** Envelope strings for QmailQueue, which writes each char as one byte. */
+const bytestr = (b: Buffer) => b.toString("latin1");
+
+function say(s: string): void {
+  writeAll(1, s);
+}
+
+// spec/qmail.md §4: deliver one message (seekable fd 0) by ~user/.qmail<dash><ext>.
+export async function main(argv: string[], env: Env): Promise<number> {
+  setProg("qmail-local");
+  // Bun ends a process whose event loop drains with this code: never report success by accident.
+  process.exitCode = EXIT_TEMP;
+  try {
+    return await deliver(argv, env);
+  } catch (e) {
+    if (e instanceof LocalExit) {
+      if (e.text) writeAll(2, `${e.text}\n`);
+      return e.code;
+    }
+    if (e instanceof ReadError) {
+      writeAll(2, `Unable to read message: ${errorStr(e.err)}. (#4.3.0)\n`);
+      return EXIT_TEMP;
+    }
+    throw e;
+  }
+}
+
+async function deliver(argv: string[], env0: Env): Promise<number> {
+  process.umask(0o077);
+  let doit = true;
+  const g = getopt(argv, "nN");
+  for (const { opt } of g.opts) {
+    if (opt === "n") doit = false;
+    else if (opt === "N") doit = true;
+    else throw new LocalExit(100, `qmail-local: usage: ${usage}`);
+  }
+  const a = g.rest;
+  if (a.length !== 8) throw new LocalExit(100, `qmail-local: usage: ${usage}`);
+  const [user, homedir, local, dash, ext, host, sender, aliasempty] = a as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (!homedir.startsWith("/")) throw new LocalExit(100, `qmail-local: usage: ${usage}`);
+  // Defence in depth beside qmail-lspawn's QLX_ROOT: no file or program is ever handled as root.
+  if (doit && process.getuid?.() === 0) throw temp("Not allowed to perform deliveries as root. (#4.3.0)");
+
+  try {
+    process.chdir(homedir);
+  } catch (e) {
+    throw temp(`Unable to switch to ${homedir}: ${errorStr(e)}. (#4.3.0)`);
+  }
+  checkHome(doit);
+
+  const env: Env = { ...env0 };
+  env.HOST = host;
+  env.HOME = homedir;
+  env.USER = user;
+  env.LOCAL = local;
+  env.RECIPIENT = `${local}@${host}`;
+  const lines = headerLines(local, host, sender);
+  env.DTLINE = lines.dtline;
+  const dtline = utf8(lines.dtline);
+  const msg = new Message(0);
+  if (doit) msg.checkLoop(dtline);
+
+  env.SENDER = sender;
+  env.RPLINE = lines.rpline;
+  env.UFLINE = lines.ufline;
+  env.EXT = ext;
+  [env.EXT2, env.EXT3, env.EXT4] = extParts(ext);
+  [env.HOST2, env.HOST3, env.HOST4] = hostParts(host);
+
+  const found = qmeSearch(dash, ext);
+  if (found?.defaultPart !== undefined) env.DEFAULT = found.defaultPart;
+  if (!found && dash) throw new LocalExit(100, "Sorry, no mailbox here by that name. (#5.1.1)");
+
+  let newsender = sender;
+  if (sender !== "" && sender !== "#@[]" && qmeOx(dash, ext, "-owner")) {
+    newsender = qmeOx(dash, ext, "-owner-default") ? `${local}-owner-@${host}-@[]` : `${local}-owner@${host}`;
+  }
+  env.NEWSENDER = newsender;
+
+  let text = found ? slurp(found.fd) : Buffer.alloc(0);
+  let forwardOnly = found?.cutable ?? false;
+  if (text.length === 0) {
+    text = utf8(aliasempty);
+    forwardOnly = false;
+  }
+
+  const rpline = utf8(lines.rpline);
+  const ufline = utf8(lines.ufline);
+  let files = 0;
+  let forwards = 0;
+  let programs = 0;
+  const recips: string[] = [];
+  const instructions = parseQmail(text);
+  for (let n = 0; n < instructions.length; n++) {
+    const ins = instructions[n];
+    if (!ins) break;
+    let stop = false;
+    switch (ins.kind) {
+      case "blank":
+        if (n === 0) throw temp("Uh-oh: first line of .qmail file is blank. (#4.2.1)");
+        break;
+      case "comment":
+      case "plus":
+        break;
+      case "list":
+        forwardOnly = true;
+        break;
+      case "maildir":
+      case "mbox":
+        files++;
+        if (forwardOnly) throw temp("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)");
+        if (!doit) say(`${ins.kind} ${ins.path.toString("utf8")}\n`);
+        else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline, { home: homedir });
+        else mboxDeliver(ins.path, ins.path.toString("utf8"), msg, ufline, rpline, dtline);
+        break;
+      case "program":
+        programs++;
+        if (forwardOnly) throw temp("Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)");
+        if (!doit) say(`program ${ins.command.toString("utf8")}\n`);
+        else stop = runProgram(ins.command.toString("utf8"), msg, env);
+        break;
+      case "forward":
+        forwards++;
+        if (!doit) say(`forward ${ins.address.toString("utf8")}\n`);
+        else recips.push(bytestr(ins.address));
+        break;
+    }
+    if (stop) break;
+  }
+
+  let qp = 0;
+  if (recips.length && doit) qp = await forward(msg, dtline, bytestr(utf8(newsender)), recips, env);
+  say(`did ${files}+${forwards}+${programs}\n${qp ? `qp ${qp}\n` : ""}`);
+  return EXIT_OK;
+}
+
+// checkhome (§4.2): a world-writable home defers; a sticky one defers (only warns with -n).
+function checkHome(doit: boolean): void {
+  let mode: number;
+  try {
+    mode = statSync(".").mode;
+  } catch (e) {
+    throw temp(`Unable to stat home directory: ${errorStr(e)}. (#4.3.0)`);
+  }
+  if (mode & PATRN) throw temp("Uh-oh: home directory is writable. (#4.7.0)");
+  if (mode & 0o1000) {
+    if (doit) throw temp("Home directory is sticky: user is editing his .qmail file. (#4.2.1)");
+    writeAll(2, "Warning: home directory is sticky.\n");
+  }
+}

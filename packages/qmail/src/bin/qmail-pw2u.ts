@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { die, setProg, writeAll } from "@qts/core/die";
+import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import type { Env } from "@qts/core/run";
+import { BREAK } from "../lib/getpw.ts";
+import { qmailHome } from "../lib/home.ts";
+import { HomeError, Pw2u, type Pw2uOptions, SubuserError } from "../lib/pw2u.ts";
+
+export const usage = "qmail-pw2u [ -/ohHuUC ] [ -c char ]";
+
+function lines(b: Buffer): string[] {
+  const s = b.toString("latin1");
+  const out = s.split(/(?<=\n)/);
+  return out.length ? out : [""];
+}
+
+/** control_readfile: non-blank lines not starting with #, trailing spaces, tabs and newlines stripped. */
+function readControlFile(fn: string): string[] | undefined {
+  let b: Buffer;
+  try {
+    b = readFileSync(fn);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    throw e;
+  }
+  const out: string[] = [];
+  for (const raw of b.toString("latin1").split("\n")) {
+    const l = raw.replace(/[ \t]+$/, "");
+    if (l !== "" && l[0] !== "#") out.push(l);
+  }
+  return out;
+}
+
+function readOptional(fn: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(fn, "r");
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    die(EXIT_TEMP, "unable to read controls");
+  }
+  try {
+    return readFileSync(fd);
+  } catch {
+    die(EXIT_TEMP, "unable to read input");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// qmail-pw2u.c: passwd on stdin -> users/assign on stdout, with users/{include,exclude,mailnames,subusers,append}.
+export function main(argv: string[], env: Env): number {
+  setProg("qmail-pw2u");
+  const o: Pw2uOptions = { dashcolon: "-:", homestrategy: 2, noupper: true, brk: BREAK };
+  for (const { opt, arg } of getopt(argv, "/ohHuUc:C").opts) {
+    if (opt === "/") o.dashcolon = "-/:";
+    else if (opt === "o") o.homestrategy = 2;
+    else if (opt === "h") o.homestrategy = 1;
+    else if (opt === "H") o.homestrategy = 0;
+    else if (opt === "u") o.noupper = false;
+    else if (opt === "U") o.noupper = true;
+    else if (opt === "c") o.brk = (arg ?? "").slice(0, 1);
+    else if (opt === "C") o.brk = "";
+    else return EXIT_USAGE;
+  }
+  const home = qmailHome(env);
+  try {
+    process.chdir(home);
+  } catch {
+    die(EXIT_TEMP, "unable to chdir");
+  }
+  const users = (name: string) => {
+    try {
+      return readControlFile(name);
+    } catch {
+      die(EXIT_TEMP, "unable to read controls");
+    }
+  };
+  o.include = users("users/include");
+  o.exclude = users("users/exclude");
+  o.mailnames = users("users/mailnames");
+
+  let input: Buffer;
+  try {
+    input = readFileSync(0);
+  } catch {
+    die(EXIT_TEMP, "unable to read input");
+  }
+  const p = new Pw2u(o);
+  let out = "";
+  try {
+    for (const l of lines(input)) out += p.account(l);
+    if (!p.sawAlias) die(EXIT_TEMP, "unable to find alias user");
+    const subs = readOptional("users/subusers");
+    if (subs) for (const l of lines(subs)) out += p.subuser(l);
+  } catch (e) {
+    if (e instanceof HomeError || e instanceof SubuserError) die(EXIT_TEMP, e.message);
+    throw e;
+  }
+  const app = readOptional("users/append");
+  if (app) out += app.toString("latin1");
+  out += ".\n";
+  try {
+    writeAll(1, Buffer.from(out, "latin1"));
+  } catch {
+    die(EXIT_TEMP, "unable to write output");
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// qmail-getpw's user lookup (spec/qmail.md §4.1; qmail-getpw.c).
+import { statSync } from "node:fs";
+import { errorTemp } from "@qts/core/errstr";
+import { getpwnam, type Passwd } from "@qts/sys/pwd";
+import { lowerAscii, QLX, type UserEntry, UsersError } from "./users.ts";
+
+/** conf-break: the character that separates a user name from its extension. */
+export const BREAK = "-";
+/** conf-users: the alias user, who receives every address that matches no user. */
+export const ALIAS_USER = "alias";
+// GETPW_USERLEN: prefixes this long or longer are never tried.
+const USERLEN = 32;
+
+function entry(pw: Passwd, dash: string, ext: string): UserEntry {
+  return { user: pw.name, uid: pw.uid, gid: pw.gid, home: pw.dir, dash, ext };
+}
+
+/**
+ * The longest prefix of local, ending at its end or just before a "-", that
+ * names (lowercased) a passwd user with a nonzero uid whose home directory
+ * that uid owns; otherwise the alias user with dash "-" and the whole local
+ * part as ext. Throws UsersError: QLX.NFS on a temporary stat error,
+ * QLX.SYS on a temporary passwd failure, QLX.NOALIAS without an alias user.
+ */
+export function getpwLookup(local: string, alias = ALIAS_USER): UserEntry {
+  for (let end = local.length; end >= 0; end--) {
+    if (end < USERLEN && (end === local.length || local[end] === BREAK)) {
+      let pw: Passwd | undefined;
+      try {
+        pw = getpwnam(lowerAscii(local.slice(0, end)));
+      } catch (e) {
+        if ((e as { code?: string }).code === "ETXTBSY") throw new UsersError(QLX.SYS, "getpwnam failed");
+        pw = undefined;
+      }
+      if (pw && pw.uid !== 0) {
+        let owner: number | undefined;
+        try {
+          owner = statSync(pw.dir).uid;
+        } catch (e) {
+          if (errorTemp(e)) throw new UsersError(QLX.NFS, `unable to stat ${pw.dir}`);
+        }
+        if (owner === pw.uid) {
+          return end === local.length ? entry(pw, "", "") : entry(pw, "-", local.slice(end + 1));
+        }
+      }
+    }
+  }
+  let pw: Passwd | undefined;
+  try {
+    pw = getpwnam(alias);
+  } catch {
+    pw = undefined;
+  }
+  if (!pw) throw new UsersError(QLX.NOALIAS, "no alias user");
+  return entry(pw, "-", local);
+}
+
+/** qmail-getpw's output: the six fields, each NUL-terminated. */
+export function formatUser(u: UserEntry): Buffer {
+  return Buffer.from(`${u.user}\0${u.uid}\0${u.gid}\0${u.home}\0${u.dash}\0${u.ext}\0`, "latin1");
+}

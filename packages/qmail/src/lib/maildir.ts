@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+// Maildir delivery (spec/qmail.md §4.6; qmail-local.c maildir_child):
+// tmp/<time>.<pid>.<host> created exclusively, Return-Path + Delivered-To +
+// the message as is, fsync, link into new/, fsync new/ (link-sync, §9.5),
+// unlink tmp. Any failure removes the tmp file and defers.
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+} from "node:fs";
+import { hostname } from "node:os";
+import { errorTemp } from "@qts/core/errstr";
+import { LocalExit, type Message, ReadError, temp } from "./local-message.ts";
+import { Out } from "./mbox.ts";
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== "ENOENT";
+  }
+}
+
+/** gethostname into qmail-local's 64-byte buffer. */
+export function maildirHost(): string {
+  return hostname().slice(0, 64);
+}
+
+export interface MaildirOptions {
+  /** The directory to return to afterwards (qmail-local's cwd, the home). */
+  home: string;
+  /** Seconds, for tests; default now. */
+  now?: () => number;
+}
+
+/**
+ * Delivers the message into the maildir dir (relative to the home, ending in
+ * "/"). Returns the name used, "new/<time>.<pid>.<host>". Throws LocalExit(111).
+ */
+export function maildirDeliver(dir: Buffer, msg: Message, rpline: Buffer, dtline: Buffer, o: MaildirOptions): string {
+  msg.rewind();
+  try {
+    process.chdir(dir.toString("utf8"));
+  } catch (e) {
+    if (errorTemp(e)) throw temp("Temporary error on maildir delivery. (#4.3.0)");
+    throw temp("Unable to chdir to maildir. (#4.2.1)");
+  }
+  try {
+    return deliverHere(msg, rpline, dtline, o.now ?? (() => Math.floor(Date.now() / 1000)));
+  } finally {
+    try {
+      process.chdir(o.home);
+    } catch {
+      // biome-ignore lint/correctness/noUnsafeFinally: without the home every later line would go astray.
+      throw temp("Temporary error on maildir delivery. (#4.3.0)");
+    }
+  }
+}
+
+function deliverHere(msg: Message, rpline: Buffer, dtline: Buffer, now: () => number): string {
+  const fail = () => temp("Temporary error on maildir delivery. (#4.3.0)");
+  const host = maildirHost();
+  let name = "";
+  for (let loop = 0; ; loop++) {
+    name = `${now()}.${process.pid}.${host}`;
+    // One qmail-local has one pid for all its lines (C forks a child each time): a second delivery into the
+    // same maildir within the same second must not meet the first one's new/ file.
+    if (!exists(`tmp/${name}`) && !exists(`new/${name}`)) break;
+    if (loop === 2) throw fail();
+    Bun.sleepSync(2000);
+  }
+  const tmpName = `tmp/${name}`;
+  const newName = `new/${name}`;
+  let fd: number;
+  try {
+    fd = openSync(tmpName, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  } catch {
+    throw fail();
+  }
+  try {
+    try {
+      const out = new Out(fd);
+      out.put(rpline);
+      out.put(dtline);
+      for (const chunk of msg.chunks()) out.put(chunk);
+      out.flush();
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(tmpName, newName);
+    const d = openSync("new", constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+  } catch (e) {
+    try {
+      unlinkSync(tmpName);
+    } catch {}
+    if (e instanceof ReadError) throw temp("Unable to read message. (#4.3.0)");
+    if (e instanceof LocalExit) throw e;
+    throw fail();
+  }
+  try {
+    unlinkSync(tmpName);
+  } catch {}
+  return newName;
+}
+
+/** maildirmake: dir and dir/{tmp,new,cur}, mode 0700 (before umask). Throws the failing step's error. */
+export function maildirMake(dir: string): void {
+  const step = (what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      throw Object.assign(e as object, { step: what });
+    }
+  };
+  step("mkdir", () => mkdirSync(dir, 0o700));
+  step("chdir", () => process.chdir(dir));
+  step("tmp", () => mkdirSync("tmp", 0o700));
+  step("new", () => mkdirSync("new", 0o700));
+  step("cur", () => mkdirSync("cur", 0o700));
+}
+
+/** A message found by maildir_scan: its path relative to the maildir and its mtime (seconds). */
+export interface MaildirEntry {
+  path: string;
+  mtime: number;
+}
+
+/**
+ * maildir_clean: removes tmp/ files last accessed more than 36 hours ago
+ * (129600 s). Run with the maildir as cwd. Errors are ignored.
+ */
+export function maildirClean(nowSec = Math.floor(Date.now() / 1000)): void {
+  let names: string[];
+  try {
+    names = readdirSync("tmp");
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n.startsWith(".")) continue;
+    try {
+      const st = statSync(`tmp/${n}`);
+      if (nowSec > Math.floor(st.atimeMs / 1000) + 129600) unlinkSync(`tmp/${n}`);
+    } catch {}
+  }
+}
+
+/** A maildir_scan failure: "unable to scan $MAILDIR/new: <err>". */
+export class ScanError extends Error {
+  constructor(
+    readonly subdir: string,
+    readonly err: unknown,
+  ) {
+    super(`unable to scan $MAILDIR/${subdir}`);
+  }
+}
+
+/**
+ * maildir_scan: the messages in new/ and/or cur/ (not dot files) whose mtime
+ * is before now, oldest first (ties in directory order). Run with the maildir
+ * as cwd.
+ */
+export function maildirScan(flagnew: boolean, flagcur: boolean, nowSec = Math.floor(Date.now() / 1000)) {
+  const out: MaildirEntry[] = [];
+  for (const sub of [flagnew ? "new" : "", flagcur ? "cur" : ""]) {
+    if (!sub) continue;
+    let names: string[];
+    try {
+      names = readdirSync(sub);
+    } catch (e) {
+      throw new ScanError(sub, e);
+    }
+    for (const n of names) {
+      if (n.startsWith(".")) continue;
+      try {
+        const m = Math.floor(statSync(`${sub}/${n}`).mtimeMs / 1000);
+        if (m < nowSec) out.push({ path: `${sub}/${n}`, mtime: m });
+      } catch {}
+    }
+  }
+  return out
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.mtime - b.e.mtime || a.i - b.i)
+    .map((x) => x.e);
+}
