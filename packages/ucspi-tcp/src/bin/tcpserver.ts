@@ -14,6 +14,7 @@ import { getopt } from "@qts/core/getopt";
 import { exit, type Env } from "@qts/core/run";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritFd, setBlocking } from "@qts/sys/exec";
+import { listen } from "@qts/sys/listen";
 import { spawn } from "@qts/sys/posixspawn";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { reap } from "@qts/sys/waitpid";
@@ -250,6 +251,13 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // further connections wait in the kernel's backlog, and a new server over a dup resumes (§6.4).
   const lfd = dup((first as unknown as { _handle: { fd: number } })._handle.fd);
   closeOnExec(lfd);
+  // Bun listens with its own backlog (511); -b is the original's listen(s, backlog).
+  const setBacklog = () => {
+    try {
+      listen(lfd, o.backlog);
+    } catch {}
+  };
+  setBacklog();
 
   try {
     if (o.gid) {
@@ -291,6 +299,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const status = () => info(`tcpserver: status: ${numchildren}/${o.limit}\n`);
 
   const onConnection = (sock: Socket) => {
+    // Bun runs signal callbacks only when no I/O is pending: under a stream of connections SIGCHLD would
+    // wait, so children that ended are collected here too, as C's handler would have done at once.
+    reapChildren(true);
     if (numchildren >= o.limit) {
       waiting.push(sock);
       pause();
@@ -322,13 +333,13 @@ export async function main(argv: string[], env: Env): Promise<number> {
     const s = createServer({ pauseOnConnect: true }, onConnection);
     const fd = dup(lfd);
     closeOnExec(fd);
-    s.listen({ fd });
+    s.listen({ fd }, setBacklog);
     server = s;
   };
   first.on("connection", onConnection);
   if (numchildren >= o.limit) pause();
 
-  const onChild = () => {
+  function reapChildren(andResume: boolean): void {
     for (const pid of children) {
       let r: ReturnType<typeof reap>;
       try {
@@ -342,8 +353,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
       if (numchildren) numchildren--;
       status();
     }
-    resume();
-  };
+    if (andResume) resume();
+  }
+  const onChild = () => reapChildren(true);
   process.on("SIGCHLD", onChild);
   // SIGCHLD is the fast path; the poll catches any exit whose signal was merged away.
   setInterval(onChild, 1000);
@@ -425,11 +437,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
         setsockoptInt(fd, IPPROTO_IP, 1, undefined);
       } catch {}
     }
-    if (!o.delay) {
-      try {
-        setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-      } catch {}
-    }
+    // Bun turns TCP_NODELAY on for every accepted socket; C leaves Nagle on unless -D.
+    try {
+      setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, o.delay ? 0 : 1);
+    } catch {}
     if (o.banner) {
       try {
         writeAll(fd, o.banner);

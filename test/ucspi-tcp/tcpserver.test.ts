@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+// tcpserver, ours and Debian's side by side: real processes, real sockets on 127.0.0.1.
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { kill, original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+
+const impls: [string, string][] = [["ours", ours("tcpserver")]];
+const orig = original("tcpserver");
+if (orig) impls.push(["original", orig]);
+const TCPRULES = original("tcprules") ?? ours("tcprules");
+const ENVUIDGID = original("envuidgid");
+
+const USAGE =
+  "tcpserver: usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program\n";
+
+const started: number[] = [];
+afterAll(() => {
+  for (const p of started) kill(p);
+});
+
+interface Server {
+  pid: number;
+  port: number;
+  log: () => string;
+  proc: ReturnType<typeof Bun.spawn>;
+}
+
+/** Starts `tcpserver -1 ARGS 127.0.0.1 0 PROG...` (or with the given host/port), waits for the port line. */
+async function serve(
+  bin: string,
+  opts: string[],
+  prog: string[],
+  o: { env?: Record<string, string>; pre?: string[] } = {},
+) {
+  const d = tmp("qts-tcps-");
+  const errFile = join(d, "stderr");
+  const errFd = openSync(errFile, "w");
+  const proc = Bun.spawn([...(o.pre ?? []), bin, "-1", ...opts, "127.0.0.1", "0", ...prog], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: errFd,
+    env: o.env ?? { PATH: "/usr/bin:/bin" },
+    cwd: d,
+  });
+  started.push(proc.pid);
+  const reader = proc.stdout.getReader();
+  let out = "";
+  const deadline = Date.now() + 5000;
+  while (!out.includes("\n") && Date.now() < deadline) {
+    const r = await Promise.race([reader.read(), Bun.sleep(5000).then(() => ({ done: true, value: undefined }))]);
+    if (r.done) break;
+    out += Buffer.from(r.value as Uint8Array).toString();
+  }
+  reader.releaseLock();
+  const port = Number(out.trim());
+  if (!port) throw new Error(`no port from ${bin}: ${out} ${readFileSync(errFile, "utf8")}`);
+  return { pid: proc.pid, port, log: () => readFileSync(errFile, "utf8"), proc, dir: d } as Server & { dir: string };
+}
+
+/** Connects, sends input, half-closes nothing, collects everything until EOF (bounded). */
+function talk(port: number, input = "", timeout = 8000): Promise<{ data: string; ms: number; err?: string }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const chunks: Buffer[] = [];
+    const s = connect(port, "127.0.0.1", () => {
+      if (input) s.write(input);
+    });
+    const done = (err?: string) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ data: Buffer.concat(chunks).toString(), ms: Date.now() - t0, err });
+    };
+    const timer = setTimeout(() => done("timeout"), timeout);
+    s.on("data", (c) => chunks.push(c));
+    s.on("end", () => done());
+    s.on("error", (e) => done((e as { code?: string }).code));
+  });
+}
+
+function script(dir: string, name: string, body: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, `#!/bin/sh\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+async function stop(s: Server): Promise<number | null> {
+  kill(s.pid, "SIGTERM");
+  return await Promise.race([s.proc.exited, Bun.sleep(3000).then(() => null)]);
+}
+
+const rmport = (s: string) =>
+  s.replace(/TCPREMOTEPORT=\d+/, "TCPREMOTEPORT=P").replace(/TCPLOCALPORT=\d+/, "TCPLOCALPORT=P");
+
+describe.each(impls)("tcpserver (%s)", (_which, bin) => {
+  test("usage: 100", async () => {
+    expect(await run(bin, [])).toMatchObject({ code: 100, stdout: "", stderr: USAGE });
+    expect(await run(bin, ["0", "21"])).toMatchObject({ code: 100, stderr: USAGE });
+    expect(await run(bin, ["-C", "5", "0", "21", "true"])).toMatchObject({
+      code: 100,
+      stderr: `tcpserver: illegal option -- C\n${USAGE}`,
+    });
+  });
+
+  test("unknown service name: 111", async () => {
+    expect(await run(bin, ["127.0.0.1", "nosuchservice", "true"])).toMatchObject({
+      code: 111,
+      stderr: "tcpserver: fatal: unable to figure out port number for nosuchservice\n",
+    });
+    // -q silences even this
+    expect(await run(bin, ["-q", "127.0.0.1", "nosuchservice", "true"])).toMatchObject({ code: 111, stderr: "" });
+  });
+
+  test("port in use: unable to bind, 111", async () => {
+    const s = await serve(bin, ["-q"], ["true"]);
+    const r = await run(bin, ["127.0.0.1", String(s.port), "true"]);
+    expect(r).toMatchObject({ code: 111, stderr: "tcpserver: fatal: unable to bind: address already used\n" });
+    await stop(s);
+  });
+
+  test("a service name from /etc/services", async () => {
+    // socks is 1080/tcp in Debian's /etc/services.
+    const d = tmp();
+    const p = Bun.spawn([bin, "-RHl0", "127.0.0.1", "socks", "echo", "hi"], { stderr: "ignore", cwd: d });
+    started.push(p.pid);
+    const r = await waitFor(async () => {
+      const t = await talk(1080, "", 2000);
+      return t.data === "hi\n" ? t : undefined;
+    }, 5000);
+    expect(r?.data).toBe("hi\n");
+    kill(p.pid, "SIGTERM");
+    await p.exited;
+  });
+
+  test("-1 prints the port, then stdout is closed; the child gets the socket as fd 0 and 1, blocking", async () => {
+    const s = await serve(
+      bin,
+      ["-RHl0"],
+      ["sh", "-c", 'read x; echo "got $x"; grep flags /proc/self/fdinfo/0 /proc/self/fdinfo/1'],
+    );
+    const r = await talk(s.port, "hello\n");
+    expect(r.data).toBe("got hello\n/proc/self/fdinfo/0:flags:\t02\n/proc/self/fdinfo/1:flags:\t02\n");
+    // stdout at EOF even though the server still runs (C closes fds 0 and 1 after -1)
+    const reader = (s.proc.stdout as ReadableStream<Uint8Array>).getReader();
+    const rest = await Promise.race([reader.read(), Bun.sleep(2000).then(() => "open")]);
+    expect(rest).toEqual({ done: true, value: undefined });
+    expect(await stop(s)).toBe(0);
+  });
+
+  test("-v log lines, and the logged pid is the program's", async () => {
+    const s = await serve(bin, ["-v", "-RHl0"], ["sh", "-c", "echo $$"]);
+    const r = await talk(s.port);
+    const pid = r.data.trim();
+    await waitFor(() => s.log().includes(" end "), 3000);
+    const lines = s.log().split("\n");
+    expect(lines.slice(0, 6)).toEqual([
+      "tcpserver: status: 0/40",
+      "tcpserver: status: 1/40",
+      `tcpserver: pid ${pid} from 127.0.0.1`,
+      expect.stringMatching(new RegExp(`^tcpserver: ok ${pid} 0:127\\.0\\.0\\.1:${s.port} :127\\.0\\.0\\.1::\\d+$`)),
+      `tcpserver: end ${pid} status 0`,
+      "tcpserver: status: 0/40",
+    ]);
+    await stop(s);
+  });
+
+  test("exit codes in end lines are raw wait statuses", async () => {
+    const s = await serve(bin, ["-v", "-RHl0"], ["sh", "-c", "exit 3"]);
+    await talk(s.port);
+    await waitFor(() => s.log().includes(" end "), 3000);
+    expect(s.log()).toMatch(/tcpserver: end \d+ status 768\n/);
+    await stop(s);
+  });
+
+  test("the program cannot run: dropped, 111", async () => {
+    const s = await serve(bin, ["-v", "-RHl0"], ["/nonexistent/prog"]);
+    const r = await talk(s.port);
+    expect(r.data).toBe("");
+    await waitFor(() => s.log().includes(" end "), 3000);
+    const log = s.log();
+    expect(log).toContain(
+      "tcpserver: warning: dropping connection, unable to run /nonexistent/prog: file does not exist\n",
+    );
+    expect(log).toMatch(/tcpserver: ok (\d+) 0:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+\n/);
+    expect(log).toMatch(/tcpserver: end \d+ status 28416\n/);
+    await stop(s);
+  });
+
+  test("a program found on PATH", async () => {
+    const s = await serve(bin, ["-RHl0"], ["echo", "on", "path"]);
+    expect((await talk(s.port)).data).toBe("on path\n");
+    await stop(s);
+  });
+
+  test("-B banner comes first", async () => {
+    const s = await serve(bin, ["-RHl0", "-B", "hello banner\n"], ["echo", "then program"]);
+    expect((await talk(s.port)).data).toBe("hello banner\nthen program\n");
+    await stop(s);
+  });
+
+  test("rules: deny (immediate EOF, deny line, status 25600), variables, missing file", async () => {
+    const d = tmp();
+    const cdb = join(d, "rules.cdb");
+    await run(TCPRULES, [cdb, join(d, "rules.tmp")], {
+      input: `127.0.0.1:allow,FOO="bar",BAZ='q x',TCPREMOTEIP="override"\n:deny\n`,
+    });
+    const s = await serve(bin, ["-v", "-RHl0", "-x", cdb], ["sh", "-c", 'echo "FOO=$FOO BAZ=$BAZ IP=$TCPREMOTEIP"']);
+    expect((await talk(s.port)).data).toBe("FOO=bar BAZ=q x IP=override\n");
+    await stop(s);
+
+    const d2 = tmp();
+    const cdb2 = join(d2, "deny.cdb");
+    await run(TCPRULES, [cdb2, join(d2, "t")], { input: "127.:deny\n" });
+    const s2 = await serve(bin, ["-v", "-RHl0", "-x", cdb2], ["echo", "never"]);
+    const r = await talk(s2.port);
+    expect(r.data).toBe("");
+    await waitFor(() => s2.log().includes(" end "), 3000);
+    expect(s2.log()).toMatch(
+      /tcpserver: pid (\d+) from 127\.0\.0\.1\ntcpserver: deny \1 0:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+\n/,
+    );
+    expect(s2.log()).toMatch(/tcpserver: end \d+ status 25600\n/);
+    await stop(s2);
+
+    const s3 = await serve(bin, ["-v", "-RHl0", "-x", join(d2, "missing.cdb")], ["echo", "never"]);
+    expect((await talk(s3.port)).data).toBe("");
+    await waitFor(() => s3.log().includes(" end "), 3000);
+    expect(s3.log()).toContain(
+      `tcpserver: warning: dropping connection, unable to read ${d2}/missing.cdb: file does not exist\n`,
+    );
+    expect(s3.log()).toMatch(/tcpserver: end \d+ status 28416\n/);
+    await stop(s3);
+
+    const s4 = await serve(bin, ["-X", "-RHl0", "-x", join(d2, "missing.cdb")], ["echo", "allowed"]);
+    expect((await talk(s4.port)).data).toBe("allowed\n");
+    await stop(s4);
+  });
+
+  test("-q: no messages at all, not even warnings", async () => {
+    const s = await serve(bin, ["-q", "-RHl0", "-x", "/nonexistent.cdb"], ["echo", "never"]);
+    expect((await talk(s.port)).data).toBe("");
+    await Bun.sleep(200);
+    expect(s.log()).toBe("");
+    await stop(s);
+  });
+
+  test("-c 2: extra connections wait in the backlog, none refused", async () => {
+    const s = await serve(bin, ["-v", "-RHl0", "-c", "2"], ["sh", "-c", "sleep 1; echo done"]);
+    const rs = await Promise.all([1, 2, 3, 4].map(() => talk(s.port, "", 10000)));
+    for (const r of rs) expect(r).toMatchObject({ data: "done\n", err: undefined });
+    const ms = rs.map((r) => r.ms).sort((a, b) => a - b);
+    expect(ms[1]).toBeLessThan(1700);
+    expect(ms[2]).toBeGreaterThan(1800);
+    expect(s.log()).toContain("tcpserver: status: 2/2\n");
+    expect(s.log()).not.toContain("3/2");
+    await stop(s);
+  });
+
+  test("-D sets TCP_NODELAY on the child's socket; -d leaves it off", async () => {
+    const py = "import socket; s=socket.socket(fileno=0); print(s.getsockopt(6, 1) != 0)";
+    const s = await serve(bin, ["-D", "-RHl0"], ["python3", "-c", py]);
+    expect((await talk(s.port)).data).toBe("True\n");
+    await stop(s);
+    const s2 = await serve(bin, ["-RHl0"], ["python3", "-c", py]);
+    expect((await talk(s2.port)).data).toBe("False\n");
+    await stop(s2);
+  });
+
+  test("-u/-g: privileges dropped after bind", async () => {
+    const s = await serve(bin, ["-RHl0", "-u", "65534", "-g", "65534"], ["sh", "-c", "id -u; id -g; id -G"]);
+    expect((await talk(s.port)).data).toBe("65534\n65534\n65534\n");
+    await stop(s);
+  });
+
+  test.skipIf(!ENVUIDGID)("-U takes UID and GID from envuidgid", async () => {
+    const s = await serve(bin, ["-U", "-RHl0"], ["sh", "-c", "id -u; id -g"], { pre: [ENVUIDGID as string, "nobody"] });
+    expect((await talk(s.port)).data).toBe("65534\n65534\n");
+    await stop(s);
+  });
+
+  test("SIGTERM: exits 0 at once, the running child carries on", async () => {
+    const s = await serve(bin, ["-RHl0"], ["sh", "-c", "sleep 1; echo still here"]);
+    const pending = talk(s.port, "", 5000);
+    await Bun.sleep(300);
+    expect(await stop(s)).toBe(0);
+    expect((await pending).data).toBe("still here\n");
+  });
+
+  test("SIGHUP: killed by the signal (not caught)", async () => {
+    const s = await serve(bin, ["-RHl0"], ["true"]);
+    kill(s.pid, "SIGHUP");
+    await Promise.race([s.proc.exited, Bun.sleep(3000)]);
+    expect(s.proc.signalCode).toBe("SIGHUP");
+  });
+});
+
+describe.skipIf(!orig)("tcpserver: ours and Debian's give the child the same environment", () => {
+  const envs = async (opts: string[], extra: Record<string, string> = {}, rules?: string) => {
+    const out: string[] = [];
+    for (const [, bin] of impls) {
+      const d = tmp();
+      const args = [...opts];
+      if (rules !== undefined) {
+        await run(TCPRULES, [join(d, "r.cdb"), join(d, "r.tmp")], { input: rules });
+        args.push("-x", join(d, "r.cdb"));
+      }
+      const s = await serve(bin, args, ["env"], { env: { PATH: "/usr/bin:/bin", A: "1", ...extra, Z: "26" } });
+      out.push(rmport((await talk(s.port)).data));
+      await stop(s);
+    }
+    return out;
+  };
+
+  test("-RHl0: same variables, same order", async () => {
+    const [a, b] = await envs(["-RHl0"]);
+    expect(a).toBe(b as string);
+    expect(a).toContain("PROTO=TCP\n");
+  });
+
+  test("stale TCPREMOTEHOST/TCPREMOTEINFO/TCPLOCALHOST inherited: removed or replaced the same way", async () => {
+    const [a, b] = await envs(["-RH", "-l", "myname"], {
+      TCPREMOTEHOST: "stale",
+      TCPREMOTEINFO: "stale",
+      TCPLOCALHOST: "stale",
+      PROTO: "x",
+    });
+    expect(a).toBe(b as string);
+    expect(a).not.toContain("stale");
+    expect(a).toContain("TCPLOCALHOST=myname\n");
+  });
+
+  test("rule variables override and append in the same order", async () => {
+    const [a, b] = await envs(["-RHl0"], { FOO: "old" }, `127.0.0.1:allow,FOO="new",PROTO="p",A='',NEW=/x/\n`);
+    expect(a).toBe(b as string);
+    expect(a).toContain("FOO=new\n");
+  });
+
+  test("-r with nothing on port 113: TCPREMOTEINFO unset, at once", async () => {
+    const [a, b] = await envs(["-Hl0", "-t", "3"], { TCPREMOTEINFO: "stale" });
+    expect(a).toBe(b as string);
+    expect(a).not.toContain("TCPREMOTEINFO");
+  });
+
+  test("the cdb from our tcprules drives Debian's tcpserver, and Debian's drives ours", async () => {
+    const d = tmp();
+    const rules = `127.0.0.1:allow,WHO="rules"\n`;
+    await run(ours("tcprules"), [join(d, "ours.cdb"), join(d, "t1")], { input: rules });
+    await run(original("tcprules") as string, [join(d, "theirs.cdb"), join(d, "t2")], { input: rules });
+    for (const [bin, cdb] of [
+      [orig as string, join(d, "ours.cdb")],
+      [ours("tcpserver"), join(d, "theirs.cdb")],
+    ] as const) {
+      const s = await serve(bin, ["-RHl0", "-x", cdb], ["sh", "-c", "echo $WHO"]);
+      expect((await talk(s.port)).data).toBe("rules\n");
+      await stop(s);
+    }
+  });
+});
+
+test("ident: TCPREMOTEINFO from an RFC 1413 server on port 113 (ours)", async () => {
+  // Port 113 on 127.0.0.1 must be free; a tiny ident server answers with a USERID line.
+  const { createServer } = await import("node:net");
+  let asked = "";
+  const idsrv = createServer((c) => {
+    c.on("data", (d) => {
+      asked += d.toString();
+      c.end(`${asked.trim()} : USERID : UNIX : jo e\r\n`);
+    });
+  });
+  const ok = await new Promise<boolean>((res) => {
+    idsrv.once("error", () => res(false));
+    idsrv.listen(113, "127.0.0.1", () => res(true));
+  });
+  if (!ok) return;
+  try {
+    for (const [, bin] of impls) {
+      asked = "";
+      const s = await serve(bin, ["-v", "-Hl0"], ["sh", "-c", 'echo "$TCPREMOTEINFO"']);
+      expect((await talk(s.port)).data).toBe("joe\n");
+      expect(asked).toMatch(new RegExp(`^\\d+ , ${s.port}\\r\\n$`));
+      await waitFor(() => s.log().includes(" ok "), 2000);
+      expect(s.log()).toMatch(/tcpserver: ok \d+ 0:127\.0\.0\.1:\d+ :127\.0\.0\.1:joe:\d+\n/);
+      await stop(s);
+    }
+  } finally {
+    idsrv.close();
+  }
+});
