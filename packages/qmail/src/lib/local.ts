@@ -3,6 +3,7 @@
 // the environment and header lines, program delivery, forwarding.
 import { spawnSync } from "node:child_process";
 import { statSync } from "node:fs";
+import { join } from "node:path";
 import { errorStr } from "@qts/core/errstr";
 import { qqExitText } from "@qts/core/exit";
 import { dateFromLine } from "./date822.ts";
@@ -126,6 +127,10 @@ export function openQueue(env: Env): QmailQueue {
     isDir = statSync(home).isDirectory();
   } catch {}
   if (!isDir) throw new QueueOpenError(qqExitText(61));
+  // qmail_open's child execs $QMAILQUEUE with execv after chdir(home): a relative name is found in the
+  // home, never in PATH (spawn would search PATH for a bare name).
+  const qq = env.QMAILQUEUE;
+  if (qq && !qq.startsWith("/")) env = { ...env, QMAILQUEUE: join(home, qq) };
   const q = new QmailQueue({ env, home });
   if (!q.pid) throw new QueueOpenError(qqExitText(120));
   return q;

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+import { describe, expect, test } from "bun:test";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ours, tmp } from "../lib/harness.ts";
+
+/** A qmail home with a QMAILQUEUE stub recording each injection as msg.PID / env.PID. */
+export function qqHome(): { home: string; qq: string; env: Record<string, string> } {
+  const home = tmp("qts-fwd-");
+  const qq = join(home, "qq");
+  mkdirSync(qq);
+  writeFileSync(
+    join(home, "qq.sh"),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
+    '#!/bin/sh\ncat > "$QQDIR/msg.$$"\ncat <&1 > "$QQDIR/env.$$"\nexit ${QQEXIT:-0}\n',
+    { mode: 0o755 },
+  );
+  return { home, qq, env: { PATH: "/usr/bin:/bin", QMAILHOME: home, QMAILQUEUE: "qq.sh", QQDIR: qq } };
+}
+
+export function injections(qq: string): { pid: string; msg: string; env: string }[] {
+  return readdirSync(qq)
+    .filter((f) => f.startsWith("env."))
+    .map((f) => ({
+      pid: f.slice(4),
+      msg: readFileSync(join(qq, `msg.${f.slice(4)}`), "latin1"),
+      env: readFileSync(join(qq, f), "latin1"),
+    }));
+}
+
+/** Runs prog with a seekable file as stdin; returns code, stdout, stderr. */
+export async function runFile(prog: string, args: string[], env: Record<string, string | undefined>, input: string) {
+  const f = join(tmp("qts-in-"), "m");
+  writeFileSync(f, input);
+  const fd = openSync(f, "r");
+  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  const p = Bun.spawn([prog, ...args], { stdin: fd, stdout: "pipe", stderr: "pipe", env: clean });
+  closeSync(fd);
+  const timer = setTimeout(() => p.kill(9), 20_000);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+const forward = ours("forward");
+const DT = "Delivered-To: joe@example.com\n";
+
+describe("forward", () => {
+  test("injects DTLINE + stdin, sender $NEWSENDER, every argument a recipient; prints qp", async () => {
+    const q = qqHome();
+    const r = await runFile(
+      forward,
+      ["a@x.org", "b@y.org"],
+      { ...q.env, NEWSENDER: "owner@ex", DTLINE: DT },
+      "S: 1\n\nb\n",
+    );
+    const inj = injections(q.qq);
+    expect(inj.length).toBe(1);
+    expect(r).toEqual({ code: 0, stdout: "", stderr: `forward: qp ${inj[0]?.pid}\n` });
+    expect(inj[0]).toMatchObject({ msg: `${DT}S: 1\n\nb\n`, env: "Fowner@ex\0Ta@x.org\0Tb@y.org\0\0" });
+  });
+
+  test("reads a pipe too (no rewind needed)", async () => {
+    const q = qqHome();
+    const p = Bun.spawn([forward, "a@x.org"], {
+      stdin: new TextEncoder().encode("hi\n"),
+      stderr: "pipe",
+      env: { ...q.env, NEWSENDER: "", DTLINE: DT },
+    });
+    expect(await p.exited).toBe(0);
+    expect(injections(q.qq)[0]).toMatchObject({ msg: `${DT}hi\n`, env: "F\0Ta@x.org\0\0" });
+  });
+
+  test("NEWSENDER or DTLINE unset: 100", async () => {
+    const q = qqHome();
+    expect(await runFile(forward, ["a@x"], { ...q.env, DTLINE: DT }, "")).toEqual({
+      code: 100,
+      stdout: "",
+      stderr: "forward: fatal: NEWSENDER not set\n",
+    });
+    expect(await runFile(forward, ["a@x"], { ...q.env, NEWSENDER: "s" }, "")).toEqual({
+      code: 100,
+      stdout: "",
+      stderr: "forward: fatal: DTLINE not set\n",
+    });
+  });
+
+  test.each([
+    ["31", 100, "forward: fatal: mail server permanently rejected message (#5.3.0)\n"],
+    ["53", 111, "forward: fatal: qq write error or disk full (#4.3.0)\n"],
+  ])("qq exit %s -> %d", async (qqexit, code, err) => {
+    const q = qqHome();
+    const r = await runFile(forward, ["a@x"], { ...q.env, NEWSENDER: "s", DTLINE: DT, QQEXIT: qqexit }, "m\n");
+    expect(r).toEqual({ code: code as number, stdout: "", stderr: err as string });
+  });
+
+  test("qmail-queue cannot run: 111", async () => {
+    const q = qqHome();
+    const r = await runFile(
+      forward,
+      ["a@x"],
+      { ...q.env, NEWSENDER: "s", DTLINE: DT, QMAILQUEUE: "/nonexistent" },
+      "m\n",
+    );
+    expect(r).toEqual({ code: 111, stdout: "", stderr: "forward: fatal: unable to exec qq (#4.3.0)\n" });
+  });
+});
