@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // tcpserver, ours and Debian's side by side: real processes, real sockets on 127.0.0.1.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { kill, original, ours, run, tmp, waitFor } from "../lib/harness.ts";
@@ -73,17 +73,10 @@ function talk(port: number, input = "", timeout = 8000): Promise<{ data: string;
       resolve({ data: Buffer.concat(chunks).toString(), ms: Date.now() - t0, err });
     };
     const timer = setTimeout(() => done("timeout"), timeout);
-    s.on("data", (c) => chunks.push(c));
+    s.on("data", (c: Buffer) => chunks.push(c));
     s.on("end", () => done());
     s.on("error", (e) => done((e as { code?: string }).code));
   });
-}
-
-function script(dir: string, name: string, body: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
 }
 
 async function stop(s: Server): Promise<number | null> {
