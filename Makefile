@@ -26,3 +26,9 @@ clean:
 	rm -rf bin build
 
 .PHONY: all test lint bench clean
+
+# make setup QMAIL=<dir>: users, groups and the qmail home (scripts/setup.ts); run as root
+setup: all
+	$(BUN) scripts/setup.ts --home "$(or $(QMAIL),/var/qmail)"
+
+.PHONY: setup

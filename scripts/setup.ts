@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+// make setup QMAIL=<dir>: qmail's users and groups (INSTALL.ids), then the
+// home <dir> with qmail's hierarchy (hier.c; spec/qmail.md §2.1), our programs
+// in <dir>/bin (bin/qts, bin/.qmail-home, one link per program) and the
+// boot scripts. Safe to run again: control files and queued mail stay.
+//
+//   bun scripts/setup.ts [--home DIR] [--no-users] [--ids-user NAME] [--hardlink] [--no-bin]
+//
+// --no-users      do not create missing users and groups (tests)
+// --ids-user NAME map every qmail user and group to NAME's uid and gid (an
+//                 install run and started by an ordinary user); the default
+//                 when setup does not run as root
+// --hardlink      link bin/qts instead of copying it when on the same filesystem (tests)
+// --no-bin        leave <dir>/bin alone (re-create the tree only)
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { HOME_MARKER } from "../packages/qmail/src/lib/home.ts";
+import {
+  formatIds,
+  GROUPS,
+  IDS_FILE,
+  nssIds,
+  type QmailIds,
+  singleIds,
+  USER_GROUP,
+  USERS,
+} from "../packages/qmail/src/lib/ids.ts";
+import { QUEUED_DIR, QUEUED_DROP } from "../packages/qmail/src/lib/queued-paths.ts";
+import { mkfifo } from "../packages/sys/src/fifo.ts";
+import { getgrnam, getpwnam, getpwuid } from "../packages/sys/src/pwd.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SPLIT = 23;
+
+function fail(msg: string): never {
+  process.stderr.write(`setup: fatal: ${msg}\n`);
+  process.exit(111);
+}
+
+interface Opts {
+  home: string;
+  users: boolean;
+  idsUser?: string;
+  hardlink: boolean;
+  bin: boolean;
+}
+
+function parse(argv: string[]): Opts {
+  const o: Opts = { home: process.env.QMAIL || "/var/qmail", users: true, hardlink: false, bin: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--home") o.home = argv[++i] ?? fail("--home needs a directory");
+    else if (a === "--no-users") o.users = false;
+    else if (a === "--ids-user") o.idsUser = argv[++i] ?? fail("--ids-user needs a name");
+    else if (a === "--hardlink") o.hardlink = true;
+    else if (a === "--no-bin") o.bin = false;
+    else fail(`unknown option: ${a}`);
+  }
+  if (!o.home.startsWith("/")) o.home = resolve(o.home);
+  return o;
+}
+
+const isRoot = process.geteuid?.() === 0;
+
+function sh(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: "inherit" });
+  if (r.status !== 0) fail(`${cmd} ${args.join(" ")} failed`);
+}
+
+/** INSTALL.ids: groupadd/useradd for whatever is missing. */
+function createUsers(home: string): void {
+  for (const g of GROUPS) if (!getgrnam(g)) sh("groupadd", ["-r", g]);
+  for (const u of USERS) {
+    if (getpwnam(u)) continue;
+    const dir = u === "alias" ? join(home, "alias") : home;
+    sh("useradd", ["-r", "-M", "-g", USER_GROUP[u], "-d", dir, "-s", "/bin/true", u]);
+  }
+}
+
+function own(path: string, uid: number, gid: number, mode: number): void {
+  if (isRoot) chownSync(path, uid, gid);
+  chmodSync(path, mode);
+}
+
+function dir(path: string, uid: number, gid: number, mode: number): void {
+  try {
+    mkdirSync(path);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+    if (!lstatSync(path).isDirectory()) fail(`${path} exists and is not a directory`);
+  }
+  own(path, uid, gid, mode);
+}
+
+/** hier.c's z(): a file of len zero bytes, kept when it is already there with that size. */
+function zeros(path: string, len: number, uid: number, gid: number, mode: number): void {
+  let keep = false;
+  try {
+    const st = lstatSync(path);
+    keep = st.isFile() && st.size === len;
+  } catch {}
+  if (!keep) {
+    rmSync(path, { force: true });
+    const fd = openSync(path, "wx", 0o600);
+    if (len > 0) writeSync(fd, Buffer.alloc(len));
+    fsyncSync(fd);
+    closeSync(fd);
+  }
+  own(path, uid, gid, mode);
+}
+
+function fifo(path: string, uid: number, gid: number, mode: number): void {
+  let ok = false;
+  try {
+    ok = lstatSync(path).isFIFO();
+  } catch {}
+  if (!ok) {
+    rmSync(path, { force: true });
+    mkfifo(path, 0o600);
+  }
+  own(path, uid, gid, mode);
+}
+
+/** Writes path atomically (tmp + rename). */
+function file(path: string, text: string, uid: number, gid: number, mode: number): void {
+  const tmp = `${path}.tmp${process.pid}`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  own(tmp, uid, gid, mode);
+  renameSync(tmp, path);
+}
+
+const HEAD = "#!/bin/sh\n\n# Using splogger to send the log through syslog.\n";
+const DF = "# Using dot-forward to support sendmail-style ~/.forward files.\n";
+const BINMAIL = "# Using binmail to deliver messages to /var/spool/mail/$USER by default.\n";
+
+/** The boot scripts of hier.c (home, proc, binm1-3, each with a +df variant), for this home. */
+function boots(home: string): Record<string, string> {
+  const exec = `exec env - PATH="${home}/bin:$PATH" \\\n`;
+  const mbox = "# Using qmail-local to deliver messages to ~/Mailbox by default.\n";
+  const proc = "# Using procmail to deliver messages to /var/spool/mail/$USER by default.\n";
+  const out: Record<string, string> = {
+    home: `${HEAD}${mbox}\n${exec}qmail-start ./Mailbox splogger qmail\n`,
+    "home+df": `${HEAD}${DF}${mbox}\n${exec}qmail-start '|dot-forward .forward\n./Mailbox' splogger qmail\n`,
+    proc: `${HEAD}${proc}\n${exec}qmail-start '|preline procmail' splogger qmail\n`,
+    "proc+df": `${HEAD}${DF}${proc}\n${exec}qmail-start '|dot-forward .forward\n|preline procmail' splogger qmail\n`,
+  };
+  const binm: [string, string, string][] = [
+    ["binm1", "BSD 4.4 binmail interface: /usr/libexec/mail.local -r", "/usr/libexec/mail.local -r"],
+    ["binm2", "SVR4 binmail interface: /bin/mail -r", "/bin/mail -r"],
+    ["binm3", "V7 binmail interface: /bin/mail -f", "/bin/mail -f"],
+  ];
+  for (const [name, iface, cmd] of binm) {
+    const line = `|preline -f ${cmd} "\${SENDER:-MAILER-DAEMON}" -d "$USER"`;
+    const note = `${BINMAIL}# Using ${iface}\n`;
+    out[name] = `${HEAD}${note}\n${exec}qmail-start \\\n'${line}' \\\nsplogger qmail\n`;
+    out[`${name}+df`] = `${HEAD}${DF}${note}\n${exec}qmail-start '|dot-forward .forward\n${line}' \\\nsplogger qmail\n`;
+  }
+  return out;
+}
+
+function programs(): string[] {
+  const bin = join(ROOT, "bin");
+  const out: string[] = [];
+  for (const f of readdirSync(bin).sort()) {
+    try {
+      if (readlinkSync(join(bin, f)) === "qts") out.push(f);
+    } catch {}
+  }
+  return out;
+}
+
+function installBin(home: string, ids: QmailIds, hardlink: boolean): void {
+  const uido = 0;
+  const gidq = ids.gid.qmail;
+  const bin = join(home, "bin");
+  dir(bin, uido, gidq, 0o755);
+  const src = join(ROOT, "bin", "qts");
+  if (!existsSync(src)) fail(`${src} is missing: run make first`);
+  const dst = join(bin, "qts");
+  const tmp = join(bin, `.qts.${process.pid}`);
+  rmSync(tmp, { force: true });
+  let linked = false;
+  if (hardlink) {
+    try {
+      linkSync(src, tmp);
+      linked = true;
+    } catch {}
+  }
+  if (!linked) {
+    copyFileSync(src, tmp);
+    own(tmp, uido, gidq, 0o755);
+  }
+  renameSync(tmp, dst);
+  const names = programs();
+  const want = new Set(names);
+  for (const f of readdirSync(bin)) {
+    const p = join(bin, f);
+    try {
+      if (readlinkSync(p) === "qts" && !want.has(f)) rmSync(p);
+    } catch {}
+  }
+  for (const n of names) {
+    const p = join(bin, n);
+    try {
+      if (readlinkSync(p) === "qts") continue;
+    } catch {}
+    const t = `${p}.${process.pid}`;
+    rmSync(t, { force: true });
+    symlinkSync("qts", t);
+    renameSync(t, p);
+  }
+  file(join(bin, IDS_FILE), formatIds(ids), uido, gidq, 0o644);
+  file(join(bin, HOME_MARKER), `${home}\n`, uido, gidq, 0o644);
+}
+
+function main(): void {
+  const o = parse(process.argv.slice(2));
+  const home = o.home;
+  let ids: QmailIds;
+  if (o.idsUser !== undefined || !isRoot) {
+    const name = o.idsUser ?? getpwuidName();
+    const pw = getpwnam(name);
+    if (!pw) fail(`no such user: ${name}`);
+    ids = singleIds(pw.uid, pw.gid);
+  } else {
+    if (o.users) createUsers(home);
+    try {
+      ids = nssIds();
+    } catch (e) {
+      fail(`${(e as Error).message} (run without --no-users, or create it as INSTALL.ids says)`);
+    }
+  }
+  const u = ids.uid;
+  const gq = ids.gid.qmail;
+  const uido = isRoot ? 0 : (process.geteuid?.() ?? 0);
+
+  mkdirSync(home, { recursive: true });
+  own(home, uido, gq, 0o755);
+  for (const d of ["control", "users", "boot", "doc", "man"]) dir(join(home, d), uido, gq, 0o755);
+  dir(join(home, "alias"), u.alias, gq, 0o2755);
+
+  const q = join(home, "queue");
+  dir(q, u.qmailq, gq, 0o750);
+  dir(join(q, "pid"), u.qmailq, gq, 0o700);
+  dir(join(q, "intd"), u.qmailq, gq, 0o700);
+  dir(join(q, "todo"), u.qmailq, gq, 0o750);
+  dir(join(q, "bounce"), u.qmails, gq, 0o700);
+  for (const [base, uid, mode] of [
+    ["mess", u.qmailq, 0o750],
+    ["info", u.qmails, 0o700],
+    ["local", u.qmails, 0o700],
+    ["remote", u.qmails, 0o700],
+  ] as const) {
+    dir(join(q, base), uid, gq, mode);
+    for (let i = 0; i < SPLIT; i++) dir(join(q, base, String(i)), uid, gq, mode);
+  }
+  dir(join(q, "lock"), u.qmailq, gq, 0o750);
+  zeros(join(q, "lock/tcpto"), 1024, u.qmailr, gq, 0o644);
+  zeros(join(q, "lock/sendmutex"), 0, u.qmails, gq, 0o600);
+  fifo(join(q, "lock/trigger"), u.qmails, gq, 0o622);
+
+  dir(join(home, QUEUED_DIR), u.qmailq, gq, 0o755);
+  dir(join(home, QUEUED_DROP), u.qmailq, gq, 0o1733);
+
+  for (const [name, text] of Object.entries(boots(home))) file(join(home, "boot", name), text, uido, gq, 0o755);
+
+  if (o.bin) installBin(home, ids, o.hardlink);
+  else if (!statSync(home).isDirectory()) fail(`${home} is not a directory`);
+  process.stdout.write(`setup: ${home} ready\n`);
+}
+
+function getpwuidName(): string {
+  const uid = process.geteuid?.() ?? 0;
+  const pw = getpwuid(uid);
+  if (!pw) fail(`cannot find the name of uid ${uid}`);
+  return pw.name;
+}
+
+main();

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+import { describe, expect, test } from "bun:test";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { IDS_FILE, nssIds, parseIds, qmailIds } from "@qts/qmail/lib/ids";
+import { getpwnam } from "@qts/sys/pwd";
+import { ROOT, run, tmp } from "../lib/harness.ts";
+
+const BUN = join(ROOT, "node_modules/.bin/bun");
+const SETUP = join(ROOT, "scripts/setup.ts");
+
+export async function setup(home: string, ...extra: string[]) {
+  return await run(BUN, [SETUP, "--home", home, "--no-users", "--hardlink", ...extra], { timeout: 60_000 });
+}
+
+function check(path: string, uid: number, gid: number, mode: number, kind: "d" | "f" | "p" = "d") {
+  const st = lstatSync(path);
+  expect({ path, uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8) }).toEqual({
+    path,
+    uid,
+    gid,
+    mode: mode.toString(8),
+  });
+  if (kind === "d") expect(st.isDirectory()).toBe(true);
+  if (kind === "f") expect(st.isFile()).toBe(true);
+  if (kind === "p") expect(st.isFIFO()).toBe(true);
+}
+
+function checkTree(home: string) {
+  const ids = nssIds();
+  const u = ids.uid;
+  const g = ids.gid.qmail;
+  check(home, 0, g, 0o755);
+  for (const d of ["control", "users", "bin", "boot"]) check(join(home, d), 0, g, 0o755);
+  check(join(home, "alias"), u.alias, g, 0o2755);
+  const q = join(home, "queue");
+  check(q, u.qmailq, g, 0o750);
+  check(join(q, "pid"), u.qmailq, g, 0o700);
+  check(join(q, "intd"), u.qmailq, g, 0o700);
+  check(join(q, "todo"), u.qmailq, g, 0o750);
+  check(join(q, "bounce"), u.qmails, g, 0o700);
+  for (const [base, uid, mode] of [
+    ["mess", u.qmailq, 0o750],
+    ["info", u.qmails, 0o700],
+    ["local", u.qmails, 0o700],
+    ["remote", u.qmails, 0o700],
+  ] as const) {
+    check(join(q, base), uid, g, mode);
+    for (let i = 0; i < 23; i++) check(join(q, base, String(i)), uid, g, mode);
+    expect(() => lstatSync(join(q, base, "23"))).toThrow();
+  }
+  check(join(q, "lock"), u.qmailq, g, 0o750);
+  check(join(q, "lock/tcpto"), u.qmailr, g, 0o644, "f");
+  check(join(q, "lock/sendmutex"), u.qmails, g, 0o600, "f");
+  expect(lstatSync(join(q, "lock/sendmutex")).size).toBe(0);
+  check(join(q, "lock/trigger"), u.qmails, g, 0o622, "p");
+  check(join(home, "queued"), u.qmailq, g, 0o755);
+  check(join(home, "queued/drop"), u.qmailq, g, 0o1733);
+  for (const b of ["home", "home+df", "proc", "proc+df", "binm1", "binm1+df", "binm2", "binm2+df", "binm3", "binm3+df"])
+    check(join(home, "boot", b), 0, g, 0o755, "f");
+  expect(lstatSync(join(home, "bin/qts")).isFile()).toBe(true);
+  for (const f of readdirSync(join(ROOT, "bin")))
+    if (lstatSync(join(ROOT, "bin", f)).isSymbolicLink()) expect(readlinkSync(join(home, "bin", f))).toBe("qts");
+  expect(readFileSync(join(home, "bin/.qmail-home"), "utf8")).toBe(`${home}\n`);
+}
+
+describe("setup", () => {
+  test("creates qmail's tree with hier.c's owners and modes; a second run keeps control files and mail", async () => {
+    const home = join(tmp(), "qmail");
+    const r = await setup(home);
+    expect(r).toMatchObject({ code: 0, stdout: `setup: ${home} ready\n` });
+    checkTree(home);
+    expect(readFileSync(join(home, "queue/lock/tcpto"))).toEqual(Buffer.alloc(1024));
+    expect(readFileSync(join(home, "boot/home"), "utf8")).toBe(
+      `#!/bin/sh\n\n# Using splogger to send the log through syslog.\n# Using qmail-local to deliver messages to ~/Mailbox by default.\n\nexec env - PATH="${home}/bin:$PATH" \\\nqmail-start ./Mailbox splogger qmail\n`,
+    );
+    expect(readFileSync(join(home, "boot/binm2"), "utf8")).toBe(
+      `#!/bin/sh\n\n# Using splogger to send the log through syslog.\n# Using binmail to deliver messages to /var/spool/mail/$USER by default.\n# Using SVR4 binmail interface: /bin/mail -r\n\nexec env - PATH="${home}/bin:$PATH" \\\nqmail-start \\\n'|preline -f /bin/mail -r "\${SENDER:-MAILER-DAEMON}" -d "$USER"' \\\nsplogger qmail\n`,
+    );
+    expect(parseIds(readFileSync(join(home, "bin", IDS_FILE), "utf8"))).toEqual(nssIds());
+
+    // State a running system has: control files, queued mail, a used tcpto.
+    writeFileSync(join(home, "control/me"), "example.org\n");
+    writeFileSync(join(home, "queue/mess/5/12345"), "Received: x\n\nbody\n");
+    writeFileSync(join(home, "queue/todo/12345"), "u0\0p1\0Fa@b\0Tc@d\0");
+    const tcpto = Buffer.alloc(1024, 7);
+    writeFileSync(join(home, "queue/lock/tcpto"), tcpto);
+    const r2 = await setup(home);
+    expect(r2.code).toBe(0);
+    checkTree(home);
+    expect(readFileSync(join(home, "control/me"), "utf8")).toBe("example.org\n");
+    expect(readFileSync(join(home, "queue/mess/5/12345"), "utf8")).toBe("Received: x\n\nbody\n");
+    expect(readFileSync(join(home, "queue/todo/12345"), "latin1")).toBe("u0\0p1\0Fa@b\0Tc@d\0");
+    expect(readFileSync(join(home, "queue/lock/tcpto"))).toEqual(tcpto);
+  }, 60_000);
+
+  test("--ids-user maps every qmail user and group to one account", async () => {
+    const home = join(tmp(), "qmail");
+    const nobody = getpwnam("nobody");
+    if (!nobody) throw new Error("no nobody user");
+    const r = await setup(home, "--ids-user", "nobody");
+    expect(r.code).toBe(0);
+    const ids = qmailIds(home);
+    expect(new Set(Object.values(ids.uid))).toEqual(new Set([nobody.uid]));
+    expect(new Set(Object.values(ids.gid))).toEqual(new Set([nobody.gid]));
+    check(join(home, "queue"), nobody.uid, nobody.gid, 0o750);
+    check(join(home, "queue/lock/trigger"), nobody.uid, nobody.gid, 0o622, "p");
+    check(join(home, "alias"), nobody.uid, nobody.gid, 0o2755);
+  }, 60_000);
+
+  test("unknown option: 111", async () => {
+    const r = await run(BUN, [SETUP, "--bogus"]);
+    expect(r.code).toBe(111);
+    expect(r.stderr).toBe("setup: fatal: unknown option: --bogus\n");
+  });
+});
