@@ -637,3 +637,71 @@ describe("maildir (§4.6)", () => {
     expect(readdirSync(join(d, "new")).length).toBe(2);
   }, 30_000);
 });
+
+const hasStrace = spawnSync("strace", ["-V"]).status === 0;
+
+describe.skipIf(!hasStrace)("durability, seen with strace", () => {
+  function trace(h: ReturnType<typeof makeHome>): string[] {
+    const out = join(h.dir, "../strace.out");
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        `exec strace -f -qq -e trace=openat,write,fsync,close,link,unlink,flock,ftruncate -o ${out} setpriv --reuid=${UID} --regid=${GID} --clear-groups ${ours("qmail-local")} -- joe ${h.dir} joe '' '' example.com a@b ./Mailbox < ${join(h.dir, "../m")}`,
+      ],
+      { encoding: "utf8", timeout: 20_000 },
+    );
+    expect(r.stdout).toBe("did 1+0+0\n");
+    return readFileSync(out, "utf8")
+      .split("\n")
+      .map((l) => l.replace(/^\d+\s+/, ""));
+  }
+
+  test("maildir: O_EXCL create, write, fsync, close, link into new/, fsync new/, unlink tmp", () => {
+    const h = makeHome();
+    maildir(h);
+    h.put(".qmail", "./Maildir/\n");
+    writeFileSync(join(h.dir, "../m"), "Subject: s\n\nbody\n");
+    const lines = trace(h);
+    const open = lines.findIndex((l) => /^openat\(AT_FDCWD, "tmp\/.*O_CREAT\|O_EXCL/.test(l));
+    expect(open).toBeGreaterThanOrEqual(0);
+    const fd = /= (\d+)$/.exec(lines[open] as string)?.[1];
+    const name = /"tmp\/([^"]+)"/.exec(lines[open] as string)?.[1];
+    const seq = lines
+      .slice(open)
+      .filter(
+        (l) =>
+          l.includes(`(${fd},`) ||
+          l.includes(`(${fd})`) ||
+          l.includes(name as string) ||
+          l.startsWith('openat(AT_FDCWD, "new"'),
+      );
+    const kinds = seq.map((l) => l.slice(0, l.indexOf("(")));
+    const at = (k: string, from = 0) => kinds.indexOf(k, from);
+    expect(at("write")).toBeGreaterThan(0);
+    expect(at("fsync")).toBeGreaterThan(at("write"));
+    expect(at("close")).toBeGreaterThan(at("fsync"));
+    expect(at("link")).toBeGreaterThan(at("close"));
+    const dirOpen = seq.findIndex((l) => l.startsWith('openat(AT_FDCWD, "new"'));
+    expect(dirOpen).toBeGreaterThan(at("link"));
+    const dirFd = /= (\d+)$/.exec(seq[dirOpen] as string)?.[1];
+    const dirSync = lines.findIndex((l, i) => i > open && new RegExp(`^fsync\\(${dirFd}\\)\\s+= 0$`).test(l));
+    expect(dirSync).toBeGreaterThan(open);
+    const unlink = lines.findIndex((l) => l.startsWith(`unlink("tmp/${name}")`));
+    expect(unlink).toBeGreaterThan(dirSync);
+  });
+
+  test("mbox: O_APPEND open, flock, writes, fsync", () => {
+    const h = makeHome();
+    writeFileSync(join(h.dir, "../m"), "Subject: s\n\nbody\n");
+    const lines = trace(h);
+    const open = lines.findIndex((l) => l.startsWith('openat(AT_FDCWD, "./Mailbox"') && l.includes("O_APPEND"));
+    expect(open).toBeGreaterThanOrEqual(0);
+    const fd = /= (\d+)$/.exec(lines[open] as string)?.[1];
+    const mine = lines.slice(open).filter((l) => l.includes(`(${fd},`) || l.includes(`(${fd})`));
+    const kinds = mine.map((l) => l.slice(0, l.indexOf("(")));
+    expect(kinds.slice(0, 2)).toEqual(["flock", "write"]);
+    expect(kinds.indexOf("fsync")).toBeGreaterThan(kinds.lastIndexOf("write"));
+    expect(kinds.indexOf("close")).toBeGreaterThan(kinds.indexOf("fsync"));
+  });
+});
