@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-import { realpathSync } from "node:fs";
+import { readdirSync, readlinkSync, realpathSync } from "node:fs";
 import type { SysError } from "@qts/core/errstr";
 import { execve } from "./execve.ts";
 import { check, libc } from "./ffi.ts";
@@ -69,6 +69,27 @@ export function prepareExec(keep: readonly number[] = []): void {
   c().signal(SIGXFSZ, null);
   const empty = new BigUint64Array(16);
   c().sigprocmask(SIG_SETMASK, empty, null);
+}
+
+/**
+ * The fds a chain-loader received from its parent, as C would hand them on:
+ * Bun marks inherited fds close-on-exec at start-up, so a program that opens
+ * nothing of its own lists every fd >= 3 except Bun's own (anonymous inodes:
+ * epoll, eventfd, ...) and those in skip.
+ */
+export function inheritedFds(skip: readonly number[] = []): number[] {
+  const out: number[] = [];
+  for (const f of readdirSync("/proc/self/fd")) {
+    const fd = Number(f);
+    if (fd < 3 || skip.includes(fd)) continue;
+    try {
+      if (readlinkSync(`/proc/self/fd/${f}`).startsWith("anon_inode:")) continue;
+    } catch {
+      continue; // the directory's own fd, already closed
+    }
+    out.push(fd);
+  }
+  return out.sort((a, b) => a - b);
 }
 
 export type ExecEnv = Record<string, string | undefined>;

@@ -4,7 +4,7 @@ import { dieSys, Exit, errWrite, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
-import { pathexec, prepareExec } from "@qts/sys/exec";
+import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 
 export const usage = "envdir dir child";
 
@@ -71,6 +71,6 @@ export function main(argv: string[], env: Env): number {
     dieSys(EXIT_TEMP, e, "unable to switch to starting directory");
   }
   const e = envPlus(env, plus);
-  prepareExec();
+  prepareExec(inheritedFds());
   dieSys(EXIT_TEMP, pathexec(child[0] as string, child, e), "unable to run ", child[0] as string);
 }

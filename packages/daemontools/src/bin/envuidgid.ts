@@ -3,7 +3,7 @@ import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
-import { pathexec, prepareExec } from "@qts/sys/exec";
+import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { getpwnam } from "@qts/sys/pwd";
 
 export const usage = "envuidgid account child";
@@ -20,6 +20,6 @@ export function main(argv: string[], env: Env): number {
     ["GID", String(pw.gid)],
     ["UID", String(pw.uid)],
   ]);
-  prepareExec();
+  prepareExec(inheritedFds());
   dieSys(EXIT_TEMP, pathexec(child[0] as string, child, e), "unable to run ", child[0] as string);
 }

@@ -4,6 +4,7 @@ import { closeSync, readSync } from "node:fs";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { inheritedFds } from "@qts/sys/exec";
 import { pipe } from "@qts/sys/pipe";
 
 export const usage = "fghack child";
@@ -20,8 +21,21 @@ export function main(argv: string[], env: Env): Promise<number> {
     dieSys(EXIT_TEMP, e, "unable to create pipe");
   }
   const [r, w] = fds;
-  const stdio: ("inherit" | number)[] = ["inherit", "inherit", "inherit"];
-  for (let i = 0; i < 31; i++) stdio.push(w);
+  // The copies take the 31 lowest fd numbers the child has free, as C's dup() gives them; fds we
+  // inherited without close-on-exec keep their numbers.
+  const inherited = new Set(inheritedFds([r, w]));
+  const stdio: ("inherit" | "ignore" | number)[] = ["inherit", "inherit", "inherit"];
+  let fd = 3;
+  for (let n = 0; n < 31; fd++) {
+    if (inherited.has(fd)) stdio.push(fd);
+    else {
+      stdio.push(w);
+      n++;
+    }
+  }
+  // Higher inherited fds keep their numbers too (a gap below them reads /dev/null, not closed).
+  const top = Math.max(-1, ...inherited);
+  for (; fd <= top; fd++) stdio.push(inherited.has(fd) ? fd : "ignore");
   const child = spawn(argv[0] as string, argv.slice(1), { stdio, env, argv0: argv[0] });
   const exited = new Promise<number>((ok) => {
     child.on("error", (e) => {

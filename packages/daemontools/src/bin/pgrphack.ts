@@ -2,7 +2,7 @@
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { pathexec, prepareExec } from "@qts/sys/exec";
+import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { setsid } from "@qts/sys/setsid";
 
 export const usage = "pgrphack child";
@@ -14,6 +14,6 @@ export function main(argv: string[], env: Env): number {
   try {
     setsid();
   } catch {}
-  prepareExec();
+  prepareExec(inheritedFds());
   dieSys(EXIT_TEMP, pathexec(argv[0] as string, argv, env), "unable to run ", argv[0] as string);
 }

@@ -4,7 +4,7 @@ import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { pathexec, prepareExec } from "@qts/sys/exec";
+import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { lockEx, lockExNb } from "@qts/sys/flock";
 
 export const usage = "setlock [ -nNxX ] file program [ arg ... ]";
@@ -39,6 +39,6 @@ export function main(argv: string[], env: Env): number {
     if (x) return EXIT_OK;
     dieSys(EXIT_TEMP, e, "unable to lock ", file);
   }
-  prepareExec([fd]);
+  prepareExec(inheritedFds());
   dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
 }

@@ -2,7 +2,7 @@
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { pathexec, prepareExec } from "@qts/sys/exec";
+import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { getpwnam } from "@qts/sys/pwd";
 
 export const usage = "setuidgid account child";
@@ -26,6 +26,6 @@ export function main(argv: string[], env: Env): number {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to setuid");
   }
-  prepareExec();
+  prepareExec(inheritedFds());
   dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
 }

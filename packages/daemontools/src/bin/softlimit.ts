@@ -4,7 +4,7 @@ import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { SysError } from "@qts/core/errstr";
-import { prepareExec } from "@qts/sys/exec";
+import { inheritedFds, prepareExec } from "@qts/sys/exec";
 import { preparePathexec } from "@qts/sys/execraw";
 import { getrlimit, prepareSetrlimit, RLIMIT } from "@qts/sys/rlimit";
 
@@ -66,7 +66,7 @@ export function main(argv: string[], env: Env): number {
     if (r === RLIMIT.NOFILE) nofile = soft;
     sets.push({ r, set: prepareSetrlimit(r, { soft, hard: lim.hard }), undo: prepareSetrlimit(r, lim) });
   }
-  prepareExec();
+  prepareExec(inheritedFds());
   const exec = preparePathexec(rest[0] as string, rest, env, nofile);
   for (let i = 0; i < sets.length; i++) {
     const err = (sets[i] as (typeof sets)[number]).set();

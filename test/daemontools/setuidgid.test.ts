@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+import { describe, expect, test } from "bun:test";
+import { run } from "../lib/harness.ts";
+import { CLEAN, impls, nonblocking, PROBE, probeSummary } from "./chain.ts";
+
+describe.each(impls("setuidgid"))("setuidgid (%s)", (_w, bin) => {
+  test("usage: 100", async () => {
+    for (const args of [[], ["root"]]) {
+      const r = await run(bin, args);
+      expect(r).toMatchObject({ code: 100, stdout: "", stderr: "setuidgid: usage: setuidgid account child\n" });
+    }
+  });
+
+  test("unknown account: 111", async () => {
+    const r = await run(bin, ["nosuchuser", "true"]);
+    expect(r).toMatchObject({ code: 111, stderr: "setuidgid: fatal: unknown account nosuchuser\n" });
+  });
+
+  test("child not found: 111", async () => {
+    const r = await run(bin, ["root", "/nonexist"]);
+    expect(r).toMatchObject({ code: 111, stderr: "setuidgid: fatal: unable to run /nonexist: file does not exist\n" });
+    const p = await run(bin, ["root", "nosuchprog"], { env: { PATH: "/bin:/usr/bin" } });
+    expect(p).toMatchObject({ code: 111, stderr: "setuidgid: fatal: unable to run nosuchprog: file does not exist\n" });
+  });
+
+  test("only the primary group; uid and gid set", async () => {
+    const r = await run(bin, ["nobody", "id"]);
+    expect(r).toMatchObject({ code: 0, stdout: "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n" });
+  });
+
+  test("same pid, default SIGPIPE/SIGXFSZ, blocking stdio, exit code passed on", async () => {
+    const r = await run("sh", ["-c", `echo $$; exec "$0" nobody sh -c 'echo $$; exit 7'`, bin]);
+    expect(r.code).toBe(7);
+    const [pid1, pid2] = r.stdout.split("\n");
+    expect(pid2).toBe(pid1 as string);
+    const [py, ...pre] = CLEAN;
+    const probe = probeSummary((await run(py as string, [...pre, bin, "nobody", ...PROBE])).stdout);
+    expect(probe).toContain("Uid:\t65534\t65534\t65534\t65534");
+    expect(probe).toContain("Gid:\t65534\t65534\t65534\t65534");
+    expect(probe).toMatch(/^Groups:\t65534 ?$/m);
+    expect(probe).toContain("SigIgn:\t0000000000000000");
+    expect(probe).toContain("SigBlk:\t0000000000000000");
+    expect(nonblocking(probe)).toEqual([false, false, false]);
+  });
+});
+
+test("ours and the original leave the same process state", async () => {
+  const all = impls("setuidgid");
+  if (all.length < 2) return;
+  const [py, ...pre] = CLEAN;
+  const outs = await Promise.all(all.map(([, b]) => run(py as string, [...pre, b, "nobody", ...PROBE])));
+  expect(probeSummary(outs[0]?.stdout as string)).toEqual(probeSummary(outs[1]?.stdout as string));
+});
