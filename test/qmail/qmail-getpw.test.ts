@@ -2,7 +2,7 @@
 // qmail-getpw against real passwd entries (useradd; removed afterwards).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { chownSync, mkdirSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwLookup } from "@qts/qmail/lib/getpw";
 import { getpwnam } from "@qts/sys/pwd";
@@ -10,6 +10,7 @@ import { ours, run, tmp } from "../lib/harness.ts";
 
 const getpw = ours("qmail-getpw");
 const base = tmp("qts-getpw-");
+chmodSync(base, 0o755);
 const made: string[] = [];
 let aliasMade = false;
 
@@ -94,5 +95,38 @@ describe("qmail-getpw", () => {
 
   test("no argument: 100", async () => {
     expect(await run(getpw, [])).toMatchObject({ code: 100, stdout: "", stderr: "" });
+  });
+});
+
+describe("qmail-getpw -> qmail-local, as qmail-lspawn chains them (real uid from useradd)", () => {
+  test("qtsgpa-b-Foo.Bar: getpw's fields become qmail-local's arguments; ~qtsgpa-b/.qmail-foo:bar delivers", async () => {
+    const u = users["qtsgpa-b"];
+    if (!u) throw new Error("setup");
+    writeFileSync(join(u.home, ".qmail-foo:bar"), "./box\n|echo $USER $EXT $(id -u)\n");
+    chownSync(join(u.home, ".qmail-foo:bar"), u.uid, u.gid);
+    const g = await run(getpw, ["qtsgpa-b-Foo.Bar"]);
+    const [user, uid, gid, home, dash, ext] = g.stdout.split("\0");
+    const msg = join(base, "msg");
+    writeFileSync(msg, "Subject: hi\n\nbody\n");
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        `exec setpriv --reuid=${uid} --regid=${gid} --clear-groups ${ours("qmail-local")} -- "$@" < ${msg} 2>&1`,
+        "sh",
+        user as string,
+        home as string,
+        "qtsgpa-b-Foo.Bar",
+        dash as string,
+        ext as string,
+        "example.com",
+        "alice@ex.org",
+        "./Mailbox",
+      ],
+      { encoding: "utf8", timeout: 20_000 },
+    );
+    expect(r.stdout).toBe(`qtsgpa-b Foo.Bar ${u.uid}\ndid 1+0+1\n`);
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(u.home, "box"), "utf8")).toContain("Delivered-To: qtsgpa-b-Foo.Bar@example.com\n");
   });
 });
