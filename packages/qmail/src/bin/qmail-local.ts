@@ -17,8 +17,17 @@ const utf8 = (s: string) => Buffer.from(s, "utf8");
 /** Envelope strings for QmailQueue, which writes each char as one byte. */
 const bytestr = (b: Buffer) => b.toString("latin1");
 
+// subfdoutsmall: a lost report reader is no reason to redo a delivery that happened.
 function say(s: string): void {
-  writeAll(1, s);
+  try {
+    writeAll(1, s);
+  } catch {}
+}
+
+function sayErr(s: string): void {
+  try {
+    writeAll(2, s);
+  } catch {}
 }
 
 // spec/qmail.md §4: deliver one message (seekable fd 0) by ~user/.qmail<dash><ext>.
@@ -30,11 +39,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
     return await deliver(argv, env);
   } catch (e) {
     if (e instanceof LocalExit) {
-      if (e.text) writeAll(2, `${e.text}\n`);
+      if (e.text) sayErr(`${e.text}\n`);
       return e.code;
     }
     if (e instanceof ReadError) {
-      writeAll(2, `Unable to read message: ${errorStr(e.err)}. (#4.3.0)\n`);
+      sayErr(`Unable to read message: ${errorStr(e.err)}. (#4.3.0)\n`);
       return EXIT_TEMP;
     }
     throw e;
@@ -170,6 +179,6 @@ function checkHome(doit: boolean): void {
   if (mode & PATRN) throw temp("Uh-oh: home directory is writable. (#4.7.0)");
   if (mode & 0o1000) {
     if (doit) throw temp("Home directory is sticky: user is editing his .qmail file. (#4.2.1)");
-    writeAll(2, "Warning: home directory is sticky.\n");
+    sayErr("Warning: home directory is sticky.\n");
   }
 }
