@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// qmail-smtpd: SMTP server on fd 0/1 (spec/qmail.md §5, §9.3), run by tcpserver.
+import { writeSync } from "node:fs";
+import { setProg } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
+import { qmailHome } from "../lib/home.ts";
+import { ControlError, loadConfig, R, Session } from "../lib/smtpd.ts";
+
+export const usage = "qmail-smtpd";
+
+function say(s: string): number {
+  try {
+    writeSync(1, s);
+  } catch {}
+  return 1;
+}
+
+export function main(_argv: string[], env: Env): Promise<number> | number {
+  setProg("qmail-smtpd");
+  const home = qmailHome(env);
+  try {
+    process.chdir(home);
+  } catch {
+    return say(R.controls);
+  }
+  let cfg: ReturnType<typeof loadConfig>;
+  try {
+    cfg = loadConfig(home, env);
+  } catch (e) {
+    if (e instanceof ControlError) return say(R.controls);
+    throw e;
+  }
+  return new Session(cfg).run();
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+// qmail-smtpd's addrparse (spec/qmail.md §5, spec/security.md §2.6). Strings are
+// latin1: one char per protocol byte; the caller has cut the line at any NUL.
+import { ipme, ipScanBracket } from "./addrip.ts";
+
+/** Longest address accepted; addr.len in C counts the NUL, so 900 content bytes fail. */
+export const ADDR_MAX = 899;
+
+/**
+ * The address in a MAIL/RCPT argument, or undefined for a syntax error (555).
+ * liphost: control/localiphost (or me), replacing our own [ip] literals.
+ */
+export function addrparse(arg: string, liphost?: string): string | undefined {
+  let terminator = ">";
+  let p = arg.indexOf("<");
+  if (p >= 0) p++;
+  else {
+    // no angle brackets: after ':' up to a space
+    terminator = " ";
+    p = arg.indexOf(":");
+    if (p < 0) p = arg.length;
+    else p++;
+    while (arg[p] === " ") p++;
+  }
+  // strip a source route @a,@b:
+  if (arg[p] === "@") {
+    while (p < arg.length) if (arg[p++] === ":") break;
+  }
+  let addr = "";
+  let esc = false;
+  let quoted = false;
+  for (; p < arg.length; p++) {
+    const ch = arg[p] as string;
+    if (esc) {
+      addr += ch;
+      esc = false;
+      continue;
+    }
+    if (!quoted && ch === terminator) break;
+    if (ch === "\\") esc = true;
+    else if (ch === '"') quoted = !quoted;
+    else addr += ch;
+    if (addr.length > ADDR_MAX + 1 && liphost === undefined) return undefined;
+  }
+  if (liphost !== undefined) {
+    const at = addr.lastIndexOf("@");
+    if (at >= 0 && addr[at + 1] === "[") {
+      const [n, ip] = ipScanBracket(addr, at + 1);
+      if (n && at + 1 + n === addr.length && ipme().has(ip)) addr = addr.slice(0, at + 1) + liphost;
+    }
+  }
+  if (addr.length > ADDR_MAX) return undefined;
+  return addr;
+}
+
+const QUOTE_OK = (() => {
+  const ok = new Uint8Array(128);
+  const s = "!#$%&'*+-/0123456789=?ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~.";
+  for (let i = 0; i < s.length; i++) ok[s.charCodeAt(i)] = 1;
+  return ok;
+})();
+
+/** quote.c's quote_need: a local part that must be sent as a quoted string. */
+export function quoteNeed(s: string): boolean {
+  if (!s) return true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || !QUOTE_OK[c]) return true;
+  }
+  if (s[0] === "." || s[s.length - 1] === ".") return true;
+  return s.includes("..");
+}
+
+/** quote.c's quote: as little quoting as possible (RFC 821). */
+export function quoteBox(s: string): string {
+  if (!quoteNeed(s)) return s;
+  return `"${s.replace(/[\r\n"\\]/g, (c) => `\\${c}`)}"`;
+}

@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: MIT
+// qmail-smtpd's session (spec/qmail.md §5 and §9.3 SIZE, spec/security.md §2):
+// commands parsed from big buffered reads (pipelining), replies batched and
+// written synchronously before every blocking read, DATA streamed to
+// qmail-queue through QmailQueue with bounded memory.
+import { openSync } from "node:fs";
+import { Cdb } from "@qts/cdb/cdb";
+import { Exit } from "@qts/core/die";
+import { addrparse } from "./addrparse.ts";
+import { Control } from "./control.ts";
+import { QmailQueue } from "./qmail.ts";
+import { receivedLine } from "./received.ts";
+import { readInt, scanUlong } from "./smtpcontrol.ts";
+import { ReadEof, ReadTimeout, timeoutRead, writeFully } from "./timeoutio.ts";
+
+type Env = Record<string, string | undefined>;
+
+export const MAXHOPS = 100;
+/** Longest command line kept; the rest is discarded (C grows without bound). */
+export const MAXLINE = 65536;
+const INBUF = 65536;
+const QQCHUNK = 65536;
+
+export const R = {
+  controls: "421 unable to read controls (#4.3.0)\r\n",
+  ipme: "421 unable to figure out my IP addresses (#4.3.0)\r\n",
+  timeout: "451 timeout (#4.4.2)\r\n",
+  straynl: "451 See http://pobox.com/~djb/docs/smtplf.html.\r\n",
+  bmf: "553 sorry, your envelope sender is in my badmailfrom list (#5.7.1)\r\n",
+  nogateway: "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n",
+  unimpl: "502 unimplemented (#5.5.1)\r\n",
+  syntax: "555 syntax error (#5.5.4)\r\n",
+  wantmail: "503 MAIL first (#5.5.1)\r\n",
+  wantrcpt: "503 RCPT first (#5.5.1)\r\n",
+  noop: "250 ok\r\n",
+  vrfy: "252 send some mail, i'll try my best\r\n",
+  qqt: "451 qqt failure (#4.3.0)\r\n",
+  help: "214 netqmail home page: http://qmail.org/netqmail\r\n",
+  hops: "554 too many hops, this message is looping (#5.4.6)\r\n",
+  size: "552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",
+} as const;
+
+/** ASCII-only lower case (constmap and case_lowerb leave 8-bit bytes alone). */
+export function lowerAscii(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+/** A control error: the session answers 421 unable to read controls. */
+export class ControlError extends Error {}
+
+export interface SmtpdConfig {
+  home: string;
+  env: Env;
+  greeting: string;
+  /** localiphost (or me) when either exists: replaces our own [ip] literals. */
+  liphost?: string;
+  timeoutMs: number;
+  databytes: number;
+  /** undefined: control/rcpthosts missing, every recipient allowed. */
+  rcpthosts?: Set<string>;
+  morercpthosts?: Cdb;
+  bmf?: Set<string>;
+  remoteip: string;
+  remotehost: string;
+  remoteinfo?: string;
+  local: string;
+  relayclient?: string;
+}
+
+function ctl<T>(f: () => T): T {
+  try {
+    return f();
+  } catch {
+    throw new ControlError();
+  }
+}
+
+/** setup(): controls and environment, cwd = home. Throws ControlError. */
+export function loadConfig(home: string, env: Env): SmtpdConfig {
+  const c = new Control(home);
+  const me = ctl(() => c.me());
+  const greeting = ctl(() => c.line("smtpgreeting")) ?? me;
+  if (greeting === undefined) throw new ControlError();
+  const liphost = ctl(() => c.line("localiphost")) ?? me;
+  let timeout = ctl(() => readInt(c, "timeoutsmtpd", 1200));
+  if (timeout <= 0) timeout = 1;
+  const rh = ctl(() => c.lines("rcpthosts"));
+  let rcpthosts: Set<string> | undefined;
+  let morercpthosts: Cdb | undefined;
+  if (rh !== undefined) {
+    rcpthosts = new Set(rh.map(lowerAscii));
+    let fd = -1;
+    try {
+      fd = openSync(c.path("morercpthosts.cdb"), "r");
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") throw new ControlError();
+    }
+    if (fd >= 0) morercpthosts = ctl(() => Cdb.fromFd(fd));
+  }
+  const bmfl = ctl(() => c.lines("badmailfrom"));
+  const bmf = bmfl === undefined ? undefined : new Set(bmfl.map(lowerAscii));
+  let databytes = ctl(() => readInt(c, "databytes", 0)) >>> 0;
+  if (env.DATABYTES !== undefined) databytes = Number(BigInt.asUintN(32, scanUlong(env.DATABYTES)));
+  if (databytes === 0xffffffff) databytes--;
+  return {
+    home,
+    env,
+    greeting,
+    liphost,
+    timeoutMs: timeout * 1000,
+    databytes,
+    rcpthosts,
+    morercpthosts,
+    bmf,
+    remoteip: env.TCPREMOTEIP ?? "unknown",
+    local: env.TCPLOCALHOST ?? env.TCPLOCALIP ?? "unknown",
+    remotehost: env.TCPREMOTEHOST ?? "unknown",
+    remoteinfo: env.TCPREMOTEINFO,
+    relayclient: env.RELAYCLIENT,
+  };
+}
+
+/** rcpthosts(): no @ or no rcpthosts file: allowed; else the domain or a .suffix listed. */
+export function rcptAllowed(cfg: SmtpdConfig, addr: string): boolean {
+  if (!cfg.rcpthosts) return true;
+  const at = addr.lastIndexOf("@");
+  if (at < 0) return true;
+  const host = lowerAscii(addr.slice(at + 1));
+  for (let j = 0; j < host.length; j++)
+    if (j === 0 || host[j] === ".") if (cfg.rcpthosts.has(host.slice(j))) return true;
+  const m = cfg.morercpthosts;
+  if (m) {
+    for (let j = 0; j < host.length; j++)
+      if (j === 0 || host[j] === ".") {
+        const hit = ctl(() => m.get(Buffer.from(host.slice(j), "latin1")));
+        if (hit !== undefined) return true;
+      }
+  }
+  return false;
+}
+
+function bmfCheck(cfg: SmtpdConfig, addr: string): boolean {
+  if (!cfg.bmf) return false;
+  const a = lowerAscii(addr);
+  if (cfg.bmf.has(a)) return true;
+  const at = a.lastIndexOf("@");
+  return at >= 0 && cfg.bmf.has(a.slice(at));
+}
+
+/** SIZE=n among the MAIL parameters after the address (RFC 1870, SIZE patch); undefined if absent. */
+export function mailSize(arg: string): bigint | undefined {
+  const lt = arg.indexOf("<");
+  let rest: string;
+  if (lt >= 0) {
+    const gt = arg.indexOf(">", lt);
+    rest = gt >= 0 ? arg.slice(gt + 1) : "";
+  } else {
+    const colon = arg.indexOf(":");
+    let p = colon < 0 ? arg.length : colon + 1;
+    while (arg[p] === " ") p++;
+    const sp = arg.indexOf(" ", p);
+    rest = sp < 0 ? "" : arg.slice(sp);
+  }
+  for (const t of rest.split(" ")) if (/^size=/i.test(t)) return scanUlong(t.slice(5));
+  return undefined;
+}
+
+export class Session {
+  private inbuf = Buffer.allocUnsafe(INBUF);
+  private pos = 0;
+  private end = 0;
+  private outq: string[] = [];
+  private outlen = 0;
+  private helo: string | undefined;
+  private seenmail = false;
+  private flagbarf = false;
+  private mailfrom = "";
+  private rcptto: string[] = [];
+
+  constructor(
+    readonly cfg: SmtpdConfig,
+    private fdIn = 0,
+    private fdOut = 1,
+  ) {
+    this.dohelo(cfg.remotehost);
+  }
+
+  private dohelo(arg: string): void {
+    this.helo = lowerAscii(this.cfg.remotehost) === lowerAscii(arg) ? undefined : arg;
+  }
+
+  out(s: string): void {
+    this.outq.push(s);
+    this.outlen += s.length;
+    if (this.outlen >= 4096) this.flush();
+  }
+
+  flush(): void {
+    if (this.outq.length === 0) return;
+    const b = Buffer.from(this.outq.join(""), "latin1");
+    this.outq = [];
+    this.outlen = 0;
+    try {
+      writeFully(this.fdOut, b);
+    } catch {
+      throw new Exit(1);
+    }
+  }
+
+  /** Ends the session with a last reply (flushed) and an exit code. */
+  private quitWith(reply: string, code: number): never {
+    this.out(reply);
+    this.flush();
+    throw new Exit(code);
+  }
+
+  /** saferead: flush replies, then one big read; timeout → 451 and exit 1; EOF → exit 1. */
+  private async fill(): Promise<void> {
+    this.flush();
+    try {
+      this.end = await timeoutRead(this.fdIn, this.inbuf, this.cfg.timeoutMs);
+      this.pos = 0;
+    } catch (e) {
+      if (e instanceof ReadTimeout) this.quitWith(R.timeout, 1);
+      if (e instanceof ReadEof) throw new Exit(1);
+      throw e;
+    }
+  }
+
+  /** One command line: up to LF, a trailing CR dropped, cut at a NUL; overlong lines truncated. */
+  private async line(): Promise<{ s: string; over: boolean }> {
+    const parts: Buffer[] = [];
+    let kept = 0;
+    let over = false;
+    for (;;) {
+      if (this.pos >= this.end) await this.fill();
+      const i = this.inbuf.indexOf(10, this.pos);
+      const stop = i >= 0 && i < this.end ? i : this.end;
+      let take = stop - this.pos;
+      if (kept + take > MAXLINE) {
+        take = MAXLINE - kept;
+        over = true;
+      }
+      if (take > 0) {
+        parts.push(Buffer.from(this.inbuf.subarray(this.pos, this.pos + take)));
+        kept += take;
+      }
+      this.pos = stop;
+      if (stop < this.end) {
+        this.pos = stop + 1;
+        break;
+      }
+    }
+    let b = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    if (!over && b.length > 0 && b[b.length - 1] === 13) b = b.subarray(0, b.length - 1);
+    const nul = b.indexOf(0);
+    if (nul >= 0) b = b.subarray(0, nul);
+    return { s: b.toString("latin1"), over };
+  }
+
+  async run(): Promise<never> {
+    this.out(`220 ${this.cfg.greeting} ESMTP\r\n`);
+    for (;;) {
+      const { s, over } = await this.line();
+      const sp = s.indexOf(" ");
+      const verb = lowerAscii(sp < 0 ? s : s.slice(0, sp));
+      let a = sp < 0 ? s.length : sp;
+      while (s[a] === " ") a++;
+      const arg = s.slice(a);
+      switch (verb) {
+        case "rcpt":
+          this.rcpt(arg, over);
+          break;
+        case "mail":
+          this.mail(arg, over);
+          break;
+        case "data":
+          await this.data();
+          this.flush();
+          break;
+        case "quit":
+          this.quitWith(`221 ${this.cfg.greeting}\r\n`, 0);
+          break;
+        case "helo":
+          this.out(`250 ${this.cfg.greeting}\r\n`);
+          this.seenmail = false;
+          this.dohelo(arg);
+          this.flush();
+          break;
+        case "ehlo":
+          this.out(`250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n250 8BITMIME\r\n`);
+          this.seenmail = false;
+          this.dohelo(arg);
+          this.flush();
+          break;
+        case "rset":
+          this.seenmail = false;
+          this.out("250 flushed\r\n");
+          break;
+        case "help":
+          this.out(R.help);
+          this.flush();
+          break;
+        case "noop":
+          this.out(R.noop);
+          this.flush();
+          break;
+        case "vrfy":
+          this.out(R.vrfy);
+          this.flush();
+          break;
+        default:
+          this.out(R.unimpl);
+          this.flush();
+      }
+    }
+  }
+
+  private parse(arg: string, over: boolean): string | undefined {
+    // a line past MAXLINE holds an address past 900 bytes in any sane input: C answers 555 too
+    if (over) return undefined;
+    try {
+      return addrparse(arg, this.cfg.liphost);
+    } catch {
+      this.quitWith(R.ipme, 1);
+    }
+  }
+
+  private mail(arg: string, over: boolean): void {
+    const addr = this.parse(arg, over);
+    if (addr === undefined) {
+      this.out(R.syntax);
+      return;
+    }
+    // SIZE patch: refuse up front when the declared size is over databytes
+    if (this.cfg.databytes) {
+      const n = mailSize(arg);
+      if (n !== undefined && n > BigInt(this.cfg.databytes)) {
+        this.out(R.size);
+        return;
+      }
+    }
+    this.flagbarf = bmfCheck(this.cfg, addr);
+    this.seenmail = true;
+    this.rcptto = [];
+    this.mailfrom = addr;
+    this.out("250 ok\r\n");
+  }
+
+  private rcpt(arg: string, over: boolean): void {
+    if (!this.seenmail) {
+      this.out(R.wantmail);
+      return;
+    }
+    let addr = this.parse(arg, over);
+    if (addr === undefined) {
+      this.out(R.syntax);
+      return;
+    }
+    if (this.flagbarf) {
+      this.out(R.bmf);
+      return;
+    }
+    if (this.cfg.relayclient !== undefined) addr += this.cfg.relayclient;
+    else {
+      let ok: boolean;
+      try {
+        ok = rcptAllowed(this.cfg, addr);
+      } catch {
+        this.quitWith(R.controls, 1);
+      }
+      if (!ok) {
+        this.out(R.nogateway);
+        return;
+      }
+    }
+    this.rcptto.push(addr);
+    this.out("250 ok\r\n");
+  }
+
+  private async data(): Promise<void> {
+    if (!this.seenmail) {
+      this.out(R.wantmail);
+      return;
+    }
+    if (this.rcptto.length === 0) {
+      this.out(R.wantrcpt);
+      return;
+    }
+    this.seenmail = false;
+    const cfg = this.cfg;
+    let qq: QmailQueue;
+    try {
+      qq = new QmailQueue({ home: cfg.home, env: cfg.env });
+    } catch {
+      this.out(R.qqt);
+      return;
+    }
+    this.out("354 go ahead\r\n");
+    if (!qq.pid) {
+      // the child never started: qmail_open's child would _exit(120) after a failed exec
+      const { hops, overflow } = await this.blast(undefined, cfg.databytes);
+      if (hops >= MAXHOPS) this.out(R.hops);
+      else if (overflow) this.out(R.size);
+      else this.out("451 unable to exec qq (#4.3.0)\r\n");
+      return;
+    }
+    await qq.put(
+      Buffer.from(
+        receivedLine({
+          protocol: "SMTP",
+          local: cfg.local,
+          remoteip: cfg.remoteip,
+          remotehost: cfg.remotehost,
+          remoteinfo: cfg.remoteinfo,
+          helo: this.helo,
+        }),
+        "latin1",
+      ),
+    );
+    const { hops, overflow } = await this.blast(qq, cfg.databytes);
+    const tooManyHops = hops >= MAXHOPS;
+    const failed = tooManyHops || overflow;
+    // qmail_fail(): no envelope goes out, so qmail-queue cannot queue the message
+    if (!failed) {
+      qq.from(this.mailfrom);
+      for (const r of this.rcptto) qq.to(r);
+    }
+    const res = await qq.close();
+    if (!failed && res.code === 0) {
+      this.out(`250 ok ${Math.floor(Date.now() / 1000)} qp ${res.pid}\r\n`);
+      return;
+    }
+    if (tooManyHops) this.out(R.hops);
+    else if (overflow) this.out(R.size);
+    else this.out(`${res.text[0] === "D" ? "554 " : "451 "}${res.text.slice(1)}\r\n`);
+  }
+
+  /**
+   * blast(): the DATA state machine of qmail-smtpd.c. Only CRLF.CRLF ends the
+   * data; any bare LF → 451 and exit (anti-smuggling, notqmail#251); CRLF → LF,
+   * a lone CR kept, a leading dot removed. Counts Received/Delivered header lines.
+   */
+  private async blast(qq: QmailQueue | undefined, databytes: number): Promise<{ hops: number; overflow: boolean }> {
+    let state = 1;
+    let hops = 0;
+    let inHeader = true;
+    let hpos = 0;
+    let mx = true; // might be "received"
+    let my = true; // might be "\r\n" (end of header)
+    let mz = true; // might be "delivered"
+    let left = databytes ? databytes + 1 : 0; // bytestooverflow
+    let failed = false;
+    let chunk = new Uint8Array(QQCHUNK);
+    let olen = 0;
+    const RECEIVED = "received";
+    const DELIVERED = "delivered";
+
+    const put = (b: number): void => {
+      if (left) {
+        left--;
+        if (!left) failed = true;
+      }
+      if (!failed) chunk[olen++] = b;
+    };
+
+    for (;;) {
+      if (olen >= QQCHUNK - 4) {
+        await qq?.put(chunk.subarray(0, olen));
+        chunk = new Uint8Array(QQCHUNK);
+        olen = 0;
+      }
+      if (this.pos >= this.end) await this.fill();
+      const buf = this.inbuf;
+      let p = this.pos;
+      const end = this.end;
+      while (p < end && olen < QQCHUNK - 4) {
+        // fast path: a run of plain bytes in mid-line, outside the header's first 9 columns
+        if (state === 0 && !(inHeader && hpos < 9)) {
+          let stop = end;
+          const cr = buf.indexOf(13, p);
+          if (cr >= 0 && cr < stop) stop = cr;
+          const lf = buf.indexOf(10, p);
+          if (lf >= 0 && lf < stop) stop = lf;
+          stop = Math.min(stop, p + (QQCHUNK - 4 - olen));
+          if (left && stop - p >= left) stop = p + left - 1;
+          if (stop > p) {
+            if (!failed) chunk.set(buf.subarray(p, stop), olen);
+            if (!failed) olen += stop - p;
+            if (left) left -= stop - p;
+            p = stop;
+            continue;
+          }
+        }
+        const ch = buf[p++] as number;
+        if (inHeader) {
+          if (hpos < 9) {
+            const lc = ch | 0x20;
+            if (lc !== DELIVERED.charCodeAt(hpos)) mz = false;
+            if (mz && hpos === 8) hops++;
+            if (hpos < 8 && lc !== RECEIVED.charCodeAt(hpos)) mx = false;
+            if (mx && hpos === 7) hops++;
+            if (hpos < 2 && ch !== (hpos === 0 ? 13 : 10)) my = false;
+            if (my && hpos === 1) inHeader = false;
+            hpos++;
+          }
+          if (ch === 10) {
+            hpos = 0;
+            mx = my = mz = true;
+          }
+        }
+        switch (state) {
+          case 0:
+            if (ch === 10) this.strayNewline(p);
+            if (ch === 13) {
+              state = 4;
+              continue;
+            }
+            break;
+          case 1:
+            if (ch === 10) this.strayNewline(p);
+            if (ch === 46) {
+              state = 2;
+              continue;
+            }
+            if (ch === 13) {
+              state = 4;
+              continue;
+            }
+            state = 0;
+            break;
+          case 2:
+            if (ch === 10) this.strayNewline(p);
+            if (ch === 13) {
+              state = 3;
+              continue;
+            }
+            state = 0;
+            break;
+          case 3:
+            if (ch === 10) {
+              this.pos = p;
+              if (olen > 0 && !failed) await qq?.put(chunk.subarray(0, olen));
+              return { hops, overflow: databytes > 0 && failed };
+            }
+            put(46);
+            put(13);
+            if (ch === 13) {
+              state = 4;
+              continue;
+            }
+            state = 0;
+            break;
+          case 4:
+            if (ch === 10) {
+              state = 1;
+              break;
+            }
+            if (ch !== 13) {
+              put(13);
+              state = 0;
+            }
+        }
+        put(ch);
+      }
+      this.pos = p;
+    }
+  }
+
+  private strayNewline(p: number): never {
+    this.pos = p;
+    this.quitWith(R.straynl, 1);
+  }
+}
