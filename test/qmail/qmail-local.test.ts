@@ -582,6 +582,23 @@ describe("mbox (§4.5)", () => {
     );
   });
 
+  test("a real mbox reader (python3 mailbox.mbox) splits the messages", async () => {
+    const h = makeHome();
+    await runLocal(h, { message: "Subject: one\n\nFrom me\nbye\n" });
+    await runLocal(h, { message: "Subject: two\n\nno newline at end", sender: "" });
+    const py = spawnSync(
+      "python3",
+      [
+        "-c",
+        "import mailbox,sys\nfor m in mailbox.mbox(sys.argv[1]):\n print(m['Subject'], m.get_from()[:13], repr(m.get_payload()))",
+        join(h.dir, "Mailbox"),
+      ],
+      { encoding: "utf8", timeout: 20_000 },
+    );
+    expect(py.stderr).toBe("");
+    expect(py.stdout).toBe("one alice@ex.org  '>From me\\nbye\\n'\ntwo MAILER-DAEMON 'no newline at end\\n'\n");
+  });
+
   test("long lines and many '>' stream through", async () => {
     const h = makeHome();
     const long = "x".repeat(300_000);
