@@ -36,3 +36,23 @@ export const CLEAN = [
   "-c",
   "import os,signal,sys\nsignal.pthread_sigmask(signal.SIG_SETMASK,[])\nsignal.signal(signal.SIGPIPE,signal.SIG_DFL)\nsignal.signal(signal.SIGXFSZ,signal.SIG_DFL)\nos.execv(sys.argv[1],sys.argv[1:])",
 ];
+
+/**
+ * Starts bin with fds 7 (read) and 9 (write) open and inheritable, as a shell's "7<f 9>g" would, and
+ * returns what the exec'd program (ls of its own fd table) sees: "N -> target" lines.
+ */
+export async function inheritedFdTable(bin: string, args: string[]): Promise<string> {
+  const { run } = await import("../lib/harness.ts");
+  const r = await run("bash", ["-c", 'exec 7</dev/null 9>/dev/null; exec "$0" "$@" ls -l /proc/self/fd', bin, ...args]);
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.includes(" -> "))
+    .map((l) =>
+      l
+        .slice(l.lastIndexOf(" ", l.indexOf(" -> ") - 1) + 1)
+        .replace(/(pipe|socket):\[\d+\]/, "$1")
+        .replace(/\/proc\/\d+\//, "/proc/N/"),
+    )
+    .sort()
+    .join("\n");
+}

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, tmp } from "../lib/harness.ts";
-import { impls } from "./chain.ts";
+import { impls, inheritedFdTable } from "./chain.ts";
 
 function specDir(): string {
   const d = join(tmp(), "ed");
@@ -69,4 +69,12 @@ test("ours and the original give the same environment, in the same order", async
     all.map(([, b]) => run(b, [d, "/usr/bin/env"], { env: { D: "old", A: "x", Z: "1", m: "0" }, extendEnv: false })),
   );
   expect(outs[0]).toEqual(outs[1] as (typeof outs)[number]);
+});
+
+test("fds inherited from the parent reach the program, as with the original", async () => {
+  const all = impls("envdir");
+  const tables = await Promise.all(all.map(([, b]) => inheritedFdTable(b, [tmp()])));
+  expect(tables[0]).toContain("7 -> /dev/null");
+  expect(tables[0]).toContain("9 -> /dev/null");
+  if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
 import { run } from "../lib/harness.ts";
-import { impls } from "./chain.ts";
+import { impls, inheritedFdTable } from "./chain.ts";
 
 describe.each(impls("envuidgid"))("envuidgid (%s)", (_w, bin) => {
   test("usage: 100", async () => {
@@ -30,4 +30,12 @@ describe.each(impls("envuidgid"))("envuidgid (%s)", (_w, bin) => {
     const r = await run(bin, ["root", "/nonexist"]);
     expect(r).toMatchObject({ code: 111, stderr: "envuidgid: fatal: unable to run /nonexist: file does not exist\n" });
   });
+});
+
+test("fds inherited from the parent reach the program, as with the original", async () => {
+  const all = impls("envuidgid");
+  const tables = await Promise.all(all.map(([, b]) => inheritedFdTable(b, ["root"])));
+  expect(tables[0]).toContain("7 -> /dev/null");
+  expect(tables[0]).toContain("9 -> /dev/null");
+  if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
 import { run } from "../lib/harness.ts";
-import { CLEAN, impls, nonblocking, PROBE, probeSummary } from "./chain.ts";
+import { CLEAN, impls, inheritedFdTable, nonblocking, PROBE, probeSummary } from "./chain.ts";
 
 describe.each(impls("pgrphack"))("pgrphack (%s)", (_w, bin) => {
   test("usage: 100", async () => {
@@ -24,4 +24,12 @@ describe.each(impls("pgrphack"))("pgrphack (%s)", (_w, bin) => {
     expect(probe).toContain("SigBlk:\t0000000000000000");
     expect(nonblocking(probe)).toEqual([false, false, false]);
   });
+});
+
+test("fds inherited from the parent reach the program, as with the original", async () => {
+  const all = impls("pgrphack");
+  const tables = await Promise.all(all.map(([, b]) => inheritedFdTable(b, [])));
+  expect(tables[0]).toContain("7 -> /dev/null");
+  expect(tables[0]).toContain("9 -> /dev/null");
+  if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });

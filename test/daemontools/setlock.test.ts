@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { run, tmp, waitFor } from "../lib/harness.ts";
-import { impls } from "./chain.ts";
+import { impls, inheritedFdTable } from "./chain.ts";
 
 const USAGE = "setlock: usage: setlock [ -nNxX ] file program [ arg ... ]\n";
 
@@ -72,4 +72,14 @@ describe.each(impls("setlock"))("setlock (%s)", (_w, bin) => {
     const r = await run(bin, [lk, "sh", "-c", `"$0" -n "$1" true; echo "inner=$?"`, bin, lk]);
     expect(r.stdout).toBe("inner=111\n");
   });
+});
+
+test("fds inherited from the parent and the lock fd's number are the original's", async () => {
+  const all = impls("setlock");
+  const d = tmp();
+  const tables = await Promise.all(all.map(([, b], i) => inheritedFdTable(b, [join(d, `lk${i}`)])));
+  expect(tables[0]).toContain("7 -> /dev/null");
+  expect(tables[0]).toContain(`-> ${join(d, "lk0")}`);
+  expect(tables[0]).toContain(`3 -> ${join(d, "lk0")}`);
+  if (tables[1] !== undefined) expect(tables[0]?.replace("lk0", "lk")).toBe(tables[1].replace("lk1", "lk"));
 });

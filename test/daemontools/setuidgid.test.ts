@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
 import { run } from "../lib/harness.ts";
-import { CLEAN, impls, nonblocking, PROBE, probeSummary } from "./chain.ts";
+import { CLEAN, impls, inheritedFdTable, nonblocking, PROBE, probeSummary } from "./chain.ts";
 
 describe.each(impls("setuidgid"))("setuidgid (%s)", (_w, bin) => {
   test("usage: 100", async () => {
@@ -50,4 +50,12 @@ test("ours and the original leave the same process state", async () => {
   const [py, ...pre] = CLEAN;
   const outs = await Promise.all(all.map(([, b]) => run(py as string, [...pre, b, "nobody", ...PROBE])));
   expect(probeSummary(outs[0]?.stdout as string)).toEqual(probeSummary(outs[1]?.stdout as string));
+});
+
+test("fds inherited from the parent reach the program, as with the original", async () => {
+  const all = impls("setuidgid");
+  const tables = await Promise.all(all.map(([, b]) => inheritedFdTable(b, ["root"])));
+  expect(tables[0]).toContain("7 -> /dev/null");
+  expect(tables[0]).toContain("9 -> /dev/null");
+  if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });

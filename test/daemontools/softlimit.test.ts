@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
 import { BIN, ours, run } from "../lib/harness.ts";
-import { CLEAN, impls, nonblocking, PROBE, probeSummary } from "./chain.ts";
+import { CLEAN, impls, inheritedFdTable, nonblocking, PROBE, probeSummary } from "./chain.ts";
 
 const USAGE =
   "softlimit: usage: softlimit [-a allbytes] [-c corebytes] [-d databytes] [-f filebytes] [-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] [-t cpusecs] child\n";
@@ -112,4 +112,12 @@ describe("RLIMIT_NOFILE across our own programs (QTS_NOFILE)", () => {
     const [soft, hard] = r.stdout.split("\n");
     expect(soft).toBe(hard as string);
   });
+});
+
+test("fds inherited from the parent reach the program, as with the original", async () => {
+  const all = impls("softlimit");
+  const tables = await Promise.all(all.map(([, b]) => inheritedFdTable(b, ["-o", "100"])));
+  expect(tables[0]).toContain("7 -> /dev/null");
+  expect(tables[0]).toContain("9 -> /dev/null");
+  if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });

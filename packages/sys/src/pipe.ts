@@ -6,7 +6,10 @@ const O_CLOEXEC = 0o2000000;
 
 const c = libc({ pipe2: { args: ["ptr", "i32"], returns: "i32" } });
 
-/** pipe2(O_CLOEXEC): [read end, write end]; node has no raw pipe call. */
+/**
+ * pipe2(O_CLOEXEC): [readFd, writeFd]. For handing a child a pipe end in a
+ * direction spawn's "pipe" cannot give (qmail-queue reads its envelope on fd 1).
+ */
 export function pipe(): [number, number] {
   const fds = new Int32Array(2);
   check("pipe2", c().pipe2(ptr(fds), O_CLOEXEC));

@@ -5,6 +5,7 @@ import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
+import { dup2 } from "@qts/sys/dup";
 import { lockEx, lockExNb } from "@qts/sys/flock";
 
 export const usage = "setlock [ -nNxX ] file program [ arg ... ]";
@@ -39,6 +40,17 @@ export function main(argv: string[], env: Env): number {
     if (x) return EXIT_OK;
     dieSys(EXIT_TEMP, e, "unable to lock ", file);
   }
-  prepareExec(inheritedFds());
+  // The child finds the lock on the fd C's open() would have given: the lowest one not inherited.
+  // It may be one of Bun's own (epoll), which nothing uses between here and execve.
+  const inherited = inheritedFds([fd]);
+  let low = 3;
+  while (inherited.includes(low)) low++;
+  if (low !== fd) {
+    try {
+      dup2(fd, low);
+      fd = low;
+    } catch {}
+  }
+  prepareExec([...inherited, fd]);
   dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
 }
