@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// qmail-qread: lists the messages in the queue and their recipients
+// (netqmail's qmail-qread.c). Everything, warnings included, goes to stdout.
+import { writeAll } from "@qts/core/die";
+import { errorStr } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
+import { qmailHome } from "../lib/home.ts";
+import { qread } from "../lib/qread.ts";
+
+export const usage = "qmail-qread";
+
+export function main(_argv: string[], env: Env): number {
+  try {
+    process.chdir(qmailHome(env));
+    process.chdir("queue");
+  } catch (e) {
+    writeAll(1, `fatal: unable to chdir: ${errorStr(e)}\n`);
+    return 111;
+  }
+  const [text, fatal] = qread();
+  writeAll(1, text);
+  return fatal ? 111 : 0;
+}

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// sendmail: the sendmail-compatible front end of qmail (spec/qmail.md §7,
+// netqmail's sendmail.c). Runs <home>/bin/qmail-inject, or qmail-smtpd for
+// -bs and qmail-qread for -bp (or when called as mailq).
+import { die, errWrite, Exit, setProg } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
+import { pathexec, prepareExec } from "@qts/sys/exec";
+import { qmailHome } from "../lib/home.ts";
+
+export const usage = "sendmail [ -t ] [ -fsender ] [ -Fname ] [ -bp ] [ -bs ] [ arg ... ]";
+
+function dieUsage(): never {
+  errWrite(`sendmail: usage: ${usage}\n`);
+  throw new Exit(100);
+}
+
+function exec(file: string, env: Env, what: string): never {
+  prepareExec([]);
+  pathexec(file, [file], env);
+  die(111, `unable to run ${what}`);
+}
+
+function smtpd(env: Env): never {
+  if (env.PROTO === undefined) {
+    env.RELAYCLIENT = "";
+    env.DATABYTES = "0";
+    env.PROTO = "TCP";
+    env.TCPLOCALIP = "127.0.0.1";
+    env.TCPLOCALHOST = "localhost";
+    env.TCPREMOTEIP = "127.0.0.1";
+    env.TCPREMOTEHOST = "localhost";
+    env.TCPREMOTEINFO = "sendmail-bs";
+  }
+  exec("bin/qmail-smtpd", env, "qmail-smtpd");
+}
+
+function mailq(env: Env): never {
+  exec("bin/qmail-qread", env, "qmail-qread");
+}
+
+/** netqmail: -f also sets QMAILUSER and QMAILHOST from the sender, and drops the name and host variables. */
+function doSender(s: string, env: Env): void {
+  for (const k of ["QMAILNAME", "MAILNAME", "NAME", "QMAILHOST", "MAILHOST"]) delete env[k];
+  const a = s.lastIndexOf("@");
+  if (a < 0) {
+    env.QMAILUSER = s;
+    return;
+  }
+  env.QMAILHOST = s.slice(a + 1);
+  env.QMAILUSER = s.slice(0, a);
+}
+
+const WITH_ARG = "efpoBFb";
+const KNOWN = "vimtefpoBFEJxb";
+
+export function main(argv: string[], env: Env, progname = "sendmail"): number {
+  setProg("sendmail");
+  env = { ...env };
+  try {
+    process.chdir(qmailHome(env));
+  } catch {
+    die(111, "unable to switch to qmail home directory");
+  }
+  let flagh = false;
+  let sender: string | undefined;
+  // sgetopt over "vimte:f:p:o:B:F:EJxb:", done here because -E and -J swallow the rest of their word
+  let i = 0;
+  while (i < argv.length) {
+    const w = argv[i] as string;
+    if (w === "--") {
+      i++;
+      break;
+    }
+    if (w.length < 2 || w[0] !== "-") break;
+    i++;
+    for (let j = 1; j < w.length; j++) {
+      const c = w[j] as string;
+      if (!KNOWN.includes(c)) {
+        errWrite(`sendmail: illegal option -- ${c}\n`);
+        dieUsage();
+      }
+      if (c === "E" || c === "J") break;
+      if (!WITH_ARG.includes(c)) {
+        if (c === "t") flagh = true;
+        continue;
+      }
+      let arg: string;
+      if (j + 1 < w.length) arg = w.slice(j + 1);
+      else if (i < argv.length) arg = argv[i++] as string;
+      else {
+        errWrite(`sendmail: option requires an argument -- ${c}\n`);
+        dieUsage();
+      }
+      if (c === "f") sender = arg;
+      else if (c === "F") env.MAILNAME = arg;
+      else if (c === "b") {
+        if (arg[0] === "p") mailq(env);
+        if (arg[0] === "s") smtpd(env);
+        if (arg[0] !== "m") dieUsage();
+      }
+      break;
+    }
+  }
+  const rest = argv.slice(i);
+  if (progname === "mailq") mailq(env);
+  if (progname === "newaliases") die(100, "please use fastforward/newaliases instead");
+  const qi = ["bin/qmail-inject", flagh ? "-H" : "-a"];
+  if (sender !== undefined) {
+    qi.push("-f", sender);
+    doSender(sender, env);
+  }
+  qi.push("--", ...rest);
+  prepareExec([]);
+  pathexec(qi[0] as string, qi, env);
+  return die(111, "unable to run qmail-inject");
+}

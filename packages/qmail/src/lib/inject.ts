@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: MIT
+// qmail-inject (spec/qmail.md §7): reads a message, rewrites the addresses
+// in its header, adds Date, Message-ID, From (or their Resent- forms), works
+// out the envelope and hands the message to qmail-queue ($QMAILQUEUE), or
+// prints it with -n. Behaviour and texts follow netqmail 1.06's qmail-inject.c.
+import { readFileSync, readSync } from "node:fs";
+import { Exit, errWrite, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { qqExitText } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import { Control } from "./control.ts";
+import { date822 } from "./date822.ts";
+import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
+import { qmailHome } from "./home.ts";
+import { QmailQueue } from "./qmail.ts";
+import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "./token822.ts";
+
+const LINELEN = 80;
+type Env = Record<string, string | undefined>;
+
+function fatal(code: number, msg: string): never {
+  errWrite(`qmail-inject: fatal: ${msg}`);
+  throw new Exit(code);
+}
+
+const perm = (): never => {
+  throw new Exit(100);
+};
+
+/** doordie: a parse failure prints the offending text as it is and exits 100. */
+function doordie<X>(text: string, r: X | null): X {
+  if (r === null) fatal(100, `unable to parse this line:\n${text}`);
+  return r;
+}
+
+/** Bytes of the message: an optional prefix, then a file descriptor read to its end. */
+export class Input {
+  private buf: Buffer;
+  private pos = 0;
+  private end = 0;
+  private eof = false;
+
+  constructor(
+    private fd: number,
+    prefix?: Buffer,
+  ) {
+    this.buf = Buffer.allocUnsafe(65536);
+    if (prefix?.length) {
+      if (prefix.length > this.buf.length) this.buf = Buffer.allocUnsafe(prefix.length);
+      prefix.copy(this.buf);
+      this.end = prefix.length;
+    }
+  }
+
+  private fill(): boolean {
+    if (this.eof) return false;
+    if (this.pos > 0) {
+      this.buf.copy(this.buf, 0, this.pos, this.end);
+      this.end -= this.pos;
+      this.pos = 0;
+    }
+    if (this.end === this.buf.length) {
+      const b = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(b, 0, 0, this.end);
+      this.buf = b;
+    }
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
+      } catch (e) {
+        const code = errnoName(e);
+        if (code === "EAGAIN") {
+          Bun.sleepSync(1);
+          continue;
+        }
+        if (code === "EINTR") continue;
+        if (code === "ENOMEM") fatal(111, "out of memory\n");
+        fatal(111, "read error\n");
+      }
+      if (n === 0) {
+        this.eof = true;
+        return false;
+      }
+      this.end += n;
+      return true;
+    }
+  }
+
+  /** getln with a final partial line completed by \n (headerbody's getsa); null at the end. */
+  line(): string | null {
+    for (;;) {
+      const nl = this.buf.indexOf(10, this.pos);
+      if (nl >= 0 && nl < this.end) {
+        const s = this.buf.toString("latin1", this.pos, nl + 1);
+        this.pos = nl + 1;
+        return s;
+      }
+      if (!this.fill()) {
+        if (this.pos === this.end) return null;
+        const s = `${this.buf.toString("latin1", this.pos, this.end)}\n`;
+        this.pos = this.end;
+        return s;
+      }
+    }
+  }
+
+  /** The rest of the input in chunks, with a final \n added to a partial last line. */
+  *rest(): Generator<Buffer> {
+    let last = 10;
+    for (;;) {
+      if (this.pos < this.end) {
+        const c = Buffer.from(this.buf.subarray(this.pos, this.end));
+        last = c[c.length - 1] as number;
+        this.pos = this.end;
+        yield c;
+      }
+      if (!this.fill()) break;
+    }
+    if (last !== 10) yield Buffer.from("\n");
+  }
+}
+
+/**
+ * Should the queue's promise ever be left pending with nothing to wake it,
+ * the event loop would drain and the process exit 0 without queueing: fail
+ * temporarily instead. (run() exits directly once main settles, so a normal
+ * run never gets here.)
+ */
+export function guardPending(): void {
+  process.once("beforeExit", () => {
+    errWrite("qmail-inject: fatal: qq temporary problem (#4.3.0)\n");
+    process.exitCode = 111;
+  });
+}
+
+interface Flags {
+  namecomment: boolean;
+  deletesender: boolean;
+  deletefrom: boolean;
+  deletemessid: boolean;
+  hackrecip: boolean;
+  hackmess: boolean;
+}
+
+enum Recip {
+  DEFAULT = 1,
+  ARGS,
+  HEADER,
+  AH,
+}
+
+/** Bun decodes argv and the environment as UTF-8; the header code works on bytes (latin1 strings). */
+export function bytes(s: string): string {
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1");
+}
+
+function bytesEnv(env: Env): Env {
+  const out: Env = {};
+  for (const k of Object.keys(env)) {
+    const v = env[k];
+    if (v !== undefined) out[k] = bytes(v);
+  }
+  return out;
+}
+
+function hasNl(s: string): boolean {
+  return s.includes("\n") || s.includes("\r");
+}
+
+export class Injector {
+  private flags: Flags = {
+    namecomment: false,
+    deletesender: false,
+    deletefrom: false,
+    deletemessid: false,
+    hackrecip: false,
+    hackmess: false,
+  };
+  private mailhost?: string;
+  private mailuser: string;
+  private mailusertype: T;
+  private mailrhost?: string;
+  private mailruser: string;
+  private starttime: number;
+  private pid = process.pid;
+
+  private idhost = "";
+  private defaultdomain: Token[] = [];
+  private defaulthost: Token[] = [];
+  private plusdomain: Token[] = [];
+
+  private sender: string | undefined;
+  private seen = new Uint8Array(H.NUM);
+  private savedh: string[] = [];
+  private hrlist: string[] = [];
+  private tocclist: string[] = [];
+  private hrrlist: string[] = [];
+  private reciplist: string[] = [];
+  private flagresent = false;
+  private flagrh = false;
+  private flagqueue = true;
+  private mft: Set<string> | undefined;
+  private qq: QmailQueue | undefined;
+  private qqDead = false;
+  private out: Buffer[] = [];
+  private outLen = 0;
+  // the text a parse failure of the address being rewritten is reported with
+  private current = "";
+
+  private env: Env;
+
+  constructor(
+    private procEnv: Env,
+    private home = qmailHome(procEnv),
+  ) {
+    this.env = bytesEnv(procEnv);
+    const env = this.env;
+    this.starttime = Math.floor(Date.now() / 1000);
+    const o = env.QMAILINJECT;
+    if (o !== undefined)
+      for (const c of o) {
+        if (c === "c") this.flags.namecomment = true;
+        else if (c === "s") this.flags.deletesender = true;
+        else if (c === "f") this.flags.deletefrom = true;
+        else if (c === "i") this.flags.deletemessid = true;
+        else if (c === "r") this.flags.hackrecip = true;
+        else if (c === "m") this.flags.hackmess = true;
+      }
+    this.mailhost = env.QMAILHOST ?? env.MAILHOST;
+    this.mailrhost = env.QMAILSHOST ?? this.mailhost;
+    this.mailuser = env.QMAILUSER ?? env.MAILUSER ?? env.USER ?? env.LOGNAME ?? "anonymous";
+    this.mailusertype = quoteNeed(this.mailuser) ? T.QUOTE : T.ATOM;
+    this.mailruser = env.QMAILSUSER ?? this.mailuser;
+  }
+
+  // ---- address rewriting (rwgeneric and friends; addresses are reversed token arrays)
+
+  private rwroute(a: Token[]): void {
+    if ((a[a.length - 1] as Token).type === T.AT)
+      while (a.length) {
+        const t = a.pop() as Token;
+        if (t.type === T.COLON) return;
+      }
+  }
+
+  private insertFront(a: Token[], tokens: readonly Token[]): void {
+    const add: Token[] = [];
+    for (let i = tokens.length - 1; i >= 0; i--) {
+      const t = tokens[i] as Token;
+      add.push({ type: t.type, s: t.s });
+    }
+    a.unshift(...add);
+  }
+
+  private rwnoat(a: Token[]): void {
+    for (const t of a) if (t.type === T.AT) return;
+    this.insertFront(a, this.defaulthost);
+  }
+
+  private rwnodot(a: Token[]): void {
+    for (const t of a) {
+      if (t.type === T.DOT) return;
+      if (t.type === T.AT) break;
+    }
+    for (const t of a) {
+      if (t.type === T.LITERAL) return;
+      if (t.type === T.AT) break;
+    }
+    this.insertFront(a, this.defaultdomain);
+  }
+
+  private rwplus(a: Token[]): void {
+    const t = a[0] as Token;
+    if (t.type !== T.ATOM) return;
+    if (!t.s.length || !t.s.endsWith("+")) return;
+    a[0] = { type: T.ATOM, s: t.s.slice(0, -1) };
+    this.insertFront(a, this.plusdomain);
+  }
+
+  rwgeneric(a: Token[]): void {
+    if (!a.length) return;
+    if (a.length >= 2 && (a[1] as Token).type === T.AT && (a[0] as Token).type === T.LITERAL && !(a[0] as Token).s)
+      return;
+    this.rwroute(a);
+    if (!a.length) return;
+    if ((a[0] as Token).type === T.DOT) a.shift();
+    if (!a.length) return;
+    if ((a[0] as Token).type === T.AT) a.shift();
+    if (!a.length) return;
+    this.rwnoat(a);
+    this.rwplus(a);
+    this.rwnodot(a);
+  }
+
+  /** The plain address of a reversed token array; an envelope address may not hold CR or LF. */
+  private addrOf(a: Token[]): string {
+    const s = unquote([...a].reverse());
+    if (hasNl(s)) fatal(100, `unable to parse this line:\n${this.current}`);
+    return s;
+  }
+
+  private setreturn(a: Token[]): void {
+    if (this.sender === undefined) {
+      this.sender = this.addrOf(a);
+      if (this.flags.hackrecip) this.sender += "-@[]";
+    }
+  }
+
+  // ---- header fields
+
+  private doheaderfield(h: string): void {
+    const htype = known(h);
+    const f = this.flags;
+    if (f.deletefrom && htype === H.FROM) return;
+    if (f.deletemessid && htype === H.MESSAGEID) return;
+    if (f.deletesender && htype === H.RETURNPATH) return;
+    if (htype) this.seen[htype] = 1;
+    else if (!valid(h)) fatal(100, `invalid header field: ${h}`);
+
+    let rw: ((a: Token[]) => void) | undefined;
+    switch (htype) {
+      case H.TO:
+      case H.CC:
+        rw = (a) => {
+          this.rwgeneric(a);
+          const s = this.addrOf(a);
+          this.hrlist.push(s);
+          this.tocclist.push(s);
+        };
+        break;
+      case H.BCC:
+      case H.APPARENTLYTO:
+        rw = (a) => {
+          this.rwgeneric(a);
+          this.hrlist.push(this.addrOf(a));
+        };
+        break;
+      case H.R_TO:
+      case H.R_CC:
+      case H.R_BCC:
+        rw = (a) => {
+          this.rwgeneric(a);
+          this.hrrlist.push(this.addrOf(a));
+        };
+        break;
+      case H.RETURNPATH:
+        rw = (a) => {
+          this.rwgeneric(a);
+          this.setreturn(a);
+        };
+        break;
+      case H.SENDER:
+      case H.FROM:
+      case H.REPLYTO:
+      case H.RETURNRECEIPTTO:
+      case H.ERRORSTO:
+      case H.R_SENDER:
+      case H.R_FROM:
+      case H.R_REPLYTO:
+        rw = (a) => this.rwgeneric(a);
+        break;
+    }
+    if (rw) {
+      this.current = h;
+      const tokens = doordie(h, parse(h));
+      h = unparse(doordie(h, addrlist(tokens, rw)), LINELEN);
+    }
+    if (htype === H.BCC || htype === H.R_BCC || htype === H.RETURNPATH || htype === H.CONTENTLENGTH) return;
+    this.savedh.push(h);
+  }
+
+  private defaultfrom(): string {
+    const full = this.env.QMAILNAME ?? this.env.MAILNAME ?? this.env.NAME;
+    const df: Token[] = [tok(T.ATOM, "From"), tok(T.COLON)];
+    const nc = this.flags.namecomment;
+    if (full !== undefined && !nc) df.push(tok(T.QUOTE, full), tok(T.LEFT));
+    df.push(tok(this.mailusertype, this.mailuser));
+    if (this.mailhost !== undefined) df.push(tok(T.AT), tok(T.ATOM, this.mailhost));
+    if (full !== undefined && !nc) df.push(tok(T.RIGHT));
+    if (full !== undefined && nc) df.push(tok(T.COMMENT, full));
+    const first = unparse(df, LINELEN);
+    this.current = first;
+    const again = doordie(first, parse(first));
+    return fold(
+      unparse(
+        doordie(
+          first,
+          addrlist(again, (a) => this.rwgeneric(a)),
+        ),
+        LINELEN,
+      ),
+    );
+  }
+
+  private defaultreturnpath(): void {
+    let user = this.mailruser;
+    if (this.flags.hackmess) user += `-${this.starttime}.${this.pid}`;
+    if (this.flags.hackrecip) user += "-";
+    const drp: Token[] = [tok(T.ATOM, "Return-Path"), tok(T.COLON), tok(T.QUOTE, user)];
+    if (this.mailrhost !== undefined) drp.push(tok(T.AT), tok(T.ATOM, this.mailrhost));
+    const first = unparse(drp, LINELEN);
+    this.current = first;
+    const again = doordie(first, parse(first));
+    doordie(
+      first,
+      addrlist(again, (a) => {
+        this.rwgeneric(a);
+        this.setreturn(a);
+      }),
+    );
+  }
+
+  private msgid(): string {
+    const d = new Date(this.starttime * 1000);
+    const p2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+    const stamp = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}${p2(d.getUTCHours())}${p2(
+      d.getUTCMinutes(),
+    )}${p2(d.getUTCSeconds())}`;
+    return fold(`Message-ID: <${stamp}.${this.pid}.qmail@${this.idhost}>\n`);
+  }
+
+  private async put(s: string | Buffer): Promise<void> {
+    const b = typeof s === "string" ? Buffer.from(s, "latin1") : s;
+    if (this.qq) {
+      if (!this.qqDead) await this.qq.put(b);
+      return;
+    }
+    this.out.push(b);
+    this.outLen += b.length;
+    if (this.outLen >= 65536) this.flushOut();
+  }
+
+  private flushOut(): void {
+    if (!this.out.length) return;
+    const b = Buffer.concat(this.out);
+    this.out = [];
+    this.outLen = 0;
+    try {
+      writeAll(1, b);
+    } catch {
+      // substdio_flush's result is ignored by qmail-inject
+    }
+  }
+
+  private finishmft(): string {
+    if (!this.mft || this.seen[H.MAILFOLLOWUPTO]) return "";
+    const mft = this.mft;
+    if (!this.tocclist.some((a) => mft.has(a.toLowerCase()))) return "";
+    let s = "Mail-Followup-To: ";
+    for (let i = this.tocclist.length; i--; ) {
+      s += quote2(this.tocclist[i] as string);
+      if (i) s += ",\n  ";
+    }
+    return fold(`${s}\n`);
+  }
+
+  private finishheader(): string {
+    const seen = this.seen;
+    this.flagresent = !!(
+      seen[H.R_SENDER] ||
+      seen[H.R_FROM] ||
+      seen[H.R_REPLYTO] ||
+      seen[H.R_TO] ||
+      seen[H.R_CC] ||
+      seen[H.R_BCC] ||
+      seen[H.R_DATE] ||
+      seen[H.R_MESSAGEID]
+    );
+    if (this.sender === undefined) this.defaultreturnpath();
+    let h = "";
+    if (!this.flagqueue) h += fold(`Return-Path: <${quote2(this.sender ?? "")}>\n`);
+    else {
+      this.qq = new QmailQueue({ home: this.home, env: this.procEnv });
+      // a qmail-queue that could not even be started has no pid: qmail_close will say 120
+      this.qqDead = this.qq.pid === 0;
+    }
+    const date = `Date: ${date822(this.starttime * 1000)}\n`;
+    if (this.flagresent) {
+      if (!seen[H.R_DATE]) h += `Resent-${date}`;
+      if (!seen[H.R_MESSAGEID]) h += `Resent-${this.msgid()}`;
+      if (!seen[H.R_FROM]) h += `Resent-${this.defaultfrom()}`;
+      if (!seen[H.R_TO] && !seen[H.R_CC]) h += "Resent-Cc: recipient list not shown: ;\n";
+    } else {
+      if (!seen[H.DATE]) h += date;
+      if (!seen[H.MESSAGEID]) h += this.msgid();
+      if (!seen[H.FROM]) h += this.defaultfrom();
+      if (!seen[H.TO] && !seen[H.CC]) h += "Cc: recipient list not shown: ;\n";
+      h += this.finishmft();
+    }
+    return h + this.savedh.join("");
+  }
+
+  // ---- set-up
+
+  private getcontrols(): void {
+    const mftfile = this.env.QMAILMFTFILE;
+    if (mftfile !== undefined) {
+      let text: string | undefined;
+      try {
+        text = readFileSync(mftfile, "latin1");
+      } catch (e) {
+        if (errnoName(e) !== "ENOENT") fatal(111, "read error\n");
+      }
+      if (text !== undefined) {
+        this.mft = new Set();
+        for (const raw of text.split("\n")) {
+          const l = raw.replace(/[ \t\n]+$/, "");
+          if (l && !l.startsWith("#")) this.mft.add(l.toLowerCase());
+        }
+      }
+    }
+    try {
+      process.chdir(this.home);
+    } catch {
+      fatal(111, "internal bug\n");
+    }
+    const ctl = new Control(this.home);
+    const rl = (name: string) => {
+      try {
+        return ctl.lineDefault(name, true, name);
+      } catch {
+        return fatal(111, "read error\n");
+      }
+    };
+    const env = this.env;
+    const dd = env.QMAILDEFAULTDOMAIN ?? rl("defaultdomain");
+    this.defaultdomain = doordie(`.${dd}`, parse(`.${dd}`));
+    const dh = env.QMAILDEFAULTHOST ?? rl("defaulthost");
+    this.defaulthost = doordie(`@${dh}`, parse(`@${dh}`));
+    const pd = env.QMAILPLUSDOMAIN ?? rl("plusdomain");
+    this.plusdomain = doordie(`.${pd}`, parse(`.${pd}`));
+    this.idhost = env.QMAILIDHOST ?? rl("idhost");
+  }
+
+  private dorecip(s: string): void {
+    const tr = hasNl(s) ? null : parse(quote2(s));
+    if (!tr) fatal(100, `unable to parse address: ${s}\n`);
+    reverse(tr);
+    this.rwgeneric(tr);
+    this.reciplist.push(unquote(tr.reverse()));
+  }
+
+  /** The whole run; returns the exit code (failures throw Exit). */
+  async run(argv: string[], input: Input): Promise<number> {
+    argv = argv.map(bytes);
+    this.getcontrols();
+    let strategy = Recip.DEFAULT;
+    const { opts, rest } = getopt(argv, "aAhHnNf:");
+    for (const o of opts) {
+      switch (o.opt) {
+        case "a":
+          strategy = Recip.ARGS;
+          break;
+        case "A":
+          strategy = Recip.DEFAULT;
+          break;
+        case "h":
+          strategy = Recip.HEADER;
+          break;
+        case "H":
+          strategy = Recip.AH;
+          break;
+        case "n":
+          this.flagqueue = false;
+          break;
+        case "N":
+          this.flagqueue = true;
+          break;
+        case "f": {
+          const q = quote2(o.arg ?? "");
+          if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
+          const envs = doordie(q, parse(q));
+          reverse(envs);
+          this.rwgeneric(envs);
+          this.sender = unquote(reverse(envs));
+          break;
+        }
+        default:
+          perm();
+      }
+    }
+    if (strategy === Recip.DEFAULT) strategy = rest.length ? Recip.ARGS : Recip.HEADER;
+    if (strategy !== Recip.HEADER) for (const a of rest) this.dorecip(a);
+    this.flagrh = strategy !== Recip.ARGS;
+
+    // headerbody(): header lines (with continuations), then the body
+    let line = "";
+    let lineok = false;
+    let body: string[] = [];
+    let eofInHeader = false;
+    for (;;) {
+      const next = input.line();
+      if (next === null) {
+        if (lineok) this.doheaderfield(line);
+        eofInHeader = true;
+        break;
+      }
+      if (lineok) {
+        if (next[0] === " " || next[0] === "\t") {
+          line += next;
+          continue;
+        }
+        this.doheaderfield(line);
+      }
+      if (next.length === 1) {
+        body = [next];
+        break;
+      }
+      if (next.startsWith("From ")) line = `MBOX-Line: ${next}`;
+      else if (valid(next)) line = next;
+      else {
+        body = ["\n", next];
+        break;
+      }
+      lineok = true;
+    }
+    await this.put(this.finishheader());
+    if (!eofInHeader) {
+      await this.put(body.join(""));
+      for (const c of input.rest()) await this.put(c);
+    }
+    return await this.exitnicely();
+  }
+
+  private async exitnicely(): Promise<number> {
+    if (!this.qq) {
+      this.flushOut();
+      return 0;
+    }
+    const qq = this.qq;
+    // qmail_from/qmail_to take C strings: an address ends at its first NUL
+    const z = (s: string) => {
+      const i = s.indexOf("\0");
+      return i < 0 ? s : s.slice(0, i);
+    };
+    qq.from(z(this.sender ?? ""));
+    for (const r of this.reciplist) qq.to(z(r));
+    if (this.flagrh) for (const r of this.flagresent ? this.hrrlist : this.hrlist) qq.to(z(r));
+    const r = this.qqDead ? { text: qqExitText(120) } : await qq.close();
+    if (r.text) fatal(r.text[0] === "D" ? 100 : 111, `${r.text.slice(1)}\n`);
+    return 0;
+  }
+}
