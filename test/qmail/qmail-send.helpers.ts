@@ -108,6 +108,17 @@ esac
 exit 0
 `;
 
+// $QMAILQUEUE for qmail-send's bounces: keeps message and envelope in qq/, named by its pid (the log's qp).
+const FAKE_QUEUE = `#!/bin/sh
+d="$QMAILHOME/qq"
+n=$(date +%s%N).$$
+cat > "$d/.$n.msg" || exit 54
+cat <&1 > "$d/.$n.env" || exit 54
+mv "$d/.$n.msg" "$d/$n.msg"
+mv "$d/.$n.env" "$d/$n.env"
+exit \${FAKE_QQ_EXIT:-0}
+`;
+
 export interface Home {
   dir: string;
   ids: Ids;
@@ -121,8 +132,9 @@ export function makeHome(opts: { control?: Record<string, string> } = {}): Home 
   const ids = qmailIds();
   const dir = tmp("qts-send-");
   chmodSync(dir, 0o755);
-  for (const d of ["control", "bin", "users", "deliv", "user"]) mkdirSync(join(dir, d));
+  for (const d of ["control", "bin", "users", "deliv", "user", "qq"]) mkdirSync(join(dir, d));
   chmodSync(join(dir, "deliv"), 0o1777);
+  chmodSync(join(dir, "qq"), 0o1777);
   chownSync(join(dir, "user"), NOBODY, NOBODY);
   const control: Record<string, string> = { me: "domain", locals: "domain", ...opts.control };
   for (const [k, v] of Object.entries(control)) writeFileSync(join(dir, "control", k), v.endsWith("\n") ? v : `${v}\n`);
@@ -159,6 +171,7 @@ export function makeHome(opts: { control?: Record<string, string> } = {}): Home 
     symlinkSync(join(BIN, p), join(dir, "bin", p));
   writeFileSync(join(dir, "bin/qmail-local"), FAKE_LOCAL, { mode: 0o755 });
   writeFileSync(join(dir, "bin/qmail-remote"), FAKE_REMOTE, { mode: 0o755 });
+  writeFileSync(join(dir, "bin/fake-qmail-queue"), FAKE_QUEUE, { mode: 0o755 });
 
   const userHome = join(dir, "user");
   // users/cdb: a catch-all wildcard to nobody (ext = the local part), "root" to uid 0.
@@ -222,13 +235,20 @@ export interface Running {
   lines: () => string[];
   /** Waits until the log has a line matching re (bounded). */
   waitLine: (re: RegExp, ms?: number) => Promise<boolean>;
+  /** Same, among the lines from index from on. */
+  waitLineFrom: (from: number, re: RegExp, ms?: number) => Promise<boolean>;
   stop: () => Promise<void>;
 }
 
 /** qmail-start with no logger: qmail-send's log is qmail-start's stdout. */
 export function startQmail(home: Home, args: string[] = ["./Mailbox"], env: Record<string, string> = {}): Running {
   const child = spawn(join(home.dir, "bin/qmail-start"), args, {
-    env: { PATH: `${join(home.dir, "bin")}:/usr/bin:/bin`, QMAILHOME: home.dir, ...env },
+    env: {
+      PATH: `${join(home.dir, "bin")}:/usr/bin:/bin`,
+      QMAILHOME: home.dir,
+      QMAILQUEUE: join(home.dir, "bin/fake-qmail-queue"),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -245,6 +265,15 @@ export function startQmail(home: Home, args: string[] = ["./Mailbox"], env: Reco
     log: () => out,
     lines: () => out.split("\n").filter((l) => l),
     waitLine: async (re, ms = 8000) => !!(await waitFor(() => r.lines().some((l) => re.test(l)), ms)),
+    waitLineFrom: async (from, re, ms = 8000) =>
+      !!(await waitFor(
+        () =>
+          r
+            .lines()
+            .slice(from)
+            .some((l) => re.test(l)),
+        ms,
+      )),
     stop: async () => {
       kill(child.pid, "SIGTERM");
       const t = setTimeout(() => kill(child.pid, "SIGKILL"), 8000);
@@ -263,6 +292,23 @@ export function deliveries(home: Home): string[] {
     .filter((f) => !f.startsWith("."))
     .sort()
     .map((f) => fs.readFileSync(join(home.deliv, f), "latin1"));
+}
+
+/** Messages the fake qmail-queue took, oldest first. */
+export function bounces(home: Home): { msg: string; env: string; pid: number }[] {
+  const fs = require("node:fs") as typeof import("node:fs");
+  return fs
+    .readdirSync(join(home.dir, "qq"))
+    .filter((f) => f.endsWith(".env") && !f.startsWith("."))
+    .sort()
+    .map((f) => {
+      const base = join(home.dir, "qq", f.slice(0, -4));
+      return {
+        msg: fs.readFileSync(`${base}.msg`, "latin1"),
+        env: fs.readFileSync(`${base}.env`, "latin1"),
+        pid: Number(f.split(".")[1]),
+      };
+    });
 }
 
 export function queueFiles(home: Home): string[] {

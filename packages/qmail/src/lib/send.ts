@@ -7,7 +7,6 @@
 import {
   closeSync,
   constants,
-  createReadStream,
   type Dir,
   fstatSync,
   fsyncSync,
@@ -29,6 +28,7 @@ import { QmailQueue } from "./qmail.ts";
 import { fmtqfn, SPLIT } from "./send-files.ts";
 import { quote, quote2 } from "./send-quote.ts";
 import { ConstMap, rewrite, stripVdomPrepend, verpSender } from "./send-rewrite.ts";
+import { readFd } from "./spawn.ts";
 
 const SLEEP_TODO = 1500;
 const SLEEP_FUZZ = 1;
@@ -616,7 +616,7 @@ export class QmailSend {
     if (!info) return false;
     let sender = info.sender;
     // owner-@host-@[] -> owner-@host
-    if (sender.length >= 5 && sender.endsWith("-@[]")) sender = sender.slice(0, -3);
+    if (sender.endsWith("-@[]")) sender = sender.slice(0, -4);
     const fn2 = fmtqfn("bounce/", id, false);
     const fn = fmtqfn("mess/", id, true);
     try {
@@ -983,14 +983,17 @@ export class QmailSend {
     } catch {
       return;
     }
-    const s = createReadStream("", { fd: this.triggerFd, highWaterMark: 64 });
-    s.on("data", () => {
-      this.triggerPulled = true;
-      this.notify();
-    });
-    s.on("error", () => {
-      this.triggerFd = -1;
-    });
+    const fd = this.triggerFd;
+    readFd(
+      fd,
+      () => {
+        this.triggerPulled = true;
+        this.notify();
+      },
+      () => {
+        if (this.triggerFd === fd) this.triggerFd = -1;
+      },
+    );
   }
 
   private todoWakeup(wakeup: number): number {
@@ -1276,18 +1279,19 @@ export class QmailSend {
       } catch {
         this.spawndied(c);
       }
-      const s = createReadStream("", { fd: chanfdin[c] as number, highWaterMark: 2048 });
       const box = this.inbox[c] as (Buffer | null)[];
-      s.on("data", (chunk) => {
-        box.push(chunk as Buffer);
-        this.notify();
-      });
-      const eof = () => {
-        box.push(null);
-        this.notify();
-      };
-      s.on("end", eof);
-      s.on("error", eof);
+      readFd(
+        chanfdin[c] as number,
+        (chunk) => {
+          box.push(chunk);
+          this.notify();
+        },
+        () => {
+          box.push(null);
+          this.notify();
+        },
+        true,
+      );
     }
 
     process.on("SIGTERM", () => {
@@ -1304,9 +1308,10 @@ export class QmailSend {
     });
 
     this.pqstart();
+    // The trigger is open before the first status line, so a pull right after it is not lost.
+    this.triggerSet();
     this.delInit();
     this.nexttodorun = now();
-    this.triggerSet();
     this.cleanuptime = now();
 
     while (!this.flagexitasap || !this.delCanexit()) {

@@ -3,7 +3,7 @@
 // qmail-lspawn and qmail-rspawn: commands `<slot>messid\0sender\0recip\0` on
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1 (spec/qmail.md §3).
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, createReadStream, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
 import { pipe } from "@qts/sys/pipe";
 
 /** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
@@ -63,6 +63,24 @@ export interface ChildSpec {
   execFail: (err: unknown) => number;
 }
 
+/**
+ * Reads fd to EOF through Bun's event loop (epoll), then closes it unless
+ * keep. fs.createReadStream would block one of Bun's two pool threads per
+ * idle pipe, starving every other read.
+ */
+export function readFd(fd: number, onData: (b: Buffer) => void, onEnd: () => void, keep = false): void {
+  (async () => {
+    try {
+      for await (const d of Bun.file(fd).stream()) onData(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+    } catch {}
+    if (!keep)
+      try {
+        closeSync(fd);
+      } catch {}
+    onEnd();
+  })();
+}
+
 /** Bytes as an argument string: UTF-8 when they are valid UTF-8 (spawn() encodes arguments as UTF-8). */
 export function argString(b: Buffer): string {
   const s = b.toString("utf8");
@@ -114,16 +132,14 @@ export function runChild(spec: ChildSpec, fdmess: number, out: Output): Promise<
       exited ??= sig ? { crashed: true, code: 0 } : { crashed: false, code: code ?? 0 };
       finish();
     });
-    const s = createReadStream("", { fd: r, highWaterMark: 4096 });
-    s.on("data", (d) => out.append(d as Buffer));
-    s.on("error", () => {
-      ended = true;
-      finish();
-    });
-    s.on("close", () => {
-      ended = true;
-      finish();
-    });
+    readFd(
+      r,
+      (d) => out.append(d),
+      () => {
+        ended = true;
+        finish();
+      },
+    );
   });
 }
 
@@ -219,9 +235,8 @@ export function spawnLoop(impl: SpawnImpl, uidq: number): Promise<number> {
     let delnum = 0;
     let fields: Buffer[] = [];
     let cur: number[] = [];
-    const input = createReadStream("", { fd: 0, highWaterMark: 1024 });
-    input.on("data", (chunk) => {
-      for (const ch of chunk as Buffer) {
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk) {
         if (stage === 0) {
           delnum = ch;
           fields = [];
@@ -240,14 +255,11 @@ export function spawnLoop(impl: SpawnImpl, uidq: number): Promise<number> {
         docmd(delnum, fields[0] as Buffer, fields[1] as Buffer, fields[2] as Buffer);
         stage = 0;
       }
-    });
-    const eof = () => {
-      if (!flagreading) return;
+    };
+    readFd(0, onData, () => {
       flagreading = false;
       maybeExit();
-    };
-    input.on("end", eof);
-    input.on("error", eof);
+    });
 
     put(Buffer.from([AUTO_SPAWN]));
   });
