@@ -6,7 +6,7 @@ import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { gidOf, uidOf } from "../lib/spawn-ids.ts";
+import { qmailIds } from "../lib/ids.ts";
 import { argString, type Outcome, type Output, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { lspawnReport } from "../lib/spawn-report.ts";
 import { QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
@@ -80,9 +80,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
   let uidq: number;
   let gidn: number;
   try {
-    uidp = uidOf("qmailp");
-    uidq = uidOf("qmailq");
-    gidn = gidOf("nofiles");
+    const ids = qmailIds(home);
+    uidp = ids.uid.qmailp;
+    uidq = ids.uid.qmailq;
+    gidn = ids.gid.nofiles;
     process.chdir(home);
     process.chdir("queue/mess");
   } catch {

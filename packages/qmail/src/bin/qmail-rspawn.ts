@@ -5,7 +5,7 @@ import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { uidOf } from "../lib/spawn-ids.ts";
+import { qmailIds } from "../lib/ids.ts";
 import { argString, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { rspawnReport } from "../lib/spawn-report.ts";
 
@@ -29,7 +29,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   try {
     process.chdir(home);
     process.chdir("queue/mess");
-    uidq = uidOf("qmailq");
+    uidq = qmailIds(home).uid.qmailq;
   } catch {
     return EXIT_TEMP;
   }

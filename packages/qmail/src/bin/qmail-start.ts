@@ -9,7 +9,7 @@ import { dup2 } from "@qts/sys/dup";
 import { closeOnExec, pathexec, prepareExec } from "@qts/sys/exec";
 import { pipe } from "@qts/sys/pipe";
 import { qmailHome } from "../lib/home.ts";
-import { gidOf, uidOf } from "../lib/spawn-ids.ts";
+import { qmailIds } from "../lib/ids.ts";
 
 export const usage = "qmail-start [defaultdelivery [logger arg ...]]";
 
@@ -50,12 +50,13 @@ export function main(argv: string[], env: Env): number {
   try {
     process.chdir("/");
     process.umask(0o077);
-    uidl = uidOf("qmaill");
-    uidq = uidOf("qmailq");
-    uidr = uidOf("qmailr");
-    uids = uidOf("qmails");
-    gidn = gidOf("nofiles");
-    gidq = gidOf("qmail");
+    const ids = qmailIds(home);
+    uidl = ids.uid.qmaill;
+    uidq = ids.uid.qmailq;
+    uidr = ids.uid.qmailr;
+    uids = ids.uid.qmails;
+    gidn = ids.gid.nofiles;
+    gidq = ids.gid.qmail;
     process.setgroups!([gidq]);
     process.setgid!(gidq);
   } catch {
@@ -89,12 +90,19 @@ export function main(argv: string[], env: Env): number {
     start("qmail-lspawn", [defaultdelivery], [p1[0], p2[1], "ignore"]);
     start("qmail-rspawn", [], [p3[0], p4[1], "ignore"], uidr);
     start("qmail-clean", [], [p5[0], p6[1], "ignore"], uidq);
+    // qmail-queued's fd 0 is a pipe whose only writer is qmail-send's fd 7: EOF there means qmail-send is gone.
     const queued = join(home, "bin/qmail-queued");
-    if (existsSync(queued)) start(queued, [], ["ignore", logfd, logfd], uidq, gidq);
+    let lifeline = -1;
+    if (existsSync(queued)) {
+      const [r, w] = pipe();
+      start(queued, [], [r, logfd, logfd], uidq, gidq);
+      lifeline = w;
+    }
 
     process.setuid!(uids);
     // Bun's own event loop lives on low fds (3, 4): from here on nothing may run but dup2 and execve.
     const src = [logfd, p1[1], p2[0], p3[1], p4[0], p5[1], p6[0]];
+    if (lifeline >= 0) src.push(lifeline);
     const hi = freeRange(src.length);
     src.forEach((fd, i) => {
       dup2(fd, hi + i);
@@ -103,7 +111,7 @@ export function main(argv: string[], env: Env): number {
     src.forEach((_, i) => {
       dup2(hi + i, i);
     });
-    prepareExec([0, 1, 2, 3, 4, 5, 6]);
+    prepareExec(src.map((_, i) => i));
   } catch {
     return EXIT_TEMP;
   }
