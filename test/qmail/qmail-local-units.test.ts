@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { parseQmail, safeExt } from "@qts/qmail/lib/dotqmail";
 import { extParts, headerLines, hostParts, quote2 } from "@qts/qmail/lib/local";
 import { Message } from "@qts/qmail/lib/local-message";
-import { FromQuoter, type Out } from "@qts/qmail/lib/mbox";
+import { FromQuoter, lockWithin, type Out } from "@qts/qmail/lib/mbox";
+import { flock, LOCK_EX } from "@qts/sys/flock";
 import fc from "fast-check";
 import { tmp } from "../lib/harness.ts";
 
@@ -155,5 +156,22 @@ describe("header lines and derived variables", () => {
     expect(extParts("a")).toEqual(["", "", ""]);
     expect(hostParts("a.b.c.d")).toEqual(["a.b.c", "a.b", "a"]);
     expect(hostParts("a.b")).toEqual(["a", "a", "a"]);
+  });
+});
+
+describe("mbox locking", () => {
+  test("a lock held too long ends with qmail-local's 30-second text (limit shortened here)", () => {
+    const f = join(tmp(), "box");
+    writeFileSync(f, "");
+    // flock locks belong to open file descriptions: a second open conflicts even in this process.
+    const held = openSync(f, "r");
+    flock(held, LOCK_EX);
+    const fd = openSync(f, "a");
+    const t0 = Date.now();
+    expect(() => lockWithin(fd, 400)).toThrow("File has been locked for 30 seconds straight. (#4.3.0)");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+    closeSync(held);
+    expect(lockWithin(fd, 2000)).toBe(true);
+    closeSync(fd);
   });
 });
