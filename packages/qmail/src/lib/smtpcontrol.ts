@@ -15,3 +15,8 @@ export function readInt(c: Control, name: string, def: number): number {
   if (v === undefined || !/^[0-9]/.test(v)) return def;
   return Number(BigInt.asIntN(32, scanUlong(v)));
 }
+
+/** ASCII-only lower case (constmap and case_lowerb leave 8-bit bytes alone). */
+export function lowerAscii(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}

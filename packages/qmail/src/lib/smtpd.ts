@@ -10,7 +10,7 @@ import { addrparse } from "./addrparse.ts";
 import { Control } from "./control.ts";
 import { QmailQueue } from "./qmail.ts";
 import { receivedLine } from "./received.ts";
-import { readInt, scanUlong } from "./smtpcontrol.ts";
+import { lowerAscii, readInt, scanUlong } from "./smtpcontrol.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully } from "./timeoutio.ts";
 
 type Env = Record<string, string | undefined>;
@@ -39,11 +39,6 @@ export const R = {
   hops: "554 too many hops, this message is looping (#5.4.6)\r\n",
   size: "552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",
 } as const;
-
-/** ASCII-only lower case (constmap and case_lowerb leave 8-bit bytes alone). */
-export function lowerAscii(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-}
 
 /** A control error: the session answers 421 unable to read controls. */
 export class ControlError extends Error {}

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+// qmail-remote: sends one message by SMTP to one host (spec/qmail.md §6, with
+// the accept-5xx and oversize-DNS patches of §9). Always exits 0; the result
+// is the r/h/s and K/Z/D report on stdout.
+import { writeSync } from "node:fs";
+import { setProg } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
+import { ipme } from "../lib/addrip.ts";
+import { quoteBox } from "../lib/addrparse.ts";
+import { Control } from "../lib/control.ts";
+import { Dns, DNS_HARD, DnsError, type IpMx } from "../lib/dns.ts";
+import { qmailHome } from "../lib/home.ts";
+import { lowerAscii, readInt, scanUlong } from "../lib/smtpcontrol.ts";
+import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/smtpremote.ts";
+import { tcptoCheck, tcptoErr } from "../lib/tcpto.ts";
+
+export const usage = "qmail-remote host sender recip [ recip ... ]";
+
+class Report {
+  private parts: Buffer[] = [];
+
+  out(s: string | Buffer): void {
+    this.parts.push(typeof s === "string" ? Buffer.from(s, "latin1") : s);
+  }
+
+  zero(): void {
+    this.out("\0");
+  }
+
+  /** zerodie(): a NUL, flush, exit 0. */
+  die(s: string): never {
+    this.out(s);
+    this.zero();
+    throw new Done();
+  }
+
+  flush(): void {
+    const b = Buffer.concat(this.parts);
+    this.parts = [];
+    try {
+      for (let at = 0; at < b.length; ) at += writeSync(1, b, at, b.length - at);
+    } catch {}
+  }
+}
+
+/** outsafe(): bytes outside 33..126 become '?'. */
+function outsafe(s: string): string {
+  return s.replace(/[^\x21-\x7e]/g, "?");
+}
+
+export async function main(argv: string[], env: Env): Promise<number> {
+  setProg("qmail-remote");
+  const rep = new Report();
+  try {
+    await remote(argv, env, rep);
+  } catch (e) {
+    if (!(e instanceof Done)) throw e;
+  }
+  rep.flush();
+  return 0;
+}
+
+async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
+  if (argv.length < 3) rep.die("DI (qmail-remote) was invoked improperly. (#5.3.5)\n");
+  const home = qmailHome(env);
+  try {
+    process.chdir(home);
+  } catch {
+    rep.die("ZUnable to switch to home directory. (#4.3.0)\n");
+  }
+  const tempControl = () => rep.die("ZUnable to read control files. (#4.3.0)\n");
+  const c = new Control(home);
+  let timeout = 1200;
+  let timeoutconnect = 60;
+  let helohost: string | undefined;
+  const routes = new Map<string, string>();
+  try {
+    const me = c.me();
+    timeout = readInt(c, "timeoutremote", 1200);
+    timeoutconnect = readInt(c, "timeoutconnect", 60);
+    helohost = c.line("helohost") ?? me;
+    // constmap with flagcolon: key before the first ':', the last duplicate wins
+    for (const l of c.lines("smtproutes") ?? []) {
+      const i = l.indexOf(":");
+      if (i >= 0) routes.set(lowerAscii(l.slice(0, i)), l.slice(i + 1));
+    }
+  } catch {
+    tempControl();
+  }
+  if (helohost === undefined) tempControl();
+  const helo = helohost as string;
+
+  let host = argv[0] as string;
+  let port = 25;
+  let relayhost: string | undefined;
+  const lh = lowerAscii(host);
+  for (let i = 0; i <= lh.length; i++)
+    if (i === 0 || i === lh.length || lh[i] === ".") {
+      relayhost = routes.get(lh.slice(i));
+      if (relayhost !== undefined) break;
+    }
+  if (relayhost === "") relayhost = undefined;
+  if (relayhost !== undefined) {
+    const i = relayhost.indexOf(":");
+    if (i >= 0) {
+      port = Number(BigInt.asUintN(16, scanUlong(relayhost.slice(i + 1))));
+      relayhost = relayhost.slice(0, i);
+    }
+    host = relayhost;
+  }
+
+  const dns = new Dns(env);
+  const cnames = new Map<string, Promise<{ loop: number | "loop"; name: string }>>();
+  // addrmangle(): box quoted, host canonicalised through CNAMEs when not routed
+  const mangle = async (s: string, flagcname: boolean): Promise<{ addr: string; alias: boolean }> => {
+    const j = s.lastIndexOf("@");
+    if (j < 0) return { addr: s, alias: flagcname };
+    let canon = s.slice(j + 1);
+    let alias = flagcname;
+    if (flagcname) {
+      let p = cnames.get(canon);
+      if (!p) {
+        p = dns.cname(canon);
+        cnames.set(canon, p);
+      }
+      let r: { loop: number | "loop"; name: string };
+      try {
+        r = await p;
+      } catch {
+        rep.die("ZCNAME lookup failed temporarily. (#4.4.3)\n");
+      }
+      if (r.loop === 0) alias = false;
+      canon = r.name;
+    }
+    return { addr: `${quoteBox(s.slice(0, j))}@${canon}`, alias };
+  };
+
+  const sender = (await mangle(argv[1] as string, false)).addr;
+  let me: Set<string>;
+  try {
+    me = ipme();
+  } catch {
+    rep.die("ZSystem resources temporarily unavailable. (#4.3.0)\n");
+  }
+  let allAliases = true;
+  const recips: string[] = [];
+  for (const r of argv.slice(2)) {
+    const m = await mangle(r, relayhost === undefined);
+    if (!m.alias) allAliases = false;
+    recips.push(m.addr);
+  }
+
+  let ips: IpMx[] = [];
+  try {
+    if (relayhost !== undefined) ips = await dns.ip(host);
+    else {
+      const random = BigInt(Math.floor(Date.now() / 1000)) + (BigInt(process.pid) << 16n);
+      const r = await dns.mxip(host, random);
+      ips = r.ips;
+      if (r.soft && ips.length === 0) rep.die("ZSorry, I couldn't find any host by that name. (#4.1.2)\n");
+    }
+  } catch (e) {
+    if (e instanceof Done) throw e;
+    if (e instanceof DnsError && e.kind === DNS_HARD)
+      rep.die(`DSorry, I couldn't find any host named ${outsafe(host)}. (#5.1.2)\n`);
+    rep.die("ZSorry, I couldn't find any host by that name. (#4.1.2)\n");
+  }
+  if (ips.length === 0) rep.die("DSorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n");
+
+  let prefme = 100000;
+  for (const x of ips) if (me.has(x.ip) && x.pref < prefme) prefme = x.pref;
+  if (relayhost !== undefined) prefme = 300000;
+  if (allAliases) prefme = 500000;
+  if (!ips.some((x) => x.pref < prefme))
+    rep.die(
+      "DSorry. Although I'm listed as a best-preference MX or A for that host,\nit isn't in my control/locals file, so I don't treat it as local. (#5.4.6)\n",
+    );
+
+  for (const x of ips) {
+    if (x.pref >= prefme) continue;
+    const t = tcptoCheck(home, x.ip);
+    if (t.skip) continue;
+    let conn: SmtpConn;
+    try {
+      conn = await SmtpConn.open(x.ip, port, Math.max(timeoutconnect, 1) * 1000, Math.max(timeout, 1) * 1000);
+    } catch (e) {
+      tcptoErr(home, x.ip, (e as Error).message === "timeout", t.there);
+      continue;
+    }
+    tcptoErr(home, x.ip, false, t.there);
+    await smtp(conn, x.ip, helo, sender, recips, rep);
+  }
+  rep.die("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n");
+}
+
+async function smtp(
+  conn: SmtpConn,
+  ip: string,
+  helo: string,
+  sender: string,
+  recips: string[],
+  rep: Report,
+): Promise<never> {
+  let critical = false;
+  const saidText = () => {
+    const t = conn.parser.textBytes;
+    if (t.length === 0) return;
+    rep.out("Remote host said: ");
+    for (let i = 0; i < t.length; i++) if (t[i] === 0) t[i] = 63;
+    rep.out(t);
+    conn.parser.reset();
+  };
+  const dropped = (): never => {
+    conn.close();
+    rep.die(`ZConnected to ${ip} but connection died. ${critical ? "Possible duplicate! " : ""}(#4.4.2)\n`);
+  };
+  const quit = async (prepend: string, append: string): Promise<never> => {
+    await conn.write("QUIT\r\n");
+    // waiting for the remote side is just too ridiculous (qmail-remote.c)
+    conn.close();
+    rep.out(`${prepend}${ip}${append}.\n`);
+    saidText();
+    rep.die("");
+  };
+  try {
+    let code = await conn.code();
+    // accept-5xx patch: a 5xx greeting or HELO reply is permanent
+    if (code >= 500) await quit("DConnected to ", " but greeting failed");
+    if (code !== 220) await quit("ZConnected to ", " but greeting failed");
+    await conn.write(`HELO ${helo}\r\n`);
+    code = await conn.code();
+    if (code >= 500) await quit("DConnected to ", " but my name was rejected");
+    if (code !== 250) await quit("ZConnected to ", " but my name was rejected");
+    await conn.write(`MAIL FROM:<${sender}>\r\n`);
+    code = await conn.code();
+    if (code >= 500) await quit("DConnected to ", " but sender was rejected");
+    if (code >= 400) await quit("ZConnected to ", " but sender was rejected");
+    let bother = false;
+    for (const r of recips) {
+      await conn.write(`RCPT TO:<${r}>\r\n`);
+      code = await conn.code();
+      if (code >= 400) {
+        rep.out(`${code >= 500 ? "h" : "s"}${ip} does not like recipient.\n`);
+        saidText();
+        rep.zero();
+      } else {
+        rep.out("r");
+        rep.zero();
+        bother = true;
+      }
+    }
+    if (!bother) await quit("DGiving up on ", "");
+    await conn.write("DATA\r\n");
+    code = await conn.code();
+    if (code >= 500) await quit("D", " failed on DATA command");
+    if (code >= 400) await quit("Z", " failed on DATA command");
+    const enc = new DataEncoder();
+    try {
+      for (const b of readMessage(0, enc)) if (b.length > 0) await conn.write(b);
+    } catch (e) {
+      if (e instanceof SmtpConnLost) throw e;
+      rep.die("ZUnable to read message. (#4.3.0)\n");
+    }
+    if (enc.partial) rep.die("DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
+    critical = true;
+    await conn.write(".\r\n");
+    code = await conn.code();
+    critical = false;
+    if (code >= 500) await quit("D", " failed after I sent the message");
+    if (code >= 400) await quit("Z", " failed after I sent the message");
+    await quit("K", " accepted message");
+  } catch (e) {
+    if (e instanceof SmtpConnLost) dropped();
+    throw e;
+  }
+  throw new Done();
+}

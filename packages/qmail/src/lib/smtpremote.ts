@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+// qmail-remote's SMTP side (spec/qmail.md §6, §9.4; spec/security.md §2.2):
+// the reply parser of smtpcode(), the message encoder, and one SMTP session.
+import { readSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+
+/** Most reply text kept for "Remote host said:" (HUGESMTPTEXT). */
+export const HUGESMTPTEXT = 5000;
+
+/**
+ * smtpcode(): reads one (multi-line) reply byte by byte: 3 code characters,
+ * then '-' lines continue. Text keeps every byte but CR, capped at 5000, so an
+ * endless reply costs no memory.
+ */
+export class ReplyParser {
+  private st = 0;
+  private n = 0;
+  private c = 0;
+  private text: number[] = [];
+
+  reset(): void {
+    this.st = 0;
+    this.n = 0;
+    this.c = 0;
+    this.text = [];
+  }
+
+  /** Feeds bytes from buf[at..]; returns the index after the reply's last byte, or -1 if it needs more. */
+  feed(buf: Uint8Array, at: number): number {
+    for (let i = at; i < buf.length; i++) {
+      const ch = buf[i] as number;
+      if (ch !== 13 && this.text.length < HUGESMTPTEXT) this.text.push(ch);
+      switch (this.st) {
+        case 0: // code digits
+          this.c = this.c * 10 + (ch - 48);
+          if (++this.n === 3) this.st = 1;
+          break;
+        case 1: // after the code
+          if (ch === 45) this.st = 2;
+          else if (ch === 10) {
+            this.st = 5;
+            return i + 1;
+          } else this.st = 4;
+          break;
+        case 2: // continuation line, up to LF
+          if (ch === 10) {
+            this.st = 3;
+            this.n = 0;
+          }
+          break;
+        case 3: // the next line's 3 code characters, ignored
+          if (++this.n === 3) this.st = 1;
+          break;
+        case 4: // last line, up to LF
+          if (ch === 10) {
+            this.st = 5;
+            return i + 1;
+          }
+          break;
+      }
+    }
+    return -1;
+  }
+
+  /** The code as C's unsigned long arithmetic sees it: garbage below '0' is huge. */
+  get code(): number {
+    return this.c < 0 ? Number.MAX_SAFE_INTEGER : this.c;
+  }
+
+  get textBytes(): Buffer {
+    return Buffer.from(this.text);
+  }
+}
+
+/**
+ * The DATA encoder. Stored lines end in LF; on the wire every line ends in
+ * CRLF. Unlike netqmail (lone CR sent as is) and notqmail 1.09 (lone CR
+ * becomes CRLF without dot-stuffing what follows), a lone CR becomes CRLF and
+ * a dot after ANY line break we emit is doubled, so the output holds exactly
+ * one CRLF.CRLF, at the end, and no lone CR or LF (spec/security.md §2.2).
+ */
+export class DataEncoder {
+  private lineStart = true;
+  private cr = false;
+
+  /** Encodes a chunk of the stored message. */
+  encode(chunk: Uint8Array): Buffer {
+    const out = Buffer.allocUnsafe(chunk.length * 3 + 2);
+    let o = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i] as number;
+      if (this.cr) {
+        this.cr = false;
+        out[o++] = 13;
+        out[o++] = 10;
+        this.lineStart = true;
+        if (b === 10) continue;
+      }
+      if (b === 13) {
+        this.cr = true;
+        continue;
+      }
+      if (b === 10) {
+        out[o++] = 13;
+        out[o++] = 10;
+        this.lineStart = true;
+        continue;
+      }
+      if (this.lineStart && b === 46) out[o++] = 46;
+      out[o++] = b;
+      this.lineStart = false;
+    }
+    return out.subarray(0, o);
+  }
+
+  /** At end of input: true when the message ended inside a line (a partial final line). */
+  get partial(): boolean {
+    return this.cr || !this.lineStart;
+  }
+}
+
+/** Ends qmail-remote: the report is complete. */
+export class Done {}
+
+/** Reads the message from fd in big chunks through the encoder. */
+export function* readMessage(fd: number, enc: DataEncoder): Generator<Buffer> {
+  const buf = Buffer.allocUnsafe(65536);
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) return;
+    yield enc.encode(buf.subarray(0, n));
+  }
+}
+
+export class SmtpConnLost extends Error {}
+
+/** A connected SMTP socket with timeouts on every read and write (timeoutread/timeoutwrite). */
+export class SmtpConn {
+  private chunks: Buffer[] = [];
+  private wake: (() => void) | undefined;
+  private dead = false;
+  readonly parser = new ReplyParser();
+
+  constructor(
+    readonly sock: Socket,
+    private timeoutMs: number,
+  ) {
+    sock.on("data", (d: Buffer) => {
+      this.chunks.push(d);
+      this.wake?.();
+    });
+    const die = () => {
+      this.dead = true;
+      this.wake?.();
+    };
+    sock.on("close", die);
+    sock.on("error", die);
+    sock.on("end", die);
+  }
+
+  /** timeoutconn: resolves a connected socket, or rejects with "timeout" / the error. */
+  static open(ip: string, port: number, timeoutMs: number, ioTimeoutMs: number): Promise<SmtpConn> {
+    return new Promise((ok, fail) => {
+      const s = connect({ host: ip, port });
+      const t = setTimeout(() => {
+        s.destroy();
+        fail(new Error("timeout"));
+      }, timeoutMs);
+      s.once("connect", () => {
+        clearTimeout(t);
+        s.removeAllListeners("error");
+        ok(new SmtpConn(s, ioTimeoutMs));
+      });
+      s.once("error", (e) => {
+        clearTimeout(t);
+        fail(e);
+      });
+    });
+  }
+
+  /** smtpcode(): the next reply's code; text in parser.textBytes. */
+  async code(): Promise<number> {
+    this.parser.reset();
+    for (;;) {
+      while (this.chunks.length > 0) {
+        const c = this.chunks[0] as Buffer;
+        const end = this.parser.feed(c, 0);
+        if (end < 0) this.chunks.shift();
+        else {
+          if (end >= c.length) this.chunks.shift();
+          else this.chunks[0] = c.subarray(end);
+          return this.parser.code;
+        }
+      }
+      if (this.dead) throw new SmtpConnLost();
+      await this.waitData();
+    }
+  }
+
+  private waitData(): Promise<void> {
+    return new Promise((ok, fail) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        fail(new SmtpConnLost());
+      }, this.timeoutMs);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        ok();
+      };
+    });
+  }
+
+  /** Writes data and waits until the kernel has it (bounded by the timeout). */
+  write(data: string | Uint8Array): Promise<void> {
+    if (this.dead) return Promise.reject(new SmtpConnLost());
+    return new Promise((ok, fail) => {
+      const t = setTimeout(() => fail(new SmtpConnLost()), this.timeoutMs);
+      this.sock.write(typeof data === "string" ? Buffer.from(data, "latin1") : data, (e) => {
+        clearTimeout(t);
+        if (e) fail(new SmtpConnLost());
+        else ok();
+      });
+    });
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}

@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: MIT
+// qmail-remote: the r/h/s + K/Z/D report byte for byte (spec/qmail.md §6,
+// §9.2, §9.4), the bytes on the wire, MX/A lookups against a local DNS server
+// (UDP + TCP for big answers), smtproutes, tcpto, and end to end into our
+// qmail-smtpd under Debian's tcpserver.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { DataEncoder } from "@qts/qmail/lib/smtpremote";
+import fc from "fast-check";
+import { freePort, kill, ours, tmp, waitFor } from "../lib/harness.ts";
+import { startDns, type Zone } from "./fixtures/dnsserver.ts";
+
+const REMOTE = ours("qmail-remote");
+
+function makeHome(controls: Record<string, string> = { me: "me.test" }): string {
+  const dir = tmp("qts-remote-");
+  mkdirSync(join(dir, "control"));
+  for (const [k, v] of Object.entries(controls)) writeFileSync(join(dir, "control", k), v);
+  return dir;
+}
+
+async function remote(home: string, args: string[], message: string | Buffer, env: Record<string, string> = {}) {
+  const p = Bun.spawn([REMOTE, ...args], {
+    stdin: typeof message === "string" ? Buffer.from(message, "latin1") : message,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "", QMAILHOME: home, ...env },
+  });
+  const timer = setTimeout(() => p.kill(), 20000);
+  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
+  const err = await new Response(p.stderr).text();
+  const code = await p.exited;
+  clearTimeout(timer);
+  return { out, err, code };
+}
+
+type Replies = {
+  greeting?: string;
+  helo?: string;
+  mail?: string;
+  rcpt?: (addr: string) => string;
+  data?: string;
+  end?: string;
+  /** Close the connection instead of answering this stage. */
+  drop?: "greeting" | "end";
+  /** Never answer this stage. */
+  silent?: "helo";
+};
+
+interface Sink {
+  port: number;
+  host: string;
+  /** Raw bytes received, one string per connection. */
+  sessions: string[];
+  close(): Promise<void>;
+}
+
+/** A scriptable SMTP server recording every byte it gets. */
+async function sink(r: Replies = {}, host = "127.0.0.1", port = 0): Promise<Sink> {
+  const sessions: string[] = [];
+  const conns = new Set<Socket>();
+  const srv: Server = createServer((s) => {
+    conns.add(s);
+    const idx = sessions.push("") - 1;
+    let buf = "";
+    let inData = false;
+    s.on("error", () => {});
+    s.on("close", () => conns.delete(s));
+    const say = (x: string) => s.write(x);
+    if (r.drop === "greeting") {
+      s.destroy();
+      return;
+    }
+    say(r.greeting ?? "220 sink.example ESMTP\r\n");
+    s.on("data", (d: Buffer) => {
+      const t = d.toString("latin1");
+      sessions[idx] += t;
+      buf += t;
+      for (;;) {
+        if (inData) {
+          const e = buf.indexOf("\r\n.\r\n");
+          if (e < 0 && !buf.startsWith(".\r\n")) return;
+          buf = buf.startsWith(".\r\n") ? buf.slice(3) : buf.slice(e + 5);
+          inData = false;
+          if (r.drop === "end") {
+            s.destroy();
+            return;
+          }
+          say(r.end ?? "250 ok 12345 qp 678\r\n");
+          continue;
+        }
+        const nl = buf.indexOf("\r\n");
+        if (nl < 0) return;
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        const v = line.slice(0, 4).toUpperCase();
+        if (v === "HELO") {
+          if (r.silent === "helo") continue;
+          say(r.helo ?? "250 sink.example\r\n");
+        } else if (v === "MAIL") say(r.mail ?? "250 ok\r\n");
+        else if (v === "RCPT") say(r.rcpt ? r.rcpt(line.slice(9, -1)) : "250 ok\r\n");
+        else if (v === "DATA") {
+          const rep = r.data ?? "354 go ahead\r\n";
+          say(rep);
+          if (rep.startsWith("354")) {
+            inData = true;
+            buf = `\r\n${buf}`;
+          }
+        } else if (v === "QUIT") {
+          say("221 bye\r\n");
+          s.end();
+        } else say("502 no\r\n");
+      }
+    });
+  });
+  const p = await new Promise<number>((ok, fail) => {
+    srv.once("error", fail);
+    srv.listen(port, host, () => ok((srv.address() as { port: number }).port));
+  });
+  sinks.push(srv);
+  return {
+    port: p,
+    host,
+    sessions,
+    close: async () => {
+      for (const c of conns) c.destroy();
+      await new Promise<void>((ok) => srv.close(() => ok()));
+    },
+  };
+}
+const sinks: Server[] = [];
+afterAll(() => {
+  for (const s of sinks) s.close();
+});
+
+async function routed(r: Replies, args: string[], message: string | Buffer, controls: Record<string, string> = {}) {
+  const s = await sink(r);
+  const home = makeHome({ me: "me.test", smtproutes: `remote.example:127.0.0.1:${s.port}\n`, ...controls });
+  const res = await remote(home, args, message);
+  await waitFor(() => s.sessions.length > 0 && s.sessions.at(-1)?.endsWith("QUIT\r\n"), 2000);
+  await s.close();
+  return { ...res, wire: s.sessions };
+}
+
+const A = ["remote.example", "a@x.example", "u@remote.example"];
+
+describe("qmail-remote reports", () => {
+  test("usage: D, exit 0", async () => {
+    const r = await remote(makeHome(), ["host", "sender"], "");
+    expect(r).toEqual({ out: "DI (qmail-remote) was invoked improperly. (#5.3.5)\n\0", err: "", code: 0 });
+  });
+
+  test("no helohost and no me: Z control files", async () => {
+    const r = await remote(makeHome({}), A, "x\n");
+    expect(r.out).toBe("ZUnable to read control files. (#4.3.0)\n\0");
+  });
+
+  test("home missing: Z home directory", async () => {
+    const r = await remote("/nonexistent/qmail", A, "x\n");
+    expect(r.out).toBe("ZUnable to switch to home directory. (#4.3.0)\n\0");
+  });
+
+  test("accepted: r per recipient, K with the remote text; the bytes on the wire", async () => {
+    const r = await routed(
+      {},
+      ["remote.example", "a@x.example", "u@remote.example", "v@remote.example"],
+      "Subject: t\n\nhi\n",
+    );
+    expect(r.out).toBe("r\0r\0K127.0.0.1 accepted message.\nRemote host said: 250 ok 12345 qp 678\n\0");
+    expect(r.code).toBe(0);
+    expect(r.wire).toEqual([
+      "HELO me.test\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<u@remote.example>\r\nRCPT TO:<v@remote.example>\r\nDATA\r\n" +
+        "Subject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+    ]);
+  });
+
+  test("helohost, quoted local parts, null sender", async () => {
+    const r = await routed({}, ["remote.example", "", 'a b"c@remote.example', "..x@remote.example", "plain"], "x\n", {
+      helohost: "helo.test",
+    });
+    expect(r.out).toStartWith("r\0r\0r\0K");
+    expect(r.wire[0]).toStartWith(
+      'HELO helo.test\r\nMAIL FROM:<>\r\nRCPT TO:<"a b\\"c"@remote.example>\r\nRCPT TO:<"..x"@remote.example>\r\nRCPT TO:<plain>\r\n',
+    );
+  });
+
+  test("greeting 554 is permanent (accept-5xx), 421 temporary", async () => {
+    let r = await routed({ greeting: "554 no SMTP service here\r\n" }, A, "x\n");
+    expect(r.out).toBe("DConnected to 127.0.0.1 but greeting failed.\nRemote host said: 554 no SMTP service here\n\0");
+    expect(r.wire).toEqual(["QUIT\r\n"]);
+    r = await routed({ greeting: "421 busy\r\n" }, A, "x\n");
+    expect(r.out).toBe("ZConnected to 127.0.0.1 but greeting failed.\nRemote host said: 421 busy\n\0");
+  });
+
+  test("HELO 5xx permanent, other non-250 temporary", async () => {
+    let r = await routed({ helo: "550 go away\r\n" }, A, "x\n");
+    expect(r.out).toBe("DConnected to 127.0.0.1 but my name was rejected.\nRemote host said: 550 go away\n\0");
+    r = await routed({ helo: "220 odd\r\n" }, A, "x\n");
+    expect(r.out).toBe("ZConnected to 127.0.0.1 but my name was rejected.\nRemote host said: 220 odd\n\0");
+  });
+
+  test("sender rejected: 5xx D, 4xx Z", async () => {
+    let r = await routed({ mail: "553 bad sender\r\n" }, A, "x\n");
+    expect(r.out).toBe("DConnected to 127.0.0.1 but sender was rejected.\nRemote host said: 553 bad sender\n\0");
+    r = await routed({ mail: "451 later\r\n" }, A, "x\n");
+    expect(r.out).toBe("ZConnected to 127.0.0.1 but sender was rejected.\nRemote host said: 451 later\n\0");
+  });
+
+  test("recipients: r, h, s in argv order; multi-line text kept", async () => {
+    const r = await routed(
+      {
+        rcpt: (a) =>
+          a.startsWith("bad")
+            ? "550-no such\r\n550 user here\r\n"
+            : a.startsWith("later")
+              ? "451 try later\r\n"
+              : "250 ok\r\n",
+      },
+      ["remote.example", "a@x", "bad@remote.example", "good@remote.example", "later@remote.example"],
+      "x\n",
+    );
+    expect(r.out).toBe(
+      "h127.0.0.1 does not like recipient.\nRemote host said: 550-no such\n550 user here\n\0" +
+        "r\0" +
+        "s127.0.0.1 does not like recipient.\nRemote host said: 451 try later\n\0" +
+        "K127.0.0.1 accepted message.\nRemote host said: 250 ok 12345 qp 678\n\0",
+    );
+  });
+
+  test("no recipient accepted: D Giving up", async () => {
+    const r = await routed({ rcpt: () => "550 no\r\n" }, A, "x\n");
+    expect(r.out).toBe("h127.0.0.1 does not like recipient.\nRemote host said: 550 no\n\0DGiving up on 127.0.0.1.\n\0");
+    expect(r.wire[0]).toEndWith("RCPT TO:<u@remote.example>\r\nQUIT\r\n");
+  });
+
+  test("DATA refused, and refusal after the message", async () => {
+    let r = await routed({ data: "554 no data\r\n" }, A, "x\n");
+    expect(r.out).toBe("r\0D127.0.0.1 failed on DATA command.\nRemote host said: 554 no data\n\0");
+    r = await routed({ data: "451 later\r\n" }, A, "x\n");
+    expect(r.out).toBe("r\0Z127.0.0.1 failed on DATA command.\nRemote host said: 451 later\n\0");
+    r = await routed({ end: "552 too big\r\n" }, A, "x\n");
+    expect(r.out).toBe("r\0D127.0.0.1 failed after I sent the message.\nRemote host said: 552 too big\n\0");
+    r = await routed({ end: "451 disk full\r\n" }, A, "x\n");
+    expect(r.out).toBe("r\0Z127.0.0.1 failed after I sent the message.\nRemote host said: 451 disk full\n\0");
+  });
+
+  test("partial final line: D after the recipients, no end of data sent", async () => {
+    const r = await routed({}, A, "line\nno newline");
+    expect(r.out).toBe("r\0DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n\0");
+  });
+
+  test("connection lost: before and after the dot (possible duplicate)", async () => {
+    const r = await routed({ drop: "end" }, A, "x\n");
+    expect(r.out).toBe("r\0ZConnected to 127.0.0.1 but connection died. Possible duplicate! (#4.4.2)\n\0");
+    const s = await sink({ drop: "greeting" });
+    const home = makeHome({ me: "me.test", smtproutes: `remote.example:127.0.0.1:${s.port}\n` });
+    const r2 = await remote(home, A, "x\n");
+    expect(r2.out).toBe("ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0");
+  });
+
+  test("timeoutremote: a silent server gives connection died after the timeout", async () => {
+    const t0 = Date.now();
+    const r = await routed({ silent: "helo" }, A, "x\n", { timeoutremote: "1\n" });
+    expect(r.out).toBe("ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0");
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  test("nobody listening: Z no SMTP connection", async () => {
+    const port = await freePort();
+    const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n` });
+    const r = await remote(home, A, "x\n");
+    expect(r.out).toBe("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\0");
+  });
+});
+
+describe("the DATA encoder never ends the data early", () => {
+  const enc = (s: string) => {
+    const e = new DataEncoder();
+    const out = e.encode(Buffer.from(s, "latin1")).toString("latin1");
+    return { out, partial: e.partial };
+  };
+
+  test("dot-stuffing, CRLF, lone CR (netqmail sends it bare; we send CRLF and stuff the dot after it)", () => {
+    expect(enc(".a\n..b\nc.\n.\n")).toEqual({ out: "..a\r\n...b\r\nc.\r\n..\r\n", partial: false });
+    expect(enc("a\r\nb\n")).toEqual({ out: "a\r\nb\r\n", partial: false });
+    expect(enc("a\r.\nMAIL\n")).toEqual({ out: "a\r\n..\r\nMAIL\r\n", partial: false });
+    expect(enc("x\r.\r\n")).toEqual({ out: "x\r\n..\r\n", partial: false });
+    expect(enc("x\n\r")).toEqual({ out: "x\r\n", partial: true });
+    expect(enc("x\ny")).toEqual({ out: "x\r\ny", partial: true });
+    expect(enc("")).toEqual({ out: "", partial: false });
+  });
+
+  test("property: for any stored bytes, no CRLF.CRLF inside, no lone CR or LF, across any chunking", () => {
+    const byte = fc.constantFrom(13, 10, 46, 65, 0, 32);
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 60 }), fc.nat(60), (bytes, cut) => {
+        const e = new DataEncoder();
+        const b = Buffer.from(bytes);
+        const c = Math.min(cut, b.length);
+        const wire = Buffer.concat([e.encode(b.subarray(0, c)), e.encode(b.subarray(c))]).toString("latin1");
+        if (e.partial) return true;
+        const full = `\r\n${wire}.\r\n`;
+        expect(full.indexOf("\r\n.\r\n")).toBe(full.length - 5);
+        expect(/\r(?!\n)|(?<!\r)\n/.test(wire)).toBe(false);
+        return true;
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe("smtproutes", () => {
+  test("exact, .suffix, then the empty domain; first match wins; an empty relay means MX", async () => {
+    const s1 = await sink({ end: "250 one\r\n" });
+    const s2 = await sink({ end: "250 two\r\n" });
+    const s3 = await sink({ end: "250 three\r\n" });
+    const home = makeHome({
+      me: "me.test",
+      smtproutes: `.example:127.0.0.1:${s2.port}\nremote.example:127.0.0.1:${s1.port}\n:[127.0.0.1]:${s3.port}\nlocal.example:\n`,
+    });
+    expect((await remote(home, ["remote.example", "a@x", "u@remote.example"], "x\n")).out).toContain("250 one");
+    expect((await remote(home, ["Sub.Other.EXAMPLE", "a@x", "u@sub.other.example"], "x\n")).out).toContain("250 two");
+    expect((await remote(home, ["else.test", "a@x", "u@else.test"], "x\n")).out).toContain("250 three");
+    // routed: recipients are not canonicalised, the relay's A record is not needed
+    const dns = await startDns({});
+    const r = await remote(home, ["local.example", "a@x", "u@local.example"], "x\n", {
+      QMAILREMOTE_DNS: `127.0.0.1:${dns.port}`,
+    });
+    expect(r.out).toBe("DSorry, I couldn't find any host named local.example. (#5.1.2)\n\0");
+    await dns.close();
+    for (const s of [s1, s2, s3]) await s.close();
+  });
+});
+
+// ---------------------------------------------------------------- DNS
+
+/** A random loopback address other than 127.0.0.1 (not ipme), for sinks on port 25. */
+function loop(): string {
+  return `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${2 + Math.floor(Math.random() * 250)}`;
+}
+
+describe("MX and A lookups", () => {
+  async function withDns(
+    zone: Zone,
+    args: string[],
+    msg = "x\n",
+    controls: Record<string, string> = { me: "me.test" },
+  ) {
+    const dns = await startDns(zone);
+    const home = makeHome(controls);
+    const r = await remote(home, args, msg, { QMAILREMOTE_DNS: `127.0.0.1:${dns.port}` });
+    await dns.close();
+    return { ...r, log: dns.log };
+  }
+
+  test("MX in preference order: the lower preference refuses, the next one takes it", async () => {
+    const [ip1, ip2] = [loop(), loop()];
+    const s2 = await sink({ end: "250 from mx2\r\n" }, ip2, 25);
+    const r = await withDns(
+      {
+        "dest.example": {
+          MX: [
+            [20, "mx2.dest.example"],
+            [10, "mx1.dest.example"],
+          ],
+        },
+        "mx1.dest.example": { A: [ip1] },
+        "mx2.dest.example": { A: [ip2] },
+      },
+      ["dest.example", "a@x", "u@dest.example"],
+    );
+    expect(r.out).toBe(`r\0K${ip2} accepted message.\nRemote host said: 250 from mx2\n\0`);
+    await s2.close();
+  });
+
+  test("no MX: the A record; NXDOMAIN: D; SERVFAIL: Z; null MX: D no mail exchanger", async () => {
+    const ip = loop();
+    const s = await sink({}, ip, 25);
+    let r = await withDns({ "a.example": { A: [ip] } }, ["a.example", "a@x", "u@a.example"]);
+    expect(r.out).toStartWith(`r\0K${ip} accepted message.`);
+    await s.close();
+    r = await withDns({}, ["nx.example", "a@x", "u@nx.example"]);
+    expect(r.out).toBe("DSorry, I couldn't find any host named nx.example. (#5.1.2)\n\0");
+    r = await withDns({ "sf.example": { rcode: 2 } }, ["sf.example", "a@x", "u@other.test"]);
+    expect(r.out).toBe("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\0");
+    r = await withDns({ "null.example": { MX: [[0, ""]] } }, ["null.example", "a@x", "u@null.example"]);
+    expect(r.out).toBe("DSorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n\0");
+  });
+
+  test("an answer over 512 bytes (40 MX records) is fetched over TCP", async () => {
+    const ip = loop();
+    const s = await sink({}, ip, 25);
+    const mx: [number, string][] = [];
+    for (let i = 0; i < 40; i++) mx.push([10 + i, `mx${i}.a-long-label-to-make-the-answer-big.big.example`]);
+    const zone: Zone = { "big.example": { MX: mx } };
+    zone["mx0.a-long-label-to-make-the-answer-big.big.example"] = { A: [ip] };
+    const r = await withDns(zone, ["big.example", "a@x", "u@big.example"]);
+    expect(r.out).toStartWith(`r\0K${ip} accepted message.`);
+    expect(r.log).toContain("tcp 15 big.example");
+    await s.close();
+  });
+
+  test("best-preference MX is one of our addresses: D, not local", async () => {
+    const r = await withDns(
+      { "self.example": { MX: [[10, "mx.self.example"]] }, "mx.self.example": { A: ["127.0.0.1"] } },
+      ["self.example", "a@x", "u@self.example"],
+    );
+    expect(r.out).toBe(
+      "DSorry. Although I'm listed as a best-preference MX or A for that host,\nit isn't in my control/locals file, so I don't treat it as local. (#5.4.6)\n\0",
+    );
+  });
+
+  test("a recipient domain that is a CNAME is canonicalised", async () => {
+    const ip = loop();
+    const s = await sink({}, ip, 25);
+    const r = await withDns(
+      {
+        "alias.example": { CNAME: "real.example" },
+        "real.example": { A: [ip] },
+        "dest.example": { MX: [[5, "mx.dest.example"]] },
+        "mx.dest.example": { A: [ip] },
+      },
+      ["dest.example", "a@alias.example", "u@alias.example", "v@dest.example"],
+    );
+    expect(r.out).toStartWith(`r\0r\0K${ip}`);
+    expect(s.sessions[0]).toContain(
+      "MAIL FROM:<a@alias.example>\r\nRCPT TO:<u@real.example>\r\nRCPT TO:<v@dest.example>\r\n",
+    );
+    await s.close();
+  });
+
+  test("tcpto: an address with recent timeouts is skipped, the next MX is used", async () => {
+    const [ip1, ip2] = [loop(), loop()];
+    const s1 = await sink({ end: "250 mx1\r\n" }, ip1, 25);
+    const s2 = await sink({ end: "250 mx2\r\n" }, ip2, 25);
+    const dns = await startDns({
+      "t.example": {
+        MX: [
+          [10, "mx1.t.example"],
+          [20, "mx2.t.example"],
+        ],
+      },
+      "mx1.t.example": { A: [ip1] },
+      "mx2.t.example": { A: [ip2] },
+    });
+    const home = makeHome();
+    mkdirSync(join(home, "queue/lock"), { recursive: true });
+    const table = Buffer.alloc(1024);
+    table.set(ip1.split(".").map(Number), 0);
+    table[4] = 2;
+    table.writeUInt32LE(Math.floor(Date.now() / 1000) - 10, 8);
+    writeFileSync(join(home, "queue/lock/tcpto"), table);
+    const env = { QMAILREMOTE_DNS: `127.0.0.1:${dns.port}` };
+    expect((await remote(home, ["t.example", "a@x", "u@t.example"], "x\n", env)).out).toContain("250 mx2");
+    // a success clears the count of an address that was there
+    table[4] = 1;
+    writeFileSync(join(home, "queue/lock/tcpto"), table);
+    expect((await remote(home, ["t.example", "a@x", "u@t.example"], "x\n", env)).out).toContain("250 mx1");
+    expect(readFileSync(join(home, "queue/lock/tcpto"))[4]).toBe(0);
+    await dns.close();
+    await s1.close();
+    await s2.close();
+  });
+});
+
+// ---------------------------------------------------------------- end to end
+
+describe("qmail-remote into our qmail-smtpd under tcpserver", () => {
+  test("envelope and message survive the trip, lone CR and dots included", async () => {
+    const dir = tmp("qts-r2s-");
+    mkdirSync(join(dir, "control"));
+    writeFileSync(join(dir, "control/me"), "me.test\n");
+    writeFileSync(join(dir, "control/rcpthosts"), "remote.example\n");
+    mkdirSync(join(dir, "out"));
+    const qq = join(dir, "fakeqq");
+    writeFileSync(qq, `#!/bin/sh\ncat > "${dir}/out/msg.$$"\ncat <&1 > "${dir}/out/env.$$"\nexit 0\n`, { mode: 0o755 });
+    const port = await freePort();
+    const logf = join(dir, "ts.log");
+    const ts = Bun.spawn(
+      ["/usr/bin/tcpserver", "-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), ours("qmail-smtpd")],
+      {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: Bun.file(logf),
+        env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, QMAILQUEUE: qq },
+      },
+    );
+    try {
+      await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 5000);
+      writeFileSync(join(dir, "control/smtproutes"), `remote.example:127.0.0.1:${port}\n`);
+      const msg = "Subject: trip\n\n.dot\n..two\nbare\rcr\r.\nMAIL FROM:<evil@x>\n.\nend\n";
+      const r = await remote(dir, ["remote.example", "s@me.test", "u@remote.example", "x@elsewhere.example"], msg);
+      expect(r.out).toMatch(
+        /^r\0h127\.0\.0\.1 does not like recipient\.\nRemote host said: 553 sorry, that domain isn't in my list of allowed rcpthosts \(#5\.7\.1\)\n\0K127\.0\.0\.1 accepted message\.\nRemote host said: 250 ok \d+ qp \d+\n\0$/,
+      );
+      const envs = readdirSync(join(dir, "out")).filter((f) => f.startsWith("env."));
+      expect(envs.length).toBe(1);
+      const id = (envs[0] as string).slice(4);
+      expect(readFileSync(join(dir, "out", `env.${id}`), "latin1")).toBe("Fs@me.test\0Tu@remote.example\0\0");
+      const got = readFileSync(join(dir, "out", `msg.${id}`), "latin1");
+      // our encoder turns the lone CRs into line breaks; nothing is smuggled
+      expect(got.slice(got.indexOf("Subject:"))).toBe(
+        "Subject: trip\n\n.dot\n..two\nbare\ncr\n.\nMAIL FROM:<evil@x>\n.\nend\n",
+      );
+    } finally {
+      kill(ts.pid);
+    }
+  });
+});
