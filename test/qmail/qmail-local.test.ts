@@ -3,7 +3,16 @@
 // run as an unprivileged uid (setpriv) on real homes, files and maildirs.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ours } from "../lib/harness.ts";
@@ -637,6 +646,17 @@ describe("maildir (§4.6)", () => {
     expect(await runLocal(h)).toEqual({ code: 111, out: "Unable to chdir to maildir. (#4.2.1)\n" });
   });
 
+  test("a file, or a directory the user cannot search: Unable to chdir to maildir", async () => {
+    const h = makeHome();
+    h.put("plain", "");
+    h.put(".qmail", "./plain/\n");
+    expect(await runLocal(h)).toEqual({ code: 111, out: "Unable to chdir to maildir. (#4.2.1)\n" });
+    const d = maildir(h);
+    chmodSync(d, 0o600);
+    h.put(".qmail", "./Maildir/\n");
+    expect(await runLocal(h)).toEqual({ code: 111, out: "Unable to chdir to maildir. (#4.2.1)\n" });
+  });
+
   test("maildir without new/: temporary error, nothing left in tmp/", async () => {
     const h = makeHome();
     const d = maildir(h);
@@ -680,10 +700,10 @@ describe.skipIf(!hasStrace)("durability, seen with strace", () => {
     h.put(".qmail", "./Maildir/\n");
     writeFileSync(join(h.dir, "../m"), "Subject: s\n\nbody\n");
     const lines = trace(h);
-    const open = lines.findIndex((l) => /^openat\(AT_FDCWD, "tmp\/.*O_CREAT\|O_EXCL/.test(l));
+    const open = lines.findIndex((l) => /^openat\(AT_FDCWD, "\.\/Maildir\/tmp\/.*O_CREAT\|O_EXCL/.test(l));
     expect(open).toBeGreaterThanOrEqual(0);
     const fd = /= (\d+)$/.exec(lines[open] as string)?.[1];
-    const name = /"tmp\/([^"]+)"/.exec(lines[open] as string)?.[1];
+    const name = /"\.\/Maildir\/tmp\/([^"]+)"/.exec(lines[open] as string)?.[1];
     const seq = lines
       .slice(open)
       .filter(
@@ -691,7 +711,7 @@ describe.skipIf(!hasStrace)("durability, seen with strace", () => {
           l.includes(`(${fd},`) ||
           l.includes(`(${fd})`) ||
           l.includes(name as string) ||
-          l.startsWith('openat(AT_FDCWD, "new"'),
+          l.startsWith(`openat(AT_FDCWD, "./Maildir/new"`),
       );
     const kinds = seq.map((l) => l.slice(0, l.indexOf("(")));
     const at = (k: string, from = 0) => kinds.indexOf(k, from);
@@ -699,12 +719,12 @@ describe.skipIf(!hasStrace)("durability, seen with strace", () => {
     expect(at("fsync")).toBeGreaterThan(at("write"));
     expect(at("close")).toBeGreaterThan(at("fsync"));
     expect(at("link")).toBeGreaterThan(at("close"));
-    const dirOpen = seq.findIndex((l) => l.startsWith('openat(AT_FDCWD, "new"'));
+    const dirOpen = seq.findIndex((l) => l.startsWith(`openat(AT_FDCWD, "./Maildir/new"`));
     expect(dirOpen).toBeGreaterThan(at("link"));
     const dirFd = /= (\d+)$/.exec(seq[dirOpen] as string)?.[1];
     const dirSync = lines.findIndex((l, i) => i > open && new RegExp(`^fsync\\(${dirFd}\\)\\s+= 0$`).test(l));
     expect(dirSync).toBeGreaterThan(open);
-    const unlink = lines.findIndex((l) => l.startsWith(`unlink("tmp/${name}")`));
+    const unlink = lines.findIndex((l) => l.startsWith(`unlink("./Maildir/tmp/${name}")`));
     expect(unlink).toBeGreaterThan(dirSync);
   });
 

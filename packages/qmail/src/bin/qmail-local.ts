@@ -144,7 +144,7 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
         files++;
         if (forwardOnly) throw temp("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)");
         if (!doit) say(`${ins.kind} ${ins.path.toString("utf8")}\n`);
-        else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline, { home: homedir });
+        else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline);
         else mboxDeliver(ins.path, ins.path.toString("utf8"), msg, ufline, rpline, dtline);
         break;
       case "program":

@@ -4,6 +4,7 @@
 // the message as is, fsync, link into new/, fsync new/ (link-sync, §9.5),
 // unlink tmp. Any failure removes the tmp file and defers.
 import {
+  accessSync,
   closeSync,
   constants,
   fsyncSync,
@@ -19,7 +20,7 @@ import { errorTemp } from "@qts/core/errstr";
 import { LocalExit, type Message, ReadError, temp } from "./local-message.ts";
 import { Out } from "./mbox.ts";
 
-function exists(path: string): boolean {
+function exists(path: Buffer): boolean {
   try {
     statSync(path);
     return true;
@@ -34,37 +35,42 @@ export function maildirHost(): string {
 }
 
 export interface MaildirOptions {
-  /** The directory to return to afterwards (qmail-local's cwd, the home). */
-  home: string;
   /** Seconds, for tests; default now. */
   now?: () => number;
 }
 
 /**
- * Delivers the message into the maildir dir (relative to the home, ending in
- * "/"). Returns the name used, "new/<time>.<pid>.<host>". Throws LocalExit(111).
+ * chdir(dir) as qmail-local's maildir child does it, without moving this
+ * process: the directory must exist, be a directory and be searchable.
+ * A temporary error defers as any maildir trouble; any other is "Unable to
+ * chdir to maildir".
  */
-export function maildirDeliver(dir: Buffer, msg: Message, rpline: Buffer, dtline: Buffer, o: MaildirOptions): string {
-  msg.rewind();
+function checkDir(dir: Buffer): void {
   try {
-    process.chdir(dir.toString("utf8"));
+    accessSync(dir, constants.X_OK);
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error("ENOTDIR"), { code: "ENOTDIR" });
   } catch (e) {
     if (errorTemp(e)) throw temp("Temporary error on maildir delivery. (#4.3.0)");
     throw temp("Unable to chdir to maildir. (#4.2.1)");
   }
-  try {
-    return deliverHere(msg, rpline, dtline, o.now ?? (() => Math.floor(Date.now() / 1000)));
-  } finally {
-    try {
-      process.chdir(o.home);
-    } catch {
-      // biome-ignore lint/correctness/noUnsafeFinally: without the home every later line would go astray.
-      throw temp("Temporary error on maildir delivery. (#4.3.0)");
-    }
-  }
 }
 
-function deliverHere(msg: Message, rpline: Buffer, dtline: Buffer, now: () => number): string {
+/**
+ * Delivers the message into the maildir dir (a path relative to the home, as
+ * bytes, ending in "/"). Returns the name used, "new/<time>.<pid>.<host>".
+ * Throws LocalExit(111).
+ */
+export function maildirDeliver(
+  dir: Buffer,
+  msg: Message,
+  rpline: Buffer,
+  dtline: Buffer,
+  o: MaildirOptions = {},
+): string {
+  msg.rewind();
+  checkDir(dir);
+  const at = (p: string) => Buffer.concat([dir, Buffer.from(p, "latin1")]);
+  const now = o.now ?? (() => Math.floor(Date.now() / 1000));
   const fail = () => temp("Temporary error on maildir delivery. (#4.3.0)");
   const host = maildirHost();
   let name = "";
@@ -72,12 +78,12 @@ function deliverHere(msg: Message, rpline: Buffer, dtline: Buffer, now: () => nu
     name = `${now()}.${process.pid}.${host}`;
     // One qmail-local has one pid for all its lines (C forks a child each time): a second delivery into the
     // same maildir within the same second must not meet the first one's new/ file.
-    if (!exists(`tmp/${name}`) && !exists(`new/${name}`)) break;
+    if (!exists(at(`tmp/${name}`)) && !exists(at(`new/${name}`))) break;
     if (loop === 2) throw fail();
     Bun.sleepSync(2000);
   }
-  const tmpName = `tmp/${name}`;
-  const newName = `new/${name}`;
+  const tmpName = at(`tmp/${name}`);
+  const newName = at(`new/${name}`);
   let fd: number;
   try {
     fd = openSync(tmpName, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
@@ -96,7 +102,7 @@ function deliverHere(msg: Message, rpline: Buffer, dtline: Buffer, now: () => nu
       closeSync(fd);
     }
     linkSync(tmpName, newName);
-    const d = openSync("new", constants.O_RDONLY | constants.O_DIRECTORY);
+    const d = openSync(at("new"), constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       fsyncSync(d);
     } finally {
@@ -113,7 +119,7 @@ function deliverHere(msg: Message, rpline: Buffer, dtline: Buffer, now: () => nu
   try {
     unlinkSync(tmpName);
   } catch {}
-  return newName;
+  return `new/${name}`;
 }
 
 /** maildirmake: dir and dir/{tmp,new,cur}, mode 0700 (before umask). Throws the failing step's error. */
