@@ -280,7 +280,7 @@ function main(): void {
   fifo(join(q, "lock/trigger"), u.qmails, gq, 0o622);
 
   dir(join(home, QUEUED_DIR), u.qmailq, gq, 0o755);
-  dir(join(home, QUEUED_DROP), u.qmailq, gq, 0o1733);
+  dir(join(home, QUEUED_DROP), u.qmailq, gq, 0o3733);
 
   for (const [name, text] of Object.entries(boots(home))) file(join(home, "boot", name), text, uido, gq, 0o755);
 

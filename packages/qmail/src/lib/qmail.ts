@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { qqExitText } from "@qts/core/exit";
 import { pipe } from "@qts/sys/pipe";
 import { qmailHome } from "./home.ts";
+import { type Injection, openQueue } from "./queued-client.ts";
 
 export interface QueueResult {
   /** qmail-queue's exit code (or -1 if it crashed). */
@@ -18,7 +19,110 @@ export interface QueueResult {
   pid: number;
 }
 
+/**
+ * qmail_open .. qmail_close. With $QMAILQUEUE set it runs that program as
+ * netqmail does; otherwise it queues in-process (lib/queued-client.ts): root
+ * and qmailq write the queue directly, anyone else through qmail-queued (or
+ * its drop directory), so no qmail-queue process is spawned per message.
+ */
 export class QmailQueue {
+  readonly pid: number;
+  private impl: SpawnQueue | InProcessQueue;
+
+  constructor(opts: { home?: string; env?: Record<string, string | undefined> } = {}) {
+    const env = opts.env ?? process.env;
+    const home = opts.home ?? qmailHome(env);
+    this.impl = env.QMAILQUEUE ? new SpawnQueue(home, env) : new InProcessQueue(home);
+    this.pid = this.impl.pid;
+  }
+
+  /** Appends message bytes; resolves when more can be taken (backpressure). */
+  put(data: Uint8Array | string): Promise<void> {
+    return this.impl.put(data);
+  }
+
+  from(sender: string): void {
+    this.impl.from(sender);
+  }
+
+  to(recipient: string): void {
+    this.impl.to(recipient);
+  }
+
+  /** Ends the message, sends the envelope, waits for the queue's verdict. */
+  close(): Promise<QueueResult> {
+    return this.impl.close();
+  }
+}
+
+function result(code: number, pid: number): QueueResult {
+  return { code, text: code === -1 ? qqExitText("crash") : qqExitText(code), pid };
+}
+
+/** The in-process qmail-queue: same codes, same files, no child. */
+class InProcessQueue {
+  readonly pid = process.pid;
+  private q: Promise<Injection | number>;
+  private code = -1;
+  private env: Buffer[] = [];
+  private hasFrom = false;
+
+  constructor(home: string) {
+    this.q = openQueue(home);
+    // The verdict is read in put/close; a rejection here must not go unhandled meanwhile.
+    this.q.catch(() => {});
+  }
+
+  private async inj(): Promise<Injection | undefined> {
+    if (this.code >= 0) return undefined;
+    let q: Injection | number;
+    try {
+      q = await this.q;
+    } catch {
+      this.code = 81;
+      return undefined;
+    }
+    if (typeof q === "number") {
+      this.code = q;
+      return undefined;
+    }
+    return q;
+  }
+
+  async put(data: Uint8Array | string): Promise<void> {
+    const q = await this.inj();
+    if (!q) return;
+    const r = await q.put(typeof data === "string" ? Buffer.from(data, "latin1") : data);
+    if (r >= 0) this.code = r;
+  }
+
+  from(sender: string): void {
+    this.hasFrom = true;
+    this.env.push(Buffer.from(`F${sender}\0`, "latin1"));
+  }
+
+  to(recipient: string): void {
+    this.env.push(Buffer.from(`T${recipient}\0`, "latin1"));
+  }
+
+  async close(): Promise<QueueResult> {
+    const q = await this.inj();
+    if (q) {
+      let r = await q.messageEnd();
+      // qmail_fail(): no envelope at all, so the queue reads EOF (54) and removes the message.
+      if (r < 0 && this.hasFrom) {
+        this.env.push(Buffer.from("\0"));
+        r = await q.envelope(Buffer.concat(this.env));
+      }
+      if (r < 0) r = await q.envelopeEnd();
+      this.code = r;
+    }
+    return result(this.code, this.pid);
+  }
+}
+
+/** qmail_open's fork+exec of $QMAILQUEUE: message on the child's fd 0, envelope on its fd 1. */
+class SpawnQueue {
   readonly pid: number;
   private child: ChildProcess;
   private envR: number;
@@ -27,9 +131,7 @@ export class QmailQueue {
   private writeError = false;
   private exited: Promise<number>;
 
-  constructor(opts: { home?: string; env?: Record<string, string | undefined> } = {}) {
-    const env = opts.env ?? process.env;
-    const home = opts.home ?? qmailHome(env);
+  constructor(home: string, env: Record<string, string | undefined>) {
     const prog = env.QMAILQUEUE || join(home, "bin", "qmail-queue");
     [this.envR, this.envW] = pipe();
     this.child = spawn(prog, [], {
@@ -79,6 +181,6 @@ export class QmailQueue {
     const code = await this.exited;
     // A failed write to the pipe is qmail_close's 54 even when qq exited 0.
     const eff = code === 0 && this.writeError ? 54 : code;
-    return { code: eff, text: eff === -1 ? qqExitText("crash") : qqExitText(eff), pid: this.pid };
+    return result(eff, this.pid);
   }
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 export const QUEUED_DIR = "queued";
 /** <home>/queued/socket: qmail-queued's unix stream socket, mode 0777. */
 export const QUEUED_SOCKET = "queued/socket";
-/** <home>/queued/drop: qmailq, 01733 (writable by all, not listable, sticky). */
+/** <home>/queued/drop: qmailq, 03733 (writable by all, not listable, sticky, setgid qmail: files 0640 readable by qmail-queued only). */
 export const QUEUED_DROP = "queued/drop";
 
 export function queuedSocket(home: string): string {

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: MIT
+// Opening the queue the way DESIGN.md "The queue and privileges" decides:
+// root and qmailq write it directly (lib/queue.ts); anyone else talks to
+// qmail-queued over its socket, and when qmail-queued is not reachable,
+// writes a drop file that qmail-queued drains later. All three look alike
+// to the caller: put the message, end it, give the envelope, get the code.
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { QQ } from "@qts/core/exit";
+import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
+import { EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
+import { queuedDrop, queuedSocket } from "./queued-paths.ts";
+import { frameHeader, MAX_FRAME } from "./queued-proto.ts";
+
+/**
+ * One message being queued. Each call returns -1 to go on, or the final code
+ * (qmail-queue's exit code; after a final code the rest is ignored).
+ */
+export interface Injection {
+  /** The pid the Received line names: the "qp" of qmail-smtpd's reply. */
+  readonly pid: number;
+  put(b: Uint8Array): number | Promise<number>;
+  messageEnd(): number | Promise<number>;
+  envelope(b: Uint8Array): number | Promise<number>;
+  envelopeEnd(): number | Promise<number>;
+  /** Gives up (the caller could not read its input): 54 and the like. */
+  abort(code: number): number;
+}
+
+/** The queue written by this process (root or qmailq). */
+export class DirectInjection implements Injection {
+  readonly pid: number;
+  constructor(private w: QueueWriter) {
+    this.pid = w.pid;
+  }
+  private guard(f: () => number | undefined): number {
+    try {
+      return f() ?? -1;
+    } catch (e) {
+      if (e instanceof QQError) return e.code;
+      throw e;
+    }
+  }
+  put(b: Uint8Array): number {
+    return this.guard(() => void this.w.put(b));
+  }
+  messageEnd(): number {
+    return this.guard(() => void this.w.messageEnd());
+  }
+  envelope(b: Uint8Array): number {
+    return this.w.envelope(b);
+  }
+  envelopeEnd(): number {
+    return this.w.envelopeEnd();
+  }
+  abort(code: number): number {
+    return this.w.abort(code);
+  }
+}
+
+/** A client of qmail-queued's socket. */
+export class SocketInjection implements Injection {
+  readonly pid = process.pid;
+  private code = -1;
+  private parser = new EnvelopeParser();
+  private wake: (() => void) | undefined;
+  private closed = false;
+
+  private constructor(private sock: Socket) {
+    sock.on("data", (d: Buffer) => {
+      if (this.code < 0 && d.length > 0) this.code = d[0] as number;
+      this.poke();
+    });
+    sock.on("error", () => this.poke());
+    sock.on("close", () => {
+      this.closed = true;
+      this.poke();
+    });
+    sock.on("drain", () => this.poke());
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Connects; undefined when qmail-queued is not there (no socket, refused, not allowed). */
+  static connect(path: string): Promise<SocketInjection | undefined> {
+    return new Promise((ok) => {
+      const s = connect({ path });
+      const fail = () => {
+        s.destroy();
+        ok(undefined);
+      };
+      s.once("error", fail);
+      s.once("connect", () => {
+        s.off("error", fail);
+        ok(new SocketInjection(s));
+      });
+    });
+  }
+
+  private async send(b: Uint8Array): Promise<number> {
+    if (this.code >= 0) return this.finish();
+    if (this.closed) return this.lost();
+    if (!this.sock.write(b)) {
+      while (this.code < 0 && !this.closed && this.sock.writableNeedDrain)
+        await new Promise<void>((ok) => {
+          this.wake = ok;
+        });
+    }
+    if (this.code >= 0) return this.finish();
+    if (this.closed) return this.lost();
+    return -1;
+  }
+
+  private finish(): number {
+    this.sock.destroy();
+    return this.code;
+  }
+
+  // qmail-queued went away without an answer: nothing is known to be queued.
+  private lost(): number {
+    this.sock.destroy();
+    return QQ.BUG;
+  }
+
+  async put(b: Uint8Array): Promise<number> {
+    for (let at = 0; at < b.length; at += MAX_FRAME) {
+      const part = b.subarray(at, at + MAX_FRAME);
+      const r = await this.send(Buffer.concat([frameHeader(part.length), part]));
+      if (r >= 0) return r;
+    }
+    return -1;
+  }
+
+  messageEnd(): Promise<number> {
+    return this.send(frameHeader(0));
+  }
+
+  async envelope(b: Uint8Array): Promise<number> {
+    const r = this.parser.feed(b, () => {});
+    if (r > 0) {
+      this.sock.destroy();
+      return r;
+    }
+    const s = await this.send(r === 0 ? b.subarray(0, b.length - this.parser.rest) : b);
+    if (s >= 0 || r < 0) return s;
+    while (this.code < 0 && !this.closed)
+      await new Promise<void>((ok) => {
+        this.wake = ok;
+      });
+    return this.code >= 0 ? this.finish() : this.lost();
+  }
+
+  envelopeEnd(): number {
+    if (this.code >= 0) return this.finish();
+    this.sock.destroy();
+    return QQ.READ;
+  }
+
+  abort(code: number): number {
+    this.sock.destroy();
+    return code;
+  }
+}
+
+const O_WRONLY = 1;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const O_NOFOLLOW = 0o400000;
+const O_CLOEXEC = 0o2000000;
+
+function hex(n: number): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("hex");
+}
+
+/**
+ * qmail-queued is down: the message goes into the drop directory as
+ * `t<pid>.<random>`, fsynced, then renamed to `<pid>.<random>` (qmail-queued
+ * takes only those). The directory is setgid qmail and not listable, the file
+ * 0640: only its owner and qmail-queued can read it, nobody else can find it.
+ * The envelope is checked here as qmail-queue would, so 11 and 91 come now.
+ */
+export class DropInjection implements Injection {
+  readonly pid = process.pid;
+  private parser = new EnvelopeParser();
+  private buf = Buffer.allocUnsafe(MAX_FRAME + 4);
+  private used = 0;
+  private done = false;
+
+  private constructor(
+    private fd: number,
+    private tmp: string,
+    private final: string,
+  ) {}
+
+  static open(home: string): DropInjection | number {
+    const drop = queuedDrop(home);
+    const name = `${process.pid}.${hex(16)}`;
+    const tmp = join(drop, `t${name}`);
+    let fd: number;
+    try {
+      fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640);
+    } catch {
+      return isDir(home) ? QQ.QUEUE : QQ.HOME;
+    }
+    try {
+      fchmodSync(fd, 0o640);
+    } catch {}
+    return new DropInjection(fd, tmp, join(drop, name));
+  }
+
+  private write(b: Uint8Array): number {
+    try {
+      let at = 0;
+      while (at < b.length) at += writeSync(this.fd, b, at, b.length - at);
+      return -1;
+    } catch {
+      return this.abort(QQ.WRITE);
+    }
+  }
+
+  private flush(): number {
+    if (this.used === 0) return -1;
+    const r = this.write(frameHeader(this.used));
+    if (r >= 0) return r;
+    const n = this.used;
+    this.used = 0;
+    return this.write(this.buf.subarray(0, n));
+  }
+
+  put(b: Uint8Array): number {
+    if (this.done) return QQ.BUG;
+    let at = 0;
+    while (at < b.length) {
+      const n = Math.min(MAX_FRAME - this.used, b.length - at);
+      this.buf.set(b.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+      if (this.used === MAX_FRAME) {
+        const r = this.flush();
+        if (r >= 0) return r;
+      }
+    }
+    return -1;
+  }
+
+  messageEnd(): number {
+    if (this.done) return QQ.BUG;
+    const r = this.flush();
+    return r >= 0 ? r : this.write(frameHeader(0));
+  }
+
+  envelope(b: Uint8Array): number {
+    if (this.done) return QQ.BUG;
+    const r = this.parser.feed(b, () => {});
+    if (r > 0) return this.abort(r);
+    const w = this.write(r === 0 ? b.subarray(0, b.length - this.parser.rest) : b);
+    if (w >= 0 || r < 0) return w;
+    try {
+      fsyncSync(this.fd);
+      renameSync(this.tmp, this.final);
+      // The directory is not ours to open; on ext4 and xfs a second fsync of
+      // the file commits the journal that holds the rename.
+      fsyncSync(this.fd);
+    } catch {
+      return this.abort(QQ.WRITE);
+    }
+    this.done = true;
+    closeSync(this.fd);
+    return QQ.OK;
+  }
+
+  envelopeEnd(): number {
+    if (this.done) return QQ.OK;
+    return this.abort(QQ.READ);
+  }
+
+  abort(code: number): number {
+    if (this.done) return code;
+    this.done = true;
+    try {
+      unlinkSync(this.tmp);
+    } catch {}
+    try {
+      closeSync(this.fd);
+    } catch {}
+    return code;
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens the queue for one message, by the path this process is entitled to:
+ * directly as root or qmailq, else qmail-queued's socket, else the drop
+ * directory. Returns an Injection, or a qmail-queue exit code when even
+ * opening failed (61 home, 62-64 queue, 55 unknown qmail users).
+ */
+export async function openQueue(home: string, ids?: QmailIds): Promise<Injection | number> {
+  let qids: QmailIds;
+  try {
+    qids = ids ?? qmailIds(home);
+  } catch (e) {
+    if (e instanceof IdsError) return QQ.CONFIG;
+    throw e;
+  }
+  if (mayWriteQueue(qids)) {
+    try {
+      return new DirectInjection(QueueWriter.open({ home, uid: process.getuid?.() ?? 0, pid: process.pid, ids: qids }));
+    } catch (e) {
+      if (e instanceof QQError) return e.code;
+      throw e;
+    }
+  }
+  const s = await SocketInjection.connect(queuedSocket(home));
+  if (s) return s;
+  return DropInjection.open(home);
+}

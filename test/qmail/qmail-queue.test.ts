@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+// qmail-queue (spec/qmail.md §2.2-2.4): files byte for byte, every exit code,
+// crash consistency. There is no C qmail to compare with: the expected bytes
+// are the spec's and qmail-queue.c's.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { pipe } from "@qts/sys/pipe";
+import { BIN, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
+
+let home: string;
+let queued: Awaited<ReturnType<typeof startQueued>> | undefined;
+
+beforeAll(async () => {
+  home = await makeHome();
+});
+afterAll(async () => {
+  await queued?.stop();
+});
+
+const MSG = "From: a@b\nSubject: test\n\nhello\n";
+const ENV = "Fa@b.org\0Tc@d.org\0Te@f.org\0\0";
+
+describe("qmail-queue as root (writes the queue itself)", () => {
+  test("mess, intd and todo byte for byte; owners and modes; pid/ left empty; trigger pulled", async () => {
+    const before = todo(home);
+    // A reader on the trigger FIFO sees the pull.
+    const trig = spawn("head", ["-c", "1", join(home, "queue/lock/trigger")], { stdio: ["ignore", "pipe", "ignore"] });
+    const got: Buffer[] = [];
+    trig.stdout.on("data", (d) => got.push(d));
+    await Bun.sleep(100);
+    const t0 = Date.now();
+    const r = qq(home, MSG, ENV);
+    const t1 = Date.now();
+    expect(r).toMatchObject({ code: 0, signal: null });
+    const [m, ...more] = added(home, before);
+    expect(more).toEqual([]);
+    if (!m) throw new Error("nothing queued");
+    expect(expectMessage(m, { uid: 0, who: "by uid 0", message: MSG, envelope: ENV, t0, t1, pid: r.pid })).toBe(r.pid);
+    expect(m.todo.toString("latin1")).toBe(`u0\0p${r.pid}\0Fa@b.org\0Tc@d.org\0Te@f.org\0`);
+    const q = ids("qmailq");
+    const mess = lstatSync(join(home, "queue/mess", String(BigInt(m.num) % 23n), m.num));
+    expect(mess.ino).toBe(Number(m.num));
+    for (const st of [mess, lstatSync(join(home, "queue/todo", m.num))])
+      expect({ uid: st.uid, mode: (st.mode & 0o7777).toString(8) }).toEqual({ uid: q.uid, mode: "644" });
+    // intd/N and todo/N are one file (link); qmail-clean removes both later.
+    expect(lstatSync(join(home, "queue/intd", m.num)).nlink).toBe(2);
+    expect(files(home).filter((f) => f.startsWith("pid/"))).toEqual([]);
+    await waitFor(() => got.length > 0, 3000);
+    trig.kill();
+    expect(Buffer.concat(got)).toEqual(Buffer.alloc(1));
+  });
+
+  test("an empty sender, binary bytes and a 1002-byte address are kept as they are", () => {
+    const before = todo(home);
+    const msg = Buffer.from([0, 1, 255, 10, 13, 10, 46, 10]);
+    const long = "x".repeat(1002);
+    const env = `F\0T${long}\0T\xe9@\xff\0\0`;
+    const t0 = Date.now();
+    const r = qq(home, msg, Buffer.from(env, "latin1"));
+    expect(r.code).toBe(0);
+    const [m] = added(home, before);
+    if (!m) throw new Error("nothing queued");
+    expectMessage(m, {
+      uid: 0,
+      who: "by uid 0",
+      message: msg.toString("latin1"),
+      envelope: env,
+      t0,
+      t1: Date.now(),
+    });
+  });
+
+  test("data after the envelope's final NUL is not read", () => {
+    const before = todo(home);
+    const r = qq(home, MSG, "Fa\0Tb\0\0garbage that is never read");
+    expect(r.code).toBe(0);
+    expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u0\0p${r.pid}\0Fa\0Tb\0`);
+  });
+
+  test("qmailq writes directly too; its uid is an ordinary 'by uid N'", () => {
+    const before = todo(home);
+    const t0 = Date.now();
+    const r = qq(home, MSG, ENV, { user: "qmailq" });
+    expect(r.code).toBe(0);
+    const [m] = added(home, before);
+    if (!m) throw new Error("nothing queued");
+    const u = ids("qmailq").uid;
+    expectMessage(m, { uid: u, who: `by uid ${u}`, message: MSG, envelope: ENV, t0, t1: Date.now(), pid: r.pid });
+  });
+});
+
+describe("qmail-queue exit codes (spec §2.4)", () => {
+  const nothingNew = (before: string[]) => expect(files(home)).toEqual(before);
+
+  test("11: a sender or recipient of 1003 bytes", () => {
+    expect(qq(home, MSG, `F${"a".repeat(1003)}\0Tb\0\0`).code).toBe(11);
+    expect(qq(home, MSG, `Fa\0Tb\0T${"b".repeat(1003)}\0\0`).code).toBe(11);
+    expect(qq(home, MSG, `F${"a".repeat(1002)}\0T${"b".repeat(1002)}\0\0`).code).toBe(0);
+  });
+
+  test("91: envelope not starting with F, or a record not starting with T", () => {
+    for (const env of ["Ta\0\0", "\0", "Fa\0Xb\0\0", "Fa\0Tb\0 \0"]) expect(qq(home, MSG, env).code).toBe(91);
+  });
+
+  test("54: envelope ends early (nothing queued, files removed)", () => {
+    const before = files(home);
+    for (const env of ["", "F", "Fa", "Fa\0", "Fa\0Tb", "Fa\0Tb\0"]) expect(qq(home, MSG, env).code).toBe(54);
+    nothingNew(before);
+  });
+
+  test("54: the message cannot be read (fd 0 is a directory); nothing left behind", () => {
+    const before = files(home);
+    const d = tmp();
+    const dfd = require("node:fs").openSync(d, "r");
+    const e = tmp();
+    writeFileSync(join(e, "env"), ENV);
+    const efd = require("node:fs").openSync(join(e, "env"), "r");
+    const r = spawnSync(join(home, "bin/qmail-queue"), [], { stdio: [dfd, efd, "pipe"], timeout: 20_000 });
+    closeSync(dfd);
+    closeSync(efd);
+    expect(r.status).toBe(54);
+    nothingNew(before);
+  });
+
+  test("61: no home (the checkout's bin/ with QMAILHOME pointing nowhere)", () => {
+    const r = qq(home, MSG, ENV, {
+      prog: join(BIN, "qmail-queue"),
+      env: { QMAILHOME: join(tmp(), "nonexistent") },
+    });
+    expect(r.code).toBe(61);
+  });
+
+  test("62-66: queue, pid, mess, intd or todo missing", async () => {
+    const h = await makeHome();
+    const q = join(h, "queue");
+    const cases: [string, number][] = [
+      ["queue", 62],
+      ["queue/pid", 63],
+      ["queue/mess", 64],
+      ["queue/intd", 65],
+      ["queue/todo", 66],
+    ];
+    for (const [d, code] of cases) {
+      renameSync(join(h, d), join(h, `${d}.away`));
+      expect({ d, code: qq(h, MSG, ENV).code }).toEqual({ d, code });
+      renameSync(join(h, `${d}.away`), join(h, d));
+    }
+    expect(qq(h, MSG, ENV).code).toBe(0);
+    expect(existsSync(q)).toBe(true);
+  });
+
+  test("53: the disk fills up (a 256 KiB tmpfs in a private mount namespace); the partial message is removed", async () => {
+    const h = await makeHome();
+    const env = join(tmp(), "env");
+    writeFileSync(env, ENV);
+    const script = [
+      "set -e",
+      `mount -t tmpfs -o size=256k tmpfs ${h}/queue`,
+      `${BUN} ${ROOT}/scripts/setup.ts --home ${h} --no-users --no-bin >/dev/null`,
+      "set +e",
+      `echo small | ${h}/bin/qmail-queue 1<${env}; echo "small $?"`,
+      `head -c 2000000 /dev/zero | ${h}/bin/qmail-queue 1<${env}; echo "big $?"`,
+      `echo "mess $(find ${h}/queue/mess ${h}/queue/intd ${h}/queue/pid -type f | wc -l)"`,
+      `echo "todo $(ls ${h}/queue/todo | wc -l)"`,
+    ].join("\n");
+    const r = await run("unshare", ["-m", "--propagation", "private", "sh", "-c", script], { timeout: 60_000 });
+    if (r.code !== 0 && /unshare|mount/.test(r.stderr)) {
+      console.warn(`skipped: cannot mount a tmpfs in a new mount namespace: ${r.stderr}`);
+      return;
+    }
+    // The small message is one mess file plus its intd/todo link.
+    expect(r.stdout).toBe("small 0\nbig 53\nmess 2\ntodo 1\n");
+  }, 60_000);
+
+  test("52: qmail-queue's 24-hour death, shortened (the program's own code path)", async () => {
+    const h = await makeHome();
+    const script = `
+      import { injectWithDeath } from "${ROOT}/packages/qmail/src/bin/qmail-queue.ts";
+      import { openQueue } from "${ROOT}/packages/qmail/src/lib/queued-client.ts";
+      const q = await openQueue(${JSON.stringify(h)});
+      if (typeof q === "number") process.exit(200 + q);
+      process.exit(await injectWithDeath(q, 300));
+    `;
+    const p = spawn(BUN, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+    p.stdin?.write("a message that never ends\n");
+    const code = await new Promise<number | null>((ok) => p.once("exit", ok));
+    p.stdin?.destroy();
+    expect(code).toBe(52);
+    // "thou shalt not clean up here": the partial message stays for qmail-send's cleanup.
+    expect(files(h).filter((f) => f.startsWith("mess/")).length).toBe(1);
+    expect(files(h).filter((f) => f.startsWith("todo/"))).toEqual([]);
+  });
+});
+
+describe("crash consistency: kill -9 never leaves a partial message in todo", () => {
+  test("killed while reading the message, and while reading the envelope", async () => {
+    for (const stage of ["message", "envelope"] as const) {
+      const before = todo(home);
+      const beforeFiles = files(home);
+      const [er, ew] = pipe();
+      const p = spawn(join(home, "bin/qmail-queue"), [], { stdio: ["pipe", er, "ignore"] });
+      closeSync(er);
+      p.stdin?.write("Subject: partial\n\n");
+      if (stage === "envelope") {
+        p.stdin?.end("rest\n");
+        writeSync(ew, "Fa@b\0Tc@d\0");
+        // intd/N appears once the message is fsynced and the envelope is being read.
+        await waitFor(() => files(home).some((f) => f.startsWith("intd/") && !beforeFiles.includes(f)), 5000);
+      } else {
+        await waitFor(() => files(home).some((f) => f.startsWith("mess/") && !beforeFiles.includes(f)), 5000);
+      }
+      p.kill("SIGKILL");
+      await new Promise((ok) => p.once("exit", ok));
+      closeSync(ew);
+      expect({ stage, added: added(home, before) }).toEqual({ stage, added: [] });
+      const left = files(home).filter((f) => !beforeFiles.includes(f));
+      expect(left.some((f) => f.startsWith("mess/"))).toBe(true);
+      for (const f of left) rmSync(join(home, "queue", f));
+    }
+  });
+
+  test("killed at random moments of a 512 KiB injection: every todo entry is complete", async () => {
+    const h = await makeHome();
+    const big = `Subject: big\n\n${"0123456789abcdef".repeat(32768)}`;
+    const d = tmp();
+    writeFileSync(join(d, "m"), big);
+    writeFileSync(join(d, "e"), ENV);
+    let completed = 0;
+    for (let i = 0; i < 16; i++) {
+      const p = spawn("sh", ["-c", `exec ${h}/bin/qmail-queue <${d}/m 1<${d}/e`], { stdio: "ignore" });
+      const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
+      await Bun.sleep(Math.floor(Math.random() * 40));
+      p.kill("SIGKILL");
+      const code = await exited;
+      if (code === 0) completed++;
+    }
+    const t = todo(h);
+    for (const m of t.values()) {
+      expect(m.todo.toString("latin1")).toMatch(/^u0\0p\d+\0Fa@b\.org\0Tc@d\.org\0Te@f\.org\0$/);
+      expect(m.mess.toString("latin1")).toMatch(/^Received: \(qmail \d+ invoked by uid 0\); [^\n]+\n/);
+      expect(m.mess.toString("latin1").endsWith(big)).toBe(true);
+    }
+    expect(t.size).toBeGreaterThanOrEqual(completed);
+  }, 60_000);
+});
+
+describe("qmail-queue as other users: through qmail-queued", () => {
+  beforeAll(async () => {
+    queued = await startQueued(home);
+  });
+
+  const cases: [string, string][] = [
+    ["qmaild", "from network"],
+    ["alias", "by alias"],
+    ["qmails", "for bounce"],
+    ["nobody", `by uid ${ids("nobody").uid}`],
+  ];
+  for (const [user, who] of cases)
+    test(`${user}: Received says "${who}", u is the real uid, p the qmail-queue pid`, () => {
+      const before = todo(home);
+      const t0 = Date.now();
+      const r = qq(home, MSG, ENV, { user });
+      expect(r.code).toBe(0);
+      const [m] = added(home, before);
+      if (!m) throw new Error("nothing queued");
+      expectMessage(m, { uid: ids(user).uid, who, message: MSG, envelope: ENV, t0, t1: Date.now(), pid: r.pid });
+      // Queue files belong to qmailq, as with C's setuid qmail-queue.
+      expect(lstatSync(join(home, "queue/todo", m.num)).uid).toBe(ids("qmailq").uid);
+    });
+
+  test("the same exit codes come back through the daemon", async () => {
+    const before = files(home);
+    expect(qq(home, MSG, `F${"a".repeat(1003)}\0\0`, { user: "nobody" }).code).toBe(11);
+    expect(qq(home, MSG, "X\0", { user: "nobody" }).code).toBe(91);
+    expect(qq(home, MSG, "Fa\0Tb\0", { user: "nobody" }).code).toBe(54);
+    expect(qq(home, MSG, "", { user: "nobody" }).code).toBe(54);
+    // The client checks the envelope itself, so 11 and 91 leave nothing behind either;
+    // the daemon cleans up after a 54 once it sees the client go.
+    await waitFor(() => files(home).join() === before.join(), 3000);
+    expect(files(home)).toEqual(before);
+  });
+
+  test("a 3 MiB message streams through intact", () => {
+    const before = todo(home);
+    const big = Buffer.alloc(3 * 1024 * 1024, "x");
+    const t0 = Date.now();
+    const r = qq(home, big, ENV, { user: "nobody" });
+    expect(r.code).toBe(0);
+    const [m] = added(home, before);
+    if (!m) throw new Error("nothing queued");
+    const u = ids("nobody").uid;
+    expectMessage(m, {
+      uid: u,
+      who: `by uid ${u}`,
+      message: big.toString("latin1"),
+      envelope: ENV,
+      t0,
+      t1: Date.now(),
+    });
+  });
+
+  test("an ordinary user cannot read the queue", () => {
+    const [m] = todo(home).values();
+    if (!m) throw new Error("empty queue");
+    const n = ids("nobody");
+    const r = spawnSync("cat", [join(home, "queue/mess", String(BigInt(m.num) % 23n), m.num)], {
+      uid: n.uid,
+      gid: n.gid,
+    });
+    expect(r.status).not.toBe(0);
+    mkdirSync(join(tmp(), "x"));
+  });
+});
