@@ -4,7 +4,7 @@
 // parent does the lookups (asynchronously, so the accept loop never waits)
 // and posix_spawns the program with the socket on fds 0 and 1; the pid in
 // the log lines is the program's, as in C, where exec keeps the pid.
-import { accessSync, closeSync, constants, openSync, readdirSync, readlinkSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { Cdb } from "@qts/cdb/cdb";
 import { errWrite, Exit, setProg, writeAll } from "@qts/core/die";
@@ -13,7 +13,7 @@ import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import { exit, type Env } from "@qts/core/run";
 import { dup, dup2 } from "@qts/sys/dup";
-import { closeOnExec, inheritFd, setBlocking } from "@qts/sys/exec";
+import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
 import { spawn } from "@qts/sys/posixspawn";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
@@ -175,27 +175,14 @@ function parse(argv: string[], env: Env): { o: Opts; host: string; port: string;
   return { o, host, port, prog };
 }
 
-/**
- * Bun marks every fd it inherited close-on-exec at start-up; a C tcpserver's
- * children inherit them (a run script's `3>file`). Bun's own fds at this
- * point are anonymous inodes (epoll, eventfd), so everything else goes back.
- */
-function keepInheritedFds(): void {
-  try {
-    for (const f of readdirSync("/proc/self/fd")) {
-      const fd = Number(f);
-      if (fd <= 2) continue;
-      try {
-        if (readlinkSync(`/proc/self/fd/${f}`).startsWith("anon_inode:")) continue;
-        inheritFd(fd);
-      } catch {}
-    }
-  } catch {}
-}
-
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("tcpserver");
-  keepInheritedFds();
+  // Bun marks the fds it inherited close-on-exec; a C tcpserver's children inherit them (`3>file` in run).
+  for (const fd of inheritedFds()) {
+    try {
+      inheritFd(fd);
+    } catch {}
+  }
   const { o, host, port: portName, prog } = parse(argv, env);
   // -q: tcpserver's own messages go nowhere (buffer_2->fd = -1), in the parent and before exec.
   const say = (s: string) => {

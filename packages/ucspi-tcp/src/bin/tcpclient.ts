@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+// tcpclient, spec/daemontools-ucspi.md §7: connect, then run the program with
+// the socket on fds 6 (read) and 7 (write) and the tcpserver variables.
+import dns from "node:dns/promises";
+import { connect, type Socket } from "node:net";
+import { errWrite, Exit, setProg } from "@qts/core/die";
+import { errorStr } from "@qts/core/errstr";
+import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import type { Env } from "@qts/core/run";
+import { dup2 } from "@qts/sys/dup";
+import { inheritedFds, pathexec, prepareExec, setBlocking } from "@qts/sys/exec";
+import { IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
+import { type EnvMod, pathexecEnv, environ } from "../lib/env.ts";
+import { remoteInfo } from "../lib/ident.ts";
+import { djbName, NoAddress, scanUlong, servicePort } from "../lib/names.ts";
+
+export const usage =
+  "tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program";
+
+function dieUsage(): never {
+  errWrite(`tcpclient: usage: ${usage}\n`);
+  throw new Exit(EXIT_USAGE);
+}
+
+const IP4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** dns_name4 as tcpclient uses it: a name, "" when the address has none, undefined when the lookup failed. */
+async function name4(ip: string): Promise<string | undefined> {
+  try {
+    const n = (await dns.reverse(ip))[0];
+    return n ? djbName(n) : "";
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return code === "ENOTFOUND" || code === "ENODATA" ? "" : undefined;
+  }
+}
+
+async function addresses(host: string): Promise<string[]> {
+  if (IP4.test(host)) return [host];
+  try {
+    const r = await dns.lookup(host, { family: 4, all: true });
+    if (r.length === 0) throw new NoAddress(host);
+    return r.map((a) => a.address);
+  } catch (e) {
+    if (e instanceof NoAddress) throw e;
+    const code = (e as { code?: string }).code;
+    if (code === "ENOTFOUND" || code === "ENODATA") throw new NoAddress(host);
+    throw Object.assign(new Error(String(code)), { code: code === "EAI_AGAIN" ? "EAGAIN" : code });
+  }
+}
+
+function tryConnect(ip: string, port: number, localIp: string, localPort: number, secs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: ip, port, localAddress: localIp === "0.0.0.0" ? undefined : localIp, localPort });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
+    }, secs * 1000);
+    s.once("connect", () => {
+      clearTimeout(timer);
+      s.pause();
+      resolve(s);
+    });
+    s.once("error", (e) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(e);
+    });
+  });
+}
+
+export async function main(argv: string[], env: Env): Promise<number> {
+  setProg("tcpclient");
+  // What the C program would pass on: the fds it inherited, less 6 and 7, which it closes first.
+  const inherited = inheritedFds([6, 7]);
+  let verbosity = 1;
+  let delay = true;
+  let remoteinfo = true;
+  let remotehost = true;
+  let itimeout = 26;
+  const ctimeout = [2, 58];
+  let localIp = "0.0.0.0";
+  let localPort = 0;
+  let forcelocal: string | undefined;
+  const { opts, rest } = getopt(argv, "dDvqQhHrRi:p:t:T:l:");
+  for (const { opt, arg = "" } of opts) {
+    switch (opt) {
+      case "d":
+        delay = true;
+        break;
+      case "D":
+        delay = false;
+        break;
+      case "v":
+        verbosity = 2;
+        break;
+      case "q":
+        verbosity = 0;
+        break;
+      case "Q":
+        verbosity = 1;
+        break;
+      case "l":
+        forcelocal = arg;
+        break;
+      case "H":
+        remotehost = false;
+        break;
+      case "h":
+        remotehost = true;
+        break;
+      case "R":
+        remoteinfo = false;
+        break;
+      case "r":
+        remoteinfo = true;
+        break;
+      case "t":
+        itimeout = scanUlong(arg).value;
+        break;
+      case "T": {
+        const a = scanUlong(arg);
+        ctimeout[0] = a.value;
+        let j = a.used;
+        if (arg[j] === "+") j++;
+        ctimeout[1] = scanUlong(arg.slice(j)).value;
+        break;
+      }
+      case "i": {
+        // ip4_scan accepts a leading dotted quad
+        const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
+        if (!m) dieUsage();
+        localIp = m.slice(1, 5).map((x) => Number(x) & 255).join(".");
+        break;
+      }
+      case "p":
+        localPort = scanUlong(arg).value & 0xffff;
+        break;
+      default:
+        dieUsage();
+    }
+  }
+  const say = (s: string) => {
+    if (verbosity > 0) errWrite(s);
+  };
+  const fatal = (msg: string): never => {
+    say(`tcpclient: fatal: ${msg}\n`);
+    throw new Exit(EXIT_TEMP);
+  };
+
+  let host = rest[0];
+  if (host === undefined) dieUsage();
+  if (host === "" || host === "0") host = "127.0.0.1";
+  const portName = rest[1];
+  if (portName === undefined) dieUsage();
+  let port: number;
+  const sc = scanUlong(portName);
+  if (sc.used === portName.length) port = sc.value & 0xffff;
+  else {
+    const p = servicePort(portName);
+    if (p === undefined) fatal(`unable to figure out port number for ${portName}`);
+    port = p as number;
+  }
+  const prog = rest.slice(2);
+  if (prog.length === 0) dieUsage();
+
+  let addrs: string[];
+  try {
+    addrs = await addresses(host);
+  } catch (e) {
+    if (e instanceof NoAddress) fatal(`no IP address for ${host}`);
+    fatal(`temporarily unable to figure out IP address for ${host}: ${errorStr(e)}`);
+    throw e;
+  }
+  if (addrs.length === 1) {
+    ctimeout[0] = (ctimeout[0] as number) + (ctimeout[1] as number);
+    ctimeout[1] = 0;
+  }
+
+  let sock: Socket | undefined;
+  // Every address with the short timeout, then the ones that timed out with the long one.
+  for (let loop = 0; loop < 2 && !sock; loop++) {
+    const more: string[] = [];
+    for (const ip of addrs) {
+      try {
+        sock = await tryConnect(ip, port, localIp, localPort, ctimeout[loop] as number);
+        break;
+      } catch (e) {
+        if (loop === 0 && ctimeout[1] && (e as { code?: string }).code === "ETIMEDOUT") more.push(ip);
+        else say(`tcpclient: unable to connect to ${ip} port ${port}: ${errorStr(e)}\n`);
+      }
+    }
+    addrs = more;
+  }
+  if (!sock) return EXIT_TEMP;
+
+  const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+  // Bun sets TCP_NODELAY on its sockets; C leaves Nagle on unless -D.
+  try {
+    setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, delay ? 0 : 1);
+  } catch {}
+  const lip = (sock.localAddress ?? localIp).replace(/^::ffff:/, "");
+  const lport = sock.localPort ?? 0;
+  const rip = (sock.remoteAddress ?? "").replace(/^::ffff:/, "");
+  const rport = sock.remotePort ?? port;
+  const mods: EnvMod[] = [
+    ["PROTO", "TCP"],
+    ["TCPLOCALPORT", String(lport)],
+    ["TCPLOCALIP", lip],
+  ];
+  mods.push(["TCPLOCALHOST", forcelocal ?? (await name4(lip))]);
+  mods.push(["TCPREMOTEPORT", String(rport)], ["TCPREMOTEIP", rip]);
+  if (verbosity >= 2) errWrite(`tcpclient: connected to ${rip} port ${rport}\n`);
+  mods.push(["TCPREMOTEHOST", remotehost ? await name4(rip) : undefined]);
+  mods.push(["TCPREMOTEINFO", remoteinfo ? await remoteInfo(rip, rport, lip, lport, itimeout) : undefined]);
+
+  const entries = pathexecEnv(environ(env), mods);
+  const childEnv: Record<string, string> = {};
+  for (const e of entries) {
+    const i = e.indexOf("=");
+    childEnv[e.slice(0, i)] = e.slice(i + 1);
+  }
+  try {
+    dup2(fd, 6);
+    dup2(fd, 7);
+    setBlocking(6, true);
+  } catch (e) {
+    fatal(`unable to set up descriptor 6: ${errorStr(e)}`);
+  }
+  prepareExec([6, 7, ...inherited.filter((f) => f !== fd)]);
+  const err = pathexec(prog[0] as string, prog, childEnv);
+  return fatal(`unable to run ${prog[0]}: ${errorStr(err)}`);
+}
