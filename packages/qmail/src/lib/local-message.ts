@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's view of the message: a seekable fd 0 that every delivery
 // rewinds and reads again (spec/qmail.md §4.2-4.7).
-import { readSync } from "node:fs";
+import { fstatSync, readSync } from "node:fs";
 import { errorStr } from "@qts/core/errstr";
 import { rewind } from "@qts/sys/seek";
 
@@ -29,11 +29,32 @@ const CHUNK = 65536;
 
 export class Message {
   private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private pos = 0;
+  private seekable = false;
 
   constructor(readonly fd = 0) {}
 
-  /** seek_begin(0); "Unable to rewind message." when stdin is not seekable. */
+  /**
+   * seek_begin(0) for our own reads: they use pread from a position we keep,
+   * so no system call is needed here; a descriptor that cannot seek fails on
+   * the first read with "Unable to rewind message".
+   */
   rewind(): void {
+    if (!this.seekable) {
+      let st: ReturnType<typeof fstatSync>;
+      try {
+        st = fstatSync(this.fd);
+      } catch {
+        throw temp("Unable to rewind message. (#4.3.0)");
+      }
+      if (st.isFIFO() || st.isSocket()) throw temp("Unable to rewind message. (#4.3.0)");
+      this.seekable = true;
+    }
+    this.pos = 0;
+  }
+
+  /** seek_begin(0) on the descriptor itself, for a child that inherits it (a program delivery). */
+  rewindFd(): void {
     try {
       rewind(this.fd);
     } catch {
@@ -41,18 +62,21 @@ export class Message {
     }
   }
 
-  /** The next chunk from the current offset (a view valid until the next call), or undefined at EOF. */
+  /** The next chunk (a view valid until the next call), or undefined at EOF. */
   next(): Buffer | undefined {
     let n: number;
     for (;;) {
       try {
-        n = readSync(this.fd, this.buf, 0, CHUNK, null);
+        n = readSync(this.fd, this.buf, 0, CHUNK, this.pos);
         break;
       } catch (e) {
-        if ((e as { code?: string }).code === "EINTR" || (e as { code?: string }).code === "EAGAIN") continue;
+        const code = (e as { code?: string }).code;
+        if (code === "EINTR" || code === "EAGAIN") continue;
+        if (code === "ESPIPE") throw temp("Unable to rewind message. (#4.3.0)");
         throw new ReadError(e);
       }
     }
+    this.pos += n;
     return n === 0 ? undefined : this.buf.subarray(0, n);
   }
 

@@ -84,7 +84,7 @@ export function hostParts(host: string): [string, string, string] {
  * a crash or any other nonzero code defers.
  */
 export function runProgram(command: string, msg: Message, env: Env): boolean {
-  msg.rewind();
+  msg.rewindFd();
   const r = spawnSync("/bin/sh", ["-c", command], { stdio: "inherit", env: env as NodeJS.ProcessEnv });
   if (r.error) throw temp(`Unable to run /bin/sh: ${errorStr(r.error)}. (#4.3.0)`);
   if (r.signal || r.status === null) throw temp("Aack, child crashed. (#4.3.0)");
