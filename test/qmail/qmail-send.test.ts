@@ -55,6 +55,12 @@ function about(q: Running, id: number): string[] {
   return l.slice(Math.max(from, 0)).filter((x) => x.includes(`msg ${id}`));
 }
 
+/** The queue's files once qmail-clean had time to remove them ("end msg" comes before the last clean request). */
+async function drained(h: Home): Promise<string[]> {
+  await waitFor(() => queueFiles(h).length === 0, 3000);
+  return queueFiles(h);
+}
+
 /** Injects and waits for its end msg line. */
 async function deliver(q: Running, h: Home, sender: string, recips: string[]): Promise<number> {
   const n = q.lines().length;
@@ -79,7 +85,7 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
         "status: local 0/10 remote 0/20",
         `end msg ${id}`,
       ]);
-      expect(queueFiles(h)).toEqual([]);
+      expect(await drained(h)).toEqual([]);
     });
     expect(readFileSync(join(h.dir, "queue/lock/sendmutex")).length).toBe(0);
   });
@@ -127,7 +133,7 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
       `end msg ${id}`,
       "status: exiting",
     ]);
-    expect(queueFiles(h)).toEqual([]);
+    expect(await drained(h)).toEqual([]);
   });
 
   test("a second qmail-send: alert: cannot start: qmail-send is already running", async () => {
@@ -273,7 +279,7 @@ describe("qmail-send: bounces (spec §2.8)", () => {
       const mid = lines.slice(head.length, lines.length - tail.length);
       expect(mid.length).toBe(entries.join("").length);
       for (const e of entries) expect(mid).toContain(e);
-      expect(queueFiles(h)).toEqual([]);
+      expect(await drained(h)).toEqual([]);
     });
   });
 
@@ -324,7 +330,7 @@ describe("qmail-send: bounces (spec §2.8)", () => {
       expect(q.lines()).toContain(`triple bounce: discarding bounce/${id}`);
       expect(l.some((x) => x.startsWith("bounce msg"))).toBe(false);
       expect(bounces(h)).toEqual([]);
-      expect(queueFiles(h)).toEqual([]);
+      expect(await drained(h)).toEqual([]);
     });
   });
 
@@ -444,7 +450,7 @@ describe("qmail-send: crash safety", () => {
     const ok = got.filter((x) => x === "ok").length;
     expect(slow === 1 || slow === 2).toBe(true);
     expect(ok === 1 || ok === 2).toBe(true);
-    expect(queueFiles(h)).toEqual([]);
+    expect(await drained(h)).toEqual([]);
   });
 
   test("restart with D-marked records: only the T records are delivered", async () => {
@@ -463,7 +469,7 @@ describe("qmail-send: crash safety", () => {
         `starting delivery 1: msg ${id} to local ok2@domain`,
       ]);
     });
-    expect(queueFiles(h)).toEqual([]);
+    expect(await drained(h)).toEqual([]);
   });
 
   test("todo/ beside a half-written info/ (crash during the todo scan): redone from todo", async () => {
@@ -479,7 +485,7 @@ describe("qmail-send: crash safety", () => {
         `starting delivery 1: msg ${id} to local ok@domain`,
       ]);
     });
-    expect(queueFiles(h)).toEqual([]);
+    expect(await drained(h)).toEqual([]);
   });
 
   test("info/ and bounce/ left without channel files: the bounce is sent, then end msg", async () => {
@@ -494,7 +500,7 @@ describe("qmail-send: crash safety", () => {
       expect(await r.waitLine(new RegExp(`^end msg ${id}$`))).toBe(true);
       expect(r.lines()).toContain(`bounce msg ${id} qp ${(bounces(h)[0] as { pid: number }).pid}`);
     });
-    expect(queueFiles(h)).toEqual([]);
+    expect(await drained(h)).toEqual([]);
   });
 
   test("cleanup: a mess/ file older than 36 h with no info/ or todo/ is removed", async () => {
@@ -507,5 +513,71 @@ describe("qmail-send: crash safety", () => {
     await withQmail(h, async () => {
       expect(await waitFor(() => queueFiles(h).length === 0, 5000)).toBe(true);
     });
+  });
+});
+
+describe("qmail-send: alerts", () => {
+  function child(pid: number, comm: string): number {
+    const { readdirSync } = require("node:fs") as typeof import("node:fs");
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (ppid === pid && readFileSync(`/proc/${d}/comm`, "utf8").trim() === comm) return Number(d);
+      } catch {}
+    }
+    return 0;
+  }
+
+  test("qmail-clean gone: alert: oh no! lost qmail-clean connection! dying...", async () => {
+    const h = makeHome();
+    const q = startQmail(h);
+    try {
+      expect(await q.waitLine(/^status:/)).toBe(true);
+      const pid = child(q.pid, "qmail-clean");
+      expect(pid).toBeGreaterThan(0);
+      kill(pid, "SIGKILL");
+      await Bun.sleep(200);
+      inject(h, "me@domain", ["ok@domain"]);
+      expect(await q.waitLine(/^alert: oh no! lost qmail-clean connection! dying...$/)).toBe(true);
+      expect(await q.waitLine(/^status: exiting$/)).toBe(true);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  test("qmail-lspawn gone: alert: oh no! lost spawn connection! dying...", async () => {
+    const h = makeHome();
+    const q = startQmail(h);
+    try {
+      expect(await q.waitLine(/^status:/)).toBe(true);
+      kill(child(q.pid, "qmail-lspawn"), "SIGKILL");
+      expect(await q.waitLine(/^alert: oh no! lost spawn connection! dying...$/)).toBe(true);
+      expect(await q.waitLine(/^status: exiting$/)).toBe(true);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  test("HUP without a readable locals: alert: unable to reread control/locals, old values kept", async () => {
+    const h = makeHome();
+    await withQmail(h, async (q) => {
+      unlinkSync(join(h.dir, "control/locals"));
+      unlinkSync(join(h.dir, "control/me"));
+      kill(q.pid, "SIGHUP");
+      expect(await q.waitLine(/^alert: unable to reread control\/locals$/)).toBe(true);
+      const id = await deliver(q, h, "me@domain", ["ok@domain"]);
+      expect(about(q, id)).toContain(`starting delivery 1: msg ${id} to local ok@domain`);
+    });
+  });
+
+  test("no control/me and no locals: alert: cannot start: unable to read controls", async () => {
+    const h = makeHome();
+    unlinkSync(join(h.dir, "control/locals"));
+    unlinkSync(join(h.dir, "control/me"));
+    const q = startQmail(h);
+    expect(await q.waitLine(/^alert: cannot start: unable to read controls$/)).toBe(true);
+    await q.stop();
   });
 });
