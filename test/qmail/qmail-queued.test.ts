@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+// qmail-queued (DESIGN.md "The queue and privileges"): the drop directory
+// when it is down, limits, its 24-hour death, a fuzzed parser; and QmailQueue's
+// in-process path.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  linkSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { date822 } from "@qts/qmail/lib/date822";
+import { qmailIds } from "@qts/qmail/lib/ids";
+import { QmailQueue } from "@qts/qmail/lib/qmail";
+import { ADDR } from "@qts/qmail/lib/queue";
+import { Queued } from "@qts/qmail/lib/queued";
+import { frameHeader } from "@qts/qmail/lib/queued-proto";
+import fc from "fast-check";
+import { ROOT, waitFor } from "../lib/harness.ts";
+import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
+
+const MSG = "Subject: dropped\n\nbody\n";
+const ENV = "Fa@b\0Tc@d\0\0";
+
+function asUser(user: string, cmd: string, args: string[]) {
+  const u = ids(user);
+  return spawnSync(cmd, args, { uid: u.uid, gid: u.gid, encoding: "latin1", timeout: 10_000 });
+}
+
+describe("the drop directory, while qmail-queued is down", () => {
+  let home: string;
+  beforeAll(async () => {
+    home = await makeHome();
+  });
+
+  test("an ordinary user's message waits there, unreadable to others, and is queued as that user at start", async () => {
+    const nobody = ids("nobody");
+    const drop = join(home, "queued/drop");
+    const t0 = Date.now();
+    const r = qq(home, MSG, ENV, { user: "nobody" });
+    expect(r.code).toBe(0);
+    const names = readdirSync(drop);
+    expect(names).toHaveLength(1);
+    const name = names[0] as string;
+    expect(name).toMatch(new RegExp(`^${r.pid}\\.[0-9a-f]{32}$`));
+    const st = lstatSync(join(drop, name));
+    expect({ uid: st.uid, gid: st.gid, mode: (st.mode & 0o777).toString(8) }).toEqual({
+      uid: nobody.uid,
+      gid: qmailIds(home).gid.qmail,
+      mode: "640",
+    });
+    // Nobody else can list the directory or read the file.
+    expect(asUser("nobody", "ls", [drop]).status).not.toBe(0);
+    expect(asUser("qmaild", "cat", [join(drop, name)]).status).not.toBe(0);
+    expect(asUser("qmaild", "rm", ["-f", join(drop, name)]).status).not.toBe(0);
+    expect(todo(home).size).toBe(0);
+
+    const q = await startQueued(home);
+    try {
+      await waitFor(() => todo(home).size === 1, 5000);
+      const [m] = todo(home).values();
+      if (!m) throw new Error("not drained");
+      expectMessage(m, {
+        uid: nobody.uid,
+        who: `by uid ${nobody.uid}`,
+        message: MSG,
+        envelope: ENV,
+        t0,
+        t1: Date.now(),
+        pid: r.pid,
+      });
+      expect(readdirSync(drop)).toEqual([]);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  test("the client checks the envelope: 11 and 91 leave no drop file", () => {
+    const drop = join(home, "queued/drop");
+    expect(qq(home, MSG, `F${"x".repeat(ADDR)}\0\0`, { user: "nobody" }).code).toBe(11);
+    expect(qq(home, MSG, "Tx\0\0", { user: "nobody" }).code).toBe(91);
+    expect(qq(home, MSG, "Fx\0", { user: "nobody" }).code).toBe(54);
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("draining: the date is the file's, malformed and hard-linked files are refused, stale partial files go", async () => {
+    const drop = join(home, "queued/drop");
+    const nobody = ids("nobody");
+    const body = Buffer.from("Subject: old\n\nx\n");
+    const stream = Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]);
+    const good = join(drop, `4242.${"a".repeat(32)}`);
+    writeFileSync(good, stream);
+    chmodSync(good, 0o640);
+    spawnSync("chown", [`${nobody.uid}`, good]);
+    const when = new Date("2026-01-02T03:04:05Z");
+    utimesSync(good, when, when);
+    const bad = join(drop, `4243.${"b".repeat(32)}`);
+    writeFileSync(bad, "garbage");
+    const linked = join(drop, `4244.${"c".repeat(32)}`);
+    writeFileSync(join(home, "elsewhere"), stream);
+    linkSync(join(home, "elsewhere"), linked);
+    const oldTmp = join(drop, `t4245.${"d".repeat(32)}`);
+    const newTmp = join(drop, `t4246.${"e".repeat(32)}`);
+    writeFileSync(oldTmp, "partial");
+    writeFileSync(newTmp, "partial");
+    const old = new Date(Date.now() - 37 * 3600 * 1000);
+    utimesSync(oldTmp, old, old);
+    const other = join(drop, "README");
+    writeFileSync(other, "not ours");
+
+    const before = todo(home);
+    const q = new Queued({ home, ids: qmailIds(home), log: () => {} });
+    expect(q.drain()).toBe(1);
+    const [m, ...more] = added(home, before);
+    expect(more).toEqual([]);
+    if (!m) throw new Error("not drained");
+    expect(m.todo.toString("latin1")).toBe(`u${nobody.uid}\0p4242\0Fa@b\0Tc@d\0`);
+    expect(m.mess.toString("latin1")).toBe(
+      `Received: (qmail 4242 invoked by uid ${nobody.uid}); ${date822(when.getTime())}\nSubject: old\n\nx\n`,
+    );
+    expect(readdirSync(drop).sort()).toEqual(["README", `t4246.${"e".repeat(32)}`]);
+  });
+});
+
+describe("qmail-queued in-process (limits, death, fuzz)", () => {
+  let home: string;
+  let q: Queued;
+  let sock: string;
+  beforeAll(async () => {
+    home = await makeHome();
+    sock = join(home, "queued/socket");
+    q = new Queued({ home, ids: qmailIds(home), maxClients: 3, deathMs: 400, lingerMs: 500, log: () => {} });
+    q.start();
+  });
+  afterAll(() => q.stop());
+
+  /** Sends bytes (then half-closes unless hold), resolves with the one-byte answer, or -1 if none within ms. */
+  function talk(bytes: Uint8Array, o: { hold?: boolean; ms?: number } = {}): Promise<number> {
+    return new Promise((ok) => {
+      const s = connect({ path: sock });
+      let done = false;
+      const fin = (v: number) => {
+        if (done) return;
+        done = true;
+        clearTimeout(t);
+        s.destroy();
+        ok(v);
+      };
+      const t = setTimeout(() => fin(-1), o.ms ?? 3000);
+      s.on("data", (d: Buffer) => fin(d[0] as number));
+      s.on("close", () => fin(-2));
+      s.on("error", () => {});
+      s.on("connect", () => {
+        if (bytes.length) s.write(bytes);
+        if (!o.hold) s.end();
+      });
+    });
+  }
+
+  function stream(msg: Uint8Array, env: string | Uint8Array): Buffer {
+    const parts: Uint8Array[] = [];
+    for (let at = 0; at < msg.length; at += 65536) {
+      const p = msg.subarray(at, at + 65536);
+      parts.push(frameHeader(p.length), p);
+    }
+    parts.push(frameHeader(0), typeof env === "string" ? Buffer.from(env, "latin1") : env);
+    return Buffer.concat(parts);
+  }
+
+  test("a well-formed stream is queued (as the peer's uid, here root)", async () => {
+    const before = todo(home);
+    const t0 = Date.now();
+    expect(await talk(stream(Buffer.from(MSG), ENV))).toBe(0);
+    const [m] = added(home, before);
+    if (!m) throw new Error("nothing queued");
+    expectMessage(m, { uid: 0, who: "by uid 0", message: MSG, envelope: ENV, t0, t1: Date.now(), pid: process.pid });
+  });
+
+  test("an oversized frame is 91; a stream cut short is 54 and leaves nothing", async () => {
+    const before = files(home);
+    expect(await talk(frameHeader(65537))).toBe(91);
+    expect(await talk(Buffer.concat([frameHeader(10), Buffer.from("abc")]))).toBe(54);
+    expect(await talk(stream(Buffer.from(MSG), "Fa\0Tb"))).toBe(54);
+    await waitFor(() => files(home).join() === before.join(), 2000);
+    expect(files(home)).toEqual(before);
+  });
+
+  test("more clients than allowed: 71 at once; a silent client gets 52 after the death time", async () => {
+    const held = [talk(new Uint8Array(0), { hold: true }), talk(new Uint8Array(0), { hold: true })];
+    await Bun.sleep(50);
+    const third = talk(new Uint8Array(0), { hold: true });
+    const fourth = talk(new Uint8Array(0), { hold: true });
+    const codes = await Promise.all([...held, third, fourth]);
+    expect(codes.filter((c) => c === 71).length).toBe(1);
+    expect(codes.filter((c) => c === 52).length).toBe(3);
+  });
+
+  const VALID = new Set([0, 11, 54, 91]);
+
+  test("fuzz: random bytes always get one of qmail-queue's codes, quickly", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (b) => {
+        const t = Date.now();
+        const code = await talk(b, { ms: 2000 });
+        expect(VALID.has(code)).toBe(true);
+        expect(Date.now() - t).toBeLessThan(2000);
+      }),
+      { numRuns: 150 },
+    );
+  }, 60_000);
+
+  test("fuzz: random envelopes get the code qmail-queue.c's rules give, and the queue holds exactly them", async () => {
+    const addr = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom("a".repeat(ADDR - 1), "a".repeat(ADDR), "a".repeat(ADDR + 5)),
+      fc.constantFrom("x\0y", "\0"),
+    );
+    const envArb = fc.record({
+      lead: fc.constantFrom("F", "F", "F", "T", "X", ""),
+      sender: addr,
+      rcpts: fc.array(fc.tuple(fc.constantFrom("T", "T", "T", "Q"), addr), { maxLength: 4 }),
+      end: fc.constantFrom("\0", "\0", ""),
+    });
+    // The model: qmail-queue.c's reading loop, over the whole envelope at once.
+    const model = (env: string): number => {
+      let i = 0;
+      if (i >= env.length) return 54;
+      if (env[i++] !== "F") return 91;
+      const addrAt = (): number => {
+        for (let len = 0; len < ADDR; len++) {
+          if (i >= env.length) return 54;
+          if (env[i++] === "\0") return -1;
+        }
+        return 11;
+      };
+      let r = addrAt();
+      if (r >= 0) return r;
+      for (;;) {
+        if (i >= env.length) return 54;
+        const c = env[i++];
+        if (c === "\0") return 0;
+        if (c !== "T") return 91;
+        r = addrAt();
+        if (r >= 0) return r;
+      }
+    };
+    await fc.assert(
+      fc.asyncProperty(envArb, fc.uint8Array({ maxLength: 200 }), async (e, msg) => {
+        const env = `${e.lead}${e.sender}\0${e.rcpts.map(([t, a]) => `${t}${a}\0`).join("")}${e.end}`;
+        const before = todo(home);
+        const code = await talk(stream(msg, env));
+        expect(code).toBe(model(env));
+        const got = added(home, before);
+        expect(got.length).toBe(code === 0 ? 1 : 0);
+        if (code === 0) {
+          const m = got[0];
+          expect(m?.mess.subarray(m.mess.indexOf(10) + 1)).toEqual(Buffer.from(msg));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  }, 60_000);
+});
+
+describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
+  let home: string;
+  beforeAll(async () => {
+    home = await makeHome();
+  });
+
+  test("root writes the queue from this process: code 0, qp is our pid", async () => {
+    const before = todo(home);
+    const t0 = Date.now();
+    const qq = new QmailQueue({ home, env: {} });
+    await qq.put("Subject: in-process\n\n");
+    await qq.put(Buffer.from("body\n"));
+    qq.from("a@b");
+    qq.to("c@d");
+    qq.to("e@f");
+    expect(await qq.close()).toEqual({ code: 0, text: "", pid: process.pid });
+    const [m] = added(home, before);
+    if (!m) throw new Error("nothing queued");
+    expectMessage(m, {
+      uid: 0,
+      who: "by uid 0",
+      message: "Subject: in-process\n\nbody\n",
+      envelope: "Fa@b\0Tc@d\0Te@f\0\0",
+      t0,
+      t1: Date.now(),
+      pid: process.pid,
+    });
+  });
+
+  test("qmail_fail (no envelope): 54, qq read error, nothing left", async () => {
+    const before = files(home);
+    const qq = new QmailQueue({ home, env: {} });
+    await qq.put("x\n");
+    expect(await qq.close()).toEqual({ code: 54, text: "Zqq read error (#4.3.0)", pid: process.pid });
+    expect(files(home)).toEqual(before);
+  });
+
+  test("an ordinary user's QmailQueue goes through qmail-queued, and through the drop directory when it is down", async () => {
+    const script = `
+      import { QmailQueue } from "${ROOT}/packages/qmail/src/lib/qmail.ts";
+      const qq = new QmailQueue({ home: ${JSON.stringify(home)}, env: {} });
+      await qq.put("Subject: user\\n\\nhi\\n");
+      qq.from("u@v");
+      qq.to("w@x");
+      const r = await qq.close();
+      process.stdout.write(JSON.stringify(r));
+    `;
+    const nobody = ids("nobody");
+    const runAsNobody = () => {
+      const r = spawnSync(BUN, ["-e", script], {
+        uid: nobody.uid,
+        gid: nobody.gid,
+        cwd: "/",
+        encoding: "utf8",
+        timeout: 20_000,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+      });
+      return JSON.parse(r.stdout || "{}") as { code: number; pid: number };
+    };
+    const qd = await startQueued(home);
+    let before = todo(home);
+    try {
+      const r = runAsNobody();
+      expect(r.code).toBe(0);
+      const [m] = added(home, before);
+      expect(m?.todo.toString("latin1")).toBe(`u${nobody.uid}\0p${r.pid}\0Fu@v\0Tw@x\0`);
+    } finally {
+      await qd.stop();
+    }
+    const r2 = runAsNobody();
+    expect(r2.code).toBe(0);
+    expect(readdirSync(join(home, "queued/drop"))).toHaveLength(1);
+    before = todo(home);
+    const qd2 = await startQueued(home);
+    try {
+      await waitFor(() => added(home, before).length === 1, 5000);
+      expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u${nobody.uid}\0p${r2.pid}\0Fu@v\0Tw@x\0`);
+    } finally {
+      await qd2.stop();
+    }
+  }, 60_000);
+});
+
+describe("qmail-queued the program", () => {
+  test("drops to qmailq; a second instance on the same home exits 111; SIGALRM drains; SIGTERM exits 0", async () => {
+    const home = await makeHome();
+    const q = await startQueued(home);
+    try {
+      const st = statSync(`/proc/${q.pid}/status`);
+      expect(st.isFile()).toBe(true);
+      const status = readFileSync(`/proc/${q.pid}/status`, "utf8");
+      const u = ids("qmailq").uid;
+      expect(status).toMatch(new RegExp(`\\nUid:\\t${u}\\t${u}\\t${u}\\t${u}\\n`));
+      expect(readFileSync(`/proc/${q.pid}/comm`, "utf8")).toBe("qmail-queued\n");
+      const second = spawnSync(join(home, "bin/qmail-queued"), [], { encoding: "utf8", timeout: 10_000 });
+      expect(second.status).toBe(111);
+      expect(second.stderr).toMatch(/^qmail-queued: fatal: unable to listen on .*: /);
+      // A drop file that appears while it runs is queued on SIGALRM.
+      const drop = join(home, "queued/drop");
+      const body = Buffer.from("x\n");
+      const name = join(drop, `77.${"f".repeat(32)}`);
+      writeFileSync(name, Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]));
+      chmodSync(name, 0o640);
+      spawnSync("chown", [`:${qmailIds(home).gid.qmail}`, name]);
+      process.kill(q.pid, "SIGALRM");
+      expect(await waitFor(() => todo(home).size === 1, 5000)).toBe(true);
+    } finally {
+      await q.stop();
+    }
+    const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: "ignore" });
+    const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
+    await waitFor(() => {
+      try {
+        return lstatSync(join(home, "queued/socket")).isSocket();
+      } catch {
+        return false;
+      }
+    }, 5000);
+    p.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  }, 30_000);
+});
