@@ -3,7 +3,6 @@
 // Subject, through qmail-inject (netqmail's mailsubj.sh).
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { setBlocking } from "@qts/sys/exec";
 import { fold } from "../lib/header.ts";
 import { guardPending, Injector, Input } from "../lib/inject.ts";
 
@@ -11,9 +10,6 @@ export const usage = "mailsubj subject recip ...";
 
 export function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-inject");
-  try {
-    setBlocking(0, true);
-  } catch {}
   const subject = argv[0] ?? "";
   const to = argv.slice(1).join(" ");
   // A newline in an argument folds into the field instead of starting a new one (spec/security.md §2.4).

@@ -2,16 +2,12 @@
 // qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]  (spec/qmail.md §7)
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { setBlocking } from "@qts/sys/exec";
 import { guardPending, Injector, Input } from "../lib/inject.ts";
 
 export const usage = "qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]";
 
 export function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-inject");
-  try {
-    setBlocking(0, true);
-  } catch {}
   guardPending();
   return new Injector(env).run(argv, new Input(0));
 }

@@ -12,7 +12,7 @@ import { Control } from "./control.ts";
 import { date822 } from "./date822.ts";
 import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
 import { qmailHome } from "./home.ts";
-import { QmailQueue } from "./qmail.ts";
+import type { QmailQueue } from "./qmail.ts";
 import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "./token822.ts";
 
 const LINELEN = 80;
@@ -455,7 +455,7 @@ export class Injector {
     return fold(`${s}\n`);
   }
 
-  private finishheader(): string {
+  private async finishheader(): Promise<string> {
     const seen = this.seen;
     this.flagresent = !!(
       seen[H.R_SENDER] ||
@@ -471,6 +471,8 @@ export class Injector {
     let h = "";
     if (!this.flagqueue) h += fold(`Return-Path: <${quote2(this.sender ?? "")}>\n`);
     else {
+      // loaded only when queueing: the queue client's imports cost more start-up than all of qmail-inject -n
+      const { QmailQueue } = await import("./qmail.ts");
       this.qq = new QmailQueue({ home: this.home, env: this.procEnv });
       // a qmail-queue that could not even be started has no pid: qmail_close will say 120
       this.qqDead = this.qq.pid === 0;
@@ -615,7 +617,7 @@ export class Injector {
       }
       lineok = true;
     }
-    await this.put(this.finishheader());
+    await this.put(await this.finishheader());
     if (!eofInHeader) {
       await this.put(body.join(""));
       for (const c of input.rest()) await this.put(c);
