@@ -3,11 +3,12 @@
 // line-by-line model of gfrom(), loop detection across read chunks, .qmail
 // line parsing, header lines.
 import { describe, expect, test } from "bun:test";
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseQmail, safeExt } from "@qts/qmail/lib/dotqmail";
 import { extParts, headerLines, hostParts, quote2 } from "@qts/qmail/lib/local";
 import { Message } from "@qts/qmail/lib/local-message";
+import { maildirDeliver } from "@qts/qmail/lib/maildir";
 import { FromQuoter, lockWithin, type Out } from "@qts/qmail/lib/mbox";
 import { flock, LOCK_EX } from "@qts/sys/flock";
 import fc from "fast-check";
@@ -173,5 +174,29 @@ describe("mbox locking", () => {
     closeSync(held);
     expect(lockWithin(fd, 2000)).toBe(true);
     closeSync(fd);
+  });
+});
+
+describe("maildir time limit", () => {
+  test("past the limit: Timeout on maildir delivery, nothing left behind", () => {
+    const d = tmp();
+    for (const s of ["tmp", "new", "cur"]) mkdirSync(join(d, s));
+    const f = join(tmp(), "m");
+    writeFileSync(f, "x".repeat(200_000));
+    const fd = openSync(f, "r");
+    const cwd = process.cwd();
+    process.chdir(d);
+    try {
+      expect(() =>
+        maildirDeliver(Buffer.from("./"), new Message(fd), Buffer.from("R\n"), Buffer.from("D\n"), { timeoutMs: -1 }),
+      ).toThrow("Timeout on maildir delivery. (#4.3.0)");
+      expect(readdirSync(join(d, "tmp"))).toEqual([]);
+      expect(readdirSync(join(d, "new"))).toEqual([]);
+      const name = maildirDeliver(Buffer.from("./"), new Message(fd), Buffer.from("R\n"), Buffer.from("D\n"));
+      expect(readFileSync(join(d, name), "latin1")).toBe(`R\nD\n${"x".repeat(200_000)}`);
+    } finally {
+      process.chdir(cwd);
+      closeSync(fd);
+    }
   });
 });

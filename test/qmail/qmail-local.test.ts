@@ -319,6 +319,14 @@ describe(".qmail lines (§4.4)", () => {
     });
   });
 
+  test("a message that cannot be read: 111 with the read error", async () => {
+    const h = makeHome();
+    expect(await runLocal(h, { stdinPath: h.dir })).toEqual({
+      code: 111,
+      out: "Unable to read message: is a directory. (#4.3.0)\n",
+    });
+  });
+
   test("stdin that cannot be rewound: 111", async () => {
     const h = makeHome();
     expect(await runLocal(h, { pipe: true })).toEqual({ code: 111, out: "Unable to rewind message. (#4.3.0)\n" });

@@ -37,6 +37,8 @@ export function maildirHost(): string {
 export interface MaildirOptions {
   /** Seconds, for tests; default now. */
   now?: () => number;
+  /** qmail-local's alarm(86400) around the write; checked between chunks (no signal can interrupt a Bun write). */
+  timeoutMs?: number;
 }
 
 /**
@@ -95,7 +97,11 @@ export function maildirDeliver(
       const out = new Out(fd);
       out.put(rpline);
       out.put(dtline);
-      for (const chunk of msg.chunks()) out.put(chunk);
+      const deadline = Date.now() + (o.timeoutMs ?? 86_400_000);
+      for (const chunk of msg.chunks()) {
+        if (Date.now() > deadline) throw temp("Timeout on maildir delivery. (#4.3.0)");
+        out.put(chunk);
+      }
       out.flush();
       fsyncSync(fd);
     } finally {
