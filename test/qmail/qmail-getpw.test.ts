@@ -17,6 +17,8 @@ let aliasMade = false;
 function addUser(name: string, ownHome = true): { uid: number; gid: number; home: string } {
   const home = join(base, name);
   mkdirSync(home);
+  // A leftover from an interrupted run would make useradd fail.
+  if (getpwnam(name)) spawnSync("userdel", [name]);
   const r = spawnSync("useradd", ["-M", "-d", home, "-s", "/usr/sbin/nologin", name], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
   made.push(name);
