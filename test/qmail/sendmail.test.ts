@@ -164,6 +164,19 @@ function envelope(qq: string): string[] {
   return b.slice(0, -1).split("\0").slice(0, -1);
 }
 
+describe("sendmail under other names", () => {
+  test("mailq runs bin/qmail-qread; newaliases refuses with 100", async () => {
+    const f = fakeHome();
+    const env = { env: { ...BASE, QMAILHOME: f.h }, extendEnv: false, input: "" };
+    expect(await run(ours("mailq"), [], env)).toMatchObject({ code: 0, stdout: "ran qmail-qread\n" });
+    expect(f.args()).toEqual(["bin/qmail-qread"]);
+    expect(await run(ours("newaliases"), [], env)).toMatchObject({
+      code: 100,
+      stderr: "sendmail: fatal: please use fastforward/newaliases instead\n",
+    });
+  });
+});
+
 describe("sendmail through qmail-inject to QMAILQUEUE", () => {
   test("-t -f: header recipients plus arguments, sender from -f, From from -f", async () => {
     const { h, qq, capture } = realHome();
@@ -180,6 +193,26 @@ describe("sendmail through qmail-inject to QMAILQUEUE", () => {
       /^Date: .*\nMessage-ID: <\d{14}\.\d+\.qmail@mx\.example\.net>\nFrom: bounce@lists\.example\nTo: a@b\.c\nSubject: s\n\nbody\n$/,
     );
   });
+});
+
+test("sendmail -bs speaks SMTP through our qmail-smtpd on stdin/stdout and queues", async () => {
+  const { h, qq, capture } = realHome();
+  symlinkSync(join(BIN, "qts"), join(h, "bin", "qmail-smtpd"));
+  const r = await sm(
+    h,
+    ["-bs"],
+    { QMAILQUEUE: capture },
+    "HELO client\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\nSubject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+  );
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(
+    /^220 mx\.example\.net ESMTP\r\n250 mx\.example\.net\r\n250 ok\r\n250 ok\r\n354 go ahead\r\n250 ok \d+ qp \d+\r\n221 mx\.example\.net\r\n$/,
+  );
+  expect(envelope(qq)).toEqual(["Fa@b.c", "Tx@y.z"]);
+  // the faked TCP environment of -bs shows in the Received line
+  expect(readFileSync(join(qq, "mess"), "latin1")).toMatch(
+    /^Received: from localhost \(HELO client\) \(sendmail-bs@127\.0\.0\.1\)\n {2}by localhost with SMTP; .*\nSubject: t\n\nhi\n$/,
+  );
 });
 
 // bsd-mailx from Debian, unpacked (not installed: it would pull in an MTA), pointed at our sendmail.
