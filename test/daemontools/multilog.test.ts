@@ -186,6 +186,35 @@ describe("multilog: ours against the original", () => {
     expect(a).toEqual(b);
   });
 
+  test("the processor's cwd, fds (inherited ones too) and $0", async () => {
+    const res: string[] = [];
+    for (const [, bin] of impls) {
+      const d = tmp("mlp-");
+      const inFile = join(d, "in");
+      writeFileSync(
+        inFile,
+        lines(100, (i) => `row ${i} ${"q".repeat(60)}`),
+      );
+      const proc = 'pwd >../where; echo "$0" >>../where; ls -l /proc/$$/fd >../fds; cat';
+      // Exactly fds 0-2 and 7 (a test runner may leak others), stdin the file.
+      const launch =
+        "import os,sys\nos.closerange(3,65536)\nf=os.open(sys.argv[1],os.O_RDONLY)\nos.dup2(f,0)\nos.close(f)\nn=os.open('/dev/null',os.O_RDONLY)\nos.dup2(n,7)\nos.close(n)\nos.execv(sys.argv[2],sys.argv[2:])";
+      await run("python3", ["-c", launch, inFile, bin, "s4096", `!${proc}`, "./p"], { cwd: d });
+      // Only fds open on files: the shell may hold short-lived pipes of its own while it lists them.
+      const fds = readFileSync(join(d, "fds"), "latin1")
+        .split("\n")
+        .map((l) => / (\d+ -> \/.*)$/.exec(l)?.[1])
+        .filter((l) => l !== undefined)
+        .sort()
+        .join("\n");
+      res.push(`${readFileSync(join(d, "where"), "latin1")}${fds}`.replaceAll(d, "D"));
+    }
+    expect(res[0]).toContain("D/p\nsh\n");
+    expect(res[0]).toContain("7 -> /dev/null");
+    expect(res[0]).toContain("4 -> D/p/state");
+    if (res[1] !== undefined) expect(res[0]).toBe(res[1]);
+  });
+
   test("recovery after an unclean stop", async () => {
     const prep = (d: string) => {
       mkdirSync(join(d, "r"));

@@ -25,6 +25,7 @@ import {
 import { dieSys, errWrite, warn, warnSys } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
+import { inheritedFds } from "@qts/sys/exec";
 import { lockExNb } from "@qts/sys/flock";
 import { waitReadable } from "@qts/sys/poll";
 import { syncClock, writeStamp } from "./stamp.ts";
@@ -93,6 +94,9 @@ function stampName(code: string): string {
   writeStamp(b, 0);
   return `${b.toString("latin1")}.${code}`;
 }
+
+/** The fds multilog was started with beyond 0-2, taken before it opens any of its own. */
+let inherited = new Set<number>();
 
 class LogDir {
   fd = -1;
@@ -306,10 +310,12 @@ class LogDir {
         return "failed";
       }
       const [a, b, c, e] = fds as [number, number, number, number];
-      const r = spawnSync("/bin/sh", ["-c", this.processor as string], {
-        stdio: [a, b, "inherit", "ignore", c, e],
-        argv0: "sh",
-      });
+      // fds multilog inherited reach the processor too, at their numbers, as after C's vfork.
+      const stdio: ("inherit" | "ignore" | number)[] = [a, b, "inherit", inherited.has(3) ? 3 : "ignore", c, e];
+      for (const fd of inherited)
+        if (fd > 5) while (stdio.length <= fd) stdio.push(stdio.length === fd ? fd : "ignore");
+      // The original runs it from inside the log directory.
+      const r = spawnSync("/bin/sh", ["-c", this.processor as string], { stdio, argv0: "sh", cwd: this.dir });
       if (r.error) {
         pause(r.error, "unable to fork for processor in ", this.dir);
         return "failed";
@@ -406,6 +412,7 @@ export class Multilog {
   private alarm = false;
 
   constructor(script: string[]) {
+    inherited = new Set(inheritedFds());
     this.stamp = script[0]?.[0] === "t";
     // f_init: status files first, all of them, fatal errors.
     const status = new Map<number, number>();
