@@ -23,6 +23,11 @@ describe.each(impls("setuidgid"))("setuidgid (%s)", (_w, bin) => {
     expect(p).toMatchObject({ code: 111, stderr: "setuidgid: fatal: unable to run nosuchprog: file does not exist\n" });
   });
 
+  test("not root: unable to setgid, 111", async () => {
+    const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", bin, "root", "true"]);
+    expect(r).toMatchObject({ code: 111, stderr: "setuidgid: fatal: unable to setgid: permission denied\n" });
+  });
+
   test("only the primary group; uid and gid set", async () => {
     const r = await run(bin, ["nobody", "id"]);
     expect(r).toMatchObject({ code: 0, stdout: "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n" });
