@@ -2,8 +2,10 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Cdb } from "@qts/cdb/cdb";
+import { Cdb, cdbBuild } from "@qts/cdb/cdb";
 import { parseUserValue, QLX, usersLookup } from "@qts/qmail/lib/users";
+import { assignRecords } from "@qts/qmail/lib/users-assign";
+import fc from "fast-check";
 import { ours, run, tmp } from "../lib/harness.ts";
 
 const newu = ours("qmail-newu");
@@ -140,5 +142,48 @@ describe("users.ts lookup (qmail-lspawn's nughde_get)", () => {
 
   test("a value with too few fields is QLX_USAGE (112)", () => {
     expect(() => parseUserValue("joe\x001\x001")).toThrow(expect.objectContaining({ qlx: QLX.USAGE }));
+  });
+});
+
+describe("users/cdb lookup against a model of qmail-lspawn's rules", () => {
+  test("random assign files and addresses", () => {
+    const name = fc.stringMatching(/^[a-cA-C.-]{0,4}$/);
+    const entry = fc.record({ wild: fc.boolean(), name, user: fc.constantFrom("u1", "u2", "u3"), pre: name });
+    fc.assert(
+      fc.property(
+        fc.array(entry, { maxLength: 8 }),
+        fc.array(name, { minLength: 1, maxLength: 5 }),
+        (entries, locals) => {
+          const h = home();
+          // "=" with an empty name is a format error in qmail-newu: keep to valid files.
+          if (entries.some((e) => !e.wild && e.name === "")) return;
+          const valid = entries;
+          const text = `${valid.map((e) => `${e.wild ? "+" : "="}${e.name}:${e.user}:1:2:/h/${e.user}:-:${e.pre}:\n`).join("")}.\n`;
+          writeFileSync(join(h, "users/cdb"), cdbBuild(assignRecords(Buffer.from(text))));
+          const lc = (s: string) => s.toLowerCase();
+          // qmail-newu records each wildcard's last character as written (not lowercased); qmail-lspawn tests
+          // the lowercased address against that set, so "+Joe-" style prefixes with a capital at the end never match.
+          const wildchars = new Set(valid.filter((e) => e.wild && e.name.length > 0).map((e) => e.name.at(-1)));
+          for (const local of locals) {
+            let want: unknown = "not found";
+            const exact = valid.find((e) => !e.wild && lc(e.name) === lc(local));
+            if (exact) want = { user: exact.user, uid: 1, gid: 2, home: `/h/${exact.user}`, dash: "-", ext: exact.pre };
+            else {
+              for (let p = local.length; p >= 0; p--) {
+                const prefix = lc(local.slice(0, p));
+                if (p > 0 && !wildchars.has(prefix.at(-1))) continue;
+                const w = valid.find((e) => e.wild && lc(e.name) === prefix);
+                if (w) {
+                  want = { user: w.user, uid: 1, gid: 2, home: `/h/${w.user}`, dash: "-", ext: w.pre + local.slice(p) };
+                  break;
+                }
+              }
+            }
+            expect(usersLookup(h, local)).toEqual(want as ReturnType<typeof usersLookup>);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
