@@ -82,8 +82,13 @@ while [ "$(grep -c '^end msg' "$LOG" 2>/dev/null || true)" -lt "$N" ]; do
   if ! kill -0 $PID 2>/dev/null; then echo "qmail-send died:"; tail "$LOG"; exit 1; fi
 done
 e=$(date +%s%N)
+# CPU seconds (user+system) of qmail-send and its children, from /proc, before they exit
+cpu() { awk -v t="$(getconf CLK_TCK)" '{ split($0, a, ") "); split(a[2], f, " "); printf "%.2f", (f[12] + f[13]) / t }' "/proc/$1/stat"; }
+CPU="qmail-send $(cpu $PID)s"
+for c in $(ps -o pid= --ppid $PID); do CPU="$CPU, $(cat /proc/$c/comm) $(cpu $c)s"; done
 kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
 left=$(find "$W/queue" -type f ! -path '*/lock/*' | wc -l)
 ms=$(( (e - s) / 1000000 ))
 echo "qmail-send: $N local deliveries (concurrencylocal $CONC, qmail-local=$LOCAL) in ${ms} ms:" \
   "$(( N * 1000000000 / (e - s) )) msg/s; $left queue files left"
+echo "  CPU: $CPU"

@@ -141,8 +141,9 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
     await withQmail(h, async () => {
       const q2 = startQmail(h);
       expect(await q2.waitLine(/^alert: cannot start: qmail-send is already running$/)).toBe(true);
-      await q2.stop();
+      await waitFor(() => q2.child.exitCode !== null, 5000);
       expect(q2.child.exitCode).toBe(111);
+      await q2.stop();
     });
   });
 

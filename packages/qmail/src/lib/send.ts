@@ -387,7 +387,8 @@ export class QmailSend {
         this.commPos[c] = (this.commPos[c] as number) + w;
         if (this.commPos[c] === b.length) this.commBuf[c] = null;
       } catch (e) {
-        if (code(e) !== "EAGAIN") this.spawndied(c);
+        // EAGAIN: the spawner's pipe is full, try again; only EPIPE means it is gone (qmail-send.c comm_do).
+        if (code(e) === "EPIPE") this.spawndied(c);
       }
     }
   }

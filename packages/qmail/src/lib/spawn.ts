@@ -3,7 +3,8 @@
 // qmail-lspawn and qmail-rspawn: commands `<slot>messid\0sender\0recip\0` on
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1 (spec/qmail.md §3).
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { writeAll } from "@qts/core/die";
 import { pipe } from "@qts/sys/pipe";
 
 /** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
@@ -162,7 +163,7 @@ export function spawnLoop(impl: SpawnImpl, uidq: number): Promise<number> {
     const put = (b: Buffer) => {
       if (!flagwriting) return;
       try {
-        for (let at = 0; at < b.length; ) at += writeSync(1, b, at);
+        writeAll(1, b);
       } catch {
         flagwriting = false;
         try {
