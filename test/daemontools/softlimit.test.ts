@@ -121,3 +121,23 @@ test("fds inherited from the parent reach the program, as with the original", as
   expect(tables[0]).toContain("9 -> /dev/null");
   if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });
+
+describe("memory floor of our programs under softlimit (bun:ffi needs the JIT's reservation)", () => {
+  const env = { PATH: `${BIN}:/usr/bin:/bin` };
+
+  test("-m 3000000000 still runs a chain of ours", async () => {
+    const r = await run(ours("softlimit"), ["-m", "3000000000", "setuidgid", "root", "echo", "ok"], {
+      env,
+      extendEnv: false,
+    });
+    expect(r).toMatchObject({ code: 0, stdout: "ok\n" });
+  });
+
+  test("with BUN_JSC_jitMemoryReservationSize=64 MB, -m 600000000 does too", async () => {
+    const r = await run(ours("softlimit"), ["-m", "600000000", "setuidgid", "root", "echo", "ok"], {
+      env: { ...env, BUN_JSC_jitMemoryReservationSize: "67108864" },
+      extendEnv: false,
+    });
+    expect(r).toMatchObject({ code: 0, stdout: "ok\n" });
+  });
+});
