@@ -412,6 +412,13 @@ export class Multilog {
   private alarm = false;
 
   constructor(script: string[]) {
+    // Caught from the start, as the original: a TERM during start-up ends it cleanly after.
+    process.on("SIGTERM", () => {
+      this.term = true;
+    });
+    process.on("SIGALRM", () => {
+      this.alarm = true;
+    });
     inherited = new Set(inheritedFds());
     this.stamp = script[0]?.[0] === "t";
     // f_init: status files first, all of them, fatal errors.
@@ -461,12 +468,6 @@ export class Multilog {
 
   /** Reads fd 0 to the end (or SIGTERM at a line boundary), then c_quit. */
   async run(): Promise<void> {
-    process.on("SIGTERM", () => {
-      this.term = true;
-    });
-    process.on("SIGALRM", () => {
-      this.alarm = true;
-    });
     const buf = Buffer.allocUnsafe(READ);
     let yieldAt = Date.now() + 50;
     for (;;) {
