@@ -74,10 +74,12 @@ for i in range(n):
 PY
 sync
 LOG="$W/log"
+: > "$LOG"
 s=$(date +%s%N)
 ( cd / && exec env - PATH="$W/bin:/usr/bin:/bin" QMAILHOME="$W" "$W/bin/qmail-start" ./Mailbox > "$LOG" 2>&1 ) &
 PID=$!
-while [ "$(grep -c '^end msg' "$LOG" 2>/dev/null || true)" -lt "$N" ]; do
+done_n() { local n; n=$(grep -c '^end msg' "$LOG" 2>/dev/null); echo "${n:-0}"; }
+while [ "$(done_n)" -lt "$N" ]; do
   sleep 0.05
   if ! kill -0 $PID 2>/dev/null; then echo "qmail-send died:"; tail "$LOG"; exit 1; fi
 done
