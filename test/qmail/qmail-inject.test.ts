@@ -109,6 +109,15 @@ describe("qmail-inject -n", () => {
     );
   });
 
+  test("an empty group gives no recipients and no generated Cc", async () => {
+    const { h } = home();
+    const r = await inj(h, ["-n"], "To: undisclosed-recipients: ;\n\n");
+    expect(norm(r.stdout)).toBe(
+      "Return-Path: <anonymous@me.example.com>\nDate: DATE\nMessage-ID: <ID@me.example.com>\n" +
+        "From: anonymous@me.example.com\nTo: undisclosed-recipients: ;\n\n",
+    );
+  });
+
   test("environment overrides the control files; a missing comma is put in", async () => {
     const { h } = home({ me: "me.example.com", defaulthost: "ctl.example" });
     const r = await inj(h, ["-n"], "To: joe fred\n\n", {
@@ -405,5 +414,41 @@ describe("qmail-inject header injection is impossible (spec/security.md §2.4)",
     const { h } = home();
     const r = await inj(h, ["-n"], "To: a\n\n", { NAME: "A\nB", USER: "u" });
     expect(r.stdout).toContain('From: "A\\\n B" <u@me.example.com>\n');
+  });
+});
+
+describe("token822 and fold: no value can start a header line (property)", () => {
+  const fc = require("fast-check") as typeof import("fast-check");
+  // every line break is followed by a blank, except the final one; a CR is followed by LF or a blank
+  const safeField = (s: string) =>
+    /^[^\r\n]*(?:(?:\r(?=[\n \t])|\n(?=[ \t]))[^\r\n]*)*\n$/.test(s.replace(/\\\r(?=\\\n)/g, ""));
+  const bytes = fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 60 });
+
+  test("unparse of any quoted string, comment, literal or atom", async () => {
+    const { T, unparse, parse } = await import("../../packages/qmail/src/lib/token822.ts");
+    fc.assert(
+      fc.property(bytes, fc.constantFrom(T.QUOTE, T.COMMENT, T.LITERAL, T.ATOM), (s, type) => {
+        const out = unparse([
+          { type: T.ATOM, s: "From" },
+          { type: T.COLON, s: "" },
+          { type, s },
+          { type: T.LEFT, s: "" },
+          { type: T.ATOM, s: "u" },
+          { type: T.RIGHT, s: "" },
+        ]);
+        if (!safeField(out)) return false;
+        // and it parses back (the way defaultfrommake re-reads its own output)
+        return parse(out) !== null || type === T.ATOM;
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test("fold of any generated field", async () => {
+    const { fold } = await import("../../packages/qmail/src/lib/header.ts");
+    fc.assert(
+      fc.property(bytes, (s) => safeField(fold(`X-Field: ${s}\n`).replace(/\\/g, ""))),
+      { numRuns: 3000 },
+    );
   });
 });
