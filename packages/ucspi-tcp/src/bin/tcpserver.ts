@@ -15,7 +15,7 @@ import { exit, type Env } from "@qts/core/run";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
-import { spawn } from "@qts/sys/posixspawn";
+import { SpawnPool } from "@qts/sys/spawnpool";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { reap } from "@qts/sys/waitpid";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
@@ -297,6 +297,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
     start(sock);
   };
   const start = (sock: Socket) => {
+    // A reset while the lookups run must not end tcpserver; the child sees it on its own.
+    sock.on("error", () => {});
     numchildren++;
     status();
     if (numchildren >= o.limit) pause();
@@ -318,12 +320,15 @@ export async function main(argv: string[], env: Env): Promise<number> {
     while (waiting.length > 0 && numchildren < o.limit) start(waiting.shift() as Socket);
     if (server || numchildren >= o.limit) return;
     const s = createServer({ pauseOnConnect: true }, onConnection);
+    // accept() failures (EMFILE, ECONNABORTED) are skipped, as C's loop does.
+    s.on("error", () => {});
     const fd = dup(lfd);
     closeOnExec(fd);
     s.listen({ fd }, setBacklog);
     server = s;
   };
   first.on("connection", onConnection);
+  first.on("error", () => {});
   if (numchildren >= o.limit) pause();
 
   function reapChildren(andResume: boolean): void {
@@ -347,22 +352,21 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // SIGCHLD is the fast path; the poll catches any exit whose signal was merged away.
   setInterval(onChild, 1000);
 
-  const startChild = (file: string, args: string[], envp: string[], fd: number | undefined): number => {
-    const pid = spawn(file, args, envp, {
-      dup2: fd === undefined ? [] : [
-        [0, fd],
-        [1, fd],
-      ],
-      // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
-      sigDefault: [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33],
-    });
+  // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
+  const pool = new SpawnPool(2, [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33]);
+  const startChild = async (file: string, args: string[], envp: string[], fd: number | undefined) => {
+    const dups: [number, number][] = fd === undefined ? [] : [
+      [0, fd],
+      [1, fd],
+    ];
+    const pid = await pool.spawn(file, args, envp, dups);
     children.add(pid);
     return pid;
   };
   // A stand-in child that exits with code, where the C child would have: its pid and status are what -v logs.
-  const standIn = (code: number): number | undefined => {
+  const standIn = async (code: number): Promise<number | undefined> => {
     try {
-      return startChild("/bin/sh", ["sh", "-c", `exit ${code}`], [], undefined);
+      return await startChild("/bin/sh", ["sh", "-c", `exit ${code}`], [], undefined);
     } catch (e) {
       say(`${DROP}unable to fork: ${errorStr(e)}\n`);
       return undefined;
@@ -373,15 +377,16 @@ export async function main(argv: string[], env: Env): Promise<number> {
     if (pid === undefined) {
       numchildren--;
       status();
-      resume();
     }
+    // The child may have ended before it was in children; collect it now, after its pid line.
+    reapChildren(true);
   };
 
-  const runProgram = (envp: string[], fd: number): { pid?: number; err?: unknown } => {
+  const runProgram = async (envp: string[], fd: number): Promise<{ pid?: number; err?: unknown }> => {
     const file = prog[0] as string;
     if (file.includes("/")) {
       try {
-        return { pid: startChild(file, prog, envp, fd) };
+        return { pid: await startChild(file, prog, envp, fd) };
       } catch (e) {
         return { err: e };
       }
@@ -395,7 +400,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
         continue;
       }
       try {
-        return { pid: startChild(p, prog, envp, fd) };
+        return { pid: await startChild(p, prog, envp, fd) };
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code === "ENOENT") continue;
@@ -410,8 +415,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
     const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
     const remoteIp = (sock.remoteAddress ?? "0.0.0.0").replace(/^::ffff:/, "");
     const remotePort = sock.remotePort ?? 0;
-    const drop = (msg: string, err?: unknown) => {
-      const pid = standIn(111);
+    const drop = async (msg: string, err?: unknown) => {
+      const pid = await standIn(111);
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n`);
       say(`${DROP}${msg}${err === undefined ? "" : errorStr(err)}\n`);
       gone(sock, pid);
@@ -486,16 +491,22 @@ export async function main(argv: string[], env: Env): Promise<number> {
     const line = (pid: number) =>
       `tcpserver: ${deny ? "deny" : "ok"} ${pid} ${localhost ? safe(localhost) : ""}:${safe(localIpC)}:${safe(localPort)} ${remotehost ? safe(remotehost) : ""}:${safe(remoteIp)}:${remoteinfo !== undefined ? safe(remoteinfo) : ""}:${safe(String(remotePort))}\n`;
     if (deny) {
-      const pid = standIn(100);
+      const pid = await standIn(100);
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
       return gone(sock, pid);
     }
-    const r = runProgram(pathexecEnv(base, mods), fd);
+    const r = await runProgram(pathexecEnv(base, mods), fd);
+    const code = (r.err as { code?: string } | undefined)?.code;
+    if (code === "EAGAIN" || code === "ENOMEM") {
+      // posix_spawn could not create the process: C's "unable to fork" in the parent.
+      say(`${DROP}unable to fork: ${errorStr(r.err)}\n`);
+      return gone(sock, undefined);
+    }
     if (r.pid !== undefined) {
       info(`tcpserver: pid ${r.pid} from ${remoteIp}\n${line(r.pid)}`);
       return gone(sock, r.pid);
     }
-    const pid = standIn(111);
+    const pid = await standIn(111);
     if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
     say(`${DROP}unable to run ${prog[0]}: ${errorStr(r.err)}\n`);
     gone(sock, pid);
