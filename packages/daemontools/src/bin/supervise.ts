@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+import { constants, mkdirSync, openSync, statSync } from "node:fs";
+import { dieSys, dieUsage, errWrite, setProg, warn, warnSys } from "@qts/core/die";
+import { errnoName, errorStr } from "@qts/core/errstr";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { mkfifo } from "@qts/sys/fifo";
+import { lockExNb } from "@qts/sys/flock";
+import { setProcName } from "@qts/sys/procname";
+import { now, type Tain } from "@qts/tai64/tai64";
+import { keepInheritedFds, onSigchld, reapChild, startChild } from "../lib/child.ts";
+import { ControlQueue } from "../lib/control.ts";
+import { encodeStatus, writeStatus } from "../lib/status.ts";
+
+export const usage = "supervise dir";
+
+const SIGNALS: Record<string, NodeJS.Signals> = { a: "SIGALRM", h: "SIGHUP", k: "SIGKILL", t: "SIGTERM", i: "SIGINT" };
+
+// spec/daemontools-ucspi.md §1: start ./run, restart it when it dies, obey supervise/control.
+export async function main(argv: string[], _env: Env): Promise<number> {
+  setProg("supervise");
+  try {
+    setProcName("supervise");
+  } catch {}
+  const dir = argv[0];
+  if (dir === undefined || argv.length > 1) dieUsage(usage);
+  keepInheritedFds();
+
+  let pid = 0;
+  let flagwant = true;
+  let flagwantup = true;
+  let flagpaused = false;
+  let flagexit = false;
+  let when: Tain = now();
+  // A child that could not even be stood in for: its "death" is still due.
+  let phantomDeath = false;
+  let pending = false;
+  let wake: (() => void) | undefined;
+  const trigger = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  onSigchld(() => {
+    pending = true;
+    trigger();
+  });
+
+  try {
+    process.chdir(dir);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
+  }
+  try {
+    statSync("down");
+    flagwantup = false;
+  } catch (e) {
+    if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", dir, "/down");
+  }
+  try {
+    mkdirSync("supervise", 0o700);
+  } catch {}
+  try {
+    const fdlock = openSync("supervise/lock", constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    lockExNb(fdlock);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to acquire ", dir, "/supervise/lock");
+  }
+  try {
+    mkfifo("supervise/control", 0o600);
+  } catch {}
+  let fdcontrol = -1;
+  try {
+    fdcontrol = openSync("supervise/control", constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to read ", dir, "/supervise/control");
+  }
+  try {
+    // Our own writer: the reader never sees EOF.
+    openSync("supervise/control", constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to write ", dir, "/supervise/control");
+  }
+
+  const pidchange = () => {
+    when = now();
+  };
+  const announce = () => {
+    const w = writeStatus(
+      dir,
+      encodeStatus({ when, pid, paused: flagpaused, want: flagwant ? (flagwantup ? "u" : "d") : "" }),
+    );
+    if (w !== undefined) warn(w);
+  };
+  const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {}
+  };
+
+  pidchange();
+  announce();
+  try {
+    mkfifo("supervise/ok", 0o600);
+  } catch {}
+  try {
+    openSync("supervise/ok", constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to read ", dir, "/supervise/ok");
+  }
+  const control = new ControlQueue(fdcontrol, trigger);
+
+  const trystart = async () => {
+    let f = 0;
+    try {
+      f = startChild("./run", ["./run"]);
+    } catch (e) {
+      const code = errnoName(e);
+      if (code === "EAGAIN" || code === "ENOMEM") {
+        warnSys(e, "unable to fork for ", dir, ", sleeping 60 seconds");
+        await sleep(60_000);
+        pending = true;
+        return;
+      }
+      // In C the forked child reports the failed execve and exits 111; a stand-in child keeps the pid visible.
+      errWrite(`supervise: fatal: unable to start ${dir}/run: ${errorStr(e)}\n`);
+      try {
+        f = startChild("/bin/sh", ["sh", "-c", "exit 111"]);
+      } catch {
+        phantomDeath = true;
+      }
+    }
+    flagpaused = false;
+    pid = f;
+    pidchange();
+    announce();
+    // The 1-second rule (spec §1.2): nothing else happens until 1.02 s after a start.
+    await sleep(1020);
+  };
+
+  const wakeup = () =>
+    pending || control.size > 0
+      ? Promise.resolve()
+      : new Promise<void>((ok) => {
+          wake = ok;
+        });
+
+  const doit = async () => {
+    announce();
+    for (;;) {
+      if (flagexit && !pid) return;
+      await wakeup();
+      pending = false;
+      if (pid ? reapChild(pid) !== undefined : phantomDeath) {
+        phantomDeath = false;
+        pid = 0;
+        pidchange();
+        announce();
+        if (flagexit) return;
+        if (flagwant && flagwantup) await trystart();
+      }
+      const ch = control.next();
+      switch (ch) {
+        case "d":
+          flagwant = true;
+          flagwantup = false;
+          if (pid) {
+            kill("SIGTERM");
+            kill("SIGCONT");
+            flagpaused = false;
+          }
+          announce();
+          break;
+        case "u":
+          flagwant = true;
+          flagwantup = true;
+          announce();
+          if (!pid) await trystart();
+          break;
+        case "o":
+          flagwant = false;
+          announce();
+          if (!pid) await trystart();
+          break;
+        case "p":
+          flagpaused = true;
+          announce();
+          if (pid) kill("SIGSTOP");
+          break;
+        case "c":
+          flagpaused = false;
+          announce();
+          if (pid) kill("SIGCONT");
+          break;
+        case "x":
+          flagexit = true;
+          announce();
+          break;
+        default:
+          if (ch !== undefined && SIGNALS[ch] && pid) kill(SIGNALS[ch]);
+      }
+    }
+  };
+
+  if (!flagwant || flagwantup) await trystart();
+  await doit();
+  announce();
+  return EXIT_OK;
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { dieSys, errWrite, setProg, warn, warnSys } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { getopt } from "@qts/core/getopt";
+import type { Env } from "@qts/core/run";
+import { setBlocking } from "@qts/sys/exec";
+import { fchdir } from "@qts/sys/fchdir";
+
+export const usage = "svc -opts dir ...";
+
+const OPTIONS =
+  "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill\n";
+
+// spec/daemontools-ucspi.md §1.5: the letters, deduplicated in order, in one write per dir; always 0 past usage.
+export function main(argv: string[], _env: Env): number {
+  setProg("svc");
+  const { opts, rest } = getopt(argv, "udopchaitkx");
+  let data = "";
+  for (const o of opts) {
+    if (o.opt === "?") {
+      errWrite(OPTIONS);
+      return EXIT_USAGE;
+    }
+    if (data.length < 20 && !data.includes(o.opt)) data += o.opt;
+  }
+  let orig = -1;
+  try {
+    orig = openSync(".", constants.O_RDONLY);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to open current directory");
+  }
+  const bytes = Buffer.from(data);
+  for (const dir of rest) {
+    try {
+      process.chdir(dir);
+    } catch (e) {
+      warnSys(e, "unable to chdir to ", dir);
+      restore(orig);
+      continue;
+    }
+    let fd = -1;
+    try {
+      fd = openSync("supervise/control", constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      if (errnoName(e) === "ENXIO") warn("unable to control ", dir, ": supervise not running");
+      else warnSys(e, "unable to control ", dir);
+    }
+    if (fd >= 0) {
+      try {
+        setBlocking(fd, true);
+        const n = writeSync(fd, bytes);
+        if (n < bytes.length) throw Object.assign(new Error("short"), { code: "EAGAIN" });
+      } catch (e) {
+        warnSys(e, "error writing commands to ", dir);
+      }
+      closeSync(fd);
+    }
+    restore(orig);
+  }
+  return EXIT_OK;
+}
+
+function restore(fd: number): void {
+  try {
+    fchdir(fd);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to set directory");
+  }
+}

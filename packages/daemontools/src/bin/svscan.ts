@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+import { dieSys, setProg } from "@qts/core/die";
+import { EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { setProcName } from "@qts/sys/procname";
+import { keepInheritedFds } from "../lib/child.ts";
+import { Scanner } from "../lib/scanner.ts";
+
+export const usage = "svscan [dir]";
+
+// spec/daemontools-ucspi.md §2.1: scan every 5 seconds, forever; no signal handlers.
+export function main(argv: string[], env: Env): Promise<number> {
+  setProg("svscan");
+  try {
+    setProcName("svscan");
+  } catch {}
+  keepInheritedFds();
+  const dir = argv[0];
+  if (dir !== undefined) {
+    try {
+      process.chdir(dir);
+    } catch (e) {
+      dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
+    }
+  }
+  const scanner = new Scanner(env.PATH);
+  return new Promise(() => {
+    const tick = () => {
+      scanner.scan();
+      setTimeout(tick, 5000);
+    };
+    tick();
+  });
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+import { closeSync, constants, openSync, readSync, statSync } from "node:fs";
+import { dieSys, setProg, writeAll } from "@qts/core/die";
+import { errnoName, errorStr } from "@qts/core/errstr";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { fchdir } from "@qts/sys/fchdir";
+import { decodeStatus, STATUS_SIZE, statusText } from "../lib/status.ts";
+
+export const usage = "svstat dir ...";
+
+// spec/daemontools-ucspi.md §1.7: one line per dir, always 0 (111 only for the cwd).
+export function main(argv: string[], _env: Env): number {
+  setProg("svstat");
+  let orig = -1;
+  try {
+    orig = openSync(".", constants.O_RDONLY);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to open current directory");
+  }
+  let out = "";
+  for (const dir of argv) {
+    out += `${dir}: ${show(dir)}\n`;
+    try {
+      fchdir(orig);
+    } catch (e) {
+      dieSys(EXIT_TEMP, e, "unable to set directory");
+    }
+  }
+  if (out) writeAll(1, out);
+  return EXIT_OK;
+}
+
+function show(dir: string): string {
+  try {
+    process.chdir(dir);
+  } catch (e) {
+    return `unable to chdir: ${errorStr(e)}`;
+  }
+  let normallyUp = false;
+  try {
+    statSync("down");
+  } catch (e) {
+    if (errnoName(e) !== "ENOENT") return `unable to stat down: ${errorStr(e)}`;
+    normallyUp = true;
+  }
+  try {
+    closeSync(openSync("supervise/ok", constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch (e) {
+    if (errnoName(e) === "ENXIO") return "supervise not running";
+    return `unable to open supervise/ok: ${errorStr(e)}`;
+  }
+  let fd: number;
+  try {
+    fd = openSync("supervise/status", constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    return `unable to open supervise/status: ${errorStr(e)}`;
+  }
+  const buf = new Uint8Array(STATUS_SIZE);
+  let r: number;
+  try {
+    r = readSync(fd, buf, 0, STATUS_SIZE, null);
+  } catch (e) {
+    closeSync(fd);
+    return `unable to read supervise/status: ${errorStr(e)}`;
+  }
+  closeSync(fd);
+  if (r < STATUS_SIZE) return "unable to read supervise/status: bad format";
+  return statusText(decodeStatus(buf), normallyUp);
+}

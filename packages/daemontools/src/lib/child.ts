@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// Children of supervise and svscan, started like C's fork+execve: posix_spawn
+// keeps the environment byte for byte, passes inherited fds through (ours are
+// close-on-exec), keeps inherited ignored signals and resets what Bun set.
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { inheritFd } from "@qts/sys/exec";
+import { spawn as posixSpawn, type SpawnOptions } from "@qts/sys/posixspawn";
+import { reap } from "@qts/sys/waitpid";
+
+const SIGPIPE = 13;
+const SIGXFSZ = 25;
+// glibc's posix_spawn leaves its internal signals (SIGCANCEL 32, SIGSETXID 33) ignored unless reset.
+const SIG_DEFAULT = [SIGPIPE, SIGXFSZ, 32, 33];
+
+let environ: Uint8Array[] | undefined;
+
+/**
+ * Every fd present at exec time was inheritable, but Bun marks inherited fds
+ * above its own first fd close-on-exec at start-up [observed]. Call this first
+ * thing in main, before opening anything: it makes the inherited fds (all but
+ * Bun's anon_inode fds: epoll, eventfd) inheritable again, as C's children get them.
+ */
+export function keepInheritedFds(): void {
+  for (const name of readdirSync("/proc/self/fd")) {
+    const fd = Number(name);
+    if (!(fd > 2)) continue;
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`).startsWith("anon_inode:")) continue;
+      inheritFd(fd);
+    } catch {}
+  }
+}
+
+/**
+ * The environment this process was started with, as raw "NAME=value" entries
+ * (C's environ, which DJB's programs never change); our own relay variable is dropped.
+ */
+export function initialEnv(): Uint8Array[] {
+  if (environ) return environ;
+  const raw = readFileSync("/proc/self/environ");
+  const out: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== 0) continue;
+    if (i > start) out.push(raw.subarray(start, i));
+    start = i + 1;
+  }
+  if (start < raw.length) out.push(raw.subarray(start));
+  environ = out.filter((e) => !Buffer.from(e.subarray(0, 11)).equals(Buffer.from("QTS_NOFILE=")));
+  return environ;
+}
+
+export interface ChildOptions extends SpawnOptions {
+  /** "NAME=value" entries instead of this process's own environment. */
+  env?: readonly (string | Uint8Array)[];
+}
+
+/** execve-like start of file (no PATH search); returns the pid or throws the exec error. */
+export function startChild(file: string, argv: readonly string[], opts: ChildOptions = {}): number {
+  return posixSpawn(file, argv, opts.env ?? initialEnv(), { sigDefault: SIG_DEFAULT, ...opts });
+}
+
+/**
+ * DJB's pathexec_run as a spawn: a name without "/" is looked up in PATH
+ * (default "/bin:/usr/bin"; an empty entry is "."), skipping ENOENT and
+ * remembering EACCES/EPERM/EISDIR. Returns the pid or throws the error.
+ */
+export function startChildPath(
+  name: string,
+  argv: readonly string[],
+  path: string | undefined,
+  opts: ChildOptions = {},
+): number {
+  if (name.includes("/")) return startChild(name, argv, opts);
+  let saved: unknown;
+  for (const dir of (path ?? "/bin:/usr/bin").split(":")) {
+    try {
+      return startChild(`${dir === "" ? "." : dir}/${name}`, argv, opts);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "ENOENT") continue;
+      saved = e;
+      if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
+    }
+  }
+  throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+}
+
+let listening = false;
+const waiters = new Set<() => void>();
+
+/** Calls fn on every SIGCHLD (Bun's signal event; the handler is reset to default across exec). */
+export function onSigchld(fn: () => void): void {
+  waiters.add(fn);
+  if (listening) return;
+  listening = true;
+  process.on("SIGCHLD", () => {
+    for (const w of waiters) w();
+  });
+}
+
+/** waitpid(pid, WNOHANG): the wait status once pid has exited, else undefined. */
+export function reapChild(pid: number): number | undefined {
+  try {
+    return reap(pid)?.status;
+  } catch {
+    // ECHILD: not ours any more (already reaped); treat it as gone.
+    return 0;
+  }
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+// svscan's table of services (spec/daemontools-ucspi.md §2.1): one supervise per
+// directory, identified by (dev, ino), plus "supervise log" fed by a pipe that
+// svscan holds for as long as the entry exists, so no line is lost when either side restarts.
+import { type BigIntStats, closeSync, readdirSync, statSync } from "node:fs";
+import { warn, warnSys } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { pipe } from "@qts/sys/pipe";
+import { reapChild, startChildPath } from "./child.ts";
+
+export const SERVICES = 1000;
+
+interface Service {
+  key: string;
+  active: boolean;
+  log: boolean;
+  pid: number;
+  pidlog: number;
+  pi: [number, number];
+}
+
+export class Scanner {
+  readonly services: Service[] = [];
+
+  constructor(private readonly path: string | undefined) {}
+
+  /** One pass: reap, read ".", start what is missing, forget what is gone. */
+  scan(): void {
+    for (const s of this.services) {
+      if (s.pid && reapChild(s.pid) !== undefined) s.pid = 0;
+      if (s.pidlog && reapChild(s.pidlog) !== undefined) s.pidlog = 0;
+    }
+    for (const s of this.services) s.active = false;
+    let names: string[];
+    try {
+      names = readdirSync(".");
+    } catch (e) {
+      warnSys(e, "unable to read directory");
+      return;
+    }
+    for (const name of names) this.start(name);
+    for (let i = 0; i < this.services.length; ) {
+      const s = this.services[i] as Service;
+      if (!s.active && !s.pid && !s.pidlog) {
+        if (s.log) {
+          closeSync(s.pi[0]);
+          closeSync(s.pi[1]);
+        }
+        this.services[i] = this.services[this.services.length - 1] as Service;
+        this.services.pop();
+        continue;
+      }
+      i++;
+    }
+  }
+
+  private start(fn: string): void {
+    if (fn.startsWith(".")) return;
+    let st: BigIntStats;
+    try {
+      st = statSync(fn, { bigint: true });
+    } catch (e) {
+      warnSys(e, "unable to stat ", fn);
+      return;
+    }
+    if (!st.isDirectory()) return;
+    const key = `${st.dev}:${st.ino}`;
+    let s = this.services.find((x) => x.key === key);
+    if (!s) {
+      if (this.services.length >= SERVICES) {
+        warn("unable to start ", fn, ": running too many services");
+        return;
+      }
+      let log = false;
+      if (Buffer.byteLength(fn) <= 255) {
+        try {
+          statSync(`${fn}/log`);
+          log = true;
+        } catch (e) {
+          if (errnoName(e) !== "ENOENT") {
+            warnSys(e, "unable to stat ", fn, "/log");
+            return;
+          }
+        }
+      }
+      let pi: [number, number] = [-1, -1];
+      if (log) {
+        try {
+          pi = pipe();
+        } catch (e) {
+          warnSys(e, "unable to create pipe for ", fn);
+          return;
+        }
+      }
+      s = { key, active: false, log, pid: 0, pidlog: 0, pi };
+      this.services.push(s);
+    }
+    s.active = true;
+    if (!s.pid) {
+      try {
+        s.pid = startChildPath("supervise", ["supervise", fn], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
+      } catch (e) {
+        if (forkError(e)) {
+          warnSys(e, "unable to fork for ", fn);
+          return;
+        }
+        // C's forked child says this and exits 111; the next scan tries again either way.
+        warnSys(e, "unable to start supervise ", fn);
+      }
+    }
+    if (s.log && !s.pidlog) {
+      try {
+        s.pidlog = startChildPath("supervise", ["supervise", "log"], this.path, {
+          dup2: [[0, s.pi[0]]],
+          cwd: fn,
+        });
+      } catch (e) {
+        if (forkError(e)) warnSys(e, "unable to fork for ", fn, "/log");
+        else if (!isDir(fn)) warnSys(e, "unable to switch to ", fn);
+        else warnSys(e, "unable to start supervise ", fn, "/log");
+      }
+    }
+  }
+}
+
+function forkError(e: unknown): boolean {
+  const c = errnoName(e);
+  return c === "EAGAIN" || c === "ENOMEM";
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+import { ptr } from "bun:ffi";
+import { SysError } from "@qts/core/errstr";
+import { errno, libc } from "./ffi.ts";
+
+const WNOHANG = 1;
+const EINTR = 4;
+
+const c = libc({ waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" } });
+
+export interface Reaped {
+  pid: number;
+  /** The raw wait status. */
+  status: number;
+}
+
+/**
+ * waitpid(pid, WNOHANG) for one specific child (never -1: that would race
+ * with Bun reaping the children it spawned itself). Returns undefined while
+ * the child runs; throws SysError (ECHILD when it is not our child).
+ */
+export function reap(pid: number): Reaped | undefined {
+  const st = new Int32Array(1);
+  for (;;) {
+    const r = c().waitpid(pid, ptr(st), WNOHANG);
+    if (r > 0) return { pid: r, status: st[0] as number };
+    if (r === 0) return undefined;
+    const e = errno();
+    if (e !== EINTR) throw new SysError("waitpid", e);
+  }
+}
+
+/** The signal that killed the child, or 0 if it exited. */
+export function termSig(status: number): number {
+  return status & 0x7f;
+}
+
+/** The exit code of a child that exited (valid when termSig is 0). */
+export function exitCode(status: number): number {
+  return (status >> 8) & 0xff;
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+import { expect, test } from "bun:test";
+import { closeSync, constants, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fchdir } from "@qts/sys/fchdir";
+import { spawn } from "@qts/sys/posixspawn";
+import { exitCode, reap, termSig } from "@qts/sys/waitpid";
+import { tmp, waitFor } from "../lib/harness.ts";
+
+async function waitExit(pid: number): Promise<number> {
+  let st: number | undefined;
+  await waitFor(() => {
+    st = reap(pid)?.status;
+    return st !== undefined;
+  }, 5000);
+  if (st === undefined) throw new Error("child did not exit");
+  return st;
+}
+
+test("posix_spawn: argv, raw env, dup2, cwd, exit code; waitpid reaps that pid", async () => {
+  const d = tmp();
+  const out = join(d, "out");
+  const fd = openSync(out, "w");
+  const pid = spawn(
+    "/bin/sh",
+    ["sh", "-c", 'echo "$0 $X $PWD"; exit 7', "zero"],
+    ["X=a b", Buffer.from("Y=\xff", "latin1")],
+    {
+      dup2: [[1, fd]],
+      cwd: d,
+    },
+  );
+  closeSync(fd);
+  const st = await waitExit(pid);
+  expect(termSig(st)).toBe(0);
+  expect(exitCode(st)).toBe(7);
+  expect(readFileSync(out, "utf8")).toBe(`zero a b ${d}\n`);
+  expect(() => reap(pid)).toThrow();
+});
+
+test("posix_spawn: exec errors are thrown with their errno", () => {
+  expect(() => spawn("/nonexist", ["x"], [])).toThrow(expect.objectContaining({ code: "ENOENT" }));
+  const d = tmp();
+  writeFileSync(join(d, "f"), "#!/bin/sh\n", { mode: 0o644 });
+  expect(() => spawn(join(d, "f"), ["x"], [])).toThrow(expect.objectContaining({ code: "EACCES" }));
+});
+
+test("posix_spawn: sigDefault resets Bun's ignored SIGPIPE/SIGXFSZ; other signals keep their disposition", async () => {
+  const d = tmp();
+  const out = join(d, "out");
+  const fd = openSync(out, "w");
+  const pid = spawn("/bin/grep", ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], [], {
+    dup2: [[1, fd]],
+    sigDefault: [13, 25, 32, 33],
+  });
+  closeSync(fd);
+  await waitExit(pid);
+  const own = BigInt(`0x${readFileSync("/proc/self/status", "utf8").match(/^SigIgn:\s*(\w+)/m)?.[1]}`);
+  const hex = (n: bigint) => n.toString(16).padStart(16, "0");
+  expect(readFileSync(out, "utf8")).toBe(`SigBlk:\t0000000000000000\nSigIgn:\t${hex(own & ~0x1001000n)}\n`);
+  const fd2 = openSync(out, "w");
+  const pid2 = spawn("/bin/grep", ["grep", "-E", "^SigIgn", "/proc/self/status"], [], { dup2: [[1, fd2]] });
+  closeSync(fd2);
+  await waitExit(pid2);
+  // Without the reset: Bun's SIGPIPE and SIGXFSZ, and glibc's internal 32 and 33, stay ignored.
+  expect(readFileSync(out, "utf8")).toBe(`SigIgn:\t${hex(own | 0x181001000n)}\n`);
+});
+
+test("waitpid: a running child is undefined, then its kill signal shows", async () => {
+  const pid = spawn("/bin/sleep", ["sleep", "10"], []);
+  expect(reap(pid)).toBeUndefined();
+  process.kill(pid, "SIGKILL");
+  expect(termSig(await waitExit(pid))).toBe(9);
+});
+
+test("fchdir returns to an open directory", () => {
+  const here = process.cwd();
+  const fd = openSync(here, constants.O_RDONLY);
+  process.chdir(tmp());
+  fchdir(fd);
+  closeSync(fd);
+  expect(process.cwd()).toBe(here);
+});
