@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { run, tmp } from "../lib/harness.ts";
+import { BIN, ours, run, tmp } from "../lib/harness.ts";
 import { impls } from "./chain.ts";
 
 describe.each(impls("fghack"))("fghack (%s)", (_w, bin) => {
@@ -53,4 +53,14 @@ test("fd layout in the child: the same as the original's, inherited fds kept", a
   expect(outs[0]?.stderr).toBe("");
   expect(outs[0]?.stdout.split("\n").length).toBeGreaterThan(36);
   expect(outs[0]?.stdout.replaceAll(`${d}/l0`, "L")).toEqual(outs[1]?.stdout.replaceAll(`${d}/l1`, "L") as string);
+});
+
+test("softlimit -o through our fghack to our setuidgid keeps the limit (QTS_NOFILE relay on spawn)", async () => {
+  const r = await run(ours("softlimit"), ["-o", "100", "fghack", "setuidgid", "root", "sh", "-c", "ulimit -n; env"], {
+    env: { PATH: `${BIN}:/usr/bin:/bin` },
+    extendEnv: false,
+  });
+  expect(r.code).toBe(0);
+  expect(r.stdout.split("\n")[0]).toBe("100");
+  expect(r.stdout).not.toContain("QTS_NOFILE");
 });

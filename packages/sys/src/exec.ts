@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-import { readdirSync, readlinkSync, realpathSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import type { SysError } from "@qts/core/errstr";
 import { execve } from "./execve.ts";
 import { check, libc } from "./ffi.ts";
@@ -121,6 +121,27 @@ function execveOnce(file: string, argv: readonly string[], env: Record<string, s
     } catch {}
   }
   return execve(file, argv, env);
+}
+
+/**
+ * The environment for a program started with spawn rather than execve
+ * (fghack's child): QTS_NOFILE added when the first PATH candidate that
+ * exists is our own binary, removed otherwise, as pathexec does.
+ */
+export function spawnEnv(file: string, env: ExecEnv): Record<string, string> {
+  const e = cleanEnv(env);
+  const dirs = file.includes("/") ? [""] : (env.PATH ?? "/bin:/usr/bin").split(":");
+  for (const dir of dirs) {
+    const p = file.includes("/") ? file : `${dir === "" ? "." : dir}/${file}`;
+    if (!existsSync(p)) continue;
+    if (isSelf(p)) {
+      try {
+        e[NOFILE_VAR] = String(getrlimit(RLIMIT.NOFILE).soft);
+      } catch {}
+    }
+    break;
+  }
+  return e;
 }
 
 /**

@@ -4,8 +4,9 @@ import { closeSync, readSync } from "node:fs";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { inheritedFds } from "@qts/sys/exec";
+import { inheritedFds, spawnEnv } from "@qts/sys/exec";
 import { pipe } from "@qts/sys/pipe";
+import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 
 export const usage = "fghack child";
 
@@ -26,7 +27,10 @@ export function main(argv: string[], env: Env): Promise<number> {
   const inherited = new Set(inheritedFds([r, w]));
   const stdio: ("inherit" | "ignore" | number)[] = ["inherit", "inherit", "inherit"];
   let fd = 3;
-  for (let n = 0; n < 31; fd++) {
+  // C's dup() fails silently past the soft RLIMIT_NOFILE: fewer copies then (one fewer here: Bun's
+  // spawn needs a free fd number above the last slot).
+  const max = Number(getrlimit(RLIMIT.NOFILE).soft);
+  for (let n = 0; n < 31 && fd < max - 1; fd++) {
     if (inherited.has(fd)) stdio.push(fd);
     else {
       stdio.push(w);
@@ -34,9 +38,14 @@ export function main(argv: string[], env: Env): Promise<number> {
     }
   }
   // Higher inherited fds keep their numbers too (a gap below them reads /dev/null, not closed).
-  const top = Math.max(-1, ...inherited);
+  // Bun's spawn cannot place an fd at or above the soft limit: such inherited fds are not handed on.
+  const top = Math.max(-1, ...[...inherited].filter((i) => i < max - 1));
   for (; fd <= top; fd++) stdio.push(inherited.has(fd) ? fd : "ignore");
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio, env, argv0: argv[0] });
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    stdio,
+    env: spawnEnv(argv[0] as string, env),
+    argv0: argv[0],
+  });
   const exited = new Promise<number>((ok) => {
     child.on("error", (e) => {
       try {
