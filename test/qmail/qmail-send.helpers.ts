@@ -241,8 +241,14 @@ export interface Running {
 }
 
 /** qmail-start with no logger: qmail-send's log is qmail-start's stdout. */
-export function startQmail(home: Home, args: string[] = ["./Mailbox"], env: Record<string, string> = {}): Running {
-  const child = spawn(join(home.dir, "bin/qmail-start"), args, {
+export function startQmail(
+  home: Home,
+  args: string[] = ["./Mailbox"],
+  env: Record<string, string> = {},
+  prefix: string[] = [],
+): Running {
+  const cmd = [...prefix, join(home.dir, "bin/qmail-start"), ...args];
+  const child = spawn(cmd[0] as string, cmd.slice(1), {
     env: {
       PATH: `${join(home.dir, "bin")}:/usr/bin:/bin`,
       QMAILHOME: home.dir,

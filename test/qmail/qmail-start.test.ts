@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { chownSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kill, ours, run, waitFor } from "../lib/harness.ts";
@@ -113,6 +114,26 @@ describe("qmail-start", () => {
           .map((k) => k.comm)
           .sort(),
       ).toEqual(["qmail-clean", "qmail-lspawn", "qmail-rspawn"]);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  test("a one-user install (bin/.qmail-ids maps every id to one user) runs as that user, unprivileged", async () => {
+    const h = makeHome();
+    const all = 65534;
+    let ids = "";
+    for (const u of ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]) ids += `user ${u} ${all}\n`;
+    for (const g of ["qmail", "nofiles"]) ids += `group ${g} ${all}\n`;
+    writeFileSync(join(h.dir, "bin/.qmail-ids"), ids);
+    spawnSync("chown", ["-R", `${all}:${all}`, join(h.dir, "queue")]);
+    const id = inject(h, "me@domain", ["ok@domain"], "Subject: one\n\n", { trigger: false });
+    spawnSync("chown", ["-R", `${all}:${all}`, join(h.dir, "queue")]);
+    const q = startQmail(h, ["./Mailbox"], {}, ["setpriv", `--reuid=${all}`, `--regid=${all}`, "--clear-groups"]);
+    try {
+      expect(await q.waitLine(new RegExp(`^end msg ${id}$`))).toBe(true);
+      expect(q.lines()).toContain("delivery 1: success: did_1+0+0/");
+      expect(proc(q.pid)).toMatchObject({ comm: "qmail-send", uid: all, gid: all });
     } finally {
       await q.stop();
     }

@@ -23,11 +23,12 @@ function getpw(home: string, local: string, uidp: number, gidn: number): Promise
       if (exit === undefined || !ended) return;
       resolve(exit === 0 ? Buffer.concat(out) : exit);
     };
+    const same = process.geteuid?.() !== 0 && uidp === process.getuid?.() && gidn === process.getgid?.();
     const c = spawn(join(home, "bin/qmail-getpw"), [local], {
       argv0: "bin/qmail-getpw",
       cwd: home,
-      uid: uidp,
-      gid: gidn,
+      uid: same ? undefined : uidp,
+      gid: same ? undefined : gidn,
       stdio: ["ignore", "pipe", "ignore"],
     });
     c.once("error", () => {

@@ -41,6 +41,7 @@ function freeRange(count: number): number {
 export function main(argv: string[], env: Env): number {
   setProg("qmail-start");
   const home = qmailHome(env);
+  const root = process.geteuid!() === 0;
   let uidl: number;
   let uidq: number;
   let uidr: number;
@@ -57,8 +58,11 @@ export function main(argv: string[], env: Env): number {
     uids = ids.uid.qmails;
     gidn = ids.gid.nofiles;
     gidq = ids.gid.qmail;
-    process.setgroups!([gidq]);
-    process.setgid!(gidq);
+    // An install for one ordinary user maps every id to that user (lib/ids.ts): nothing to switch then.
+    if (!(root === false && process.getgid!() === gidq)) {
+      process.setgroups!([gidq]);
+      process.setgid!(gidq);
+    }
   } catch {
     return EXIT_TEMP;
   }
@@ -66,6 +70,10 @@ export function main(argv: string[], env: Env): number {
   const logger = argv.slice(1);
   const envc = env as NodeJS.ProcessEnv;
   const start = (name: string, args: string[], stdio: StdioOptions, uid?: number, gid?: number) => {
+    if (!root && uid === process.getuid!() && (gid === undefined || gid === process.getgid!())) {
+      uid = undefined;
+      gid = undefined;
+    }
     const c = spawn(which(name, env, home), args, { argv0: name, env: envc, stdio, uid, gid });
     c.on("error", () => {});
     c.unref();
@@ -99,7 +107,7 @@ export function main(argv: string[], env: Env): number {
       lifeline = w;
     }
 
-    process.setuid!(uids);
+    if (root || process.getuid!() !== uids) process.setuid!(uids);
     // Bun's own event loop lives on low fds (3, 4): from here on nothing may run but dup2 and execve.
     const src = [logfd, p1[1], p2[0], p3[1], p4[0], p5[1], p6[0]];
     if (lifeline >= 0) src.push(lifeline);

@@ -109,12 +109,14 @@ export function runChild(spec: ChildSpec, fdmess: number, out: Output): Promise<
     const finish = () => {
       if (exited && ended) resolve(exited);
     };
+    // Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail.
+    const same = process.geteuid?.() !== 0 && spec.uid === process.getuid?.() && spec.gid === process.getgid?.();
     try {
       child = spawn(spec.file, spec.args, {
         argv0: spec.argv0,
         cwd: spec.cwd,
-        uid: spec.uid,
-        gid: spec.gid,
+        uid: same ? undefined : spec.uid,
+        gid: same ? undefined : spec.gid,
         env: (spec.env ?? process.env) as NodeJS.ProcessEnv,
         stdio: [fdmess, w, w],
       });
