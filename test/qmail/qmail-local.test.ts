@@ -6,8 +6,10 @@ import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   statSync,
@@ -15,6 +17,7 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { flock, LOCK_EX } from "@qts/sys/flock";
 import { ours } from "../lib/harness.ts";
 import { GID, injected, makeHome, runLocal, UID } from "./fixtures/local-user.ts";
 
@@ -630,12 +633,13 @@ describe("mbox (§4.5)", () => {
   test("waits for a flock held by someone else", async () => {
     const h = makeHome();
     h.put("Mailbox", "", 0o600);
-    const holder = Bun.spawn(["flock", join(h.dir, "Mailbox"), "sleep", "1.5"], { stdout: "ignore" });
-    await Bun.sleep(300);
+    const held = openSync(join(h.dir, "Mailbox"), "r");
+    flock(held, LOCK_EX);
+    setTimeout(() => closeSync(held), 1200);
     const t0 = Date.now();
     expect(await runLocal(h)).toEqual({ code: 0, out: "did 1+0+0\n" });
-    expect(Date.now() - t0).toBeGreaterThan(900);
-    await holder.exited;
+    expect(Date.now() - t0).toBeGreaterThan(1100);
+    expect(h.read("Mailbox")).toContain("Delivered-To: joe@example.com\n");
   });
 
   test("unopenable mbox: 111 with the open error", async () => {
