@@ -29,7 +29,8 @@ describe.each(impls("setuidgid"))("setuidgid (%s)", (_w, bin) => {
   });
 
   test("only the primary group; uid and gid set", async () => {
-    const r = await run(bin, ["nobody", "id"]);
+    // The caller's supplementary groups (here 1, 2, 3) do not survive: setgroups(1, &gid).
+    const r = await run("setpriv", ["--groups=1,2,3", bin, "nobody", "id"]);
     expect(r).toMatchObject({ code: 0, stdout: "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n" });
   });
 
