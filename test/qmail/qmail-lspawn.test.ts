@@ -84,11 +84,8 @@ describe("qmail-lspawn", () => {
   });
 
   test("output over 3000 bytes is cut with the error-report-too-long line", async () => {
-    const r = await one(3, "big@domain");
-    expect(r.startsWith("Dxxxx")).toBe(true);
-    expect(r.endsWith("\nError report too long, sorry.\n")).toBe(true);
-    expect(r.length).toBeLessThanOrEqual(1 + 3000);
-    expect(r.length).toBeGreaterThanOrEqual(1 + 2997);
+    // 5000 bytes read 128 at a time: cut back to 2966 bytes plus the notice after every read past 3000
+    expect(await one(3, "big@domain")).toBe(`D${"x".repeat(2966)}\nError report too long, sorry.\n`);
   });
 
   test("uid 0 from users/cdb: never root, report 113", async () => {

@@ -22,7 +22,12 @@ export class Output {
   private len = 0;
   constructor(private readonly truncreport: number) {}
 
-  append(chunk: Buffer): void {
+  append(data: Buffer): void {
+    // spawn.c reads 128 bytes at a time and applies the cut after each read.
+    for (let i = 0; i < data.length; i += 128) this.add(data.subarray(i, i + 128));
+  }
+
+  private add(chunk: Buffer): void {
     this.parts.push(chunk);
     this.len += chunk.length;
     if (this.truncreport > 100 && this.len > this.truncreport) {
