@@ -3,7 +3,7 @@
 // the socket on fds 6 (read) and 7 (write) and the tcpserver variables.
 import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";
-import { errWrite, Exit, setProg } from "@qts/core/die";
+import { Exit, errWrite, setProg } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -11,9 +11,9 @@ import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { inheritedFds, pathexec, prepareExec, setBlocking } from "@qts/sys/exec";
 import { IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
-import { type EnvMod, pathexecEnv, environ } from "../lib/env.ts";
+import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
-import { djbName, NoAddress, scanUlong, servicePort } from "../lib/names.ts";
+import { djbName, literalIp4s, NoAddress, scanUlong, servicePort } from "../lib/names.ts";
 
 export const usage =
   "tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program";
@@ -22,8 +22,6 @@ function dieUsage(): never {
   errWrite(`tcpclient: usage: ${usage}\n`);
   throw new Exit(EXIT_USAGE);
 }
-
-const IP4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** dns_name4 as tcpclient uses it: a name, "" when the address has none, undefined when the lookup failed. */
 async function name4(ip: string): Promise<string | undefined> {
@@ -37,7 +35,11 @@ async function name4(ip: string): Promise<string | undefined> {
 }
 
 async function addresses(host: string): Promise<string[]> {
-  if (IP4.test(host)) return [host];
+  const lit = literalIp4s(host);
+  if (lit) {
+    if (lit.length === 0) throw new NoAddress(host);
+    return lit;
+  }
   try {
     const r = await dns.lookup(host, { family: 4, all: true });
     if (r.length === 0) throw new NoAddress(host);
@@ -131,7 +133,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
         // ip4_scan accepts a leading dotted quad
         const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
         if (!m) dieUsage();
-        localIp = m.slice(1, 5).map((x) => Number(x) & 255).join(".");
+        localIp = m
+          .slice(1, 5)
+          .map((x) => Number(x) & 255)
+          .join(".");
         break;
       }
       case "p":

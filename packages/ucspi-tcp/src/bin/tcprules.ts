@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
-import { Exit, dieSys, dieUsage, setProg, writeAll } from "@qts/core/die";
+import { dieSys, dieUsage, Exit, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readAll } from "../lib/readall.ts";
@@ -29,7 +29,10 @@ export function main(argv: string[], _env: Env): number {
         // strerr prints the line as a C string: up to its first NUL.
         const nul = e.line.indexOf(0);
         const line = nul < 0 ? e.line : e.line.subarray(0, nul);
-        writeAll(2, Buffer.concat([Buffer.from("tcprules: fatal: unable to parse this line: "), line, Buffer.from("\n")]));
+        writeAll(
+          2,
+          Buffer.concat([Buffer.from("tcprules: fatal: unable to parse this line: "), line, Buffer.from("\n")]),
+        );
         throw new Exit(EXIT_USAGE);
       }
     });

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync } from "node:fs";
 import { Cdb } from "@qts/cdb/cdb";
-import { dieSys, errWrite, Exit, setProg, writeAll } from "@qts/core/die";
+import { dieSys, Exit, errWrite, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { findRule, type RuleHit } from "../lib/rules.ts";

@@ -7,16 +7,16 @@
 import { accessSync, closeSync, constants, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { Cdb } from "@qts/cdb/cdb";
-import { errWrite, Exit, setProg, writeAll } from "@qts/core/die";
+import { Exit, errWrite, setProg, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
-import { exit, type Env } from "@qts/core/run";
+import { type Env, exit } from "@qts/core/run";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
-import { SpawnPool } from "@qts/sys/spawnpool";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
+import { SpawnPool } from "@qts/sys/spawnpool";
 import { reap } from "@qts/sys/waitpid";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
@@ -355,10 +355,13 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
   const pool = new SpawnPool(2, [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33]);
   const startChild = async (file: string, args: string[], envp: string[], fd: number | undefined) => {
-    const dups: [number, number][] = fd === undefined ? [] : [
-      [0, fd],
-      [1, fd],
-    ];
+    const dups: [number, number][] =
+      fd === undefined
+        ? []
+        : [
+            [0, fd],
+            [1, fd],
+          ];
     const pid = await pool.spawn(file, args, envp, dups);
     children.add(pid);
     return pid;
@@ -470,7 +473,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
       try {
         rfd = openSync(o.rules, "r");
       } catch (e) {
-        if ((e as { code?: string }).code !== "ENOENT" || !o.allowNoRules) return drop(`unable to read ${o.rules}: `, e);
+        if ((e as { code?: string }).code !== "ENOENT" || !o.allowNoRules)
+          return drop(`unable to read ${o.rules}: `, e);
       }
       if (rfd !== undefined) {
         try {

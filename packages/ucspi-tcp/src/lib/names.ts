@@ -42,9 +42,35 @@ export async function ip4(name: string): Promise<string[] | undefined> {
 
 export class NoAddress extends Error {}
 
+/**
+ * dns_ip4's shortcut: a name made only of digits, dots and brackets is read
+ * as addresses, one byte (mod 256) per dot-separated part, four bytes per
+ * address, a short tail dropped ("127.1" has none). undefined for any other name.
+ */
+export function literalIp4s(name: string): string[] | undefined {
+  if (!/^[0-9.[\]]*$/.test(name)) return undefined;
+  const bytes: number[] = [];
+  let code = 0;
+  for (const ch of `${name}.`) {
+    if (ch === "[" || ch === "]") continue;
+    if (ch === ".") {
+      bytes.push(code);
+      code = 0;
+    } else code = (code * 10 + Number(ch)) & 255;
+  }
+  const out: string[] = [];
+  for (let i = 0; i + 4 <= bytes.length; i += 4) out.push(bytes.slice(i, i + 4).join("."));
+  return out;
+}
+
 /** The first IPv4 address of host ("" and "0" are 0.0.0.0); NoAddress when it has none. */
 export async function hostIp(host: string): Promise<string> {
   if (host === "" || host === "0") return "0.0.0.0";
+  const lit = literalIp4s(host);
+  if (lit) {
+    if (lit.length === 0) throw new NoAddress(host);
+    return lit[0] as string;
+  }
   if (isIPv4(host)) return host;
   try {
     const r = await dns.lookup(host, { family: 4 });
