@@ -592,6 +592,22 @@ describe("limits", () => {
     expect(srv.log()).toMatch(/end \d+ status 256/);
   });
 
+  test("a client that never reads its replies: the write times out, exit 1", async () => {
+    const h = makeHome({ me: "test.example", timeoutsmtpd: "1\n" });
+    const srv = await tcpserver(h);
+    const s = connect(srv.port, "127.0.0.1");
+    s.on("error", () => {});
+    await new Promise((ok) => s.on("connect", ok));
+    s.pause();
+    const block = Buffer.from("NOOP\r\n".repeat(10000));
+    for (let i = 0; i < 600 && !/end \d+ status/.test(srv.log()); i++) {
+      if (!s.write(block)) await Promise.race([new Promise((ok) => s.once("drain", ok)), Bun.sleep(200)]);
+    }
+    await waitFor(() => /end \d+ status 256/.test(srv.log()), 15000);
+    s.destroy();
+    expect(srv.log()).toMatch(/end \d+ status 256/);
+  }, 30000);
+
   test("endless command line and endless message: RSS stays bounded", async () => {
     const h = makeHome({ me: "test.example" });
     writeFileSync(h.qq, "#!/bin/sh\ncat >/dev/null\ncat <&1 >/dev/null\nexit 0\n", { mode: 0o755 });

@@ -11,7 +11,7 @@ import { Control } from "./control.ts";
 import { QmailQueue } from "./qmail.ts";
 import { receivedLine } from "./received.ts";
 import { lowerAscii, readInt, scanUlong } from "./smtpcontrol.ts";
-import { ReadEof, ReadTimeout, timeoutRead, writeFully } from "./timeoutio.ts";
+import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -254,6 +254,7 @@ export class Session {
   }
 
   async run(): Promise<never> {
+    writeTimeout(this.fdOut, this.cfg.timeoutMs);
     this.out(`220 ${this.cfg.greeting} ESMTP\r\n`);
     for (;;) {
       const { s, over } = await this.line();

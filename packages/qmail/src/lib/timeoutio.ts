@@ -2,7 +2,8 @@
 // timeoutread/timeoutwrite for the SMTP programs: big reads from an fd into a
 // reusable buffer, bounded by a per-read timeout; synchronous writes.
 import { read, writeSync } from "node:fs";
-import { setBlocking } from "@qts/sys/exec";
+import { isNonBlocking, setBlocking } from "@qts/sys/exec";
+import { setSendTimeout } from "@qts/sys/sndtimeo";
 
 export class ReadTimeout extends Error {}
 export class ReadEof extends Error {}
@@ -40,14 +41,27 @@ export function timeoutRead(fd: number, buf: Uint8Array, ms: number): Promise<nu
   });
 }
 
-/** Writes all of data to fd; throws on a write error. Makes fd blocking on EAGAIN. */
+/** timeoutwrite for synchronous writes: a socket's blocking writes give up after ms (SO_SNDTIMEO). */
+export function writeTimeout(fd: number, ms: number): void {
+  try {
+    setSendTimeout(fd, ms);
+  } catch {
+    // not a socket (a pipe under sendmail -bs, a test): writes may block, as on a pipe in C
+  }
+}
+
+/**
+ * Writes all of data to fd; throws on a write error or a write timeout. A
+ * non-blocking fd from the caller is made blocking; EAGAIN on a blocking fd
+ * is the send timeout.
+ */
 export function writeFully(fd: number, data: Uint8Array): void {
   let at = 0;
   while (at < data.length) {
     try {
       at += writeSync(fd, data, at, data.length - at);
     } catch (e) {
-      if (!isAgain(e)) throw e;
+      if (!isAgain(e) || !isNonBlocking(fd)) throw e;
       setBlocking(fd, true);
     }
   }
