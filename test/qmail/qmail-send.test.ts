@@ -7,6 +7,7 @@ import {
   chownSync,
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readFileSync,
   statSync,
@@ -561,15 +562,31 @@ describe("qmail-send: alerts", () => {
     }
   });
 
-  test("HUP without a readable locals: alert: unable to reread control/locals, old values kept", async () => {
+  test("HUP with an unreadable locals: alert: unable to reread control/locals, old values kept", async () => {
     const h = makeHome();
     await withQmail(h, async (q) => {
       unlinkSync(join(h.dir, "control/locals"));
-      unlinkSync(join(h.dir, "control/me"));
+      mkdirSync(join(h.dir, "control/locals"));
       kill(q.pid, "SIGHUP");
       expect(await q.waitLine(/^alert: unable to reread control\/locals$/)).toBe(true);
       const id = await deliver(q, h, "me@domain", ["ok@domain"]);
       expect(about(q, id)).toContain(`starting delivery 1: msg ${id} to local ok@domain`);
+    });
+  });
+
+  test("HUP with no locals: control/me as read at start-up is the local domain", async () => {
+    const h = makeHome({ control: { me: "me.host" } });
+    await withQmail(h, async (q) => {
+      unlinkSync(join(h.dir, "control/locals"));
+      unlinkSync(join(h.dir, "control/me"));
+      kill(q.pid, "SIGHUP");
+      await Bun.sleep(300);
+      const id = await deliver(q, h, "me@domain", ["ok@me.host", "ok@domain"]);
+      const starts = about(q, id).filter((l) => l.startsWith("starting"));
+      expect(starts.map((l) => l.replace(/^starting delivery \d+: msg \d+ /, "")).sort()).toEqual([
+        "to local ok@me.host",
+        "to remote ok@domain",
+      ]);
     });
   });
 

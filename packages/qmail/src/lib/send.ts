@@ -197,6 +197,7 @@ export class QmailSend {
   // controls
   private lifetime = 604800;
   private concurrency = [10, 20];
+  private me: string | undefined;
   private envnoathost = "";
   private bouncefrom = "";
   private bouncehost = "";
@@ -271,7 +272,7 @@ export class QmailSend {
   getcontrols(): boolean {
     try {
       const c = new Control(this.home);
-      c.me();
+      this.me = c.me();
       this.lifetime = this.readint(c, "queuelifetime", 604800);
       this.concurrency[0] = this.readint(c, "concurrencylocal", 10);
       this.concurrency[1] = this.readint(c, "concurrencyremote", 20);
@@ -291,11 +292,11 @@ export class QmailSend {
     }
   }
 
+  /** control/locals, or control/me as read at start-up (control_init runs once, HUP does not reread me). */
   private readLocals(c: Control): ConstMap | undefined {
     const l = c.lines("locals");
     if (l) return new ConstMap(l, false);
-    const me = c.me();
-    return me === undefined ? undefined : new ConstMap([me], false);
+    return this.me === undefined ? undefined : new ConstMap([this.me], false);
   }
 
   /** SIGHUP: locals and virtualdomains only. */
