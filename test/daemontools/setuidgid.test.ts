@@ -65,3 +65,12 @@ test("fds inherited from the parent reach the program, as with the original", as
   expect(tables[0]).toContain("9 -> /dev/null");
   if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });
+
+test("signals the parent blocked stay blocked in the program, as with the original", async () => {
+  const block =
+    "import os,signal,sys\nsignal.pthread_sigmask(signal.SIG_SETMASK,[signal.SIGHUP,signal.SIGUSR1])\nsignal.signal(signal.SIGPIPE,signal.SIG_DFL)\nsignal.signal(signal.SIGXFSZ,signal.SIG_DFL)\nos.execv(sys.argv[1],sys.argv[1:])";
+  for (const [, b] of impls("setuidgid")) {
+    const r = await run("python3", ["-c", block, b, "nobody", ...PROBE]);
+    expect(probeSummary(r.stdout)).toContain("SigBlk:\t0000000000000201");
+  }
+});

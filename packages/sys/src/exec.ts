@@ -22,6 +22,12 @@ const c = libc({
   sigprocmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
 });
 
+// The signal mask the process was started with (Bun leaves the main thread's as inherited): prepareExec
+// puts it back, so a signal the parent blocked stays blocked in the next program, as across C's exec.
+const SIG_BLOCK = 0;
+const startMask = new BigUint64Array(16);
+c().sigprocmask(SIG_BLOCK, null, startMask);
+
 /** Clears FD_CLOEXEC on fd so it survives execve. */
 export function inheritFd(fd: number): void {
   const fl = check("fcntl", c().fcntl(fd, F_GETFD, 0));
@@ -52,7 +58,8 @@ export function isNonBlocking(fd: number): boolean {
  * Puts the process back in the state a C program expects before execve
  * (DESIGN.md "Known traps"): fds 0-2 blocking and inheritable (a closed one
  * is left closed), the fds in keep inheritable, SIGPIPE and SIGXFSZ at
- * SIG_DFL (Bun ignores both and execve keeps "ignored"), no blocked signals.
+ * SIG_DFL (Bun ignores both and execve keeps "ignored"), the signal mask the
+ * process started with (empty unless the parent blocked some).
  * Diagnostics are written with writeSync everywhere, so nothing is queued.
  */
 export function prepareExec(keep: readonly number[] = []): void {
@@ -67,8 +74,7 @@ export function prepareExec(keep: readonly number[] = []): void {
   for (const fd of keep) inheritFd(fd);
   c().signal(SIGPIPE, null);
   c().signal(SIGXFSZ, null);
-  const empty = new BigUint64Array(16);
-  c().sigprocmask(SIG_SETMASK, empty, null);
+  c().sigprocmask(SIG_SETMASK, startMask, null);
 }
 
 /**
