@@ -409,6 +409,25 @@ describe("qmail-send: retries (spec §2.7)", () => {
     expect(m("remote")).toBe(birth + (12 + 20) ** 2);
   });
 
+  test("an info/ born in the future (clock skew): retried at birth + 10^2", async () => {
+    const h = makeHome();
+    const id = inject(h, "me@domain", ["defer@domain"], BODY, { trigger: false });
+    const q = join(h.dir, "queue");
+    const d = `${id % 23}/${id}`;
+    writeFileSync(join(q, "info", d), "Fme@domain\0");
+    writeFileSync(join(q, "local", d), "Tdefer@domain\0");
+    for (const s of ["info", "local"]) chownSync(join(q, s, d), h.ids.qmails, h.ids.qmail);
+    unlinkSync(join(q, "todo", String(id)));
+    unlinkSync(join(q, "intd", String(id)));
+    const birth = Math.floor(Date.now() / 1000) + 5000;
+    utimesSync(join(q, "info", d), birth, birth);
+    utimesSync(join(q, "local", d), 1000, 1000);
+    await withQmail(h, async (r) => {
+      expect(await r.waitLine(/^delivery 1: deferral: Temporary/)).toBe(true);
+    });
+    expect(Math.floor(statSync(join(q, "local", d)).mtimeMs / 1000)).toBe(birth + 100);
+  });
+
   test("past queuelifetime a deferral becomes a failure, bounced with the too-long text", async () => {
     const h = makeHome({ control: { queuelifetime: "100" } });
     const id = inject(h, "me@domain", ["defer@domain"], BODY, { trigger: false });

@@ -846,9 +846,14 @@ export class QmailSend {
   }
 
   private nextretry(birth: number, c: number): number {
-    let n = birth > this.recent ? 0 : Math.floor(Math.sqrt(this.recent - birth));
-    while (n * n > this.recent - birth) n--;
-    while ((n + 1) * (n + 1) <= this.recent - birth) n++;
+    // squareroot(): result^2 <= age < (result + 1)^2; a birth in the future counts as age 0.
+    const age = this.recent - birth;
+    let n = 0;
+    if (age > 0) {
+      n = Math.floor(Math.sqrt(age));
+      while (n * n > age) n--;
+      while ((n + 1) * (n + 1) <= age) n++;
+    }
     n += chanskip[c] as number;
     return birth + n * n;
   }
