@@ -274,6 +274,7 @@ class LogDir {
     for (;;) {
       const r = this.runProcessor();
       if (r === "ok") break;
+      if (r === "nofork") continue;
       if (r === "crashed") {
         warn("processor crashed in ", d, ", pausing: ", "no error");
       } else warn("processor failed in ", d, ", pausing");
@@ -296,7 +297,7 @@ class LogDir {
   }
 
   /** The processor as sh -c, fd 0 previous, 1 processed, 4 state, 5 newstate. */
-  private runProcessor(): "ok" | "failed" | "crashed" {
+  private runProcessor(): "ok" | "failed" | "crashed" | "nofork" {
     const fds: number[] = [];
     try {
       try {
@@ -318,7 +319,7 @@ class LogDir {
       const r = spawnSync("/bin/sh", ["-c", this.processor as string], { stdio, argv0: "sh", cwd: this.dir });
       if (r.error) {
         pause(r.error, "unable to fork for processor in ", this.dir);
-        return "failed";
+        return "nofork";
       }
       if (r.signal) return "crashed";
       return r.status === 0 ? "ok" : "failed";
