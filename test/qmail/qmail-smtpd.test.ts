@@ -637,6 +637,17 @@ describe("limits", () => {
     }
   }, 60000);
 
+  test("5000 recipients of varied lengths: the envelope is exact", async () => {
+    const h = makeHome({ me: "test.example" });
+    const rcpts = Array.from({ length: 5000 }, (_, i) => `${"r".repeat(i % 300)}${i}@test.example`);
+    const r = await session(
+      h,
+      `MAIL FROM:<a@b>\r\n${rcpts.map((x) => `RCPT TO:<${x}>\r\n`).join("")}DATA\r\nbody\r\n.\r\nQUIT\r\n`,
+    );
+    expect(r.out).toMatch(/354 go ahead\r\n250 ok \d+ qp \d+\r\n221 test.example\r\n$/);
+    expect(queued(h)[0]?.env).toBe(`Fa@b\0${rcpts.map((x) => `T${x}\0`).join("")}\0`);
+  });
+
   test("an overlong MAIL line is a syntax error, the session goes on", async () => {
     const h = makeHome();
     const r = await session(h, `MAIL FROM:<a@b> ${"x".repeat(200000)}\r\nNOOP\r\nQUIT\r\n`);

@@ -160,6 +160,37 @@ export function mailSize(arg: string): bigint | undefined {
   return undefined;
 }
 
+/** The recipients of a transaction, packed as NUL-ended bytes (C's rcptto stralloc): 10^6 of them cost bytes, not objects. */
+class RcptList {
+  private chunks: Buffer[] = [];
+  private cur = Buffer.allocUnsafe(65536);
+  private used = 0;
+  count = 0;
+
+  push(addr: string): void {
+    const need = addr.length + 1;
+    if (this.used + need > this.cur.length) {
+      if (this.used > 0) this.chunks.push(this.cur.subarray(0, this.used));
+      this.cur = Buffer.allocUnsafe(Math.max(65536, need));
+      this.used = 0;
+    }
+    this.used += this.cur.write(addr, this.used, "latin1");
+    this.cur[this.used++] = 0;
+    this.count++;
+  }
+
+  *[Symbol.iterator](): Generator<string> {
+    for (const c of [...this.chunks, this.cur.subarray(0, this.used)]) {
+      let at = 0;
+      while (at < c.length) {
+        const z = c.indexOf(0, at);
+        yield c.toString("latin1", at, z);
+        at = z + 1;
+      }
+    }
+  }
+}
+
 export class Session {
   private inbuf = Buffer.allocUnsafe(INBUF);
   private pos = 0;
@@ -170,7 +201,7 @@ export class Session {
   private seenmail = false;
   private flagbarf = false;
   private mailfrom = "";
-  private rcptto: string[] = [];
+  private rcptto = new RcptList();
 
   constructor(
     readonly cfg: SmtpdConfig,
@@ -338,7 +369,7 @@ export class Session {
     }
     this.flagbarf = bmfCheck(this.cfg, addr);
     this.seenmail = true;
-    this.rcptto = [];
+    this.rcptto = new RcptList();
     this.mailfrom = addr;
     this.out("250 ok\r\n");
   }
@@ -379,7 +410,7 @@ export class Session {
       this.out(R.wantmail);
       return;
     }
-    if (this.rcptto.length === 0) {
+    if (this.rcptto.count === 0) {
       this.out(R.wantrcpt);
       return;
     }
