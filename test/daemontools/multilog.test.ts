@@ -282,3 +282,42 @@ cat "$E"`;
     }
   }, 20000);
 });
+
+describe("multilog: processor failure", () => {
+  test("a failing processor is reported, retried after 5 s, and its output then archived", async () => {
+    const runs = impls.map(async ([, bin]) => {
+      const d = tmp("mlpf-");
+      const inFile = join(d, "in");
+      writeFileSync(inFile, "one\ntwo\n");
+      const proc = "if test -e ../once; then tr a-z A-Z; else touch ../once; exit 3; fi";
+      const p = spawn("sh", ["-c", 'exec "$0" "!$1" ./p < "$2"', bin, proc, inFile], {
+        cwd: d,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      const pDone = new Promise((ok) => p.on("exit", ok));
+      let err = "";
+      p.stderr?.on("data", (b) => {
+        err += b;
+      });
+      // EOF needs no rotation; ALRM makes one.
+      await waitFor(() => statSync(join(d, "p/current"), { throwIfNoEntry: false })?.size === 8, 3000);
+      await pDone;
+      const q = spawn(bin, ["!" + proc, "./p"], { cwd: d, stdio: ["pipe", "ignore", "pipe"] });
+      const qDone = new Promise((ok) => q.on("exit", ok));
+      q.stderr?.on("data", (b) => {
+        err += b;
+      });
+      q.stdin?.write("three\n");
+      await waitFor(() => statSync(join(d, "p/current"), { throwIfNoEntry: false })?.size === 14, 3000);
+      q.kill("SIGALRM");
+      const s = await waitFor(() => readdirSync(join(d, "p")).find((n) => n.endsWith(".s")), 9000);
+      q.stdin?.end();
+      await qDone;
+      return { err, archived: s ? readFileSync(join(d, "p", s), "latin1") : "" };
+    });
+    for (const r of await Promise.all(runs)) {
+      expect(r.err).toBe("multilog: warning: processor failed in ./p, pausing\n");
+      expect(r.archived).toBe("ONE\nTWO\nTHREE\n");
+    }
+  }, 20000);
+});
