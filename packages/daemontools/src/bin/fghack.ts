@@ -37,7 +37,7 @@ export function main(argv: string[], env: Env): Promise<number> {
       n++;
     }
   }
-  // Higher inherited fds keep their numbers too (a gap below them reads /dev/null, not closed).
+  // Higher inherited fds keep their numbers too (the gaps below them stay closed).
   // Bun's spawn cannot place an fd at or above the soft limit: such inherited fds are not handed on.
   const top = Math.max(-1, ...[...inherited].filter((i) => i < max - 1));
   for (; fd <= top; fd++) stdio.push(inherited.has(fd) ? fd : "ignore");
