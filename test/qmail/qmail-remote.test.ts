@@ -267,6 +267,55 @@ describe("qmail-remote reports", () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
+  test("timeoutconnect: a connect that hangs is abandoned and recorded in tcpto", async () => {
+    // a listener whose backlog is full drops SYNs: connect() hangs, on 127.0.0.1 only
+    const py = Bun.spawn(
+      [
+        "python3",
+        "-c",
+        `import socket, time, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+cs = []
+for i in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(s.getsockname())
+    except BlockingIOError: pass
+    cs.append(c)
+time.sleep(0.3)
+print(s.getsockname()[1], flush=True)
+time.sleep(30)`,
+      ],
+      { stdout: "pipe" },
+    );
+    try {
+      const reader = py.stdout.getReader();
+      const { value } = await reader.read();
+      const port = Number(new TextDecoder().decode(value).trim());
+      const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n`, timeoutconnect: "1\n" });
+      mkdirSync(join(home, "queue/lock"), { recursive: true });
+      writeFileSync(join(home, "queue/lock/tcpto"), Buffer.alloc(1024));
+      const t0 = Date.now();
+      const r = await remote(home, A, "x\n");
+      expect(r.out).toBe("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n\0");
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      const t = readFileSync(join(home, "queue/lock/tcpto"));
+      expect([...t.subarray(0, 5)]).toEqual([127, 0, 0, 1, 1]);
+      expect(Math.abs(t.readUInt32LE(8) - Date.now() / 1000)).toBeLessThan(10);
+    } finally {
+      py.kill();
+    }
+  });
+
+  test("a relay given by name is looked up (A), its port used", async () => {
+    const s = await sink({ end: "250 relayed\r\n" });
+    const dns = await startDns({ "relay.example": { A: ["127.0.0.1"] } });
+    const home = makeHome({ me: "me.test", smtproutes: `remote.example:relay.example:${s.port}\n` });
+    const r = await remote(home, A, "x\n", { QMAILREMOTE_DNS: `127.0.0.1:${dns.port}` });
+    expect(r.out).toBe("r\0K127.0.0.1 accepted message.\nRemote host said: 250 relayed\n\0");
+    await dns.close();
+    await s.close();
+  });
+
   test("nobody listening: Z no SMTP connection", async () => {
     const port = await freePort();
     const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n` });
