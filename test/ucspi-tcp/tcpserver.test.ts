@@ -32,15 +32,13 @@ async function serve(
   bin: string,
   opts: string[],
   prog: string[],
-  o: { env?: Record<string, string>; pre?: string[] } = {},
+  o: { env?: Record<string, string>; pre?: string[]; extraFd?: number } = {},
 ) {
   const d = tmp("qts-tcps-");
   const errFile = join(d, "stderr");
   const errFd = openSync(errFile, "w");
   const proc = Bun.spawn([...(o.pre ?? []), bin, "-1", ...opts, "127.0.0.1", "0", ...prog], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: errFd,
+    stdio: ["ignore", "pipe", errFd, ...(o.extraFd === undefined ? [] : [o.extraFd])],
     env: o.env ?? { PATH: "/usr/bin:/bin" },
     cwd: d,
   });
@@ -285,6 +283,38 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
     kill(s.pid, "SIGHUP");
     await Promise.race([s.proc.exited, Bun.sleep(3000)]);
     expect(s.proc.signalCode).toBe("SIGHUP");
+  });
+});
+
+describe.skipIf(!orig)("tcpserver: ours and Debian's give the child the same descriptors and signals", () => {
+  test("fd 0 and 1 the socket, fd 2 and an inherited fd 3 passed on, nothing else; same SigIgn/SigBlk", async () => {
+    const outs: string[] = [];
+    for (const [, bin] of impls) {
+      const d = tmp();
+      const extra = openSync(join(d, "extra"), "w");
+      const s = await serve(
+        bin,
+        ["-RHl0"],
+        ["sh", "-c", "ls -l /proc/self/fd; grep -E '^Sig(Ign|Blk)' /proc/self/status"],
+        { extraFd: extra },
+      );
+      outs.push(
+        (await talk(s.port)).data
+          .split("\n")
+          .filter((l) => !l.startsWith("total"))
+          .map((l) => l.replace(/^.*:\d\d /, ""))
+          .join("\n")
+          .replace(/\/proc\/\d+\/fd/, "/proc/PID/fd")
+          .replace(/socket:\[\d+\]/g, "socket")
+          .replace(/pipe:\[\d+\]/g, "pipe")
+          .replace(d, "DIR")
+          .replace(/qts-tcps-\w+/, "SERVERDIR"),
+      );
+      await stop(s);
+    }
+    expect(outs[0]).toContain("0 -> socket\n1 -> socket\n");
+    expect(outs[0]).toContain("3 -> DIR/extra\n");
+    expect(outs[0]).toBe(outs[1] as string);
   });
 });
 
