@@ -1235,6 +1235,19 @@ export class QmailSend {
 
   /** qmail-send's main() after chdir to the queue; returns the exit code. */
   async run(): Promise<number> {
+    // Caught from the start, as qmail-send.c does before taking the mutex.
+    process.on("SIGTERM", () => {
+      this.flagexitasap = true;
+      this.notify();
+    });
+    process.on("SIGALRM", () => {
+      this.flagrunasap = true;
+      this.notify();
+    });
+    process.on("SIGHUP", () => {
+      this.flagreadasap = true;
+      this.notify();
+    });
     let fd: number;
     try {
       fd = openSync("lock/sendmutex", constants.O_WRONLY | constants.O_NONBLOCK);
@@ -1300,19 +1313,6 @@ export class QmailSend {
         true,
       );
     }
-
-    process.on("SIGTERM", () => {
-      this.flagexitasap = true;
-      this.notify();
-    });
-    process.on("SIGALRM", () => {
-      this.flagrunasap = true;
-      this.notify();
-    });
-    process.on("SIGHUP", () => {
-      this.flagreadasap = true;
-      this.notify();
-    });
 
     this.pqstart();
     // The trigger is open before the first status line, so a pull right after it is not lost.
