@@ -27,8 +27,17 @@ clean:
 
 .PHONY: all test lint bench clean
 
-# make setup QMAIL=<dir>: users, groups and the qmail home (scripts/setup.ts); run as root
+# make setup QMAIL=<dir> [SERVICE=<dir>] [SENDMAIL=1]: users, groups and the qmail home
+# (scripts/setup.ts); with SERVICE, the article's service directories there, each with a down
+# file (scripts/services.ts); with SENDMAIL=1, /usr/sbin/sendmail -> QMAIL/bin/sendmail. Run as root.
 setup: all
 	$(BUN) scripts/setup.ts --home "$(or $(QMAIL),/var/qmail)"
+	$(if $(SERVICE),$(BUN) scripts/services.ts --home "$(or $(QMAIL),/var/qmail)" --service "$(SERVICE)" --down $(if $(SENDMAIL),--sendmail))
 
 .PHONY: setup
+
+# make start: the whole tree under ./var, svscan in the foreground, SMTP on 127.0.0.1:2525 (scripts/start.sh)
+start: all
+	bash scripts/start.sh
+
+.PHONY: start
