@@ -64,6 +64,7 @@ self.onmessage = (ev) => {
 interface Pending {
   ok: (pid: number) => void;
   fail: (e: unknown) => void;
+  worker: Worker;
 }
 
 export class SpawnPool {
@@ -83,12 +84,27 @@ export class SpawnPool {
       for (let i = 0; i < size; i++) {
         const w = new Worker(url);
         w.onmessage = (ev: MessageEvent) => this.reply(ev.data as { id: number; pid?: number; errno?: number });
+        w.onerror = () => this.lose(w);
         w.unref();
         this.workers.push(w);
       }
     } catch {
       this.workers.length = 0;
     }
+  }
+
+  // A worker that failed is dropped; what it had pending fails with EAGAIN, as a failed fork would.
+  private lose(w: Worker): void {
+    const i = this.workers.indexOf(w);
+    if (i >= 0) this.workers.splice(i, 1);
+    for (const [id, p] of this.pending) {
+      if (p.worker !== w) continue;
+      this.pending.delete(id);
+      p.fail(new SysError("posix_spawn", 11));
+    }
+    try {
+      w.terminate();
+    } catch {}
   }
 
   private reply(m: { id: number; pid?: number; errno?: number }): void {
@@ -119,8 +135,8 @@ export class SpawnPool {
     }
     return new Promise((ok, fail) => {
       const id = this.next++;
-      this.pending.set(id, { ok, fail });
       const w = this.workers[this.turn++ % this.workers.length] as Worker;
+      this.pending.set(id, { ok, fail, worker: w });
       w.postMessage({ id, file, argv, env, dup2, sigs: this.sigDefault });
     });
   }
