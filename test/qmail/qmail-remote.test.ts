@@ -194,6 +194,20 @@ describe("qmail-remote reports", () => {
     expect(r.out).toBe("ZConnected to 127.0.0.1 but greeting failed.\nRemote host said: 421 busy\n\0");
   });
 
+  test("a 554 greeting followed by an immediate close is still a permanent greeting failure", async () => {
+    const srv = createServer((c) => {
+      c.on("error", () => {});
+      c.end("554 no SMTP service here\r\n");
+    });
+    const port = await new Promise<number>((ok) =>
+      srv.listen(0, "127.0.0.1", () => ok((srv.address() as { port: number }).port)),
+    );
+    const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n` });
+    const r = await remote(home, A, "x\n");
+    srv.close();
+    expect(r.out).toBe("DConnected to 127.0.0.1 but greeting failed.\nRemote host said: 554 no SMTP service here\n\0");
+  });
+
   test("HELO 5xx permanent, other non-250 temporary", async () => {
     let r = await routed({ helo: "550 go away\r\n" }, A, "x\n");
     expect(r.out).toBe("DConnected to 127.0.0.1 but my name was rejected.\nRemote host said: 550 go away\n\0");

@@ -8,7 +8,7 @@ import type { Env } from "@qts/core/run";
 import { ipme } from "../lib/addrip.ts";
 import { quoteBox } from "../lib/addrparse.ts";
 import { Control } from "../lib/control.ts";
-import { Dns, DNS_HARD, DnsError, type IpMx } from "../lib/dns.ts";
+import { DNS_HARD, Dns, DnsError, type IpMx } from "../lib/dns.ts";
 import { qmailHome } from "../lib/home.ts";
 import { lowerAscii, readInt, scanUlong } from "../lib/smtpcontrol.ts";
 import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/smtpremote.ts";
@@ -215,7 +215,9 @@ async function smtp(
     rep.die(`ZConnected to ${ip} but connection died. ${critical ? "Possible duplicate! " : ""}(#4.4.2)\n`);
   };
   const quit = async (prepend: string, append: string): Promise<never> => {
-    await conn.write("QUIT\r\n");
+    // best effort: a server that said 554 and closed gets the report, not "connection died"
+    // (C's write of QUIT to a half-closed socket succeeds)
+    await conn.write("QUIT\r\n").catch(() => {});
     // waiting for the remote side is just too ridiculous (qmail-remote.c)
     conn.close();
     rep.out(`${prepend}${ip}${append}.\n`);
