@@ -49,6 +49,13 @@ describe.each(impls)("tcpclient (%s)", (_w, bin) => {
     });
   });
 
+  test("-i with an address not on this host: unable to bind socket, 111", async () => {
+    expect(await run(bin, ["-RHl0", "-i", "10.255.254.253", "127.0.0.1", String(port), "true"])).toMatchObject({
+      code: 111,
+      stderr: "tcpclient: fatal: unable to bind socket: address not available\n",
+    });
+  });
+
   test("the socket is fd 6 (read) and fd 7 (write), blocking; -v says where it connected", async () => {
     const r = await run(bin, [
       "-v",

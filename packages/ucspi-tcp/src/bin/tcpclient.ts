@@ -192,7 +192,12 @@ export async function main(argv: string[], env: Env): Promise<number> {
         sock = await tryConnect(ip, port, localIp, localPort, ctimeout[loop] as number);
         break;
       } catch (e) {
-        if (loop === 0 && ctimeout[1] && (e as { code?: string }).code === "ETIMEDOUT") more.push(ip);
+        const code = (e as { code?: string }).code;
+        // Bun reports a failed bind() of -i/-p as a connect error; C dies on the bind.
+        if ((localIp !== "0.0.0.0" || localPort !== 0) && (code === "EADDRNOTAVAIL" || code === "EADDRINUSE")) {
+          fatal(`unable to bind socket: ${errorStr(e)}`);
+        }
+        if (loop === 0 && ctimeout[1] && code === "ETIMEDOUT") more.push(ip);
         else say(`tcpclient: unable to connect to ${ip} port ${port}: ${errorStr(e)}\n`);
       }
     }
