@@ -233,6 +233,20 @@ describe("qmail-send: todo scan and rewriting (spec §2.5, §2.6)", () => {
     });
   });
 
+  test("200 recipients in one message, local and remote: each delivered once, then end msg", async () => {
+    const h = makeHome();
+    await withQmail(h, async (q) => {
+      const rcpts = Array.from({ length: 200 }, (_, i) => (i % 2 ? `ok${i}@domain` : `r${i}@remote.org`));
+      const id = await deliver(q, h, "me@domain", rcpts);
+      const got = deliveries(h).map((x) => x.split("\n"));
+      const local = got.filter((x) => x[0] === "nobody").map((x) => `${x[2]}@${x[5]}`);
+      const remote = got.filter((x) => x[0] !== "nobody").map((x) => x[2]);
+      expect([...local, ...remote].sort()).toEqual([...rcpts].sort());
+      expect(about(q, id).filter((l) => l.startsWith("starting delivery")).length).toBe(200);
+      expect(await drained(h)).toEqual([]);
+    });
+  });
+
   test("VERP: sender owner-@host-@[] reaches the spawner as owner-box=host@host", async () => {
     const h = makeHome();
     await withQmail(h, async (q) => {
@@ -472,6 +486,45 @@ describe("qmail-send: crash safety", () => {
     expect(slow === 1 || slow === 2).toBe(true);
     expect(ok === 1 || ok === 2).toBe(true);
     expect(await drained(h)).toEqual([]);
+  });
+
+  test("kill -9 at random moments while 40 messages flow: every recipient delivered at least once", async () => {
+    const h = makeHome();
+    const rcpts: string[] = [];
+    let q = startQmail(h);
+    expect(await q.waitLine(/^status:/)).toBe(true);
+    for (let i = 0; i < 40; i++) {
+      const r = [`ok${i}a@domain`, `r${i}@remote.org`];
+      rcpts.push(...r);
+      inject(h, "me@domain", r);
+      if (i % 10 === 9) {
+        await Bun.sleep(20 + Math.floor(Math.random() * 150));
+        kill(q.pid, "SIGKILL");
+        await q.stop();
+        q = startQmail(h);
+        expect(await q.waitLine(/^status:/)).toBe(true);
+      }
+    }
+    // Done when no message is left to deliver. A kill between "end msg" and qmail-clean's foop/N leaves
+    // mess/N and intd/N behind; qmail-send's cleanup removes them after 36 hours, as in C.
+    const pending = () => queueFiles(h).filter((f) => !/^(mess\/\d+|intd)\/\d+$/.test(f));
+    try {
+      expect(await waitFor(() => pending().length === 0, 20000)).toBe(true);
+      expect(pending()).toEqual([]);
+    } finally {
+      await q.stop();
+    }
+    for (const f of queueFiles(h)) {
+      const id = Number(f.split("/").pop());
+      expect(existsSync(join(h.dir, "queue/info", String(id % 23), String(id)))).toBe(false);
+    }
+    const got = new Set(
+      deliveries(h).map((x) => {
+        const f = x.split("\n");
+        return f[0] === "nobody" ? `${f[2]}@${f[5]}` : (f[2] as string);
+      }),
+    );
+    expect(rcpts.filter((r) => !got.has(r))).toEqual([]);
   });
 
   test("restart with D-marked records: only the T records are delivered", async () => {
