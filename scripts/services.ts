@@ -7,6 +7,8 @@
 // --down         leave a down file in each service, as the article does (start with svc -u)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
+// --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
+//                user, who cannot setgroups even to their own ids
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -45,6 +47,7 @@ interface Opts {
   qmaild: string;
   qmaill: string;
   sendmail: boolean;
+  noSwitch: boolean;
 }
 
 function parse(argv: string[]): Opts {
@@ -58,6 +61,7 @@ function parse(argv: string[]): Opts {
     qmaild: "qmaild",
     qmaill: "qmaill",
     sendmail: false,
+    noSwitch: false,
   };
   const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
   for (let i = 0; i < argv.length; i++) {
@@ -72,6 +76,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--qmaild") o.qmaild = val(++i, a);
     else if (a === "--qmaill") o.qmaill = val(++i, a);
     else if (a === "--sendmail") o.sendmail = true;
+    else if (a === "--no-switch") o.noSwitch = true;
     else fail(`unknown option: ${a}`);
   }
   if (!o.service) fail("--service DIR is required");
@@ -87,7 +92,10 @@ function writeAtomic(path: string, text: string, mode: number): void {
 
 function render(o: Opts, rel: string): string {
   const logTo = (name: string, syslog: string) => (o.files ? `multilog t ${join(o.files, name)}` : syslog);
-  return readFileSync(join(ROOT, "service", rel), "utf8")
+  let text = readFileSync(join(ROOT, "service", rel), "utf8");
+  if (o.noSwitch)
+    text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
+  return text
     .replaceAll("@QMAIL@", o.home)
     .replaceAll("@LOGGER@", logTo("qmail", "splogger qmail"))
     .replaceAll("@SMTPLOGGER@", logTo("smtpd", "splogger smtpd 2"))

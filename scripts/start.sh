@@ -19,12 +19,12 @@ have_users() { for u in alias qmaild qmaill qmailp qmailq qmailr qmails; do id "
 # Who runs what. As root with qmail's users present (after make setup): the article's uids.
 # Otherwise every qmail uid is mapped to one account, and we say so.
 if [ "$(id -u)" -ne 0 ]; then
-  IDS=(--ids-user "$NAME"); QMAILD=$NAME; QMAILL=$NAME
+  IDS=(--ids-user "$NAME"); QMAILD=$NAME; QMAILL=$NAME; SWITCH=(--no-switch)
   say "not root: qmail's users (alias qmaild qmaill qmailp qmailq qmailr qmails) are all mapped to $NAME"
 elif have_users; then
-  IDS=(--no-users); QMAILD=qmaild; QMAILL=qmaill
+  IDS=(--no-users); QMAILD=qmaild; QMAILL=qmaill; SWITCH=()
 else
-  IDS=(--ids-user nobody); QMAILD=nobody; QMAILL=nobody
+  IDS=(--ids-user nobody); QMAILD=nobody; QMAILL=nobody; SWITCH=()
   say "qmail's users do not exist (make setup creates them): they are all mapped to nobody for this run"
 fi
 
@@ -60,7 +60,7 @@ for a in root postmaster mailer-daemon; do
 done
 
 "$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" \
-  --qmaild "$QMAILD" --qmaill "$QMAILL" || exit 1
+  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
 
 cat <<EOT
 start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
