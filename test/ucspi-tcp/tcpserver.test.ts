@@ -287,6 +287,57 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
   });
 });
 
+describe.skipIf(!orig)("tcpserver: ours and Debian's write the same -v log", () => {
+  // pids and client ports differ from run to run; everything else must match byte for byte.
+  const norm = (log: string, port: number) => {
+    const pids = new Map<string, string>();
+    return log
+      .replace(/(pid|ok|deny|end) (\d+)/g, (_m, w: string, pid: string) => {
+        if (!pids.has(pid)) pids.set(pid, `P${pids.size}`);
+        return `${w} ${pids.get(pid)}`;
+      })
+      .replaceAll(`:${port} `, ":PORT ")
+      .replace(/::\d+\n/g, "::RPORT\n");
+  };
+  const scenario = async (opts: string[], prog: string[], rules?: string) => {
+    const logs: string[] = [];
+    for (const [, bin] of impls) {
+      const d = tmp();
+      const args = ["-v", "-RHl0", ...opts];
+      if (rules !== undefined) {
+        await run(TCPRULES, [join(d, "r.cdb"), join(d, "r.tmp")], { input: rules });
+        args.push("-x", join(d, "r.cdb"));
+      }
+      const s = await serve(bin, args, prog);
+      for (let i = 0; i < 3; i++) {
+        await talk(s.port);
+        await waitFor(() => s.log().split(" end ").length > i + 1, 3000);
+        await Bun.sleep(50);
+      }
+      await stop(s);
+      logs.push(norm(s.log(), s.port));
+    }
+    return logs;
+  };
+
+  test("allowed connections with exit codes 0 and 2", async () => {
+    const [a, b] = await scenario(["-c", "7"], ["sh", "-c", 'exit "$X"'], '127.0.0.1:allow,X="2"\n');
+    expect(a).toBe(b as string);
+    expect(a).toContain("tcpserver: end P0 status 512\ntcpserver: status: 0/7\n");
+  });
+
+  test("denied connections", async () => {
+    const [a, b] = await scenario([], ["true"], "127.0.0.:deny\n");
+    expect(a).toBe(b as string);
+    expect(a).toContain("tcpserver: deny P0 0:127.0.0.1:PORT :127.0.0.1::RPORT\n");
+  });
+
+  test("a program that cannot run", async () => {
+    const [a, b] = await scenario([], ["./nonexistent"]);
+    expect(a).toBe(b as string);
+  });
+});
+
 describe.skipIf(!orig)("tcpserver: ours and Debian's give the child the same descriptors and signals", () => {
   test("fd 0 and 1 the socket, fd 2 and an inherited fd 3 passed on, nothing else; same SigIgn/SigBlk", async () => {
     const outs: string[] = [];
