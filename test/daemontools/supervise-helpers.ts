@@ -2,7 +2,16 @@
 // Shared by the supervise/svc/svstat/svscan tests: start a supervisor in a temp
 // dir, read its status file, wait with bounds, stop exactly what was started.
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { kill, original, ours, run, waitFor } from "../lib/harness.ts";
 
@@ -128,4 +137,23 @@ export function alive(pid: number): boolean {
 export function procStatus(pid: number, field: string): string {
   const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s*(.*)$`, "m"));
   return m?.[1] ?? "";
+}
+
+/** Direct children of pid: [pid, comm, args] read from /proc. */
+export function children(pid: number): { pid: number; comm: string; args: string }[] {
+  const out: { pid: number; comm: string; args: string }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) !== pid || fields[0] === "Z") continue;
+      out.push({
+        pid: Number(name),
+        comm: readFileSync(`/proc/${name}/comm`, "utf8").trim(),
+        args: readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").filter(Boolean).join(" "),
+      });
+    } catch {}
+  }
+  return out;
 }
