@@ -111,6 +111,27 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
     await stop(s);
   });
 
+  test('host "0" and "" listen on every address', async () => {
+    for (const host of ["0", ""]) {
+      const p = Bun.spawn([bin, "-1", "-RHl0", host, "0", "sh", "-c", "echo $TCPLOCALIP"], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      started.push(p.pid);
+      const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
+      const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
+      const port = Number(
+        Buffer.from(first?.value ?? [])
+          .toString()
+          .trim(),
+      );
+      expect(port).toBeGreaterThan(0);
+      expect(Bun.spawnSync(["ss", "-ltnH", `sport = :${port}`]).stdout.toString()).toContain(`0.0.0.0:${port}`);
+      expect((await talk(port)).data).toBe("127.0.0.1\n");
+      kill(p.pid, "SIGTERM");
+      await p.exited;
+    }
+  });
+
   test("a service name from /etc/services", async () => {
     // socks is 1080/tcp in Debian's /etc/services.
     const d = tmp();
