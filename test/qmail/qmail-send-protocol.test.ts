@@ -178,6 +178,22 @@ describe("qmail-send's side of the spawn and clean protocols", () => {
     expect(line.length).toBe("delivery 1: deferral: ".length + 9998);
   });
 
+  test("a D mark that cannot be written: warning: trouble marking ...; message will be delivered twice!", async () => {
+    const h = makeHome();
+    const p = start(h);
+    expect(await waitLine(p, /^status:/)).toBe(true);
+    const id = inject(h, "me@domain", ["a@domain"]);
+    expect(await waitFor(() => commands(p.toL).length === 1)).toBe(true);
+    const f = join(h.dir, "queue/local", String(id % 23), String(id));
+    rmSync(f);
+    mkdirSync(f);
+    writeSync(p.fromL, Buffer.from("\0Kdone\0"));
+    expect(await waitLine(p, /^warning: trouble marking /)).toBe(true);
+    expect(p.lines()).toContain(`warning: trouble marking local/${id % 23}/${id}; message will be delivered twice!`);
+    expect(await waitLine(p, /^warning: unable to unlink local\//)).toBe(true);
+    expect(p.lines()).toContain(`warning: unable to unlink local/${id % 23}/${id}; will try again later`);
+  });
+
   test("qmail-clean unable to clean todo/N: warning, the message is not scheduled", async () => {
     const h = makeHome();
     const id = inject(h, "me@domain", ["a@domain"], "m\n", { trigger: false });
