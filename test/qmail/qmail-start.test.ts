@@ -3,7 +3,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { chownSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kill, ours, run, waitFor } from "../lib/harness.ts";
+import { ours, run, waitFor } from "../lib/harness.ts";
 import { inject, makeHome, startQmail } from "./qmail-send.helpers.ts";
 
 setDefaultTimeout(30_000);
@@ -147,5 +147,3 @@ describe("qmail-start", () => {
     expect(r.code).toBe(111);
   });
 });
-
-void kill;
