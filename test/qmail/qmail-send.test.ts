@@ -662,6 +662,21 @@ describe("qmail-send: alerts", () => {
     });
   });
 
+  test("no lock/sendmutex: alert: cannot start: unable to open mutex", async () => {
+    const h = makeHome();
+    unlinkSync(join(h.dir, "queue/lock/sendmutex"));
+    const q = startQmail(h);
+    expect(await q.waitLine(/^alert: cannot start: unable to open mutex$/)).toBe(true);
+    await q.stop();
+  });
+
+  test("no home: alert: cannot start: unable to switch to home directory", async () => {
+    const h = makeHome();
+    const q = startQmail(h, ["./Mailbox"], { QMAILHOME: join(h.dir, "nonexistent") });
+    expect(await q.waitLine(/^alert: cannot start: unable to switch to home directory$/)).toBe(true);
+    await q.stop();
+  });
+
   test("no control/me and no locals: alert: cannot start: unable to read controls", async () => {
     const h = makeHome();
     unlinkSync(join(h.dir, "control/locals"));
