@@ -3,6 +3,7 @@
 // the reply parser of smtpcode(), the message encoder, and one SMTP session.
 import { readSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { setBlocking } from "@qts/sys/exec";
 
 /** Most reply text kept for "Remote host said:" (HUGESMTPTEXT). */
 export const HUGESMTPTEXT = 5000;
@@ -126,7 +127,15 @@ export class Done {}
 export function* readMessage(fd: number, enc: DataEncoder): Generator<Buffer> {
   const buf = Buffer.allocUnsafe(65536);
   for (;;) {
-    const n = readSync(fd, buf, 0, buf.length, null);
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      // a non-blocking pipe from the caller: make it blocking, as a C program expects
+      if ((e as { code?: string }).code !== "EAGAIN") throw e;
+      setBlocking(fd, true);
+      continue;
+    }
     if (n === 0) return;
     yield enc.encode(buf.subarray(0, n));
   }

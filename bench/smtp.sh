@@ -1,0 +1,61 @@
+#!/bin/bash
+# qmail-smtpd under Debian's tcpserver with a fake QMAILQUEUE (reads fd 0 and 1,
+# exits 0), driven by shared/bench/qmail/bench_smtp.py; and qmail-remote into
+# shared/bench/qmail/sink.py through control/smtproutes. Prints the figures.
+#   bash bench/smtp.sh [BIN_DIR=bin] [N=1000]
+set -eu
+BIN=$(cd "${1:-bin}" && pwd)
+N=${2:-1000}
+B=${SHARED_BENCH:-/work/shared/bench/qmail}
+W=$(mktemp -d /tmp/qts-bench-smtp.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+mkdir -p "$W/control" "$W/queue/mess"
+echo test.example > "$W/control/me"
+echo test.example > "$W/control/rcpthosts"
+printf '#!/bin/sh\ncat >/dev/null\ncat <&1 >/dev/null\nexit 0\n' > "$W/fakeqq"
+chmod 755 "$W/fakeqq"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+QMAILHOME=$W QMAILQUEUE=$W/fakeqq /usr/bin/tcpserver -R -H -l0 -c 40 127.0.0.1 "$PORT" "$BIN/qmail-smtpd" \
+  </dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+run() {
+  python3 "$B/bench_smtp.py" --root "$W" --port "$PORT" --no-maildir --rcpt bench@test.example --runs 3 "$@" 2>/dev/null | grep -E "median"
+}
+echo "== qmail-smtpd: one message per connection, sequential (n=$N)"
+run -n "$N" -c 1 -m 1
+echo "== qmail-smtpd: one message per connection, 10 concurrent clients (n=$N)"
+run -n "$N" -c 10 -m 1
+echo "== qmail-smtpd: 100 messages per connection (n=$N)"
+run -n "$N" -c 1 -m 100
+
+SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 "$B/sink.py" --port "$SPORT" >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.7
+echo "remote.example:127.0.0.1:$SPORT" > "$W/control/smtproutes"
+python3 - "$W/msg" <<'PY'
+import sys
+h = "From: sender@client.example\nTo: user@remote.example\nSubject: bench\n\n"
+open(sys.argv[1], "w").write((h + ("x" * 63 + "\n") * 20)[:1023] + "\n")
+PY
+R=$((N / 2))
+cat > "$W/remote.sh" <<SH
+i=0
+while [ \$i -lt $R ]; do
+  QMAILHOME=$W "$BIN/qmail-remote" remote.example sender@client.example user@remote.example < "$W/msg" > "$W/out" || exit 1
+  case \$(head -c 4 "$W/out" | tr -d '\0') in rK1) ;; *) echo "bad report: \$(tr '\0' '|' < "$W/out")"; exit 1;; esac
+  i=\$((i+1))
+done
+SH
+echo "== qmail-remote: $R deliveries of 1 KB to a local sink, one process each, sequential"
+s=$(date +%s%N); sh "$W/remote.sh"; e=$(date +%s%N)
+echo "$R in $(( (e - s) / 1000000 )) ms: $(( R * 1000000000 / (e - s) )) msg/s"
+echo "== qmail-remote: the same, 4 in parallel ($((R * 4)) deliveries)"
+s=$(date +%s%N)
+for k in 1 2 3 4; do sh "$W/remote.sh" & done
+wait
+e=$(date +%s%N)
+echo "$((R * 4)) in $(( (e - s) / 1000000 )) ms: $(( R * 4 * 1000000000 / (e - s) )) msg/s"
