@@ -411,6 +411,17 @@ describe("DATA", () => {
     expect(r.out).toContain("354 go ahead\r\n451 unable to exec qq (#4.3.0)\r\n");
   });
 
+  test("a qmail-queue that exits without reading a big message: 451, the session goes on", async () => {
+    const h = makeHome({ me: "test.example", timeoutsmtpd: "1\n" });
+    const big = `${"x".repeat(998)}\r\n`.repeat(3000);
+    const r = await session(h, `MAIL FROM:<a@b>\r\nRCPT TO:<u@test.example>\r\nDATA\r\n${big}.\r\nNOOP\r\nQUIT\r\n`, {
+      QMAILQUEUE: "/bin/true",
+    });
+    expect(r.out).toMatch(
+      /^220 [^\n]*\n250 ok\r\n250 ok\r\n354 go ahead\r\n451 qq [^\r\n]+\r\n250 ok\r\n221 test.example\r\n$/,
+    );
+  }, 20000);
+
   test("pipelined: everything in one write, replies in order, commands after the dot run", async () => {
     const h = makeHome();
     const one = "MAIL FROM:<a@b>\r\nRCPT TO:<u@test.example>\r\nRCPT TO:<bad@else.example>\r\nDATA\r\nm\r\n.\r\n";
@@ -599,6 +610,7 @@ describe("limits", () => {
     s.on("error", () => {});
     await new Promise((ok) => s.on("connect", ok));
     s.pause();
+    s.setMaxListeners(0);
     const block = Buffer.from("NOOP\r\n".repeat(10000));
     for (let i = 0; i < 600 && !/end \d+ status/.test(srv.log()); i++) {
       if (!s.write(block)) await Promise.race([new Promise((ok) => s.once("drain", ok)), Bun.sleep(200)]);

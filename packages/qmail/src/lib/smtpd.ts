@@ -160,6 +160,17 @@ export function mailSize(arg: string): bigint | undefined {
   return undefined;
 }
 
+const STALL = Symbol("stall");
+
+/** p, or STALL after ms; the timer also keeps the event loop alive meanwhile. */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T | typeof STALL> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const timer = new Promise<typeof STALL>((ok) => {
+    t = setTimeout(() => ok(STALL), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
+}
+
 /** The recipients of a transaction, packed as NUL-ended bytes (C's rcptto stralloc): 10^6 of them cost bytes, not objects. */
 class RcptList {
   private chunks: Buffer[] = [];
@@ -202,6 +213,7 @@ export class Session {
   private flagbarf = false;
   private mailfrom = "";
   private rcptto = new RcptList();
+  private stalled = false;
 
   constructor(
     readonly cfg: SmtpdConfig,
@@ -432,7 +444,9 @@ export class Session {
       else this.out("451 unable to exec qq (#4.3.0)\r\n");
       return;
     }
-    await qq.put(
+    this.stalled = false;
+    await this.qput(
+      qq,
       Buffer.from(
         receivedLine({
           protocol: "SMTP",
@@ -453,7 +467,10 @@ export class Session {
       qq.from(this.mailfrom);
       for (const r of this.rcptto) qq.to(r);
     }
-    const res = await qq.close();
+    let res = await bounded(qq.close(), cfg.timeoutMs);
+    if (res === STALL) res = { code: 53, text: "Zqq write error or disk full (#4.3.0)", pid: qq.pid };
+    // a write that never completed is qmail_close's flagerr: exit 0 still fails
+    else if (this.stalled && res.code === 0) res = { code: 54, text: "Zqq read error (#4.3.0)", pid: res.pid };
     if (!failed && res.code === 0) {
       this.out(`250 ok ${Math.floor(Date.now() / 1000)} qp ${res.pid}\r\n`);
       return;
@@ -461,6 +478,16 @@ export class Session {
     if (tooManyHops) this.out(R.hops);
     else if (overflow) this.out(R.size);
     else this.out(`${res.text[0] === "D" ? "554 " : "451 "}${res.text.slice(1)}\r\n`);
+  }
+
+  /**
+   * qmail_put: a write that qmail-queue does not take within the timeout
+   * (it died without Bun reporting the broken pipe, or it hangs) stops the
+   * writes, like C's flagerr, instead of waiting forever.
+   */
+  private async qput(qq: QmailQueue, data: Uint8Array): Promise<void> {
+    if (this.stalled) return;
+    if ((await bounded(qq.put(data), this.cfg.timeoutMs)) === STALL) this.stalled = true;
   }
 
   /**
@@ -493,7 +520,7 @@ export class Session {
 
     for (;;) {
       if (olen >= QQCHUNK - 4) {
-        await qq?.put(chunk.subarray(0, olen));
+        if (qq) await this.qput(qq, chunk.subarray(0, olen));
         chunk = new Uint8Array(QQCHUNK);
         olen = 0;
       }
@@ -567,7 +594,7 @@ export class Session {
           case 3:
             if (ch === 10) {
               this.pos = p;
-              if (olen > 0 && !failed) await qq?.put(chunk.subarray(0, olen));
+              if (olen > 0 && !failed && qq) await this.qput(qq, chunk.subarray(0, olen));
               return { hops, overflow: databytes > 0 && failed };
             }
             put(46);
