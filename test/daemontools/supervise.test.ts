@@ -8,6 +8,7 @@ import {
   readFileSync,
   readlinkSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -246,6 +247,39 @@ while :; do sleep 0.05; done`,
     expect((await run(OURS.svok, [d])).code).toBe(100);
     expect(shape(status(d))).toBe("down paused=0 want=117");
   }, 10_000);
+
+  test("svc -dx on a down service: exit 0 at once", async () => {
+    const d = svcDir("s", "exec sleep 1000", true);
+    const s = startSupervise(supervise, d);
+    await waitStatus(d, () => true);
+    const t0 = Date.now();
+    await svc(OURS.svc, ["-dx", d]);
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  test("a burst of control bytes is taken one by one, in order", async () => {
+    const d = svcDir("s", "exec sleep 1000");
+    startSupervise(supervise, d);
+    const st = await waitStatus(d, (x) => x.pid !== 0);
+    await Bun.sleep(1100);
+    const fd = openSync(join(d, "supervise/control"), "w");
+    writeFileSync(fd, `${"pcz?".repeat(500)}p`);
+    closeSync(fd);
+    const end = await waitStatus(d, (x) => x.paused === 1, 4000);
+    expect(end.pid).toBe(st.pid);
+    expect(alive(st.pid)).toBe(true);
+  });
+
+  test("a dangling supervise symlink gets its target made (Debian)", async () => {
+    const d = svcDir("s", "exec sleep 1000", true);
+    const target = join(tmp(), "run-supervise");
+    symlinkSync(target, join(d, "supervise"));
+    startSupervise(supervise, d);
+    await waitStatus(d, () => true);
+    expect(statSync(target).mode & 0o777).toBe(0o700);
+    expect(existsSync(join(target, "status"))).toBe(true);
+  });
 
   test("SIGTERM kills supervise and leaves the child running", async () => {
     const d = svcDir("s", "exec sleep 1000");

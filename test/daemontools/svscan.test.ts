@@ -42,6 +42,8 @@ function startSvscan(svscan: string, superviseDir: string, dir: string): Tree {
 // svc -dx every service (and log) of the tree, then kill svscan itself: exactly what the test started.
 afterEach(async () => {
   for (const t of trees.splice(0)) {
+    // Stopped first, so that it cannot start another supervise between the listing and its death.
+    kill(t.pid, "SIGSTOP");
     const sups = children(t.pid).filter((c) => c.comm === "supervise");
     kill(t.pid);
     const dirs: string[] = [];

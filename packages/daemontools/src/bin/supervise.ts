@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { constants, mkdirSync, openSync, statSync } from "node:fs";
+import { constants, mkdirSync, openSync, readlinkSync, statSync } from "node:fs";
 import { dieSys, dieUsage, errWrite, setProg, warn, warnSys } from "@qts/core/die";
 import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
@@ -59,7 +59,21 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   }
   try {
     mkdirSync("supervise", 0o700);
-  } catch {}
+  } catch {
+    // Debian's supervise: a dangling supervise symlink (e.g. into /run) gets its target created.
+    let target: string | undefined;
+    try {
+      target = readlinkSync("supervise");
+    } catch (e) {
+      const code = errnoName(e);
+      if (code !== "EINVAL" && code !== "ENOENT") warnSys(e, "unable to readlink ./supervise");
+    }
+    if (target !== undefined) {
+      try {
+        mkdirSync(target, 0o700);
+      } catch {}
+    }
+  }
   try {
     const fdlock = openSync("supervise/lock", constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     lockExNb(fdlock);
@@ -110,6 +124,11 @@ export async function main(argv: string[], _env: Env): Promise<number> {
     dieSys(EXIT_TEMP, e, "unable to read ", dir, "/supervise/ok");
   }
   const control = new ControlQueue(fdcontrol, trigger);
+  // A wake-up with nothing to do changes nothing (C wakes every 3600 s); this one guards against a lost SIGCHLD.
+  setInterval(() => {
+    pending = true;
+    trigger();
+  }, 2000);
 
   const trystart = async () => {
     let f = 0;
