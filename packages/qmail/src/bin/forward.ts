@@ -12,7 +12,14 @@ export const usage = "forward address ...";
  * Injects DTLINE + stdin with envelope sender `sender` and the recipients;
  * prints "PROG: qp N" and returns okCode on success (forward, condredirect).
  */
-export async function reinject(prog: string, sender: string, dtline: string, recips: string[], env: Env, okCode: number) {
+export async function reinject(
+  prog: string,
+  sender: string,
+  dtline: string,
+  recips: string[],
+  env: Env,
+  okCode: number,
+) {
   let q: QmailQueue;
   try {
     q = openQueue(env);

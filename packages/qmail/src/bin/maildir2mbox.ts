@@ -1,14 +1,5 @@
 // SPDX-License-Identifier: MIT
-import {
-  closeSync,
-  constants,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  unlinkSync,
-} from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from "node:fs";
 import { die, dieSys, setProg, warnSys } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -26,7 +17,11 @@ function fromLine(first: Buffer | undefined, mtime: number): Buffer {
   if (first && first.length >= rp.length && first.subarray(0, rp.length).equals(rp)) {
     if (first[14] === 0x3e) who = "MAILER-DAEMON";
     // Everything between "<" and the last two bytes (">\n"), blanks made "-".
-    else who = first.subarray(14, Math.max(14, first.length - 2)).toString("latin1").replace(/[ \t]/g, "-");
+    else
+      who = first
+        .subarray(14, Math.max(14, first.length - 2))
+        .toString("latin1")
+        .replace(/[ \t]/g, "-");
   }
   return Buffer.from(`From ${who} ${dateFromLine(mtime * 1000)}\n`, "latin1");
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { Exit, die, dieSys, errWrite, setProg } from "@qts/core/die";
+import { die, dieSys, Exit, errWrite, setProg } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -60,7 +60,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to create pipe");
   }
-  const child = spawn(cmd[0] as string, cmd.slice(1), { stdio: [r, "inherit", "inherit"], env: env as NodeJS.ProcessEnv });
+  const child = spawn(cmd[0] as string, cmd.slice(1), {
+    stdio: [r, "inherit", "inherit"],
+    env: env as NodeJS.ProcessEnv,
+  });
   const done = new Promise<{ code: number | null; signal: string | null; error?: unknown }>((ok) => {
     child.once("error", (error) => ok({ code: null, signal: null, error }));
     child.once("exit", (code, signal) => ok({ code, signal }));
