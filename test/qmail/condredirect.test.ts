@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { expect, test } from "bun:test";
 import { ours } from "../lib/harness.ts";
-import { injections, qqHome, runFile } from "./forward.test.ts";
+import { injections, qqHome, runFile } from "./fixtures/qq.ts";
 
 const cr = ours("condredirect");
 const DT = "Delivered-To: joe@example.com\n";

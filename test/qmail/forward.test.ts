@@ -1,50 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { ours, tmp } from "../lib/harness.ts";
-
-/** A qmail home with a QMAILQUEUE stub recording each injection as msg.PID / env.PID. */
-export function qqHome(): { home: string; qq: string; env: Record<string, string> } {
-  const home = tmp("qts-fwd-");
-  const qq = join(home, "qq");
-  mkdirSync(qq);
-  writeFileSync(
-    join(home, "qq.sh"),
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
-    '#!/bin/sh\ncat > "$QQDIR/msg.$$"\ncat <&1 > "$QQDIR/env.$$"\nexit ${QQEXIT:-0}\n',
-    { mode: 0o755 },
-  );
-  return { home, qq, env: { PATH: "/usr/bin:/bin", QMAILHOME: home, QMAILQUEUE: "qq.sh", QQDIR: qq } };
-}
-
-export function injections(qq: string): { pid: string; msg: string; env: string }[] {
-  return readdirSync(qq)
-    .filter((f) => f.startsWith("env."))
-    .map((f) => ({
-      pid: f.slice(4),
-      msg: readFileSync(join(qq, `msg.${f.slice(4)}`), "latin1"),
-      env: readFileSync(join(qq, f), "latin1"),
-    }));
-}
-
-/** Runs prog with a seekable file as stdin; returns code, stdout, stderr. */
-export async function runFile(prog: string, args: string[], env: Record<string, string | undefined>, input: string) {
-  const f = join(tmp("qts-in-"), "m");
-  writeFileSync(f, input);
-  const fd = openSync(f, "r");
-  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
-  const p = Bun.spawn([prog, ...args], { stdin: fd, stdout: "pipe", stderr: "pipe", env: clean });
-  closeSync(fd);
-  const timer = setTimeout(() => p.kill(9), 20_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(p.stdout).text(),
-    new Response(p.stderr).text(),
-    p.exited,
-  ]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+import { ours } from "../lib/harness.ts";
+import { injections, qqHome, runFile } from "./fixtures/qq.ts";
 
 const forward = ours("forward");
 const DT = "Delivered-To: joe@example.com\n";
