@@ -31,6 +31,23 @@ run -n "$N" -c 10 -m 1
 echo "== qmail-smtpd: 100 messages per connection (n=$N)"
 run -n "$N" -c 1 -m 100
 
+echo "== CPU per session (user+sys, qmail-smtpd + fake qmail-queue), 200 sessions on pipes, one message each"
+printf 'HELO client.example\r\nMAIL FROM:<a@client.example>\r\nRCPT TO:<bench@test.example>\r\nDATA\r\n' > "$W/session"
+python3 -c 'import sys; sys.stdout.write(("x" * 62 + "\r\n") * 16)' >> "$W/session"
+printf '.\r\nQUIT\r\n' >> "$W/session"
+cat > "$W/cpu.sh" <<SH
+i=0
+while [ \$i -lt 200 ]; do QMAILHOME=$W QMAILQUEUE=$W/fakeqq TCPREMOTEIP=127.0.0.1 "$BIN/qmail-smtpd" < "$W/session" > /dev/null; i=\$((i+1)); done
+SH
+/usr/bin/time -f "%U %S %e" -o "$W/cpu" sh "$W/cpu.sh"
+read -r u sy el < "$W/cpu"
+python3 -c "print(f'{($u + $sy) / 200 * 1000:.1f} ms CPU per session, {$el / 200 * 1000:.1f} ms wall')"
+echo "   for scale, 200 x bun -e 0:"
+/usr/bin/time -f "%U %S %e" -o "$W/cpu0" sh -c 'i=0; while [ $i -lt 200 ]; do '"$(cd "$BIN/.." && pwd)"'/node_modules/.bin/bun -e 0; i=$((i+1)); done'
+read -r u sy el < "$W/cpu0"
+python3 -c "print(f'{($u + $sy) / 200 * 1000:.1f} ms CPU per run, {$el / 200 * 1000:.1f} ms wall')"
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
 SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$B/sink.py" --port "$SPORT" >/dev/null 2>&1 &
 PIDS+=($!)
@@ -45,8 +62,8 @@ R=$((N / 2))
 cat > "$W/remote.sh" <<SH
 i=0
 while [ \$i -lt $R ]; do
-  QMAILHOME=$W "$BIN/qmail-remote" remote.example sender@client.example user@remote.example < "$W/msg" > "$W/out" || exit 1
-  case \$(head -c 4 "$W/out" | tr -d '\0') in rK1) ;; *) echo "bad report: \$(tr '\0' '|' < "$W/out")"; exit 1;; esac
+  QMAILHOME=$W "$BIN/qmail-remote" remote.example sender@client.example user@remote.example < "$W/msg" > "$W/out.\$\$" || exit 1
+  case \$(head -c 4 "$W/out.\$\$" | tr -d '\0') in rK1) ;; *) echo "bad report: \$(tr '\0' '|' < "$W/out.\$\$")"; exit 1;; esac
   i=\$((i+1))
 done
 SH

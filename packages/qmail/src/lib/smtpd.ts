@@ -8,7 +8,7 @@ import { Cdb } from "@qts/cdb/cdb";
 import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
 import { Control } from "./control.ts";
-import { QmailQueue } from "./qmail.ts";
+import type { QmailQueue } from "./qmail.ts";
 import { receivedLine } from "./received.ts";
 import { lowerAscii, readInt, scanUlong } from "./smtpcontrol.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
@@ -214,6 +214,8 @@ export class Session {
   private mailfrom = "";
   private rcptto = new RcptList();
   private stalled = false;
+  private written = 0;
+  private sndtimeo = false;
 
   constructor(
     readonly cfg: SmtpdConfig,
@@ -238,6 +240,13 @@ export class Session {
     const b = Buffer.from(this.outq.join(""), "latin1");
     this.outq = [];
     this.outlen = 0;
+    // timeoutwrite: only a client that stops reading fills the socket buffer, which
+    // takes more than a few KB of replies; the FFI call is skipped below that
+    this.written += b.length;
+    if (this.written > 4096 && !this.sndtimeo) {
+      this.sndtimeo = true;
+      writeTimeout(this.fdOut, this.cfg.timeoutMs);
+    }
     try {
       writeFully(this.fdOut, b);
     } catch {
@@ -297,7 +306,6 @@ export class Session {
   }
 
   async run(): Promise<never> {
-    writeTimeout(this.fdOut, this.cfg.timeoutMs);
     this.out(`220 ${this.cfg.greeting} ESMTP\r\n`);
     for (;;) {
       const { s, over } = await this.line();
@@ -430,6 +438,8 @@ export class Session {
     const cfg = this.cfg;
     let qq: QmailQueue;
     try {
+      // loaded at the first DATA: sessions that never get there start faster
+      const { QmailQueue } = await import("./qmail.ts");
       qq = new QmailQueue({ home: cfg.home, env: cfg.env });
     } catch {
       this.out(R.qqt);
