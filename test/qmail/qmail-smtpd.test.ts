@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { cdbBuild } from "@qts/cdb/cdb";
+import fc from "fast-check";
 import { freePort, kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
 
 const SMTPD = ours("qmail-smtpd");
@@ -337,6 +338,78 @@ describe("DATA", () => {
     expect(q.length).toBe(1);
     expect(q[0]?.msg.endsWith(`\nhi${stored}MAIL FROM:<spoof@x>\n`)).toBe(true);
   });
+
+  test("random DATA bodies: what is queued matches a transliteration of C's blast()", async () => {
+    // C's state machine, written out in the test as an oracle: returns the stored bytes and
+    // where the data ended, or "stray" for a bare LF
+    const cblast = (s: string): { out: string; end: number } | "stray" => {
+      let state = 1;
+      let out = "";
+      for (let i = 0; i < s.length; i++) {
+        const ch = s[i] as string;
+        if (state === 0) {
+          if (ch === "\n") return "stray";
+          if (ch === "\r") {
+            state = 4;
+            continue;
+          }
+        } else if (state === 1) {
+          if (ch === "\n") return "stray";
+          if (ch === ".") {
+            state = 2;
+            continue;
+          }
+          if (ch === "\r") {
+            state = 4;
+            continue;
+          }
+          state = 0;
+        } else if (state === 2) {
+          if (ch === "\n") return "stray";
+          if (ch === "\r") {
+            state = 3;
+            continue;
+          }
+          state = 0;
+        } else if (state === 3) {
+          if (ch === "\n") return { out, end: i + 1 };
+          out += ".\r";
+          if (ch === "\r") {
+            state = 4;
+            continue;
+          }
+          state = 0;
+        } else if (state === 4) {
+          if (ch === "\n") state = 1;
+          else if (ch !== "\r") {
+            out += "\r";
+            state = 0;
+          }
+        }
+        out += ch;
+      }
+      return { out, end: -1 };
+    };
+    const tok = fc.constantFrom("a", ".", "\r", "\r\n", "\0", "\xff", "..");
+    const bodies = fc
+      .sample(fc.array(tok, { maxLength: 30 }), { numRuns: 120, seed: 42 })
+      .map((t) => `${t.join("")}\r\n.\r\n`);
+    const cases = bodies.filter((b) => {
+      const m = cblast(b);
+      return m !== "stray" && m.end === b.length;
+    });
+    expect(cases.length).toBeGreaterThan(60);
+    const h = makeHome({ me: "test.example" });
+    const r = await session(
+      h,
+      `${cases.map((b) => `MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\n${b}`).join("")}QUIT\r\n`,
+    );
+    expect(r.out.match(/250 ok \d+ qp \d+\r\n/g)?.length).toBe(cases.length);
+    const got = queued(h).map((q) => q.msg.slice(q.msg.indexOf("\n", q.msg.indexOf("\n") + 1) + 1));
+    // file names sort by pid, not by order: compare as multisets
+    const want = cases.map((b) => (cblast(b) as { out: string }).out);
+    expect([...got].sort()).toEqual([...want].sort());
+  }, 60000);
 
   test("hop count: 99 Received/Delivered lines pass, 100 give 554; body lines do not count", async () => {
     const h = makeHome();
