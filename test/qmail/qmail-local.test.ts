@@ -525,6 +525,43 @@ describe("program delivery (§4.7)", () => {
   });
 });
 
+describe("big messages", () => {
+  test.skipIf(!existsSync("/usr/bin/time"))(
+    "60 MB through maildir, mbox, program and forward: streamed (bounded memory), a clean report",
+    async () => {
+      const h = makeHome();
+      maildir(h);
+      h.put(".qmail", "./Maildir/\n./Mailbox\n|wc -c\n&big@x.org\n");
+      writeFileSync(join(h.dir, "../qqnull.sh"), "#!/bin/sh\nwc -c > $QQDIR/size\ncat <&1 > /dev/null\n", {
+        mode: 0o755,
+      });
+      const body = `${"z".repeat(99)}\n`.repeat(600_000);
+      const msg = `Subject: big\n\n${body}`;
+      const rss = join(h.dir, "../rss");
+      const r = await runLocal(h, {
+        message: msg,
+        env: { QMAILQUEUE: join(h.dir, "../qqnull.sh") },
+        wrap: ["/usr/bin/time", "-o", rss, "-f", "%M"],
+        timeoutMs: 60_000,
+      });
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^${msg.length}\\ndid 2\\+1\\+1\\nqp \\d+\\n$`));
+      expect(readFileSync(join(h.qq, "size"), "utf8").trim()).toBe(
+        String(msg.length + "Delivered-To: joe@example.com\n".length),
+      );
+      expect(statSync(join(h.dir, "Mailbox")).size).toBeGreaterThan(msg.length);
+      const [n] = readdirSync(join(h.dir, "Maildir/new"));
+      expect(statSync(join(h.dir, "Maildir/new", n as string)).size).toBe(
+        msg.length + "Return-Path: <alice@ex.org>\nDelivered-To: joe@example.com\n".length,
+      );
+      // Bun itself needs about 40 MB; a message held in memory would add at least its 60 MB.
+      const kb = Number(readFileSync(rss, "utf8").trim());
+      expect(kb).toBeLessThan(100_000);
+    },
+    60_000,
+  );
+});
+
 describe("forwarding (§4.3 NEWSENDER, §4.7)", () => {
   test("all forwards in one injection: DTLINE + message, sender, recipients in order; qp reported", async () => {
     const h = makeHome();

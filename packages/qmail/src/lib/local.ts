@@ -131,6 +131,9 @@ export function openQueue(env: Env): QmailQueue {
   // home, never in PATH (spawn would search PATH for a bare name).
   const qq = env.QMAILQUEUE;
   if (qq && !qq.startsWith("/")) env = { ...env, QMAILQUEUE: join(home, qq) };
+  // QmailQueue.put leaves an error and a close listener behind each time it waits for "drain"; past ten,
+  // the runtime would print a MaxListenersExceededWarning on stderr, which is the delivery report.
+  process.emitWarning = () => {};
   const q = new QmailQueue({ env, home });
   if (!q.pid) throw new QueueOpenError(qqExitText(120));
   return q;
