@@ -12,6 +12,9 @@ import { freePort, kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
 
 const SMTPD = ours("qmail-smtpd");
 const TCPSERVER = "/usr/bin/tcpserver";
+// Debian's tcpserver always; ours too once it is built
+const TCPSERVERS: [string, string][] = [["debian tcpserver", TCPSERVER]];
+if (existsSync(ours("tcpserver"))) TCPSERVERS.push(["our tcpserver", ours("tcpserver")]);
 
 interface Home {
   dir: string;
@@ -514,10 +517,15 @@ interface Server {
   log: () => string;
 }
 
-async function tcpserver(h: Home, env: Record<string, string> = {}, opts: string[] = []): Promise<Server> {
+async function tcpserver(
+  h: Home,
+  env: Record<string, string> = {},
+  opts: string[] = [],
+  prog = TCPSERVER,
+): Promise<Server> {
   const port = await freePort();
   const logf = join(h.dir, "tcpserver.log");
-  const p = Bun.spawn([TCPSERVER, "-v", "-R", "-H", "-l", "0", ...opts, "127.0.0.1", String(port), SMTPD], {
+  const p = Bun.spawn([prog, "-v", "-R", "-H", "-l", "0", ...opts, "127.0.0.1", String(port), SMTPD], {
     stdin: "ignore",
     stdout: "ignore",
     stderr: Bun.file(logf),
@@ -566,12 +574,12 @@ function rssKb(pid: number): number {
   }
 }
 
-describe("qmail-smtpd under tcpserver with real clients", () => {
+describe.each(TCPSERVERS)("qmail-smtpd under %s with real clients", (_name, prog) => {
   let h: Home;
   let srv: Server;
   beforeAll(async () => {
     h = makeHome();
-    srv = await tcpserver(h);
+    srv = await tcpserver(h, {}, [], prog);
   });
 
   test("python3 smtplib: ehlo features, sendmail, rcpt refusal", async () => {
