@@ -10,6 +10,18 @@ export class BadLine extends Error {
 }
 
 const COLON = 0x3a;
+const DENY = Buffer.from("deny");
+const ALLOW = Buffer.from("allow");
+const D0 = Buffer.from("D\0");
+const PLUS = Buffer.from("+");
+const NUL = Buffer.from([0]);
+const EMPTY = Buffer.alloc(0);
+
+function startsWith(b: Buffer, at: number, word: Buffer): boolean {
+  if (b.length - at < word.length) return false;
+  for (let i = 0; i < word.length; i++) if (b[at + i] !== word[i]) return false;
+  return true;
+}
 
 // scan_ulong must consume the whole text (an empty text is 0).
 function getnum(b: Buffer, line: Buffer): bigint {
@@ -23,7 +35,7 @@ function getnum(b: Buffer, line: Buffer): bigint {
 
 // A key without '=' and '@' that holds '-' is a range: the octet with '-' runs bot..top (top capped at 255).
 function addAddress(address: Buffer, data: Buffer, line: Buffer, add: (k: Buffer, d: Buffer) => void): void {
-  if (!address.includes(0x3d) && !address.includes(0x40)) {
+  if (address.indexOf(0x3d) < 0 && address.indexOf(0x40) < 0) {
     let i = address.indexOf(0x2d);
     if (i >= 0) {
       const dot = address.subarray(0, i).lastIndexOf(0x2e);
@@ -69,10 +81,10 @@ export function compileRules(input: Buffer, add: (key: Buffer, data: Buffer) => 
     const address = line.subarray(0, colon);
     const parts: Buffer[] = [];
     let x = colon + 1;
-    if (len - x >= 4 && line.subarray(x, x + 4).toString("latin1") === "deny") {
-      parts.push(Buffer.from("D\0"));
+    if (startsWith(line, x, DENY)) {
+      parts.push(D0);
       x += 4;
-    } else if (len - x >= 5 && line.subarray(x, x + 5).toString("latin1") === "allow") {
+    } else if (startsWith(line, x, ALLOW)) {
       x += 5;
     } else throw new BadLine(line);
     while (x < len) {
@@ -80,17 +92,22 @@ export function compileRules(input: Buffer, add: (key: Buffer, data: Buffer) => 
       const eq = line.indexOf(0x3d, x);
       if (eq < 0) throw new BadLine(line);
       // "+NAME=" (the name runs from after ',' through '=')
-      parts.push(Buffer.from("+"), line.subarray(x + 1, eq + 1));
+      parts.push(PLUS, line.subarray(x + 1, eq + 1));
       x = eq + 1;
       if (x >= len) throw new BadLine(line);
       const q = line[x] as number;
       x++;
       const close = line.indexOf(q, x);
       if (close < 0) throw new BadLine(line);
-      parts.push(line.subarray(x, close), Buffer.from([0]));
+      parts.push(line.subarray(x, close), NUL);
       x = close + 1;
     }
-    addAddress(Buffer.from(address), Buffer.concat(parts), line, add);
+    addAddress(
+      address,
+      parts.length === 0 ? EMPTY : parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts),
+      line,
+      add,
+    );
   }
 }
 
