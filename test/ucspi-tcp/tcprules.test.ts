@@ -99,6 +99,19 @@ describe.skipIf(!orig)("tcprules: byte-identical to Debian's", () => {
     expect(a.bytes?.toString("hex")).toBe(b.bytes?.toString("hex"));
   });
 
+  test("a 20000-line rules file with ranges: identical", async () => {
+    let text = "";
+    for (let i = 0; i < 20000; i++) {
+      const a = (i * 7919) % 251;
+      const b = (i * 104729) % 256;
+      text += i % 50 === 0 ? `10.${a}.${b}.1-${b}:deny\n` : `${a}.${b}.${i % 256}.:allow,RELAYCLIENT="",N="${i}"\n`;
+    }
+    const a = await compile(ours("tcprules"), text);
+    const b = await compile(orig as string, text);
+    expect(a.code).toBe(0);
+    expect(a.bytes?.equals(b.bytes as Buffer)).toBe(true);
+  });
+
   test("random rules files: identical cdb or identical error (property)", async () => {
     const item = fc.oneof(
       fc.constantFrom(
