@@ -452,6 +452,39 @@ describe("MX and A lookups", () => {
     expect(r.out).toBe("DSorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n\0");
   });
 
+  test("hostile answers (compression loop, rdlength past the end) are soft failures, never a bounce", async () => {
+    // answer section starts at 12 + len(question); "loop.example" + type/class = 18 bytes
+    const at = 12 + 18;
+    const loopRr = Buffer.from([0xc0 | (at >> 8), at & 0xff, 0, 15, 0, 1, 0, 0, 0, 60, 0, 0]);
+    const longRr = Buffer.from([0xc0, 12, 0, 15, 0, 1, 0, 0, 0, 60, 0x7f, 0xff, 0, 10]);
+    for (const bytes of [loopRr, longRr]) {
+      const r = await withDns({ "loop.example": { raw: { ancount: 1, bytes } } }, [
+        "loop.example",
+        "a@x",
+        "u@other.test",
+      ]);
+      expect(r.out).toBe("ZSorry, I couldn't find any host by that name. (#4.1.2)\n\0");
+    }
+  });
+
+  test("into python's sink (shared/bench/qmail/sink.py)", async () => {
+    const sinkPy = "/work/shared/bench/qmail/sink.py";
+    if (!existsSync(sinkPy)) return;
+    const port = await freePort();
+    const p = Bun.spawn(["python3", sinkPy, "--port", String(port)], { stdout: "ignore", stderr: "ignore" });
+    try {
+      const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n` });
+      let r = { out: "" };
+      for (let i = 0; i < 50 && !r.out.startsWith("r\0K"); i++) {
+        await Bun.sleep(100);
+        r = await remote(home, A, "Subject: py\n\n.x\n");
+      }
+      expect(r.out).toBe("r\0K127.0.0.1 accepted message.\nRemote host said: 250 ok queued\n\0");
+    } finally {
+      p.kill();
+    }
+  });
+
   test("an answer over 512 bytes (40 MX records) is fetched over TCP", async () => {
     const ip = loop();
     const s = await sink({}, ip, 25);
