@@ -4,7 +4,19 @@
 // are the spec's and qmail-queue.c's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { pipe } from "@qts/sys/pipe";
 import { BIN, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
@@ -301,6 +313,34 @@ describe("qmail-queue as other users: through qmail-queued", () => {
       t1: Date.now(),
     });
   });
+
+  test("bounded memory: 200 MB streams through qmail-queue (root, direct) and through qmail-queued (nobody)", () => {
+    const MB = 200;
+    const env = join(tmp(), "env");
+    writeFileSync(env, ENV);
+    chmodSync(env, 0o644);
+    const hwm = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+    const daemonBefore = hwm(queued?.pid ?? 0);
+    for (const as of ["", "setpriv --reuid=nobody --regid=nogroup --clear-groups "]) {
+      const before = todo(home);
+      const r = spawnSync(
+        "sh",
+        ["-c", `head -c ${MB * 1000000} /dev/zero | ${as}/usr/bin/time -f %M ${home}/bin/qmail-queue 1<${env}`],
+        { encoding: "utf8", timeout: 120_000 },
+      );
+      expect(r.status).toBe(0);
+      const kb = Number(r.stderr.trim().split("\n").pop());
+      expect(kb).toBeGreaterThan(0);
+      expect(kb).toBeLessThan(150_000);
+      const [m] = added(home, before);
+      if (!m) throw new Error("nothing queued");
+      const path = join(home, "queue/mess", String(BigInt(m.num) % 23n), m.num);
+      expect(statSync(path).size).toBeGreaterThan(MB * 1000000);
+      for (const f of [path, join(home, "queue/todo", m.num), join(home, "queue/intd", m.num)]) rmSync(f);
+    }
+    // qmail-queued holds a 64 KiB buffer per client, never the message.
+    expect(hwm(queued?.pid ?? 0) - daemonBefore).toBeLessThan(50_000);
+  }, 120_000);
 
   test("an ordinary user cannot read the queue", () => {
     const [m] = todo(home).values();

@@ -2,11 +2,12 @@
 // qmail-queue: the message on fd 0, the envelope on fd 1, the result in the
 // exit code (spec/qmail.md §2.2-2.4); no diagnostics. Root and qmailq write
 // the queue themselves, anyone else goes through qmail-queued.
-import { read } from "node:fs";
+import { readSync } from "node:fs";
 import { setProg } from "@qts/core/die";
 import { QQ } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
+import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
 import { DEATH_MS } from "../lib/queue.ts";
 import { type Injection, openQueue } from "../lib/queued-client.ts";
@@ -15,35 +16,46 @@ export const usage = "qmail-queue";
 
 const BUF = 65536;
 
-/** One read of fd; 0 at EOF; throws on a read error. */
-function readSome(fd: number, buf: Buffer): Promise<number> {
-  return new Promise((ok, fail) => {
-    const go = (retry: boolean) =>
-      read(fd, buf, 0, buf.length, null, (err, n) => {
-        if (!err) return ok(n);
-        // An inherited non-blocking pipe: make it blocking once and read again.
-        if (retry && (err as NodeJS.ErrnoException).code === "EAGAIN") {
-          try {
-            setBlocking(fd, true);
-            return go(false);
-          } catch {}
-        }
-        fail(err);
-      });
-    go(true);
-  });
+class Death extends Error {}
+
+/**
+ * One read of fd; 0 at EOF; throws on a read error, Death past the deadline.
+ * Synchronous with poll(2) for the deadline: an async fs.read would start a
+ * thread pool, which costs more than the rest of qmail-queue's work.
+ */
+function readSome(fd: number, buf: Buffer, deadline: number): number {
+  for (let retry = true; ; ) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Death();
+    if (!waitReadable(fd, Math.min(left, 0x7fffffff))) continue;
+    try {
+      return readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      // An inherited non-blocking pipe: make it blocking once and read again.
+      if (retry && (e as NodeJS.ErrnoException).code === "EAGAIN") {
+        retry = false;
+        setBlocking(fd, true);
+        continue;
+      }
+      throw e;
+    }
+  }
 }
 
 /** Copies fd 0 into the queue, then fd 1's envelope; the qmail-queue exit code. */
-export async function inject(q: Injection): Promise<number> {
+export async function inject(q: Injection, deadline = Number.POSITIVE_INFINITY): Promise<number> {
   const buf = Buffer.allocUnsafe(BUF);
-  for (;;) {
-    let n: number;
+  const get = (fd: number): number | undefined => {
     try {
-      n = await readSome(0, buf);
-    } catch {
-      return q.abort(QQ.READ);
+      return readSome(fd, buf, deadline);
+    } catch (e) {
+      if (e instanceof Death) throw e;
+      return undefined;
     }
+  };
+  for (;;) {
+    const n = get(0);
+    if (n === undefined) return q.abort(QQ.READ);
     if (n === 0) break;
     const r = await q.put(buf.subarray(0, n));
     if (r >= 0) return r;
@@ -51,12 +63,8 @@ export async function inject(q: Injection): Promise<number> {
   let r = await q.messageEnd();
   if (r >= 0) return r;
   for (;;) {
-    let n: number;
-    try {
-      n = await readSome(1, buf);
-    } catch {
-      return q.abort(QQ.READ);
-    }
+    const n = get(1);
+    if (n === undefined) return q.abort(QQ.READ);
     if (n === 0) return await q.envelopeEnd();
     r = await q.envelope(buf.subarray(0, n));
     if (r >= 0) return r;
@@ -70,7 +78,10 @@ export async function injectWithDeath(q: Injection, deathMs: number): Promise<nu
     timer = setTimeout(() => ok(q.abort(QQ.TIMEOUT)), deathMs);
   });
   try {
-    return await Promise.race([inject(q), death]);
+    return await Promise.race([inject(q, Date.now() + deathMs), death]);
+  } catch (e) {
+    if (e instanceof Death) return q.abort(QQ.TIMEOUT);
+    throw e;
   } finally {
     clearTimeout(timer);
   }

@@ -5,7 +5,6 @@
 // writes a drop file that qmail-queued drains later. All three look alike
 // to the caller: put the message, end it, give the envelope, get the code.
 import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
@@ -59,26 +58,16 @@ export class DirectInjection implements Injection {
   }
 }
 
-/** A client of qmail-queued's socket. */
+type Sock = Bun.Socket<undefined>;
+
+/** A client of qmail-queued's socket (Bun.connect: node:net alone costs more to load than qmail-queue's work). */
 export class SocketInjection implements Injection {
   readonly pid = process.pid;
   private code = -1;
   private parser = new EnvelopeParser();
   private wake: (() => void) | undefined;
   private closed = false;
-
-  private constructor(private sock: Socket) {
-    sock.on("data", (d: Buffer) => {
-      if (this.code < 0 && d.length > 0) this.code = d[0] as number;
-      this.poke();
-    });
-    sock.on("error", () => this.poke());
-    sock.on("close", () => {
-      this.closed = true;
-      this.poke();
-    });
-    sock.on("drain", () => this.poke());
-  }
+  private sock!: Sock;
 
   private poke(): void {
     const w = this.wake;
@@ -86,45 +75,66 @@ export class SocketInjection implements Injection {
     w?.();
   }
 
+  private onData(d: Uint8Array): void {
+    if (this.code < 0 && d.length > 0) this.code = d[0] as number;
+    this.poke();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.poke();
+  }
+
   /** Connects; undefined when qmail-queued is not there (no socket, refused, not allowed). */
   static connect(path: string): Promise<SocketInjection | undefined> {
+    const inj = new SocketInjection();
     return new Promise((ok) => {
-      const s = connect({ path });
-      const fail = () => {
-        s.destroy();
-        ok(undefined);
-      };
-      s.once("error", fail);
-      s.once("connect", () => {
-        s.off("error", fail);
-        ok(new SocketInjection(s));
-      });
+      Bun.connect({
+        unix: path,
+        socket: {
+          open: (s) => {
+            inj.sock = s;
+            ok(inj);
+          },
+          data: (_s, d) => inj.onData(d),
+          drain: () => inj.poke(),
+          end: () => inj.onClose(),
+          close: () => inj.onClose(),
+          error: () => inj.onClose(),
+          connectError: () => ok(undefined),
+        },
+      }).catch(() => ok(undefined));
+    });
+  }
+
+  private wait(): Promise<void> {
+    return new Promise<void>((ok) => {
+      this.wake = ok;
     });
   }
 
   private async send(b: Uint8Array): Promise<number> {
-    if (this.code >= 0) return this.finish();
-    if (this.closed) return this.lost();
-    if (!this.sock.write(b)) {
-      while (this.code < 0 && !this.closed && this.sock.writableNeedDrain)
-        await new Promise<void>((ok) => {
-          this.wake = ok;
-        });
+    let rest = b;
+    for (;;) {
+      if (this.code >= 0) return this.finish();
+      if (this.closed) return this.lost();
+      if (rest.length === 0) return -1;
+      const n = this.sock.write(rest);
+      if (n < 0) return this.lost();
+      rest = rest.subarray(n);
+      if (rest.length > 0) await this.wait();
     }
-    if (this.code >= 0) return this.finish();
-    if (this.closed) return this.lost();
-    return -1;
   }
 
   private finish(): number {
-    this.sock.destroy();
+    this.sock.terminate();
     return this.code;
   }
 
   // qmail-queued went away without an answer: nothing is known to be queued.
   private lost(): number {
-    this.sock.destroy();
-    return QQ.BUG;
+    this.sock.terminate();
+    return this.code >= 0 ? this.code : QQ.BUG;
   }
 
   async put(b: Uint8Array): Promise<number> {
@@ -143,26 +153,24 @@ export class SocketInjection implements Injection {
   async envelope(b: Uint8Array): Promise<number> {
     const r = this.parser.feed(b, () => {});
     if (r > 0) {
-      this.sock.destroy();
+      this.sock.terminate();
       return r;
     }
     const s = await this.send(r === 0 ? b.subarray(0, b.length - this.parser.rest) : b);
     if (s >= 0 || r < 0) return s;
-    while (this.code < 0 && !this.closed)
-      await new Promise<void>((ok) => {
-        this.wake = ok;
-      });
+    this.sock.flush();
+    while (this.code < 0 && !this.closed) await this.wait();
     return this.code >= 0 ? this.finish() : this.lost();
   }
 
   envelopeEnd(): number {
     if (this.code >= 0) return this.finish();
-    this.sock.destroy();
+    this.sock.terminate();
     return QQ.READ;
   }
 
   abort(code: number): number {
-    this.sock.destroy();
+    this.sock.terminate();
     return code;
   }
 }
