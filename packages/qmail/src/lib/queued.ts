@@ -83,11 +83,11 @@ export class Queued {
     this.server = Bun.listen<Client>({
       unix: path,
       socket: {
-        open: (s) => this.open(s),
-        data: (s, d) => this.data(s, d),
-        end: (s) => this.end(s),
-        close: (s) => this.close(s),
-        error: (s) => this.close(s),
+        open: (s) => this.guard(s, () => this.open(s)),
+        data: (s, d) => this.guard(s, () => this.data(s, d)),
+        end: (s) => this.guard(s, () => this.end(s)),
+        close: (s) => this.guard(s, () => this.close(s)),
+        error: (s) => this.guard(s, () => this.close(s)),
       },
     });
     chmodSync(path, 0o777);
@@ -104,6 +104,22 @@ export class Queued {
     } catch {}
     if (this.lockFd >= 0) closeSync(this.lockFd);
     this.lockFd = -1;
+  }
+
+  /** A bug met by one client must not take the daemon (and everyone's mail) down: that client gets 81. */
+  private guard(s: Bun.Socket<Client>, f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.o.log(`warning: internal error: ${e instanceof Error ? e.message : String(e)}`);
+      try {
+        const cl = s.data;
+        if (cl && cl.code < 0) {
+          cl.w?.abort(QQ.READ);
+          this.reply(s, QQ.BUG);
+        }
+      } catch {}
+    }
   }
 
   private open(s: Bun.Socket<Client>): void {
@@ -200,7 +216,13 @@ export class Queued {
       }
       const m = DROP_NAME.exec(name);
       if (!m) continue;
-      const code = this.drainOne(path, Number(m[1]));
+      let code: number;
+      try {
+        code = this.drainOne(path, Number(m[1]));
+      } catch (e) {
+        this.o.log(`warning: unable to queue ${name}: ${e instanceof Error ? e.message : String(e)}`);
+        break;
+      }
       // Queue trouble (53, 6x): keep the file for the next round. Anything else is final.
       if (code === QQ.WRITE || (code >= 61 && code <= 66)) {
         this.o.log(`warning: unable to queue ${name}: qq ${code}`);
