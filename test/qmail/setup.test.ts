@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { IDS_FILE, nssIds, parseIds, qmailIds } from "@qts/qmail/lib/ids";
 import { getpwnam } from "@qts/sys/pwd";
@@ -106,6 +107,35 @@ describe("setup", () => {
     check(join(home, "queue"), nobody.uid, nobody.gid, 0o750);
     check(join(home, "queue/lock/trigger"), nobody.uid, nobody.gid, 0o622, "p");
     check(join(home, "alias"), nobody.uid, nobody.gid, 0o2755);
+  }, 60_000);
+
+  test("run by an ordinary user: every qmail id is that user, and qmail-queue writes the queue as it", async () => {
+    const top = tmp();
+    chmodSync(top, 0o777);
+    const home = join(top, "qmail");
+    const nobody = getpwnam("nobody");
+    if (!nobody) throw new Error("no nobody user");
+    const r = spawnSync(BUN, [SETUP, "--home", home, "--hardlink"], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      cwd: "/",
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.stdout).toBe(`setup: ${home} ready\n`);
+    expect(r.status).toBe(0);
+    expect(parseIds(readFileSync(join(home, "bin", IDS_FILE), "utf8")).uid.qmailq).toBe(nobody.uid);
+    check(join(home, "queue/todo"), nobody.uid, nobody.gid, 0o750);
+    check(join(home, "queued/drop"), nobody.uid, nobody.gid, 0o3733);
+    const env = join(top, "env");
+    writeFileSync(env, "Fa@b\0Tc@d\0\0");
+    const q = spawnSync("sh", ["-c", `echo hi | ${home}/bin/qmail-queue 1<${env}`], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      timeout: 20_000,
+    });
+    expect(q.status).toBe(0);
+    expect(readdirSync(join(home, "queue/todo"))).toHaveLength(1);
   }, 60_000);
 
   test("unknown option: 111", async () => {
