@@ -281,7 +281,7 @@ export class Session {
     let over = false;
     for (;;) {
       if (this.pos >= this.end) await this.fill();
-      const i = this.inbuf.indexOf(10, this.pos);
+      const i = this.inbuf.subarray(0, this.end).indexOf(10, this.pos);
       const stop = i >= 0 && i < this.end ? i : this.end;
       let take = stop - this.pos;
       if (kept + take > MAXLINE) {
@@ -535,7 +535,7 @@ export class Session {
         olen = 0;
       }
       if (this.pos >= this.end) await this.fill();
-      const buf = this.inbuf;
+      const buf = this.inbuf.subarray(0, this.end);
       let p = this.pos;
       const end = this.end;
       while (p < end && olen < QQCHUNK - 4) {
