@@ -378,7 +378,16 @@ describe("qmail-queued the program", () => {
     } finally {
       await q.stop();
     }
-    const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: "ignore" });
+    // A drop file qmail-queued cannot read (not group qmail, mode 0600) stays where it is, with a warning.
+    const unreadable = join(home, "queued/drop", `78.${"0".repeat(32)}`);
+    writeFileSync(unreadable, "x");
+    chmodSync(unreadable, 0o600);
+    spawnSync("chown", [`${ids("nobody").uid}:${ids("nobody").gid}`, unreadable]);
+    const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr?.on("data", (d) => {
+      err += d;
+    });
     const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
     await waitFor(() => {
       try {
@@ -389,5 +398,7 @@ describe("qmail-queued the program", () => {
     }, 5000);
     p.kill("SIGTERM");
     expect(await exited).toBe(0);
+    expect(err).toBe(`qmail-queued: warning: unable to read 78.${"0".repeat(32)}\n`);
+    expect(lstatSync(unreadable).isFile()).toBe(true);
   }, 30_000);
 });

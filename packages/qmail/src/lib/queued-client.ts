@@ -4,7 +4,17 @@
 // qmail-queued over its socket, and when qmail-queued is not reachable,
 // writes a drop file that qmail-queued drains later. All three look alike
 // to the caller: put the message, end it, give the envelope, get the code.
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
@@ -205,7 +215,7 @@ export class DropInjection implements Injection {
     private final: string,
   ) {}
 
-  static open(home: string): DropInjection | number {
+  static open(home: string, ids?: QmailIds): DropInjection | number {
     const drop = queuedDrop(home);
     const name = `${process.pid}.${hex(16)}`;
     const tmp = join(drop, `t${name}`);
@@ -216,7 +226,10 @@ export class DropInjection implements Injection {
       return isDir(home) ? QQ.QUEUE : QQ.HOME;
     }
     try {
-      fchmodSync(fd, 0o640);
+      // The directory is setgid qmail, so qmail-queued reads the file through its group; if the
+      // group did not come out right, readable by all is the fallback (the name is the secret).
+      const gid = ids?.gid.qmail;
+      fchmodSync(fd, gid === undefined || fstatSync(fd).gid === gid ? 0o640 : 0o644);
     } catch {}
     return new DropInjection(fd, tmp, join(drop, name));
   }
@@ -332,5 +345,5 @@ export async function openQueue(home: string, ids?: QmailIds): Promise<Injection
   }
   const s = await SocketInjection.connect(queuedSocket(home));
   if (s) return s;
-  return DropInjection.open(home);
+  return DropInjection.open(home, qids);
 }

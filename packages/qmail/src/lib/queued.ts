@@ -44,6 +44,8 @@ const DROP_TMP = /^t\d{1,10}\.[0-9a-f]{32}$/;
 // qmail-send's OSSIFIED: a drop file still being written after this long is a leftover.
 const OSSIFIED_MS = 36 * 3600 * 1000;
 const O_RDONLY = 0;
+/** drainOne: leave the file for later. */
+const SKIP = -1;
 const O_NOFOLLOW = 0o400000;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -228,6 +230,10 @@ export class Queued {
         this.o.log(`warning: unable to queue ${name}: qq ${code}`);
         break;
       }
+      if (code === SKIP) {
+        this.o.log(`warning: unable to read ${name}`);
+        continue;
+      }
       if (code === QQ.OK) n++;
       else this.o.log(`warning: dropping malformed ${name}: qq ${code}`);
       try {
@@ -241,8 +247,10 @@ export class Queued {
     let fd: number;
     try {
       fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    } catch {
-      return QQ.READ;
+    } catch (e) {
+      // Unreadable (not group qmail?) or gone: never remove what we could not read.
+      const code = (e as { code?: string }).code;
+      return code === "ELOOP" ? QQ.READ : SKIP;
     }
     try {
       const st = fstatSync(fd);
