@@ -5,7 +5,7 @@
   figs.py hf JSON [INDEX] [FIELD]                         median (ms) of a hyperfine --export-json result
   figs.py hfall JSON                                      "name<TAB>median_ms<TAB>mean_ms<TAB>min_ms" for every command
   figs.py json FILE KEY                                   last JSON object in FILE (one per line) -> value of KEY
-  figs.py render FIGS MACHINE OUT [EXTRA_MD ...]          write the Markdown report
+  figs.py render FIGS[,FIGS2...] MACHINE OUT [EXTRA_MD ...]  write the Markdown report (later files' sections win)
 UNIT ends in " up" (higher is better) or " down" (lower is better).
 """
 import json, os, statistics, sys, time
@@ -75,7 +75,14 @@ def fmt(v):
 def cmd_render(a):
     figs, machine, out = a[:3]
     extra = a[3:]
-    recs = [json.loads(l) for l in open(figs) if l.strip()] if os.path.exists(figs) else []
+    # FIGS may be several files joined with commas: a later file's sections replace an earlier one's
+    recs = []
+    for fp in figs.split(","):
+        if not os.path.exists(fp):
+            continue
+        new = [json.loads(l) for l in open(fp) if l.strip()]
+        secs = {r["section"] for r in new}
+        recs = [r for r in recs if r["section"] not in secs] + new
     m = json.load(open(machine))
     L = []
     L.append("# Benchmarks: ours side by side with the originals")

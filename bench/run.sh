@@ -48,9 +48,19 @@ chmod 755 "$W"
 FIGS=$W/figs.jsonl
 LOG=$W/log.txt
 PIDS=()
+# Every process still running a program from this run's own temp homes is ours: end those by pid.
+# (qmail-queued and the logger outlive a TERMed qmail-send, see bench/profiles.md.)
+reap_ours() {
+  local p e
+  for p in /proc/[0-9]*; do
+    e=$(readlink "$p/exe" 2>/dev/null) || continue
+    case $e in "$W"/*) kill "${p#/proc/}" 2>/dev/null ;; esac
+  done
+}
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  reap_ours
   [ -n "${STATE:-}" ] && [ -f "$STATE/qmail-send.pid" ] && kill -TERM "$(cat "$STATE/qmail-send.pid")" 2>/dev/null
   [ -n "${STATE:-}" ] && [ -f "$STATE/tcpserver.pid" ] && kill -TERM "$(cat "$STATE/tcpserver.pid")" 2>/dev/null
   sleep 0.5
@@ -304,6 +314,8 @@ qmail_side() { # label home dt_bin
   "$Q/stop-smtpd.sh" >/dev/null 2>&1
   "$Q/stop-send.sh" >/dev/null 2>&1
   rm -f "$H/control/smtproutes"
+  sleep 1
+  reap_ours
 }
 qv() { python3 "$REPO/bench/figs.py" json "$W/q-$1-$2.jsonl" "$3" 2>/dev/null; }
 qmail_bench() {
@@ -392,10 +404,16 @@ for p in sorted(seen):
     except (OSError, StopIteration): pass
 PY
   cat "$W/tree-$label.tsv" >>"$LOG"
-  for s in "$T/service/qmail-send" "$T/service/qmail-smtpd" "$T/service/qmail-smtpd/log"; do "$DT/svc" -dx "$s" 2>/dev/null; done
-  sleep 2
   kill "$sv" 2>/dev/null
   wait "$sv" 2>/dev/null
+  "$DT/svc" -dx "$T/service/qmail-send" "$T/service/qmail-smtpd" "$T/service/qmail-smtpd/log" 2>>"$LOG"
+  local i
+  for i in $(seq 1 50); do
+    "$DT/svok" "$T/service/qmail-send" || "$DT/svok" "$T/service/qmail-smtpd" || "$DT/svok" "$T/service/qmail-smtpd/log" || break
+    sleep 0.2
+  done
+  sleep 1
+  reap_ours
   find "$(getent passwd bench | cut -d: -f6)/Maildir/new" -type f -delete 2>/dev/null
 }
 tree_bench() {

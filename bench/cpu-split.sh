@@ -1,0 +1,79 @@
+#!/bin/bash
+# Where the CPU goes on the SMTP path: N messages, one per connection, sequential, through
+# tcpserver + qmail-smtpd -> qmail-queued -> qmail-send -> qmail-lspawn + qmail-local into a Maildir.
+# Prints each process's user+system CPU per message (its own time, and the reaped children's time:
+# tcpserver's children are the qmail-smtpd processes, qmail-lspawn's are the qmail-local ones), taken
+# from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
+# (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
+#   bash bench/cpu-split.sh [N=200] [PORT=23150] [DT_BIN=bin]      (as root, after make)
+# PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
+# bench/prof.py); tcpserver then comes from /usr/bin so that only qmail-smtpd is profiled. (Profiling
+# qmail-start's tree the same way kills qmail-start with SIGPWR, so qmail-local is profiled alone.)
+set -u
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO" || exit 1
+N=${1:-200}
+PORT=${2:-23150}
+DT=$(cd "${DT_BIN:-bin}" && pwd)
+PROF=${PROF:-}
+PO_SMTPD=
+if [ -n "$PROF" ]; then
+  mkdir -p "$PROF/smtpd" && chmod 1777 "$PROF/smtpd"
+  PO_SMTPD="BUN_OPTIONS=--cpu-prof --cpu-prof-dir=$PROF/smtpd --cpu-prof-interval=100"
+  DT=/usr/bin
+fi
+W=$(mktemp -d /tmp/qts-cpusplit.XXXXXX)
+chmod 755 "$W"
+H=$W/qmail
+SEND=
+TS=
+trap '[ -n "$TS" ] && kill "$TS" 2>/dev/null; [ -n "$SEND" ] && kill -TERM "$SEND" 2>/dev/null; sleep 1; [ "${KEEP:-0}" = 1 ] || rm -rf "$W"' EXIT
+node_modules/.bin/bun scripts/setup.ts --home "$H" >/dev/null || exit 111
+"$H/bin/config-fast" test.example >/dev/null
+echo 10 >"$H/control/concurrencylocal"
+setpriv --reuid=alias --regid="$(id -g alias)" --clear-groups "$H/bin/maildirmake" "$H/alias/Maildir"
+echo ./Maildir/ >"$H/alias/.qmail-prof"
+# the alias user's passwd home is /var/qmail/alias: point prof at this home's alias directory instead
+printf '=prof:alias:%s:%s:%s/alias:-:prof:\n.\n' "$(id -u alias)" "$(id -g alias)" "$H" >"$H/users/assign"
+(cd "$H" && "$H/bin/qmail-newu") || exit 111
+chown alias "$H/alias/.qmail-prof"
+mkdir -p "$W/log" && chown qmaill "$W/log"
+(cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
+SEND=$!
+setsid env ${PO_SMTPD:+"$PO_SMTPD"} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
+  127.0.0.1 "$PORT" "$H/bin/qmail-smtpd" </dev/null >"$W/tcpserver.log" 2>&1 &
+TS=$!
+sleep 2
+snap() { # comm own-cpu-ticks children-cpu-ticks, for tcpserver, qmail-send and its children
+  local p
+  for p in "$TS" "$SEND" $(pgrep -P "$SEND"); do
+    awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13], f[14] + f[15] }' "/proc/$p/stat" |
+      sed "s/^/$(cat "/proc/$p/comm") /"
+  done
+}
+snap >"$W/before"
+python3 - "$PORT" "$N" "$H/alias/Maildir/new" >"$W/client" <<'PY'
+import os, resource, smtplib, sys, time
+port, n, new = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+body = b"From: a@client.example\r\nTo: prof@test.example\r\nSubject: cpu split\r\n\r\n" + (b"x" * 62 + b"\r\n") * 14
+t0 = time.monotonic()
+for i in range(n):
+    s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=60)
+    s.sendmail("a@client.example", ["prof@test.example"], body)
+    s.quit()
+t1 = time.monotonic()
+while len(os.listdir(new)) < n and time.monotonic() - t1 < 60:
+    time.sleep(0.01)
+t2 = time.monotonic()
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(f"accepted {n} in {t1 - t0:.2f} s ({n / (t1 - t0):.1f} msg/s); all {len(os.listdir(new))} in the Maildir after "
+      f"{t2 - t0:.2f} s ({n / (t2 - t0):.1f} msg/s); client CPU {(ru.ru_utime + ru.ru_stime) * 1000 / n:.2f} ms/msg")
+PY
+sleep 1
+snap >"$W/after"
+cat "$W/client"
+echo "load average $(cut -d' ' -f1 /proc/loadavg); CPU per message (ms, user+system), own / reaped children:"
+paste "$W/before" "$W/after" | awk -v n="$N" -v hz="$(getconf CLK_TCK)" '{
+  own = ($5 - $2) * 1000 / hz / n; kids = ($6 - $3) * 1000 / hz / n; tot += own + kids
+  printf "  %-14s %6.2f  %6.2f\n", $1, own, kids }
+  END { printf "  %-14s %6.2f  (all server-side processes)\n", "total", tot }'
