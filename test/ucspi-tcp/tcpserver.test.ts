@@ -308,6 +308,44 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
   });
 });
 
+const RBLSMTPD = original("rblsmtpd");
+describe.skipIf(!orig || !RBLSMTPD)(
+  "a real service runs unchanged: Debian's rblsmtpd blocking by a rule variable",
+  () => {
+    // The classic tcp.smtp idiom: RBLSMTPD set from the rules cdb, rblsmtpd speaking SMTP on fds 0 and 1.
+    const smtp = (port: number): Promise<string> =>
+      new Promise((resolve) => {
+        const lines = ["HELO x\r\n", "MAIL FROM:<a@b>\r\n", "RCPT TO:<c@d>\r\n", "QUIT\r\n"];
+        let got = "";
+        const s = connect(port, "127.0.0.1");
+        const timer = setTimeout(() => s.destroy(), 8000);
+        s.on("data", (d) => {
+          got += d.toString();
+          const replies = got.split("\r\n").length - 1;
+          const next = lines[replies - 1];
+          if (next && replies <= lines.length && got.endsWith("\r\n")) s.write(next);
+        });
+        s.on("close", () => {
+          clearTimeout(timer);
+          resolve(got);
+        });
+        s.on("error", () => {});
+      });
+    test("same transcript and log under both", async () => {
+      const out: string[] = [];
+      for (const [, bin] of impls) {
+        const d = tmp();
+        await run(TCPRULES, [join(d, "r.cdb"), join(d, "r.tmp")], { input: '127.0.0.1:allow,RBLSMTPD="-Go away"\n' });
+        const s = await serve(bin, ["-RHl0", "-x", join(d, "r.cdb")], [RBLSMTPD as string, "/bin/true"]);
+        out.push((await smtp(s.port)) + s.log().replace(/pid \d+/, "pid N"));
+        await stop(s);
+      }
+      expect(out[0]).toContain("553 Go away\r\n");
+      expect(out[0]).toBe(out[1] as string);
+    });
+  },
+);
+
 describe.skipIf(!orig)("tcpserver: ours and Debian's write the same -v log", () => {
   // pids and client ports differ from run to run; everything else must match byte for byte.
   const norm = (log: string, port: number) => {
