@@ -257,15 +257,20 @@ async function smtp(
     if (code >= 500) await quit("D", " failed on DATA command");
     if (code >= 400) await quit("Z", " failed on DATA command");
     const enc = new DataEncoder();
+    // the last chunk goes out with the terminator: no Nagle wait on a lone ".\r\n" (shared/bench note 2)
+    let last: Buffer = Buffer.alloc(0);
     try {
-      for (const b of readMessage(0, enc)) if (b.length > 0) await conn.write(b);
+      for (const b of readMessage(0, enc)) {
+        if (last.length > 0) await conn.write(last);
+        last = b;
+      }
     } catch (e) {
       if (e instanceof SmtpConnLost) throw e;
       rep.die("ZUnable to read message. (#4.3.0)\n");
     }
     if (enc.partial) rep.die("DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
     critical = true;
-    await conn.write(".\r\n");
+    await conn.write(Buffer.concat([last, Buffer.from(".\r\n")]));
     code = await conn.code();
     critical = false;
     if (code >= 500) await quit("D", " failed after I sent the message");
