@@ -68,8 +68,9 @@ while [ \$i -lt $R ]; do
 done
 SH
 echo "== qmail-remote: $R deliveries of 1 KB to a local sink, one process each, sequential"
-s=$(date +%s%N); sh "$W/remote.sh"; e=$(date +%s%N)
-echo "$R in $(( (e - s) / 1000000 )) ms: $(( R * 1000000000 / (e - s) )) msg/s"
+s=$(date +%s%N); /usr/bin/time -f "%U %S" -o "$W/rcpu" sh "$W/remote.sh"; e=$(date +%s%N)
+read -r u sy < "$W/rcpu"
+echo "$R in $(( (e - s) / 1000000 )) ms: $(( R * 1000000000 / (e - s) )) msg/s; $(python3 -c "print(f'{($u + $sy) / $R * 1000:.1f}')") ms CPU per delivery"
 echo "== qmail-remote: the same, 4 in parallel ($((R * 4)) deliveries)"
 s=$(date +%s%N)
 for k in 1 2 3 4; do sh "$W/remote.sh" & done
