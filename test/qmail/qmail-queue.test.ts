@@ -234,6 +234,42 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
     }
   });
 
+  test("killed at each queue syscall in turn (strace fault injection): todo gets all or nothing", async () => {
+    if (spawnSync("strace", ["-V"]).status !== 0) {
+      console.warn("skipped: no strace");
+      return;
+    }
+    const env = join(tmp(), "env");
+    writeFileSync(env, ENV);
+    // qmail-queue.c's steps: link pid→mess, fsync mess/N dir (link-sync), unlink pid, fsync mess,
+    // fsync intd, link intd→todo (the commit), fsync todo/ (link-sync).
+    const points: [string, boolean][] = [
+      ["link:when=1", false],
+      ["fsync:when=1", false],
+      ["unlink:when=1", false],
+      ["fsync:when=2", false],
+      ["fsync:when=3", false],
+      ["link:when=2", false],
+      ["fsync:when=4", true],
+    ];
+    for (const [point, committed] of points) {
+      const sc = point.split(":")[0] as string;
+      const before = todo(home);
+      const r = spawnSync(
+        "sh",
+        [
+          "-c",
+          `exec strace -f -o /dev/null -e trace=${sc} -e inject=${point.replace(":", ":signal=KILL:")} ${home}/bin/qmail-queue 1<${env}`,
+        ],
+        { input: MSG, timeout: 20_000 },
+      );
+      expect({ point, status: r.status, signal: r.signal }).toEqual({ point, status: null, signal: "SIGKILL" });
+      const got = added(home, before);
+      expect({ point, n: got.length }).toEqual({ point, n: committed ? 1 : 0 });
+      for (const m of got) expect(m.todo.toString("latin1")).toMatch(/^u0\0p\d+\0Fa@b\.org\0Tc@d\.org\0Te@f\.org\0$/);
+    }
+  }, 60_000);
+
   test("killed at random moments of a 512 KiB injection: every todo entry is complete", async () => {
     const h = await makeHome();
     const big = `Subject: big\n\n${"0123456789abcdef".repeat(32768)}`;
