@@ -353,6 +353,37 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
 });
 
 describe("qmail-queued the program", () => {
+  test("killed -9 mid-message: the client gets 81 at its next write, todo nothing; a new qmail-queued starts over the stale socket", async () => {
+    const home = await makeHome();
+    const q = await startQueued(home);
+    const env = join(home, "queued", "env");
+    writeFileSync(env, ENV);
+    chmodSync(env, 0o644);
+    const nobody = ids("nobody");
+    const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    const exited = new Promise<number | null>((ok) => c.once("exit", (code) => ok(code)));
+    c.stdin?.write("Subject: cut\n\n");
+    expect(await waitFor(() => files(home).some((f) => f.startsWith("mess/")), 5000)).toBe(true);
+    process.kill(q.pid, "SIGKILL");
+    // The client notices at its next write, when more of the message comes.
+    c.stdin?.end("more\n");
+    expect(await exited).toBe(81);
+    expect(todo(home).size).toBe(0);
+    const q2 = await startQueued(home);
+    try {
+      // Until the new daemon has bound, a client meets the stale socket and drops the message: either way it is queued.
+      expect(qq(home, MSG, ENV, { user: "nobody" }).code).toBe(0);
+      expect(await waitFor(() => todo(home).size === 1, 5000)).toBe(true);
+    } finally {
+      await q2.stop();
+      await q.stop();
+    }
+  }, 30_000);
+
   test("drops to qmailq; a second instance on the same home exits 111; SIGALRM drains; SIGTERM exits 0", async () => {
     const home = await makeHome();
     const q = await startQueued(home);

@@ -4,7 +4,17 @@
 // SO_PEERCRED, or from a drop file's owner; the bytes go through qmail-queue's
 // algorithm (lib/queue.ts) as they arrive, so a client costs a 4-byte header,
 // a 64 KiB buffer and two fds, for at most qmail-queue's 24 hours.
-import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, unlinkSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+} from "node:fs";
 import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
 import { lockExNb } from "@qts/sys/flock";
@@ -55,6 +65,7 @@ export class Queued {
   private perUid = new Map<number, number>();
   private server: ReturnType<typeof Bun.listen<Client>> | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
+  private soonTimer: ReturnType<typeof setTimeout> | undefined;
   private lockFd = -1;
   private readonly o: Required<QueuedOpts>;
   private privileged: Set<number>;
@@ -79,11 +90,14 @@ export class Queued {
     this.lockFd = openSync(join(dir, "lock"), "a", 0o600);
     lockExNb(this.lockFd);
     const path = queuedSocket(this.o.home);
+    // Bound under a temporary name, made 0777, then renamed over the old one: a client meets
+    // either the old (dead) socket or the new one, never one it may not connect to.
+    const tmp = `${path}.${process.pid}`;
     try {
-      unlinkSync(path);
+      unlinkSync(tmp);
     } catch {}
     this.server = Bun.listen<Client>({
-      unix: path,
+      unix: tmp,
       socket: {
         open: (s) => this.guard(s, () => this.open(s)),
         data: (s, d) => this.guard(s, () => this.data(s, d)),
@@ -92,13 +106,18 @@ export class Queued {
         error: (s) => this.guard(s, () => this.close(s)),
       },
     });
-    chmodSync(path, 0o777);
+    chmodSync(tmp, 0o777);
+    renameSync(tmp, path);
     this.drain();
+    // A client that met the dead socket just before the rename may finish its drop file after
+    // the drain above: look again soon rather than at the next tick.
+    this.soonTimer = setTimeout(() => this.drain(), 2000);
     this.drainTimer = setInterval(() => this.drain(), this.o.drainMs);
   }
 
   stop(): void {
     clearInterval(this.drainTimer);
+    clearTimeout(this.soonTimer);
     this.server?.stop(true);
     this.server = undefined;
     try {
