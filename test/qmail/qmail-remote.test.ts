@@ -3,7 +3,7 @@
 // §9.2, §9.4), the bytes on the wire, MX/A lookups against a local DNS server
 // (UDP + TCP for big answers), smtproutes, tcpto, and end to end into our
 // qmail-smtpd under Debian's tcpserver.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
@@ -11,6 +11,9 @@ import { DataEncoder } from "@qts/qmail/lib/smtpremote";
 import fc from "fast-check";
 import { freePort, kill, ours, tmp, waitFor } from "../lib/harness.ts";
 import { startDns, type Zone } from "./fixtures/dnsserver.ts";
+
+// real processes on a shared 2-core machine: generous per-test bounds
+setDefaultTimeout(30_000);
 
 const REMOTE = ours("qmail-remote");
 

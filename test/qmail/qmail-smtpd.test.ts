@@ -2,13 +2,16 @@
 // qmail-smtpd: replies byte for byte (spec/qmail.md §5, §9.3), the envelope and
 // message handed to $QMAILQUEUE, smuggling-safe DATA, bounded memory, timeouts;
 // with real peers (python3 smtplib, swaks) under Debian's tcpserver.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { cdbBuild } from "@qts/cdb/cdb";
 import fc from "fast-check";
 import { freePort, kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+
+// real processes on a shared 2-core machine: generous per-test bounds
+setDefaultTimeout(30_000);
 
 const SMTPD = ours("qmail-smtpd");
 const TCPSERVER = "/usr/bin/tcpserver";
