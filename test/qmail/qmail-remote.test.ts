@@ -57,6 +57,8 @@ interface Sink {
   host: string;
   /** Raw bytes received, one string per connection. */
   sessions: string[];
+  /** Connections closed so far. */
+  closed(): number;
   close(): Promise<void>;
 }
 
@@ -64,13 +66,17 @@ interface Sink {
 async function sink(r: Replies = {}, host = "127.0.0.1", port = 0): Promise<Sink> {
   const sessions: string[] = [];
   const conns = new Set<Socket>();
+  let closed = 0;
   const srv: Server = createServer((s) => {
     conns.add(s);
     const idx = sessions.push("") - 1;
     let buf = "";
     let inData = false;
     s.on("error", () => {});
-    s.on("close", () => conns.delete(s));
+    s.on("close", () => {
+      conns.delete(s);
+      closed++;
+    });
     const say = (x: string) => s.write(x);
     if (r.drop === "greeting") {
       s.destroy();
@@ -127,6 +133,7 @@ async function sink(r: Replies = {}, host = "127.0.0.1", port = 0): Promise<Sink
     port: p,
     host,
     sessions,
+    closed: () => closed,
     close: async () => {
       for (const c of conns) c.destroy();
       await new Promise<void>((ok) => srv.close(() => ok()));
@@ -142,7 +149,8 @@ async function routed(r: Replies, args: string[], message: string | Buffer, cont
   const s = await sink(r);
   const home = makeHome({ me: "me.test", smtproutes: `remote.example:127.0.0.1:${s.port}\n`, ...controls });
   const res = await remote(home, args, message);
-  await waitFor(() => s.sessions.length > 0 && s.sessions.at(-1)?.endsWith("QUIT\r\n"), 2000);
+  // qmail-remote has exited: wait until the sink has seen every connection close
+  await waitFor(() => s.closed() === s.sessions.length, 5000);
   await s.close();
   return { ...res, wire: s.sessions };
 }
