@@ -4,7 +4,7 @@
 // and the envelope on its fd 1 (spec/qmail.md §2.2, §2.4).
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { qqExitText } from "@qts/core/exit";
 import { pipe } from "@qts/sys/pipe";
 import { qmailHome } from "./home.ts";
@@ -124,7 +124,8 @@ class InProcessQueue {
 /** qmail_open's fork+exec of $QMAILQUEUE: message on the child's fd 0, envelope on its fd 1. */
 class SpawnQueue {
   readonly pid: number;
-  private child: ChildProcess;
+  private child: ChildProcess | undefined;
+  private failed: boolean;
   private envR: number;
   private envW: number;
   private env: Buffer[] = [];
@@ -132,29 +133,54 @@ class SpawnQueue {
   private exited: Promise<number>;
 
   constructor(home: string, env: Record<string, string | undefined>) {
-    const prog = env.QMAILQUEUE || join(home, "bin", "qmail-queue");
+    // qmail_open chdirs to the home and execv()s: a relative $QMAILQUEUE is relative to the home, never a PATH search.
+    let prog = env.QMAILQUEUE || "bin/qmail-queue";
+    if (!isAbsolute(prog)) prog = join(home, prog);
     [this.envR, this.envW] = pipe();
-    this.child = spawn(prog, [], {
-      cwd: home,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ["pipe", this.envR, "inherit"],
-    });
-    this.pid = this.child.pid ?? 0;
+    let failed = false;
+    try {
+      this.child = spawn(prog, [], {
+        cwd: home,
+        env: env as NodeJS.ProcessEnv,
+        stdio: ["pipe", this.envR, "inherit"],
+      });
+    } catch {
+      failed = true;
+      this.child = undefined;
+    }
+    // A failed spawn reports 'error' later; without a listener that would crash the caller.
+    this.child?.on("error", () => {});
+    this.pid = this.child?.pid ?? 0;
+    if (!this.pid) failed = true;
     this.exited = new Promise((ok) => {
       // exec failure is qmail_open's 120 ("Zunable to exec qq").
+      if (failed || !this.child) return ok(120);
       this.child.once("error", () => ok(120));
       this.child.once("exit", (code, sig) => ok(sig ? -1 : (code ?? -1)));
     });
-    this.child.stdin?.on("error", () => {
+    this.failed = failed;
+    this.child?.stdin?.on("error", () => {
       this.writeError = true;
     });
   }
 
   /** Appends message bytes; resolves when the pipe can take more (backpressure). */
   async put(data: Uint8Array | string): Promise<void> {
-    const s = this.child.stdin;
-    if (!s || this.writeError) return;
-    if (!s.write(data)) await new Promise<void>((ok) => s.once("drain", ok).once("error", ok).once("close", ok));
+    const s = this.child?.stdin;
+    if (!s || this.failed || this.writeError) return;
+    if (s.write(data)) return;
+    // One waiter per call, removed when it fires: no listener piles up on a long message.
+    await new Promise<void>((ok) => {
+      const done = () => {
+        s.off("drain", done);
+        s.off("error", done);
+        s.off("close", done);
+        ok();
+      };
+      s.on("drain", done);
+      s.on("error", done);
+      s.on("close", done);
+    });
   }
 
   from(sender: string): void {
@@ -167,8 +193,14 @@ class SpawnQueue {
 
   /** Ends the message, sends the envelope, waits for qmail-queue. */
   async close(): Promise<QueueResult> {
-    const s = this.child.stdin;
-    if (s) await new Promise<void>((ok) => s.end(ok));
+    const s = this.child?.stdin;
+    if (s && !this.failed) {
+      await new Promise<void>((ok) => {
+        s.once("error", () => ok());
+        s.once("close", () => ok());
+        s.end(() => ok());
+      });
+    }
     closeSync(this.envR);
     try {
       this.env.push(Buffer.from("\0"));
