@@ -353,6 +353,19 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
 });
 
 describe("qmail-queued the program", () => {
+  test("under qmail-start, fd 0 is its lifeline: EOF there and it exits 0", async () => {
+    const home = await makeHome();
+    const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: ["pipe", "ignore", "inherit"] });
+    const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
+    expect(
+      await waitFor(() => lstatSync(join(home, "queued/socket"), { throwIfNoEntry: false })?.isSocket(), 5000),
+    ).toBe(true);
+    expect(qq(home, MSG, ENV, { user: "nobody" }).code).toBe(0);
+    expect(todo(home).size).toBe(1);
+    p.stdin?.end();
+    expect(await exited).toBe(0);
+  });
+
   test("killed -9 mid-message: the client gets 81 at its next write, todo nothing; a new qmail-queued starts over the stale socket", async () => {
     const home = await makeHome();
     const q = await startQueued(home);

@@ -3,7 +3,9 @@
 // qmailq (lib/queued.ts). Started with no arguments as root (it drops to
 // qmailq/qmail at once) or as qmailq, beside qmail-clean. Listens on
 // <home>/queued/socket; drains <home>/queued/drop at start, every minute and
-// on SIGALRM; exits 0 on SIGTERM.
+// on SIGALRM; exits 0 on SIGTERM, or at EOF on fd 0 when fd 0 is a pipe
+// (qmail-start's lifeline from qmail-send). Warnings go to fd 2.
+import { fstatSync } from "node:fs";
 import { die, dieSys, setProg, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
@@ -36,18 +38,43 @@ export function main(_argv: string[], env: Env): Promise<number> {
   }
   process.umask(0o033);
   const q = new Queued({ home, ids, log: (l) => warn(l.replace(/^warning: /, "")) });
+  // Handlers first: whoever sees the socket may signal us at once.
+  let done: (code: number) => void = () => {};
+  const finished = new Promise<number>((ok) => {
+    done = ok;
+  });
+  let started = false;
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    if (started) q.stop();
+    done(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGALRM", () => {
+    if (started && !stopping) q.drain();
+  });
+  // Under qmail-start, fd 0 is a pipe whose only writer is qmail-send: EOF there means
+  // qmail-send is gone, and qmail-queued goes too, as qmail-clean does.
+  let pipe0 = false;
+  try {
+    const st = fstatSync(0);
+    pipe0 = st.isFIFO() || st.isSocket();
+  } catch {}
+  if (pipe0) {
+    process.stdin.on("data", () => {});
+    process.stdin.once("end", stop);
+    process.stdin.once("error", stop);
+    process.stdin.resume();
+  }
+  if (stopping) return finished;
   try {
     q.start();
+    started = true;
   } catch (e) {
     dieSys(111, e, `unable to listen on ${home}/queued/socket`);
   }
-  process.on("SIGALRM", () => q.drain());
-  return new Promise((done) => {
-    const stop = () => {
-      q.stop();
-      done(0);
-    };
-    process.on("SIGTERM", stop);
-    process.on("SIGINT", stop);
-  });
+  return finished;
 }
