@@ -115,8 +115,14 @@ export class SpawnPool {
     else p.fail(new SysError("posix_spawn", m.errno ?? 0));
   }
 
+  /** Spawns sent to a worker and not answered yet. */
+  get busy(): number {
+    return this.pending.size;
+  }
+
   /**
-   * posixspawn.ts spawn() off the calling thread: resolves with the pid, or
+   * posixspawn.ts spawn() off the calling thread (on it with inline, which
+   * saves two thread hand-overs when nothing else is going on): resolves with the pid, or
    * rejects with the SysError of the exec (ENOENT, EACCES...) or of the
    * clone (EAGAIN, ENOMEM). The parent fds in dup2 must stay open until it settles.
    */
@@ -125,8 +131,9 @@ export class SpawnPool {
     argv: readonly string[],
     env: readonly string[],
     dup2: readonly [number, number][],
+    inline = false,
   ): Promise<number> {
-    if (this.workers.length === 0) {
+    if (inline || this.workers.length === 0) {
       try {
         return Promise.resolve(spawnSync(file, argv, env, { dup2: [...dup2], sigDefault: this.sigDefault }));
       } catch (e) {

@@ -363,7 +363,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
             [0, fd],
             [1, fd],
           ];
-    const pid = await pool.spawn(file, args, envp, dups);
+    // With nothing else running the main thread is idle anyway: spawn there, without two thread hand-overs.
+    const pid = await pool.spawn(file, args, envp, dups, children.size === 0 && pool.busy === 0);
     children.add(pid);
     return pid;
   };
