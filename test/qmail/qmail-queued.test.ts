@@ -269,6 +269,50 @@ describe("qmail-queued in-process (limits, death, fuzz)", () => {
   }, 60_000);
 });
 
+describe("qmail-queued per-uid limit", () => {
+  test("an ordinary uid over its limit gets 71; root and the qmail users are exempt", async () => {
+    const home = await makeHome();
+    const q = new Queued({ home, ids: qmailIds(home), maxPerUid: 1, log: () => {} });
+    q.start();
+    const env = join(home, "queued", "env");
+    writeFileSync(env, ENV);
+    chmodSync(env, 0o644);
+    const holders: ReturnType<typeof spawn>[] = [];
+    try {
+      const hold = (user: string) => {
+        const u = ids(user);
+        const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+          uid: u.uid,
+          gid: u.gid,
+          stdio: ["pipe", "ignore", "ignore"],
+        });
+        holders.push(c);
+        return c;
+      };
+      const messes = () => files(home).filter((f) => f.startsWith("mess/")).length;
+      hold("nobody");
+      hold("qmaild");
+      await waitFor(() => messes() === 2, 5000);
+      // Run the second clients off the event loop that serves them (spawnSync would block it).
+      const second = (user: string) =>
+        new Promise<number | null>((ok) => {
+          const u = ids(user);
+          const c = spawn("sh", ["-c", `echo x | exec ${home}/bin/qmail-queue 1<${env}`], {
+            uid: u.uid,
+            gid: u.gid,
+            stdio: "ignore",
+          });
+          c.once("exit", (code) => ok(code));
+        });
+      expect(await second("nobody")).toBe(71);
+      expect(await second("qmaild")).toBe(0);
+    } finally {
+      for (const c of holders) c.kill("SIGKILL");
+      q.stop();
+    }
+  }, 30_000);
+});
+
 describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
   let home: string;
   beforeAll(async () => {
