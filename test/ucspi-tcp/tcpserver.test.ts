@@ -270,6 +270,29 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
     await stop(s);
   });
 
+  test("a burst: 100 connections, 20 at a time, -c 5: every child logged and reaped, never over the limit", async () => {
+    const s = await serve(bin, ["-v", "-RHl0", "-c", "5"], ["echo", "x"]);
+    let next = 0;
+    const results: string[] = [];
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (next < 100) {
+          next++;
+          results.push((await talk(s.port, "", 10000)).data);
+        }
+      }),
+    );
+    expect(results.filter((r) => r === "x\n").length).toBe(100);
+    await waitFor(() => s.log().endsWith("status: 0/5\n") && s.log().split(" end ").length === 101, 5000);
+    const log = s.log();
+    expect(log.match(/ pid \d+ from /g)?.length).toBe(100);
+    expect(log.match(/ end \d+ status 0\n/g)?.length).toBe(100);
+    const counts = [...log.matchAll(/status: (\d+)\/5/g)].map((m) => Number(m[1]));
+    expect(Math.max(...counts)).toBe(5);
+    expect(counts.at(-1)).toBe(0);
+    await stop(s);
+  });
+
   test("-D sets TCP_NODELAY on the child's socket; -d leaves it off", async () => {
     const py = "import socket; s=socket.socket(fileno=0); print(s.getsockopt(6, 1) != 0)";
     const s = await serve(bin, ["-D", "-RHl0"], ["python3", "-c", py]);
