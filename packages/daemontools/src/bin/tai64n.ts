@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-import { readSync } from "node:fs";
+
 import { setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import { readChunk } from "@qts/core/io";
 import type { Env } from "@qts/core/run";
 import { syncClock, writeStamp } from "@qts/daemontools/lib/stamp";
 
@@ -17,9 +18,8 @@ export function main(_argv: string[], _env: Env): number {
   for (;;) {
     let n: number;
     try {
-      n = readSync(0, inb, 0, inb.length, null);
-    } catch (e) {
-      if ((e as { code?: string }).code === "EINTR") continue;
+      n = readChunk(0, inb);
+    } catch {
       return EXIT_TEMP;
     }
     if (n <= 0) return EXIT_OK;
