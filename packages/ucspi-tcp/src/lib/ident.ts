@@ -31,12 +31,12 @@ export function remoteInfo(
     sock.on("data", (chunk: Buffer) => {
       for (const ch of chunk) {
         if (ch === 0x20 || ch === 0x09 || ch === 0x0d) continue;
-        if (ch === 0x0a) return finish(Buffer.from(out).toString("latin1"));
+        if (ch === 0x0a) return finish(Buffer.from(out).toString());
         if (colons < 3) {
           if (ch === 0x3a) colons++;
         } else {
           out.push(ch);
-          if (out.length > 256) return finish(Buffer.from(out).toString("latin1"));
+          if (out.length > 256) return finish(Buffer.from(out).toString());
         }
       }
     });
