@@ -35,13 +35,19 @@ export interface IpMx {
 }
 
 export class Dns {
-  readonly r: Resolver;
+  private res: Resolver | undefined;
 
-  constructor(env: Record<string, string | undefined> = process.env) {
-    // glibc's defaults: 5 s per try, 2 tries
-    this.r = new Resolver({ timeout: 5000, tries: 2 });
-    const list = env.QMAILREMOTE_DNS;
-    if (list) this.r.setServers(list.split(/[\s,]+/).filter((s) => s.length > 0));
+  constructor(private env: Record<string, string | undefined> = process.env) {}
+
+  /** The resolver, made at the first lookup (a route to a literal IP needs none). */
+  get r(): Resolver {
+    if (!this.res) {
+      // glibc's defaults: 5 s per try, 2 tries
+      this.res = new Resolver({ timeout: 5000, tries: 2 });
+      const list = this.env.QMAILREMOTE_DNS;
+      if (list) this.res.setServers(list.split(/[\s,]+/).filter((s) => s.length > 0));
+    }
+    return this.res;
   }
 
   private async q<T>(f: () => Promise<T>): Promise<T> {
