@@ -9,7 +9,7 @@ import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
 import { argString, type Outcome, type Output, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { lspawnReport } from "../lib/spawn-report.ts";
-import { QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
+import { parseUserValue, QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
 
 export const usage = "qmail-lspawn defaultdelivery";
 
@@ -58,18 +58,13 @@ function getpw(home: string, local: string, uidp: number, gidn: number): Promise
   });
 }
 
+// qmail-getpw's output has the users/cdb value's six NUL-terminated fields.
 function parseNughde(b: Buffer): UserEntry | undefined {
-  const f = b.toString("latin1").split("\0");
-  if (f.length < 6) return undefined;
-  const num = (s: string) => Number(/^\d*/.exec(s)?.[0] || "0");
-  return {
-    user: f[0] as string,
-    uid: num(f[1] as string),
-    gid: num(f[2] as string),
-    home: f[3] as string,
-    dash: f[4] as string,
-    ext: f[5] as string,
-  };
+  try {
+    return parseUserValue(b.toString("latin1"));
+  } catch {
+    return undefined;
+  }
 }
 
 export async function main(argv: string[], env: Env): Promise<number> {
