@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
@@ -26,12 +27,12 @@ interface Tree {
 const trees: Tree[] = [];
 
 /** svscan on dir, with PATH leading to the supervise to use; stdout and stderr to a file. */
-function startSvscan(svscan: string, superviseDir: string, dir: string): Tree {
+function startSvscan(svscan: string, superviseDir: string, dir: string, path = `${superviseDir}:/usr/bin:/bin`): Tree {
   const err = `${dir}.out`;
   const fd = openSync(err, "a");
   const proc = spawn(svscan, [dir], {
     stdio: ["ignore", fd, fd],
-    env: { PATH: `${superviseDir}:/usr/bin:/bin` },
+    env: { PATH: path },
   });
   closeSync(fd);
   const t = { proc, pid: proc.pid as number, dir, err, out: () => readFileSync(err, "utf8") };
@@ -132,6 +133,16 @@ describe.each(impls)("svscan (%s)", (_which, svscan, supDir) => {
     ).toBeGreaterThanOrEqual(2);
   }, 15_000);
 
+  test("supervise not in PATH: a warning per service and scan", async () => {
+    const base = tmp("qts-scan-");
+    const dir = join(base, "svc");
+    mkdirSync(dir);
+    service(dir, "a", "exec sleep 1000");
+    const t = startSvscan(svscan, "", dir, "/nonexistent");
+    const out = await waitFor(() => (t.out().includes("\n") ? t.out() : undefined), 3000);
+    expect(out?.split("\n")[0]).toBe("svscan: warning: unable to start supervise a: file does not exist");
+  });
+
   test("chdir failure: 111", async () => {
     const r = await run(svscan, ["/nonexist"]);
     expect(r).toMatchObject({
@@ -211,3 +222,36 @@ test("svscan (ours): crash loop at most once a second; no log line lost across r
   expect(starts.length).toBeGreaterThan(5);
   expect(t.out()).toBe("");
 }, 40_000);
+
+test("svscan (ours) as PID 1 of a pid namespace reaps the orphans of its tree", async () => {
+  const base = tmp("qts-scan-");
+  const dir = join(base, "svc");
+  mkdirSync(dir);
+  service(dir, "a", "for i in 1 2 3 4 5; do (sleep 0.1 &); done\nexec sleep 1000");
+  const ns = spawn("unshare", ["-fp", "--mount-proc", OURS.svscan, dir], {
+    stdio: "ignore",
+    env: { PATH: `${dirname(OURS.supervise)}:/usr/bin:/bin` },
+  });
+  let svscan: number | undefined;
+  try {
+    svscan = await waitFor(() => children(ns.pid as number).find((c) => c.comm === "svscan")?.pid, 3000);
+    expect(svscan).toBeDefined();
+    // The orphans exit at once; the scan at 5 s must have reaped them.
+    await Bun.sleep(5600);
+    expect(children(svscan as number).map((k) => k.comm)).toEqual(["supervise"]);
+    const zombies = readdirSync("/proc").filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, "latin1");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return f[0] === "Z" && Number(f[1]) === svscan;
+      } catch {
+        return false;
+      }
+    });
+    expect(zombies).toEqual([]);
+  } finally {
+    // Killing a namespace's init kills everything in it.
+    kill(svscan);
+    kill(ns.pid);
+  }
+}, 15_000);

@@ -108,3 +108,24 @@ export function reapChild(pid: number): number | undefined {
     return 0;
   }
 }
+
+/**
+ * Reaps exited children that are not ours by pid: as PID 1 (a container's
+ * svscan) every orphan of the tree becomes our child, and C's svscan reaps
+ * them with waitpid(-1). waitpid(-1) would race with Bun's own reaping, so
+ * the zombies are found in /proc and reaped one pid at a time.
+ */
+export function reapOrphans(): void {
+  const self = String(process.pid);
+  for (const name of readdirSync("/proc")) {
+    if (name.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "latin1");
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 2);
+    if (f[0] === "Z" && f[1] === self) reapChild(Number(name));
+  }
+}

@@ -6,7 +6,7 @@ import { type BigIntStats, closeSync, readdirSync, statSync } from "node:fs";
 import { warn, warnSys } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { pipe } from "@qts/sys/pipe";
-import { reapChild, startChildPath } from "./child.ts";
+import { reapChild, reapOrphans, startChildPath } from "./child.ts";
 
 export const SERVICES = 1000;
 
@@ -30,6 +30,7 @@ export class Scanner {
       if (s.pid && reapChild(s.pid) !== undefined) s.pid = 0;
       if (s.pidlog && reapChild(s.pidlog) !== undefined) s.pidlog = 0;
     }
+    if (process.pid === 1) reapOrphans();
     for (const s of this.services) s.active = false;
     let names: string[];
     try {
