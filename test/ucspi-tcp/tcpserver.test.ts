@@ -331,6 +331,19 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
   });
 });
 
+const SOFTLIMIT = original("softlimit");
+test.skipIf(!SOFTLIMIT)(
+  "ours under softlimit -a 600 MB, with the JIT reservation lowered (bench/ucspi-tcp.md)",
+  async () => {
+    const s = await serve(ours("tcpserver"), ["-RHl0"], ["echo", "limited"], {
+      pre: [SOFTLIMIT as string, "-a", "600000000"],
+      env: { PATH: "/usr/bin:/bin", BUN_JSC_jitMemoryReservationSize: "67108864" },
+    });
+    expect((await talk(s.port)).data).toBe("limited\n");
+    expect(await stop(s)).toBe(0);
+  },
+);
+
 const RBLSMTPD = original("rblsmtpd");
 describe.skipIf(!orig || !RBLSMTPD)(
   "a real service runs unchanged: Debian's rblsmtpd blocking by a rule variable",
