@@ -5,7 +5,8 @@
 # tcpserver's children are the qmail-smtpd processes, qmail-lspawn's are the qmail-local ones), taken
 # from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
 # (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
-#   bash bench/cpu-split.sh [N=200] [PORT=23150] [DT_BIN=bin]      (as root, after make)
+#   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
+#   DT_BIN= where tcpserver and multilog come from, default bin)
 # PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
 # bench/prof.py); tcpserver then comes from /usr/bin so that only qmail-smtpd is profiled. (Profiling
 # qmail-start's tree the same way kills qmail-start with SIGPWR, so qmail-local is profiled alone.)
@@ -14,6 +15,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
 N=${1:-200}
 PORT=${2:-23150}
+M=${3:-1}
 DT=$(cd "${DT_BIN:-bin}" && pwd)
 PROF=${PROF:-}
 PO_SMTPD=
@@ -52,21 +54,22 @@ snap() { # comm own-cpu-ticks children-cpu-ticks, for tcpserver, qmail-send and 
   done
 }
 snap >"$W/before"
-python3 - "$PORT" "$N" "$H/alias/Maildir/new" >"$W/client" <<'PY'
+python3 - "$PORT" "$N" "$H/alias/Maildir/new" "$M" >"$W/client" <<'PY'
 import os, resource, smtplib, sys, time
-port, n, new = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, n, new, m = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 body = b"From: a@client.example\r\nTo: prof@test.example\r\nSubject: cpu split\r\n\r\n" + (b"x" * 62 + b"\r\n") * 14
 t0 = time.monotonic()
-for i in range(n):
+for i in range(0, n, m):
     s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=60)
-    s.sendmail("a@client.example", ["prof@test.example"], body)
+    for _ in range(min(m, n - i)):
+        s.sendmail("a@client.example", ["prof@test.example"], body)
     s.quit()
 t1 = time.monotonic()
 while len(os.listdir(new)) < n and time.monotonic() - t1 < 60:
     time.sleep(0.01)
 t2 = time.monotonic()
 ru = resource.getrusage(resource.RUSAGE_SELF)
-print(f"accepted {n} in {t1 - t0:.2f} s ({n / (t1 - t0):.1f} msg/s); all {len(os.listdir(new))} in the Maildir after "
+print(f"{m} per connection: accepted {n} in {t1 - t0:.2f} s ({n / (t1 - t0):.1f} msg/s); all {len(os.listdir(new))} in the Maildir after "
       f"{t2 - t0:.2f} s ({n / (t2 - t0):.1f} msg/s); client CPU {(ru.ru_utime + ru.ru_stime) * 1000 / n:.2f} ms/msg")
 PY
 sleep 1
