@@ -98,12 +98,18 @@ def cmd_render(a):
     L.append("## Machine and run")
     L.append("")
     for k, v in m.items():
-        L.append(f"- {k}: {v}")
+        if isinstance(v, list):
+            L.append(f"- {k}:")
+            L.extend(f"  - {x}" for x in v)
+        else:
+            L.append(f"- {k}: {v}")
     L.append("")
     sections = []
     for r in recs:
         if r["section"] not in sections:
             sections.append(r["section"])
+    order = ["start-up", "tcpserver", "supervise", "multilog", "qmail", "qmail (C qmail measured)", "process tree at rest"]
+    sections.sort(key=lambda x: order.index(x) if x in order else len(order))
     for s in sections:
         L.append(f"## {s}")
         L.append("")
