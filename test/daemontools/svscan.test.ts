@@ -47,18 +47,25 @@ afterEach(async () => {
     kill(t.pid, "SIGSTOP");
     const sups = children(t.pid).filter((c) => c.comm === "supervise");
     kill(t.pid);
+    // From the command line, not the cwd: a supervise still starting up has not changed directory yet.
     const dirs: string[] = [];
     for (const s of sups) {
-      try {
-        dirs.push(readlinkSync(`/proc/${s.pid}/cwd`));
-      } catch {}
+      const name = s.args.split(" ").pop() as string;
+      if (name !== "log") dirs.push(join(t.dir, name));
+      else {
+        try {
+          const cwd = readlinkSync(`/proc/${s.pid}/cwd`);
+          dirs.push(cwd.endsWith("/log") ? cwd : `${cwd}/log`);
+        } catch {}
+      }
     }
     await run(OURS.svc, ["-dx", ...dirs]);
-    await waitFor(
-      () => sups.every((s) => !existsSync(`/proc/${s.pid}/cmdline`) || !readFileSync(`/proc/${s.pid}/cmdline`).length),
-      3000,
-    );
+    const gone = () =>
+      sups.every((s) => !existsSync(`/proc/${s.pid}/cmdline`) || !readFileSync(`/proc/${s.pid}/cmdline`).length);
+    await waitFor(gone, 3000);
+    // One that was still starting up ignored svc: kill it, then the last child it announced.
     for (const s of sups) kill(s.pid);
+    await waitFor(gone, 1000);
     for (const d of dirs) {
       const st = status(d);
       if (st?.pid) kill(st.pid);
