@@ -150,6 +150,19 @@ describe.each(impls)("svscan (%s)", (_which, svscan, supDir) => {
     expect(out?.split("\n")[0]).toBe("svscan: warning: unable to start supervise a: file does not exist");
   });
 
+  test("a log that cannot be stat'ed: warning, and the service is left alone", async () => {
+    const base = tmp("qts-scan-");
+    const dir = join(base, "svc");
+    mkdirSync(dir);
+    const x = service(dir, "x", "exec sleep 1000");
+    symlinkSync("log", join(x, "log"));
+    const t = startSvscan(svscan, supDir, dir);
+    const out = await waitFor(() => (t.out().includes("\n") ? t.out() : undefined), 3000);
+    expect(out?.split("\n")[0]).toBe("svscan: warning: unable to stat x/log: symbolic link loop");
+    await Bun.sleep(300);
+    expect(children(t.pid)).toEqual([]);
+  });
+
   test("chdir failure: 111", async () => {
     const r = await run(svscan, ["/nonexist"]);
     expect(r).toMatchObject({
