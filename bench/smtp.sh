@@ -73,7 +73,8 @@ read -r u sy < "$W/rcpu"
 echo "$R in $(( (e - s) / 1000000 )) ms: $(( R * 1000000000 / (e - s) )) msg/s; $(python3 -c "print(f'{($u + $sy) / $R * 1000:.1f}')") ms CPU per delivery"
 echo "== qmail-remote: the same, 4 in parallel ($((R * 4)) deliveries)"
 s=$(date +%s%N)
-for k in 1 2 3 4; do sh "$W/remote.sh" & done
-wait
+LOOPS=()
+for k in 1 2 3 4; do sh "$W/remote.sh" & LOOPS+=($!); done
+for p in "${LOOPS[@]}"; do wait "$p"; done
 e=$(date +%s%N)
 echo "$((R * 4)) in $(( (e - s) / 1000000 )) ms: $(( R * 4 * 1000000000 / (e - s) )) msg/s"
