@@ -74,7 +74,11 @@ afterEach(async () => {
 });
 
 const impls: [string, string, string][] = [["ours", OURS.svscan, dirname(OURS.supervise)]];
-if (ORIG.svscan && ORIG.supervise) impls.push(["original", ORIG.svscan, dirname(ORIG.supervise)]);
+if (ORIG.svscan && ORIG.supervise) {
+  impls.push(["original", ORIG.svscan, dirname(ORIG.supervise)]);
+  impls.push(["Debian's, running our supervise", ORIG.svscan, dirname(OURS.supervise)]);
+  impls.push(["ours, running Debian's supervise", OURS.svscan, dirname(ORIG.supervise)]);
+}
 
 describe.each(impls)("svscan (%s)", (_which, svscan, supDir) => {
   test("one supervise per directory by dev/ino, dot-dirs skipped, symlinks followed, log pipe, rescans", async () => {
