@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { dieSys, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { dup2 } from "@qts/sys/dup";
 import { pipe } from "@qts/sys/pipe";
 import { setProcName } from "@qts/sys/procname";
 import { onSigchld, reapChild, startChildPath } from "../lib/child.ts";
@@ -41,6 +42,12 @@ export function main(argv: string[], env: Env): Promise<number> {
     nul = openSync("/dev/null", constants.O_RDWR);
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to open /dev/null");
+  }
+  // exec </dev/null >/dev/null 2>/dev/null, as the script does for itself.
+  for (const fd of [0, 1, 2]) {
+    try {
+      dup2(nul, fd);
+    } catch {}
   }
   const quiet: [number, number][] = [
     [0, nul],
