@@ -99,7 +99,7 @@ m = {
     "Bun": ver([bun, "--version"]),
     "hyperfine": ver(["hyperfine", "--version"]),
     "Python (load generators)": platform.python_version(),
-    "ours": f"bin/qts at commit {commit}" + (f" plus {dirty} uncommitted files under packages/ (other work in progress)" if dirty != "0" else "") + f", sha256 {sha}…",
+    "ours": f"a copy of the checkout's bin/qts taken when the run started (HEAD was {commit}" + (f", with {dirty} uncommitted files under packages/" if dirty != "0" else "") + f"; sha256 {sha}…)",
     "originals": f"Debian daemontools 0.76 and ucspi-tcp 0.88 in {orig}" + (f"; C qmail home {cq}" if cq else "; no C qmail on this machine (CQMAIL unset)"),
     "benchmark scripts": shared,
     "repeats": f"RUNS={runs} per figure (medians), QN={qn} messages per qmail run",
