@@ -54,7 +54,11 @@ test("svscanboot DIR: stops leftover supervisors, runs svscan into readproctitle
     expect(status(a)?.pid).toBe(0);
     expect(fresh.pid).not.toBe(oldChild);
   } finally {
+    // On failure, the tree is still up: stop svscan, then its supervisors, then their child.
+    kill(svscan, "SIGSTOP");
+    const sups = svscan ? children(svscan) : [];
     kill(svscan);
+    for (const s of sups) kill(s.pid);
     kill(title);
     kill(pid);
     const st = status(a);
