@@ -478,6 +478,8 @@ m["finished (UTC)"] = __import__("time").strftime("%H:%M", __import__("time").gm
 json.dump(m, open("$W/machine.json", "w"), indent=1)
 PY
 python3 "$REPO/bench/figs.py" render "$FIGS" "$W/machine.json" "$RESULTS" "$REPO/bench/profiles.md"
+# make lint checks Markdown under bench/ with biome: write it formatted
+[ -x "$REPO/node_modules/.bin/biome" ] && "$REPO/node_modules/.bin/biome" format --write "$RESULTS" >/dev/null 2>&1
 cp "$LOG" "${RESULTS%.md}.log" 2>/dev/null
 say "wrote $RESULTS (raw log ${RESULTS%.md}.log)"
 exit 0
