@@ -285,6 +285,44 @@ describe("qmail-remote reports", () => {
     expect(r2.out).toBe("ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0");
   });
 
+  test("an endless greeting: memory stays bounded, then the read times out", async () => {
+    const block = Buffer.alloc(1 << 20, "x");
+    const srv = createServer((c) => {
+      c.on("error", () => {});
+      c.write("220-");
+      let n = 0;
+      const more = () => {
+        while (n < 200) {
+          n++;
+          if (!c.write(block)) return void c.once("drain", more);
+        }
+      };
+      more();
+    });
+    const port = await new Promise<number>((ok) =>
+      srv.listen(0, "127.0.0.1", () => ok((srv.address() as { port: number }).port)),
+    );
+    const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n`, timeoutremote: "1\n" });
+    const p = Bun.spawn([REMOTE, ...A], {
+      stdin: Buffer.from("x\n"),
+      stdout: "pipe",
+      env: { PATH: process.env.PATH ?? "", QMAILHOME: home },
+    });
+    let peak = 0;
+    const poll = setInterval(() => {
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, "latin1"));
+        if (m) peak = Math.max(peak, Number(m[1]));
+      } catch {}
+    }, 50);
+    const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
+    clearInterval(poll);
+    srv.close();
+    expect(out).toBe("ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0");
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(150 * 1024);
+  }, 60000);
+
   test("timeoutremote: a silent server gives connection died after the timeout", async () => {
     const t0 = Date.now();
     const r = await routed({ silent: "helo" }, A, "x\n", { timeoutremote: "1\n" });

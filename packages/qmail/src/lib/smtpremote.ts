@@ -146,6 +146,7 @@ export class SmtpConnLost extends Error {}
 /** A connected SMTP socket with timeouts on every read and write (timeoutread/timeoutwrite). */
 export class SmtpConn {
   private chunks: Buffer[] = [];
+  private queued = 0;
   private wake: (() => void) | undefined;
   private dead = false;
   readonly parser = new ReplyParser();
@@ -156,6 +157,9 @@ export class SmtpConn {
   ) {
     sock.on("data", (d: Buffer) => {
       this.chunks.push(d);
+      this.queued += d.length;
+      // a server talking while we do not listen (during DATA) waits in the kernel, as with C's reads
+      if (this.queued > 1 << 20) sock.pause();
       this.wake?.();
     });
     const die = () => {
@@ -194,14 +198,18 @@ export class SmtpConn {
       while (this.chunks.length > 0) {
         const c = this.chunks[0] as Buffer;
         const end = this.parser.feed(c, 0);
-        if (end < 0) this.chunks.shift();
-        else {
+        if (end < 0) {
+          this.chunks.shift();
+          this.queued -= c.length;
+        } else {
           if (end >= c.length) this.chunks.shift();
           else this.chunks[0] = c.subarray(end);
+          this.queued -= Math.min(end, c.length);
           return this.parser.code;
         }
       }
       if (this.dead) throw new SmtpConnLost();
+      if (this.sock.isPaused()) this.sock.resume();
       await this.waitData();
     }
   }
