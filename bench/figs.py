@@ -87,7 +87,7 @@ def cmd_render(a):
     L = []
     L.append("# Benchmarks: ours side by side with the originals")
     L.append("")
-    L.append("Written by `make bench` (`bench/run.sh`); every figure below was measured in the run described here, "
+    L.append("Written by `make bench` (`bench/run.sh`); every figure below was measured in the run(s) described here, "
              "except rows marked *orientation only*. \"ours/orig\" divides our figure by the original's: above 1 "
              "means ours is higher (better for a rate, marked ↑; worse for a time or a size, marked ↓). "
              "Each figure is the median of the repeated runs listed in its note. \"load\" is the 1-minute load "
