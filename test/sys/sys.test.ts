@@ -263,3 +263,16 @@ test("setsid in a child makes it a session leader", async () => {
   );
   expect(r.stdout).toBe("true\n");
 });
+
+test("sigDefault resets glibc's internal signals that GNU make leaves ignored", async () => {
+  const d = tmp();
+  const mk = join(d, "Makefile");
+  writeFileSync(
+    mk,
+    `x:\n\t@grep SigIgn /proc/self/status\n\t@${BUN} -e 'const {sigDefault}=await import("@qts/sys/sigdefault"); sigDefault(32); sigDefault(33); require("child_process").spawnSync("grep",["SigIgn","/proc/self/status"],{stdio:"inherit"})'\n`,
+  );
+  const r = await run("make", ["-s", "-f", mk], { cwd: ROOT });
+  const [before, after] = r.stdout.split("\n");
+  expect(sigIgn(before ?? "") & (bit(32) | bit(33))).toBe(bit(32) | bit(33));
+  expect(sigIgn(after ?? "") & (bit(32) | bit(33))).toBe(0n);
+});
