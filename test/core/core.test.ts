@@ -157,3 +157,15 @@ describe("die/warn/run through a real process", () => {
     expect(r).toMatchObject({ code: 111, stderr: "prog: fatal: internal error: boom\n" });
   });
 });
+
+test("a main whose promise never settles ends 111 with a message, not a silent 0", async () => {
+  const r = await run(
+    BUN,
+    [
+      "-e",
+      'const d=await import("@qts/core/die"); const {run}=await import("@qts/core/run"); d.setProg("prog"); run(()=>new Promise(()=>{}))',
+    ],
+    { cwd: ROOT },
+  );
+  expect(r).toMatchObject({ code: 111, stderr: "prog: fatal: internal error: main ended without a result\n" });
+});

@@ -52,3 +52,15 @@ test("a large message through a pipe leaves no listener behind (no MaxListeners 
   expect(warnings).toEqual([]);
   expect(readFileSync(join(h, "msg")).length).toBe(200 * 65536);
 });
+
+test("a queue program that exits without reading a long message: its code, no hang", async () => {
+  const h = home();
+  writeFileSync(join(h, "bin/quitqq"), "#!/bin/sh\nexit 53\n", { mode: 0o755 });
+  const q = new QmailQueue({ home: h, env: { QMAILQUEUE: "bin/quitqq" } });
+  for (let i = 0; i < 200; i++) await q.put(Buffer.alloc(65536, 97));
+  q.from("a@b");
+  q.to("c@d");
+  const r = await q.close();
+  expect(r.code).toBe(53);
+  expect(r.text).toBe("Zqq write error or disk full (#4.3.0)");
+});

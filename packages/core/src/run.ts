@@ -31,7 +31,25 @@ export function run(main: Main): void {
   try {
     const r = main(argv, process.env);
     if (typeof r === "number") done(r);
-    else r.then(done, (e) => done(report(e)));
+    else {
+      // A main whose promise never settles must not end as a silent exit 0 when the event loop
+      // runs dry: that would acknowledge what was never done. It is a temporary failure instead.
+      let settled = false;
+      process.once("beforeExit", () => {
+        if (!settled) done(report(new Error("main ended without a result")));
+      });
+      r.then(
+        (code) => {
+          settled = true;
+          if (code < 0) process.exitCode = 0;
+          done(code);
+        },
+        (e) => {
+          settled = true;
+          done(report(e));
+        },
+      );
+    }
   } catch (e) {
     done(report(e));
   }

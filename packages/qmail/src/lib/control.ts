@@ -13,8 +13,9 @@ function readOrUndefined(path: string): Buffer | undefined {
   }
 }
 
+// control.c's striptrailingwhitespace: newline, space and tab only (a CR stays).
 function stripTrailing(s: string): string {
-  return s.replace(/[ \t\n\r]+$/, "").replace(/[ \t]+$/, "");
+  return s.replace(/[ \t\n]+$/, "");
 }
 
 /** Byte-preserving decode: control files may hold any bytes. */
@@ -60,13 +61,12 @@ export class Control {
     return def;
   }
 
-  /** control_readint: an unsigned decimal first line; def when missing; throws on garbage. */
+  /** control_readint: the leading unsigned decimal of the first line; def when missing or not a number, as in C. */
   int(name: string, def: number): number {
     const v = this.line(name);
     if (v === undefined) return def;
     const m = /^\d+/.exec(v);
-    if (!m) throw new Error(`control/${name}: not a number`);
-    return Number(m[0]);
+    return m ? Number(m[0]) : def;
   }
 
   /** control_readfile: every non-blank line that does not start with #; undefined if missing. */

@@ -169,9 +169,11 @@ class SpawnQueue {
     const s = this.child?.stdin;
     if (!s || this.failed || this.writeError) return;
     if (s.write(data)) return;
-    // One waiter per call, removed when it fires: no listener piles up on a long message.
-    await new Promise<void>((ok) => {
-      const done = () => {
+    // One waiter per call, removed when it fires: no listener piles up on a long message. A queue
+    // program that exits without reading everything ends the wait too (close() then reports its code).
+    let done = () => {};
+    const drained = new Promise<void>((ok) => {
+      done = () => {
         s.off("drain", done);
         s.off("error", done);
         s.off("close", done);
@@ -181,6 +183,8 @@ class SpawnQueue {
       s.on("error", done);
       s.on("close", done);
     });
+    await Promise.race([drained, this.exited]);
+    done();
   }
 
   from(sender: string): void {
@@ -195,11 +199,12 @@ class SpawnQueue {
   async close(): Promise<QueueResult> {
     const s = this.child?.stdin;
     if (s && !this.failed) {
-      await new Promise<void>((ok) => {
+      const ended = new Promise<void>((ok) => {
         s.once("error", () => ok());
         s.once("close", () => ok());
         s.end(() => ok());
       });
+      await Promise.race([ended, this.exited]);
     }
     closeSync(this.envR);
     try {
