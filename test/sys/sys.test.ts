@@ -2,7 +2,7 @@
 // packages/sys: each libc call, and each trap of DESIGN.md "Known traps" with a
 // test that fails without its fix (the "raw" runs show the trap itself).
 import { describe, expect, test } from "bun:test";
-import { closeSync, lstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorStr, SysError } from "@qts/core/errstr";
 import { mkfifo } from "@qts/sys/fifo";

@@ -4,8 +4,8 @@ import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { dup2 } from "@qts/sys/dup";
+import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { lockEx, lockExNb } from "@qts/sys/flock";
 
 export const usage = "setlock [ -nNxX ] file program [ arg ... ]";

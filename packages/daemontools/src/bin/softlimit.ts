@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { SysError } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { SysError } from "@qts/core/errstr";
 import { inheritedFds, prepareExec } from "@qts/sys/exec";
 import { preparePathexec } from "@qts/sys/execraw";
 import { getrlimit, prepareSetrlimit, RLIMIT } from "@qts/sys/rlimit";

@@ -2,7 +2,7 @@
 import { constants, openSync } from "node:fs";
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
-import { EXIT_OK, EXIT_USAGE, EXIT_TEMP } from "@qts/core/exit";
+import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 
 export const usage = "svok dir";

@@ -3,7 +3,7 @@
 // offset) put in front of stdin (spec/qmail.md §1, netqmail's predate.c).
 import { spawn } from "node:child_process";
 import { readSync } from "node:fs";
-import { die, dieSys, errWrite, Exit, setProg } from "@qts/core/die";
+import { die, dieSys, Exit, errWrite, setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { date822 } from "../lib/date822.ts";

@@ -3,8 +3,8 @@ import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } fro
 import { setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { qmailHome } from "../lib/home.ts";
 import { cleanRequest } from "../lib/clean.ts";
+import { qmailHome } from "../lib/home.ts";
 
 export const usage = "qmail-clean";
 

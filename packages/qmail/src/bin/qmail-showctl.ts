@@ -177,12 +177,7 @@ export function main(_argv: string[], env: Env): number {
   doStr("localiphost", true, "localiphost", "Local IP address becomes ");
   doLst("locals", "Messages for me are delivered locally.", "Messages for ", " are delivered locally.");
   doStr("me", false, "undefined! Uh-oh", "My name is ");
-  doLst(
-    "percenthack",
-    "The percent hack is not allowed.",
-    "The percent hack is allowed for user%host@",
-    ".",
-  );
+  doLst("percenthack", "The percent hack is not allowed.", "The percent hack is allowed for user%host@", ".");
   doStr("plusdomain", true, "plusdomain", "Plus domain name is ");
   doLst("qmqpservers", "No QMQP servers.", "QMQP server: ", ".");
   doInt("queuelifetime", "604800", "Message lifetime in the queue is ", " seconds");

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { spawn, type StdioOptions } from "node:child_process";
+import { type StdioOptions, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { setProg } from "@qts/core/die";

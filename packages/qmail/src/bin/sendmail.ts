@@ -2,7 +2,7 @@
 // sendmail: the sendmail-compatible front end of qmail (spec/qmail.md §7,
 // netqmail's sendmail.c). Runs <home>/bin/qmail-inject, or qmail-smtpd for
 // -bs and qmail-qread for -bp (or when called as mailq).
-import { die, errWrite, Exit, setProg } from "@qts/core/die";
+import { die, Exit, errWrite, setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { pathexec, prepareExec } from "@qts/sys/exec";
 import { qmailHome } from "../lib/home.ts";
