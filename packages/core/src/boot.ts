@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
 import { writeSync } from "node:fs";
-import { type Main, run } from "./run.ts";
+import { exit, type Main, run } from "./run.ts";
 
 export interface Program {
   main: Main;
@@ -31,7 +31,7 @@ export async function boot(
   const a = process.argv;
   if (a.length === 3 && (a[2] === "--help" || a[2] === "--version")) {
     writeSync(1, a[2] === "--help" ? `usage: ${prog.usage ?? name}\n` : `${name} ${version}\n`);
-    process.exit(0);
+    exit(0);
   }
   run(prog.main);
 }
