@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import type { SysError } from "@qts/core/errstr";
-import { execve } from "./execve.ts";
+import { preparePathexec } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
@@ -120,15 +120,6 @@ function isSelf(file: string): boolean {
   }
 }
 
-function execveOnce(file: string, argv: readonly string[], env: Record<string, string>): unknown {
-  if (isSelf(file)) {
-    try {
-      env = { ...env, [NOFILE_VAR]: String(getrlimit(RLIMIT.NOFILE).soft) };
-    } catch {}
-  }
-  return execve(file, argv, env);
-}
-
 /**
  * The environment for a program started with spawn rather than execve
  * (fghack's child): QTS_NOFILE added when the first PATH candidate that
@@ -159,16 +150,5 @@ export function spawnEnv(file: string, env: ExecEnv): Record<string, string> {
  * RLIMIT_NOFILE now in force) for boot.ts to restore; otherwise it is removed.
  */
 export function pathexec(file: string, argv: readonly string[], env: ExecEnv): unknown {
-  const e = cleanEnv(env);
-  if (file.includes("/")) return execveOnce(file, argv, e);
-  const path = env.PATH ?? "/bin:/usr/bin";
-  let saved: unknown;
-  for (const dir of path.split(":")) {
-    const err = execveOnce(`${dir === "" ? "." : dir}/${file}`, argv, e);
-    const code = (err as { code?: string }).code;
-    if (code === "ENOENT") continue;
-    saved = err;
-    if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") return err;
-  }
-  return saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+  return preparePathexec(file, argv, env)();
 }

@@ -24,7 +24,13 @@ function cArray(strs: readonly string[], keep: unknown[]): BigUint64Array {
 }
 
 /**
- * pathexec (exec.ts) with everything built in advance, for softlimit: the
+ * DJB's pathexec_run through libc execve(2) itself: Bun's process.execve
+ * closes every fd above 2 before exec [observed: an inherited fd 5 without
+ * FD_CLOEXEC was gone], so setlock's lock fd, tcpclient's fds 6 and 7 and
+ * qmail-start's pipes would not reach the next program.
+ *
+ * Everything is built in advance (exec.ts's pathexec calls the result at once;
+ * softlimit calls it after setrlimit): the
  * returned function only calls libc execve on each PATH candidate, so it
  * still works after setrlimit has left Bun no room to allocate. It returns
  * the error to report when no candidate could run. nofile is the soft

@@ -46,7 +46,8 @@ export function label(t: Tain): string {
   return `@${t.sec.toString(16).padStart(16, "0")}${t.nano.toString(16).padStart(8, "0")}`;
 }
 
-function hexval(c: number): number {
+/** A lowercase hex digit's value, or -1 (tai64nlocal accepts only lowercase). */
+export function hexval(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
   return -1;
@@ -80,7 +81,8 @@ function pad(n: number, w: number): string {
  * Returns undefined where C's localtime() would fail.
  */
 export function formatLocal(t: Tain): string | undefined {
-  const unix = t.sec - TAI_OFFSET;
+  // As C's signed 64-bit arithmetic: a label past 2^63 wraps to a negative time.
+  const unix = BigInt.asIntN(64, t.sec - TAI_OFFSET);
   if (unix < -8640000000000n || unix > 8640000000000n) return undefined;
   const d = new Date(Number(unix) * 1000);
   return `${pad(d.getFullYear(), 4)}-${pad(d.getMonth() + 1, 2)}-${pad(d.getDate(), 2)} ${pad(d.getHours(), 2)}:${pad(

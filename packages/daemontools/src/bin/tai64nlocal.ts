@@ -4,30 +4,9 @@ import { setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { readChunk } from "@qts/core/io";
 import type { Env } from "@qts/core/run";
-import { TAI_OFFSET } from "@qts/tai64/tai64";
+import { formatLocal, hexval } from "@qts/tai64/tai64";
 
 export const usage = "tai64nlocal";
-
-function pad(n: number, w: number): string {
-  return String(n).padStart(w, "0");
-}
-
-/** The local time of a parsed label, as the original prints it; undefined beyond what Date can hold. */
-function local(sec: bigint, nano: number): string | undefined {
-  const unix = BigInt.asIntN(64, sec - TAI_OFFSET);
-  if (unix < -8640000000000n || unix > 8640000000000n) return undefined;
-  const d = new Date(Number(unix) * 1000);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1, 2)}-${pad(d.getDate(), 2)} ${pad(d.getHours(), 2)}:${pad(
-    d.getMinutes(),
-    2,
-  )}:${pad(d.getSeconds(), 2)}.${pad(nano, 9)}`;
-}
-
-function hexval(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
-}
 
 // spec/daemontools-ucspi.md §4. Where the C program would crash (localtime() failing on a short or
 // absurd label) the label is passed through unchanged instead.
@@ -61,7 +40,7 @@ export function main(_argv: string[], _env: Env): number {
           nano = (((nano & 0xfffffff) << 4) | d) >>> 0;
         }
         if (i === n) break;
-        parts.push(local(sec, nano) ?? Buffer.from(raw));
+        parts.push(formatLocal({ sec, nano }) ?? Buffer.from(raw));
         state = 1;
         continue;
       }
