@@ -2,7 +2,9 @@
 BUN := node_modules/.bin/bun
 SRC := $(shell find packages -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
-all: bin/qts
+MAN := $(wildcard doc/man/*.md)
+
+all: bin/qts build/man/.ok
 
 node_modules/.ok: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -11,6 +13,11 @@ node_modules/.ok: package.json package-lock.json
 
 bin/qts: node_modules/.ok scripts/build.ts $(SRC)
 	$(BUN) scripts/build.ts
+
+# man pages: doc/man/NAME.SECTION.md -> build/man/manSECTION/NAME.SECTION (scripts/man.ts)
+build/man/.ok: node_modules/.ok scripts/man.ts $(MAN)
+	$(BUN) scripts/man.ts
+	@touch $@
 
 test: all
 	bash scripts/test.sh

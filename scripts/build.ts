@@ -47,12 +47,26 @@ ${table}
 
 const self = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
 let name = self;
-if (!(name in programs)) {
+const qts: Program = {
+  usage: "qts program [ arg ... ]",
+  main: () => {
+    process.stderr.write(\`qts: usage: qts program [ arg ... ]\\nqts: programs: ${programs.map((p) => p.name).join(" ")}\\n\`);
+    return 100;
+  },
+};
+let load: (() => Promise<Program>) | undefined;
+if (name in programs) {
+  load = programs[name];
+} else if (process.argv.length === 3 && process.argv[2]?.startsWith("--")) {
+  // "qts --help", "qts --version": the multicall binary itself.
+  name = "qts";
+  load = async () => qts;
+} else {
   // "qts NAME args..." runs NAME, for installs without the links.
   name = process.argv[2] ?? "";
   process.argv.splice(2, 1);
+  load = programs[name] ?? (name === "" ? async () => qts : undefined);
 }
-const load = programs[name];
 if (load) {
   boot(name, load, restoreNofile, ${JSON.stringify(version)});
 } else {
