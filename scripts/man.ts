@@ -4,7 +4,8 @@
 // "ship man pages generated from Markdown"). The first line of a source is
 // ronn's header, "# name(section) -- one-line description".
 //
-//   bun scripts/man.ts
+//   bun scripts/man.ts            render build/man
+//   bun scripts/man.ts --index    rewrite the README's suite pages, doc/<suite>.md, from the headers
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Marked } from "marked";
@@ -12,7 +13,9 @@ import markedMan from "marked-man";
 
 const root = resolve(import.meta.dir, "..");
 const src = join(root, "doc", "man");
-const out = join(root, "build", "man");
+/** Where make puts the roff pages: man<section>/<name>.<section>. */
+export const BUILT = join(root, "build", "man");
+const out = BUILT;
 
 /** The suite a page belongs to, by name: the manual title in the page header. */
 export const DAEMONTOOLS = new Set([
@@ -35,9 +38,11 @@ export const DAEMONTOOLS = new Set([
   "tai64nlocal",
 ]);
 
-export function suiteOf(name: string): "daemontools" | "ucspi-tcp" | "qmail" {
-  if (DAEMONTOOLS.has(name) || name.startsWith("supervise-") || name.startsWith("multilog-")) return "daemontools";
-  if (name.startsWith("tcp")) return "ucspi-tcp";
+export type Suite = "daemontools" | "ucspi-tcp" | "qmail";
+
+export function suiteOf(name: string): Suite {
+  if (name === "daemontools" || DAEMONTOOLS.has(name)) return "daemontools";
+  if (name === "ucspi-tcp" || name.startsWith("tcp")) return "ucspi-tcp";
   return "qmail";
 }
 
@@ -84,7 +89,45 @@ function sourceDate(): number {
   return Number.isFinite(t) ? t * 1000 : Date.now();
 }
 
-if (import.meta.main) {
+const INTRO: Record<Suite, string> = {
+  daemontools:
+    "Service supervision and logging (daemontools 0.76): `svscan` starts a `supervise` per service directory, `svc` and `svstat` drive and read it, `multilog` keeps the logs. Overview: [daemontools(7)](man/daemontools.7.md).",
+  "ucspi-tcp":
+    "TCP servers and clients (ucspi-tcp 0.88): `tcpserver` runs a program per connection under the access rules that `tcprules` compiles. Overview: [ucspi-tcp(7)](man/ucspi-tcp.7.md).",
+  qmail:
+    "The mail transfer agent (netqmail 1.06): queue, local and remote delivery, SMTP, injection and their tools. Overview: [qmail(7)](man/qmail.7.md).",
+};
+
+/** doc/<suite>.md: one line per page of the suite, from its header, linking to the source. */
+export function index(suite: Suite, pages = sources()): string {
+  const lines = [
+    `# ${suite}`,
+    "",
+    INTRO[suite],
+    "",
+    "Man pages (`man NAME` after `make setup`; the sources are linked):",
+    "",
+  ];
+  const order = (p: Page) => (p.section === "1" || p.section === "8" ? 0 : 1);
+  const mine = pages.filter((p) => suiteOf(p.name) === suite && p.section !== "7");
+  mine.sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name));
+  let formats = false;
+  for (const p of mine) {
+    if (order(p) === 1 && !formats) {
+      lines.push("", "Files and formats:", "");
+      formats = true;
+    }
+    const head = HEADER.exec(readFileSync(p.file, "utf8").split("\n", 1)[0] ?? "");
+    lines.push(`- [${p.name}(${p.section})](man/${p.name}.${p.section}.md): ${head?.[3] ?? ""}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export const SUITES: Suite[] = ["daemontools", "ucspi-tcp", "qmail"];
+
+if (import.meta.main && process.argv[2] === "--index") {
+  for (const s of SUITES) writeFileSync(join(root, "doc", `${s}.md`), index(s));
+} else if (import.meta.main) {
   const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version as string;
   const date = sourceDate();
   const tmp = `${out}.${process.pid}`;

@@ -5,6 +5,7 @@
 // boot scripts. Safe to run again: control files and queued mail stay.
 //
 //   bun scripts/setup.ts [--home DIR] [--no-users] [--ids-user NAME] [--hardlink] [--no-bin]
+//                        [--man DIR]
 //
 // --no-users      do not create missing users and groups (tests)
 // --ids-user NAME map every qmail user and group to NAME's uid and gid (an
@@ -12,6 +13,9 @@
 //                 when setup does not run as root
 // --hardlink      link bin/qts instead of copying it when on the same filesystem (tests)
 // --no-bin        leave <dir>/bin alone (re-create the tree only)
+// --man DIR       install the man pages: daemontools' and ucspi-tcp's under DIR
+//                 (make setup: /usr/local/share/man, on man's default path),
+//                 qmail's under <dir>/man, as qmail installs them
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -48,6 +52,7 @@ import {
 import { QUEUED_DIR, QUEUED_DROP } from "../packages/qmail/src/lib/queued-paths.ts";
 import { mkfifo } from "../packages/sys/src/fifo.ts";
 import { getgrnam, getpwnam, getpwuid } from "../packages/sys/src/pwd.ts";
+import { BUILT, suiteOf } from "./man.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SPLIT = 23;
@@ -63,6 +68,7 @@ interface Opts {
   idsUser?: string;
   hardlink: boolean;
   bin: boolean;
+  man?: string;
 }
 
 function parse(argv: string[]): Opts {
@@ -74,6 +80,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--ids-user") o.idsUser = argv[++i] ?? fail("--ids-user needs a name");
     else if (a === "--hardlink") o.hardlink = true;
     else if (a === "--no-bin") o.bin = false;
+    else if (a === "--man") o.man = resolve(argv[++i] || fail("--man needs a directory"));
     else fail(`unknown option: ${a}`);
   }
   if (!o.home.startsWith("/")) o.home = resolve(o.home);
@@ -233,6 +240,29 @@ function installBin(home: string, ids: QmailIds, hardlink: boolean): void {
   file(join(bin, HOME_MARKER), `${home}\n`, uido, gidq, 0o644);
 }
 
+/**
+ * The pages make rendered: qmail's under <home>/man/man<section>, as qmail's
+ * own install does (MANPATH <home>/man); the others under mandir.
+ */
+function installMan(home: string, mandir: string, gid: number): void {
+  if (!existsSync(BUILT)) fail(`${BUILT} is missing: run make first`);
+  for (const sec of ["man1", "man5", "man7", "man8"]) dir(join(home, "man", sec), 0, gid, 0o755);
+  let n = 0;
+  for (const sec of readdirSync(BUILT).sort()) {
+    if (!/^man[1-8]$/.test(sec)) continue;
+    for (const f of readdirSync(join(BUILT, sec)).sort()) {
+      const name = f.slice(0, f.lastIndexOf("."));
+      const to = suiteOf(name) === "qmail" ? join(home, "man", sec) : join(mandir, sec);
+      mkdirSync(to, { recursive: true, mode: 0o755 });
+      copyFileSync(join(BUILT, sec, f), `${join(to, f)}.tmp${process.pid}`);
+      own(`${join(to, f)}.tmp${process.pid}`, 0, 0, 0o644);
+      renameSync(`${join(to, f)}.tmp${process.pid}`, join(to, f));
+      n++;
+    }
+  }
+  process.stdout.write(`setup: ${n} man pages: qmail's in ${join(home, "man")}, the others in ${mandir}\n`);
+}
+
 function main(): void {
   const o = parse(process.argv.slice(2));
   const home = o.home;
@@ -286,6 +316,7 @@ function main(): void {
 
   if (o.bin) installBin(home, ids, o.hardlink);
   else if (!statSync(home).isDirectory()) fail(`${home} is not a directory`);
+  if (o.man !== undefined) installMan(home, o.man, gq);
   process.stdout.write(`setup: ${home} ready\n`);
 }
 
