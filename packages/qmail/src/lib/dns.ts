@@ -77,6 +77,14 @@ export class Dns {
     return out;
   }
 
+  /** dns_ptr: the first PTR name of an IPv4 address, from DNS only (never /etc/hosts). */
+  async ptr(ip: string): Promise<string> {
+    const arpa = `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
+    const names = await this.q(() => this.r.resolvePtr(arpa));
+    if (names[0] === undefined) throw new DnsError(DNS_HARD);
+    return names[0];
+  }
+
   /**
    * dns_mxip: a literal; else MX records by preference (ties in dns.c's
    * pseudo-random order), each resolved to A records; no MX → A of name.
