@@ -79,7 +79,11 @@ export function render(page: Page, text: string, version: string, date: number):
     date,
   }) as string;
   // A list item whose first source line ends in ":" is a term and its text: a tagged paragraph.
-  return roff.replace(/^\.IP \\\(bu 2\n(.+):\n/gm, ".TP\n$1\n");
+  // marked escapes code spans for HTML and marked-man leaves the entities in; roff wants the characters.
+  const ENTITY: Record<string, string> = { "&#39;": "'", "&quot;": '"', "&lt;": "<", "&gt;": ">", "&amp;": "&" };
+  return roff
+    .replace(/^\.IP \\\(bu 2\n(.+):\n/gm, ".TP\n$1\n")
+    .replace(/&(#39|quot|lt|gt|amp);/g, (e) => ENTITY[e] ?? e);
 }
 
 // The date of the last commit, not the build's: the same tree renders the same pages.
