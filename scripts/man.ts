@@ -155,7 +155,16 @@ if (import.meta.main && process.argv[2] === "--index") {
     process.exit(1);
   }
   mkdirSync(tmp, { recursive: true });
-  rmSync(out, { recursive: true, force: true });
   mkdirSync(join(root, "build"), { recursive: true });
-  renameSync(tmp, out);
+  // Move the old tree aside first: another build may be renaming its own tree into place.
+  const old = `${out}.old${process.pid}`;
+  try {
+    renameSync(out, old);
+  } catch {}
+  rmSync(old, { recursive: true, force: true });
+  try {
+    renameSync(tmp, out);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
