@@ -175,6 +175,17 @@ describe("sendmail under other names", () => {
       stderr: "sendmail: fatal: please use fastforward/newaliases instead\n",
     });
   });
+
+  test("a bad option names the program as called (sgetopt's optprogname), the usage line stays sendmail's", async () => {
+    const f = fakeHome();
+    const env = { env: { ...BASE, QMAILHOME: f.h }, extendEnv: false, input: "" };
+    const usage = "sendmail: usage: sendmail [ -t ] [ -fsender ] [ -Fname ] [ -bp ] [ -bs ] [ arg ... ]\n";
+    expect(await run(ours("mailq"), ["-q"], env)).toMatchObject({ code: 100, stderr: `mailq: illegal option -- q\n${usage}` });
+    expect(await run(ours("newaliases"), ["-f"], env)).toMatchObject({
+      code: 100,
+      stderr: `newaliases: option requires an argument -- f\n${usage}`,
+    });
+  });
 });
 
 describe("sendmail through qmail-inject to QMAILQUEUE", () => {

@@ -76,7 +76,8 @@ export function main(argv: string[], env: Env, progname = "sendmail"): number {
     for (let j = 1; j < w.length; j++) {
       const c = w[j] as string;
       if (!KNOWN.includes(c)) {
-        errWrite(`sendmail: illegal option -- ${c}\n`);
+        // sgetopt names the program as it was called (optprogname): "mailq: illegal option -- q".
+        errWrite(`${progname}: illegal option -- ${c}\n`);
         dieUsage();
       }
       if (c === "E" || c === "J") break;
@@ -88,7 +89,7 @@ export function main(argv: string[], env: Env, progname = "sendmail"): number {
       if (j + 1 < w.length) arg = w.slice(j + 1);
       else if (i < argv.length) arg = argv[i++] as string;
       else {
-        errWrite(`sendmail: option requires an argument -- ${c}\n`);
+        errWrite(`${progname}: option requires an argument -- ${c}\n`);
         dieUsage();
       }
       if (c === "f") sender = arg;
