@@ -142,3 +142,17 @@ test("no control directory: Oops, 111", async () => {
     stdout: `${head(join(h, "nope"))}Oops! Unable to chdir to ${join(h, "nope")}.\n`,
   });
 });
+
+test("ids: the ones the install recorded in bin/.qmail-ids (C prints its compiled-in ids)", async () => {
+  const h = tmp("qts-showctl-");
+  mkdirSync(join(h, "control"));
+  mkdirSync(join(h, "bin"));
+  const users = ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"];
+  writeFileSync(
+    join(h, "bin/.qmail-ids"),
+    `${users.map((u, i) => `user ${u} ${7001 + i}\n`).join("")}group qmail 8001\ngroup nofiles 8002\n`,
+  );
+  const r = await run(ours("qmail-showctl"), [], env(h));
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("\nuser ids: 7001, 7002, 7003, 0, 7004, 7005, 7006, 7007.\ngroup ids: 8002, 8001.\n");
+});

@@ -180,7 +180,10 @@ describe("sendmail under other names", () => {
     const f = fakeHome();
     const env = { env: { ...BASE, QMAILHOME: f.h }, extendEnv: false, input: "" };
     const usage = "sendmail: usage: sendmail [ -t ] [ -fsender ] [ -Fname ] [ -bp ] [ -bs ] [ arg ... ]\n";
-    expect(await run(ours("mailq"), ["-q"], env)).toMatchObject({ code: 100, stderr: `mailq: illegal option -- q\n${usage}` });
+    expect(await run(ours("mailq"), ["-q"], env)).toMatchObject({
+      code: 100,
+      stderr: `mailq: illegal option -- q\n${usage}`,
+    });
     expect(await run(ours("newaliases"), ["-f"], env)).toMatchObject({
       code: 100,
       stderr: `newaliases: option requires an argument -- f\n${usage}`,

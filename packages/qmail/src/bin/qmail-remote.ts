@@ -8,9 +8,9 @@ import type { Env } from "@qts/core/run";
 import { ipme } from "../lib/addrip.ts";
 import { quoteBox } from "../lib/addrparse.ts";
 import { Control } from "../lib/control.ts";
+import { lowerAscii, scanUlong } from "../lib/cscan.ts";
 import { DNS_HARD, Dns, DnsError, type IpMx } from "../lib/dns.ts";
 import { qmailHome } from "../lib/home.ts";
-import { lowerAscii, readInt, scanUlong } from "../lib/smtpcontrol.ts";
 import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/smtpremote.ts";
 import { tcptoCheck, tcptoErr } from "../lib/tcpto.ts";
 
@@ -76,8 +76,8 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
   const routes = new Map<string, string>();
   try {
     const me = c.me();
-    timeout = readInt(c, "timeoutremote", 1200);
-    timeoutconnect = readInt(c, "timeoutconnect", 60);
+    timeout = c.int("timeoutremote", 1200);
+    timeoutconnect = c.int("timeoutconnect", 60);
     helohost = c.line("helohost") ?? me;
     // constmap with flagcolon: key before the first ':', the last duplicate wins
     for (const l of c.lines("smtproutes") ?? []) {

@@ -6,6 +6,7 @@ import { writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { qmailHome } from "../lib/home.ts";
+import { type QmailIds, qmailIds } from "../lib/ids.ts";
 import { readdirRaw, SPLIT } from "../lib/qread.ts";
 
 export const usage = "qmail-showctl";
@@ -91,8 +92,16 @@ export function main(_argv: string[], env: Env): number {
   o += `paternalism (in decimal): ${PATRN}.\n`;
   o += `silent concurrency limit: ${SPAWN}.\n`;
   o += `subdirectory split: ${SPLIT}.\n`;
-  o += `user ids: ${USERS.map((u) => id(getpwnam(u)?.uid)).join(", ")}.\n`;
-  o += `group ids: ${GROUPS.map((g) => id(getgrnam(g)?.gid)).join(", ")}.\n`;
+  // C prints the ids compiled in at install; ours are in bin/.qmail-ids (or NSS), as the other programs use them.
+  let ids: QmailIds | undefined;
+  try {
+    ids = qmailIds(home);
+  } catch {}
+  const uid = (u: string) =>
+    u === "root" ? 0 : ((ids?.uid as Record<string, number> | undefined)?.[u] ?? getpwnam(u)?.uid);
+  const gid = (g: string) => (ids?.gid as Record<string, number> | undefined)?.[g] ?? getgrnam(g)?.gid;
+  o += `user ids: ${USERS.map((u) => id(uid(u))).join(", ")}.\n`;
+  o += `group ids: ${GROUPS.map((g) => id(gid(g))).join(", ")}.\n`;
   const fail = (msg: string) => {
     writeAll(1, o + msg);
     return 111;

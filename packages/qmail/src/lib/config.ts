@@ -58,11 +58,6 @@ export function putMe(control: string, fqdn: string): void {
   putControl(control, "plusdomain", `${pdom}\n`);
 }
 
-/** The scripts pipe names through `tr '[A-Z]' '[a-z]'`: ASCII only. */
-export function lowerAscii(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
-}
-
 export interface ResConf {
   search: string[];
   ndots: number;

@@ -3,6 +3,7 @@
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { scanUlong } from "./cscan.ts";
 
 function readOrUndefined(path: string): Buffer | undefined {
   try {
@@ -61,12 +62,11 @@ export class Control {
     return def;
   }
 
-  /** control_readint: the leading unsigned decimal of the first line; def when missing or not a number, as in C. */
+  /** control_readint into a C int: the leading decimal of the first line, wrapped to 32 bits signed; def when missing or no digits. */
   int(name: string, def: number): number {
     const v = this.line(name);
-    if (v === undefined) return def;
-    const m = /^\d+/.exec(v);
-    return m ? Number(m[0]) : def;
+    if (v === undefined || !/^[0-9]/.test(v)) return def;
+    return Number(BigInt.asIntN(32, scanUlong(v)));
   }
 
   /** control_readfile: every non-blank line that does not start with #; undefined if missing. */

@@ -3,7 +3,8 @@
 import { statSync } from "node:fs";
 import { errorTemp } from "@qts/core/errstr";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
-import { lowerAscii, QLX, type UserEntry, UsersError } from "./users.ts";
+import { lowerAscii } from "./cscan.ts";
+import { QLX, type UserEntry, UsersError } from "./users.ts";
 
 /** conf-break: the character that separates a user name from its extension. */
 export const BREAK = "-";

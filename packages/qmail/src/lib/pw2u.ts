@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // passwd lines -> users/assign lines, as qmail-pw2u makes them (qmail-pw2u.c).
 import { statSync } from "node:fs";
+import { lowerAscii } from "./cscan.ts";
 import { ALIAS_USER } from "./getpw.ts";
-import { lowerAscii } from "./users.ts";
 
 export interface Pw2uOptions {
   /** "-:" normally, "-/:" with -/ (the dash field of wildcard entries). */

@@ -261,21 +261,14 @@ export class QmailSend {
 
   // ------------------------------------------------------------ controls
 
-  private readint(c: Control, name: string, def: number): number {
-    const v = c.line(name);
-    if (v === undefined) return def;
-    const m = /^\d+/.exec(v);
-    return m ? Number(m[0]) : def;
-  }
-
   /** getcontrols(); false when a control file cannot be read. */
   getcontrols(): boolean {
     try {
       const c = new Control(this.home);
       this.me = c.me();
-      this.lifetime = this.readint(c, "queuelifetime", 604800);
-      this.concurrency[0] = this.readint(c, "concurrencylocal", 10);
-      this.concurrency[1] = this.readint(c, "concurrencyremote", 20);
+      this.lifetime = c.int("queuelifetime", 604800);
+      this.concurrency[0] = c.int("concurrencylocal", 10);
+      this.concurrency[1] = c.int("concurrencyremote", 20);
       this.envnoathost = c.lineDefault("envnoathost", true, "envnoathost");
       this.bouncefrom = c.lineDefault("bouncefrom", false, "MAILER-DAEMON");
       this.bouncehost = c.lineDefault("bouncehost", true, "bouncehost");

@@ -8,9 +8,9 @@ import { Cdb } from "@qts/cdb/cdb";
 import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
 import { Control } from "./control.ts";
+import { lowerAscii, scanUlong } from "./cscan.ts";
 import type { QmailQueue } from "./qmail.ts";
 import { receivedLine } from "./received.ts";
-import { lowerAscii, readInt, scanUlong } from "./smtpcontrol.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
 
 type Env = Record<string, string | undefined>;
@@ -77,7 +77,7 @@ export function loadConfig(home: string, env: Env): SmtpdConfig {
   const greeting = ctl(() => c.line("smtpgreeting")) ?? me;
   if (greeting === undefined) throw new ControlError();
   const liphost = ctl(() => c.line("localiphost")) ?? me;
-  let timeout = ctl(() => readInt(c, "timeoutsmtpd", 1200));
+  let timeout = ctl(() => c.int("timeoutsmtpd", 1200));
   if (timeout <= 0) timeout = 1;
   const rh = ctl(() => c.lines("rcpthosts"));
   let rcpthosts: Set<string> | undefined;
@@ -94,7 +94,7 @@ export function loadConfig(home: string, env: Env): SmtpdConfig {
   }
   const bmfl = ctl(() => c.lines("badmailfrom"));
   const bmf = bmfl === undefined ? undefined : new Set(bmfl.map(lowerAscii));
-  let databytes = ctl(() => readInt(c, "databytes", 0)) >>> 0;
+  let databytes = ctl(() => c.int("databytes", 0)) >>> 0;
   if (env.DATABYTES !== undefined) databytes = Number(BigInt.asUintN(32, scanUlong(env.DATABYTES)));
   if (databytes === 0xffffffff) databytes--;
   return {

@@ -7,6 +7,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
+import { lowerAscii, scanUlong } from "./cscan.ts";
 
 /** One user, as qmail-lspawn hands it to qmail-local (and qmail-getpw prints it). */
 export interface UserEntry {
@@ -42,17 +43,6 @@ export class UsersError extends Error {
   }
 }
 
-/** case_lowerb: ASCII letters only, every other byte unchanged. */
-export function lowerAscii(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-}
-
-/** scan_ulong: the leading decimal digits, 0 when there are none. */
-function scanUlong(s: string): number {
-  const m = /^\d+/.exec(s);
-  return m ? Number(m[0]) : 0;
-}
-
 /**
  * Splits a users/cdb value (with any wildcard rest appended) into its six
  * fields, as qmail-lspawn's spawn() does; a value with fewer than five NULs
@@ -63,8 +53,8 @@ export function parseUserValue(value: string): UserEntry {
   if (f.length < 6) throw new UsersError(QLX.USAGE, "users/cdb entry has too few fields");
   return {
     user: f[0] as string,
-    uid: scanUlong(f[1] as string),
-    gid: scanUlong(f[2] as string),
+    uid: Number(scanUlong(f[1] as string)),
+    gid: Number(scanUlong(f[2] as string)),
     home: f[3] as string,
     dash: f[4] as string,
     ext: f[5] as string,
