@@ -10,7 +10,7 @@ import { die, dieSys, setProg, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { IdsError, qmailIds } from "../lib/ids.ts";
-import { Queued } from "../lib/queued.ts";
+import { LockError, Queued } from "../lib/queued.ts";
 
 export const usage = "qmail-queued";
 
@@ -74,6 +74,7 @@ export function main(_argv: string[], env: Env): Promise<number> {
     q.start();
     started = true;
   } catch (e) {
+    if (e instanceof LockError) dieSys(111, e.cause, e.message);
     dieSys(111, e, `unable to listen on ${home}/queued/socket`);
   }
   return finished;

@@ -60,6 +60,16 @@ const O_NOFOLLOW = 0o400000;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
 
+/** Another qmail-queued holds the home's lock. */
+export class LockError extends Error {
+  constructor(
+    readonly path: string,
+    override readonly cause: unknown,
+  ) {
+    super(`unable to acquire ${path}`);
+  }
+}
+
 export class Queued {
   private clients = 0;
   private perUid = new Map<number, number>();
@@ -84,11 +94,15 @@ export class Queued {
     this.privileged = new Set([0, u.alias, u.qmaild, u.qmails, u.qmailq, u.qmailr, u.qmaill, u.qmailp]);
   }
 
-  /** Takes the lock (one qmail-queued per home), binds the socket, drains the drop directory. */
+  /** Takes the lock (one qmail-queued per home; LockError when another holds it), binds the socket, drains the drop directory. */
   start(): void {
     const dir = join(this.o.home, "queued");
     this.lockFd = openSync(join(dir, "lock"), "a", 0o600);
-    lockExNb(this.lockFd);
+    try {
+      lockExNb(this.lockFd);
+    } catch (e) {
+      throw new LockError(join(dir, "lock"), e);
+    }
     const path = queuedSocket(this.o.home);
     // Bound under a temporary name, made 0777, then renamed over the old one: a client meets
     // either the old (dead) socket or the new one, never one it may not connect to.
