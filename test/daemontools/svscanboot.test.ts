@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { kill, run, tmp, waitFor } from "../lib/harness.ts";
 import { children, OURS, service, startSupervise, status, waitStatus } from "./supervise-helpers.ts";
 
@@ -63,5 +63,31 @@ test("svscanboot DIR: stops leftover supervisors, runs svscan into readproctitle
     kill(pid);
     const st = status(a);
     if (st?.pid) kill(st.pid);
+  }
+}, 20_000);
+
+test("svscanboot run by a relative path puts its own directory first in PATH, made absolute", async () => {
+  const dir = tmp("qts-boot-rel-");
+  const binDir = dirname(OURS.svscanboot);
+  const boot = spawn(`./${basename(OURS.svscanboot)}`, [dir], { stdio: "ignore", cwd: binDir });
+  const exited = new Promise<number | null>((ok) => boot.on("exit", (c) => ok(c)));
+  const pid = boot.pid as number;
+  let svscan: number | undefined;
+  let title: number | undefined;
+  try {
+    await waitFor(() => {
+      const k = children(pid);
+      svscan = k.find((c) => c.comm === "svscan")?.pid;
+      title = k.find((c) => c.comm === "readproctitle")?.pid;
+      return svscan && title ? k : undefined;
+    }, 3000);
+    const env = readFileSync(`/proc/${svscan}/environ`, "utf8");
+    expect(env).toStartWith(`PATH=${binDir}:/command:`);
+    kill(svscan);
+    expect(await exited).toBe(0);
+  } finally {
+    kill(svscan);
+    kill(title);
+    kill(pid);
   }
 }, 20_000);

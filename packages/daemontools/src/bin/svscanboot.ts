@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, existsSync, openSync, readdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { dieSys, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -34,8 +34,9 @@ export function main(argv: string[], env: Env): Promise<number> {
     setProcName("svscanboot");
   } catch {}
   const dir = argv[0] ?? "/etc/service";
-  // Our extension: the directory holding this svscanboot comes first, so it finds its own svscan.
-  const self = process.argv0.includes("/") ? dirname(process.argv0) : "";
+  // Our extension: the directory holding this svscanboot comes first, so it finds its own svscan;
+  // absolute, since svscan looks its programs up from inside the service directory.
+  const self = process.argv0.includes("/") ? resolve(dirname(process.argv0)) : "";
   const path = self ? `${self}:${PATH}` : PATH;
   let nul = -1;
   try {
