@@ -321,3 +321,24 @@ describe("multilog: processor failure", () => {
     }
   }, 20000);
 });
+
+describe("multilog: processor crash", () => {
+  test("a processor killed by a signal: the crash warning, then the failure warning, then a retry", async () => {
+    const runs = impls.map(async ([, bin]) => {
+      const d = tmp("mlpc-");
+      writeFileSync(join(d, "in"), `${"x".repeat(99)}\n`.repeat(60));
+      const proc = "if test -e ../once; then cat; else touch ../once; kill -9 $$; fi";
+      const r = await run("sh", ["-c", 'exec "$0" s4096 "!$1" ./p < in', bin, proc], { cwd: d, timeout: 25_000 });
+      const archived = readdirSync(join(d, "p")).filter((n) => n.endsWith(".s"));
+      return { r, archived };
+    });
+    for (const { r, archived } of await Promise.all(runs)) {
+      expect(r.code).toBe(0);
+      const lines = r.stderr.split("\n");
+      // C's crash line ends in a stale errno (whatever failed last); only the shape is the same.
+      expect(lines[0]).toStartWith("multilog: warning: processor crashed in ./p, pausing: ");
+      expect(lines.slice(1)).toEqual(["multilog: warning: processor failed in ./p, pausing", ""]);
+      expect(archived.length).toBe(2);
+    }
+  }, 30_000);
+});

@@ -275,9 +275,13 @@ class LogDir {
       const r = this.runProcessor();
       if (r === "ok") break;
       if (r === "nofork") continue;
+      // A crash pauses, then falls through to the failure warning and a second pause, as in C (whose
+      // crash line carries a stale errno; ours has none to show).
       if (r === "crashed") {
         warn("processor crashed in ", d, ", pausing: ", "no error");
-      } else warn("processor failed in ", d, ", pausing");
+        Bun.sleepSync(pauseSeconds * 1000);
+      }
+      warn("processor failed in ", d, ", pausing");
       Bun.sleepSync(pauseSeconds * 1000);
     }
     const fd = retry(() => openSync(this.path("processed"), O_APPEND, 0o600), "unable to create ", d, "/processed");
