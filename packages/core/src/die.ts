@@ -19,6 +19,32 @@ export class Exit {
   constructor(readonly code: number) {}
 }
 
+// SIGPIPE. Bun ignores it at start-up, so a write to a pipe without a reader fails with EPIPE; most C
+// originals leave it at its default and die of it there (exit status 141 in a shell, no message). The
+// entry registers the death (sys: SIG_DFL, then raise); a program whose C source calls sig_pipeignore()
+// calls sigpipeIgnore() at the same point and keeps EPIPE as an ordinary write error.
+let pipeIgnored = false;
+let pipeDeath: (() => void) | undefined;
+
+/** Registers how to die of SIGPIPE (the generated entry passes sys's dieOfSigpipe). */
+export function setSigpipeDeath(f: () => void): void {
+  pipeDeath = f;
+}
+
+/** C's sig_pipeignore(): from here on EPIPE is a write error, not the end of the process. */
+export function sigpipeIgnore(): void {
+  pipeIgnored = true;
+}
+
+/**
+ * Call with any write error: EPIPE, in a program that does not ignore SIGPIPE,
+ * ends the process by SIGPIPE right here, as the C program's write(2) would.
+ * Returns otherwise (the caller then handles the error as before).
+ */
+export function checkPipe(e: unknown): void {
+  if (!pipeIgnored && pipeDeath && (e as { code?: string } | null)?.code === "EPIPE") pipeDeath();
+}
+
 /** Writes all of s to fd synchronously (diagnostics must survive exec and exit). */
 export function writeAll(fd: number, s: string | Uint8Array): void {
   let buf = typeof s === "string" ? Buffer.from(s) : s;
@@ -28,6 +54,7 @@ export function writeAll(fd: number, s: string | Uint8Array): void {
       n = writeSync(fd, buf);
     } catch (e) {
       if ((e as { code?: string }).code === "EAGAIN") continue;
+      checkPipe(e);
       throw e;
     }
     buf = buf.subarray(n);
@@ -38,7 +65,7 @@ function emit(s: string): void {
   try {
     writeAll(2, s);
   } catch {
-    // stderr gone: nothing sensible left to do, as in DJB's strerr (write errors ignored).
+    // stderr gone: DJB's strerr ignores write errors too (unless SIGPIPE, see checkPipe, ended us first).
   }
 }
 

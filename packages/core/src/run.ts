@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { writeSync } from "node:fs";
-import { Exit, getProg } from "./die.ts";
+import { Exit, getProg, writeAll } from "./die.ts";
 import { EXIT_TEMP } from "./exit.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -9,7 +8,7 @@ export type Main = (argv: string[], env: Env) => number | Promise<number>;
 function report(e: unknown): number {
   if (e instanceof Exit) return e.code;
   try {
-    writeSync(2, `${getProg()}: fatal: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    writeAll(2, `${getProg()}: fatal: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
   } catch {}
   return EXIT_TEMP;
 }

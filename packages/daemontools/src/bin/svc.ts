@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, openSync, writeSync } from "node:fs";
-import { dieSys, errWrite, setProg, warn, warnSys } from "@qts/core/die";
+import { dieSys, errWrite, setProg, sigpipeIgnore, warn, warnSys } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -16,6 +16,7 @@ const OPTIONS =
 // spec/daemontools-ucspi.md §1.5: the letters, deduplicated in order, in one write per dir; always 0 past usage.
 export function main(argv: string[], _env: Env): number {
   setProg("svc");
+  sigpipeIgnore();
   const { opts, rest } = getopt(argv, "udopchaitkx");
   let data = "";
   for (const o of opts) {

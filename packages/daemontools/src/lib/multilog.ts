@@ -22,7 +22,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { dieSys, errWrite, warn, warnSys } from "@qts/core/die";
+import { checkPipe, dieSys, errWrite, warn, warnSys } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { inheritedFds } from "@qts/sys/exec";
@@ -654,7 +654,9 @@ export class Multilog {
                   : Buffer.concat([line.subarray(0, len), Buffer.from("\n")]);
               try {
                 writeSync(2, b);
-              } catch {}
+              } catch (e) {
+                checkPipe(e);
+              }
             }
             break;
           case "=":

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, dieSys, errWrite, setProg } from "@qts/core/die";
+import { die, dieSys, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { rewind } from "@qts/sys/seek";
@@ -25,6 +25,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to rewind");
   }
+  sigpipeIgnore();
   const sender = env.SENDER;
   if (sender === undefined) die(EXIT_USAGE, "SENDER not set");
   const dtline = env.DTLINE;

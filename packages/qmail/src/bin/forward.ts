@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, dieSys, errWrite, setProg } from "@qts/core/die";
+import { die, dieSys, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readChunks } from "../lib/child.ts";
@@ -45,6 +45,7 @@ export async function reinject(
 // spec/qmail.md §1: forward the message on stdin to the addresses, envelope sender $NEWSENDER.
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("forward");
+  sigpipeIgnore();
   // Should the event loop ever drain with the injection unfinished, the message must not count as forwarded.
   process.exitCode = EXIT_TEMP;
   const sender = env.NEWSENDER;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // mailsubj subject recip ...: sends stdin to the recipients with that
 // Subject, through qmail-inject (netqmail's mailsubj.sh).
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { fold } from "../lib/header.ts";
 import { guardPending, Injector, Input } from "../lib/inject.ts";
@@ -10,6 +10,7 @@ export const usage = "mailsubj subject recip ...";
 
 export function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-inject");
+  sigpipeIgnore();
   const subject = argv[0] ?? "";
   const to = argv.slice(1).join(" ");
   // A newline in an argument folds into the field instead of starting a new one (spec/security.md §2.4).

@@ -3,7 +3,7 @@
 // offset) put in front of stdin (spec/qmail.md §1, netqmail's predate.c).
 import { spawn } from "node:child_process";
 import { readSync } from "node:fs";
-import { die, dieSys, Exit, errWrite, setProg } from "@qts/core/die";
+import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { date822 } from "../lib/date822.ts";
@@ -12,6 +12,7 @@ export const usage = "predate child";
 
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("predate");
+  sigpipeIgnore();
   const child = argv[0];
   if (child === undefined) {
     errWrite("predate: usage: predate child\n");

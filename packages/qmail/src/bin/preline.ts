@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { die, dieSys, Exit, errWrite, setProg } from "@qts/core/die";
+import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -28,6 +28,7 @@ function writeFully(fd: number, b: Uint8Array): void {
 // spec/qmail.md §1: run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("preline");
+  sigpipeIgnore();
   process.exitCode = EXIT_TEMP;
   const ufline = env.UFLINE;
   const rpline = env.RPLINE;

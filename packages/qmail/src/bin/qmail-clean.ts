@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { cleanRequest } from "../lib/clean.ts";
@@ -40,6 +40,7 @@ class Gone extends Error {}
 // spec/qmail.md §3: `foop/N\0` or `todo/N\0` on fd 0, one byte back on fd 1.
 export function main(_argv: string[], env: Env): number {
   setProg("qmail-clean");
+  sigpipeIgnore();
   try {
     process.chdir(qmailHome(env));
     process.chdir("queue");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]  (spec/qmail.md §7)
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { guardPending, Injector, Input } from "../lib/inject.ts";
 
@@ -8,6 +8,7 @@ export const usage = "qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]";
 
 export function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-inject");
+  sigpipeIgnore();
   guardPending();
   return new Injector(env).run(argv, new Input(0));
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { statSync } from "node:fs";
-import { setProg, writeAll } from "@qts/core/die";
+import { setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -33,6 +33,7 @@ function sayErr(s: string): void {
 // spec/qmail.md §4: deliver one message (seekable fd 0) by ~user/.qmail<dash><ext>.
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-local");
+  sigpipeIgnore();
   // Bun ends a process whose event loop drains with this code: never report success by accident.
   process.exitCode = EXIT_TEMP;
   try {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -69,6 +69,7 @@ function parseNughde(b: Buffer): UserEntry | undefined {
 
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-lspawn");
+  sigpipeIgnore();
   const aliasempty = argv[0];
   if (aliasempty === undefined) return EXIT_USAGE;
   const home = qmailHome(env);

@@ -3,7 +3,7 @@
 // exit code (spec/qmail.md §2.2-2.4); no diagnostics. Root and qmailq write
 // the queue themselves, anyone else goes through qmail-queued.
 import { readSync } from "node:fs";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { QQ } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
@@ -89,6 +89,7 @@ export async function injectWithDeath(q: Injection, deathMs: number): Promise<nu
 
 export async function main(_argv: string[], env: Env): Promise<number> {
   setProg("qmail-queue");
+  sigpipeIgnore();
   process.umask(0o033);
   process.on("SIGPIPE", () => {});
   const q = await openQueue(qmailHome(env));

@@ -6,7 +6,7 @@
 // on SIGALRM; exits 0 on SIGTERM, or at EOF on fd 0 when fd 0 is a pipe
 // (qmail-start's lifeline from qmail-send). Warnings go to fd 2.
 import { fstatSync } from "node:fs";
-import { die, dieSys, setProg, warn } from "@qts/core/die";
+import { die, dieSys, setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { IdsError, qmailIds } from "../lib/ids.ts";
@@ -16,6 +16,7 @@ export const usage = "qmail-queued";
 
 export function main(_argv: string[], env: Env): Promise<number> {
   setProg("qmail-queued");
+  sigpipeIgnore();
   const home = qmailHome(env);
   let ids: ReturnType<typeof qmailIds>;
   try {

@@ -3,7 +3,7 @@
 // the accept-5xx and oversize-DNS patches of §9). Always exits 0; the result
 // is the r/h/s and K/Z/D report on stdout.
 import { writeSync } from "node:fs";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { ipme } from "../lib/addrip.ts";
 import { quoteBox } from "../lib/addrparse.ts";
@@ -50,6 +50,7 @@ function outsafe(s: string): string {
 
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-remote");
+  sigpipeIgnore();
   const rep = new Report();
   try {
     await remote(argv, env, rep);

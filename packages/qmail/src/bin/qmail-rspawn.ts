@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, openSync, writeSync } from "node:fs";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -24,6 +24,7 @@ function tcptoClean(): void {
 
 export async function main(_argv: string[], env: Env): Promise<number> {
   setProg("qmail-rspawn");
+  sigpipeIgnore();
   const home = qmailHome(env);
   let uidq: number;
   try {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { writeSync } from "node:fs";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
@@ -31,6 +31,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   } catch {
     return alert("unable to switch to queue directory");
   }
+  sigpipeIgnore();
   process.umask(0o077);
   return send.run();
 }

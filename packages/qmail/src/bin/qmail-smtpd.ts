@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd: SMTP server on fd 0/1 (spec/qmail.md §5, §9.3), run by tcpserver.
 import { writeSync } from "node:fs";
-import { setProg } from "@qts/core/die";
+import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { ControlError, loadConfig, R, Session } from "../lib/smtpd.ts";
@@ -17,6 +17,7 @@ function say(s: string): number {
 
 export function main(_argv: string[], env: Env): Promise<number> | number {
   setProg("qmail-smtpd");
+  sigpipeIgnore();
   const home = qmailHome(env);
   try {
     process.chdir(home);

@@ -3,7 +3,7 @@
 // the socket on fds 6 (read) and 7 (write) and the tcpserver variables.
 import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";
-import { Exit, errWrite, setProg } from "@qts/core/die";
+import { Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -74,6 +74,7 @@ function tryConnect(ip: string, port: number, localIp: string, localPort: number
 
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("tcpclient");
+  sigpipeIgnore();
   // What the C program would pass on: the fds it inherited, less 6 and 7, which it closes first.
   const inherited = inheritedFds([6, 7]);
   let verbosity = 1;

@@ -8,7 +8,7 @@
 import { accessSync, closeSync, constants, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { Cdb } from "@qts/cdb/cdb";
-import { Exit, errWrite, setProg, writeAll } from "@qts/core/die";
+import { Exit, errWrite, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -178,6 +178,7 @@ function parse(argv: string[], env: Env): { o: Opts; host: string; port: string;
 
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("tcpserver");
+  sigpipeIgnore();
   // Bun marks the fds it inherited close-on-exec; a C tcpserver's children inherit them (`3>file` in run).
   for (const fd of inheritedFds()) {
     try {
