@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// SIGPIPE as in C: a program whose original leaves SIGPIPE at its default dies of it on a write to a
+// pipe without a reader (Bun only sees EPIPE); one whose original ignores it keeps EPIPE as a write
+// error. Each case runs ours and, where Debian has it, the original, on a real pipe whose read end is
+// closed before the program starts.
+import { describe, expect, test } from "bun:test";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pipe } from "@qts/sys/pipe";
+import { freePort, original, ours, ROOT, tmp } from "../lib/harness.ts";
+
+interface End {
+  signal: string | null;
+  code: number | null;
+  /** What the program wrote on the stream that was not the broken pipe. */
+  other: string;
+}
+
+/**
+ * Runs file with `broken` (1 or 2) a pipe nobody reads, the other of fds 1/2 captured, and stdin
+ * from input (a file, so the program reads all of it at its own pace). Bounded by 10 s.
+ */
+async function endOf(file: string, args: string[], broken: 1 | 2, input = "", env: Record<string, string> = {}) {
+  const dir = tmp("qts-sigpipe-");
+  const inFile = join(dir, "in");
+  writeFileSync(inFile, input);
+  const inFd = openSync(inFile, "r");
+  const [r, w] = pipe();
+  closeSync(r);
+  const p = Bun.spawn([file, ...args], {
+    stdin: inFd,
+    stdout: broken === 1 ? w : "pipe",
+    stderr: broken === 2 ? w : "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+  });
+  closeSync(w);
+  closeSync(inFd);
+  const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
+  const otherStream = broken === 1 ? p.stderr : p.stdout;
+  const other = otherStream instanceof ReadableStream ? await new Response(otherStream).text() : "";
+  await p.exited;
+  clearTimeout(timer);
+  return { signal: p.signalCode, code: p.signalCode ? null : p.exitCode, other } satisfies End;
+}
+
+const SIGPIPE_DEATH = { signal: "SIGPIPE", code: null };
+
+function impls(name: string): [string, string][] {
+  const list: [string, string][] = [["ours", ours(name)]];
+  const o = original(name);
+  if (o) list.push(["original", o]);
+  return list;
+}
+
+const lines = `${"line\n".repeat(20_000)}`;
+
+describe.each(impls("tai64n"))("tai64n (%s)", (_w, prog) => {
+  test("stdout a pipe without a reader: killed by SIGPIPE, nothing on stderr", async () => {
+    expect(await endOf(prog, [], 1, lines)).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+});
+
+describe.each(impls("tai64nlocal"))("tai64nlocal (%s)", (_w, prog) => {
+  test("stdout a pipe without a reader: killed by SIGPIPE, nothing on stderr", async () => {
+    expect(await endOf(prog, [], 1, "@400000006000000000000000 x\n".repeat(1000))).toEqual({
+      ...SIGPIPE_DEATH,
+      other: "",
+    });
+  });
+});
+
+describe.each(impls("multilog"))("multilog (%s)", (_w, prog) => {
+  test("e with stderr a pipe without a reader: killed by SIGPIPE at the first line", async () => {
+    expect(await endOf(prog, ["e"], 2, "one\ntwo\n")).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+
+  test("-* e (nothing selected): no write to stderr, ends 0 at end of input", async () => {
+    expect(await endOf(prog, ["-*", "e"], 2, "one\ntwo\n")).toEqual({ signal: null, code: 0, other: "" });
+  });
+});
+
+describe.each(impls("svstat"))("svstat (%s)", (_w, prog) => {
+  test("stdout a pipe without a reader: killed by SIGPIPE", async () => {
+    expect(await endOf(prog, ["/nonexistent-qts-dir"], 1)).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+});
+
+describe.each(impls("setlock"))("setlock (%s)", (_w, prog) => {
+  // strerr writes to fd 2 like any other write: without a reader the usage message ends it by SIGPIPE.
+  test("usage with stderr a pipe without a reader: killed by SIGPIPE, not exit 100", async () => {
+    expect(await endOf(prog, [], 2)).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+});
+
+describe("qmail reporters (no C original here: qmail-qread.c and qmail-tcpto.c leave SIGPIPE default)", () => {
+  test("qmail-qread: the chdir error goes to stdout; without a reader, killed by SIGPIPE", async () => {
+    const home = join(tmp(), "nohome");
+    expect(await endOf(ours("qmail-qread"), [], 1, "", { QMAILHOME: home })).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+
+  test("qmail-qread: a queue listing into a closed pipe, killed by SIGPIPE", async () => {
+    const home = tmp();
+    for (const d of ["info", "mess", "local", "remote", "bounce"])
+      mkdirSync(join(home, "queue", d, "0"), { recursive: true });
+    for (let i = 100; i < 400; i++) {
+      writeFileSync(join(home, "queue/info/0", String(i)), "Fsomeone@example.org\0");
+      writeFileSync(join(home, "queue/mess/0", String(i)), "Subject: x\n\nbody\n");
+      writeFileSync(join(home, "queue/remote/0", String(i)), "Tsomeone.else@example.net\0");
+    }
+    expect(await endOf(ours("qmail-qread"), [], 1, "", { QMAILHOME: home })).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+
+  test("qmail-tcpto: killed by SIGPIPE too", async () => {
+    const home = join(tmp(), "nohome");
+    expect(await endOf(ours("qmail-tcpto"), [], 1, "", { QMAILHOME: home })).toEqual({ ...SIGPIPE_DEATH, other: "" });
+  });
+});
+
+describe.each(impls("tcpclient"))("tcpclient (%s): ignores SIGPIPE in C", (_w, prog) => {
+  test("connection refused with stderr a pipe without a reader: exit 111, no signal", async () => {
+    const port = await freePort();
+    expect(await endOf(prog, ["127.0.0.1", String(port), "true"], 2)).toEqual({ signal: null, code: 111, other: "" });
+  });
+});
+
+describe("qmail-smtpd: ignores SIGPIPE in C (sig_pipeignore)", () => {
+  test("no controls, stdout a pipe without a reader: the 421 cannot be written; exit 1, no signal", async () => {
+    const home = join(tmp(), "nohome");
+    expect(await endOf(ours("qmail-smtpd"), [], 1, "", { QMAILHOME: home })).toEqual({
+      signal: null,
+      code: 1,
+      other: "",
+    });
+  });
+});
+
+// The programs whose C source ignores SIGPIPE (sig_pipeignore() in qmail, sig_ignore(sig_pipe) in
+// daemontools/ucspi-tcp; datemail and mailsubj are scripts around predate and qmail-inject;
+// qmail-queued, a daemon of ours, has no original). Every other program dies of SIGPIPE.
+const IGNORES = new Set([
+  "svc",
+  "tcpclient",
+  "tcpserver",
+  "condredirect",
+  "datemail",
+  "forward",
+  "mailsubj",
+  "predate",
+  "preline",
+  "qmail-clean",
+  "qmail-inject",
+  "qmail-local",
+  "qmail-lspawn",
+  "qmail-queue",
+  "qmail-queued",
+  "qmail-remote",
+  "qmail-rspawn",
+  "qmail-send",
+  "qmail-smtpd",
+]);
+
+test("every program file declares sigpipeIgnore() exactly when its original ignores SIGPIPE", () => {
+  const got: string[] = [];
+  const want: string[] = [];
+  for (const pkg of readdirSync(join(ROOT, "packages"))) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(ROOT, "packages", pkg, "src", "bin"));
+    } catch {
+      continue;
+    }
+    for (const f of files.filter((x) => x.endsWith(".ts"))) {
+      const name = f.slice(0, -3);
+      const text = readFileSync(join(ROOT, "packages", pkg, "src", "bin", f), "utf8");
+      // datemail runs predate's main, which declares it.
+      const ignores = /^\s*sigpipeIgnore\(\);/m.test(text) || (name === "datemail" && /predate/.test(text));
+      if (ignores) got.push(name);
+      if (IGNORES.has(name)) want.push(name);
+    }
+  }
+  expect(got.sort()).toEqual(want.sort());
+});
