@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import type { SysError } from "@qts/core/errstr";
-import { preparePathexec } from "./execraw.ts";
+import { type Arg, type ExecEnv, envEntries, pathCandidates, preparePathexec } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
@@ -98,20 +98,11 @@ export function inheritedFds(skip: readonly number[] = []): number[] {
   return out.sort((a, b) => a - b);
 }
 
-export type ExecEnv = Record<string, string | undefined>;
+export type { Arg, ExecEnv } from "./execraw.ts";
 
-function cleanEnv(env: ExecEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && k !== NOFILE_VAR) out[k] = v;
-  return out;
-}
-
-// The variable boot.ts reads (NOFILE_VAR there): Bun raises the soft RLIMIT_NOFILE at start-up, so our
-// own programs are told the soft limit in force at exec; C programs never see it (DESIGN.md "Known traps").
-const NOFILE_VAR = "QTS_NOFILE";
 let self: string | undefined;
 
-function isSelf(file: string): boolean {
+function isSelf(file: Buffer): boolean {
   try {
     self ??= realpathSync(process.execPath);
     return realpathSync(file) === self;
@@ -121,24 +112,23 @@ function isSelf(file: string): boolean {
 }
 
 /**
- * The environment for a program started with spawn rather than execve
- * (fghack's child): QTS_NOFILE added when the first PATH candidate that
- * exists is our own binary, removed otherwise, as pathexec does.
+ * The environment for a program started with posix_spawn rather than
+ * execve (fghack's child), as "NAME=value" entries: QTS_NOFILE (boot.ts)
+ * added when the first PATH candidate that exists is our own binary,
+ * removed otherwise, as pathexec does.
  */
-export function spawnEnv(file: string, env: ExecEnv): Record<string, string> {
-  const e = cleanEnv(env);
-  const dirs = file.includes("/") ? [""] : (env.PATH ?? "/bin:/usr/bin").split(":");
-  for (const dir of dirs) {
-    const p = file.includes("/") ? file : `${dir === "" ? "." : dir}/${file}`;
+export function spawnEnv(file: Arg, env: ExecEnv): Buffer[] {
+  const { entries, path } = envEntries(env);
+  for (const p of pathCandidates(file, path)) {
     if (!existsSync(p)) continue;
     if (isSelf(p)) {
       try {
-        e[NOFILE_VAR] = String(getrlimit(RLIMIT.NOFILE).soft);
+        entries.push(Buffer.from(`QTS_NOFILE=${getrlimit(RLIMIT.NOFILE).soft}`));
       } catch {}
     }
     break;
   }
-  return e;
+  return entries;
 }
 
 /**
@@ -148,7 +138,8 @@ export function spawnEnv(file: string, env: ExecEnv): Record<string, string> {
  * failure, with the error to report. Call prepareExec first. When the file
  * resolves to our own multicall binary, env gets QTS_NOFILE (the soft
  * RLIMIT_NOFILE now in force) for boot.ts to restore; otherwise it is removed.
+ * Strings are text (UTF-8); Uint8Arrays and entry lists go out byte for byte.
  */
-export function pathexec(file: string, argv: readonly string[], env: ExecEnv): unknown {
+export function pathexec(file: Arg, argv: readonly Arg[], env: ExecEnv): unknown {
   return preparePathexec(file, argv, env)();
 }

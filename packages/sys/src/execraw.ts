@@ -12,15 +12,63 @@ const EPERM = 1;
 const EACCES = 13;
 const EISDIR = 21;
 
-function cArray(strs: readonly string[], keep: unknown[]): BigUint64Array {
+/** An argument, file name or environment entry: a string is text (UTF-8), a Uint8Array is passed as is. */
+export type Arg = string | Uint8Array;
+/** The environment: by name (text), or as "NAME=value" entries (core/bytes.ts gives byte-exact ones). */
+export type ExecEnv = Record<string, string | undefined> | readonly Arg[];
+
+function bytes(s: Arg): Buffer {
+  return typeof s === "string" ? Buffer.from(s) : Buffer.from(s.buffer, s.byteOffset, s.byteLength);
+}
+
+function cArray(strs: readonly Buffer[], keep: unknown[]): BigUint64Array {
   const a = new BigUint64Array(strs.length + 1);
   strs.forEach((s, i) => {
-    const b = Buffer.from(`${s}\0`);
+    const b = Buffer.concat([s, Buffer.from([0])]);
     keep.push(b);
     a[i] = BigInt(ptr(b));
   });
   keep.push(a);
   return a;
+}
+
+const NOFILE = Buffer.from("QTS_NOFILE=");
+const PATH = Buffer.from("PATH=");
+
+/** env as "NAME=value" entries without QTS_NOFILE, and the value of PATH (undefined: not set). */
+export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | undefined } {
+  const entries: Buffer[] = [];
+  let path: Buffer | undefined;
+  if (Array.isArray(env)) {
+    for (const e of env as readonly Arg[]) {
+      const b = bytes(e);
+      if (b.subarray(0, NOFILE.length).equals(NOFILE)) continue;
+      if (path === undefined && b.subarray(0, PATH.length).equals(PATH)) path = b.subarray(PATH.length);
+      entries.push(b);
+    }
+  } else {
+    for (const [k, v] of Object.entries(env as Record<string, string | undefined>))
+      if (v !== undefined && k !== "QTS_NOFILE") entries.push(Buffer.from(`${k}=${v}`));
+    const p = (env as Record<string, string | undefined>).PATH;
+    if (p !== undefined) path = Buffer.from(p);
+  }
+  return { entries, path };
+}
+
+/** pathexec's candidates for file: itself when it holds "/", else each PATH entry (default "/bin:/usr/bin"). */
+export function pathCandidates(file: Arg, path: Buffer | undefined): Buffer[] {
+  const f = bytes(file);
+  if (f.includes(0x2f)) return [f];
+  const p = path ?? Buffer.from("/bin:/usr/bin");
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= p.length; i++) {
+    if (i < p.length && p[i] !== 0x3a) continue;
+    const dir = i > start ? p.subarray(start, i) : Buffer.from(".");
+    out.push(Buffer.concat([dir, Buffer.from("/"), f]));
+    start = i + 1;
+  }
+  return out;
 }
 
 /**
@@ -35,33 +83,27 @@ function cArray(strs: readonly string[], keep: unknown[]): BigUint64Array {
  * still works after setrlimit has left Bun no room to allocate. It returns
  * the error to report when no candidate could run. nofile is the soft
  * RLIMIT_NOFILE to hand to our own programs in QTS_NOFILE (boot.ts).
+ * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
+ * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
-export function preparePathexec(
-  file: string,
-  argv: readonly string[],
-  env: Record<string, string | undefined>,
-  nofile?: bigint,
-): () => SysError {
+export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, nofile?: bigint): () => SysError {
   const keep: unknown[] = [];
-  const base: string[] = [];
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && k !== "QTS_NOFILE") base.push(`${k}=${v}`);
+  const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
   const plainEnv = cArray(base, keep);
-  const selfEnv = cArray([...base, `QTS_NOFILE=${soft}`], keep);
-  const args = cArray(argv, keep);
+  const selfEnv = cArray([...base, Buffer.from(`QTS_NOFILE=${soft}`)], keep);
+  const args = cArray(argv.map(bytes), keep);
   let self = "";
   try {
     self = realpathSync(process.execPath);
   } catch {}
-  const paths = file.includes("/")
-    ? [file]
-    : (env.PATH ?? "/bin:/usr/bin").split(":").map((d) => `${d === "" ? "." : d}/${file}`);
+  const paths = pathCandidates(file, path);
   const tries = paths.map((p) => {
     let isSelf = false;
     try {
-      isSelf = realpathSync(p) === self;
+      isSelf = realpathSync(p).toString() === self;
     } catch {}
-    const b = Buffer.from(`${p}\0`);
+    const b = Buffer.concat([p, Buffer.from([0])]);
     keep.push(b);
     return { path: ptr(b), env: ptr(isSelf ? selfEnv : plainEnv) };
   });

@@ -59,11 +59,12 @@ export interface SpawnOptions {
  * every fd without FD_CLOEXEC through, and keeps the rlimits, as fork+exec
  * in C does. Bun does not reap such a child: use waitpid.ts. Throws
  * SysError with the exec error (ENOENT, EACCES, ENOEXEC...) when the child
- * could not run file; glibc has then reaped it.
+ * could not run file; glibc has then reaped it. A string is text (UTF-8), a
+ * Uint8Array goes out byte for byte (file, arguments and entries alike).
  */
 export function spawn(
-  file: string,
-  argv: readonly string[],
+  file: string | Uint8Array,
+  argv: readonly (string | Uint8Array)[],
   env: readonly (string | Uint8Array)[],
   opts: SpawnOptions = {},
 ): number {
@@ -71,6 +72,7 @@ export function spawn(
   const actions = new Uint8Array(ACTIONS_SIZE);
   const a = cArray(argv);
   const e = cArray(env);
+  const path = typeof file === "string" ? cstr(file) : Buffer.concat([file, Buffer.from([0])]);
   const dir = opts.cwd === undefined ? undefined : cstr(opts.cwd);
   const pid = new Int32Array(1);
   fail("posix_spawnattr_init", c().posix_spawnattr_init(ptr(attr)));
@@ -87,7 +89,7 @@ export function spawn(
     }
     if (dir)
       fail("posix_spawn_file_actions_addchdir_np", c().posix_spawn_file_actions_addchdir_np(ptr(actions), ptr(dir)));
-    fail("posix_spawn", c().posix_spawn(ptr(pid), cstr(file), ptr(actions), ptr(attr), ptr(a.arr), ptr(e.arr)));
+    fail("posix_spawn", c().posix_spawn(ptr(pid), ptr(path), ptr(actions), ptr(attr), ptr(a.arr), ptr(e.arr)));
   } finally {
     c().posix_spawn_file_actions_destroy(ptr(actions));
     c().posix_spawnattr_destroy(ptr(attr));

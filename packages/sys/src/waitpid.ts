@@ -31,6 +31,17 @@ export function reap(pid: number): Reaped | undefined {
 }
 
 /** The signal that killed the child, or 0 if it exited. */
+/** waitpid(pid, 0): waits for pid to end (EINTR retried) and gives its raw wait status. */
+export function waitStatus(pid: number): number {
+  const st = new Int32Array(1);
+  for (;;) {
+    const r = c().waitpid(pid, ptr(st), 0);
+    if (r === pid) return st[0] as number;
+    if (r < 0 && errno() === EINTR) continue;
+    throw new SysError("waitpid", r < 0 ? errno() : 10);
+  }
+}
+
 export function termSig(status: number): number {
   return status & 0x7f;
 }

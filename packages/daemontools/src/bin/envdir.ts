@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: MIT
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, readFileSync } from "node:fs";
+import { bytesOf, envBytes, rawArgs, rawEnv, textOf } from "@qts/core/bytes";
 import { dieSys, Exit, errWrite, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
+import { fchdir } from "@qts/sys/fchdir";
 
 export const usage = "envdir dir child";
 
-/** The value envdir sets from a file's bytes: spec/daemontools-ucspi.md §5. */
+/** The value envdir sets from a file's bytes, as a byte string (core/bytes.ts): spec/daemontools-ucspi.md §5. */
 export function envValue(b: Buffer): string {
   let n = b.indexOf(10);
   if (n < 0) n = b.length;
   while (n > 0 && (b[n - 1] === 32 || b[n - 1] === 9)) n--;
   const v = Buffer.from(b.subarray(0, n));
   for (let i = 0; i < v.length; i++) if (v[i] === 0) v[i] = 10;
-  return v.toString();
+  return v.toString("latin1");
 }
 
 export function main(argv: string[], env: Env): number {
@@ -33,14 +35,25 @@ export function main(argv: string[], env: Env): number {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to switch to current directory");
   }
+  const rawDir = bytesOf(rawArgs(argv)[0] as string);
   try {
-    process.chdir(dir);
+    if (rawDir.toString() === dir) process.chdir(dir);
+    else {
+      // A name that is not UTF-8: process.chdir takes text only.
+      const fd = openSync(rawDir, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        fchdir(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to switch to directory ", dir);
   }
+  // Names and values are byte strings: the child gets the files' very bytes, as from C's envdir.
   let names: string[];
   try {
-    names = readdirSync(".");
+    names = readdirSync(".", "latin1");
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to read directory ", dir);
   }
@@ -51,9 +64,9 @@ export function main(argv: string[], env: Env): number {
     if (name.startsWith(".")) continue;
     let b: Buffer;
     try {
-      b = readFileSync(name);
+      b = readFileSync(bytesOf(name));
     } catch (e) {
-      if ((e as { code?: string }).code !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to read ", dir, "/", name);
+      if ((e as { code?: string }).code !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to read ", dir, "/", textOf(name));
       b = last;
     }
     if (b.length === 0) {
@@ -62,7 +75,7 @@ export function main(argv: string[], env: Env): number {
     } else {
       const v = envValue(b);
       plus.push([name, v]);
-      last = Buffer.concat([Buffer.from(v), Buffer.from([0])]);
+      last = Buffer.concat([bytesOf(v), Buffer.from([0])]);
     }
   }
   try {
@@ -70,7 +83,8 @@ export function main(argv: string[], env: Env): number {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to switch to starting directory");
   }
-  const e = envPlus(env, plus);
+  const e = envPlus(rawEnv(env), plus);
+  const args = rawArgs(argv).slice(1).map(bytesOf);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, e), "unable to run ", child[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(e)), "unable to run ", child[0] as string);
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -16,10 +17,11 @@ export function main(argv: string[], env: Env): number {
   if (account === undefined || child.length === 0) dieUsage(usage);
   const pw = getpwnam(account);
   if (!pw) die(EXIT_TEMP, "unknown account ", account);
-  const e = envPlus(env, [
+  const e = envPlus(rawEnv(env), [
     ["GID", String(pw.gid)],
     ["UID", String(pw.uid)],
   ]);
+  const args = rawArgs(argv).slice(1).map(bytesOf);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, e), "unable to run ", child[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(e)), "unable to run ", child[0] as string);
 }

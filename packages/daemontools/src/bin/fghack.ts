@@ -1,18 +1,40 @@
 // SPDX-License-Identifier: MIT
-import { spawn } from "node:child_process";
 import { closeSync, readSync } from "node:fs";
+import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { inheritedFds, spawnEnv } from "@qts/sys/exec";
+import { inheritedFds, inheritFd, spawnEnv } from "@qts/sys/exec";
+import { pathCandidates } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
+import { spawn } from "@qts/sys/posixspawn";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
+import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 
 export const usage = "fghack child";
 
+// glibc's posix_spawn leaves its internal signals (32, 33) ignored unless reset; Bun ignores SIGPIPE, SIGXFSZ.
+const SIG_DEFAULT = [13, 25, 32, 33];
+
+/** DJB's pathexec_run as a posix_spawn: PATH search, skipping ENOENT, remembering EACCES/EPERM/EISDIR. */
+function start(args: Buffer[], env: Buffer[], path: Buffer | undefined, dup2: [number, number][]): number {
+  let saved: unknown;
+  for (const p of pathCandidates(args[0] as Buffer, path)) {
+    try {
+      return spawn(p, args, env, { dup2, sigDefault: SIG_DEFAULT });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "ENOENT") continue;
+      saved = e;
+      if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") break;
+    }
+  }
+  throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+}
+
 // spec/daemontools-ucspi.md §5: the child holds 31 copies of the pipe's write end (the pipe and its 30
 // dups), so the read below ends only when every descendant that kept them has gone.
-export function main(argv: string[], env: Env): Promise<number> {
+export function main(argv: string[], env: Env): number {
   setProg("fghack");
   if (argv.length === 0) dieUsage(usage);
   let fds: [number, number];
@@ -23,56 +45,38 @@ export function main(argv: string[], env: Env): Promise<number> {
   }
   const [r, w] = fds;
   // The copies take the 31 lowest fd numbers the child has free, as C's dup() gives them; fds we
-  // inherited without close-on-exec keep their numbers.
+  // inherited keep their numbers (Bun made them close-on-exec: inheritable again, as C's child gets them).
   const inherited = new Set(inheritedFds([r, w]));
-  const stdio: ("inherit" | "ignore" | number)[] = ["inherit", "inherit", "inherit"];
-  let fd = 3;
-  // C's dup() fails silently past the soft RLIMIT_NOFILE: fewer copies then (one fewer here: Bun's
-  // spawn needs a free fd number above the last slot).
+  for (const fd of inherited) inheritFd(fd);
+  const dup2: [number, number][] = [];
+  // C's dup() fails silently past the soft RLIMIT_NOFILE: fewer copies then.
   const max = Number(getrlimit(RLIMIT.NOFILE).soft);
-  for (let n = 0; n < 31 && fd < max - 1; fd++) {
-    if (inherited.has(fd)) stdio.push(fd);
-    else {
-      stdio.push(w);
-      n++;
-    }
+  for (let fd = 3, n = 0; n < 31 && fd < max; fd++) {
+    if (inherited.has(fd)) continue;
+    dup2.push([fd, w]);
+    n++;
   }
-  // Higher inherited fds keep their numbers too (the gaps below them stay closed).
-  // Bun's spawn cannot place an fd at or above the soft limit: such inherited fds are not handed on.
-  const top = Math.max(-1, ...[...inherited].filter((i) => i < max - 1));
-  for (; fd <= top; fd++) stdio.push(inherited.has(fd) ? fd : "ignore");
-  const child = spawn(argv[0] as string, argv.slice(1), {
-    stdio,
-    env: spawnEnv(argv[0] as string, env),
-    argv0: argv[0],
-  });
-  const exited = new Promise<number>((ok) => {
-    child.on("error", (e) => {
-      try {
-        dieSys(EXIT_TEMP, e, "unable to run ", argv[0] as string);
-      } catch {
-        ok(EXIT_TEMP);
-      }
-    });
-    child.on("exit", (code, sig) => {
-      if (sig !== null) {
-        try {
-          die(EXIT_TEMP, "child crashed");
-        } catch {
-          ok(EXIT_TEMP);
-        }
-      } else ok(code ?? EXIT_TEMP);
-    });
-  });
+  // The child's arguments and environment are the bytes fghack was given: core/bytes.ts.
+  const args = rawArgs(argv).map(bytesOf);
+  const e = rawEnv(env);
+  const path = e.PATH === undefined ? undefined : bytesOf(e.PATH);
+  let pid: number;
+  try {
+    pid = start(args, spawnEnv(args[0] as Buffer, envBytes(e)), path, dup2);
+  } catch (err) {
+    dieSys(EXIT_TEMP, err, "unable to run ", argv[0] as string);
+  }
   closeSync(w);
   const b = Buffer.alloc(1);
   for (;;) {
     try {
       if (readSync(r, b, 0, 1, null) === 1) continue;
-    } catch (e) {
-      if ((e as { code?: string }).code === "EINTR" || (e as { code?: string }).code === "EAGAIN") continue;
+    } catch (err) {
+      if ((err as { code?: string }).code === "EINTR" || (err as { code?: string }).code === "EAGAIN") continue;
     }
     break;
   }
-  return exited;
+  const st = waitStatus(pid);
+  if (termSig(st) !== 0) die(EXIT_TEMP, "child crashed");
+  return exitCode(st);
 }

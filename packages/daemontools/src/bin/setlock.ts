@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { constants, openSync } from "node:fs";
+import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -28,7 +29,11 @@ export function main(argv: string[], env: Env): number {
   let fd: number;
   try {
     // open_append: O_NDELAY is part of it, so the child sees the lock fd non-blocking as in C.
-    fd = openSync(file, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT, 0o600);
+    fd = openSync(
+      bytesOf(rawArgs(argv)[argv.length - rest.length] as string),
+      constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT,
+      0o600,
+    );
   } catch (e) {
     if (x) return EXIT_OK;
     dieSys(EXIT_TEMP, e, "unable to open ", file);
@@ -51,6 +56,9 @@ export function main(argv: string[], env: Env): number {
       fd = low;
     } catch {}
   }
+  const args = rawArgs(argv)
+    .slice(argv.length - child.length)
+    .map(bytesOf);
   prepareExec([...inherited, fd]);
-  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(rawEnv(env))), "unable to run ", child[0] as string);
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -26,6 +27,8 @@ export function main(argv: string[], env: Env): number {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to setuid");
   }
+  // The child gets the very bytes of its arguments and of the environment: core/bytes.ts.
+  const args = rawArgs(argv).slice(1).map(bytesOf);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(child[0] as string, child, env), "unable to run ", child[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(rawEnv(env))), "unable to run ", child[0] as string);
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
@@ -67,7 +68,10 @@ export function main(argv: string[], env: Env): number {
     sets.push({ r, set: prepareSetrlimit(r, { soft, hard: lim.hard }), undo: prepareSetrlimit(r, lim) });
   }
   prepareExec(inheritedFds());
-  const exec = preparePathexec(rest[0] as string, rest, env, nofile);
+  const args = rawArgs(argv)
+    .slice(argv.length - rest.length)
+    .map(bytesOf);
+  const exec = preparePathexec(args[0] as Buffer, args, envBytes(rawEnv(env)), nofile);
   for (let i = 0; i < sets.length; i++) {
     const err = (sets[i] as (typeof sets)[number]).set();
     if (err) {
