@@ -20,7 +20,13 @@ interface End {
  * Runs file with `broken` (1 or 2) a pipe nobody reads, the other of fds 1/2 captured, and stdin
  * from input (a file, so the program reads all of it at its own pace). Bounded by 10 s.
  */
-async function endOf(file: string, args: string[], broken: 1 | 2, input = "", env: Record<string, string> = {}) {
+async function endOf(
+  file: string,
+  args: string[],
+  broken: 1 | 2,
+  input = "",
+  env: Record<string, string> = {},
+): Promise<End> {
   const dir = tmp("qts-sigpipe-");
   const inFile = join(dir, "in");
   writeFileSync(inFile, input);
@@ -40,10 +46,15 @@ async function endOf(file: string, args: string[], broken: 1 | 2, input = "", en
   const other = otherStream instanceof ReadableStream ? await new Response(otherStream).text() : "";
   await p.exited;
   clearTimeout(timer);
-  return { signal: p.signalCode, code: p.signalCode ? null : p.exitCode, other } satisfies End;
+  const end: End = {
+    signal: p.signalCode === null ? null : String(p.signalCode),
+    code: p.signalCode ? null : p.exitCode,
+    other,
+  };
+  return end;
 }
 
-const SIGPIPE_DEATH = { signal: "SIGPIPE", code: null };
+const SIGPIPE_DEATH: Omit<End, "other"> = { signal: "SIGPIPE", code: null };
 
 function impls(name: string): [string, string][] {
   const list: [string, string][] = [["ours", ours(name)]];
