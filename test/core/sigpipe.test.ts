@@ -134,6 +134,12 @@ describe.each(impls("tcpclient"))("tcpclient (%s): ignores SIGPIPE in C", (_w, p
   });
 });
 
+describe.each(impls("svc"))("svc (%s): ignores SIGPIPE in C", (_w, prog) => {
+  test("usage with stderr a pipe without a reader: exit 100, no signal", async () => {
+    expect(await endOf(prog, ["-Z"], 2)).toEqual({ signal: null, code: 100, other: "" });
+  });
+});
+
 describe("qmail-smtpd: ignores SIGPIPE in C (sig_pipeignore)", () => {
   test("no controls, stdout a pipe without a reader: the 421 cannot be written; exit 1, no signal", async () => {
     const home = join(tmp(), "nohome");
@@ -142,6 +148,48 @@ describe("qmail-smtpd: ignores SIGPIPE in C (sig_pipeignore)", () => {
       code: 1,
       other: "",
     });
+  });
+});
+
+// The mechanism itself, in a Bun process of its own (core's state is per process): writeAll on a
+// pipe without a reader calls the registered death; after sigpipeIgnore() it throws EPIPE instead;
+// sys's dieOfSigpipe really ends the process by the signal, before anything after it runs.
+describe("core checkPipe + sys dieOfSigpipe", () => {
+  const BUN = join(ROOT, "node_modules/.bin/bun");
+  const script = (body: string) => `
+import { closeSync } from "node:fs";
+import { setSigpipeDeath, sigpipeIgnore, writeAll } from "${join(ROOT, "packages/core/src/die.ts")}";
+import { dieOfSigpipe } from "${join(ROOT, "packages/sys/src/sigpipe.ts")}";
+import { pipe } from "${join(ROOT, "packages/sys/src/pipe.ts")}";
+const [r, w] = pipe();
+closeSync(r);
+${body}
+`;
+  const go = async (body: string) => {
+    const f = join(tmp(), "t.ts");
+    writeFileSync(f, script(body));
+    return await endOf(BUN, [f], 2);
+  };
+
+  test("EPIPE without sigpipeIgnore(): the death registered with setSigpipeDeath runs", async () => {
+    const r = await go(`setSigpipeDeath(() => { console.log("death"); process.exit(7); });
+writeAll(w, "x");
+console.log("not reached");`);
+    expect(r).toEqual({ signal: null, code: 7, other: "death\n" });
+  });
+
+  test("EPIPE after sigpipeIgnore(): writeAll throws EPIPE, as before", async () => {
+    const r = await go(`setSigpipeDeath(() => { console.log("death"); process.exit(7); });
+sigpipeIgnore();
+try { writeAll(w, "x"); } catch (e) { console.log((e as { code?: string }).code); }`);
+    expect(r).toEqual({ signal: null, code: 0, other: "EPIPE\n" });
+  });
+
+  test("dieOfSigpipe: killed by SIGPIPE at once", async () => {
+    const r = await go(`setSigpipeDeath(dieOfSigpipe);
+writeAll(w, "x");
+console.log("not reached");`);
+    expect(r).toEqual({ ...SIGPIPE_DEATH, other: "" });
   });
 });
 
