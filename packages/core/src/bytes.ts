@@ -90,8 +90,11 @@ export function rawEnv(env: Env): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || k === NOFILE_VAR) continue;
+    if (k === NOFILE_VAR) continue;
     const r = envMap.get(k);
+    // Bun lists a name that is not UTF-8 but cannot read its value (undefined): it is still there.
+    if (v === undefined && r && byteStr(k) !== r[0]) out[r[0]] = r[1];
+    if (v === undefined) continue;
     if (r && textOf(r[1]) === v) out[r[0]] = r[1];
     else out[byteStr(k)] = byteStr(v);
   }

@@ -47,7 +47,7 @@ export interface SpawnOptions {
   /** Child fd -> parent fd, applied with dup2 in order (the parent fd's FD_CLOEXEC does not matter). */
   dup2?: [child: number, parent: number][];
   /** Directory the child changes to before exec. */
-  cwd?: string;
+  cwd?: string | Uint8Array;
   /** Signals reset to SIG_DFL in the child (an ignored signal stays ignored across exec otherwise). */
   sigDefault?: readonly number[];
 }
@@ -73,7 +73,12 @@ export function spawn(
   const a = cArray(argv);
   const e = cArray(env);
   const path = typeof file === "string" ? cstr(file) : Buffer.concat([file, Buffer.from([0])]);
-  const dir = opts.cwd === undefined ? undefined : cstr(opts.cwd);
+  const dir =
+    opts.cwd === undefined
+      ? undefined
+      : typeof opts.cwd === "string"
+        ? cstr(opts.cwd)
+        : Buffer.concat([opts.cwd, Buffer.from([0])]);
   const pid = new Int32Array(1);
   fail("posix_spawnattr_init", c().posix_spawnattr_init(ptr(attr)));
   fail("posix_spawn_file_actions_init", c().posix_spawn_file_actions_init(ptr(actions)));

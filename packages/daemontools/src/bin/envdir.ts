@@ -37,7 +37,7 @@ export function main(argv: string[], env: Env): number {
   }
   const rawDir = bytesOf(rawArgs(argv)[0] as string);
   try {
-    if (rawDir.toString() === dir) process.chdir(dir);
+    if (rawDir.equals(Buffer.from(dir))) process.chdir(dir);
     else {
       // A name that is not UTF-8: process.chdir takes text only.
       const fd = openSync(rawDir, constants.O_RDONLY | constants.O_DIRECTORY);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { rawArgs } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { Multilog } from "@qts/daemontools/lib/multilog";
@@ -9,6 +10,6 @@ export const usage = "multilog script";
 export async function main(argv: string[], _env: Env): Promise<number> {
   setProg("multilog");
   process.umask(0o022);
-  await new Multilog(argv).run();
+  await new Multilog(argv, rawArgs(argv)).run();
   return 0;
 }

@@ -5,7 +5,6 @@
 // buffer, its 1024-byte input reads and the c_write cut rule decide where a
 // file ends, so they are simulated with counters while the bytes themselves
 // go out in big batched writes.
-import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -22,12 +21,15 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { byteStr, bytesOf, envBytes, rawEnv } from "@qts/core/bytes";
 import { checkPipe, dieSys, errWrite, warn, warnSys } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
-import { inheritedFds } from "@qts/sys/exec";
+import { inheritedFds, inheritFd } from "@qts/sys/exec";
 import { lockExNb } from "@qts/sys/flock";
 import { waitReadable } from "@qts/sys/poll";
+import { spawn } from "@qts/sys/posixspawn";
+import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 import { syncClock, writeStamp } from "./stamp.ts";
 
 const O_APPEND = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT;
@@ -97,6 +99,8 @@ function stampName(code: string): string {
 
 /** The fds multilog was started with beyond 0-2, taken before it opens any of its own. */
 let inherited = new Set<number>();
+// Reset in the processor: Bun ignores SIGPIPE and SIGXFSZ; glibc's posix_spawn would leave 32 and 33 ignored.
+const SIG_DEFAULT = [13, 25, 32, 33];
 
 class LogDir {
   fd = -1;
@@ -114,20 +118,23 @@ class LogDir {
     readonly size: number,
     readonly num: number,
     readonly processor: string | undefined,
+    /** The directory's name and the processor as given, byte for byte (core/bytes.ts); dir is for messages. */
+    readonly raw: Buffer = Buffer.from(dir),
+    readonly rawProcessor: Buffer | undefined = processor === undefined ? undefined : Buffer.from(processor),
   ) {}
 
-  path(f: string): string {
-    return `${this.dir}/${f}`;
+  path(f: string): Buffer {
+    return Buffer.concat([this.raw, Buffer.from(`/${f}`)]);
   }
 
   /** restart(): lock, recover from an unclean stop, open current (spec §3.3). Errors are fatal. */
   start(): void {
     const d = this.dir;
     try {
-      mkdirSync(d, 0o700);
+      mkdirSync(this.raw, 0o700);
     } catch {}
     try {
-      closeSync(openSync(d, constants.O_RDONLY | constants.O_DIRECTORY));
+      closeSync(openSync(this.raw, constants.O_RDONLY | constants.O_DIRECTORY));
     } catch (e) {
       dieSys(EXIT_TEMP, e, "unable to open directory ", d);
     }
@@ -217,7 +224,7 @@ class LogDir {
       }
     retry(() => unlinkSync(this.path(file)), "unable to remove ", d, "/", file);
     for (;;) {
-      const names = retry(() => readdirSync(d), "unable to read ", d);
+      const names = retry(() => readdirSync(this.raw, "utf8"), "unable to read ", d);
       let oldest = "@z";
       let count = 0;
       for (const n of names)
@@ -226,7 +233,7 @@ class LogDir {
           if (n < oldest) oldest = n.slice(0, 25);
         }
       if (count < this.num) break;
-      const again = retry(() => readdirSync(d), "unable to read ", d);
+      const again = retry(() => readdirSync(this.raw, "utf8"), "unable to read ", d);
       for (const n of again)
         if (n.startsWith("@") && Buffer.byteLength(n) >= 25 && n.startsWith(oldest)) {
           retry(() => unlinkSync(this.path(n)), "unable to remove ", d, "/", n);
@@ -315,18 +322,29 @@ class LogDir {
         return "failed";
       }
       const [a, b, c, e] = fds as [number, number, number, number];
-      // fds multilog inherited reach the processor too, at their numbers, as after C's vfork.
-      const stdio: ("inherit" | "ignore" | number)[] = [a, b, "inherit", inherited.has(3) ? 3 : "ignore", c, e];
-      for (const fd of inherited)
-        if (fd > 5) while (stdio.length <= fd) stdio.push(stdio.length === fd ? fd : "ignore");
-      // The original runs it from inside the log directory.
-      const r = spawnSync("/bin/sh", ["-c", this.processor as string], { stdio, argv0: "sh", cwd: this.dir });
-      if (r.error) {
-        pause(r.error, "unable to fork for processor in ", this.dir);
+      // fds multilog inherited reach the processor too, at their numbers, as after C's vfork (all
+      // others are close-on-exec). The original runs it from inside the log directory; posix_spawn
+      // takes the script and the directory as bytes.
+      for (const fd of inherited) if (fd === 3 || fd > 5) inheritFd(fd);
+      let st: number;
+      try {
+        const pid = spawn("/bin/sh", ["sh", "-c", this.rawProcessor as Buffer], [...envBytes(rawEnv(process.env))], {
+          dup2: [
+            [0, a],
+            [1, b],
+            [4, c],
+            [5, e],
+          ],
+          cwd: this.raw,
+          sigDefault: SIG_DEFAULT,
+        });
+        st = waitStatus(pid);
+      } catch (err) {
+        pause(err, "unable to fork for processor in ", this.dir);
         return "nofork";
       }
-      if (r.signal) return "crashed";
-      return r.status === 0 ? "ok" : "failed";
+      if (termSig(st) !== 0) return "crashed";
+      return exitCode(st) === 0 ? "ok" : "failed";
     } finally {
       for (const fd of fds) closeSync(fd);
     }
@@ -416,7 +434,8 @@ export class Multilog {
   private term = false;
   private alarm = false;
 
-  constructor(script: string[]) {
+  /** script as text (for messages) and, in raw, the same arguments as byte strings (core/bytes.ts). */
+  constructor(script: string[], raw: string[] = script.map(byteStr)) {
     // Caught from the start, as the original: a TERM during start-up ends it cleanly after.
     process.on("SIGTERM", () => {
       this.term = true;
@@ -431,13 +450,14 @@ export class Multilog {
     script.forEach((s, i) => {
       if (s[0] !== "=") return;
       const name = s.slice(1);
+      const path = bytesOf((raw[i] as string).slice(1));
       try {
-        closeSync(openSync(name, O_APPEND, 0o600));
+        closeSync(openSync(path, O_APPEND, 0o600));
       } catch (e) {
         dieSys(EXIT_TEMP, e, "unable to create ", name);
       }
       try {
-        status.set(i, openSync(name, O_WRITE));
+        status.set(i, openSync(path, O_WRITE));
       } catch (e) {
         dieSys(EXIT_TEMP, e, "unable to write ", name);
       }
@@ -446,18 +466,22 @@ export class Multilog {
     let size = 99999;
     let num = 10;
     let processor: string | undefined;
+    let rawProcessor: Buffer | undefined;
     script.forEach((s, i) => {
       const c = s[0];
       if (c === "s") size = Math.min(16777215, Math.max(4096, scanUlong(s.slice(1))));
       else if (c === "n") num = Math.max(2, scanUlong(s.slice(1)));
-      else if (c === "!") processor = s.slice(1);
-      else if (c === "." || c === "/") {
-        const d = new LogDir(s, size, num, processor);
+      else if (c === "!") {
+        processor = s.slice(1);
+        rawProcessor = bytesOf((raw[i] as string).slice(1));
+      } else if (c === "." || c === "/") {
+        const d = new LogDir(s, size, num, processor, bytesOf(raw[i] as string), rawProcessor);
         d.start();
         this.dirs.push(d);
         this.items.push({ k: "d", dir: d });
       } else if (c === "+" || c === "-") {
-        this.items.push({ k: c, pat: Buffer.from(s.slice(1)) });
+        // Patterns match the line's bytes: the argument's own bytes, not its UTF-8 re-encoding.
+        this.items.push({ k: c, pat: bytesOf((raw[i] as string).slice(1)) });
         this.looks = true;
       } else if (c === "e") {
         this.items.push({ k: "e" });
