@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { writeSync } from "node:fs";
-import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { checkPipe, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
@@ -11,7 +11,10 @@ export const usage = "qmail-send";
 function alert(s: string): number {
   try {
     writeSync(0, `alert: cannot start: ${s}\n`);
-  } catch {}
+  } catch (e) {
+    // Before sig_pipeignore(), as in qmail-send.c: a log pipe without a reader ends it by SIGPIPE.
+    checkPipe(e);
+  }
   return EXIT_TEMP;
 }
 
