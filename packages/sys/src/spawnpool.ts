@@ -8,7 +8,8 @@
 import { SysError } from "@qts/core/errstr";
 import { spawn as spawnSync } from "./posixspawn.ts";
 
-// The worker: same calls and semantics as posixspawn.ts spawn(), attributes built once.
+// The worker: same calls and semantics as posixspawn.ts spawn(), attributes built once. A string is
+// text (UTF-8), a Uint8Array is passed byte for byte.
 const WORKER = `
 import { dlopen, ptr } from "bun:ffi";
 const L = dlopen("libc.so.6", {
@@ -39,7 +40,7 @@ function attrFor(sigs) {
 function cArray(list, keep) {
   const a = new BigUint64Array(list.length + 1);
   for (let i = 0; i < list.length; i++) {
-    const b = Buffer.from(list[i] + "\\0");
+    const b = typeof list[i] === "string" ? Buffer.from(list[i] + "\\0") : Buffer.concat([list[i], Buffer.from([0])]);
     keep.push(b);
     a[i] = BigInt(ptr(b));
   }
@@ -52,7 +53,7 @@ self.onmessage = (ev) => {
   const keep = [];
   const a = cArray(argv, keep);
   const e = cArray(env, keep);
-  const path = Buffer.from(file + "\\0");
+  const path = typeof file === "string" ? Buffer.from(file + "\\0") : Buffer.concat([file, Buffer.from([0])]);
   let r = L.posix_spawn_file_actions_init(ptr(fa));
   for (const [to, from] of dup2) if (r === 0) r = L.posix_spawn_file_actions_adddup2(ptr(fa), from, to);
   if (r === 0) r = L.posix_spawn(ptr(pid), ptr(path), ptr(fa), ptr(attrFor(sigs)), ptr(a), ptr(e));
@@ -127,9 +128,9 @@ export class SpawnPool {
    * clone (EAGAIN, ENOMEM). The parent fds in dup2 must stay open until it settles.
    */
   spawn(
-    file: string,
-    argv: readonly string[],
-    env: readonly string[],
+    file: string | Uint8Array,
+    argv: readonly (string | Uint8Array)[],
+    env: readonly (string | Uint8Array)[],
     dup2: readonly [number, number][],
     inline = false,
   ): Promise<number> {

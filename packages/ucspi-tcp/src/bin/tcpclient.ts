@@ -3,6 +3,7 @@
 // the socket on fds 6 (read) and 7 (write) and the tcpserver variables.
 import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";
+import { byteStr, bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
@@ -226,12 +227,15 @@ export async function main(argv: string[], env: Env): Promise<number> {
   mods.push(["TCPREMOTEHOST", remotehost ? await name4(rip) : undefined]);
   mods.push(["TCPREMOTEINFO", remoteinfo ? await remoteInfo(rip, rport, lip, lport, itimeout) : undefined]);
 
-  const entries = pathexecEnv(environ(env), mods);
-  const childEnv: Record<string, string> = {};
-  for (const e of entries) {
-    const i = e.indexOf("=");
-    childEnv[e.slice(0, i)] = e.slice(i + 1);
-  }
+  // The program gets the very bytes of its arguments and of the environment (core/bytes.ts); the
+  // values set here are text, as UTF-8.
+  const entries = pathexecEnv(
+    environ(rawEnv(env)),
+    mods.map(([k, v]) => [k, v === undefined ? undefined : byteStr(v)] as const),
+  ).map(bytesOf);
+  const args = rawArgs(argv)
+    .slice(argv.length - prog.length)
+    .map(bytesOf);
   try {
     dup2(fd, 6);
     dup2(fd, 7);
@@ -240,6 +244,6 @@ export async function main(argv: string[], env: Env): Promise<number> {
     fatal(`unable to set up descriptor 6: ${errorStr(e)}`);
   }
   prepareExec([6, 7, ...inherited.filter((f) => f !== fd)]);
-  const err = pathexec(prog[0] as string, prog, childEnv);
+  const err = pathexec(args[0] as Buffer, args, entries);
   return fatal(`unable to run ${prog[0]}: ${errorStr(err)}`);
 }

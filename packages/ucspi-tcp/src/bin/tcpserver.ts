@@ -8,6 +8,7 @@
 import { accessSync, closeSync, constants, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { Cdb } from "@qts/cdb/cdb";
+import { byteStr, bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
@@ -15,6 +16,7 @@ import { getopt } from "@qts/core/getopt";
 import { type Env, exit } from "@qts/core/run";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
+import { pathCandidates } from "@qts/sys/execraw";
 import { listen } from "@qts/sys/listen";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { SpawnPool } from "@qts/sys/spawnpool";
@@ -207,9 +209,15 @@ export async function main(argv: string[], env: Env): Promise<number> {
   }
   if (prog.length === 0) dieUsage();
 
-  const base = environ(env);
+  // The program gets the very bytes of tcpserver's arguments and environment (core/bytes.ts); the
+  // values set per connection are text (UTF-8) and a rule's values the cdb's bytes.
+  const raw = rawEnv(env);
+  const base = environ(raw);
+  const args = rawArgs(argv)
+    .slice(argv.length - prog.length)
+    .map(bytesOf);
   // pathexec_run searches the PATH of tcpserver's own environment.
-  const searchPath = env.PATH ?? "/bin:/usr/bin";
+  const path = raw.PATH === undefined ? undefined : bytesOf(raw.PATH);
 
   process.on("SIGTERM", () => exit(0));
 
@@ -356,7 +364,12 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
   const pool = new SpawnPool(2, [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33]);
-  const startChild = async (file: string, args: string[], envp: string[], fd: number | undefined) => {
+  const startChild = async (
+    file: string | Uint8Array,
+    args: readonly (string | Uint8Array)[],
+    envp: readonly (string | Uint8Array)[],
+    fd: number | undefined,
+  ) => {
     const dups: [number, number][] =
       fd === undefined
         ? []
@@ -388,25 +401,24 @@ export async function main(argv: string[], env: Env): Promise<number> {
     reapChildren(true);
   };
 
-  const runProgram = async (envp: string[], fd: number): Promise<{ pid?: number; err?: unknown }> => {
-    const file = prog[0] as string;
-    if (file.includes("/")) {
+  const runProgram = async (envp: Buffer[], fd: number): Promise<{ pid?: number; err?: unknown }> => {
+    const file = args[0] as Buffer;
+    if (file.includes(0x2f)) {
       try {
-        return { pid: await startChild(file, prog, envp, fd) };
+        return { pid: await startChild(file, args, envp, fd) };
       } catch (e) {
         return { err: e };
       }
     }
     let saved: unknown;
-    for (const dir of searchPath.split(":")) {
-      const p = `${dir === "" ? "." : dir}/${file}`;
+    for (const p of pathCandidates(file, path)) {
       try {
         accessSync(p, constants.F_OK);
       } catch {
         continue;
       }
       try {
-        return { pid: await startChild(p, prog, envp, fd) };
+        return { pid: await startChild(p, args, envp, fd) };
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code === "ENOENT") continue;
@@ -454,7 +466,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
       ["PROTO", "TCP"],
       ["TCPLOCALIP", localIpC],
       ["TCPLOCALPORT", localPort],
-      ["TCPLOCALHOST", localhost],
+      ["TCPLOCALHOST", localhost === undefined ? undefined : byteStr(localhost)],
     ];
     let remotehost: string | undefined;
     if (o.remotehost) {
@@ -468,7 +480,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     mods.push(["TCPREMOTEIP", remoteIp], ["TCPREMOTEPORT", String(remotePort)], ["TCPREMOTEHOST", remotehost]);
     let remoteinfo: string | undefined;
     if (o.remoteinfo) remoteinfo = await remoteInfo(remoteIp, remotePort, localIpC, Number(localPort), o.timeout);
-    mods.push(["TCPREMOTEINFO", remoteinfo]);
+    mods.push(["TCPREMOTEINFO", remoteinfo === undefined ? undefined : byteStr(remoteinfo)]);
 
     let deny = false;
     if (o.rules !== undefined) {
@@ -483,7 +495,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
         try {
           const hit = findRule(Cdb.fromFd(rfd), remoteIp, remotehost, remoteinfo);
           if (hit) {
-            const act = ruleAction(hit.data);
+            const act = ruleAction(hit.data, "latin1");
             deny = act.deny;
             mods.push(...act.env);
           }
@@ -502,7 +514,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
       return gone(sock, pid);
     }
-    const r = await runProgram(pathexecEnv(base, mods), fd);
+    const envp = pathexecEnv(base, mods).map(bytesOf);
+    const r = await runProgram(envp, fd);
     const code = (r.err as { code?: string } | undefined)?.code;
     if (code === "EAGAIN" || code === "ENOMEM") {
       // posix_spawn could not create the process: C's "unable to fork" in the parent.

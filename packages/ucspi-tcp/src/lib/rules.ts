@@ -152,8 +152,11 @@ export interface RuleAction {
   env: [string, string][];
 }
 
-/** tcpserver's reading of a rule's data: NUL-terminated items, 'D' denies, '+NAME=value' sets. */
-export function ruleAction(data: Buffer): RuleAction {
+/**
+ * tcpserver's reading of a rule's data: NUL-terminated items, 'D' denies, '+NAME=value' sets;
+ * names and values decoded with encoding ("latin1": byte strings, core/bytes.ts).
+ */
+export function ruleAction(data: Buffer, encoding: BufferEncoding = "utf8"): RuleAction {
   const out: RuleAction = { deny: false, env: [] };
   let at = 0;
   for (;;) {
@@ -163,7 +166,7 @@ export function ruleAction(data: Buffer): RuleAction {
     if (item[0] === 0x44) out.deny = true;
     else if (item[0] === 0x2b) {
       const eq = item.indexOf(0x3d, 1);
-      if (eq >= 0) out.env.push([item.subarray(1, eq).toString(), item.subarray(eq + 1).toString()]);
+      if (eq >= 0) out.env.push([item.subarray(1, eq).toString(encoding), item.subarray(eq + 1).toString(encoding)]);
     }
     at = nul + 1;
   }
