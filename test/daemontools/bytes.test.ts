@@ -3,10 +3,12 @@
 // the same cases against ours and Debian's originals. The bytes are made by printf inside sh, so no JS
 // string carries them; the child prints them as hex.
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { run, tmp } from "../lib/harness.ts";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { kill, run, tmp, waitFor } from "../lib/harness.ts";
 import { impls } from "./chain.ts";
+import { children, ORIG, OURS } from "./supervise-helpers.ts";
 
 // X (value), the variable named Y\xff (from /proc: sh drops names that are not identifiers), and the
 // argument $1, each as od's hex.
@@ -99,5 +101,43 @@ describe.each(impls("multilog"))("multilog (%s): bytes that are not UTF-8", (_w,
     expect(done.length).toBeGreaterThan(0);
     const first = Buffer.concat([dir, Buffer.from(`/${done.sort()[0]}`)]);
     expect(readFileSync(first, "latin1").trim()).toBe("ff");
+  });
+});
+
+const trees: [string, string, string][] = [["ours", OURS.svscan, dirname(OURS.supervise)]];
+if (ORIG.svscan && ORIG.supervise) trees.push(["original", ORIG.svscan, dirname(ORIG.supervise)]);
+
+describe.each(trees)("svscan and supervise (%s): bytes that are not UTF-8", (_w, svscan, supDir) => {
+  test("a service whose name is not UTF-8 runs, with svscan's environment byte for byte", async () => {
+    const d = tmp();
+    const svc = Buffer.from([...Buffer.from(`${d}/s`), 0xe9]);
+    mkdirSync(svc);
+    const runFile = Buffer.concat([svc, Buffer.from("/run")]);
+    // run records its pid (to be killed here), X and the variable named Y\xff, then waits.
+    writeFileSync(
+      runFile,
+      '#!/bin/sh\necho $$ > pid\n{ printf %s "$X" | od -An -tx1; tr "\\000" "\\n" </proc/$$/environ | grep -a "^Y" | od -An -tx1; } > out.tmp\nmv out.tmp out\nexec sleep 30\n',
+    );
+    chmodSync(runFile, 0o755);
+    const proc = spawn(
+      "sh",
+      ["-c", `X=$(printf 'a\\377\\351b'); export X; exec env "$(printf 'Y\\377')=1" ${svscan} ${d}`],
+      { stdio: "ignore", env: { PATH: `${supDir}:/usr/bin:/bin` } },
+    );
+    const out = Buffer.concat([svc, Buffer.from("/out")]);
+    try {
+      await waitFor(() => existsSync(out), 5000);
+      expect(hexLines(readFileSync(out, "latin1"))).toEqual([" 61 ff e9 62", " 59 ff 3d 31 0a"]);
+      expect(existsSync(Buffer.concat([svc, Buffer.from("/supervise/status")]))).toBe(true);
+    } finally {
+      const pid = proc.pid as number;
+      kill(pid, "SIGSTOP");
+      const sups = children(pid).filter((c) => c.comm === "supervise");
+      kill(pid);
+      for (const s of sups) kill(s.pid);
+      try {
+        kill(Number(readFileSync(Buffer.concat([svc, Buffer.from("/pid")]), "latin1")));
+      } catch {}
+    }
   });
 });

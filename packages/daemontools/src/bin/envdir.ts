@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, openSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { bytesOf, envBytes, rawArgs, rawEnv, textOf } from "@qts/core/bytes";
 import { dieSys, Exit, errWrite, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
-import { fchdir } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/fchdir";
 
 export const usage = "envdir dir child";
 
@@ -37,16 +37,7 @@ export function main(argv: string[], env: Env): number {
   }
   const rawDir = bytesOf(rawArgs(argv)[0] as string);
   try {
-    if (rawDir.equals(Buffer.from(dir))) process.chdir(dir);
-    else {
-      // A name that is not UTF-8: process.chdir takes text only.
-      const fd = openSync(rawDir, constants.O_RDONLY | constants.O_DIRECTORY);
-      try {
-        fchdir(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    chdirBytes(rawDir);
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to switch to directory ", dir);
   }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 import { constants, mkdirSync, openSync, readlinkSync, statSync } from "node:fs";
+import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieSys, dieUsage, errWrite, setProg, warn, warnSys } from "@qts/core/die";
 import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { chdirBytes } from "@qts/sys/fchdir";
 import { mkfifo } from "@qts/sys/fifo";
 import { lockExNb } from "@qts/sys/flock";
 import { setProcName } from "@qts/sys/procname";
@@ -47,7 +49,8 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   });
 
   try {
-    process.chdir(dir);
+    // The directory's own bytes (core/bytes.ts): svscan hands on a service name as it is.
+    chdirBytes(bytesOf(rawArgs(argv)[0] as string));
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
   }

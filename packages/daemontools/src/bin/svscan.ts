@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
+import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieSys, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { chdirBytes } from "@qts/sys/fchdir";
 import { setProcName } from "@qts/sys/procname";
 import { keepInheritedFds } from "../lib/child.ts";
 import { Scanner } from "../lib/scanner.ts";
@@ -18,7 +20,7 @@ export function main(argv: string[], env: Env): Promise<number> {
   const dir = argv[0];
   if (dir !== undefined) {
     try {
-      process.chdir(dir);
+      chdirBytes(bytesOf(rawArgs(argv)[0] as string));
     } catch (e) {
       dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
     }

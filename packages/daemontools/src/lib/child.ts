@@ -56,7 +56,11 @@ export interface ChildOptions extends SpawnOptions {
 }
 
 /** execve-like start of file (no PATH search); returns the pid or throws the exec error. */
-export function startChild(file: string, argv: readonly string[], opts: ChildOptions = {}): number {
+export function startChild(
+  file: string | Uint8Array,
+  argv: readonly (string | Uint8Array)[],
+  opts: ChildOptions = {},
+): number {
   return posixSpawn(file, argv, opts.env ?? initialEnv(), { sigDefault: SIG_DEFAULT, ...opts });
 }
 
@@ -67,7 +71,7 @@ export function startChild(file: string, argv: readonly string[], opts: ChildOpt
  */
 export function startChildPath(
   name: string,
-  argv: readonly string[],
+  argv: readonly (string | Uint8Array)[],
   path: string | undefined,
   opts: ChildOptions = {},
 ): number {

@@ -3,6 +3,7 @@
 // directory, identified by (dev, ino), plus "supervise log" fed by a pipe that
 // svscan holds for as long as the entry exists, so no line is lost when either side restarts.
 import { type BigIntStats, closeSync, readdirSync, statSync } from "node:fs";
+import { bytesOf, textOf } from "@qts/core/bytes";
 import { warn, warnSys } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { pipe } from "@qts/sys/pipe";
@@ -32,9 +33,10 @@ export class Scanner {
     }
     if (process.pid === 1) reapOrphans();
     for (const s of this.services) s.active = false;
+    // Service names as byte strings (core/bytes.ts): supervise gets a name's own bytes.
     let names: string[];
     try {
-      names = readdirSync(".");
+      names = readdirSync(".", "latin1");
     } catch (e) {
       warnSys(e, "unable to read directory");
       return;
@@ -55,11 +57,13 @@ export class Scanner {
     }
   }
 
-  private start(fn: string): void {
-    if (fn.startsWith(".")) return;
+  private start(raw: string): void {
+    if (raw.startsWith(".")) return;
+    const fn = textOf(raw);
+    const path = bytesOf(raw);
     let st: BigIntStats;
     try {
-      st = statSync(fn, { bigint: true });
+      st = statSync(path, { bigint: true });
     } catch (e) {
       warnSys(e, "unable to stat ", fn);
       return;
@@ -73,9 +77,9 @@ export class Scanner {
         return;
       }
       let log = false;
-      if (Buffer.byteLength(fn) <= 255) {
+      if (path.length <= 255) {
         try {
-          statSync(`${fn}/log`);
+          statSync(bytesOf(`${raw}/log`));
           log = true;
         } catch (e) {
           if (errnoName(e) !== "ENOENT") {
@@ -99,7 +103,7 @@ export class Scanner {
     s.active = true;
     if (!s.pid) {
       try {
-        s.pid = startChildPath("supervise", ["supervise", fn], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
+        s.pid = startChildPath("supervise", ["supervise", path], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
       } catch (e) {
         if (forkError(e)) {
           warnSys(e, "unable to fork for ", fn);
@@ -113,11 +117,11 @@ export class Scanner {
       try {
         s.pidlog = startChildPath("supervise", ["supervise", "log"], this.path, {
           dup2: [[0, s.pi[0]]],
-          cwd: fn,
+          cwd: path,
         });
       } catch (e) {
         if (forkError(e)) warnSys(e, "unable to fork for ", fn, "/log");
-        else if (!isDir(fn)) warnSys(e, "unable to switch to ", fn);
+        else if (!isDir(path)) warnSys(e, "unable to switch to ", fn);
         else warnSys(e, "unable to start supervise ", fn, "/log");
       }
     }
@@ -129,7 +133,7 @@ function forkError(e: unknown): boolean {
   return c === "EAGAIN" || c === "ENOMEM";
 }
 
-function isDir(p: string): boolean {
+function isDir(p: Buffer): boolean {
   try {
     return statSync(p).isDirectory();
   } catch {
