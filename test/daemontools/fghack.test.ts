@@ -22,6 +22,11 @@ describe.each(impls("fghack"))("fghack (%s)", (_w, bin) => {
     expect(Number(r.stdout.split("\n")[0])).toBeGreaterThanOrEqual(31);
   });
 
+  test("a signal the caller ignored stays ignored in the child (SIGHUP), as C's fork+exec leaves it", async () => {
+    const r = await run("sh", ["-c", `trap '' HUP; exec ${bin} grep SigIgn /proc/self/status`]);
+    expect(r).toMatchObject({ code: 0, stdout: "SigIgn:\t0000000000000001\n" });
+  });
+
   test("child killed: child crashed, 111", async () => {
     const r = await run(bin, ["sh", "-c", "kill -9 $$"]);
     expect(r).toMatchObject({ code: 111, stderr: "fghack: fatal: child crashed\n" });

@@ -28,6 +28,11 @@ const SIG_BLOCK = 0;
 const startMask = new BigUint64Array(16);
 c().sigprocmask(SIG_BLOCK, null, startMask);
 
+/** The signal mask the process started with, as a raw sigset (for a spawned child, as for prepareExec). */
+export function startSigMask(): BigUint64Array {
+  return startMask;
+}
+
 /** Clears FD_CLOEXEC on fd so it survives execve. */
 export function inheritFd(fd: number): void {
   const fl = check("fcntl", c().fcntl(fd, F_GETFD, 0));

@@ -50,6 +50,8 @@ export interface SpawnOptions {
   cwd?: string | Uint8Array;
   /** Signals reset to SIG_DFL in the child (an ignored signal stays ignored across exec otherwise). */
   sigDefault?: readonly number[];
+  /** The child's signal mask as a raw sigset (exec.ts startSigMask()); empty when not given. */
+  sigMask?: BigUint64Array;
 }
 
 /**
@@ -88,7 +90,7 @@ export function spawn(
       "posix_spawnattr_setsigdefault",
       c().posix_spawnattr_setsigdefault(ptr(attr), ptr(sigset(opts.sigDefault ?? []))),
     );
-    fail("posix_spawnattr_setsigmask", c().posix_spawnattr_setsigmask(ptr(attr), ptr(sigset([]))));
+    fail("posix_spawnattr_setsigmask", c().posix_spawnattr_setsigmask(ptr(attr), ptr(opts.sigMask ?? sigset([]))));
     for (const [to, from] of opts.dup2 ?? []) {
       fail("posix_spawn_file_actions_adddup2", c().posix_spawn_file_actions_adddup2(ptr(actions), from, to));
     }

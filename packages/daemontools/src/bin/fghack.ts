@@ -4,7 +4,7 @@ import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { inheritedFds, inheritFd, spawnEnv } from "@qts/sys/exec";
+import { inheritedFds, inheritFd, spawnEnv, startSigMask } from "@qts/sys/exec";
 import { pathCandidates } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn } from "@qts/sys/posixspawn";
@@ -21,7 +21,7 @@ function start(args: Buffer[], env: Buffer[], path: Buffer | undefined, dup2: [n
   let saved: unknown;
   for (const p of pathCandidates(args[0] as Buffer, path)) {
     try {
-      return spawn(p, args, env, { dup2, sigDefault: SIG_DEFAULT });
+      return spawn(p, args, env, { dup2, sigDefault: SIG_DEFAULT, sigMask: startSigMask() });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "ENOENT") continue;
