@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
 import { writeSync } from "node:fs";
-import { captureRaw } from "./bytes.ts";
 import { exit, type Main, run } from "./run.ts";
 
 export interface Program {
@@ -23,8 +22,6 @@ export async function boot(
   restoreNofile: (soft: bigint) => void,
   version: string,
 ): Promise<void> {
-  // Before anything can overwrite the argv area (setProctitle): core/bytes.ts.
-  captureRaw();
   const relay = process.env[NOFILE_VAR];
   if (relay !== undefined) {
     delete process.env[NOFILE_VAR];

@@ -18,18 +18,39 @@ export type Arg = string | Uint8Array;
 export type ExecEnv = Record<string, string | undefined> | readonly Arg[];
 
 function bytes(s: Arg): Buffer {
-  return typeof s === "string" ? Buffer.from(s) : Buffer.from(s.buffer, s.byteOffset, s.byteLength);
+  if (typeof s === "string") return Buffer.from(s);
+  return Buffer.isBuffer(s) ? s : Buffer.from(s.buffer, s.byteOffset, s.byteLength);
 }
 
-function cArray(strs: readonly Buffer[], keep: unknown[]): BigUint64Array {
-  const a = new BigUint64Array(strs.length + 1);
-  strs.forEach((s, i) => {
-    const b = Buffer.concat([s, Buffer.from([0])]);
-    keep.push(b);
-    a[i] = BigInt(ptr(b));
-  });
+/** The C strings of strs, NUL-terminated in one block (kept alive in keep): their addresses. */
+function cStrings(strs: readonly Uint8Array[], keep: unknown[]): bigint[] {
+  let total = 0;
+  for (const s of strs) total += s.length + 1;
+  const block = Buffer.alloc(total);
+  keep.push(block);
+  const base = total === 0 ? 0 : ptr(block);
+  const out: bigint[] = [];
+  let off = 0;
+  for (const s of strs) {
+    block.set(s, off);
+    out.push(BigInt(base + off));
+    off += s.length + 1;
+  }
+  return out;
+}
+
+/** A NULL-terminated char *[] of addresses. */
+function cArray(addrs: readonly bigint[], keep: unknown[]): BigUint64Array {
+  const a = new BigUint64Array(addrs.length + 1);
+  a.set(addrs);
   keep.push(a);
   return a;
+}
+
+function hasPrefix(b: Uint8Array, p: Uint8Array): boolean {
+  if (b.length < p.length) return false;
+  for (let i = 0; i < p.length; i++) if (b[i] !== p[i]) return false;
+  return true;
 }
 
 const NOFILE = Buffer.from("QTS_NOFILE=");
@@ -42,8 +63,8 @@ export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | un
   if (Array.isArray(env)) {
     for (const e of env as readonly Arg[]) {
       const b = bytes(e);
-      if (b.subarray(0, NOFILE.length).equals(NOFILE)) continue;
-      if (path === undefined && b.subarray(0, PATH.length).equals(PATH)) path = b.subarray(PATH.length);
+      if (hasPrefix(b, NOFILE)) continue;
+      if (path === undefined && hasPrefix(b, PATH)) path = b.subarray(PATH.length);
       entries.push(b);
     }
   } else {
@@ -90,9 +111,10 @@ export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, n
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const plainEnv = cArray(base, keep);
-  const selfEnv = cArray([...base, Buffer.from(`QTS_NOFILE=${soft}`)], keep);
-  const args = cArray(argv.map(bytes), keep);
+  const envp = cStrings([...base, Buffer.from(`QTS_NOFILE=${soft}`)], keep);
+  const plainEnv = cArray(envp.slice(0, -1), keep);
+  const selfEnv = cArray(envp, keep);
+  const args = cArray(cStrings(argv.map(bytes), keep), keep);
   let self = "";
   try {
     self = realpathSync(process.execPath);

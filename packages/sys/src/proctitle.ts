@@ -2,6 +2,7 @@
 
 import { toArrayBuffer } from "bun:ffi";
 import { readFileSync } from "node:fs";
+import { captureRaw } from "@qts/core/bytes";
 
 /**
  * The process's original argv area (what ps shows as its command line), as
@@ -29,6 +30,8 @@ export function proctitleSize(): number {
  * with NULs, so `ps` and /proc/PID/cmdline show it.
  */
 export function setProctitle(title: Uint8Array | string): void {
+  // The arguments' bytes are read before they are overwritten (core/bytes.ts).
+  captureRaw();
   const area = argvArea();
   const bytes = typeof title === "string" ? Buffer.from(title) : title;
   const n = Math.min(bytes.length, area.length - 1);

@@ -37,10 +37,10 @@ function attrFor(sigs) {
   attrs.set(key, a);
   return a;
 }
-function cArray(list, keep) {
+function cArray(list, keep, enc) {
   const a = new BigUint64Array(list.length + 1);
   for (let i = 0; i < list.length; i++) {
-    const b = typeof list[i] === "string" ? Buffer.from(list[i] + "\\0") : Buffer.concat([list[i], Buffer.from([0])]);
+    const b = typeof list[i] === "string" ? Buffer.from(list[i] + "\\0", enc) : Buffer.concat([list[i], Buffer.from([0])]);
     keep.push(b);
     a[i] = BigInt(ptr(b));
   }
@@ -49,11 +49,11 @@ function cArray(list, keep) {
 const pid = new Int32Array(1);
 const fa = new Uint8Array(80);
 self.onmessage = (ev) => {
-  const { id, file, argv, env, dup2, sigs } = ev.data;
+  const { id, file, argv, env, dup2, sigs, enc } = ev.data;
   const keep = [];
-  const a = cArray(argv, keep);
-  const e = cArray(env, keep);
-  const path = typeof file === "string" ? Buffer.from(file + "\\0") : Buffer.concat([file, Buffer.from([0])]);
+  const a = cArray(argv, keep, enc);
+  const e = cArray(env, keep, enc);
+  const path = typeof file === "string" ? Buffer.from(file + "\\0", enc) : Buffer.concat([file, Buffer.from([0])]);
   let r = L.posix_spawn_file_actions_init(ptr(fa));
   for (const [to, from] of dup2) if (r === 0) r = L.posix_spawn_file_actions_adddup2(ptr(fa), from, to);
   if (r === 0) r = L.posix_spawn(ptr(pid), ptr(path), ptr(fa), ptr(attrFor(sigs)), ptr(a), ptr(e));
@@ -126,6 +126,8 @@ export class SpawnPool {
    * saves two thread hand-overs when nothing else is going on): resolves with the pid, or
    * rejects with the SysError of the exec (ENOENT, EACCES...) or of the
    * clone (EAGAIN, ENOMEM). The parent fds in dup2 must stay open until it settles.
+   * With latin1, the strings in file, argv and env are byte strings (one char per
+   * byte, core/bytes.ts) and go out as those bytes; otherwise as UTF-8.
    */
   spawn(
     file: string | Uint8Array,
@@ -133,10 +135,15 @@ export class SpawnPool {
     env: readonly (string | Uint8Array)[],
     dup2: readonly [number, number][],
     inline = false,
+    latin1 = false,
   ): Promise<number> {
+    const enc = latin1 ? "latin1" : "utf8";
     if (inline || this.workers.length === 0) {
+      const b = (s: string | Uint8Array) => (typeof s === "string" && latin1 ? Buffer.from(s, "latin1") : s);
       try {
-        return Promise.resolve(spawnSync(file, argv, env, { dup2: [...dup2], sigDefault: this.sigDefault }));
+        return Promise.resolve(
+          spawnSync(b(file), argv.map(b), env.map(b), { dup2: [...dup2], sigDefault: this.sigDefault }),
+        );
       } catch (e) {
         return Promise.reject(e);
       }
@@ -145,7 +152,7 @@ export class SpawnPool {
       const id = this.next++;
       const w = this.workers[this.turn++ % this.workers.length] as Worker;
       this.pending.set(id, { ok, fail, worker: w });
-      w.postMessage({ id, file, argv, env, dup2, sigs: this.sigDefault });
+      w.postMessage({ id, file, argv, env, dup2, sigs: this.sigDefault, enc });
     });
   }
 }

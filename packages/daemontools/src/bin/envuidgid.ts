@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
+import { envBytes, execArgs, rawEnv, textIsExact } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -17,11 +17,18 @@ export function main(argv: string[], env: Env): number {
   if (account === undefined || child.length === 0) dieUsage(usage);
   const pw = getpwnam(account);
   if (!pw) die(EXIT_TEMP, "unknown account ", account);
-  const e = envPlus(rawEnv(env), [
+  // Byte-exact (core/bytes.ts): the text itself when that is exact, else byte strings.
+  const exact = textIsExact();
+  const e = envPlus(exact ? env : rawEnv(env), [
     ["GID", String(pw.gid)],
     ["UID", String(pw.uid)],
   ]);
-  const args = rawArgs(argv).slice(1).map(bytesOf);
+  const args = execArgs(argv).slice(1);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(e)), "unable to run ", child[0] as string);
+  dieSys(
+    EXIT_TEMP,
+    pathexec(args[0] as string | Buffer, args, exact ? e : envBytes(e)),
+    "unable to run ",
+    child[0] as string,
+  );
 }

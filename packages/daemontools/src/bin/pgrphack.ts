@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -15,7 +15,7 @@ export function main(argv: string[], env: Env): number {
   try {
     setsid();
   } catch {}
-  const args = rawArgs(argv).map(bytesOf);
+  const args = execArgs(argv);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(rawEnv(env))), "unable to run ", argv[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", argv[0] as string);
 }

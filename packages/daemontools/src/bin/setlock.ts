@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { constants, openSync } from "node:fs";
-import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -30,7 +30,7 @@ export function main(argv: string[], env: Env): number {
   try {
     // open_append: O_NDELAY is part of it, so the child sees the lock fd non-blocking as in C.
     fd = openSync(
-      bytesOf(rawArgs(argv)[argv.length - rest.length] as string),
+      execArgs(argv)[argv.length - rest.length] as string | Buffer,
       constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT,
       0o600,
     );
@@ -56,9 +56,7 @@ export function main(argv: string[], env: Env): number {
       fd = low;
     } catch {}
   }
-  const args = rawArgs(argv)
-    .slice(argv.length - child.length)
-    .map(bytesOf);
+  const args = execArgs(argv).slice(argv.length - child.length);
   prepareExec([...inherited, fd]);
-  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(rawEnv(env))), "unable to run ", child[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", child[0] as string);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -28,7 +28,7 @@ export function main(argv: string[], env: Env): number {
     dieSys(EXIT_TEMP, e, "unable to setuid");
   }
   // The child gets the very bytes of its arguments and of the environment: core/bytes.ts.
-  const args = rawArgs(argv).slice(1).map(bytesOf);
+  const args = execArgs(argv).slice(1);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(rawEnv(env))), "unable to run ", child[0] as string);
+  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", child[0] as string);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, dieUsage, setProg } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
@@ -68,10 +68,8 @@ export function main(argv: string[], env: Env): number {
     sets.push({ r, set: prepareSetrlimit(r, { soft, hard: lim.hard }), undo: prepareSetrlimit(r, lim) });
   }
   prepareExec(inheritedFds());
-  const args = rawArgs(argv)
-    .slice(argv.length - rest.length)
-    .map(bytesOf);
-  const exec = preparePathexec(args[0] as Buffer, args, envBytes(rawEnv(env)), nofile);
+  const args = execArgs(argv).slice(argv.length - rest.length);
+  const exec = preparePathexec(args[0] as string | Buffer, args, execEnv(env), nofile);
   for (let i = 0; i < sets.length; i++) {
     const err = (sets[i] as (typeof sets)[number]).set();
     if (err) {

@@ -213,9 +213,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // values set per connection are text (UTF-8) and a rule's values the cdb's bytes.
   const raw = rawEnv(env);
   const base = environ(raw);
-  const args = rawArgs(argv)
-    .slice(argv.length - prog.length)
-    .map(bytesOf);
+  const args = rawArgs(argv).slice(argv.length - prog.length);
   // pathexec_run searches the PATH of tcpserver's own environment.
   const path = raw.PATH === undefined ? undefined : bytesOf(raw.PATH);
 
@@ -378,7 +376,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
             [1, fd],
           ];
     // With nothing else running the main thread is idle anyway: spawn there, without two thread hand-overs.
-    const pid = await pool.spawn(file, args, envp, dups, children.size === 0 && pool.busy === 0);
+    // Every string here is a byte string (ASCII ones read the same either way).
+    const pid = await pool.spawn(file, args, envp, dups, children.size === 0 && pool.busy === 0, true);
     children.add(pid);
     return pid;
   };
@@ -401,9 +400,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
     reapChildren(true);
   };
 
-  const runProgram = async (envp: Buffer[], fd: number): Promise<{ pid?: number; err?: unknown }> => {
-    const file = args[0] as Buffer;
-    if (file.includes(0x2f)) {
+  const runProgram = async (envp: string[], fd: number): Promise<{ pid?: number; err?: unknown }> => {
+    const file = args[0] as string;
+    if (file.includes("/")) {
       try {
         return { pid: await startChild(file, args, envp, fd) };
       } catch (e) {
@@ -411,7 +410,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
       }
     }
     let saved: unknown;
-    for (const p of pathCandidates(file, path)) {
+    for (const p of pathCandidates(bytesOf(file), path)) {
       try {
         accessSync(p, constants.F_OK);
       } catch {
@@ -514,8 +513,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
       return gone(sock, pid);
     }
-    const envp = pathexecEnv(base, mods).map(bytesOf);
-    const r = await runProgram(envp, fd);
+    const r = await runProgram(pathexecEnv(base, mods), fd);
     const code = (r.err as { code?: string } | undefined)?.code;
     if (code === "EAGAIN" || code === "ENOMEM") {
       // posix_spawn could not create the process: C's "unable to fork" in the parent.
