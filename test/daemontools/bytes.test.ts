@@ -6,15 +6,15 @@ import { describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { kill, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
 import { impls } from "./chain.ts";
 import { children, ORIG, OURS } from "./supervise-helpers.ts";
 
 // X (value), the variable named Y\xff (from /proc: sh drops names that are not identifiers), and the
 // argument $1, each as od's hex.
-const SETUP = `X=$(printf 'a\\377\\351b'); export X; A=$(printf '\\351z\\377')`;
+const SETUP = `X=$(printf 'a\\377\\351b'); export X; A=$(printf '\\351z\\377\\303\\251')`;
 const CHILD = `sh -c 'printf %s "$X" | od -An -tx1; tr "\\000" "\\n" </proc/$$/environ | grep -a "^Y" | od -An -tx1; printf %s "$1" | od -An -tx1' sh "$A"`;
-const WANT = [" 61 ff e9 62", " 59 ff 3d 31 0a", " e9 7a ff"];
+const WANT = [" 61 ff e9 62", " 59 ff 3d 31 0a", " e9 7a ff c3 a9"];
 
 function hexLines(out: string): string[] {
   return out
@@ -47,6 +47,15 @@ for (const [name, cmd] of loaders) {
   });
 }
 
+test("ours through `qts NAME`: the argument after the spliced name, byte for byte; QTS_NOFILE not passed on", async () => {
+  const r = await run("sh", [
+    "-c",
+    `${SETUP}; exec env QTS_NOFILE=50 "$(printf 'Y\\377')=1" ${ours("qts")} setuidgid root sh -c 'printf %s "$X" | od -An -tx1; tr "\\000" "\\n" </proc/$$/environ | grep -a "^Y" | od -An -tx1; printf %s "$1" | od -An -tx1; echo "\${QTS_NOFILE-unset}"' sh "$A"`,
+  ]);
+  expect(r.stderr).toBe("");
+  expect(hexLines(r.stdout)).toEqual([...WANT, "unset"]);
+});
+
 describe.each(impls("envdir"))("envdir (%s): bytes that are not UTF-8", (_w, bin) => {
   test("a file's bytes become the value, its name the variable's; argument and environment unchanged", async () => {
     const d = tmp();
@@ -61,7 +70,7 @@ describe.each(impls("envdir"))("envdir (%s): bytes that are not UTF-8", (_w, bin
       " 5a e9 3d e9 0a ff 0a",
       " 61 ff e9 62",
       " 59 ff 3d 31 0a",
-      " e9 7a ff",
+      " e9 7a ff c3 a9",
     ]);
   });
 
