@@ -561,11 +561,10 @@ async function raw(port: number, chunks: (string | Buffer)[], timeoutMs = 10000)
   });
 }
 
-function childPid(log: string): number | undefined {
-  const m = /tcpserver: pid (\d+) from/g;
-  let last: number | undefined;
-  for (const x of log.matchAll(m)) last = Number(x[1]);
-  return last;
+/** The pid of the newest connection's child, once there are more than `seen` connections in the log. */
+function childPid(log: string, seen = 0): number | undefined {
+  const pids = [...log.matchAll(/tcpserver: pid (\d+) from/g)].map((x) => Number(x[1]));
+  return pids.length > seen ? pids[pids.length - 1] : undefined;
 }
 
 function rssKb(pid: number): number {
@@ -708,7 +707,7 @@ describe("limits", () => {
     const h = makeHome({ me: "test.example" });
     writeFileSync(h.qq, "#!/bin/sh\ncat >/dev/null\ncat <&1 >/dev/null\nexit 0\n", { mode: 0o755 });
     const srv = await tcpserver(h);
-    for (const prefix of ["HELO ", "MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nSubject: "]) {
+    for (const [n, prefix] of ["HELO ", "MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nSubject: "].entries()) {
       let peak = 0;
       const s = connect(srv.port, "127.0.0.1");
       s.on("error", () => {});
@@ -720,11 +719,12 @@ describe("limits", () => {
       for (let i = 0; i < 300; i++) {
         if (!s.write(block)) await new Promise((ok) => s.once("drain", ok));
         if (i % 20 === 0) {
-          pid ??= childPid(srv.log());
+          // This connection's child, not the previous one's (the log may not show it yet).
+          pid ??= childPid(srv.log(), n);
           if (pid) peak = Math.max(peak, rssKb(pid));
         }
       }
-      pid ??= childPid(srv.log());
+      pid ??= childPid(srv.log(), n);
       if (pid) peak = Math.max(peak, rssKb(pid));
       s.destroy();
       expect(pid).toBeGreaterThan(0);
