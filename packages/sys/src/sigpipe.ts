@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { exit } from "@qts/core/run";
 import { libc } from "./ffi.ts";
 import { sigDefault } from "./sigdefault.ts";
 
@@ -18,5 +19,5 @@ export function dieOfSigpipe(): never {
   c().raise(SIGPIPE);
   // Not reached unless the signal is blocked: end the way a shell reports that death.
   process.kill(process.pid, SIGPIPE);
-  process.exit(128 + SIGPIPE);
+  exit(128 + SIGPIPE);
 }
