@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
-import { writeSync } from "node:fs";
+import { writeAll } from "./die.ts";
 import { exit, type Main, run } from "./run.ts";
 
 export interface Program {
@@ -30,7 +30,7 @@ export async function boot(
   const prog = await load();
   const a = process.argv;
   if (a.length === 3 && (a[2] === "--help" || a[2] === "--version")) {
-    writeSync(1, a[2] === "--help" ? `usage: ${prog.usage ?? name}\n` : `${name} ${version}\n`);
+    writeAll(1, a[2] === "--help" ? `usage: ${prog.usage ?? name}\n` : `${name} ${version}\n`);
     exit(0);
   }
   run(prog.main);
