@@ -84,6 +84,8 @@ test("every program in bin/ and every format has a source and a rendered page", 
   expect(missing).toEqual([]);
   const unbuilt = ALL.filter((p) => !existsSync(join(BUILT, `man${p.slice(-1)}`, p)));
   expect(unbuilt).toEqual([]);
+  // npm finds them through package.json (spec/user-asks.md B3).
+  expect(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).directories?.man).toBe("build/man");
   // bin/ itself, not only the list make wrote: a link without a page fails here.
   const bin = readdirSync(join(ROOT, "bin")).filter((f) => !f.startsWith("."));
   expect(bin.filter((f) => !PROGRAMS.includes(f))).toEqual([]);
