@@ -95,6 +95,21 @@ describe("qmail-getpw", () => {
     expect(() => getpwLookup("nobody-here-qts", "qtsnosuchalias")).toThrow(expect.objectContaining({ qlx: 116 }));
   });
 
+  test("an argument that is not UTF-8: its bytes come back unchanged (ext, alias)", () => {
+    // sh's printf makes the bytes: spawn arguments are text here.
+    const raw = (arg: string) =>
+      spawnSync("/bin/sh", ["-c", 'exec "$0" "$(printf "$1")"', getpw, arg], { timeout: 20_000 });
+    const a = raw("qtsgpa-\\351x\\377");
+    expect(a.status).toBe(0);
+    expect(a.stdout.toString("latin1")).toBe(fields("qtsgpa", "-", "\xe9x\xff"));
+    const b = raw("zz\\377");
+    expect(b.status).toBe(0);
+    expect(b.stdout.toString("latin1")).toBe(alias("zz\xff"));
+    // UTF-8 goes out as the same UTF-8 bytes.
+    const c = raw("qtsgpa-\\303\\251");
+    expect(c.stdout.toString("latin1")).toBe(fields("qtsgpa", "-", "\xc3\xa9"));
+  });
+
   test("no argument: 100", async () => {
     expect(await run(getpw, [])).toMatchObject({ code: 100, stdout: "", stderr: "" });
   });

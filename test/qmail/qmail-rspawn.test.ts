@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { rspawnReport } from "../../packages/qmail/src/lib/spawn-report.ts";
 import { kill, ours, waitFor } from "../lib/harness.ts";
@@ -116,5 +117,58 @@ describe("qmail-rspawn", () => {
     q.end();
     expect(await p.exit).toBe(0);
     expect(await q.exit).toBe(0);
+  });
+});
+
+describe("qmail-rspawn -> qmail-remote: addresses byte for byte", () => {
+  test("sender and recipient that are not UTF-8 reach MAIL FROM and RCPT TO unchanged", async () => {
+    let wire = Buffer.alloc(0);
+    const srv = createServer((s) => {
+      s.on("error", () => {});
+      s.write("220 sink\r\n");
+      let line = Buffer.alloc(0);
+      let inData = false;
+      s.on("data", (d: Buffer) => {
+        wire = Buffer.concat([wire, d]);
+        line = Buffer.concat([line, d]);
+        for (let i = line.indexOf(10); i >= 0; i = line.indexOf(10)) {
+          const l = line.subarray(0, i + 1).toString("latin1");
+          line = line.subarray(i + 1);
+          if (inData) {
+            if (l === ".\r\n") {
+              inData = false;
+              s.write("250 ok\r\n");
+            }
+          } else if (l.startsWith("DATA")) {
+            inData = true;
+            s.write("354 go\r\n");
+          } else if (l.startsWith("QUIT")) s.end("221 bye\r\n");
+          else s.write("250 ok\r\n");
+        }
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const port = (srv.address() as { port: number }).port;
+    writeFileSync(join(h.dir, "control/smtproutes"), `b\xe9.org:127.0.0.1:${port}\n`, "latin1");
+    const p = new SpawnerProc(ours("qmail-rspawn"), [], h, { QMAILREMOTE: ours("qmail-remote") });
+    try {
+      p.send(0, messid(id), "s\xe9nder\xff@domain", "r\xe9cip\xff@b\xe9.org");
+      const r = await p.waitReports(1);
+      expect(r[0]?.[1]).toBe("K127.0.0.1 accepted message.\nRemote host said: 250 ok\n");
+      const w = wire.toString("latin1");
+      // 8-bit local parts are quoted (quote.c), the bytes themselves unchanged.
+      expect(w).toContain('MAIL FROM:<"s\xe9nder\xff"@domain>\r\nRCPT TO:<"r\xe9cip\xff"@b\xe9.org>\r\n');
+      // UTF-8 addresses go out as the same UTF-8 bytes.
+      wire = Buffer.alloc(0);
+      p.send(0, messid(id), "s\xc3\xa9@domain", "r\xc3\xa9@b\xe9.org");
+      await p.waitReports(2);
+      expect(wire.toString("latin1")).toContain(
+        'MAIL FROM:<"s\xc3\xa9"@domain>\r\nRCPT TO:<"r\xc3\xa9"@b\xe9.org>\r\n',
+      );
+    } finally {
+      p.end();
+      await p.exit;
+      srv.close();
+    }
   });
 });

@@ -66,9 +66,10 @@ function lookup<T>(call: () => Pointer | null, at: (p: Pointer) => T, name: stri
   return undefined;
 }
 
-/** getpwnam through NSS; undefined when there is no such user. */
-export function getpwnam(name: string): Passwd | undefined {
-  return lookup(() => c().getpwnam(cstr(name)) as Pointer | null, passwdAt, "getpwnam");
+/** getpwnam through NSS; undefined when there is no such user. A Uint8Array name is passed byte for byte. */
+export function getpwnam(name: string | Uint8Array): Passwd | undefined {
+  const n = typeof name === "string" ? cstr(name) : Buffer.concat([name, Buffer.from([0])]);
+  return lookup(() => c().getpwnam(n) as Pointer | null, passwdAt, "getpwnam");
 }
 
 export function getpwuid(uid: number): Passwd | undefined {

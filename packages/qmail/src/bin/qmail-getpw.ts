@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { rawArgs } from "@qts/core/bytes";
 import { setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -10,7 +11,7 @@ export const usage = "qmail-getpw local";
 // spec/qmail.md §4.1: six NUL-terminated fields on stdout, or a qlx exit code (no text).
 export function main(argv: string[], _env: Env): number {
   setProg("qmail-getpw");
-  const local = argv[0];
+  const local = rawArgs(argv)[0];
   if (local === undefined) return EXIT_USAGE;
   try {
     const u = getpwLookup(local);

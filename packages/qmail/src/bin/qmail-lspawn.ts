@@ -7,7 +7,7 @@ import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
-import { argString, type Outcome, type Output, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
+import { argBytes, type Outcome, type Output, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { lspawnReport } from "../lib/spawn-report.ts";
 import { parseUserValue, QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
 
@@ -118,11 +118,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
             "--",
             u.user,
             u.home,
-            argString(local),
+            argBytes(local),
             u.dash,
             u.ext,
-            argString(recip.subarray(at + 1)),
-            argString(sender),
+            argBytes(recip.subarray(at + 1)),
+            argBytes(sender),
             aliasempty,
           ],
           cwd: home,

@@ -3,6 +3,7 @@
 // the accept-5xx and oversize-DNS patches of §9). Always exits 0; the result
 // is the r/h/s and K/Z/D report on stdout.
 import { writeSync } from "node:fs";
+import { byteStr, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { ipme } from "../lib/addrip.ts";
@@ -91,7 +92,9 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
   if (helohost === undefined) tempControl();
   const helo = helohost as string;
 
-  let host = argv[0] as string;
+  // Arguments are byte strings (the exact bytes, written out as latin1, as control files are read); DNS gets their text.
+  const raw = rawArgs(argv);
+  let host = raw[0] as string;
   let port = 25;
   let relayhost: string | undefined;
   const lh = lowerAscii(host);
@@ -121,7 +124,7 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
     if (flagcname) {
       let p = cnames.get(canon);
       if (!p) {
-        p = dns.cname(canon);
+        p = dns.cname(textOf(canon));
         cnames.set(canon, p);
       }
       let r: { loop: number | "loop"; name: string };
@@ -131,12 +134,12 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
         rep.die("ZCNAME lookup failed temporarily. (#4.4.3)\n");
       }
       if (r.loop === 0) alias = false;
-      canon = r.name;
+      else canon = byteStr(r.name);
     }
     return { addr: `${quoteBox(s.slice(0, j))}@${canon}`, alias };
   };
 
-  const sender = (await mangle(argv[1] as string, false)).addr;
+  const sender = (await mangle(raw[1] as string, false)).addr;
   let me: Set<string>;
   try {
     me = ipme();
@@ -145,7 +148,7 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
   }
   let allAliases = true;
   const recips: string[] = [];
-  for (const r of argv.slice(2)) {
+  for (const r of raw.slice(2)) {
     const m = await mangle(r, relayhost === undefined);
     if (!m.alias) allAliases = false;
     recips.push(m.addr);
@@ -153,10 +156,10 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
 
   let ips: IpMx[] = [];
   try {
-    if (relayhost !== undefined) ips = await dns.ip(host);
+    if (relayhost !== undefined) ips = await dns.ip(textOf(host));
     else {
       const random = BigInt(Math.floor(Date.now() / 1000)) + (BigInt(process.pid) << 16n);
-      const r = await dns.mxip(host, random);
+      const r = await dns.mxip(textOf(host), random);
       ips = r.ips;
       if (r.soft && ips.length === 0) rep.die("ZSorry, I couldn't find any host by that name. (#4.1.2)\n");
     }

@@ -6,7 +6,7 @@ import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
-import { argString, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
+import { argBytes, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { rspawnReport } from "../lib/spawn-report.ts";
 
 export const usage = "qmail-rspawn";
@@ -44,7 +44,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
       runChild(
         {
           file: qr,
-          args: [argString(recip.subarray(at + 1)), argString(sender), argString(recip)],
+          args: [argBytes(recip.subarray(at + 1)), argBytes(sender), argBytes(recip)],
           env,
           execFail: (e) => (errorTemp(e) ? 111 : 100),
         },

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail-getpw's user lookup (spec/qmail.md §4.1; qmail-getpw.c).
 import { statSync } from "node:fs";
+import { byteStr, bytesOf } from "@qts/core/bytes";
 import { errorTemp } from "@qts/core/errstr";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { lowerAscii } from "./cscan.ts";
@@ -14,7 +15,7 @@ export const ALIAS_USER = "alias";
 const USERLEN = 32;
 
 function entry(pw: Passwd, dash: string, ext: string): UserEntry {
-  return { user: pw.name, uid: pw.uid, gid: pw.gid, home: pw.dir, dash, ext };
+  return { user: byteStr(pw.name), uid: pw.uid, gid: pw.gid, home: byteStr(pw.dir), dash, ext };
 }
 
 /**
@@ -23,13 +24,14 @@ function entry(pw: Passwd, dash: string, ext: string): UserEntry {
  * that uid owns; otherwise the alias user with dash "-" and the whole local
  * part as ext. Throws UsersError: QLX.NFS on a temporary stat error,
  * QLX.SYS on a temporary passwd failure, QLX.NOALIAS without an alias user.
+ * local and the entry's strings are byte strings (core/bytes.ts), as C passes them.
  */
 export function getpwLookup(local: string, alias = ALIAS_USER): UserEntry {
   for (let end = local.length; end >= 0; end--) {
     if (end < USERLEN && (end === local.length || local[end] === BREAK)) {
       let pw: Passwd | undefined;
       try {
-        pw = getpwnam(lowerAscii(local.slice(0, end)));
+        pw = getpwnam(bytesOf(lowerAscii(local.slice(0, end))));
       } catch (e) {
         if ((e as { code?: string }).code === "ETXTBSY") throw new UsersError(QLX.SYS, "getpwnam failed");
         pw = undefined;

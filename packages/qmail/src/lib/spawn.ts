@@ -4,8 +4,12 @@
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1 (spec/qmail.md §3).
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
+import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
+import { envEntries, pathCandidates } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
+import { spawn as posixSpawn } from "@qts/sys/posixspawn";
+import { exitCode, reap, termSig } from "@qts/sys/waitpid";
 
 /** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
 export const AUTO_SPAWN = 120;
@@ -60,7 +64,8 @@ export interface SpawnImpl {
 export interface ChildSpec {
   file: string;
   argv0?: string;
-  args: string[];
+  /** A Buffer argument goes out byte for byte (argBytes). */
+  args: (string | Buffer)[];
   cwd?: string;
   uid?: number;
   gid?: number;
@@ -87,10 +92,78 @@ export function readFd(fd: number, onData: (b: Buffer) => void, onEnd: () => voi
   })();
 }
 
-/** Bytes as an argument string: UTF-8 when they are valid UTF-8 (spawn() encodes arguments as UTF-8). */
-export function argString(b: Buffer): string {
+/**
+ * Bytes as an argument: the text when they are valid UTF-8 (spawn() encodes arguments as UTF-8),
+ * else the bytes themselves, which runChild passes on untouched (C passes addresses as they are).
+ */
+export function argBytes(b: Buffer): string | Buffer {
   const s = b.toString("utf8");
-  return Buffer.from(s, "utf8").equals(b) ? s : b.toString("latin1");
+  return Buffer.from(s, "utf8").equals(b) ? s : b;
+}
+
+const SIGPIPE = 13;
+const SIGXFSZ = 25;
+
+/**
+ * posix_spawn of spec with byte arguments, searching PATH like execvp for a
+ * name without "/": the pid, or throws the exec error. Only for a child that
+ * runs under our own ids (posix_spawn cannot switch them).
+ */
+function spawnBytes(spec: ChildSpec, fdmess: number, w: number): number {
+  const env = spec.env ?? (process.env as Record<string, string | undefined>);
+  const argv = [spec.argv0 ?? spec.file, ...spec.args];
+  const opts = {
+    dup2: [
+      [0, fdmess],
+      [1, w],
+      [2, w],
+    ] as [number, number][],
+    cwd: spec.cwd,
+    // 32 and 33: glibc's internal signals, which posix_spawn would leave ignored.
+    sigDefault: [SIGPIPE, SIGXFSZ, 32, 33],
+  };
+  let saved: unknown;
+  for (const file of pathCandidates(spec.file, env.PATH === undefined ? undefined : Buffer.from(env.PATH))) {
+    try {
+      return posixSpawn(file, argv, envEntries(execEnv(env)).entries, opts);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "ENOENT") continue;
+      saved = e;
+      if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
+    }
+  }
+  throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+}
+
+/** runChild for arguments that are not all text: posix_spawn, reaped with waitpid once the pipe is at EOF. */
+function runChildBytes(spec: ChildSpec, fdmess: number, out: Output, r: number, w: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let pid: number;
+    try {
+      pid = spawnBytes(spec, fdmess, w);
+    } catch (e) {
+      closeSync(r);
+      closeSync(w);
+      resolve({ crashed: false, code: spec.execFail(e) });
+      return;
+    }
+    closeSync(w);
+    const wait = () => {
+      let st: ReturnType<typeof reap>;
+      try {
+        st = reap(pid);
+      } catch {
+        st = { pid, status: 0x7f };
+      }
+      if (!st) {
+        setTimeout(wait, 5);
+        return;
+      }
+      resolve(termSig(st.status) ? { crashed: true, code: 0 } : { crashed: false, code: exitCode(st.status) });
+    };
+    readFd(r, (d) => out.append(d), wait);
+  });
 }
 
 /**
@@ -108,16 +181,23 @@ export function runChild(spec: ChildSpec, fdmess: number, out: Output): Promise<
       resolve({ crashed: false, code: spec.execFail(new Error("pipe")) });
       return;
     }
+    // Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail.
+    const same = process.geteuid?.() !== 0 && spec.uid === process.getuid?.() && spec.gid === process.getgid?.();
+    const switchIds = !same && (spec.uid !== undefined || spec.gid !== undefined);
+    if (!switchIds && spec.args.some((a) => typeof a !== "string")) {
+      runChildBytes(spec, fdmess, out, r, w).then(resolve);
+      return;
+    }
+    // posix_spawn cannot switch ids: bytes that are not UTF-8 go out re-encoded there.
+    const args = spec.args.map((a) => (typeof a === "string" ? a : a.toString("latin1")));
     let child: ChildProcess;
     let exited: Outcome | undefined;
     let ended = false;
     const finish = () => {
       if (exited && ended) resolve(exited);
     };
-    // Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail.
-    const same = process.geteuid?.() !== 0 && spec.uid === process.getuid?.() && spec.gid === process.getgid?.();
     try {
-      child = spawn(spec.file, spec.args, {
+      child = spawn(spec.file, args, {
         argv0: spec.argv0,
         cwd: spec.cwd,
         uid: same ? undefined : spec.uid,
