@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kill, ours, run } from "../lib/harness.ts";
 import { deliveries, type Home, inject, makeHome, messid, NOBODY, SpawnerProc } from "./qmail-send.helpers.ts";
@@ -163,5 +163,80 @@ describe("qmail-lspawn", () => {
 
   test("unusable queue: exit 111", async () => {
     expect((await run(ours("qmail-lspawn"), ["./Mailbox"], { env: { QMAILHOME: "/nonexistent" } })).code).toBe(111);
+  });
+});
+
+describe("qmail-lspawn: addresses that are not UTF-8 reach qmail-getpw and qmail-local byte for byte", () => {
+  const B = (s: string) => Buffer.from(s, "latin1");
+
+  test("users/cdb: qmail-local's local, ext and sender arguments", async () => {
+    const n = deliveries(h).length;
+    expect(await one(9, "b\xe9\xff-x@domain", "s\xe9\xff@x.org")).toBe("Kdid 1+0+0\n");
+    const d = (deliveries(h)[n] as string).split("\n");
+    expect(d.slice(0, 8)).toEqual([
+      "nobody",
+      h.userHome,
+      "b\xe9\xff-x",
+      "-",
+      "b\xe9\xff-x",
+      "domain",
+      "s\xe9\xff@x.org",
+      "./Mailbox",
+    ]);
+  });
+
+  test("qmail-getpw (no users/cdb) gets the local part's bytes and gives them back in ext", async () => {
+    const cdb = readFileSync(join(h.dir, "users/cdb"));
+    rmSync(join(h.dir, "users/cdb"));
+    try {
+      const n = deliveries(h).length;
+      expect(await one(10, "n\xe9\xff@domain")).toBe("Kdid 1+0+0\n");
+      const d = (deliveries(h)[n] as string).split("\n");
+      expect(d.slice(0, 9)).toEqual([
+        "alias",
+        "/var/qmail/alias",
+        "n\xe9\xff",
+        "-",
+        "n\xe9\xff",
+        "domain",
+        "me@domain",
+        "./Mailbox",
+        String(h.ids.alias),
+      ]);
+    } finally {
+      writeFileSync(join(h.dir, "users/cdb"), cdb);
+    }
+  });
+
+  test("the real qmail-local: .qmail name, Delivered-To, Return-Path and a program's environment", async () => {
+    const h2 = makeHome();
+    rmSync(join(h2.dir, "bin/qmail-local"));
+    symlinkSync(ours("qmail-local"), join(h2.dir, "bin/qmail-local"));
+    const id2 = inject(h2, "me@domain", ["x@domain"], "Subject: t\n\nbody\n", { trigger: false });
+    const home = h2.userHome;
+    for (const d of ["Maildir", "Maildir/tmp", "Maildir/new", "Maildir/cur"]) {
+      mkdirSync(join(home, d));
+      chownSync(join(home, d), NOBODY, NOBODY);
+    }
+    // ext "R\xe9\xff-x.y": the file name is lowercased (ASCII only) with "." made ":", bytes kept.
+    writeFileSync(
+      B(join(home, ".qmail-r\xe9\xff-x:y")),
+      './Maildir/\n|printf \'%s|%s|%s|%s|%s|%s\\n\' "$RECIPIENT" "$SENDER" "$LOCAL" "$EXT" "$EXT2" "$DTLINE" > env.out\n',
+    );
+    const p = new SpawnerProc(ours("qmail-lspawn"), ["./Mailbox"], h2);
+    try {
+      p.send(0, messid(id2), "s\xe9\xff@x.org", "R\xe9\xff-x.y@domain");
+      expect(await p.waitReports(1)).toEqual([[0, "Kdid 1+0+1\n"]]);
+    } finally {
+      p.end();
+      await p.exit;
+    }
+    const files = readdirSync(join(home, "Maildir/new"));
+    expect(files.length).toBe(1);
+    const m = readFileSync(join(home, "Maildir/new", files[0] as string), "latin1");
+    expect(m.startsWith('Return-Path: <"s\xe9\xff"@x.org>\nDelivered-To: R\xe9\xff-x.y@domain\n')).toBe(true);
+    expect(readFileSync(join(home, "env.out"), "latin1")).toBe(
+      "R\xe9\xff-x.y@domain|s\xe9\xff@x.org|R\xe9\xff-x.y|R\xe9\xff-x.y|x.y|Delivered-To: R\xe9\xff-x.y@domain\n\n",
+    );
   });
 });

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
+import { isUtf8 } from "node:buffer";
 import { statSync } from "node:fs";
+import { bytesOf, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
+import { chdirBytes } from "@qts/sys/fchdir";
 import { PATRN, parseQmail, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
 import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local.ts";
 import { LocalExit, Message, ReadError, temp } from "../lib/local-message.ts";
@@ -13,20 +16,21 @@ import { mboxDeliver } from "../lib/mbox.ts";
 
 export const usage = "qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty";
 
-const utf8 = (s: string) => Buffer.from(s, "utf8");
-/** Envelope strings for QmailQueue, which writes each char as one byte. */
+// The arguments, and everything made of them, are byte strings (core/bytes.ts): one char per byte,
+// written out as latin1, so addresses that are not UTF-8 keep their bytes, as in C.
+const latin1 = (s: string) => Buffer.from(s, "latin1");
 const bytestr = (b: Buffer) => b.toString("latin1");
 
 // subfdoutsmall: a lost report reader is no reason to redo a delivery that happened.
 function say(s: string): void {
   try {
-    writeAll(1, s);
+    writeAll(1, latin1(s));
   } catch {}
 }
 
 function sayErr(s: string): void {
   try {
-    writeAll(2, s);
+    writeAll(2, latin1(s));
   } catch {}
 }
 
@@ -54,7 +58,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
 async function deliver(argv: string[], env0: Env): Promise<number> {
   process.umask(0o077);
   let doit = true;
-  const g = getopt(argv, "nN");
+  const g = getopt(rawArgs(argv), "nN");
   for (const { opt } of g.opts) {
     if (opt === "n") doit = false;
     else if (opt === "N") doit = true;
@@ -77,13 +81,16 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
   if (doit && process.getuid?.() === 0) throw temp("Not allowed to perform deliveries as root. (#4.3.0)");
 
   try {
-    process.chdir(homedir);
+    const dir = bytesOf(homedir);
+    if (isUtf8(dir)) process.chdir(dir.toString());
+    else chdirBytes(dir);
   } catch (e) {
     throw temp(`Unable to switch to ${homedir}: ${errorStr(e)}. (#4.3.0)`);
   }
   checkHome(doit);
 
-  const env: Env = { ...env0 };
+  // What qmail-local adds to the environment for programs (byte strings).
+  const env: Env = {};
   env.HOST = host;
   env.HOME = homedir;
   env.USER = user;
@@ -91,7 +98,7 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
   env.RECIPIENT = `${local}@${host}`;
   const lines = headerLines(local, host, sender);
   env.DTLINE = lines.dtline;
-  const dtline = utf8(lines.dtline);
+  const dtline = latin1(lines.dtline);
   const msg = new Message(0);
   if (doit) msg.checkLoop(dtline);
 
@@ -115,12 +122,12 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
   let text = found ? slurp(found.fd) : Buffer.alloc(0);
   let forwardOnly = found?.cutable ?? false;
   if (text.length === 0) {
-    text = utf8(aliasempty);
+    text = latin1(aliasempty);
     forwardOnly = false;
   }
 
-  const rpline = utf8(lines.rpline);
-  const ufline = utf8(lines.ufline);
+  const rpline = latin1(lines.rpline);
+  const ufline = latin1(lines.ufline);
   let files = 0;
   let forwards = 0;
   let programs = 0;
@@ -144,19 +151,19 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
       case "mbox":
         files++;
         if (forwardOnly) throw temp("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)");
-        if (!doit) say(`${ins.kind} ${ins.path.toString("utf8")}\n`);
+        if (!doit) say(`${ins.kind} ${bytestr(ins.path)}\n`);
         else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline);
-        else mboxDeliver(ins.path, ins.path.toString("utf8"), msg, ufline, rpline, dtline);
+        else mboxDeliver(ins.path, bytestr(ins.path), msg, ufline, rpline, dtline);
         break;
       case "program":
         programs++;
         if (forwardOnly) throw temp("Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)");
-        if (!doit) say(`program ${ins.command.toString("utf8")}\n`);
-        else stop = runProgram(ins.command.toString("utf8"), msg, env);
+        if (!doit) say(`program ${bytestr(ins.command)}\n`);
+        else stop = runProgram(ins.command, msg, env0, env);
         break;
       case "forward":
         forwards++;
-        if (!doit) say(`forward ${ins.address.toString("utf8")}\n`);
+        if (!doit) say(`forward ${bytestr(ins.address)}\n`);
         else recips.push(bytestr(ins.address));
         break;
     }
@@ -164,9 +171,16 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
   }
 
   let qp = 0;
-  if (recips.length && doit) qp = await forward(msg, dtline, bytestr(utf8(newsender)), recips, env);
+  if (recips.length && doit) qp = await forward(msg, dtline, newsender, recips, textEnv(env0, env));
   say(`did ${files}+${forwards}+${programs}\n${qp ? `qp ${qp}\n` : ""}`);
   return EXIT_OK;
+}
+
+/** env0 plus vars as text, for qmail-queue (which reads none of vars). */
+function textEnv(env0: Env, vars: Env): Env {
+  const env: Env = { ...env0 };
+  for (const [k, v] of Object.entries(vars)) if (v !== undefined) env[k] = textOf(v);
+  return env;
 }
 
 // checkhome (§4.2): a world-writable home defers; a sticky one defers (only warns with -n).

@@ -1,20 +1,89 @@
 // SPDX-License-Identifier: MIT
 import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
+import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { pipe } from "@qts/sys/pipe";
+import { exitCode, termSig } from "@qts/sys/waitpid";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
-import { argBytes, type Outcome, type Output, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
+import {
+  argBytes,
+  type Outcome,
+  type Output,
+  readFd,
+  runChild,
+  type SpawnImpl,
+  spawnBytes,
+  spawnLoop,
+  waitChild,
+} from "../lib/spawn.ts";
 import { lspawnReport } from "../lib/spawn-report.ts";
 import { parseUserValue, QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
 
 export const usage = "qmail-lspawn defaultdelivery";
 
+/** getpw for a local part that is not UTF-8: posix_spawn with the bytes as its argument. */
+function getpwBytes(home: string, local: Buffer, uidp: number, gidn: number): Promise<Buffer | number> {
+  return new Promise((resolve) => {
+    let r: number;
+    let w: number;
+    let nul: number;
+    try {
+      [r, w] = pipe();
+    } catch {
+      resolve(QLX.SYS);
+      return;
+    }
+    try {
+      nul = openSync("/dev/null", "r+");
+    } catch {
+      closeSync(r);
+      closeSync(w);
+      resolve(QLX.SYS);
+      return;
+    }
+    let pid: number;
+    try {
+      const spec = { file: join(home, "bin/qmail-getpw"), argv0: "bin/qmail-getpw", args: [local], cwd: home };
+      pid = spawnBytes({ ...spec, uid: uidp, gid: gidn }, [
+        [0, nul],
+        [1, w],
+        [2, nul],
+      ]);
+    } catch {
+      pid = -1;
+    }
+    closeSync(w);
+    closeSync(nul);
+    if (pid < 0) {
+      closeSync(r);
+      resolve(QLX.EXECPW);
+      return;
+    }
+    const out: Buffer[] = [];
+    readFd(
+      r,
+      (d) => {
+        if (out.length < 1024) out.push(d);
+      },
+      () =>
+        waitChild(pid).then((st) => {
+          const exit = termSig(st) ? QLX.SYS : exitCode(st);
+          resolve(exit === 0 ? Buffer.concat(out) : exit);
+        }),
+    );
+  });
+}
+
 /** qmail-getpw run as qmailp/nofiles: its six NUL-terminated fields, or a qlx code (qmail-lspawn.c nughde_get). */
-function getpw(home: string, local: string, uidp: number, gidn: number): Promise<Buffer | number> {
+function getpw(home: string, localBytes: Buffer, uidp: number, gidn: number): Promise<Buffer | number> {
+  const local = argBytes(localBytes);
+  if (typeof local !== "string") return getpwBytes(home, local, uidp, gidn);
   return new Promise((resolve) => {
     let out: Buffer[] = [];
     let exit: number | undefined;
@@ -70,8 +139,8 @@ function parseNughde(b: Buffer): UserEntry | undefined {
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-lspawn");
   sigpipeIgnore();
-  const aliasempty = argv[0];
-  if (aliasempty === undefined) return EXIT_USAGE;
+  if (argv[0] === undefined) return EXIT_USAGE;
+  const aliasempty = argBytes(bytesOf(rawArgs(argv)[0] as string));
   const home = qmailHome(env);
   let uidp: number;
   let uidq: number;
@@ -103,7 +172,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
         return exit(e instanceof UsersError ? e.qlx : QLX.CDB);
       }
       if (!u) {
-        const r = await getpw(home, local.toString("latin1"), uidp, gidn);
+        const r = await getpw(home, local, uidp, gidn);
         if (typeof r === "number") return exit(r);
         u = parseNughde(r);
         if (!u) return exit(QLX.USAGE);
@@ -116,11 +185,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
           argv0: "bin/qmail-local",
           args: [
             "--",
-            u.user,
-            u.home,
+            argBytes(bytesOf(u.user)),
+            argBytes(bytesOf(u.home)),
             argBytes(local),
-            u.dash,
-            u.ext,
+            argBytes(bytesOf(u.dash)),
+            argBytes(bytesOf(u.ext)),
             argBytes(recip.subarray(at + 1)),
             argBytes(sender),
             aliasempty,

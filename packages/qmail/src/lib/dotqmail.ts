@@ -3,8 +3,11 @@
 // lines mean (spec/qmail.md §4.3-4.4; qmail-local.c qmesearch, qmeexists,
 // qmeox and the main loop).
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { bytesOf } from "@qts/core/bytes";
 import { errorStr, errorTemp } from "@qts/core/errstr";
 import { temp } from "./local-message.ts";
+
+// Names here are byte strings (core/bytes.ts): the extension's bytes are the file name's, as in C.
 
 // conf-patrn (netqmail): a world-writable home or .qmail is refused.
 export const PATRN = 0o002;
@@ -33,7 +36,7 @@ export interface QmailFile {
 export function qmeExists(name: string): { fd: number; cutable: boolean } | undefined {
   let fd: number;
   try {
-    fd = openSync(name, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(bytesOf(name), constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (errorTemp(e) || code === "EPERM" || code === "EACCES")
@@ -89,7 +92,7 @@ export function qmeSearch(dash: string, ext: string): QmailFile | undefined {
 export function qmeOx(dash: string, ext: string, suffix: string): boolean {
   const name = `.qmail${dash}${safeExt(ext)}${suffix}`;
   try {
-    statSync(name);
+    statSync(bytesOf(name));
     return true;
   } catch (e) {
     if (errorTemp(e)) throw temp(`Unable to open ${name}: ${errorStr(e)}. (#4.3.0)`);

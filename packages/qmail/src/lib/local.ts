@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's pieces besides files and maildirs (spec/qmail.md §4.2, §4.7):
 // the environment and header lines, program delivery, forwarding.
+import { isUtf8 } from "node:buffer";
 import { spawnSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
+import { envBytes, rawEnv, textIsExact, textOf } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
 import { qqExitText } from "@qts/core/exit";
+import { spawn as posixSpawn } from "@qts/sys/posixspawn";
+import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 import { dateFromLine } from "./date822.ts";
 import { qmailHome } from "./home.ts";
 import { type Message, perm, ReadError, temp } from "./local-message.ts";
@@ -77,18 +81,44 @@ export function hostParts(host: string): [string, string, string] {
   return [host.slice(0, i2), host.slice(0, i3), host.slice(0, i4)];
 }
 
+const SIGPIPE = 13;
+const SIGXFSZ = 25;
+
+/** /bin/sh -c command: its exit code, or null when it crashed. Throws the spawn error. */
+function shell(command: Buffer, env0: Env, vars: Env): number | null {
+  // Nearly always everything is text: Bun's spawn, as it always was.
+  if (textIsExact() && isUtf8(command)) {
+    const env: Env = { ...env0 };
+    for (const [k, v] of Object.entries(vars)) if (v !== undefined) env[k] = textOf(v);
+    const r = spawnSync("/bin/sh", ["-c", command.toString()], { stdio: "inherit", env: env as NodeJS.ProcessEnv });
+    if (r.error) throw r.error;
+    return r.signal || r.status === null ? null : r.status;
+  }
+  // Bytes that are not UTF-8 go to the program as they are (C passes them on): posix_spawn, with
+  // SIGPIPE back to default as mailprogram's sig_pipedefault (32, 33: glibc's internal signals).
+  const entries = envBytes({ ...rawEnv(env0), ...vars });
+  const pid = posixSpawn("/bin/sh", ["/bin/sh", "-c", command], entries, { sigDefault: [SIGPIPE, SIGXFSZ, 32, 33] });
+  const st = waitStatus(pid);
+  return termSig(st) ? null : exitCode(st);
+}
+
 /**
  * mailprogram: /bin/sh -c command with the message (rewound, no added lines)
- * on stdin and the report on stdout/stderr. Returns true for exit 99 (skip
+ * on stdin and the report on stdout/stderr, in the environment env0 plus
+ * vars (byte strings: core/bytes.ts). Returns true for exit 99 (skip
  * the remaining lines). Exit 100, 64, 65, 70, 76, 77, 78, 112 bounce (100);
  * a crash or any other nonzero code defers.
  */
-export function runProgram(command: string, msg: Message, env: Env): boolean {
+export function runProgram(command: Buffer, msg: Message, env0: Env, vars: Env): boolean {
   msg.rewindFd();
-  const r = spawnSync("/bin/sh", ["-c", command], { stdio: "inherit", env: env as NodeJS.ProcessEnv });
-  if (r.error) throw temp(`Unable to run /bin/sh: ${errorStr(r.error)}. (#4.3.0)`);
-  if (r.signal || r.status === null) throw temp("Aack, child crashed. (#4.3.0)");
-  switch (r.status) {
+  let status: number | null;
+  try {
+    status = shell(command, env0, vars);
+  } catch (e) {
+    throw temp(`Unable to run /bin/sh: ${errorStr(e)}. (#4.3.0)`);
+  }
+  if (status === null) throw temp("Aack, child crashed. (#4.3.0)");
+  switch (status) {
     case 0:
       return false;
     case 99:

@@ -9,6 +9,7 @@ import { writeAll } from "@qts/core/die";
 import { envEntries, pathCandidates } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
+import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
 import { exitCode, reap, termSig } from "@qts/sys/waitpid";
 
 /** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
@@ -104,51 +105,46 @@ export function argBytes(b: Buffer): string | Buffer {
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
 
-/**
- * posix_spawn of spec with byte arguments, searching PATH like execvp for a
- * name without "/": the pid, or throws the exec error. Only for a child that
- * runs under our own ids (posix_spawn cannot switch them).
- */
-function spawnBytes(spec: ChildSpec, fdmess: number, w: number): number {
-  const env = spec.env ?? (process.env as Record<string, string | undefined>);
-  const argv = [spec.argv0 ?? spec.file, ...spec.args];
-  const opts = {
-    dup2: [
-      [0, fdmess],
-      [1, w],
-      [2, w],
-    ] as [number, number][],
-    cwd: spec.cwd,
-    // 32 and 33: glibc's internal signals, which posix_spawn would leave ignored.
-    sigDefault: [SIGPIPE, SIGXFSZ, 32, 33],
-  };
-  let saved: unknown;
-  for (const file of pathCandidates(spec.file, env.PATH === undefined ? undefined : Buffer.from(env.PATH))) {
-    try {
-      return posixSpawn(file, argv, envEntries(execEnv(env)).entries, opts);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "ENOENT") continue;
-      saved = e;
-      if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
-    }
-  }
-  throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+/** Whether spec asks for ids other than ours. Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail. */
+function switchesIds(spec: { uid?: number; gid?: number }): boolean {
+  if (spec.uid === undefined && spec.gid === undefined) return false;
+  return !(process.geteuid?.() !== 0 && spec.uid === process.getuid?.() && spec.gid === process.getgid?.());
 }
 
-/** runChild for arguments that are not all text: posix_spawn, reaped with waitpid once the pipe is at EOF. */
-function runChildBytes(spec: ChildSpec, fdmess: number, out: Output, r: number, w: number): Promise<Outcome> {
-  return new Promise((resolve) => {
-    let pid: number;
-    try {
-      pid = spawnBytes(spec, fdmess, w);
-    } catch (e) {
-      closeSync(r);
-      closeSync(w);
-      resolve({ crashed: false, code: spec.execFail(e) });
-      return;
+/**
+ * posix_spawn of spec with byte arguments (fork+exec in C), under spec's ids
+ * when it has them, searching PATH like execvp for a name without "/". dup2
+ * maps child fds to ours. Returns the pid, or throws the exec error.
+ */
+export function spawnBytes(spec: Omit<ChildSpec, "execFail">, dup2: [number, number][]): number {
+  const env = spec.env ?? (process.env as Record<string, string | undefined>);
+  const argv = [spec.argv0 ?? spec.file, ...spec.args];
+  // 32 and 33: glibc's internal signals, which posix_spawn would leave ignored.
+  const opts = { dup2, cwd: spec.cwd, sigDefault: [SIGPIPE, SIGXFSZ, 32, 33] };
+  const entries = envEntries(execEnv(env)).entries;
+  const start = () => {
+    let saved: unknown;
+    for (const file of pathCandidates(spec.file, env.PATH === undefined ? undefined : Buffer.from(env.PATH))) {
+      try {
+        return posixSpawn(file, argv, entries, opts);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === "ENOENT") continue;
+        saved = e;
+        if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
+      }
     }
-    closeSync(w);
+    throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+  };
+  if (!switchesIds(spec)) return start();
+  const uid = spec.uid ?? (process.getuid?.() as number);
+  const gid = spec.gid ?? (process.getgid?.() as number);
+  return withThreadIds(uid, gid, start);
+}
+
+/** Resolves with pid's raw wait status, polling waitpid (Bun does not reap a posix_spawn child). */
+export function waitChild(pid: number): Promise<number> {
+  return new Promise((resolve) => {
     const wait = () => {
       let st: ReturnType<typeof reap>;
       try {
@@ -156,13 +152,43 @@ function runChildBytes(spec: ChildSpec, fdmess: number, out: Output, r: number, 
       } catch {
         st = { pid, status: 0x7f };
       }
-      if (!st) {
-        setTimeout(wait, 5);
-        return;
-      }
-      resolve(termSig(st.status) ? { crashed: true, code: 0 } : { crashed: false, code: exitCode(st.status) });
+      if (st) resolve(st.status);
+      else setTimeout(wait, 5);
     };
-    readFd(r, (d) => out.append(d), wait);
+    wait();
+  });
+}
+
+/** runChild for arguments that are not all text: posix_spawn, reaped once the pipe is at EOF. */
+function runChildBytes(spec: ChildSpec, fdmess: number, out: Output, r: number, w: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let pid: number;
+    try {
+      pid = spawnBytes(spec, [
+        [0, fdmess],
+        [1, w],
+        [2, w],
+      ]);
+    } catch (e) {
+      // Still running with a user's ids would be worse than stopping: crash the spawner.
+      if (e instanceof ThreadIdsLost)
+        queueMicrotask(() => {
+          throw e;
+        });
+      closeSync(r);
+      closeSync(w);
+      resolve({ crashed: false, code: spec.execFail(e) });
+      return;
+    }
+    closeSync(w);
+    readFd(
+      r,
+      (d) => out.append(d),
+      () =>
+        waitChild(pid).then((st) =>
+          resolve(termSig(st) ? { crashed: true, code: 0 } : { crashed: false, code: exitCode(st) }),
+        ),
+    );
   });
 }
 
@@ -181,15 +207,11 @@ export function runChild(spec: ChildSpec, fdmess: number, out: Output): Promise<
       resolve({ crashed: false, code: spec.execFail(new Error("pipe")) });
       return;
     }
-    // Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail.
-    const same = process.geteuid?.() !== 0 && spec.uid === process.getuid?.() && spec.gid === process.getgid?.();
-    const switchIds = !same && (spec.uid !== undefined || spec.gid !== undefined);
-    if (!switchIds && spec.args.some((a) => typeof a !== "string")) {
+    if (spec.args.some((a) => typeof a !== "string")) {
       runChildBytes(spec, fdmess, out, r, w).then(resolve);
       return;
     }
-    // posix_spawn cannot switch ids: bytes that are not UTF-8 go out re-encoded there.
-    const args = spec.args.map((a) => (typeof a === "string" ? a : a.toString("latin1")));
+    const same = !switchesIds(spec);
     let child: ChildProcess;
     let exited: Outcome | undefined;
     let ended = false;
@@ -197,7 +219,7 @@ export function runChild(spec: ChildSpec, fdmess: number, out: Output): Promise<
       if (exited && ended) resolve(exited);
     };
     try {
-      child = spawn(spec.file, args, {
+      child = spawn(spec.file, spec.args as string[], {
         argv0: spec.argv0,
         cwd: spec.cwd,
         uid: same ? undefined : spec.uid,

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+// The calling thread's user and group ids, switched for the span of one call.
+// Linux keeps credentials per thread; glibc's setuid() changes every thread of
+// the process, the raw system calls only the caller. A child started by
+// posix_spawn (clone) on this thread gets the switched ids, as a C child that
+// called setgid+setuid after fork would, while the process itself stays root.
+import { ptr } from "bun:ffi";
+import { SysError } from "@qts/core/errstr";
+import { errno, libc } from "./ffi.ts";
+
+// x86_64 system call numbers.
+const SYS_GETGROUPS = 115;
+const SYS_SETGROUPS = 116;
+const SYS_SETRESUID = 117;
+const SYS_SETRESGID = 119;
+const SYS_GETRESUID = 118;
+const SYS_GETRESGID = 120;
+
+const c = libc({ syscall: { args: ["i64", "i64", "i64", "i64"], returns: "i64" } });
+
+function sys(name: string, nr: number, a: number | bigint, b: number | bigint = 0, d: number | bigint = 0): number {
+  const r = Number(c().syscall(nr, a, b, d));
+  if (r < 0) throw new SysError(name, errno());
+  return r;
+}
+
+function getres(nr: number, name: string): [number, number, number] {
+  const v = new Uint32Array(3);
+  const p = ptr(v);
+  sys(name, nr, p, p + 4, p + 8);
+  return [v[0] as number, v[1] as number, v[2] as number];
+}
+
+/** The thread's ids could not be switched back: the process must not go on. */
+export class ThreadIdsLost extends Error {}
+
+/**
+ * Runs fn with the calling thread's groups set to [gid] and its real and
+ * effective ids to gid and uid (qmail's prot_gid + prot_uid), then restores
+ * them. The saved uid stays what it was so the switch back is allowed; a
+ * program the thread execs meanwhile gets uid as its saved uid too. Throws
+ * SysError when a switch fails, ThreadIdsLost when the switch back fails.
+ */
+export function withThreadIds<T>(uid: number, gid: number, fn: () => T): T {
+  const [ruid, euid, suid] = getres(SYS_GETRESUID, "getresuid");
+  const [rgid, egid, sgid] = getres(SYS_GETRESGID, "getresgid");
+  const n = sys("getgroups", SYS_GETGROUPS, 0, 0);
+  const groups = new Uint32Array(Math.max(n, 1));
+  const got = n ? sys("getgroups", SYS_GETGROUPS, n, ptr(groups)) : 0;
+  const restore = () => {
+    try {
+      sys("setresuid", SYS_SETRESUID, ruid, euid, suid);
+      sys("setresgid", SYS_SETRESGID, rgid, egid, sgid);
+      sys("setgroups", SYS_SETGROUPS, got, ptr(groups));
+    } catch (e) {
+      throw new ThreadIdsLost(`unable to restore thread ids: ${(e as Error).message}`);
+    }
+  };
+  const one = new Uint32Array([gid]);
+  sys("setgroups", SYS_SETGROUPS, 1, ptr(one));
+  try {
+    sys("setresgid", SYS_SETRESGID, gid, gid, -1);
+    sys("setresuid", SYS_SETRESUID, uid, uid, -1);
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  try {
+    return fn();
+  } finally {
+    restore();
+  }
+}
