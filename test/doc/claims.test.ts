@@ -24,6 +24,8 @@ const PROGRAMS = SUITES.flatMap((s) =>
 const EXCEPTIONS: Record<string, string> = {
   // Examples with a concrete value where the message has the directory, file or host name.
   "config.8.md Your hostname is box.": "example host box",
+  "config.8.md Putting example.org into control/plusdomain*...*": "example domain",
+  "qmail-showctl.8.md user-ext delimiter: -.": "the compiled-in delimiter, a constant",
   "multilog.8.md multilog: fatal: unable to lock directory ./main: temporary failure": "example ./main",
   "setlock.8.md setlock: fatal: unable to lock lk: temporary failure": "example file lk",
   // Not ours: the greeting of a server that refuses mail, as qmail-remote meets it.
@@ -327,7 +329,7 @@ function claimsOf(page: string): Claim[] {
 // "prog: fatal: ...", and any other line a program starts with its name (tcpserver's "tcpserver: pid").
 const DIAG = /^([a-z0-9-]+): (fatal:( |$)|warning: |usage:( |$)|alert: |info: |)/;
 // svstat's output forms (svstat(8)).
-const SVSTAT = /^(, |up \(pid|down|normally |supervise not running|unable to|bad format)/;
+const SVSTAT = /^(, |(: )?up \(pid|(: )?down|normally |supervise not running|unable to|bad format)/;
 const SMTP = /^[2345]\d\d[ -]\S/;
 // qmail-send's log lines (qmail-log(5)).
 const SENDLOG =
@@ -343,7 +345,10 @@ const OUTPUT = new RegExp(
     "I tried to |I'm not going |Your |Checking local |PTR lookup |Sorry, I |You will |Now qmail |Make sure |" +
     "If there are |you will have |You don't |Home directory is |File has been |bad format |messages in queue|" +
     "failed (on|after) |Zqmail-remote |SMTP clients |Modified recently|: I have no idea|no IP address|" +
-    "temporarily unable |set environment |timed out |Received: \\(qmail |Adding |svc options: )",
+    "temporarily unable |set environment |timed out |Received: \\(qmail |Adding |svc options: |Putting |Copying |" +
+    "Aack, |Trouble reading |ZNFS |invoked (from|for|by) |lost qmail-clean |MAIL(DIR|TMP) not set|" +
+    "qmail home directory: |user-ext delimiter: |paternalism |silent concurrency |subdirectory split: |" +
+    "(user|group) ids: |K$)",
 );
 
 interface Check {
@@ -388,7 +393,7 @@ function checks(): Check[] {
       const first = "lit" in (c.parts[0] as Part) ? (c.parts[0] as { lit: string }).lit : "";
       // An example line may start with a value (`192.0.2.7 timed out ...`).
       const lead =
-        (c.parts.find((p) => "lit" in p && p.lit.trim() !== "") as { lit: string } | undefined)?.lit.trim() ?? "";
+        (c.parts.find((p) => "lit" in p && p.lit.trim() !== "") as { lit: string } | undefined)?.lit.trimStart() ?? "";
       const d = DIAG.exec(first);
       if (d && binFile(d[1] as string)) {
         const prog = d[1] as string;
@@ -407,7 +412,7 @@ function checks(): Check[] {
             : /^(alert: |triple bounce|delivery \d+: )/.test(first)
       )
         out.push({ claim: c, kind: "log", files: closure([binFile("qmail-send") as string]) });
-      else if (page === "svstat.8.md" && SVSTAT.test(first)) out.push({ claim: c, kind: "form", files: ownFiles });
+      else if (page === "svstat.8.md" && SVSTAT.test(lead)) out.push({ claim: c, kind: "form", files: ownFiles });
       // A program page's "unable to" texts, qmail-remote's and qmail-local's reports, bounce texts
       // (not a .qmail line's own text for bouncesaying).
       else if (
