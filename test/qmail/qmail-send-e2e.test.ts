@@ -162,4 +162,38 @@ describe("qmail-send with the real programs", () => {
         .some((l) => /^info msg \d+: bytes \d+ from <#@\[\]> qp \d+ uid \d+$/.test(l)),
     ).toBe(true);
   });
+
+  test("addresses that are not UTF-8: qmail-queue -> qmail-send -> qmail-lspawn -> qmail-local, bytes kept", async () => {
+    const ids = qmailIds();
+    const alias = join(home, "alias");
+    for (const d of ["", "tmp", "new", "cur"]) {
+      mkdirSync(join(alias, "Maildir8", d), { recursive: true });
+      chownSync(join(alias, "Maildir8", d), ids.alias, ids.nofiles);
+    }
+    writeFileSync(Buffer.from(join(alias, ".qmail-a\xe9\xff"), "latin1"), "./Maildir8/\n");
+    chmodSync(Buffer.from(join(alias, ".qmail-a\xe9\xff"), "latin1"), 0o644);
+    const dir = tmp("qts-e2e8-");
+    writeFileSync(join(dir, "msg"), "Subject: 8bit\n\nbody\n");
+    writeFileSync(join(dir, "env"), Buffer.from("Fs\xe9\xff@x.org\0TA\xe9\xff@domain.test\0\0", "latin1"));
+    const n = lines().length;
+    const q = spawnSync(
+      "/bin/sh",
+      ["-c", 'exec "$0" < "$1" 1< "$2"', join(home, "bin/qmail-queue"), join(dir, "msg"), join(dir, "env")],
+      {
+        timeout: 20_000,
+      },
+    );
+    expect(q.status).toBe(0);
+    expect(await waitLine(/^delivery \d+: success: did_1\+0\+0\/$/, n)).toBe(true);
+    // The log shows bytes outside 33..126 as "_" (logsafe).
+    expect(
+      lines()
+        .slice(n)
+        .some((l) => /^starting delivery \d+: msg \d+ to local A__@domain\.test$/.test(l)),
+    ).toBe(true);
+    const files = readdirSync(join(alias, "Maildir8/new"));
+    expect(files.length).toBe(1);
+    const m = readFileSync(join(alias, "Maildir8/new", files[0] as string), "latin1");
+    expect(m).toMatch(/^Return-Path: <"s\xe9\xff"@x.org>\nDelivered-To: A\xe9\xff@domain.test\nReceived: /);
+  });
 });
