@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { ptr } from "bun:ffi";
 import { libc } from "./ffi.ts";
-
-const SYS_rt_sigaction = 13; // x86_64
+import { sysno } from "./sysno.ts";
 
 const c = libc({ syscall: { args: ["i64", "i64", "ptr", "ptr", "i64"], returns: "i64" } });
 
@@ -15,5 +14,5 @@ const c = libc({ syscall: { args: ["i64", "i64", "ptr", "ptr", "i64"], returns: 
 export function sigDefault(sig: number): boolean {
   // struct kernel_sigaction: handler (SIG_DFL = 0), flags, restorer, mask.
   const act = new BigUint64Array(4);
-  return Number(c().syscall(BigInt(SYS_rt_sigaction), BigInt(sig), ptr(act), null, 8n)) === 0;
+  return Number(c().syscall(BigInt(sysno("rt_sigaction")), BigInt(sig), ptr(act), null, 8n)) === 0;
 }

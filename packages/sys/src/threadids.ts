@@ -7,14 +7,7 @@
 import { ptr } from "bun:ffi";
 import { SysError } from "@qts/core/errstr";
 import { errno, libc } from "./ffi.ts";
-
-// x86_64 system call numbers.
-const SYS_GETGROUPS = 115;
-const SYS_SETGROUPS = 116;
-const SYS_SETRESUID = 117;
-const SYS_SETRESGID = 119;
-const SYS_GETRESUID = 118;
-const SYS_GETRESGID = 120;
+import { sysno } from "./sysno.ts";
 
 const c = libc({ syscall: { args: ["i64", "i64", "i64", "i64"], returns: "i64" } });
 
@@ -42,25 +35,25 @@ export class ThreadIdsLost extends Error {}
  * SysError when a switch fails, ThreadIdsLost when the switch back fails.
  */
 export function withThreadIds<T>(uid: number, gid: number, fn: () => T): T {
-  const [ruid, euid, suid] = getres(SYS_GETRESUID, "getresuid");
-  const [rgid, egid, sgid] = getres(SYS_GETRESGID, "getresgid");
-  const n = sys("getgroups", SYS_GETGROUPS, 0, 0);
+  const [ruid, euid, suid] = getres(sysno("getresuid"), "getresuid");
+  const [rgid, egid, sgid] = getres(sysno("getresgid"), "getresgid");
+  const n = sys("getgroups", sysno("getgroups"), 0, 0);
   const groups = new Uint32Array(Math.max(n, 1));
-  const got = n ? sys("getgroups", SYS_GETGROUPS, n, ptr(groups)) : 0;
+  const got = n ? sys("getgroups", sysno("getgroups"), n, ptr(groups)) : 0;
   const restore = () => {
     try {
-      sys("setresuid", SYS_SETRESUID, ruid, euid, suid);
-      sys("setresgid", SYS_SETRESGID, rgid, egid, sgid);
-      sys("setgroups", SYS_SETGROUPS, got, ptr(groups));
+      sys("setresuid", sysno("setresuid"), ruid, euid, suid);
+      sys("setresgid", sysno("setresgid"), rgid, egid, sgid);
+      sys("setgroups", sysno("setgroups"), got, ptr(groups));
     } catch (e) {
       throw new ThreadIdsLost(`unable to restore thread ids: ${(e as Error).message}`);
     }
   };
   const one = new Uint32Array([gid]);
-  sys("setgroups", SYS_SETGROUPS, 1, ptr(one));
+  sys("setgroups", sysno("setgroups"), 1, ptr(one));
   try {
-    sys("setresgid", SYS_SETRESGID, gid, gid, -1);
-    sys("setresuid", SYS_SETRESUID, uid, uid, -1);
+    sys("setresgid", sysno("setresgid"), gid, gid, -1);
+    sys("setresuid", sysno("setresuid"), uid, uid, -1);
   } catch (e) {
     restore();
     throw e;
