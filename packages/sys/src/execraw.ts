@@ -93,6 +93,25 @@ export function pathCandidates(file: Arg, path: Buffer | undefined): Buffer[] {
 }
 
 /**
+ * DJB's pathexec_run for a spawn: run is tried on each PATH candidate in turn, skipping ENOENT and
+ * remembering EACCES, EPERM and EISDIR; any other error ends the search. Throws the error to report.
+ */
+export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (candidate: Buffer) => T): T {
+  let saved: unknown;
+  for (const f of pathCandidates(file, path)) {
+    try {
+      return run(f);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "ENOENT") continue;
+      saved = e;
+      if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
+    }
+  }
+  throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+}
+
+/**
  * DJB's pathexec_run through libc execve(2) itself: Bun's process.execve
  * closes every fd above 2 before exec [observed: an inherited fd 5 without
  * FD_CLOEXEC was gone], so setlock's lock fd, tcpclient's fds 6 and 7 and

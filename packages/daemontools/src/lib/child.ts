@@ -4,6 +4,7 @@
 // close-on-exec), keeps inherited ignored signals and resets what Bun set.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { inheritFd } from "@qts/sys/exec";
+import { firstCandidate } from "@qts/sys/execraw";
 import { spawn as posixSpawn, type SpawnOptions } from "@qts/sys/posixspawn";
 import { reap } from "@qts/sys/waitpid";
 
@@ -75,19 +76,7 @@ export function startChildPath(
   path: string | undefined,
   opts: ChildOptions = {},
 ): number {
-  if (name.includes("/")) return startChild(name, argv, opts);
-  let saved: unknown;
-  for (const dir of (path ?? "/bin:/usr/bin").split(":")) {
-    try {
-      return startChild(`${dir === "" ? "." : dir}/${name}`, argv, opts);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "ENOENT") continue;
-      saved = e;
-      if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
-    }
-  }
-  throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+  return firstCandidate(name, path === undefined ? undefined : Buffer.from(path), (f) => startChild(f, argv, opts));
 }
 
 let listening = false;

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
-import { envEntries, pathCandidates } from "@qts/sys/execraw";
+import { envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
 import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
@@ -122,20 +122,8 @@ export function spawnBytes(spec: Omit<ChildSpec, "execFail">, dup2: [number, num
   // 32 and 33: glibc's internal signals, which posix_spawn would leave ignored.
   const opts = { dup2, cwd: spec.cwd, sigDefault: [SIGPIPE, SIGXFSZ, 32, 33] };
   const entries = envEntries(execEnv(env)).entries;
-  const start = () => {
-    let saved: unknown;
-    for (const file of pathCandidates(spec.file, env.PATH === undefined ? undefined : Buffer.from(env.PATH))) {
-      try {
-        return posixSpawn(file, argv, entries, opts);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code === "ENOENT") continue;
-        saved = e;
-        if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
-      }
-    }
-    throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
-  };
+  const path = env.PATH === undefined ? undefined : Buffer.from(env.PATH);
+  const start = () => firstCandidate(spec.file, path, (file) => posixSpawn(file, argv, entries, opts));
   if (!switchesIds(spec)) return start();
   const uid = spec.uid ?? (process.getuid?.() as number);
   const gid = spec.gid ?? (process.getgid?.() as number);
