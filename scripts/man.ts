@@ -17,32 +17,21 @@ const src = join(root, "doc", "man");
 export const BUILT = join(root, "build", "man");
 const out = BUILT;
 
-/** The suite a page belongs to, by name: the manual title in the page header. */
-export const DAEMONTOOLS = new Set([
-  "envdir",
-  "envuidgid",
-  "fghack",
-  "multilog",
-  "pgrphack",
-  "readproctitle",
-  "setlock",
-  "setuidgid",
-  "softlimit",
-  "supervise",
-  "svc",
-  "svok",
-  "svscan",
-  "svscanboot",
-  "svstat",
-  "tai64n",
-  "tai64nlocal",
-]);
+/** The programs of a suite: its package's src/bin files. */
+function programsIn(pkg: string): Set<string> {
+  const dir = join(root, "packages", pkg, "src", "bin");
+  return new Set(readdirSync(dir).flatMap((f) => (f.endsWith(".ts") ? [f.slice(0, -3)] : [])));
+}
+
+const DAEMONTOOLS = programsIn("daemontools");
+const UCSPI = programsIn("ucspi-tcp");
 
 export type Suite = "daemontools" | "ucspi-tcp" | "qmail";
 
+/** The suite a page belongs to, by name (a program's, or a format's named after it): the manual title in the page header. */
 export function suiteOf(name: string): Suite {
   if (name === "daemontools" || DAEMONTOOLS.has(name)) return "daemontools";
-  if (name === "ucspi-tcp" || name.startsWith("tcp")) return "ucspi-tcp";
+  if (name === "ucspi-tcp" || name === "tcp-environ" || UCSPI.has(name)) return "ucspi-tcp";
   return "qmail";
 }
 
