@@ -5,6 +5,7 @@ import { openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { kill, original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { startDns } from "../qmail/fixtures/dnsserver.ts";
 
 const impls: [string, string][] = [["ours", ours("tcpserver")]];
 const orig = original("tcpserver");
@@ -510,6 +511,24 @@ describe.skipIf(!orig)("tcpserver: ours and Debian's give the child the same env
     const [a, b] = await envs(["-Hl0", "-t", "3"], { TCPREMOTEINFO: "stale" });
     expect(a).toBe(b as string);
     expect(a).not.toContain("TCPREMOTEINFO");
+  });
+
+  test("-h asks DNS for the PTR ($DNSCACHEIP), never /etc/hosts, as dns_name4 does", async () => {
+    // /etc/hosts names 127.0.0.1 (localhost); DNS here gives another name, then none at all.
+    const at = { host: `127.53.${1 + (process.pid % 250)}.${1 + (Date.now() % 250)}`, port: 53 };
+    const withPtr = await startDns(
+      { "1.0.0.127.in-addr.arpa": { PTR: ["ptr-only.example"] }, "ptr-only.example": { A: ["127.0.0.1"] } },
+      at,
+    );
+    const [a, b] = await envs(["-hRl0", "-p"], { DNSCACHEIP: at.host });
+    await withPtr.close();
+    expect(a).toBe(b as string);
+    expect(a).toContain("TCPREMOTEHOST=ptr-only.example\n");
+    const none = await startDns({}, at);
+    const [c, d] = await envs(["-hRl0"], { DNSCACHEIP: at.host });
+    await none.close();
+    expect(c).toBe(d as string);
+    expect(c).not.toContain("TCPREMOTEHOST");
   });
 
   test("the cdb from our tcprules drives Debian's tcpserver, and Debian's drives ours", async () => {

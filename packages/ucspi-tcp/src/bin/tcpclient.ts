@@ -14,7 +14,7 @@ import { inheritedFds, pathexec, prepareExec, setBlocking } from "@qts/sys/exec"
 import { IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
-import { djbName, literalIp4s, NoAddress, scanUlong, servicePort } from "../lib/names.ts";
+import { literalIp4s, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
 
 export const usage =
   "tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program";
@@ -22,17 +22,6 @@ export const usage =
 function dieUsage(): never {
   errWrite(`tcpclient: usage: ${usage}\n`);
   throw new Exit(EXIT_USAGE);
-}
-
-/** dns_name4 as tcpclient uses it: a name, "" when the address has none, undefined when the lookup failed. */
-async function name4(ip: string): Promise<string | undefined> {
-  try {
-    const n = (await dns.reverse(ip))[0];
-    return n ? djbName(n) : "";
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    return code === "ENOTFOUND" || code === "ENODATA" ? "" : undefined;
-  }
 }
 
 async function addresses(host: string): Promise<string[]> {
@@ -221,10 +210,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
     ["TCPLOCALPORT", String(lport)],
     ["TCPLOCALIP", lip],
   ];
-  mods.push(["TCPLOCALHOST", forcelocal ?? (await name4(lip))]);
+  mods.push(["TCPLOCALHOST", forcelocal ?? (await name4(lip, env))]);
   mods.push(["TCPREMOTEPORT", String(rport)], ["TCPREMOTEIP", rip]);
   if (verbosity >= 2) errWrite(`tcpclient: connected to ${rip} port ${rport}\n`);
-  mods.push(["TCPREMOTEHOST", remotehost ? await name4(rip) : undefined]);
+  mods.push(["TCPREMOTEHOST", remotehost ? await name4(rip, env) : undefined]);
   mods.push(["TCPREMOTEINFO", remoteinfo ? await remoteInfo(rip, rport, lip, lport, itimeout) : undefined]);
 
   // The program gets the very bytes of its arguments and of the environment (core/bytes.ts); the

@@ -460,7 +460,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     const localIpC = (sock.localAddress ?? localIp).replace(/^::ffff:/, "");
     const localPort = String(sock.localPort ?? boundPort);
     let localhost = o.localhost;
-    if (localhost === undefined) localhost = await name4(localIpC);
+    if (localhost === undefined) localhost = (await name4(localIpC, env)) || undefined;
     const mods: EnvMod[] = [
       ["PROTO", "TCP"],
       ["TCPLOCALIP", localIpC],
@@ -469,10 +469,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
     ];
     let remotehost: string | undefined;
     if (o.remotehost) {
-      const name = await name4(remoteIp);
+      const name = await name4(remoteIp, env);
       if (name) {
         let ok = !o.paranoid;
-        if (!ok) ok = ((await ip4(name)) ?? []).includes(remoteIp);
+        if (!ok) ok = ((await ip4(name, env)) ?? []).includes(remoteIp);
         if (ok) remotehost = name;
       }
     }

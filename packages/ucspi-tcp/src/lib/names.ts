@@ -3,6 +3,7 @@
 import dns from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
+import type { Env } from "@qts/core/run";
 
 // dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).
 export function djbName(name: string): string {
@@ -17,22 +18,44 @@ export function djbName(name: string): string {
   return out;
 }
 
-/** dns_name4: the first name for ip, or undefined (no name, or the lookup failed). */
-export async function name4(ip: string): Promise<string | undefined> {
+let resolver: dns.Resolver | undefined;
+
+/**
+ * The resolver of djbdns's dns library, which ucspi-tcp links: the servers in $DNSCACHEIP
+ * when set (dns_resolvconfip in dns_rcip.c), else /etc/resolv.conf's. It asks DNS only:
+ * c-ares's query functions never read /etc/hosts, unlike dns.reverse and getnameinfo.
+ */
+function djbResolver(env: Env): dns.Resolver {
+  if (resolver) return resolver;
+  resolver = new dns.Resolver();
+  const ips = (env.DNSCACHEIP ?? "").split(/[\s,]+/).filter((s) => isIPv4(s));
+  if (ips.length > 0) resolver.setServers(ips);
+  return resolver;
+}
+
+/** The PTR name of an IPv4 address, as dns_name4 builds the query: d.c.b.a.in-addr.arpa. */
+function ptrName4(ip: string): string {
+  return `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
+}
+
+/**
+ * dns_name4: the first PTR name for ip from DNS: a name, "" when DNS has none, undefined when
+ * the lookup failed (temporary). /etc/hosts is not consulted, as in the original.
+ */
+export async function name4(ip: string, env: Env = process.env): Promise<string | undefined> {
   try {
-    const names = await dns.reverse(ip);
-    const n = names[0];
-    return n ? djbName(n) || undefined : undefined;
-  } catch {
-    return undefined;
+    const n = (await djbResolver(env).resolvePtr(ptrName4(ip)))[0];
+    return n ? djbName(n) : "";
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return code === "ENOTFOUND" || code === "ENODATA" ? "" : undefined;
   }
 }
 
-/** dns_ip4: the IPv4 addresses of name; undefined when the lookup failed. */
-export async function ip4(name: string): Promise<string[] | undefined> {
+/** dns_ip4: the IPv4 addresses of name from DNS (A records); undefined when the lookup failed. */
+export async function ip4(name: string, env: Env = process.env): Promise<string[] | undefined> {
   try {
-    const r = await dns.lookup(name, { family: 4, all: true });
-    return r.map((a) => a.address);
+    return await djbResolver(env).resolve4(name);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") return [];
