@@ -342,3 +342,25 @@ describe("multilog: processor crash", () => {
     }
   }, 30_000);
 });
+
+describe("multilog t: labels never go backwards", () => {
+  test("400 lines in 400 separate writes: each label >= the one before", async () => {
+    const d = tmp();
+    const out = join(d, "log");
+    // A writer that flushes each line on its own, so that multilog reads (and re-reads the clock) per line.
+    const py = "import os,sys,time\nfor i in range(400):\n os.write(1, b'line %d\\n' % i)\n time.sleep(0.0005)\n";
+    const r = await run("sh", ["-c", `python3 -c "$PY" | "$ML" t "$OUT"`], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PY: py, ML: ours("multilog"), OUT: out },
+      timeout: 30_000,
+    });
+    expect(r.code).toBe(0);
+    const labels = readFileSync(join(out, "current"), "latin1")
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => l.slice(1, 25));
+    expect(labels.length).toBe(400);
+    let back = 0;
+    for (let i = 1; i < labels.length; i++) if ((labels[i] as string) < (labels[i - 1] as string)) back++;
+    expect(back).toBe(0);
+  });
+});
