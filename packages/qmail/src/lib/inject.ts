@@ -4,6 +4,7 @@
 // out the envelope and hands the message to qmail-queue ($QMAILQUEUE), or
 // prints it with -n. Behaviour and texts follow netqmail 1.06's qmail-inject.c.
 import { readFileSync, readSync } from "node:fs";
+import { rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { qqExitText } from "@qts/core/exit";
@@ -150,20 +151,6 @@ enum Recip {
   AH,
 }
 
-/** Bun decodes argv and the environment as UTF-8; the header code works on bytes (latin1 strings). */
-export function bytes(s: string): string {
-  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1");
-}
-
-function bytesEnv(env: Env): Env {
-  const out: Env = {};
-  for (const k of Object.keys(env)) {
-    const v = env[k];
-    if (v !== undefined) out[k] = bytes(v);
-  }
-  return out;
-}
-
 function hasNl(s: string): boolean {
   return s.includes("\n") || s.includes("\r");
 }
@@ -214,7 +201,8 @@ export class Injector {
     private procEnv: Env,
     private home = qmailHome(procEnv),
   ) {
-    this.env = bytesEnv(procEnv);
+    // The header code works on bytes (latin1 strings): arguments and environment as given at exec.
+    this.env = rawEnv(procEnv);
     const env = this.env;
     this.starttime = Math.floor(Date.now() / 1000);
     const o = env.QMAILINJECT;
@@ -545,7 +533,7 @@ export class Injector {
 
   /** The whole run; returns the exit code (failures throw Exit). */
   async run(argv: string[], input: Input): Promise<number> {
-    argv = argv.map(bytes);
+    argv = rawArgs(argv);
     this.getcontrols();
     let strategy = Recip.DEFAULT;
     const { opts, rest } = getopt(argv, "aAhHnNf:");
