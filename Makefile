@@ -40,7 +40,7 @@ clean:
 # file (scripts/services.ts); with SENDMAIL=1, /usr/sbin/sendmail -> QMAIL/bin/sendmail. Run as root.
 setup: all
 	$(BUN) scripts/setup.ts --home "$(or $(QMAIL),/var/qmail)" --man "$(or $(MANDIR),/usr/local/share/man)"
-	$(if $(SERVICE),$(BUN) scripts/services.ts --home "$(or $(QMAIL),/var/qmail)" --service "$(SERVICE)" --down $(if $(SENDMAIL),--sendmail))
+	$(if $(SERVICE),$(BUN) scripts/services.ts --home "$(or $(QMAIL),/var/qmail)" --service "$(SERVICE)" --down --keep $(if $(SENDMAIL),--sendmail))
 
 .PHONY: setup
 

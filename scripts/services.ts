@@ -4,7 +4,10 @@
 //   bun scripts/services.ts --home QMAIL --service DIR [--down] [--files LOGDIR]
 //        [--ip IP] [--port PORT] [--mem BYTES] [--qmaild USER] [--qmaill USER] [--sendmail]
 //
-// --down         leave a down file in each service, as the article does (start with svc -u)
+// --down         leave a down file in each service it creates, as the article does (start with svc -u);
+//                a service that was there already keeps its down file or the lack of one
+// --keep         keep a run script that differs from the template (the administrator changed it):
+//                the template's goes beside it as run.new, and we say so (make setup)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
@@ -49,6 +52,7 @@ interface Opts {
   qmaill: string;
   sendmail: boolean;
   noSwitch: boolean;
+  keep: boolean;
 }
 
 function parse(argv: string[]): Opts {
@@ -63,6 +67,7 @@ function parse(argv: string[]): Opts {
     qmaill: "qmaill",
     sendmail: false,
     noSwitch: false,
+    keep: false,
   };
   const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +83,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--qmaill") o.qmaill = val(++i, a);
     else if (a === "--sendmail") o.sendmail = true;
     else if (a === "--no-switch") o.noSwitch = true;
+    else if (a === "--keep") o.keep = true;
     else fail(`unknown option: ${a}`);
   }
   if (!o.service) fail("--service DIR is required");
@@ -109,16 +115,29 @@ function render(o: Opts, rel: string): string {
 
 function main(): void {
   const o = parse(process.argv.slice(2));
+  const fresh = new Set<string>();
   for (const rel of ["qmail/run", "smtpd/run", "smtpd/log/run"]) {
     const dst = join(o.service, rel);
     mkdirSync(dirname(dst), { recursive: true });
-    writeAtomic(dst, render(o, rel), 0o755);
+    const text = render(o, rel);
+    let old: string | undefined;
+    try {
+      old = readFileSync(dst, "utf8");
+    } catch {
+      fresh.add(dirname(rel));
+    }
+    if (o.keep && old !== undefined && old !== text) {
+      writeAtomic(`${dst}.new`, text, 0o755);
+      process.stderr.write(
+        `services: warning: ${dst} differs from the template: kept it; the template's is ${dst}.new\n`,
+      );
+    } else if (old !== text) writeAtomic(dst, text, 0o755);
   }
-  // The article's down files: nothing starts until svc -u.
+  // The article's down files: nothing starts until svc -u. A service that was there keeps its state.
   for (const d of ["qmail", "smtpd", "smtpd/log"]) {
     const f = join(o.service, d, "down");
-    if (o.down) writeFileSync(f, "");
-    else rmSync(f, { force: true });
+    if (!o.down) rmSync(f, { force: true });
+    else if (fresh.has(d)) writeFileSync(f, "");
   }
   if (o.files) {
     const owner = getpwnam(o.qmaill);

@@ -94,13 +94,27 @@ function sh(cmd: string, args: string[]): void {
   if (r.status !== 0) fail(`${cmd} ${args.join(" ")} failed`);
 }
 
-/** INSTALL.ids: groupadd/useradd for whatever is missing. */
+/**
+ * INSTALL.ids: groupadd/useradd for whatever is missing. A user that exists keeps its home; where
+ * that is not the home this install would give it, say so and what follows. Only alias's home is
+ * used: qmail-getpw and qmail-lspawn read the aliases (~alias/.qmail-root, ...) from alias's
+ * passwd home, whatever the qmail home is (qmail-getpw.c, auto_usera's pw_dir).
+ */
 function createUsers(home: string): void {
   for (const g of GROUPS) if (!getgrnam(g)) sh("groupadd", ["-r", g]);
   for (const u of USERS) {
-    if (getpwnam(u)) continue;
     const dir = u === "alias" ? join(home, "alias") : home;
-    sh("useradd", ["-r", "-M", "-g", USER_GROUP[u], "-d", dir, "-s", "/bin/true", u]);
+    const pw = getpwnam(u);
+    if (!pw) {
+      sh("useradd", ["-r", "-M", "-g", USER_GROUP[u], "-d", dir, "-s", "/bin/true", u]);
+      continue;
+    }
+    if (pw.dir === dir) continue;
+    if (u === "alias")
+      process.stderr.write(
+        `setup: warning: user alias exists with home ${pw.dir}, not ${dir}: aliases (.qmail-root, .qmail-postmaster, ...) are read from ${pw.dir}; put them there, or change alias's home (usermod -d ${dir} alias)\n`,
+      );
+    else process.stderr.write(`setup: note: user ${u} exists with home ${pw.dir}, not ${dir}; qmail does not use it\n`);
   }
 }
 

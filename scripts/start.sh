@@ -1,11 +1,15 @@
 #!/bin/bash
 # make start: the whole service tree, self-contained under ./var, svscan in the
 # foreground, SMTP on 127.0.0.1:2525. Ctrl-C stops everything it started.
+# Settings, from the environment or make's command line (README, "make start"):
+#   PORT  the SMTP port on 127.0.0.1 (2525)
+#   VAR   where the tree lives (./var); one tree at a time per VAR
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 BUN=$ROOT/node_modules/.bin/bun
-VAR=$ROOT/var
+VAR=${VAR:-$ROOT/var}
+case $VAR in /*) ;; *) VAR=$ROOT/$VAR ;; esac
 H=$VAR/qmail
 S=$VAR/service
 L=$VAR/log
@@ -14,6 +18,24 @@ make -s all || exit 1
 
 NAME=$(id -un)
 say() { printf 'start: %s\n' "$*"; }
+die() { printf 'start: fatal: %s\n' "$*" >&2; exit 111; }
+
+# One tree per VAR: the lock is held for as long as this script runs (not by the tree: fd 9 is
+# closed for svscan). A second make start says so and leaves the running tree alone.
+mkdir -p "$VAR" || die "unable to create $VAR"
+exec 9>>"$VAR/start.lock"
+if ! flock -n 9; then
+  pid=$(cat "$VAR/start.pid" 2>/dev/null)
+  die "a tree is already running under $VAR (make start, pid ${pid:-unknown}); Ctrl-C in its terminal, or kill -TERM ${pid:-PID}, stops it"
+fi
+echo $$ > "$VAR/start.pid"
+
+# The SMTP port must be free before anything starts: tcpserver would fail once a second in its log.
+inuse=$(PORT=$PORT "$BUN" -e '
+const s = require("node:net").createServer();
+s.once("error", (e) => { process.stdout.write(String(e.code)); process.exitCode = 1; });
+s.listen(Number(process.env.PORT), "127.0.0.1", () => s.close());') ||
+  die "127.0.0.1:$PORT is not free (${inuse:-error}): another server listens there; choose another port: make start PORT=2526"
 have_users() { for u in alias qmaild qmaill qmailp qmailq qmailr qmails; do id "$u" >/dev/null 2>&1 || return 1; done; }
 
 # Who runs what. As root with qmail's users present (after make setup): the article's uids.
@@ -29,6 +51,19 @@ else
 fi
 
 mkdir -p "$VAR" "$L"
+# qmail's users must reach the tree: with a directory closed to others on the way (root's clone in
+# /root, mode 700) the services could not run our programs, and a run script's PATH would fall
+# through to whatever else is installed.
+if [ "${#SWITCH[@]}" -eq 0 ]; then
+  d=$VAR
+  while [ "$d" != / ]; do
+    case $(stat -c %A "$d") in
+      *[xt]) ;;
+      *) die "$d (mode $(stat -c %a "$d")) is closed to qmail's users, who must reach $VAR: choose a VAR they can reach (make start VAR=/var/tmp/qmail-ts), or run make start as an ordinary user" ;;
+    esac
+    d=$(dirname "$d")
+  done
+fi
 "$BUN" scripts/setup.ts --home "$H" "${IDS[@]}" --hardlink >/dev/null || exit 1
 # A dotted name: qmail-inject appends defaultdomain to dotless hosts (localhost -> localhost.localhost).
 if [ ! -s "$H/control/me" ]; then
@@ -37,7 +72,8 @@ if [ ! -s "$H/control/me" ]; then
   echo localhost >> "$H/control/rcpthosts"
 fi
 
-# The invoking user's mailbox lives under ./var: users/assign maps NAME to var/home/NAME.
+# The invoking user's mailbox lives under ./var: users/assign maps NAME to var/home/NAME, and
+# NAME-ext to the same home's .qmail-ext (qmail-users(5): a + entry with "-" as the dash).
 # Mail for root, postmaster and mailer-daemon is forwarded there through ~alias, as in the article.
 ALIAS_UID=$(sed -n "s/^user alias \([0-9]*\)$/\1/p" "$H/bin/.qmail-ids")
 ALIAS_GID=$(sed -n "s/^group nofiles \([0-9]*\)$/\1/p" "$H/bin/.qmail-ids")
@@ -50,6 +86,7 @@ chmod 755 "$MHOME"
 # Everything else goes to ~alias here (qmail-getpw would use the alias account's passwd home, outside ./var).
 {
   printf '=%s:%s:%s:%s:%s:::\n' "$NAME" "$NAME" "$MUID" "$MGID" "$MHOME"
+  printf '+%s-:%s:%s:%s:%s:-::\n' "$NAME" "$NAME" "$MUID" "$MGID" "$MHOME"
   printf '+:alias:%s:%s:%s:-::\n' "$ALIAS_UID" "$ALIAS_GID" "$H/alias"
   printf '.\n'
 } > "$H/users/assign"
@@ -62,17 +99,10 @@ done
 "$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" \
   --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
 
-cat <<EOT
-start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
-start: SMTP on 127.0.0.1:$PORT. Try:
-         echo 'Subject: test 1' | $H/bin/sendmail root
-         swaks --server 127.0.0.1:$PORT --to $NAME@localhost
-       mail lands in $MHOME/Maildir/new/
-start: svscan $S (Ctrl-C stops everything)
-EOT
-
 # svscan in its own session, so that Ctrl-C reaches only this script, which then stops the tree in order.
-"$H/bin/pgrphack" "$H/bin/svscan" "$S" &
+# PATH starts with our bin: svscan finds supervise through it, and the run scripts find the rest,
+# so the tree is ours even where Debian's daemontools and ucspi-tcp are installed.
+PATH="$H/bin:$PATH" "$H/bin/pgrphack" "$H/bin/svscan" "$S" 9>&- &
 SVSCAN=$!
 stop() {
   trap '' INT TERM
@@ -91,8 +121,36 @@ stop() {
   sleep 0.5
   for p in $(ps -s "$SVSCAN" -o pid= 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
   say "stopped"
-  exit 0
+  exit "${1:-0}"
 }
 trap stop INT TERM
+
+# Ready when qmail-smtpd greets on the port (bounded); otherwise say why and stop.
+ready=
+for _ in $(seq 200); do
+  kill -0 "$SVSCAN" 2>/dev/null || break
+  if PORT=$PORT "$BUN" -e '
+const c = require("node:net").connect(Number(process.env.PORT), "127.0.0.1");
+c.setTimeout(2000, () => c.destroy());
+c.on("data", (d) => { if (String(d).startsWith("220")) process.exitCode = 0; c.destroy(); });
+c.on("error", () => {});
+process.exitCode = 1;' 2>/dev/null; then ready=1; break; fi
+  sleep 0.1
+done
+if [ -z "$ready" ]; then
+  printf 'start: fatal: SMTP did not answer on 127.0.0.1:%s; the last lines of %s:\n' "$PORT" "$L/smtpd/current" >&2
+  tail -n 5 "$L/smtpd/current" 2>/dev/null | "$H/bin/tai64nlocal" >&2
+  stop 111
+fi
+
+cat <<EOT
+start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
+start: SMTP on 127.0.0.1:$PORT. Try:
+         echo 'Subject: test 1' | $H/bin/sendmail root
+         swaks --server 127.0.0.1:$PORT --to $NAME@localhost
+       mail lands in $MHOME/Maildir/new/
+       $NAME-ext@localhost goes to $MHOME/.qmail-ext (put ./Maildir/ or &address there)
+start: svscan $S (Ctrl-C stops everything)
+EOT
 wait "$SVSCAN"
 stop

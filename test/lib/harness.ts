@@ -2,14 +2,60 @@
 // Shared helpers for black-box tests: real programs, temp dirs, free ports.
 
 import { afterAll } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { execa, type Options } from "execa";
 
 export const ROOT = resolve(import.meta.dir, "../..");
-export const BIN = join(ROOT, "bin");
+
+/**
+ * Our bin/, as the tests run it. Tests run programs as qmail's users and others, who must reach
+ * the executable: a checkout under a directory closed to others (root's clone in /root, mode 700)
+ * gets its bin/ installed once into a temp dir they can reach (the executable hard-linked, or
+ * copied across filesystems, with the program links), removed when the test process exits.
+ */
+function reachableBin(bin: string): string {
+  let open = true;
+  for (let d = bin; ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) open = false;
+    } catch {
+      open = false;
+    }
+    if (d === "/" || !open) break;
+  }
+  if (open || !existsSync(join(bin, "qts"))) return bin;
+  const to = mkdtempSync(join(tmpdir(), "qts-bin-"));
+  chmodSync(to, 0o755);
+  try {
+    linkSync(join(bin, "qts"), join(to, "qts"));
+  } catch {
+    copyFileSync(join(bin, "qts"), join(to, "qts"));
+  }
+  chmodSync(join(to, "qts"), 0o755);
+  for (const f of readdirSync(bin)) {
+    try {
+      if (readlinkSync(join(bin, f)) === "qts") symlinkSync("qts", join(to, f));
+    } catch {}
+  }
+  process.on("exit", () => rmSync(to, { recursive: true, force: true }));
+  return to;
+}
+
+export const BIN = reachableBin(join(ROOT, "bin"));
 
 /** Absolute path of our program NAME in bin/. */
 export function ours(name: string): string {
@@ -115,3 +161,34 @@ export async function readUntil(
   reader.releaseLock();
   return text;
 }
+
+/**
+ * Shell functions for tests that run a tree in a private mount namespace (unshare -m):
+ * - mask_originals DIR: every program of Debian's daemontools and ucspi-tcp becomes a stub that
+ *   notes its call in DIR/originals-called and fails, so a tree that ran one shows it;
+ * - tree_exes PID: "pid comm exe" for PID and each of its descendants.
+ */
+export const TREE_SH = `
+mask_originals() {
+  printf '#!/bin/sh\\necho "$0" >> "%s/originals-called"\\nexit 111\\n' "$1" > "$1/original-stub"
+  chmod 755 "$1/original-stub"
+  for f in $(dpkg -L daemontools ucspi-tcp 2>/dev/null | grep -E '^/usr/s?bin/|^/s?bin/'); do
+    [ -f "$f" ] && mount --bind "$1/original-stub" "$f"
+  done
+  return 0
+}
+tree_exes() {
+  local all="$1" next p c
+  next="$1"
+  while [ -n "$next" ]; do
+    c=""
+    for p in $next; do c="$c $(cat /proc/$p/task/*/children 2>/dev/null)"; done
+    next=$(echo $c)
+    all="$all $next"
+  done
+  for p in $all; do
+    [ -e "/proc/$p/exe" ] && echo "$p $(cat /proc/$p/comm 2>/dev/null) $(readlink /proc/$p/exe 2>/dev/null)"
+  done
+  return 0
+}
+`;
