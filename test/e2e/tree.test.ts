@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { freePort, original, ROOT, run, tmp } from "../lib/harness.ts";
+import { freePort, original, ROOT, run, TREE_SH, tmp } from "../lib/harness.ts";
 import { fetchMailx, type Mailx } from "../lib/mailx.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -21,6 +21,8 @@ interface Tree {
   out: string;
   maillog: string;
   pstree: string;
+  exes: string;
+  called: string;
   smtp: string;
   maildir: string[];
   sink: string[];
@@ -99,8 +101,11 @@ code, msg = s.data(b"Subject: over smtp\\r\\n\\r\\nhello through tcpserver\\r\\n
 s.quit()
 print("\\n".join(out))
 `;
-  const script = `set -e
+  const script = `${TREE_SH}
+set -e
 mount --make-rprivate /
+# Debian's daemontools and ucspi-tcp, if installed, become failing stubs: the tree must be ours.
+mask_originals "$T"
 mkdir -p "$T/olddev" "$T/sbin"
 mount --rbind /dev "$T/olddev"
 mount -t tmpfs tmpfs /dev
@@ -118,7 +123,8 @@ SINKPID=$!
 i=0; while [ ! -s "$T/sinkport" ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done
 echo "remote.example:127.0.0.1:$(cat "$T/sinkport")" > "$H/control/smtproutes"
 rm -f "$S"/*/down "$S"/*/*/down
-"$H/bin/svscan" "$S" > "$T/svscan.out" 2>&1 &
+# As the article installs them, our programs come first in svscan's PATH (it finds supervise there).
+PATH="$H/bin:$PATH" "$H/bin/svscan" "$S" > "$T/svscan.out" 2>&1 &
 SVSCAN=$!
 i=0; until "$H/bin/svok" "$S/qmail" && "$H/bin/svok" "$S/smtpd" && "$H/bin/svok" "$S/smtpd/log"; do
   i=$((i+1)); [ $i -lt 500 ] || { echo "services did not come up"; break; }; sleep 0.02; done
@@ -127,6 +133,7 @@ i=0; until python3 -c "import socket;socket.create_connection(('127.0.0.1',$PORT
 sleep 1
 pstree -u -T -p -l $SVSCAN > "$T/pstree"
 ps -o user=,comm= --ppid $SVSCAN >> "$T/pstree.ps" || true
+tree_exes $SVSCAN > "$T/exes"
 if [ -n "$MAILX" ]; then
   echo "The article's first message." | MAILRC="$T/mailrc" LD_LIBRARY_PATH="$MAILXLIB" "$MAILX" -s "test 1" root
 else
@@ -180,6 +187,8 @@ echo done
     out: `${r.stdout}${r.stderr}`,
     maillog: read("maillog"),
     pstree: read("pstree"),
+    exes: read("exes"),
+    called: read("originals-called"),
     smtp: read("smtp"),
     maildir,
     sink,
@@ -210,6 +219,13 @@ describe.skipIf(!haveTools)("the article's service tree, end to end", () => {
     expect(p).toMatch(/supervise\(\d+\)---splogger\(\d+,qmaill\)/);
     expect(p).not.toContain("bun");
     expect((p.match(/supervise\(/g) ?? []).length).toBe(3);
+  });
+
+  test("no original ran, and every process of the tree is our executable (/proc/PID/exe)", () => {
+    expect(tree?.called).toBe("");
+    const lines = (tree?.exes ?? "").trim().split("\n");
+    expect(lines.length).toBeGreaterThanOrEqual(11);
+    for (const l of lines) expect(l).toEndWith(` ${join(tree?.t ?? "", "qmail/bin/qts")}`);
   });
 
   test('mail -s "test 1" root lands in the Maildir through ~alias/.qmail-root', () => {
