@@ -180,7 +180,7 @@ describe("config", () => {
     expect(r).toEqual({
       code: 0,
       stdout: `Your hostname is nowhere.\n${SORRY}`,
-      stderr: "hard error\n",
+      stderr: "config: unable to find the canonical name of nowhere in DNS: hard error\n",
       log: ["nowhere.example.org", "nowhere"],
     });
     expect(readdirSync(join(home, "control"))).toEqual([]);
@@ -197,7 +197,7 @@ describe("config", () => {
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
         code: 0,
         stdout: `Your hostname is ${host}.\n${SORRY}`,
-        stderr: err,
+        stderr: `config: unable to find the canonical name of ${host} in DNS: ${err}`,
       });
       expect(readdirSync(join(home, "control"))).toEqual([]);
     }
@@ -209,7 +209,7 @@ describe("config", () => {
     expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
       code: 0,
       stdout: `Your hostname is .\n${SORRY}`,
-      stderr: "hard error\n",
+      stderr: "config: unable to find the canonical name of  in DNS: hard error\n",
     });
   });
 

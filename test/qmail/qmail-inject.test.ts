@@ -354,9 +354,12 @@ describe("qmail-inject errors", () => {
     expect(r).toMatchObject({ code: 100, stderr: "qmail-inject: fatal: unable to parse this line:\n.a(b" });
   });
 
-  test("no qmail home: 111 internal bug", async () => {
+  test("no qmail home: 111, naming the directory", async () => {
     const r = await inj("/nonexistent/qmail", ["-n"], "");
-    expect(r).toMatchObject({ code: 111, stderr: "qmail-inject: fatal: internal bug\n" });
+    expect(r).toMatchObject({
+      code: 111,
+      stderr: "qmail-inject: fatal: unable to switch to qmail home directory /nonexistent/qmail: file does not exist\n",
+    });
   });
 });
 

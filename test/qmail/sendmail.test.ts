@@ -131,12 +131,21 @@ describe("sendmail options", () => {
   test("no qmail home, or no qmail-inject: 111", async () => {
     expect(await sm("/nonexistent/qmail", ["x"])).toMatchObject({
       code: 111,
-      stderr: "sendmail: fatal: unable to switch to qmail home directory\n",
+      stderr: "sendmail: fatal: unable to switch to qmail home directory /nonexistent/qmail: file does not exist\n",
     });
     const h = tmp();
-    expect(await sm(h, ["x"])).toMatchObject({ code: 111, stderr: "sendmail: fatal: unable to run qmail-inject\n" });
-    expect(await sm(h, ["-bs"])).toMatchObject({ code: 111, stderr: "sendmail: fatal: unable to run qmail-smtpd\n" });
-    expect(await sm(h, ["-bp"])).toMatchObject({ code: 111, stderr: "sendmail: fatal: unable to run qmail-qread\n" });
+    expect(await sm(h, ["x"])).toMatchObject({
+      code: 111,
+      stderr: `sendmail: fatal: unable to run qmail-inject (${h}/bin/qmail-inject): file does not exist\n`,
+    });
+    expect(await sm(h, ["-bs"])).toMatchObject({
+      code: 111,
+      stderr: `sendmail: fatal: unable to run qmail-smtpd (${h}/bin/qmail-smtpd): file does not exist\n`,
+    });
+    expect(await sm(h, ["-bp"])).toMatchObject({
+      code: 111,
+      stderr: `sendmail: fatal: unable to run qmail-qread (${h}/bin/qmail-qread): file does not exist\n`,
+    });
   });
 });
 

@@ -40,7 +40,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
   try {
     fqdn = lowerAscii(await dnsFq(dns, host, resConf(env, host)));
   } catch (e) {
-    errWrite(`${dnsErrorText(e)}\n`);
+    // The script hides dnsfq's reason (2>/dev/null); we say it, and of which name.
+    errWrite(`config: unable to find the canonical name of ${host} in DNS: ${dnsErrorText(e)}\n`);
     say("Sorry, I couldn't find your host's canonical name in DNS.");
     return yourself();
   }
@@ -53,7 +54,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   try {
     for (const ip of await dnsIp(dns, fqdn)) ips.add(ip);
   } catch (e) {
-    errWrite(`${dnsErrorText(e)}\n`);
+    errWrite(`config: unable to find the addresses of ${fqdn} in DNS: ${dnsErrorText(e)}\n`);
   }
   // The script's `sort -u`, in byte order.
   for (const ip of [...ips].sort()) {

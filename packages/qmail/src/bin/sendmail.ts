@@ -3,6 +3,7 @@
 // netqmail's sendmail.c). Runs <home>/bin/qmail-inject, or qmail-smtpd for
 // -bs and qmail-qread for -bp (or when called as mailq).
 import { die, Exit, errWrite, setProg } from "@qts/core/die";
+import { errorStr } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { pathexec, prepareExec } from "@qts/sys/exec";
 import { qmailHome } from "../lib/home.ts";
@@ -16,8 +17,8 @@ function dieUsage(): never {
 
 function exec(file: string, env: Env, what: string): never {
   prepareExec([]);
-  pathexec(file, [file], env);
-  die(111, `unable to run ${what}`);
+  const err = pathexec(file, [file], env);
+  die(111, `unable to run ${what} (${process.cwd()}/${file}): ${errorStr(err)}`);
 }
 
 function smtpd(env: Env): never {
@@ -56,10 +57,11 @@ const KNOWN = "vimtefpoBFEJxb";
 export function main(argv: string[], env: Env, progname = "sendmail"): number {
   setProg("sendmail");
   env = { ...env };
+  const home = qmailHome(env);
   try {
-    process.chdir(qmailHome(env));
-  } catch {
-    die(111, "unable to switch to qmail home directory");
+    process.chdir(home);
+  } catch (e) {
+    die(111, `unable to switch to qmail home directory ${home}: ${errorStr(e)}`);
   }
   let flagh = false;
   let sender: string | undefined;
@@ -112,6 +114,6 @@ export function main(argv: string[], env: Env, progname = "sendmail"): number {
   }
   qi.push("--", ...rest);
   prepareExec([]);
-  pathexec(qi[0] as string, qi, env);
-  return die(111, "unable to run qmail-inject");
+  const err = pathexec(qi[0] as string, qi, env);
+  return die(111, `unable to run qmail-inject (${process.cwd()}/${qi[0]}): ${errorStr(err)}`);
 }

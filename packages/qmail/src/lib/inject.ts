@@ -6,7 +6,7 @@
 import { readFileSync, readSync } from "node:fs";
 import { rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, writeAll } from "@qts/core/die";
-import { errnoName } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { qqExitText } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import { Control } from "./control.ts";
@@ -502,8 +502,9 @@ export class Injector {
     }
     try {
       process.chdir(this.home);
-    } catch {
-      fatal(111, "internal bug\n");
+    } catch (e) {
+      // C says only "internal bug" (its home is compiled in); ours names the home it was given.
+      fatal(111, `unable to switch to qmail home directory ${this.home}: ${errorStr(e)}\n`);
     }
     const ctl = new Control(this.home);
     const rl = (name: string) => {
