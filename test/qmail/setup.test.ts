@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { IDS_FILE, nssIds, parseIds, qmailIds } from "@qts/qmail/lib/ids";
 import { getpwnam } from "@qts/sys/pwd";
@@ -142,5 +142,47 @@ describe("setup", () => {
     const r = await run(BUN, [SETUP, "--bogus"]);
     expect(r.code).toBe(111);
     expect(r.stderr).toBe("setup: fatal: unknown option: --bogus\n");
+  });
+});
+
+describe("setup on a machine where qmail's users exist already", () => {
+  test("alias with another home: a warning that says where the aliases are read", async () => {
+    qmailIds();
+    const alias = getpwnam("alias");
+    const home = tmp("qts-setup-");
+    // No --no-users: the users exist, so nothing is created, and their homes are compared.
+    const r = await run(BUN, [SETUP, "--home", home, "--hardlink"], { timeout: 60_000 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      `setup: warning: user alias exists with home ${alias?.dir}, not ${home}/alias: aliases (.qmail-root, .qmail-postmaster, ...) are read from ${alias?.dir};`,
+    );
+    expect(r.stderr).toContain(`setup: note: user qmaild exists with home `);
+  });
+});
+
+describe("services (make setup SERVICE=) run again", () => {
+  const SERVICES = join(ROOT, "scripts/services.ts");
+  test("keeps a changed run script (the template's goes to run.new) and each down file or its absence", async () => {
+    const home = tmp("qts-setup-");
+    expect((await setup(home)).code).toBe(0);
+    const sv = join(tmp("qts-sv-"), "service");
+    const args = [SERVICES, "--home", home, "--service", sv, "--down", "--keep"];
+    const first = await run(BUN, args);
+    expect(first.code).toBe(0);
+    for (const d of ["qmail", "smtpd", "smtpd/log"]) expect(lstatSync(join(sv, d, "down")).isFile()).toBe(true);
+    const template = readFileSync(join(sv, "smtpd/run"), "utf8");
+    const mine = template.replace("tcpserver -UDHRQ", "tcpserver -c 100 -UDHRQ");
+    writeFileSync(join(sv, "smtpd/run"), mine);
+    rmSync(join(sv, "qmail/down"));
+    const again = await run(BUN, args);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe(
+      `services: warning: ${sv}/smtpd/run differs from the template: kept it; the template's is ${sv}/smtpd/run.new\n`,
+    );
+    expect(readFileSync(join(sv, "smtpd/run"), "utf8")).toBe(mine);
+    expect(readFileSync(join(sv, "smtpd/run.new"), "utf8")).toBe(template);
+    expect(() => lstatSync(join(sv, "qmail/down"))).toThrow();
+    expect(lstatSync(join(sv, "smtpd/down")).isFile()).toBe(true);
+    expect(readFileSync(join(sv, "qmail/run"), "utf8")).toContain("qmail-start");
   });
 });
