@@ -133,6 +133,10 @@ function main(): void {
       );
     } else if (old !== text) writeAtomic(dst, text, 0o755);
   }
+  // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked.
+  writeAtomic(join(o.service, "smtpd/notification-fd"), "3\n", 0o644);
+  if (o.files) writeAtomic(join(o.service, "smtpd/log/notification-fd"), "3\n", 0o644);
+  else rmSync(join(o.service, "smtpd/log/notification-fd"), { force: true });
   // The article's down files: nothing starts until svc -u. A service that was there keeps its state.
   for (const d of ["qmail", "smtpd", "smtpd/log"]) {
     const f = join(o.service, d, "down");

@@ -125,20 +125,19 @@ stop() {
 }
 trap stop INT TERM
 
-# Ready when qmail-smtpd greets on the port (bounded); otherwise say why and stop.
+# Ready when every service says so (svwait -U: tcpserver once bound, multilog once its directory
+# is locked; supervise(8), notification-fd), bounded; otherwise say why and stop.
 ready=
-for _ in $(seq 200); do
+for _ in $(seq 100); do
   kill -0 "$SVSCAN" 2>/dev/null || break
-  if PORT=$PORT "$BUN" -e '
-const c = require("node:net").connect(Number(process.env.PORT), "127.0.0.1");
-c.setTimeout(2000, () => c.destroy());
-c.on("data", (d) => { if (String(d).startsWith("220")) process.exitCode = 0; c.destroy(); });
-c.on("error", () => {});
-process.exitCode = 1;' 2>/dev/null; then ready=1; break; fi
+  if "$H/bin/svok" "$S/qmail" && "$H/bin/svok" "$S/smtpd" && "$H/bin/svok" "$S/smtpd/log"; then
+    "$H/bin/svwait" -U -t 30000 "$S/qmail" "$S/smtpd" "$S/smtpd/log" && ready=1
+    break
+  fi
   sleep 0.1
 done
 if [ -z "$ready" ]; then
-  printf 'start: fatal: SMTP did not answer on 127.0.0.1:%s; the last lines of %s:\n' "$PORT" "$L/smtpd/current" >&2
+  printf 'start: fatal: the services did not become ready (SMTP on 127.0.0.1:%s); the last lines of %s:\n' "$PORT" "$L/smtpd/current" >&2
   tail -n 5 "$L/smtpd/current" 2>/dev/null | "$H/bin/tai64nlocal" >&2
   stop 111
 fi

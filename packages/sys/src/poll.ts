@@ -26,3 +26,23 @@ export function waitReadable(fd: number, timeoutMs: number): boolean {
   }
   return r > 0;
 }
+
+/**
+ * Waits until one of fds is readable (or at EOF / in error), for at most timeoutMs (-1: forever).
+ * Returns the fds that are, [] on timeout or when a signal interrupted the wait.
+ */
+export function waitAnyReadable(fds: readonly number[], timeoutMs: number): number[] {
+  const set = new Int32Array(fds.length * 2);
+  fds.forEach((fd, i) => {
+    set[i * 2] = fd;
+    set[i * 2 + 1] = POLLIN;
+  });
+  const r = c().poll(ptr(set), fds.length, timeoutMs);
+  if (r < 0) {
+    const e = errno();
+    if (e === EINTR) return [];
+    throw new SysError("poll", e);
+  }
+  // revents is the high half of each pollfd's second word.
+  return fds.filter((_fd, i) => (set[i * 2 + 1] as number) >>> 16 !== 0);
+}

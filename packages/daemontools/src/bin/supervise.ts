@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { constants, mkdirSync, openSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, readlinkSync, statSync } from "node:fs";
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieSys, dieUsage, errWrite, setProg, warn, warnSys } from "@qts/core/die";
 import { errnoName, errorStr } from "@qts/core/errstr";
@@ -8,10 +8,12 @@ import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
 import { mkfifo } from "@qts/sys/fifo";
 import { lockExNb } from "@qts/sys/flock";
+import { pipe } from "@qts/sys/pipe";
 import { setProcName } from "@qts/sys/procname";
 import { now, type Tain } from "@qts/tai64/tai64";
 import { keepInheritedFds, onSigchld, reapChild, startChild } from "../lib/child.ts";
 import { ControlQueue } from "../lib/control.ts";
+import { makeEventDir, notificationFd, sendEvent, writeReady } from "../lib/readiness.ts";
 import { encodeStatus, writeStatus } from "../lib/status.ts";
 
 export const usage = "supervise dir";
@@ -83,6 +85,7 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to acquire ", dir, "/supervise/lock");
   }
+  makeEventDir();
   try {
     mkfifo("supervise/control", 0o600);
   } catch {}
@@ -133,11 +136,69 @@ export async function main(argv: string[], _env: Env): Promise<number> {
     trigger();
   }, 2000);
 
+  // Readiness (s6's notification-fd): the read end of the pipe whose write end ./run got.
+  let readiness: { fd: number; stop: () => void } | undefined;
+  const stopReadiness = () => {
+    readiness?.stop();
+    readiness = undefined;
+  };
+  const watchReadiness = (fd: number, forPid: number) => {
+    const reader = Bun.file(fd).stream().getReader();
+    let done = false;
+    const stop = () => {
+      if (done) return;
+      done = true;
+      void reader.cancel().catch(() => {});
+      try {
+        closeSync(fd);
+      } catch {}
+    };
+    readiness = { fd, stop };
+    void (async () => {
+      for (;;) {
+        const r = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (done || r.done || !r.value) break;
+        if (r.value.includes(10)) {
+          if (pid === forPid) {
+            try {
+              writeReady(now(), forPid);
+            } catch (e) {
+              warnSys(e, "unable to write ", dir, "/supervise/ready");
+            }
+            sendEvent("U");
+          }
+          break;
+        }
+      }
+      stop();
+    })();
+  };
+
   const trystart = async () => {
     let f = 0;
+    stopReadiness();
+    const nfd = notificationFd();
+    if (nfd instanceof Error) warn(`${dir}: ${nfd.message}: starting without readiness notification`);
+    let ends: [number, number] | undefined;
+    if (typeof nfd === "number") {
+      try {
+        ends = pipe();
+      } catch (e) {
+        warnSys(e, "unable to create the notification pipe for ", dir);
+      }
+    }
     try {
-      f = startChild("./run", ["./run"]);
+      f = startChild("./run", ["./run"], ends && typeof nfd === "number" ? { dup2: [[nfd, ends[1]]] } : {});
+      if (ends) {
+        closeSync(ends[1]);
+        watchReadiness(ends[0], f);
+        ends = undefined;
+      }
     } catch (e) {
+      if (ends) {
+        closeSync(ends[0]);
+        closeSync(ends[1]);
+      }
       const code = errnoName(e);
       if (code === "EAGAIN" || code === "ENOMEM") {
         warnSys(e, "unable to fork for ", dir, ", sleeping 60 seconds");
@@ -157,6 +218,10 @@ export async function main(argv: string[], _env: Env): Promise<number> {
     pid = f;
     pidchange();
     announce();
+    if (pid) {
+      sendEvent("s");
+      sendEvent("u");
+    }
     // The 1-second rule (spec §1.2): nothing else happens until 1.02 s after a start.
     await sleep(1020);
   };
@@ -175,10 +240,16 @@ export async function main(argv: string[], _env: Env): Promise<number> {
       await wakeup();
       pending = false;
       if (pid ? reapChild(pid) !== undefined : phantomDeath) {
+        const died = pid;
         phantomDeath = false;
         pid = 0;
         pidchange();
         announce();
+        stopReadiness();
+        if (died) {
+          sendEvent("d");
+          sendEvent("D");
+        }
         if (flagexit) return;
         if (flagwant && flagwantup) await trystart();
       }
@@ -228,5 +299,6 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   if (!flagwant || flagwantup) await trystart();
   await doit();
   announce();
+  sendEvent("x");
   return EXIT_OK;
 }

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 import { bytesOf, rawArgs } from "@qts/core/bytes";
-import { dieSys, setProg } from "@qts/core/die";
-import { EXIT_TEMP } from "@qts/core/exit";
+import { dieSys, errWrite, setProg } from "@qts/core/die";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
 import { setProcName } from "@qts/sys/procname";
-import { keepInheritedFds } from "../lib/child.ts";
-import { Scanner } from "../lib/scanner.ts";
+import { keepInheritedFds, onSigchld, reapOrphans } from "../lib/child.ts";
+import { Scanner, shutdown } from "../lib/scanner.ts";
+
+/** How long svscan as process 1 waits for the services, then for the loggers, before killing. */
+const STOP_WAIT_MS = 10_000;
 
 export const usage = "svscan [dir]";
 
-// spec/daemontools-ucspi.md §2.1: scan every 5 seconds, forever; no signal handlers.
+// svscan(8): scan every 5 seconds, forever; no signal handlers, except as process 1 (below).
 export function main(argv: string[], env: Env): Promise<number> {
   setProg("svscan");
   try {
@@ -26,11 +29,29 @@ export function main(argv: string[], env: Env): Promise<number> {
     }
   }
   const scanner = new Scanner(env.PATH);
-  return new Promise(() => {
+  return new Promise((done) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = () => {
       scanner.scan();
-      setTimeout(tick, 5000);
+      timer = setTimeout(tick, 5000);
     };
+    if (process.pid === 1) {
+      // As process 1 (a container, unshare -pf): every orphan of the tree is ours to reap, and the
+      // signals a container runtime sends end the tree in order instead of being ignored (the
+      // kernel drops signals that process 1 has no handler for). C's svscan has no handlers at all.
+      onSigchld(reapOrphans);
+      let stopping = false;
+      const stop = (sig: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        if (timer) clearTimeout(timer);
+        void shutdown(scanner, STOP_WAIT_MS).then((clean) => {
+          errWrite(`svscan: info: ${sig}: ${clean ? "every service stopped" : "some services had to be killed"}\n`);
+          done(clean ? EXIT_OK : EXIT_TEMP);
+        });
+      };
+      for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => stop(sig));
+    }
     tick();
   });
 }

@@ -5,6 +5,8 @@ import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { fchdir } from "@qts/sys/fchdir";
+import { now } from "@qts/tai64/tai64";
+import { notificationFd, readReady } from "../lib/readiness.ts";
 import { decodeStatus, STATUS_SIZE, statusText } from "../lib/status.ts";
 
 export const usage = "svstat dir ...";
@@ -66,5 +68,19 @@ function show(dir: string): string {
   }
   closeSync(fd);
   if (r < STATUS_SIZE) return "unable to read supervise/status: bad format";
-  return statusText(decodeStatus(buf), normallyUp);
+  const s = decodeStatus(buf);
+  return statusText(s, normallyUp) + readyText(s.pid);
+}
+
+/**
+ * Readiness, after the original's text so that scripts reading its prefix keep working: only for a
+ * service with a notification-fd (supervise(8)): ", ready N seconds" (since it became ready) or
+ * ", not ready yet".
+ */
+function readyText(pid: number): string {
+  if (!pid || typeof notificationFd() !== "number") return "";
+  const r = readReady();
+  if (!r || r.pid !== pid) return ", not ready yet";
+  const at = now();
+  return `, ready ${at.sec > r.when.sec ? at.sec - r.when.sec : 0} seconds`;
 }

@@ -2,7 +2,7 @@
 // svscan's table of services (spec/daemontools-ucspi.md §2.1): one supervise per
 // directory, identified by (dev, ino), plus "supervise log" fed by a pipe that
 // svscan holds for as long as the entry exists, so no line is lost when either side restarts.
-import { type BigIntStats, closeSync, readdirSync, statSync } from "node:fs";
+import { type BigIntStats, closeSync, constants, openSync, readdirSync, statSync, writeSync } from "node:fs";
 import { bytesOf, textOf } from "@qts/core/bytes";
 import { warn, warnSys } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
@@ -13,6 +13,8 @@ export const SERVICES = 1000;
 
 interface Service {
   key: string;
+  /** The directory's name, as a byte string. */
+  name: string;
   active: boolean;
   log: boolean;
   pid: number;
@@ -97,7 +99,7 @@ export class Scanner {
           return;
         }
       }
-      s = { key, active: false, log, pid: 0, pidlog: 0, pi };
+      s = { key, name: raw, active: false, log, pid: 0, pidlog: 0, pi };
       this.services.push(s);
     }
     s.active = true;
@@ -126,6 +128,60 @@ export class Scanner {
       }
     }
   }
+}
+
+/**
+ * svscan as PID 1 on SIGTERM, SIGINT or SIGHUP: every service down, then every logger, so that
+ * each logger reads what its service wrote last. Services get svc -dx; after waitMs the rest get
+ * svc -k. Loggers get svc -x only, and svscan closes its ends of their pipes: each logger reads to
+ * the end of its input and exits by itself, and its supervise with it. Resolves true when all
+ * ended within the bounds, false when something had to be killed or outlived them.
+ */
+export async function shutdown(scanner: Scanner, waitMs: number): Promise<boolean> {
+  const control = (dir: string, cmd: string) => {
+    try {
+      const fd = openSync(bytesOf(`${dir}/supervise/control`), constants.O_WRONLY | constants.O_NONBLOCK);
+      try {
+        writeSync(fd, cmd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {}
+  };
+  const gone = async (which: "pid" | "pidlog", ms: number) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      let left = 0;
+      for (const s of scanner.services) {
+        if (s[which] && reapChild(s[which]) !== undefined) s[which] = 0;
+        if (s[which]) left++;
+      }
+      if (process.pid === 1) reapOrphans();
+      if (left === 0) return true;
+      if (Date.now() > end) return false;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+  };
+  let clean = true;
+  for (const s of scanner.services) if (s.pid) control(s.name, "dx");
+  if (!(await gone("pid", waitMs))) {
+    clean = false;
+    for (const s of scanner.services) if (s.pid) control(s.name, "kx");
+    await gone("pid", 1000);
+  }
+  for (const s of scanner.services) {
+    if (!s.log) continue;
+    if (s.pidlog) control(`${s.name}/log`, "x");
+    closeSync(s.pi[0]);
+    closeSync(s.pi[1]);
+    s.log = false;
+  }
+  if (!(await gone("pidlog", waitMs))) {
+    clean = false;
+    for (const s of scanner.services) if (s.pidlog) control(`${s.name}/log`, "dx");
+    await gone("pidlog", 1000);
+  }
+  return clean;
 }
 
 function forkError(e: unknown): boolean {

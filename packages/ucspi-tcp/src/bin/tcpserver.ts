@@ -13,6 +13,7 @@ import { Exit, errWrite, setProg, sigpipeIgnore, writeAll } from "@qts/core/die"
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
+import { signalReady, takeReadyFd } from "@qts/core/ready";
 import { type Env, exit } from "@qts/core/run";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
@@ -209,6 +210,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
   }
   if (prog.length === 0) dieUsage();
 
+  // Readiness (supervise(8)'s notification-fd): said once the socket is bound and listening.
+  const ready = takeReadyFd(env);
   // The program gets the very bytes of tcpserver's arguments and environment (core/bytes.ts); the
   // values set per connection are text (UTF-8) and a rule's values the cdb's bytes.
   const raw = rawEnv(env);
@@ -275,6 +278,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
       writeAll(1, `${boundPort}\n`);
     } catch {}
   }
+  signalReady(ready);
   // C closes fds 0 and 1 here; /dev/null in their place keeps them from being reused for sockets.
   try {
     const nul = openSync("/dev/null", "r+");
