@@ -51,7 +51,7 @@ export function main(argv: string[], _env: Env): number {
       const met = watches.map((w) => holds(w.dir, want));
       if (any ? met.some((m) => m) : met.every((m) => m)) return EXIT_OK;
       const left = deadline - Date.now();
-      if (left <= 0) return EXIT_TIMEOUT;
+      if (left <= 0) die(EXIT_TIMEOUT, "timed out");
       const fds = watches.flatMap((w) => (w.rfd === undefined ? [] : [w.rfd]));
       const fallback = fds.length < watches.length;
       const ms = Math.min(left === Number.POSITIVE_INFINITY ? 2 ** 31 - 1 : left, fallback ? FALLBACK_MS : 2 ** 31 - 1);
