@@ -9,6 +9,8 @@
 // --keep         keep a run script that differs from the template (the administrator changed it):
 //                the template's goes beside it as run.new, and we say so (make setup)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
+// --console      log with multilog to svscan's standard output, each line after its service's
+//                name ("smtpd: @4000... line"), as a container's log collector reads it
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
 //                user, who cannot setgroups even to their own ids
@@ -45,6 +47,7 @@ interface Opts {
   service: string;
   down: boolean;
   files?: string;
+  console: boolean;
   ip: string;
   port: string;
   mem: number;
@@ -68,6 +71,7 @@ function parse(argv: string[]): Opts {
     sendmail: false,
     noSwitch: false,
     keep: false,
+    console: false,
   };
   const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
   for (let i = 0; i < argv.length; i++) {
@@ -76,6 +80,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--service") o.service = resolve(val(++i, a));
     else if (a === "--down") o.down = true;
     else if (a === "--files") o.files = resolve(val(++i, a));
+    else if (a === "--console") o.console = true;
     else if (a === "--ip") o.ip = val(++i, a);
     else if (a === "--port") o.port = val(++i, a);
     else if (a === "--mem") o.mem = Number(val(++i, a));
@@ -98,7 +103,8 @@ function writeAtomic(path: string, text: string, mode: number): void {
 }
 
 function render(o: Opts, rel: string): string {
-  const logTo = (name: string, syslog: string) => (o.files ? `multilog t ${join(o.files, name)}` : syslog);
+  const logTo = (name: string, syslog: string) =>
+    o.console ? `multilog t '1${name}: '` : o.files ? `multilog t ${join(o.files, name)}` : syslog;
   let text = readFileSync(join(ROOT, "service", rel), "utf8");
   if (o.noSwitch)
     text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
@@ -135,7 +141,7 @@ function main(): void {
   }
   // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked.
   writeAtomic(join(o.service, "smtpd/notification-fd"), "3\n", 0o644);
-  if (o.files) writeAtomic(join(o.service, "smtpd/log/notification-fd"), "3\n", 0o644);
+  if (o.files || o.console) writeAtomic(join(o.service, "smtpd/log/notification-fd"), "3\n", 0o644);
   else rmSync(join(o.service, "smtpd/log/notification-fd"), { force: true });
   // The article's down files: nothing starts until svc -u. A service that was there keeps its state.
   for (const d of ["qmail", "smtpd", "smtpd/log"]) {

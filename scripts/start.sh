@@ -4,6 +4,8 @@
 # Settings, from the environment or make's command line (README, "make start"):
 #   PORT  the SMTP port on 127.0.0.1 (2525)
 #   VAR   where the tree lives (./var); one tree at a time per VAR
+#   LOG   files (VAR/log/*/current, multilog) or console (this terminal, each line after its
+#         service's name, as in a container)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
@@ -96,7 +98,12 @@ for a in root postmaster mailer-daemon; do
   [ -e "$H/alias/.qmail-$a" ] || { echo "&$NAME" > "$H/alias/.qmail-$a"; chmod 644 "$H/alias/.qmail-$a"; }
 done
 
-"$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" \
+case ${LOG:-files} in
+  files) LOGOPT=(--files "$L"); LOGWHERE="$L/{qmail,smtpd}/current" ;;
+  console) LOGOPT=(--console); LOGWHERE="here, each line after its service's name" ;;
+  *) die "LOG=$LOG: say files or console" ;;
+esac
+"$BUN" scripts/services.ts --home "$H" --service "$S" "${LOGOPT[@]}" --ip 127.0.0.1 --port "$PORT" \
   --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
 
 # svscan in its own session, so that Ctrl-C reaches only this script, which then stops the tree in order.
@@ -143,7 +150,7 @@ if [ -z "$ready" ]; then
 fi
 
 cat <<EOT
-start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
+start: qmail home $H, services $S, logs $LOGWHERE
 start: SMTP on 127.0.0.1:$PORT. Try:
          echo 'Subject: test 1' | $H/bin/sendmail root
          swaks --server 127.0.0.1:$PORT --to $NAME@localhost

@@ -364,3 +364,19 @@ describe("multilog t: labels never go backwards", () => {
     expect(back).toBe(0);
   });
 });
+
+describe("multilog 1 (ours, s6-log's action): selected lines to standard output after a prefix", () => {
+  test("each selected line, with its label, after the prefix; the original ignores the item", async () => {
+    const d = tmp();
+    const r = await run(ours("multilog"), ["-*", "+keep*", "1smtpd: ", join(d, "log")], {
+      input: "keep one\ndrop this\nkeep two\n",
+    });
+    expect(r).toMatchObject({ code: 0, stdout: "smtpd: keep one\nsmtpd: keep two\n" });
+    expect(readFileSync(join(d, "log/current"), "latin1")).toBe("keep one\nkeep two\n");
+    if (orig) {
+      const o = await run(orig, ["-*", "+keep*", "1smtpd: ", join(d, "orig")], { input: "keep one\n" });
+      expect(o).toMatchObject({ code: 0, stdout: "" });
+      expect(readFileSync(join(d, "orig/current"), "latin1")).toBe("keep one\n");
+    }
+  });
+});

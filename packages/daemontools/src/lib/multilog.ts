@@ -22,7 +22,7 @@ import {
   writeSync,
 } from "node:fs";
 import { byteStr, bytesOf, envBytes, rawEnv } from "@qts/core/bytes";
-import { checkPipe, dieSys, errWrite, warn, warnSys } from "@qts/core/die";
+import { checkPipe, dieSys, errWrite, warn, warnSys, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { inheritedFds, inheritFd } from "@qts/sys/exec";
@@ -413,7 +413,12 @@ class LogDir {
   }
 }
 
-type Item = { k: "+" | "-"; pat: Buffer } | { k: "e" } | { k: "="; name: string; fd: number } | { k: "d"; dir: LogDir };
+type Item =
+  | { k: "+" | "-"; pat: Buffer }
+  | { k: "e" }
+  | { k: "1"; prefix: Buffer }
+  | { k: "="; name: string; fd: number }
+  | { k: "d"; dir: LogDir };
 
 export class Multilog {
   private items: Item[] = [];
@@ -485,6 +490,12 @@ export class Multilog {
         this.looks = true;
       } else if (c === "e") {
         this.items.push({ k: "e" });
+        this.looks = true;
+      } else if (c === "1") {
+        // Ours (s6-log's "1"): each selected line to standard output, after the rest of the item
+        // (a prefix such as "smtpd: "), for a console that a container's log collector reads. The
+        // original multilog ignores items it does not know.
+        this.items.push({ k: "1", prefix: bytesOf((raw[i] as string).slice(1)) });
         this.looks = true;
       } else if (c === "=") {
         this.items.push({ k: "=", name: s.slice(1), fd: status.get(i) as number });
@@ -682,6 +693,14 @@ export class Multilog {
                 checkPipe(e);
               }
             }
+            break;
+          case "1":
+            if (sel)
+              try {
+                writeAll(1, Buffer.concat([it.prefix, line.subarray(0, len), Buffer.from("\n")]));
+              } catch (e) {
+                checkPipe(e);
+              }
             break;
           case "=":
             if (sel)
