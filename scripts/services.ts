@@ -140,6 +140,7 @@ function main(): void {
     } else if (old !== text) writeAtomic(dst, text, 0o755);
   }
   // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked.
+  writeAtomic(join(o.service, "qmail/notification-fd"), "3\n", 0o644);
   writeAtomic(join(o.service, "smtpd/notification-fd"), "3\n", 0o644);
   if (o.files || o.console) writeAtomic(join(o.service, "smtpd/log/notification-fd"), "3\n", 0o644);
   else rmSync(join(o.service, "smtpd/log/notification-fd"), { force: true });

@@ -2,6 +2,7 @@
 import { writeSync } from "node:fs";
 import { checkPipe, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
+import { takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { QmailSend } from "../lib/send.ts";
@@ -27,6 +28,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   } catch {
     return alert("unable to switch to home directory");
   }
+  const ready = takeReadyFd(env);
   const send = new QmailSend(home, env);
   if (!send.getcontrols()) return alert("unable to read controls");
   try {
@@ -36,5 +38,5 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   }
   sigpipeIgnore();
   process.umask(0o077);
-  return send.run();
+  return send.run(ready);
 }

@@ -4,6 +4,7 @@ import { accessSync, constants, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
+import { READY_VAR, takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { closeOnExec, pathexec, prepareExec } from "@qts/sys/exec";
@@ -41,6 +42,8 @@ function freeRange(count: number): number {
 export function main(argv: string[], env: Env): number {
   setProg("qmail-start");
   const home = qmailHome(env);
+  // Readiness (supervise(8)): qmail-send says it once its helpers are up; the helpers never see it.
+  const ready = takeReadyFd(env);
   const root = process.geteuid!() === 0;
   let uidl: number;
   let uidq: number;
@@ -111,6 +114,17 @@ export function main(argv: string[], env: Env): number {
     // Bun's own event loop lives on low fds (3, 4): from here on nothing may run but dup2 and execve.
     const src = [logfd, p1[1], p2[0], p3[1], p4[0], p5[1], p6[0]];
     if (lifeline >= 0) src.push(lifeline);
+    // The readiness descriptor goes to qmail-send above the ones it reads and writes (0-7).
+    const keep: number[] = [];
+    if (ready !== undefined) {
+      let f = ready;
+      if (f < src.length) {
+        f = freeRange(1);
+        dup2(ready, f);
+      }
+      keep.push(f);
+      (env as Record<string, string>)[READY_VAR] = String(f);
+    }
     const hi = freeRange(src.length);
     src.forEach((fd, i) => {
       dup2(fd, hi + i);
@@ -119,7 +133,7 @@ export function main(argv: string[], env: Env): number {
     src.forEach((_, i) => {
       dup2(hi + i, i);
     });
-    prepareExec(src.map((_, i) => i));
+    prepareExec([...src.map((_, i) => i), ...keep]);
   } catch {
     return EXIT_TEMP;
   }

@@ -20,6 +20,7 @@ import {
   writeSync,
 } from "node:fs";
 import { writeAll } from "@qts/core/die";
+import { signalReady } from "@qts/core/ready";
 import { setBlocking } from "@qts/sys/exec";
 import { lockExNb } from "@qts/sys/flock";
 import { Control } from "./control.ts";
@@ -1227,7 +1228,8 @@ export class QmailSend {
   }
 
   /** qmail-send's main() after chdir to the queue; returns the exit code. */
-  async run(): Promise<number> {
+  /** The main loop; ready (a descriptor) hears a newline once the spawners have said their concurrency. */
+  async run(ready?: number): Promise<number> {
     // Caught from the start, as qmail-send.c does before taking the mutex.
     process.on("SIGTERM", () => {
       this.flagexitasap = true;
@@ -1274,6 +1276,8 @@ export class QmailSend {
       const u = ch[0] as number;
       if ((this.concurrency[c] as number) > u) this.concurrency[c] = u;
     }
+    // Both spawners answered: the helpers are up (supervise(8), notification-fd).
+    signalReady(ready);
     const numjobs = (this.concurrency[0] as number) + (this.concurrency[1] as number);
     this.jo = Array.from({ length: numjobs }, () => ({
       refs: 0,
