@@ -136,7 +136,7 @@ describe("qmail-queued in-process (limits, death, fuzz)", () => {
   beforeAll(async () => {
     home = await makeHome();
     sock = join(home, "queued/socket");
-    q = new Queued({ home, ids: qmailIds(home), maxClients: 3, deathMs: 400, lingerMs: 500, log: () => {} });
+    q = new Queued({ home, ids: qmailIds(home), maxClients: 3, reserve: 0, deathMs: 400, lingerMs: 500, log: () => {} });
     q.start();
   });
   afterAll(() => q.stop());
