@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
+  existsSync,
   linkSync,
   lstatSync,
   readdirSync,
@@ -16,7 +17,6 @@ import {
 } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { date822 } from "@qts/qmail/lib/date822";
 import { qmailIds } from "@qts/qmail/lib/ids";
 import { QmailQueue } from "@qts/qmail/lib/qmail";
 import { ADDR } from "@qts/qmail/lib/queue";
@@ -43,7 +43,6 @@ describe("the drop directory, while qmail-queued is down", () => {
   test("an ordinary user's message waits there, unreadable to others, and is queued as that user at start", async () => {
     const nobody = ids("nobody");
     const drop = join(home, "queued/drop");
-    const t0 = Date.now();
     const r = qq(home, MSG, ENV, { user: "nobody" });
     expect(r.code).toBe(0);
     const names = readdirSync(drop);
@@ -62,6 +61,7 @@ describe("the drop directory, while qmail-queued is down", () => {
     expect(asUser("qmaild", "rm", ["-f", join(drop, name)]).status).not.toBe(0);
     expect(todo(home).size).toBe(0);
 
+    const t0 = Date.now();
     const q = await startQueued(home);
     try {
       await waitFor(() => todo(home).size === 1, 5000);
@@ -74,9 +74,10 @@ describe("the drop directory, while qmail-queued is down", () => {
         envelope: ENV,
         t0,
         t1: Date.now(),
-        pid: r.pid,
+        // qmail-queued's own pid, as C's qmail-queue writes its own, not the writer's.
+        pid: q.pid,
       });
-      expect(readdirSync(drop)).toEqual([]);
+      expect(await waitFor(() => readdirSync(drop).length === 0, 5000)).toBe(true);
     } finally {
       await q.stop();
     }
@@ -90,42 +91,64 @@ describe("the drop directory, while qmail-queued is down", () => {
     expect(readdirSync(drop)).toEqual([]);
   });
 
-  test("draining: the date is the file's, malformed and hard-linked files are refused, stale partial files go", async () => {
+  test("draining: the date and pid are the drain's, malformed, foreign and hard-linked files are refused and removed, partial files of dead writers go", async () => {
     const drop = join(home, "queued/drop");
     const nobody = ids("nobody");
     const body = Buffer.from("Subject: old\n\nx\n");
     const stream = Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]);
+    const nobodys = (path: string, data: string | Buffer) => {
+      writeFileSync(path, data);
+      chmodSync(path, 0o640);
+      spawnSync("chown", [`${nobody.uid}:${qmailIds(home).gid.qmail}`, path]);
+    };
     const good = join(drop, `4242.${"a".repeat(32)}`);
-    writeFileSync(good, stream);
-    chmodSync(good, 0o640);
-    spawnSync("chown", [`${nobody.uid}`, good]);
+    nobodys(good, stream);
     const when = new Date("2026-01-02T03:04:05Z");
     utimesSync(good, when, when);
     const bad = join(drop, `4243.${"b".repeat(32)}`);
-    writeFileSync(bad, "garbage");
+    nobodys(bad, "garbage");
     const linked = join(drop, `4244.${"c".repeat(32)}`);
-    writeFileSync(join(home, "elsewhere"), stream);
+    nobodys(join(home, "elsewhere"), stream);
     linkSync(join(home, "elsewhere"), linked);
-    const oldTmp = join(drop, `t4245.${"d".repeat(32)}`);
-    const newTmp = join(drop, `t4246.${"e".repeat(32)}`);
-    writeFileSync(oldTmp, "partial");
-    writeFileSync(newTmp, "partial");
+    const rootOwned = join(drop, `4245.${"d".repeat(32)}`);
+    writeFileSync(rootOwned, stream, { mode: 0o640 });
+    // Partial files: a live writer's (this process) stays; a dead writer's, or one older than
+    // 36 hours, goes.
+    const dead = spawnSync("true").pid;
+    const liveTmp = join(drop, `t${process.pid}.${"e".repeat(32)}`);
+    const deadTmp = join(drop, `t${dead}.${"f".repeat(32)}`);
+    const oldTmp = join(drop, `t${process.pid}.${"0".repeat(32)}`);
+    for (const t of [liveTmp, deadTmp, oldTmp]) nobodys(t, "partial");
     const old = new Date(Date.now() - 37 * 3600 * 1000);
     utimesSync(oldTmp, old, old);
-    const other = join(drop, "README");
-    writeFileSync(other, "not ours");
+    writeFileSync(join(drop, "README"), "not ours");
 
     const before = todo(home);
-    const q = new Queued({ home, ids: qmailIds(home), log: () => {} });
-    expect(q.drain()).toBe(1);
+    const log: string[] = [];
+    const q = new Queued({ home, ids: qmailIds(home), log: (l) => log.push(l) });
+    const t0 = Date.now();
+    expect(await q.drain()).toBe(1);
     const [m, ...more] = added(home, before);
     expect(more).toEqual([]);
     if (!m) throw new Error("not drained");
-    expect(m.todo.toString("latin1")).toBe(`u${nobody.uid}\0p4242\0Fa@b\0Tc@d\0`);
-    expect(m.mess.toString("latin1")).toBe(
-      `Received: (qmail 4242 invoked by uid ${nobody.uid}); ${date822(when.getTime())}\nSubject: old\n\nx\n`,
+    expectMessage(m, {
+      uid: nobody.uid,
+      who: `by uid ${nobody.uid}`,
+      message: "Subject: old\n\nx\n",
+      envelope: ENV,
+      t0,
+      t1: Date.now(),
+      pid: process.pid,
+    });
+    expect(readdirSync(drop)).toEqual([`t${process.pid}.${"e".repeat(32)}`]);
+    expect(log.sort()).toEqual(
+      [
+        `warning: dropping malformed 4243.${"b".repeat(32)}: qq 91`,
+        `warning: removed 4244.${"c".repeat(32)}: 2 links`,
+        `warning: removed 4245.${"d".repeat(32)}: owned by uid 0`,
+        "warning: removed README: not a drop file",
+      ].sort(),
     );
-    expect(readdirSync(drop).sort()).toEqual(["README", `t4246.${"e".repeat(32)}`]);
   });
 });
 
@@ -287,6 +310,8 @@ describe("qmail-queued per-uid limit", () => {
           stdio: ["pipe", "ignore", "ignore"],
         });
         holders.push(c);
+        // Some bytes, so that qmail-queued opens the queue's files for it (a sign it is counted).
+        c.stdin?.write("Subject: held\n");
         return c;
       };
       const messes = () => files(home).filter((f) => f.startsWith("mess/")).length;
@@ -389,7 +414,7 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
     const qd2 = await startQueued(home);
     try {
       await waitFor(() => added(home, before).length === 1, 5000);
-      expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u${nobody.uid}\0p${r2.pid}\0Fu@v\0Tw@x\0`);
+      expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u${nobody.uid}\0p${qd2.pid}\0Fu@v\0Tw@x\0`);
     } finally {
       await qd2.stop();
     }
@@ -460,13 +485,13 @@ describe("qmail-queued the program", () => {
       const name = join(drop, `77.${"f".repeat(32)}`);
       writeFileSync(name, Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]));
       chmodSync(name, 0o640);
-      spawnSync("chown", [`:${qmailIds(home).gid.qmail}`, name]);
+      spawnSync("chown", [`${ids("nobody").uid}:${qmailIds(home).gid.qmail}`, name]);
       process.kill(q.pid, "SIGALRM");
       expect(await waitFor(() => todo(home).size === 1, 5000)).toBe(true);
     } finally {
       await q.stop();
     }
-    // A drop file qmail-queued cannot read (not group qmail, mode 0600) stays where it is, with a warning.
+    // A drop file qmail-queued cannot read (not group qmail, mode 0600) is nobody's drop file: removed, with a warning.
     const unreadable = join(home, "queued/drop", `78.${"0".repeat(32)}`);
     writeFileSync(unreadable, "x");
     chmodSync(unreadable, 0o600);
@@ -486,7 +511,7 @@ describe("qmail-queued the program", () => {
     }, 5000);
     p.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(err).toBe(`qmail-queued: warning: unable to read 78.${"0".repeat(32)}\n`);
-    expect(lstatSync(unreadable).isFile()).toBe(true);
+    expect(err).toBe(`qmail-queued: warning: removed 78.${"0".repeat(32)}: unreadable\n`);
+    expect(existsSync(unreadable)).toBe(false);
   }, 30_000);
 });

@@ -96,8 +96,12 @@ export class SocketInjection implements Injection {
     this.poke();
   }
 
-  /** Connects; undefined when qmail-queued is not there (no socket, refused, not allowed). */
-  static connect(path: string): Promise<SocketInjection | undefined> {
+  /**
+   * Connects; undefined when qmail-queued is not there (no socket, refused,
+   * not allowed); 71 when it took the connection and closed it at once, which
+   * is how it says "not now" to a caller over its limits (qmail-queued(8)).
+   */
+  static connect(path: string): Promise<SocketInjection | number | undefined> {
     const inj = new SocketInjection();
     return new Promise((ok) => {
       Bun.connect({
@@ -112,7 +116,7 @@ export class SocketInjection implements Injection {
           end: () => inj.onClose(),
           close: () => inj.onClose(),
           error: () => inj.onClose(),
-          connectError: () => ok(undefined),
+          connectError: (_s, e) => ok((e as { code?: string }).code === "ECONNRESET" ? QQ.TEMP_REFUSED : undefined),
         },
       }).catch(() => ok(undefined));
     });
@@ -387,6 +391,6 @@ export async function openQueue(home: string, ids?: QmailIds): Promise<Injection
     }
   }
   const s = await SocketInjection.connect(queuedSocket(home));
-  if (s) return s;
+  if (s !== undefined) return s;
   return DropInjection.open(home, qids);
 }

@@ -245,7 +245,8 @@ export class Queued {
     } catch {}
     const cl: Client = { uid: -2, pid: 0, parser: new FrameParser(), code: -1 };
     s.data = cl;
-    // Refused: the answer, then the descriptor is closed at once; nothing was counted.
+    // Refused: the answer, then the descriptor is closed at once (nothing was counted). A
+    // client that has not read the byte by then sees ECONNRESET, which it takes as 71.
     if (uid < 0 || !this.admits(uid)) {
       cl.code = uid < 0 ? QQ.BUG : QQ.TEMP_REFUSED;
       s.write(Buffer.of(cl.code));
