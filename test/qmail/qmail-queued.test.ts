@@ -11,6 +11,7 @@ import {
   lstatSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   statSync,
   utimesSync,
   writeFileSync,
@@ -514,4 +515,104 @@ describe("qmail-queued the program", () => {
     expect(err).toBe(`qmail-queued: warning: removed 78.${"0".repeat(32)}: unreadable\n`);
     expect(existsSync(unreadable)).toBe(false);
   }, 30_000);
+});
+
+describe("an unfinished message leaves nothing in the drop directory (qmail-queued down)", () => {
+  let home: string;
+  let drop: string;
+  beforeAll(async () => {
+    home = await makeHome();
+    drop = join(home, "queued/drop");
+    writeFileSync(join(home, "control/me"), "test.example\n");
+    writeFileSync(join(home, "control/rcpthosts"), "test.example\n");
+    writeFileSync(join(home, "control/timeoutsmtpd"), "2\n");
+  });
+
+  const HEAD = "HELO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<u@test.example>\r\nDATA\r\nSubject: cut\r\n\r\n";
+
+  /** The writer's descriptors that point into the drop directory (a nameless file shows as "(deleted)"). */
+  function dropFds(pid: number): string[] {
+    const out: string[] = [];
+    for (const fd of readdirSync(`/proc/${pid}/fd`))
+      try {
+        const t = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (t.startsWith(drop)) out.push(t);
+      } catch {}
+    return out;
+  }
+
+  /** qmail-smtpd as qmaild, in the middle of DATA with 200 KB of body sent, then `end` it. */
+  async function smtpdCut(end: (p: ReturnType<typeof spawn>) => void): Promise<string> {
+    const qd = ids("qmaild");
+    const p = spawn(join(home, "bin/qmail-smtpd"), [], {
+      uid: qd.uid,
+      gid: qd.gid,
+      stdio: ["pipe", "pipe", "ignore"],
+      env: { PATH: process.env.PATH ?? "/bin:/usr/bin", TCPREMOTEIP: "10.1.2.3", TCPLOCALHOST: "mx.test.example" },
+    });
+    let out = "";
+    p.stdout?.on("data", (d) => {
+      out += d;
+    });
+    const exited = new Promise<void>((ok) => p.once("exit", () => ok()));
+    p.stdin?.write(HEAD);
+    p.stdin?.write(`${"x".repeat(999)}\r\n`.repeat(200));
+    // The writer holds its drop file (nameless) once the body is flowing.
+    expect(await waitFor(() => out.includes("354 ") && dropFds(p.pid ?? 0).length > 0, 10_000)).toBe(true);
+    end(p);
+    await exited;
+    return out;
+  }
+
+  test("qmail-smtpd as qmaild: a finished message is one drop file", async () => {
+    const qd = ids("qmaild");
+    const r = spawnSync(join(home, "bin/qmail-smtpd"), [], {
+      uid: qd.uid,
+      gid: qd.gid,
+      input: `${HEAD}body\r\n.\r\nQUIT\r\n`,
+      encoding: "latin1",
+      timeout: 20_000,
+      env: { PATH: process.env.PATH ?? "/bin:/usr/bin", TCPREMOTEIP: "10.1.2.3" },
+    });
+    expect(r.stdout).toMatch(/\r\n250 ok \d+ qp \d+\r\n221 /);
+    const names = readdirSync(drop);
+    expect(names).toHaveLength(1);
+    spawnSync("rm", ["-f", join(drop, names[0] as string)]);
+  });
+
+  test("qmail-smtpd as qmaild: client disconnect in DATA leaves nothing", async () => {
+    await smtpdCut((p) => p.stdin?.end());
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("qmail-smtpd as qmaild: timeout in DATA leaves nothing", async () => {
+    const out = await smtpdCut(() => {});
+    expect(out).toEndWith("451 timeout (#4.4.2)\r\n");
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("qmail-smtpd as qmaild: SIGTERM and SIGKILL in DATA leave nothing", async () => {
+    await smtpdCut((p) => p.kill("SIGTERM"));
+    expect(readdirSync(drop)).toEqual([]);
+    await smtpdCut((p) => p.kill("SIGKILL"));
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("qmail-queue as a user, killed -9 in the middle of the message, leaves nothing", async () => {
+    const env = join(home, "queued", "env");
+    writeFileSync(env, ENV);
+    chmodSync(env, 0o644);
+    const nobody = ids("nobody");
+    const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    const exited = new Promise<void>((ok) => c.once("exit", () => ok()));
+    c.stdin?.write(`Subject: cut\n\n${"y".repeat(100_000)}\n`);
+    expect(await waitFor(() => dropFds(c.pid ?? 0).length > 0, 10_000)).toBe(true);
+    c.kill("SIGKILL");
+    await exited;
+    expect(readdirSync(drop)).toEqual([]);
+  });
 });
