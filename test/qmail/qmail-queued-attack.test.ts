@@ -7,7 +7,7 @@
 // the real daemon.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { frameHeader } from "@qts/qmail/lib/queued-proto";
 import { waitFor } from "../lib/harness.ts";
@@ -198,8 +198,10 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
     const names = ["1", "9999999999"].map((p) => dropName(Number(p)));
     for (const [i, name] of names.entries())
       expect(
-        as(MALLORY, `umask 027; cat ${attack} > ${drop}/${name} && touch -d ${i ? "2400-01-01" : "1901-12-14"} ${drop}/${name}`)
-          .status,
+        as(
+          MALLORY,
+          `umask 027; cat ${attack} > ${drop}/${name} && touch -d ${i ? "2400-01-01" : "1901-12-14"} ${drop}/${name}`,
+        ).status,
       ).toBe(0);
     const before = todo(home);
     const t0 = Date.now();
@@ -428,9 +430,7 @@ for i in range(100000):
       // rounds before it are over.
       for (let i = 0; i < 3; i++) {
         const before = todo(home);
-        expect(
-          as(VICTIM, `umask 027; cat ${join(top(home), "vstream2")} > ${drop}/${dropName()}`).status,
-        ).toBe(0);
+        expect(as(VICTIM, `umask 027; cat ${join(top(home), "vstream2")} > ${drop}/${dropName()}`).status).toBe(0);
         process.kill(d.pid, "SIGALRM");
         expect(await waitFor(() => added(home, before).length === 1, 10_000)).toBe(true);
       }

@@ -13,6 +13,7 @@ import {
   readFileSync,
   readlinkSync,
   statSync,
+  unlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -160,7 +161,15 @@ describe("qmail-queued in-process (limits, death, fuzz)", () => {
   beforeAll(async () => {
     home = await makeHome();
     sock = join(home, "queued/socket");
-    q = new Queued({ home, ids: qmailIds(home), maxClients: 3, reserve: 0, deathMs: 400, lingerMs: 500, log: () => {} });
+    q = new Queued({
+      home,
+      ids: qmailIds(home),
+      maxClients: 3,
+      reserve: 0,
+      deathMs: 400,
+      lingerMs: 500,
+      log: () => {},
+    });
     q.start();
   });
   afterAll(() => q.stop());
@@ -596,6 +605,19 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
     expect(readdirSync(drop)).toEqual([]);
     await smtpdCut((p) => p.kill("SIGKILL"));
     expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("a message bigger than the drop limit (control/databytes + 1 MiB) gets 71 and leaves nothing", () => {
+    writeFileSync(join(home, "control/databytes"), "1000\n");
+    try {
+      expect(qq(home, `Subject: big\n\n${"z".repeat(1024 * 1024 + 2000)}\n`, ENV, { user: "nobody" }).code).toBe(71);
+      expect(readdirSync(drop)).toEqual([]);
+      expect(qq(home, "Subject: small\n\nok\n", ENV, { user: "nobody" }).code).toBe(0);
+      expect(readdirSync(drop)).toHaveLength(1);
+    } finally {
+      unlinkSync(join(home, "control/databytes"));
+      for (const n of readdirSync(drop)) unlinkSync(join(drop, n));
+    }
   });
 
   test("qmail-queue as a user, killed -9 in the middle of the message, leaves nothing", async () => {

@@ -382,7 +382,7 @@ export class Queued {
   }
 
   /** Removes something in the drop directory that is no writer's finished or partial file; if it may not, says so once. */
-  private junk(name: string, st: Stats, why: string): void {
+  private junk(name: string, st: Stats, why: string): undefined {
     const path = join(queuedDrop(this.o.home), name);
     try {
       if (st.isDirectory()) rmdirSync(path);
@@ -390,11 +390,11 @@ export class Queued {
       this.logged.delete(name);
       this.o.log(`warning: removed ${name}: ${why}`);
     } catch (e) {
-      if (errCode(e) === "ENOENT") return;
-      if (this.logged.get(name) === st.ino) return;
+      if (errCode(e) === "ENOENT" || this.logged.get(name) === st.ino) return undefined;
       if (this.logged.size < LOGGED_MAX) this.logged.set(name, st.ino);
       this.o.log(`warning: unable to remove ${name}: ${why}`);
     }
+    return undefined;
   }
 
   /**
@@ -445,8 +445,7 @@ export class Queued {
     try {
       const fst = fstatSync(fd);
       // What was opened is what was checked, and still passes.
-      const why2 =
-        fst.ino !== st.ino || fst.dev !== st.dev ? "replaced while being opened" : this.refusal(fst, limit);
+      const why2 = fst.ino !== st.ino || fst.dev !== st.dev ? "replaced while being opened" : this.refusal(fst, limit);
       if (why2) return this.junk(name, fst, why2);
       try {
         code = await this.queue(fd, fst.uid, limit);
