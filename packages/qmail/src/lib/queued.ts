@@ -390,8 +390,12 @@ export class Queued {
       this.logged.delete(name);
       this.o.log(`warning: removed ${name}: ${why}`);
     } catch (e) {
-      if (errCode(e) === "ENOENT" || this.logged.get(name) === st.ino) return undefined;
-      if (this.logged.size < LOGGED_MAX) this.logged.set(name, st.ino);
+      if (errCode(e) === "ENOENT") return undefined;
+      const known = this.logged.get(name);
+      if (known === st.ino) return undefined;
+      // Past LOGGED_MAX names, more junk is not said at all rather than said on every drain.
+      if (known === undefined && this.logged.size >= LOGGED_MAX) return undefined;
+      this.logged.set(name, st.ino);
       this.o.log(`warning: unable to remove ${name}: ${why}`);
     }
     return undefined;
