@@ -53,3 +53,29 @@ start
 for _ in $(seq 600); do [ -z "$(ls "$H/queued/drop")" ] && break; sleep 0.05; done
 echo "| drain at start: $drops drop files | | | $(echo "($(cpu "$QD")) / $drops" | bc -l | xargs printf %.2f) (incl. start-up) |"
 stop
+# A flood: nobody holds 1000 connections to a qmail-queued limited to 200 descriptors.
+prlimit --nofile=200:200 -- "$H/bin/qmail-queued" 2>/dev/null &
+QD=$!
+for _ in $(seq 200); do [ -S "$H/queued/socket" ] && break; sleep 0.05; done
+(sleep 8) | $AS /usr/bin/python3 -c '
+import socket, sys
+socks = []
+for i in range(1000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        break
+    socks.append(s)
+sys.stdin.read()
+' "$H/queued/socket" &
+FL=$!
+sleep 3
+c0=$(cpu "$QD")
+sleep 4
+echo
+echo "flood of 1000 held connections, 200 descriptors: qmail-queued used $(echo "$(cpu "$QD") - $c0" | bc) ms of CPU in 4 s, holds $(ls "/proc/$QD/fd" | wc -l) descriptors"
+kill "$FL" 2>/dev/null || true
+wait "$FL" 2>/dev/null || true
+stop
