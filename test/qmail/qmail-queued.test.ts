@@ -638,3 +638,86 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
     expect(readdirSync(drop)).toEqual([]);
   });
 });
+
+describe("the drop writer where O_TMPFILE is missing (t files)", () => {
+  let home: string;
+  let drop: string;
+  beforeAll(async () => {
+    home = await makeHome();
+    drop = join(home, "queued/drop");
+  });
+
+  const script = (end: string) => `
+    import { DropInjection } from "${ROOT}/packages/qmail/src/lib/queued-client.ts";
+    import { qmailIds } from "${ROOT}/packages/qmail/src/lib/ids.ts";
+    const d = DropInjection.open(${JSON.stringify(home)}, qmailIds(${JSON.stringify(home)}), { tmpfile: false });
+    if (typeof d === "number") process.exit(d);
+    d.put(Buffer.from("Subject: t\\n\\n" + "x".repeat(100000)));
+    // The partial file, by the name only its writer knows (nobody may list the directory).
+    const { existsSync } = await import("node:fs");
+    process.stdout.write(\`\${existsSync(d.tmp)}\\n\`);
+    ${end}
+  `;
+  const runAsNobody = (end: string) => {
+    const nobody = ids("nobody");
+    return spawnSync(BUN, ["-e", script(end)], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      cwd: "/",
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+    });
+  };
+
+  test("a partial t file is there while writing; an exit in the middle removes it", () => {
+    const r = runAsNobody("process.exit(1);");
+    expect(r.stdout).toBe("true\n");
+    expect(r.status).toBe(1);
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("a complete message is renamed to its final name; abort removes the partial file", () => {
+    const r = runAsNobody(`
+      d.messageEnd();
+      if (d.envelope(Buffer.from("Fa\\0Tb\\0\\0")) !== 0) process.exit(9);
+      const e = DropInjection.open(${JSON.stringify(home)}, qmailIds(${JSON.stringify(home)}), { tmpfile: false });
+      if (typeof e === "number") process.exit(e);
+      e.put(Buffer.from("x"));
+      process.exit(e.abort(54) === 54 ? 0 : 8);
+    `);
+    expect(r.status).toBe(0);
+    const names = readdirSync(drop);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^\d+\.[0-9a-f]{32}$/);
+    unlinkSync(join(drop, names[0] as string));
+  });
+
+  test("a writer killed -9 leaves its t file; qmail-queued removes it at start (the writer's pid is gone)", async () => {
+    const nobody = ids("nobody");
+    const c = spawn(BUN, ["-e", script("setInterval(() => {}, 1000);")], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      cwd: "/",
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+    });
+    const exited = new Promise<void>((ok) => c.once("exit", () => ok()));
+    let out = "";
+    c.stdout?.on("data", (d) => {
+      out += d;
+    });
+    expect(await waitFor(() => out.includes("\n"), 20_000)).toBe(true);
+    const partial = readdirSync(drop);
+    expect(partial).toEqual([expect.stringMatching(new RegExp(`^t${c.pid}\\.[0-9a-f]{32}$`))]);
+    c.kill("SIGKILL");
+    await exited;
+    expect(readdirSync(drop)).toEqual(partial);
+    const q = await startQueued(home);
+    try {
+      expect(await waitFor(() => readdirSync(drop).length === 0, 5000)).toBe(true);
+    } finally {
+      await q.stop();
+    }
+  });
+});

@@ -240,12 +240,14 @@ export class DropInjection implements Injection {
     private limit: number,
   ) {}
 
-  static open(home: string, ids?: QmailIds): DropInjection | number {
+  /** opts.tmpfile false: the `t` file's way, as where O_TMPFILE is missing (tests). */
+  static open(home: string, ids?: QmailIds, opts: { tmpfile?: boolean } = {}): DropInjection | number {
     const drop = queuedDrop(home);
     const name = `${process.pid}.${hex(16)}`;
     let fd: number;
     let tmp: string | undefined;
     try {
+      if (opts.tmpfile === false) throw Object.assign(new Error("no O_TMPFILE"), { code: "EOPNOTSUPP" });
       fd = openTmpfile(drop, 0o600);
     } catch (e) {
       const code = (e as { code?: string }).code;
