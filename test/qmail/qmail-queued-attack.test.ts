@@ -434,6 +434,8 @@ for i in range(100000):
         process.kill(d.pid, "SIGALRM");
         expect(await waitFor(() => added(home, before).length === 1, 10_000)).toBe(true);
       }
+      // The last marker is removed just after it is queued.
+      expect(await waitFor(() => readdirSync(drop).length === 1, 5000)).toBe(true);
       expect(readdirSync(drop)).toEqual([full]);
     } finally {
       await d.stop();

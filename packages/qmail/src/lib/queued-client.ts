@@ -146,8 +146,10 @@ export class SocketInjection implements Injection {
     return this.code;
   }
 
-  // qmail-queued went away without an answer: nothing is known to be queued.
-  private lost(): number {
+  // qmail-queued went away without an answer: nothing is known to be queued. A write can fail
+  // before the answer waiting behind it (71 to a refused client) is read: give it a moment.
+  private async lost(): Promise<number> {
+    if (this.code < 0 && !this.closed) await Promise.race([this.wait(), Bun.sleep(500)]);
     this.sock.terminate();
     return this.code >= 0 ? this.code : QQ.BUG;
   }

@@ -57,6 +57,8 @@ interface Client {
   parser: FrameParser;
   code: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Refused, waiting to be read (one of REFUSED_MAX). */
+  refused?: boolean;
 }
 
 const DROP_NAME = /^\d{1,10}\.[0-9a-f]{32}$/;
@@ -77,8 +79,12 @@ const O_CLOEXEC = 0o2000000;
 const FOREIGN_BITS = 0o7137;
 /** The drain yields the event loop after this long, so sockets are served between its slices. */
 const SLICE_MS = 10;
-/** Descriptors kept aside for Bun, the lock, the drain and the queue's directory fsyncs. */
-const FD_RESERVE = 64;
+/** Refused clients that may wait (uncounted) to read their 71; past that many, closed at once. */
+const REFUSED_MAX = 64;
+/** How long a refused client may take to read its 71. */
+const REFUSED_LINGER_MS = 1000;
+/** Descriptors kept aside for Bun, the lock, the drain, the queue's directory fsyncs and the refused. */
+const FD_RESERVE = 64 + REFUSED_MAX;
 /** A client holds up to three: its socket, mess/N and intd/N. */
 const FD_PER_CLIENT = 3;
 /** Names of junk qmail-queued may not remove, logged once each (a bounded memory). */
@@ -116,6 +122,7 @@ function yieldLoop(): Promise<void> {
 export class Queued {
   private clients = 0;
   private ordinary = 0;
+  private refused = 0;
   private perUid = new Map<number, number>();
   private server: ReturnType<typeof Bun.listen<Client>> | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
@@ -245,12 +252,20 @@ export class Queued {
     } catch {}
     const cl: Client = { uid: -2, pid: 0, parser: new FrameParser(), code: -1 };
     s.data = cl;
-    // Refused: the answer, then the descriptor is closed at once (nothing was counted). A
-    // client that has not read the byte by then sees ECONNRESET, which it takes as 71.
+    // Refused: the answer, and the slot is free at once (it was never counted). A few refused
+    // clients at a time get a second to read the byte; the others are closed at once, and a client
+    // that has not read the byte by then sees ECONNRESET, which it takes as 71.
     if (uid < 0 || !this.admits(uid)) {
       cl.code = uid < 0 ? QQ.BUG : QQ.TEMP_REFUSED;
       s.write(Buffer.of(cl.code));
-      s.terminate();
+      if (this.refused >= REFUSED_MAX) {
+        s.terminate();
+        return;
+      }
+      this.refused++;
+      cl.refused = true;
+      s.shutdown();
+      cl.timer = setTimeout(() => s.terminate(), REFUSED_LINGER_MS);
       return;
     }
     cl.uid = uid;
@@ -302,6 +317,7 @@ export class Queued {
     const cl = s.data;
     if (!cl || cl.uid === -3) return;
     clearTimeout(cl.timer);
+    if (cl.refused) this.refused--;
     if (cl.code < 0 && cl.w) cl.parser.end(cl.w);
     if (cl.uid >= 0) {
       this.clients--;
