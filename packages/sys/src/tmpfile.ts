@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, openSync } from "node:fs";
+import { openSync } from "node:fs";
 import { check, cstr, libc } from "./ffi.ts";
 
 const O_WRONLY = 1;
@@ -28,14 +28,4 @@ export function openTmpfile(dir: string, mode: number): number {
  */
 export function linkFd(fd: number, path: string): void {
   check("linkat", c().linkat(AT_FDCWD, cstr(`/proc/self/fd/${fd}`), AT_FDCWD, cstr(path), AT_SYMLINK_FOLLOW));
-}
-
-/** Whether dir's filesystem takes O_TMPFILE (for tests). */
-export function tmpfileWorks(dir: string): boolean {
-  try {
-    closeSync(openTmpfile(dir, 0o600));
-    return true;
-  } catch {
-    return false;
-  }
 }
