@@ -6,17 +6,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
+  existsSync,
   linkSync,
   lstatSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   statSync,
+  unlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { date822 } from "@qts/qmail/lib/date822";
 import { qmailIds } from "@qts/qmail/lib/ids";
 import { QmailQueue } from "@qts/qmail/lib/qmail";
 import { ADDR } from "@qts/qmail/lib/queue";
@@ -43,7 +45,6 @@ describe("the drop directory, while qmail-queued is down", () => {
   test("an ordinary user's message waits there, unreadable to others, and is queued as that user at start", async () => {
     const nobody = ids("nobody");
     const drop = join(home, "queued/drop");
-    const t0 = Date.now();
     const r = qq(home, MSG, ENV, { user: "nobody" });
     expect(r.code).toBe(0);
     const names = readdirSync(drop);
@@ -62,6 +63,7 @@ describe("the drop directory, while qmail-queued is down", () => {
     expect(asUser("qmaild", "rm", ["-f", join(drop, name)]).status).not.toBe(0);
     expect(todo(home).size).toBe(0);
 
+    const t0 = Date.now();
     const q = await startQueued(home);
     try {
       await waitFor(() => todo(home).size === 1, 5000);
@@ -74,9 +76,10 @@ describe("the drop directory, while qmail-queued is down", () => {
         envelope: ENV,
         t0,
         t1: Date.now(),
-        pid: r.pid,
+        // qmail-queued's own pid, as C's qmail-queue writes its own, not the writer's.
+        pid: q.pid,
       });
-      expect(readdirSync(drop)).toEqual([]);
+      expect(await waitFor(() => readdirSync(drop).length === 0, 5000)).toBe(true);
     } finally {
       await q.stop();
     }
@@ -90,42 +93,64 @@ describe("the drop directory, while qmail-queued is down", () => {
     expect(readdirSync(drop)).toEqual([]);
   });
 
-  test("draining: the date is the file's, malformed and hard-linked files are refused, stale partial files go", async () => {
+  test("draining: the date and pid are the drain's, malformed, foreign and hard-linked files are refused and removed, partial files of dead writers go", async () => {
     const drop = join(home, "queued/drop");
     const nobody = ids("nobody");
     const body = Buffer.from("Subject: old\n\nx\n");
     const stream = Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]);
+    const nobodys = (path: string, data: string | Buffer) => {
+      writeFileSync(path, data);
+      chmodSync(path, 0o640);
+      spawnSync("chown", [`${nobody.uid}:${qmailIds(home).gid.qmail}`, path]);
+    };
     const good = join(drop, `4242.${"a".repeat(32)}`);
-    writeFileSync(good, stream);
-    chmodSync(good, 0o640);
-    spawnSync("chown", [`${nobody.uid}`, good]);
+    nobodys(good, stream);
     const when = new Date("2026-01-02T03:04:05Z");
     utimesSync(good, when, when);
     const bad = join(drop, `4243.${"b".repeat(32)}`);
-    writeFileSync(bad, "garbage");
+    nobodys(bad, "garbage");
     const linked = join(drop, `4244.${"c".repeat(32)}`);
-    writeFileSync(join(home, "elsewhere"), stream);
+    nobodys(join(home, "elsewhere"), stream);
     linkSync(join(home, "elsewhere"), linked);
-    const oldTmp = join(drop, `t4245.${"d".repeat(32)}`);
-    const newTmp = join(drop, `t4246.${"e".repeat(32)}`);
-    writeFileSync(oldTmp, "partial");
-    writeFileSync(newTmp, "partial");
+    const rootOwned = join(drop, `4245.${"d".repeat(32)}`);
+    writeFileSync(rootOwned, stream, { mode: 0o640 });
+    // Partial files: a live writer's (this process) stays; a dead writer's, or one older than
+    // 36 hours, goes.
+    const dead = spawnSync("true").pid;
+    const liveTmp = join(drop, `t${process.pid}.${"e".repeat(32)}`);
+    const deadTmp = join(drop, `t${dead}.${"f".repeat(32)}`);
+    const oldTmp = join(drop, `t${process.pid}.${"0".repeat(32)}`);
+    for (const t of [liveTmp, deadTmp, oldTmp]) nobodys(t, "partial");
     const old = new Date(Date.now() - 37 * 3600 * 1000);
     utimesSync(oldTmp, old, old);
-    const other = join(drop, "README");
-    writeFileSync(other, "not ours");
+    writeFileSync(join(drop, "README"), "not ours");
 
     const before = todo(home);
-    const q = new Queued({ home, ids: qmailIds(home), log: () => {} });
-    expect(q.drain()).toBe(1);
+    const log: string[] = [];
+    const q = new Queued({ home, ids: qmailIds(home), log: (l) => log.push(l) });
+    const t0 = Date.now();
+    expect(await q.drain()).toBe(1);
     const [m, ...more] = added(home, before);
     expect(more).toEqual([]);
     if (!m) throw new Error("not drained");
-    expect(m.todo.toString("latin1")).toBe(`u${nobody.uid}\0p4242\0Fa@b\0Tc@d\0`);
-    expect(m.mess.toString("latin1")).toBe(
-      `Received: (qmail 4242 invoked by uid ${nobody.uid}); ${date822(when.getTime())}\nSubject: old\n\nx\n`,
+    expectMessage(m, {
+      uid: nobody.uid,
+      who: `by uid ${nobody.uid}`,
+      message: "Subject: old\n\nx\n",
+      envelope: ENV,
+      t0,
+      t1: Date.now(),
+      pid: process.pid,
+    });
+    expect(readdirSync(drop)).toEqual([`t${process.pid}.${"e".repeat(32)}`]);
+    expect(log.sort()).toEqual(
+      [
+        `warning: dropping malformed 4243.${"b".repeat(32)}: qq 91`,
+        `warning: removed 4244.${"c".repeat(32)}: 2 links`,
+        `warning: removed 4245.${"d".repeat(32)}: owned by uid 0`,
+        "warning: removed README: not a drop file",
+      ].sort(),
     );
-    expect(readdirSync(drop).sort()).toEqual(["README", `t4246.${"e".repeat(32)}`]);
   });
 });
 
@@ -136,7 +161,15 @@ describe("qmail-queued in-process (limits, death, fuzz)", () => {
   beforeAll(async () => {
     home = await makeHome();
     sock = join(home, "queued/socket");
-    q = new Queued({ home, ids: qmailIds(home), maxClients: 3, deathMs: 400, lingerMs: 500, log: () => {} });
+    q = new Queued({
+      home,
+      ids: qmailIds(home),
+      maxClients: 3,
+      reserve: 0,
+      deathMs: 400,
+      lingerMs: 500,
+      log: () => {},
+    });
     q.start();
   });
   afterAll(() => q.stop());
@@ -287,6 +320,8 @@ describe("qmail-queued per-uid limit", () => {
           stdio: ["pipe", "ignore", "ignore"],
         });
         holders.push(c);
+        // Some bytes, so that qmail-queued opens the queue's files for it (a sign it is counted).
+        c.stdin?.write("Subject: held\n");
         return c;
       };
       const messes = () => files(home).filter((f) => f.startsWith("mess/")).length;
@@ -389,7 +424,7 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
     const qd2 = await startQueued(home);
     try {
       await waitFor(() => added(home, before).length === 1, 5000);
-      expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u${nobody.uid}\0p${r2.pid}\0Fu@v\0Tw@x\0`);
+      expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u${nobody.uid}\0p${qd2.pid}\0Fu@v\0Tw@x\0`);
     } finally {
       await qd2.stop();
     }
@@ -460,13 +495,13 @@ describe("qmail-queued the program", () => {
       const name = join(drop, `77.${"f".repeat(32)}`);
       writeFileSync(name, Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]));
       chmodSync(name, 0o640);
-      spawnSync("chown", [`:${qmailIds(home).gid.qmail}`, name]);
+      spawnSync("chown", [`${ids("nobody").uid}:${qmailIds(home).gid.qmail}`, name]);
       process.kill(q.pid, "SIGALRM");
       expect(await waitFor(() => todo(home).size === 1, 5000)).toBe(true);
     } finally {
       await q.stop();
     }
-    // A drop file qmail-queued cannot read (not group qmail, mode 0600) stays where it is, with a warning.
+    // A drop file qmail-queued cannot read (not group qmail, mode 0600) is nobody's drop file: removed, with a warning.
     const unreadable = join(home, "queued/drop", `78.${"0".repeat(32)}`);
     writeFileSync(unreadable, "x");
     chmodSync(unreadable, 0o600);
@@ -486,7 +521,203 @@ describe("qmail-queued the program", () => {
     }, 5000);
     p.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(err).toBe(`qmail-queued: warning: unable to read 78.${"0".repeat(32)}\n`);
-    expect(lstatSync(unreadable).isFile()).toBe(true);
+    expect(err).toBe(`qmail-queued: warning: removed 78.${"0".repeat(32)}: unreadable\n`);
+    expect(existsSync(unreadable)).toBe(false);
   }, 30_000);
+});
+
+describe("an unfinished message leaves nothing in the drop directory (qmail-queued down)", () => {
+  let home: string;
+  let drop: string;
+  beforeAll(async () => {
+    home = await makeHome();
+    drop = join(home, "queued/drop");
+    writeFileSync(join(home, "control/me"), "test.example\n");
+    writeFileSync(join(home, "control/rcpthosts"), "test.example\n");
+    writeFileSync(join(home, "control/timeoutsmtpd"), "2\n");
+  });
+
+  const HEAD = "HELO c\r\nMAIL FROM:<s@c>\r\nRCPT TO:<u@test.example>\r\nDATA\r\nSubject: cut\r\n\r\n";
+
+  /** The writer's descriptors that point into the drop directory (a nameless file shows as "(deleted)"). */
+  function dropFds(pid: number): string[] {
+    const out: string[] = [];
+    for (const fd of readdirSync(`/proc/${pid}/fd`))
+      try {
+        const t = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (t.startsWith(drop)) out.push(t);
+      } catch {}
+    return out;
+  }
+
+  /** qmail-smtpd as qmaild, in the middle of DATA with 200 KB of body sent, then `end` it. */
+  async function smtpdCut(end: (p: ReturnType<typeof spawn>) => void): Promise<string> {
+    const qd = ids("qmaild");
+    const p = spawn(join(home, "bin/qmail-smtpd"), [], {
+      uid: qd.uid,
+      gid: qd.gid,
+      stdio: ["pipe", "pipe", "ignore"],
+      env: { PATH: process.env.PATH ?? "/bin:/usr/bin", TCPREMOTEIP: "10.1.2.3", TCPLOCALHOST: "mx.test.example" },
+    });
+    let out = "";
+    p.stdout?.on("data", (d) => {
+      out += d;
+    });
+    const exited = new Promise<void>((ok) => p.once("exit", () => ok()));
+    p.stdin?.write(HEAD);
+    p.stdin?.write(`${"x".repeat(999)}\r\n`.repeat(200));
+    // The writer holds its drop file (nameless) once the body is flowing.
+    expect(await waitFor(() => out.includes("354 ") && dropFds(p.pid ?? 0).length > 0, 10_000)).toBe(true);
+    end(p);
+    await exited;
+    return out;
+  }
+
+  test("qmail-smtpd as qmaild: a finished message is one drop file", async () => {
+    const qd = ids("qmaild");
+    const r = spawnSync(join(home, "bin/qmail-smtpd"), [], {
+      uid: qd.uid,
+      gid: qd.gid,
+      input: `${HEAD}body\r\n.\r\nQUIT\r\n`,
+      encoding: "latin1",
+      timeout: 20_000,
+      env: { PATH: process.env.PATH ?? "/bin:/usr/bin", TCPREMOTEIP: "10.1.2.3" },
+    });
+    expect(r.stdout).toMatch(/\r\n250 ok \d+ qp \d+\r\n221 /);
+    const names = readdirSync(drop);
+    expect(names).toHaveLength(1);
+    spawnSync("rm", ["-f", join(drop, names[0] as string)]);
+  });
+
+  test("qmail-smtpd as qmaild: client disconnect in DATA leaves nothing", async () => {
+    await smtpdCut((p) => p.stdin?.end());
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("qmail-smtpd as qmaild: timeout in DATA leaves nothing", async () => {
+    const out = await smtpdCut(() => {});
+    expect(out).toEndWith("451 timeout (#4.4.2)\r\n");
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("qmail-smtpd as qmaild: SIGTERM and SIGKILL in DATA leave nothing", async () => {
+    await smtpdCut((p) => p.kill("SIGTERM"));
+    expect(readdirSync(drop)).toEqual([]);
+    await smtpdCut((p) => p.kill("SIGKILL"));
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("a message bigger than the drop limit (control/databytes + 1 MiB) gets 71 and leaves nothing", () => {
+    writeFileSync(join(home, "control/databytes"), "1000\n");
+    try {
+      expect(qq(home, `Subject: big\n\n${"z".repeat(1024 * 1024 + 2000)}\n`, ENV, { user: "nobody" }).code).toBe(71);
+      expect(readdirSync(drop)).toEqual([]);
+      expect(qq(home, "Subject: small\n\nok\n", ENV, { user: "nobody" }).code).toBe(0);
+      expect(readdirSync(drop)).toHaveLength(1);
+    } finally {
+      unlinkSync(join(home, "control/databytes"));
+      for (const n of readdirSync(drop)) unlinkSync(join(drop, n));
+    }
+  });
+
+  test("qmail-queue as a user, killed -9 in the middle of the message, leaves nothing", async () => {
+    const env = join(home, "queued", "env");
+    writeFileSync(env, ENV);
+    chmodSync(env, 0o644);
+    const nobody = ids("nobody");
+    const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    const exited = new Promise<void>((ok) => c.once("exit", () => ok()));
+    c.stdin?.write(`Subject: cut\n\n${"y".repeat(100_000)}\n`);
+    expect(await waitFor(() => dropFds(c.pid ?? 0).length > 0, 10_000)).toBe(true);
+    c.kill("SIGKILL");
+    await exited;
+    expect(readdirSync(drop)).toEqual([]);
+  });
+});
+
+describe("the drop writer where O_TMPFILE is missing (t files)", () => {
+  let home: string;
+  let drop: string;
+  beforeAll(async () => {
+    home = await makeHome();
+    drop = join(home, "queued/drop");
+  });
+
+  const script = (end: string) => `
+    import { DropInjection } from "${ROOT}/packages/qmail/src/lib/queued-client.ts";
+    import { qmailIds } from "${ROOT}/packages/qmail/src/lib/ids.ts";
+    const d = DropInjection.open(${JSON.stringify(home)}, qmailIds(${JSON.stringify(home)}), { tmpfile: false });
+    if (typeof d === "number") process.exit(d);
+    d.put(Buffer.from("Subject: t\\n\\n" + "x".repeat(100000)));
+    // The partial file, by the name only its writer knows (nobody may list the directory).
+    const { existsSync } = await import("node:fs");
+    process.stdout.write(\`\${existsSync(d.tmp)}\\n\`);
+    ${end}
+  `;
+  const runAsNobody = (end: string) => {
+    const nobody = ids("nobody");
+    return spawnSync(BUN, ["-e", script(end)], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      cwd: "/",
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+    });
+  };
+
+  test("a partial t file is there while writing; an exit in the middle removes it", () => {
+    const r = runAsNobody("process.exit(1);");
+    expect(r.stdout).toBe("true\n");
+    expect(r.status).toBe(1);
+    expect(readdirSync(drop)).toEqual([]);
+  });
+
+  test("a complete message is renamed to its final name; abort removes the partial file", () => {
+    const r = runAsNobody(`
+      d.messageEnd();
+      if (d.envelope(Buffer.from("Fa\\0Tb\\0\\0")) !== 0) process.exit(9);
+      const e = DropInjection.open(${JSON.stringify(home)}, qmailIds(${JSON.stringify(home)}), { tmpfile: false });
+      if (typeof e === "number") process.exit(e);
+      e.put(Buffer.from("x"));
+      process.exit(e.abort(54) === 54 ? 0 : 8);
+    `);
+    expect(r.status).toBe(0);
+    const names = readdirSync(drop);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^\d+\.[0-9a-f]{32}$/);
+    unlinkSync(join(drop, names[0] as string));
+  });
+
+  test("a writer killed -9 leaves its t file; qmail-queued removes it at start (the writer's pid is gone)", async () => {
+    const nobody = ids("nobody");
+    const c = spawn(BUN, ["-e", script("setInterval(() => {}, 1000);")], {
+      uid: nobody.uid,
+      gid: nobody.gid,
+      cwd: "/",
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+    });
+    const exited = new Promise<void>((ok) => c.once("exit", () => ok()));
+    let out = "";
+    c.stdout?.on("data", (d) => {
+      out += d;
+    });
+    expect(await waitFor(() => out.includes("\n"), 20_000)).toBe(true);
+    const partial = readdirSync(drop);
+    expect(partial).toEqual([expect.stringMatching(new RegExp(`^t${c.pid}\\.[0-9a-f]{32}$`))]);
+    c.kill("SIGKILL");
+    await exited;
+    expect(readdirSync(drop)).toEqual(partial);
+    const q = await startQueued(home);
+    try {
+      expect(await waitFor(() => readdirSync(drop).length === 0, 5000)).toBe(true);
+    } finally {
+      await q.stop();
+    }
+  });
 });

@@ -55,7 +55,7 @@ export function main(_argv: string[], env: Env): Promise<number> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   process.on("SIGALRM", () => {
-    if (started && !stopping) q.drain();
+    if (started && !stopping) void q.drain();
   });
   // Under qmail-start, fd 0 is a pipe whose only writer is qmail-send: EOF there means
   // qmail-send is gone, and qmail-queued goes too, as qmail-clean does.

@@ -17,9 +17,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
+import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
 import { EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
-import { queuedDrop, queuedSocket } from "./queued-paths.ts";
+import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { frameHeader, MAX_FRAME } from "./queued-proto.ts";
 
 /**
@@ -95,8 +96,12 @@ export class SocketInjection implements Injection {
     this.poke();
   }
 
-  /** Connects; undefined when qmail-queued is not there (no socket, refused, not allowed). */
-  static connect(path: string): Promise<SocketInjection | undefined> {
+  /**
+   * Connects; undefined when qmail-queued is not there (no socket, refused,
+   * not allowed); 71 when it took the connection and closed it at once, which
+   * is how it says "not now" to a caller over its limits (qmail-queued(8)).
+   */
+  static connect(path: string): Promise<SocketInjection | number | undefined> {
     const inj = new SocketInjection();
     return new Promise((ok) => {
       Bun.connect({
@@ -111,7 +116,7 @@ export class SocketInjection implements Injection {
           end: () => inj.onClose(),
           close: () => inj.onClose(),
           error: () => inj.onClose(),
-          connectError: () => ok(undefined),
+          connectError: (_s, e) => ok((e as { code?: string }).code === "ECONNRESET" ? QQ.TEMP_REFUSED : undefined),
         },
       }).catch(() => ok(undefined));
     });
@@ -141,8 +146,10 @@ export class SocketInjection implements Injection {
     return this.code;
   }
 
-  // qmail-queued went away without an answer: nothing is known to be queued.
-  private lost(): number {
+  // qmail-queued went away without an answer: nothing is known to be queued. A write can fail
+  // before the answer waiting behind it (71 to a refused client) is read: give it a moment.
+  private async lost(): Promise<number> {
+    if (this.code < 0 && !this.closed) await Promise.race([this.wait(), Bun.sleep(500)]);
     this.sock.terminate();
     return this.code >= 0 ? this.code : QQ.BUG;
   }
@@ -195,46 +202,85 @@ function hex(n: number): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("hex");
 }
 
+// Partial `t` files of this process (only where O_TMPFILE is missing): removed however it exits
+// by exit(); a signal's default death leaves them to qmail-queued, which removes the files of
+// writers that are gone.
+const partial = new Set<string>();
+let exitHook = false;
+function removePartial(): void {
+  for (const p of partial)
+    try {
+      unlinkSync(p);
+    } catch {}
+  partial.clear();
+}
+
 /**
- * qmail-queued is down: the message goes into the drop directory as
- * `t<pid>.<random>`, fsynced, then renamed to `<pid>.<random>` (qmail-queued
- * takes only those). The directory is setgid qmail and not listable, the file
- * 0640: only its owner and qmail-queued can read it, nobody else can find it.
- * The envelope is checked here as qmail-queue would, so 11 and 91 come now.
+ * qmail-queued is down: the message goes into the drop directory, written by
+ * this process into a file it creates there itself, mode 0640 (group qmail
+ * from the setgid directory), so that nobody but its owner could have written
+ * it: qmail-queued(8) queues only such files, as their owner. The file has no
+ * name while it is written (O_TMPFILE), so a message that is not completed
+ * (an error, a disconnect, a kill, even SIGKILL) leaves nothing behind; once
+ * the envelope is complete it is fsynced and named `<pid>.<random>`. Where the
+ * filesystem has no O_TMPFILE it is written as `t<pid>.<random>` and renamed.
+ * The envelope is checked here as qmail-queue would, so 11 and 91 come now; a
+ * stream bigger than qmail-queued would take (dropLimit) gets 71.
  */
 export class DropInjection implements Injection {
   readonly pid = process.pid;
   private parser = new EnvelopeParser();
   private buf = Buffer.allocUnsafe(MAX_FRAME + 4);
   private used = 0;
+  private size = 0;
   private done = false;
 
   private constructor(
     private fd: number,
-    private tmp: string,
+    private tmp: string | undefined,
     private final: string,
+    private limit: number,
   ) {}
 
-  static open(home: string, ids?: QmailIds): DropInjection | number {
+  /** opts.tmpfile false: the `t` file's way, as where O_TMPFILE is missing (tests). */
+  static open(home: string, ids?: QmailIds, opts: { tmpfile?: boolean } = {}): DropInjection | number {
     const drop = queuedDrop(home);
     const name = `${process.pid}.${hex(16)}`;
-    const tmp = join(drop, `t${name}`);
     let fd: number;
+    let tmp: string | undefined;
     try {
-      fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640);
-    } catch {
-      return isDir(home) ? QQ.QUEUE : QQ.HOME;
+      if (opts.tmpfile === false) throw Object.assign(new Error("no O_TMPFILE"), { code: "EOPNOTSUPP" });
+      fd = openTmpfile(drop, 0o600);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== "EOPNOTSUPP" && code !== "EISDIR" && code !== "EINVAL") return isDir(home) ? QQ.QUEUE : QQ.HOME;
+      tmp = join(drop, `t${name}`);
+      try {
+        fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600);
+      } catch {
+        return isDir(home) ? QQ.QUEUE : QQ.HOME;
+      }
+      partial.add(tmp);
+      if (!exitHook) {
+        exitHook = true;
+        process.on("exit", removePartial);
+      }
     }
+    const d = new DropInjection(fd, tmp, join(drop, name), dropLimit(home));
     try {
-      // The directory is setgid qmail, so qmail-queued reads the file through its group; if the
-      // group did not come out right, readable by all is the fallback (the name is the secret).
-      const gid = ids?.gid.qmail;
-      fchmodSync(fd, gid === undefined || fstatSync(fd).gid === gid ? 0o640 : 0o644);
-    } catch {}
-    return new DropInjection(fd, tmp, join(drop, name));
+      // qmail-queued reads the file through group qmail, which the setgid directory gives it;
+      // without it the file would be refused, so say so now.
+      if (ids && fstatSync(fd).gid !== ids.gid.qmail) return d.abort(QQ.QUEUE);
+      fchmodSync(fd, 0o640);
+    } catch {
+      return d.abort(QQ.QUEUE);
+    }
+    return d;
   }
 
   private write(b: Uint8Array): number {
+    this.size += b.length;
+    if (this.size > this.limit) return this.abort(QQ.TEMP_REFUSED);
     try {
       let at = 0;
       while (at < b.length) at += writeSync(this.fd, b, at, b.length - at);
@@ -283,13 +329,15 @@ export class DropInjection implements Injection {
     if (w >= 0 || r < 0) return w;
     try {
       fsyncSync(this.fd);
-      renameSync(this.tmp, this.final);
+      if (this.tmp === undefined) linkFd(this.fd, this.final);
+      else renameSync(this.tmp, this.final);
       // The directory is not ours to open; on ext4 and xfs a second fsync of
-      // the file commits the journal that holds the rename.
+      // the file commits the journal that holds the new name.
       fsyncSync(this.fd);
     } catch {
       return this.abort(QQ.WRITE);
     }
+    if (this.tmp !== undefined) partial.delete(this.tmp);
     this.done = true;
     closeSync(this.fd);
     return QQ.OK;
@@ -303,9 +351,12 @@ export class DropInjection implements Injection {
   abort(code: number): number {
     if (this.done) return code;
     this.done = true;
-    try {
-      unlinkSync(this.tmp);
-    } catch {}
+    if (this.tmp !== undefined) {
+      try {
+        unlinkSync(this.tmp);
+      } catch {}
+      partial.delete(this.tmp);
+    }
     try {
       closeSync(this.fd);
     } catch {}
@@ -344,6 +395,6 @@ export async function openQueue(home: string, ids?: QmailIds): Promise<Injection
     }
   }
   const s = await SocketInjection.connect(queuedSocket(home));
-  if (s) return s;
+  if (s !== undefined) return s;
   return DropInjection.open(home, qids);
 }
