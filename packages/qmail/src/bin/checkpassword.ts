@@ -3,7 +3,7 @@
 // interface.html and checkpassword.c): name, password and timestamp on fd 3,
 // checked against the shadow database; on success exec the program as the user.
 import { timingSafeEqual } from "node:crypto";
-import { closeSync, readSync } from "node:fs";
+import { accessSync, closeSync, constants, readSync } from "node:fs";
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
@@ -62,6 +62,19 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
   return timingSafeEqual(a, b);
 }
 
+class Unreadable extends Error {}
+
+/** glibc's getspnam says "not found" when it may not read /etc/shadow: tell the two apart. */
+function shadowReadable(): boolean {
+  try {
+    accessSync("/etc/shadow", constants.R_OK);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return true;
+    throw new Unreadable();
+  }
+  return true;
+}
+
 export function main(argv: string[], env: Env): number {
   setProg("checkpassword");
   if (argv.length === 0) return MISUSE;
@@ -81,7 +94,7 @@ export function main(argv: string[], env: Env): number {
     let stored: Buffer | undefined;
     try {
       pw = getpwnam(name);
-      if (pw) stored = getspnam(name) ?? Buffer.from(pw.passwd, "latin1");
+      if (pw) stored = getspnam(name) ?? (shadowReadable() ? Buffer.from(pw.passwd, "latin1") : undefined);
     } catch {
       // the databases cannot be read (not root: EACCES): a temporary problem, not a wrong password
       crypt(password, DUMMY);
