@@ -203,6 +203,77 @@ print(json.dumps(out))
     expect(readdirSync(join(md, "cur"))).toEqual([`${names[1]}:2,`]);
   });
 
+  test("fetchmail retrieves both messages through its MDA and deletes them", () => {
+    const names = fill(alice, ["Subject: fm one\n\nfirst\n", "Subject: fm two\n\n.dot line\n"]);
+    const md = join(alice.home, "Maildir");
+    const files = names.map((n) => readFileSync(join(md, "new", n), "latin1"));
+    const d = tmp("qts-fetchmail-");
+    const out = join(d, "out");
+    writeFileSync(
+      join(d, "rc"),
+      `set no syslog
+poll 127.0.0.1 service ${port} protocol pop3 auth password:
+  user "qtsp_alice" there with password "alice pw" is root here
+  sslproto '' no sslcertck
+  mda "/bin/sh -c 'cat >> ${out}; echo ===== >> ${out}'"
+`,
+      { mode: 0o600 },
+    );
+    const r = spawnSync("fetchmail", ["-f", join(d, "rc"), "--nodetach", "--pidfile", join(d, "pid")], {
+      encoding: "latin1",
+      env: { HOME: d, PATH: "/usr/bin:/bin" },
+      timeout: 60000,
+    });
+    expect(r.status).toBe(0);
+    const got = readFileSync(out, "latin1").split("=====\n");
+    // fetchmail adds its own Received line on top; the rest is the file (plus the POP blank line)
+    expect(got).toHaveLength(3);
+    for (let i = 0; i < 2; i++) expect(got[i]).toContain(files[i] as string);
+    expect(readdirSync(join(md, "new"))).toEqual([]);
+    expect(readdirSync(join(md, "cur"))).toEqual([]);
+  });
+
+  test("mutt's fetch-mail moves both messages into its mbox and deletes them on the server", () => {
+    const names = fill(alice, ["Subject: mutt one\n\nfirst\n", "Subject: mutt two\n\nsecond\n"]);
+    const md = join(alice.home, "Maildir");
+    const files = names.map((n) => readFileSync(join(md, "new", n), "latin1"));
+    const d = tmp("qts-mutt-");
+    const inbox = join(d, "inbox");
+    writeFileSync(inbox, "");
+    writeFileSync(
+      join(d, "muttrc"),
+      `set pop_host="pop://qtsp_alice@127.0.0.1:${port}/"
+set pop_pass="alice pw"
+set pop_delete=yes
+set pop_last=no
+set pop_authenticators="user"
+set spoolfile=${inbox}
+set mbox_type=mbox
+set folder=${d}
+set move=no
+set ssl_starttls=no
+set ssl_force_tls=no
+`,
+    );
+    // mutt wants a terminal: script(1) gives it one
+    const r = spawnSync(
+      "script",
+      ["-qec", `mutt -n -F ${d}/muttrc -f ${inbox} -e 'push <fetch-mail><quit>'`, "/dev/null"],
+      { encoding: "latin1", env: { HOME: d, TERM: "vt100", PATH: "/usr/bin:/bin" }, timeout: 60000 },
+    );
+    expect(r.status).toBe(0);
+    const mbox = readFileSync(inbox, "latin1");
+    expect(mbox.match(/^From /gm)).toHaveLength(2);
+    // mutt adds Status, Content-Length and Lines to the header; every line of ours is there, and the body
+    for (const f of files as string[]) {
+      const [head, body] = [f.slice(0, f.indexOf("\n\n")), f.slice(f.indexOf("\n\n") + 2)];
+      for (const l of head.split("\n")) expect(mbox).toContain(`${l}\n`);
+      expect(mbox).toContain(`\n\n${body}`);
+    }
+    expect(readdirSync(join(md, "new"))).toEqual([]);
+    expect(readdirSync(join(md, "cur"))).toEqual([]);
+  });
+
   test("the byte stream: dot-stuffing, TOP's line count, RSET, LAST, NOOP, unknown commands", async () => {
     const names = fill(bob, ["Subject: s\n\nl1\n.l2\nl3\n"]);
     const r = await session([
@@ -361,7 +432,7 @@ print(json.dumps(out))
     ]);
   });
 
-  test("a line sent in pieces with pauses is answered once whole; a client gone mid-line gets nothing", async () => {
+  test("a line sent in pieces with pauses is answered once whole", async () => {
     const s = connect(port, "127.0.0.1");
     let got = "";
     s.on("data", (d) => {
