@@ -108,7 +108,17 @@ describe("checkpassword", () => {
     const u = users[Y] as { uid: number; gid: number; home: string };
     const r = spawnSync(
       "setpriv",
-      [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--clear-groups", "/bin/sh", "-c", 'exec "$@" 3<&0', "sh", CP, "/bin/true"],
+      [
+        `--reuid=${u.uid}`,
+        `--regid=${u.gid}`,
+        "--clear-groups",
+        "/bin/sh",
+        "-c",
+        'exec "$@" 3<&0',
+        "sh",
+        CP,
+        "/bin/true",
+      ],
       { input: `${Y}\0yes secret\0`, encoding: "latin1" },
     );
     expect({ code: r.status, stderr: r.stderr }).toEqual({ code: 111, stderr: "" });

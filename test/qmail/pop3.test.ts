@@ -189,7 +189,7 @@ print(json.dumps(out))
     expect(o.welcome).toMatch(new RegExp(`^\\+OK <\\d+\\.\\d+@${HOST.replace(/\./g, "\\.")}>$`));
     expect([o.user, o.pass, o.dele, o.quit]).toEqual(["+OK ", "+OK ", "+OK ", "+OK "]);
     const sizes = files.map((f) => Buffer.byteLength(f));
-    expect(o.stat).toEqual([2, sizes[0] + sizes[1]]);
+    expect(o.stat).toEqual([2, (sizes[0] as number) + (sizes[1] as number)]);
     expect(o.list).toEqual([`1 ${sizes[0]}`, `2 ${sizes[1]}`]);
     expect(o.uidl).toEqual([`1 ${names[0]}`, `2 ${names[1]}`]);
     // each line of the file, a final blank line (qmail-pop3d(8)); poplib undoes the dot-stuffing
@@ -396,7 +396,7 @@ set ssl_force_tls=no
       "-ERR messages are counted from 1\r\n",
       "-ERR not that many messages\r\n",
       // scan_ulong wraps at 2^64, as in the C: 18446744073709551617 is message 1
-      expect.stringMatching(/^\+OK \r\nReturn-Path: <sender@example.org>\r\n[^]*\r\n\r\n\.\r\n$/),
+      expect.stringMatching(/^\+OK \r\nReturn-Path: <sender@example.org>\r\n[\s\S]*\r\n\r\n\.\r\n$/),
       "+OK \r\n",
       "-ERR already deleted\r\n",
       "-ERR already deleted\r\n",
@@ -472,6 +472,9 @@ set ssl_force_tls=no
       stderr: "qmail-pop3d invoked as uid 0, terminating\n",
     });
     const u = spawnSync(ours("qmail-popup"), ["host"], { encoding: "latin1", input: "" });
-    expect({ code: u.status, stdout: u.stdout }).toEqual({ code: 1, stdout: "-ERR usage: popup hostname subprogram\r\n" });
+    expect({ code: u.status, stdout: u.stdout }).toEqual({
+      code: 1,
+      stdout: "-ERR usage: popup hostname subprogram\r\n",
+    });
   });
 });
