@@ -206,3 +206,48 @@ describe("mini-qmail: a satellite hands its mail to the central host by QMQP", (
     }
   });
 });
+
+describe("the service templates for pop3d, qmqpd and qmtpd", () => {
+  test("make setup's rendering (--down): run scripts, log scripts, down files, control/qmqp.cdb", async () => {
+    const S = join(base, "service");
+    const r = await run(BUN, [join(ROOT, "scripts/services.ts"), "--home", central, "--service", S, "--down"]);
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(r.stdout).toBe(
+      `services: ${S}: qmail smtpd smtpd/log pop3d pop3d/log qmqpd qmqpd/log qmtpd qmtpd/log (down)\n`,
+    );
+    for (const d of ["pop3d", "qmqpd", "qmtpd"]) {
+      for (const f of [`${d}/run`, `${d}/log/run`]) {
+        expect(spawnSync("sh", ["-n", join(S, f)]).status).toBe(0);
+        expect(readFileSync(join(S, f), "utf8")).not.toContain("@");
+      }
+      expect(readdirSync(join(S, d))).toContain("down");
+      expect(readdirSync(join(S, d, "log"))).toContain("down");
+      expect(readFileSync(join(S, d, "log/run"), "utf8")).toContain(`splogger ${d} 2\n`);
+    }
+    expect(readFileSync(join(S, "pop3d/run"), "utf8")).toContain(`ME=\`head -n 1 ${central}/control/me\`\n`);
+    expect(readFileSync(join(S, "pop3d/run"), "utf8")).toContain(
+      'tcpserver -vRHl0 0 110 \\\nqmail-popup "$ME" checkpassword qmail-pop3d Maildir 2>&1\n',
+    );
+    expect(readFileSync(join(S, "qmqpd/run"), "utf8")).toContain(
+      `envuidgid qmaild \\\nsoftlimit -m 500000000 \\\ntcpserver -UDHRQ -x ${central}/control/qmqp.cdb 0 628 \\\nqmail-qmqpd 2>&1\n`,
+    );
+    expect(readFileSync(join(S, "qmtpd/run"), "utf8")).toContain(
+      `tcpserver -UDHRQ -x ${central}/control/tcp.smtp.cdb 0 209 \\\nqmail-qmtpd 2>&1\n`,
+    );
+    // the QMQP rules as rendered: this host only (the test's own rules file was there first, and is kept)
+    const check = (ip: string) =>
+      spawnSync(join(central, "bin/tcprulescheck"), [`${central}/control/qmqp.cdb`], {
+        env: { TCPREMOTEIP: ip },
+        encoding: "utf8",
+      }).stdout;
+    expect(check("127.0.0.1")).toContain("allow");
+    expect(check("10.1.2.3")).toContain("deny");
+  });
+
+  test("without --down (make start) they are not rendered", async () => {
+    const S = join(base, "service-start");
+    const r = await run(BUN, [join(ROOT, "scripts/services.ts"), "--home", central, "--service", S]);
+    expect(r.stdout).toBe(`services: ${S}: qmail smtpd smtpd/log\n`);
+    expect(readdirSync(S).sort()).toEqual(["qmail", "smtpd"]);
+  });
+});
