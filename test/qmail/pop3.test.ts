@@ -464,6 +464,40 @@ set ssl_force_tls=no
     expect(code).toBe(7);
   });
 
+  test("the checkpassword interface: fd 3 holds name, password and the greeting's timestamp; crash and refusal", () => {
+    const d = tmp("qts-popup-");
+    const got = join(d, "fd3");
+    const popup = (sub: string[], input: string) =>
+      spawnSync(ours("qmail-popup"), ["host.example", ...sub], { input, encoding: "latin1" });
+    const r = popup(["/bin/sh", "-c", `cat <&3 > ${got}; exit 0`], "USER joe\r\nPASS  two words \r\n");
+    const ts = /^\+OK (<\d+\.\d+@host\.example>)\r\n/.exec(r.stdout)?.[1];
+    expect(ts).toBeDefined();
+    // the argument starts after the spaces that follow the command; trailing ones stay
+    expect(readFileSync(got, "latin1")).toBe(`joe\0two words \0${ts}\0`);
+    expect({ code: r.status, out: r.stdout.slice(r.stdout.indexOf("\r\n") + 2) }).toEqual({ code: 1, out: "+OK \r\n" });
+    // APOP: the name and the digest, the same way
+    popup(["/bin/sh", "-c", `cat <&3 > ${got}`], "APOP joe 0123abcd\r\n");
+    expect(readFileSync(got, "latin1")).toMatch(/^joe\x000123abcd\x00<\d+\.\d+@host\.example>\x00$/);
+    const crash = popup(["/bin/sh", "-c", "kill -KILL $$"], "USER joe\r\nPASS x\r\n");
+    expect(crash.stdout.endsWith("+OK \r\n-ERR aack, child crashed\r\n")).toBe(true);
+    const no = popup(["/bin/sh", "-c", "exit 1"], "USER joe\r\nPASS x\r\n");
+    expect(no.stdout.endsWith("+OK \r\n-ERR authorization failed\r\n")).toBe(true);
+    const missing = popup(["/nonexistent/checkpassword"], "USER joe\r\nPASS x\r\n");
+    expect(missing.stdout.endsWith("+OK \r\n-ERR authorization failed\r\n")).toBe(true);
+  });
+
+  test("qmail-pop3d removes tmp/ files last read more than 36 hours ago, and only those", async () => {
+    fill(alice, ["Subject: a\n\n1\n"]);
+    const t = join(alice.home, "Maildir/tmp");
+    writeFileSync(join(t, "old"), "x");
+    writeFileSync(join(t, "recent"), "x");
+    const now = Date.now() / 1000;
+    utimesSync(join(t, "old"), now - 37 * 3600, now - 37 * 3600);
+    utimesSync(join(t, "recent"), now - 35 * 3600, now - 35 * 3600);
+    expect((await session([...login(alice), "QUIT\r\n"])).slice(3)).toEqual(["+OK \r\n"]);
+    expect(readdirSync(t)).toEqual(["recent"]);
+  });
+
   test("qmail-pop3d refuses to run as root; usage without arguments", () => {
     const r = spawnSync(ours("qmail-pop3d"), ["Maildir"], { encoding: "latin1", input: "" });
     expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
