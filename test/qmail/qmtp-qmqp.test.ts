@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
 import { NetIn, Quit } from "@qts/qmail/lib/netstring";
@@ -506,11 +506,27 @@ describe("ours against ours: qmail-qmqpc -> tcpserver -> qmail-qmqpd", () => {
   });
   afterAll(() => kill(pid));
 
+  test("a client that stalls in the middle holds up no one; when it goes, nothing is queued", async () => {
+    const before = accepted(h).length;
+    const stalled = connect(628, ip);
+    stalled.on("error", () => {});
+    await new Promise<void>((ok) => stalled.on("connect", () => ok()));
+    stalled.write(qmqp("never finished\n", "a@b", ["c@d"]).subarray(0, 12));
+    const client = home();
+    expect((await qmqpc(client, [ip], "meanwhile\n", "Fx@y\0Tz@w\0\0")).code).toBe(0);
+    expect(accepted(h).length).toBe(before + 1);
+    stalled.destroy();
+    await Bun.sleep(500);
+    expect(accepted(h).length).toBe(before + 1);
+    expect(accepted(h).some((q) => q.msg.includes("never finished"))).toBe(false);
+  });
+
   test("the message arrives with a QMQP Received line, the envelope unchanged", async () => {
     const client = home();
+    const before = accepted(h).length;
     const body = Buffer.from("Subject: \xe9\n\nbody\n.\n", "latin1");
     expect((await qmqpc(client, [ip], body, "Fme@sat\0Tyou@central\0Tu2@x\0\0")).code).toBe(0);
-    const q = accepted(h);
+    const q = accepted(h).slice(before);
     expect(q).toHaveLength(1);
     // tcpserver -l 0 -H: local name "0", remote host unknown
     expect(q[0]?.msg).toMatch(/^Received: from unknown \(127\.0\.0\.1\)\n {2}by 0 with QMQP; /);
