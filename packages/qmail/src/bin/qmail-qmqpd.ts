@@ -2,13 +2,13 @@
 // qmail-qmqpd: receives one message by QMQP (qmail-qmqpd(8), qmail-qmqpd.c;
 // the protocol in D. J. Bernstein's qmqp.html) and queues it, for whatever
 // recipients the client names: tcpserver's rules must admit only trusted clients.
-import { writeSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { NetIn, netstring, Quit } from "../lib/netstring.ts";
 import { QmailQueue } from "../lib/qmail.ts";
 import { receivedLine } from "../lib/received.ts";
+import { writeFully } from "../lib/timeoutio.ts";
 
 export const usage = "qmail-qmqpd";
 
@@ -88,7 +88,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
     return e.code;
   }
   try {
-    writeSync(1, netstring(result));
+    writeFully(1, netstring(result));
   } catch {}
   return 0;
 }

@@ -2,7 +2,6 @@
 // qmail-qmtpd: receives mail by QMTP (qmail-qmtpd(8), qmail-qmtpd.c; the
 // protocol in D. J. Bernstein's qmtp.html): messages, each with its sender and
 // recipients, as netstrings; one reply netstring per recipient.
-import { writeSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { Control } from "../lib/control.ts";
@@ -12,6 +11,7 @@ import { NetIn, netstring, Quit } from "../lib/netstring.ts";
 import { QmailQueue } from "../lib/qmail.ts";
 import { loadRcpthosts, type Rcpthosts, rcptAllowed } from "../lib/rcpthosts.ts";
 import { receivedLine } from "../lib/received.ts";
+import { writeFully } from "../lib/timeoutio.ts";
 
 export const usage = "qmail-qmtpd";
 
@@ -65,7 +65,7 @@ class Out {
     const b = Buffer.from(this.pending.join(""), "latin1");
     this.pending = [];
     try {
-      for (let at = 0; at < b.length; ) at += writeSync(1, b, at);
+      writeFully(1, b);
     } catch {
       throw new Quit(0);
     }
