@@ -5,7 +5,8 @@
 //        [--ip IP] [--port PORT] [--mem BYTES] [--qmaild USER] [--qmaill USER] [--sendmail]
 //
 // --down         leave a down file in each service it creates, as the article does (start with svc -u);
-//                a service that was there already keeps its down file or the lack of one
+//                a service that was there already keeps its down file or the lack of one; also
+//                renders pop3d, qmqpd and qmtpd (POP3, QMQP, QMTP), each down, and control/qmqp.cdb
 // --keep         keep a run script that differs from the template (the administrator changed it):
 //                the template's goes beside it as run.new, and we say so (make setup)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
@@ -112,6 +113,9 @@ function render(o: Opts, rel: string): string {
     .replaceAll("@QMAIL@", o.home)
     .replaceAll("@LOGGER@", logTo("qmail", "splogger qmail"))
     .replaceAll("@SMTPLOGGER@", logTo("smtpd", "splogger smtpd 2"))
+    .replaceAll("@POP3DLOGGER@", logTo("pop3d", "splogger pop3d 2"))
+    .replaceAll("@QMQPDLOGGER@", logTo("qmqpd", "splogger qmqpd 2"))
+    .replaceAll("@QMTPDLOGGER@", logTo("qmtpd", "splogger qmtpd 2"))
     .replaceAll("@IP@", o.ip)
     .replaceAll("@PORT@", o.port)
     .replaceAll("@MEM@", String(o.mem))
@@ -122,7 +126,14 @@ function render(o: Opts, rel: string): string {
 function main(): void {
   const o = parse(process.argv.slice(2));
   const fresh = new Set<string>();
-  for (const rel of ["qmail/run", "smtpd/run", "smtpd/log/run"]) {
+  // POP3, QMQP and QMTP only with --down (make setup): down when created, started with svc -u
+  const extra = o.down ? ["pop3d", "qmqpd", "qmtpd"] : [];
+  for (const rel of [
+    "qmail/run",
+    "smtpd/run",
+    "smtpd/log/run",
+    ...extra.flatMap((d) => [`${d}/run`, `${d}/log/run`]),
+  ]) {
     const dst = join(o.service, rel);
     mkdirSync(dirname(dst), { recursive: true });
     const text = render(o, rel);
@@ -145,14 +156,14 @@ function main(): void {
   if (o.files || o.console) writeAtomic(join(o.service, "smtpd/log/notification-fd"), "3\n", 0o644);
   else rmSync(join(o.service, "smtpd/log/notification-fd"), { force: true });
   // The article's down files: nothing starts until svc -u. A service that was there keeps its state.
-  for (const d of ["qmail", "smtpd", "smtpd/log"]) {
+  for (const d of ["qmail", "smtpd", "smtpd/log", ...extra.flatMap((x) => [x, `${x}/log`])]) {
     const f = join(o.service, d, "down");
     if (!o.down) rmSync(f, { force: true });
     else if (fresh.has(d)) writeFileSync(f, "");
   }
   if (o.files) {
     const owner = getpwnam(o.qmaill);
-    for (const d of ["qmail", "smtpd"]) {
+    for (const d of ["qmail", "smtpd", ...extra]) {
       const p = join(o.files, d);
       mkdirSync(p, { recursive: true });
       if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
@@ -167,6 +178,16 @@ function main(): void {
     stdio: ["pipe", "inherit", "inherit"],
   });
   if (r.status !== 0) fail(`tcprules ${cdb} failed`);
+  // QMQP's rules (qmail-qmqpd relays for anyone it serves): this host only, until you add your satellites.
+  if (extra.length) {
+    const q = join(o.home, "control", "qmqp");
+    if (!existsSync(q)) writeAtomic(q, "127.:allow\n:deny\n", 0o644);
+    const qr = spawnSync(join(o.home, "bin", "tcprules"), [`${q}.cdb`, `${q}.tmp`], {
+      input: readFileSync(q),
+      stdio: ["pipe", "inherit", "inherit"],
+    });
+    if (qr.status !== 0) fail(`tcprules ${q}.cdb failed`);
+  }
   if (o.sendmail) {
     for (const link of ["/usr/sbin/sendmail", "/usr/lib/sendmail"]) {
       if (!existsSync(dirname(link))) continue;
@@ -175,7 +196,8 @@ function main(): void {
       renameSync(t, link);
     }
   }
-  process.stdout.write(`services: ${o.service}: qmail smtpd smtpd/log${o.down ? " (down)" : ""}\n`);
+  const names = ["qmail", "smtpd", "smtpd/log", ...extra.flatMap((x) => [x, `${x}/log`])].join(" ");
+  process.stdout.write(`services: ${o.service}: ${names}${o.down ? " (down)" : ""}\n`);
 }
 
 if (import.meta.main) main();

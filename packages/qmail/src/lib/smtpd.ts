@@ -3,13 +3,13 @@
 // commands parsed from big buffered reads (pipelining), replies batched and
 // written synchronously before every blocking read, DATA streamed to
 // qmail-queue through QmailQueue with bounded memory.
-import { openSync } from "node:fs";
-import { Cdb } from "@qts/cdb/cdb";
+import type { Cdb } from "@qts/cdb/cdb";
 import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
 import { Control } from "./control.ts";
 import { lowerAscii, scanUlong } from "./cscan.ts";
 import type { QmailQueue } from "./qmail.ts";
+import { loadRcpthosts, rcptAllowed } from "./rcpthosts.ts";
 import { receivedLine } from "./received.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
 
@@ -79,19 +79,7 @@ export function loadConfig(home: string, env: Env): SmtpdConfig {
   const liphost = ctl(() => c.line("localiphost")) ?? me;
   let timeout = ctl(() => c.int("timeoutsmtpd", 1200));
   if (timeout <= 0) timeout = 1;
-  const rh = ctl(() => c.lines("rcpthosts"));
-  let rcpthosts: Set<string> | undefined;
-  let morercpthosts: Cdb | undefined;
-  if (rh !== undefined) {
-    rcpthosts = new Set(rh.map(lowerAscii));
-    let fd = -1;
-    try {
-      fd = openSync(c.path("morercpthosts.cdb"), "r");
-    } catch (e) {
-      if ((e as { code?: string }).code !== "ENOENT") throw new ControlError();
-    }
-    if (fd >= 0) morercpthosts = ctl(() => Cdb.fromFd(fd));
-  }
+  const { rcpthosts, morercpthosts } = ctl(() => loadRcpthosts(c));
   const bmfl = ctl(() => c.lines("badmailfrom"));
   const bmf = bmfl === undefined ? undefined : new Set(bmfl.map(lowerAscii));
   let databytes = ctl(() => c.int("databytes", 0)) >>> 0;
@@ -113,25 +101,6 @@ export function loadConfig(home: string, env: Env): SmtpdConfig {
     remoteinfo: env.TCPREMOTEINFO,
     relayclient: env.RELAYCLIENT,
   };
-}
-
-/** rcpthosts(): no @ or no rcpthosts file: allowed; else the domain or a .suffix listed. */
-export function rcptAllowed(cfg: SmtpdConfig, addr: string): boolean {
-  if (!cfg.rcpthosts) return true;
-  const at = addr.lastIndexOf("@");
-  if (at < 0) return true;
-  const host = lowerAscii(addr.slice(at + 1));
-  for (let j = 0; j < host.length; j++)
-    if (j === 0 || host[j] === ".") if (cfg.rcpthosts.has(host.slice(j))) return true;
-  const m = cfg.morercpthosts;
-  if (m) {
-    for (let j = 0; j < host.length; j++)
-      if (j === 0 || host[j] === ".") {
-        const hit = ctl(() => m.get(Buffer.from(host.slice(j), "latin1")));
-        if (hit !== undefined) return true;
-      }
-  }
-  return false;
 }
 
 function bmfCheck(cfg: SmtpdConfig, addr: string): boolean {

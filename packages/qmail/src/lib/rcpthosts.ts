@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// rcpthosts_init and rcpthosts (rcpthosts.c), for qmail-smtpd and qmail-qmtpd:
+// control/rcpthosts first, then control/morercpthosts.cdb (qmail-newmrh),
+// the latter only consulted when rcpthosts exists.
+import { openSync } from "node:fs";
+import { Cdb } from "@qts/cdb/cdb";
+import type { Control } from "./control.ts";
+import { lowerAscii } from "./cscan.ts";
+
+export interface Rcpthosts {
+  /** undefined: control/rcpthosts missing, every recipient allowed. */
+  rcpthosts?: Set<string>;
+  morercpthosts?: Cdb;
+}
+
+/** rcpthosts_init(): throws when a file exists but cannot be read (the callers' "unable to read controls"). */
+export function loadRcpthosts(c: Control): Rcpthosts {
+  const rh = c.lines("rcpthosts");
+  if (rh === undefined) return {};
+  let fd = -1;
+  try {
+    fd = openSync(c.path("morercpthosts.cdb"), "r");
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
+  }
+  return { rcpthosts: new Set(rh.map(lowerAscii)), morercpthosts: fd >= 0 ? Cdb.fromFd(fd) : undefined };
+}
+
+/**
+ * rcpthosts(): allowed when there is no rcpthosts file or the address has no
+ * "@"; else when the domain after the last "@" (lower-cased) or any of its
+ * ".suffix"es is in rcpthosts, then when one is a key of morercpthosts.cdb.
+ * A cdb read error is thrown (the C returns -1).
+ */
+export function rcptAllowed(cfg: Rcpthosts, addr: string): boolean {
+  if (!cfg.rcpthosts) return true;
+  const at = addr.lastIndexOf("@");
+  if (at < 0) return true;
+  const host = lowerAscii(addr.slice(at + 1));
+  for (let j = 0; j < host.length; j++)
+    if (j === 0 || host[j] === ".") if (cfg.rcpthosts.has(host.slice(j))) return true;
+  const m = cfg.morercpthosts;
+  if (m) {
+    for (let j = 0; j < host.length; j++)
+      if (j === 0 || host[j] === ".") if (m.get(Buffer.from(host.slice(j), "latin1")) !== undefined) return true;
+  }
+  return false;
+}
