@@ -3,6 +3,7 @@
 import dns from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
+import { scan6 } from "./ip6.ts";
 
 // dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).
 export function djbName(name: string): string {
@@ -28,10 +29,10 @@ export async function name4(ip: string): Promise<string | undefined> {
   }
 }
 
-/** dns_ip4: the IPv4 addresses of name; undefined when the lookup failed. */
-export async function ip4(name: string): Promise<string[] | undefined> {
+/** dns_ip4 (dns_ip6 with family 6): the addresses of name; undefined when the lookup failed. */
+export async function ip4(name: string, family: 4 | 6 = 4): Promise<string[] | undefined> {
   try {
-    const r = await dns.lookup(name, { family: 4, all: true });
+    const r = await dns.lookup(name, { family, all: true });
     return r.map((a) => a.address);
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -63,18 +64,25 @@ export function literalIp4s(name: string): string[] | undefined {
   return out;
 }
 
-/** The first IPv4 address of host ("" and "0" are 0.0.0.0); NoAddress when it has none. */
-export async function hostIp(host: string): Promise<string> {
-  if (host === "" || host === "0") return "0.0.0.0";
+/**
+ * The address tcpserver listens on: "" and "0" are every address (:: for both families as in
+ * ucspi-tcp-ipv6, 0.0.0.0 with noipv6, its -4), an IPv6 literal is itself, a name its first IPv4
+ * address (0.88's choice), else its first IPv6 one. NoAddress when there is none.
+ */
+export async function hostIp(host: string, noipv6 = true): Promise<string> {
+  if (host === "" || host === "0") return noipv6 ? "0.0.0.0" : "::";
   const lit = literalIp4s(host);
   if (lit) {
     if (lit.length === 0) throw new NoAddress(host);
     return lit[0] as string;
   }
   if (isIPv4(host)) return host;
+  if (scan6(host)) return host;
   try {
-    const r = await dns.lookup(host, { family: 4 });
-    return r.address;
+    const r = await dns.lookup(host, { all: true });
+    const a = r.find((x) => x.family === 4) ?? (noipv6 ? undefined : r.find((x) => x.family === 6));
+    if (!a) throw Object.assign(new Error("ENODATA"), { code: "ENODATA" });
+    return a.address;
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") throw new NoAddress(host);
