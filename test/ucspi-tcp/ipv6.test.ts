@@ -80,7 +80,14 @@ const normLog = (log: string) => {
 
 describe.skipIf(!deb)("tcpserver over IPv6: ours and Debian's ucspi-tcp-ipv6", () => {
   const both = () => [ours("tcpserver"), join(deb as string, "tcpserver")];
-  const envAndLog = async (args: string[], host: string, client: string, opts = {}, rules?: string) => {
+  type Pair = [env: string, log: string];
+  const envAndLog = async (
+    args: string[],
+    host: string,
+    client: string,
+    opts = {},
+    rules?: string,
+  ): Promise<[Pair, Pair]> => {
     const out: [string, string][] = [];
     for (const bin of both()) {
       const a = ["-v", ...args];
@@ -95,7 +102,7 @@ describe.skipIf(!deb)("tcpserver over IPv6: ours and Debian's ucspi-tcp-ipv6", (
       await stop(s);
       out.push([env, normLog(s.log())]);
     }
-    return out;
+    return out as [Pair, Pair];
   };
 
   test("on ::1: PROTO=TCP6, TCP6* beside TCP*, same order; the same -v log, colons kept", async () => {

@@ -6,7 +6,7 @@ import { writeSync } from "node:fs";
 import { byteStr, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { ipme } from "../lib/addrip.ts";
+import { ipme, relaySplit } from "../lib/addrip.ts";
 import { quoteBox } from "../lib/addrparse.ts";
 import { Control } from "../lib/control.ts";
 import { lowerAscii, scanUlong } from "../lib/cscan.ts";
@@ -105,11 +105,9 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
     }
   if (relayhost === "") relayhost = undefined;
   if (relayhost !== undefined) {
-    const i = relayhost.indexOf(":");
-    if (i >= 0) {
-      port = Number(BigInt.asUintN(16, scanUlong(relayhost.slice(i + 1))));
-      relayhost = relayhost.slice(0, i);
-    }
+    const [h, p] = relaySplit(relayhost);
+    if (p !== undefined) port = Number(BigInt.asUintN(16, scanUlong(p)));
+    relayhost = h;
     host = relayhost;
   }
 
