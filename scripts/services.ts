@@ -7,6 +7,7 @@
 // --down         leave a down file in each service, as the article does (start with svc -u)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
+// --ip6 IP      also smtpd6 (and smtpd6/log): the same qmail-smtpd on this IPv6 address (make start: ::1)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
 //                user, who cannot setgroups even to their own ids
 import { spawnSync } from "node:child_process";
@@ -43,6 +44,7 @@ interface Opts {
   down: boolean;
   files?: string;
   ip: string;
+  ip6?: string;
   port: string;
   mem: number;
   qmaild: string;
@@ -72,6 +74,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--down") o.down = true;
     else if (a === "--files") o.files = resolve(val(++i, a));
     else if (a === "--ip") o.ip = val(++i, a);
+    else if (a === "--ip6") o.ip6 = val(++i, a);
     else if (a === "--port") o.port = val(++i, a);
     else if (a === "--mem") o.mem = Number(val(++i, a));
     else if (a === "--qmaild") o.qmaild = val(++i, a);
@@ -91,9 +94,11 @@ function writeAtomic(path: string, text: string, mode: number): void {
   renameSync(tmp, path);
 }
 
-function render(o: Opts, rel: string): string {
-  const logTo = (name: string, syslog: string) => (o.files ? `multilog t ${join(o.files, name)}` : syslog);
+function render(o: Opts, rel: string, six = false): string {
+  const logTo = (name: string, syslog: string) =>
+    o.files ? `multilog t ${join(o.files, six ? `${name}6` : name)}` : syslog;
   let text = readFileSync(join(ROOT, "service", rel), "utf8");
+  if (six) text = text.replaceAll("@IP@", o.ip6 ?? "::1");
   if (o.noSwitch)
     text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
   return text
@@ -109,28 +114,39 @@ function render(o: Opts, rel: string): string {
 
 function main(): void {
   const o = parse(process.argv.slice(2));
-  for (const rel of ["qmail/run", "smtpd/run", "smtpd/log/run"]) {
+  const rels = ["qmail/run", "smtpd/run", "smtpd/log/run"];
+  for (const rel of rels) {
     const dst = join(o.service, rel);
     mkdirSync(dirname(dst), { recursive: true });
     writeAtomic(dst, render(o, rel), 0o755);
   }
+  // smtpd6: a second tcpserver, on the IPv6 address (a tcpserver listens on one address).
+  const dirs = ["qmail", "smtpd", "smtpd/log"];
+  if (o.ip6 !== undefined) {
+    for (const rel of ["smtpd/run", "smtpd/log/run"]) {
+      const dst = join(o.service, rel.replace("smtpd", "smtpd6"));
+      mkdirSync(dirname(dst), { recursive: true });
+      writeAtomic(dst, render(o, rel, true), 0o755);
+    }
+    dirs.push("smtpd6", "smtpd6/log");
+  }
   // The article's down files: nothing starts until svc -u.
-  for (const d of ["qmail", "smtpd", "smtpd/log"]) {
+  for (const d of dirs) {
     const f = join(o.service, d, "down");
     if (o.down) writeFileSync(f, "");
     else rmSync(f, { force: true });
   }
   if (o.files) {
     const owner = getpwnam(o.qmaill);
-    for (const d of ["qmail", "smtpd"]) {
+    for (const d of o.ip6 === undefined ? ["qmail", "smtpd"] : ["qmail", "smtpd", "smtpd6"]) {
       const p = join(o.files, d);
       mkdirSync(p, { recursive: true });
       if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
     }
   }
-  // Default SMTP rules (the article's /etc/tcp.smtp): relaying for 127.*, everyone else may deliver here.
+  // Default SMTP rules (the article's /etc/tcp.smtp): relaying for 127.* (and ::1), everyone else may deliver here.
   const rules = join(o.home, "control", "tcp.smtp");
-  if (!existsSync(rules)) writeAtomic(rules, '127.:allow,RELAYCLIENT=""\n:allow\n', 0o644);
+  if (!existsSync(rules)) writeAtomic(rules, '127.:allow,RELAYCLIENT=""\n::1:allow,RELAYCLIENT=""\n:allow\n', 0o644);
   const cdb = `${rules}.cdb`;
   const r = spawnSync(join(o.home, "bin", "tcprules"), [cdb, `${cdb}.tmp`], {
     input: readFileSync(rules),
@@ -145,7 +161,7 @@ function main(): void {
       renameSync(t, link);
     }
   }
-  process.stdout.write(`services: ${o.service}: qmail smtpd smtpd/log${o.down ? " (down)" : ""}\n`);
+  process.stdout.write(`services: ${o.service}: ${dirs.join(" ")}${o.down ? " (down)" : ""}\n`);
 }
 
 if (import.meta.main) main();

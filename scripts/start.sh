@@ -1,6 +1,6 @@
 #!/bin/bash
 # make start: the whole service tree, self-contained under ./var, svscan in the
-# foreground, SMTP on 127.0.0.1:2525. Ctrl-C stops everything it started.
+# foreground, SMTP on 127.0.0.1:2525 and [::1]:2525. Ctrl-C stops everything it started.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
@@ -59,12 +59,15 @@ for a in root postmaster mailer-daemon; do
   [ -e "$H/alias/.qmail-$a" ] || { echo "&$NAME" > "$H/alias/.qmail-$a"; chmod 644 "$H/alias/.qmail-$a"; }
 done
 
-"$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" \
+# ::1 too (service smtpd6) when the host has IPv6 loopback: /proc/net/if_inet6 lists it as 0...01.
+IP6=(); SMTP6=
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then IP6=(--ip6 ::1); SMTP6=" and [::1]:$PORT"; fi
+"$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" "${IP6[@]}" \
   --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
 
 cat <<EOT
 start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
-start: SMTP on 127.0.0.1:$PORT. Try:
+start: SMTP on 127.0.0.1:$PORT$SMTP6. Try:
          echo 'Subject: test 1' | $H/bin/sendmail root
          swaks --server 127.0.0.1:$PORT --to $NAME@localhost
        mail lands in $MHOME/Maildir/new/
