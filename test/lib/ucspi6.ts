@@ -13,7 +13,7 @@ export async function fetchUcspi6(): Promise<string | undefined> {
   const bin = join(CACHE, "root/usr/bin");
   if (existsSync(join(bin, "tcpserver"))) return bin;
   mkdirSync(CACHE, { recursive: true });
-  const r = await run("sh", ["-c", 'apt-get download ucspi-tcp-ipv6 && dpkg -x ucspi-tcp-ipv6_*.deb root'], {
+  const r = await run("sh", ["-c", "apt-get download ucspi-tcp-ipv6 && dpkg -x ucspi-tcp-ipv6_*.deb root"], {
     cwd: CACHE,
     timeout: 60_000,
   });

@@ -49,19 +49,27 @@ async function smtpd(h: ReturnType<typeof home>, input: string, env: Record<stri
 describe("qmail-smtpd: IPv6 address literals", () => {
   test("Received names an IPv6 peer as [IPv6:...]", async () => {
     const h = home({ me: "test.example", rcpthosts: "test.example\n" });
-    const out = await smtpd(h, "HELO c.example\r\nMAIL FROM:<s@x>\r\nRCPT TO:<u@test.example>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n", {
-      TCPREMOTEIP: "2001:db8::5",
-      TCPREMOTEHOST: "c.example",
-      TCPREMOTEINFO: "joe",
-      TCPLOCALHOST: "test.example",
-    });
+    const out = await smtpd(
+      h,
+      "HELO c.example\r\nMAIL FROM:<s@x>\r\nRCPT TO:<u@test.example>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+      {
+        TCPREMOTEIP: "2001:db8::5",
+        TCPREMOTEHOST: "c.example",
+        TCPREMOTEINFO: "joe",
+        TCPLOCALHOST: "test.example",
+      },
+    );
     expect(out).toContain("250 ok");
     const [m] = queued(h.out);
     expect(m?.msg).toMatch(/^Received: from c\.example \(joe@\[IPv6:2001:db8::5\]\)\n {2}by test\.example with SMTP; /);
   });
 
   test("RCPT: rcpthosts lists a literal (any spelling matches); ours becomes localiphost; others 553; malformed 555", async () => {
-    const h = home({ me: "test.example", rcpthosts: "test.example\n[IPv6:2001:db8::7]\nlip.example\n", localiphost: "lip.example" });
+    const h = home({
+      me: "test.example",
+      rcpthosts: "test.example\n[IPv6:2001:db8::7]\nlip.example\n",
+      localiphost: "lip.example",
+    });
     const rcpts = [
       "u@[IPv6:2001:db8::7]",
       "u@[ipv6:2001:DB8:0:0::7]",
@@ -82,23 +90,42 @@ describe("qmail-smtpd: IPv6 address literals", () => {
     ]);
   });
 
-  test.skipIf(!V6)("swaks over ::1 to qmail-smtpd under our tcpserver: PROTO=TCP6, [IPv6:::1] in Received", async () => {
-    const h = home({ me: "test.example", rcpthosts: "test.example\n" });
-    const d = tmp();
-    const p = Bun.spawn([ours("tcpserver"), "-1", "-RHl", "test.example", "::1", "0", ours("qmail-smtpd")], {
-      stdio: ["ignore", "pipe", "ignore"],
-      env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq },
-      cwd: d,
-    });
-    const reader = p.stdout.getReader();
-    const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
-    const port = Number(Buffer.from(first?.value ?? []).toString().trim());
-    const r = await run("swaks", ["-6", "--server", "::1", "--port", String(port), "--to", "u@test.example", "--from", "s@x", "--helo", "c"]);
-    kill(p.pid, "SIGTERM");
-    expect(r.stdout).toContain("<-  250 ok");
-    const [m] = queued(h.out);
-    expect(m?.msg).toMatch(/^Received: from unknown \(HELO c\) \(\[IPv6:::1\]\)\n {2}by test\.example with SMTP; /);
-  });
+  test.skipIf(!V6)(
+    "swaks over ::1 to qmail-smtpd under our tcpserver: PROTO=TCP6, [IPv6:::1] in Received",
+    async () => {
+      const h = home({ me: "test.example", rcpthosts: "test.example\n" });
+      const d = tmp();
+      const p = Bun.spawn([ours("tcpserver"), "-1", "-RHl", "test.example", "::1", "0", ours("qmail-smtpd")], {
+        stdio: ["ignore", "pipe", "ignore"],
+        env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq },
+        cwd: d,
+      });
+      const reader = p.stdout.getReader();
+      const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
+      const port = Number(
+        Buffer.from(first?.value ?? [])
+          .toString()
+          .trim(),
+      );
+      const r = await run("swaks", [
+        "-6",
+        "--server",
+        "::1",
+        "--port",
+        String(port),
+        "--to",
+        "u@test.example",
+        "--from",
+        "s@x",
+        "--helo",
+        "c",
+      ]);
+      kill(p.pid, "SIGTERM");
+      expect(r.stdout).toContain("<-  250 ok");
+      const [m] = queued(h.out);
+      expect(m?.msg).toMatch(/^Received: from unknown \(HELO c\) \(\[IPv6:::1\]\)\n {2}by test\.example with SMTP; /);
+    },
+  );
 });
 
 // A one-message SMTP server recording the envelope it gets.
@@ -205,7 +232,10 @@ describe.skipIf(!V6)("qmail-remote over IPv6", () => {
   });
 
   test("an MX whose AAAA is one of our addresses (::1): D, not local, as for IPv4", async () => {
-    const dns = await startDns({ "me6.example": { MX: [[10, "mx.me6.example"]] }, "mx.me6.example": { AAAA: ["::1"] } });
+    const dns = await startDns({
+      "me6.example": { MX: [[10, "mx.me6.example"]] },
+      "mx.me6.example": { AAAA: ["::1"] },
+    });
     const h = home({ me: "me.test" });
     const out = await remote(h.dir, ["me6.example", "a@x", "u@me6.example"], {
       QMAILREMOTE_DNS: `127.0.0.1:${dns.port}`,

@@ -22,9 +22,9 @@ import { ifIndex, peerName, sockName } from "@qts/sys/sockname";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { SpawnPool } from "@qts/sys/spawnpool";
 import { reap } from "@qts/sys/waitpid";
+import { type ConnAddrs, connAddrs, connEnv } from "../lib/conn6.ts";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
-import { type ConnAddrs, connAddrs, connEnv } from "../lib/conn6.ts";
 import { hostIp, ip4, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
 import { findRule, ruleAction } from "../lib/rules.ts";
 
