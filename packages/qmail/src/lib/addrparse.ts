@@ -66,19 +66,22 @@ const QUOTE_OK = (() => {
   return ok;
 })();
 
-/** quote.c's quote_need: a local part that must be sent as a quoted string. */
-export function quoteNeed(s: string): boolean {
+/**
+ * quote.c's quote_need: a local part that must be sent as a quoted string. With utf8 (an SMTPUTF8
+ * transaction), bytes past ASCII are atom text as RFC 6531 section 3.3 allows.
+ */
+export function quoteNeed(s: string, utf8 = false): boolean {
   if (!s) return true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 128 || !QUOTE_OK[c]) return true;
+    if (c >= 128 ? !utf8 : !QUOTE_OK[c]) return true;
   }
   if (s[0] === "." || s[s.length - 1] === ".") return true;
   return s.includes("..");
 }
 
 /** quote.c's quote: as little quoting as possible (RFC 821). */
-export function quoteBox(s: string): string {
-  if (!quoteNeed(s)) return s;
+export function quoteBox(s: string, utf8 = false): string {
+  if (!quoteNeed(s, utf8)) return s;
   return `"${s.replace(/[\r\n"\\]/g, (c) => `\\${c}`)}"`;
 }
