@@ -184,6 +184,20 @@ describe.skipIf(!deb)("tcpserver over IPv6: ours and Debian's ucspi-tcp-ipv6", (
     expect(out[0]).toContain("TCPREMOTEIP=::ffff:127.0.0.1\n");
   });
 
+  test("tcprulescheck: ours and Debian's pick the same IPv6 rule", async () => {
+    const d = tmp();
+    const rules = 'fd00::2:allow,X="exact"\nfd00::allow,X="p5"\nfd00:allow,X="p4"\n=h.example:deny\n:deny\n';
+    await run(ours("tcprules"), [join(d, "r.cdb"), join(d, "r.tmp")], { input: rules });
+    for (const ip of ["fd00::2", "fd00::3", "fd00:1::3", "::1", "fd00:"]) {
+      const out: string[] = [];
+      for (const bin of [ours("tcprulescheck"), join(deb as string, "tcprulescheck")]) {
+        const r = await run(bin, [join(d, "r.cdb")], { env: { TCPREMOTEIP: ip }, extendEnv: false });
+        out.push(`${r.code} ${r.stdout}${r.stderr}`);
+      }
+      expect(out[0]).toBe(out[1] as string);
+    }
+  });
+
   test("tcprules: the same cdb from ours and Debian's for IPv6 rules", async () => {
     const d = tmp();
     const rules = '::1:allow,X="1"\nfd00::2:deny\nfd00::allow,X=":a:"\nx@::1:deny\n=a:b:allow\n1.2.3.4-6:allow\n';

@@ -3,7 +3,7 @@
 import dns from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
-import { scan6 } from "./ip6.ts";
+import { fmt6, scan6 } from "./ip6.ts";
 
 // dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).
 export function djbName(name: string): string {
@@ -33,7 +33,11 @@ export async function name4(ip: string): Promise<string | undefined> {
 export async function ip4(name: string, family: 4 | 6 = 4): Promise<string[] | undefined> {
   try {
     const r = await dns.lookup(name, { family, all: true });
-    return r.map((a) => a.address);
+    // IPv6 in ip6_fmt's form, the form TCPREMOTEIP is compared in (tcpserver -p).
+    return r.map((a) => {
+      const b = family === 6 ? scan6(a.address) : undefined;
+      return b ? fmt6(b) : a.address;
+    });
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") return [];
