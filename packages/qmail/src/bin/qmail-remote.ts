@@ -6,7 +6,7 @@ import { writeSync } from "node:fs";
 import { byteStr, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { ipme, relaySplit } from "../lib/addrip.ts";
+import { ipme, ipme6, relaySplit } from "../lib/addrip.ts";
 import { quoteBox } from "../lib/addrparse.ts";
 import { Control } from "../lib/control.ts";
 import { lowerAscii, scanUlong } from "../lib/cscan.ts";
@@ -147,7 +147,7 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
   const sender = (await mangle(raw[1] as string, false)).addr;
   let me: Set<string>;
   try {
-    me = ipme();
+    me = new Set([...ipme(), ...ipme6()]);
   } catch {
     rep.die("ZSystem resources temporarily unavailable. (#4.3.0)\n");
   }

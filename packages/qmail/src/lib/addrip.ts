@@ -62,19 +62,28 @@ export function ipLiteral(s: string): string | undefined {
 
 let me: Set<string> | undefined;
 
-/** ipme: the IPv4 addresses of our interfaces, plus 0.0.0.0 (netqmail), and the IPv6 ones in ip6_fmt's form. */
+/** ipme: the IPv4 addresses of our interfaces, plus 0.0.0.0 (netqmail). */
 export function ipme(): Set<string> {
   if (me) return me;
-  const s = new Set<string>(["0.0.0.0", "::"]);
+  const s = new Set<string>(["0.0.0.0"]);
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === "IPv4") s.add(a.address);
+  me = s;
+  return s;
+}
+
+let me6: Set<string> | undefined;
+
+/** Our IPv6 addresses in ip6_fmt's form, plus :: (the IPv6 twin of ipme). */
+export function ipme6(): Set<string> {
+  if (me6) return me6;
+  const s = new Set<string>(["::"]);
   for (const list of Object.values(networkInterfaces()))
     for (const a of list ?? []) {
-      if (a.family === "IPv4") s.add(a.address);
-      else {
-        const ip = scan6(a.address.replace(/%.*/, ""));
-        if (ip) s.add(fmt6(ip));
-      }
+      const ip = a.family === "IPv6" ? scan6(a.address.replace(/%.*/, "")) : undefined;
+      if (ip) s.add(fmt6(ip));
     }
-  me = s;
+  me6 = s;
   return s;
 }
 

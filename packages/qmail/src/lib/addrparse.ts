@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd's addrparse (spec/qmail.md §5, spec/security.md §2.6). Strings are
 // latin1: one char per protocol byte; the caller has cut the line at any NUL.
-import { ip6Literal, ipme, ipScanBracket } from "./addrip.ts";
+import { ip6Literal, ipme, ipme6, ipScanBracket } from "./addrip.ts";
 
 /** Longest address accepted; addr.len in C counts the NUL, so 900 content bytes fail. */
 export const ADDR_MAX = 899;
@@ -51,7 +51,7 @@ export function addrparse(arg: string, liphost?: string): string | undefined {
         // An IPv6 address literal (RFC 5321 section 4.1.3): malformed, a syntax error; ours, localiphost.
         const v6 = /^\[ipv6:/i.test(addr.slice(at + 1)) ? ip6Literal(addr.slice(at + 1)) : undefined;
         if (v6 === "bad") return undefined;
-        if (v6 !== undefined && ipme().has(v6)) addr = addr.slice(0, at + 1) + liphost;
+        if (v6 !== undefined && ipme6().has(v6)) addr = addr.slice(0, at + 1) + liphost;
       }
     }
   }
