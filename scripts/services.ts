@@ -13,6 +13,7 @@
 // --console      log with multilog to svscan's standard output, each line after its service's
 //                name ("smtpd: @4000... line"), as a container's log collector reads it
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
+// --ip6 IP      also smtpd6 (and smtpd6/log): the same qmail-smtpd on this IPv6 address (make start: ::1)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
 //                user, who cannot setgroups even to their own ids
 import { spawnSync } from "node:child_process";
@@ -50,6 +51,7 @@ interface Opts {
   files?: string;
   console: boolean;
   ip: string;
+  ip6?: string;
   port: string;
   mem: number;
   qmaild: string;
@@ -83,6 +85,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--files") o.files = resolve(val(++i, a));
     else if (a === "--console") o.console = true;
     else if (a === "--ip") o.ip = val(++i, a);
+    else if (a === "--ip6") o.ip6 = val(++i, a);
     else if (a === "--port") o.port = val(++i, a);
     else if (a === "--mem") o.mem = Number(val(++i, a));
     else if (a === "--qmaild") o.qmaild = val(++i, a);
@@ -103,10 +106,13 @@ function writeAtomic(path: string, text: string, mode: number): void {
   renameSync(tmp, path);
 }
 
-function render(o: Opts, rel: string): string {
-  const logTo = (name: string, syslog: string) =>
-    o.console ? `multilog t '1${name}: '` : o.files ? `multilog t ${join(o.files, name)}` : syslog;
+function render(o: Opts, rel: string, six = false): string {
+  const logTo = (name: string, syslog: string) => {
+    const n = six ? `${name}6` : name;
+    return o.console ? `multilog t '1${n}: '` : o.files ? `multilog t ${join(o.files, n)}` : syslog;
+  };
   let text = readFileSync(join(ROOT, "service", rel), "utf8");
+  if (six) text = text.replaceAll("@IP@", o.ip6 ?? "::1");
   if (o.noSwitch)
     text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
   return text
@@ -150,28 +156,44 @@ function main(): void {
       );
     } else if (old !== text) writeAtomic(dst, text, 0o755);
   }
-  // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked.
+  // smtpd6: a second tcpserver, on the IPv6 address (a tcpserver listens on one address).
+  const dirs = ["qmail", "smtpd", "smtpd/log", ...extra.flatMap((x) => [x, `${x}/log`])];
+  const smtpds = ["smtpd"];
+  if (o.ip6 !== undefined) {
+    for (const rel of ["smtpd/run", "smtpd/log/run"]) {
+      const dst = join(o.service, rel.replace("smtpd", "smtpd6"));
+      mkdirSync(dirname(dst), { recursive: true });
+      if (!existsSync(dst)) fresh.add(dirname(rel.replace("smtpd", "smtpd6")));
+      writeAtomic(dst, render(o, rel, true), 0o755);
+    }
+    dirs.push("smtpd6", "smtpd6/log");
+    smtpds.push("smtpd6");
+  }
+  // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked,
+  // qmail-send once its helpers are up.
   writeAtomic(join(o.service, "qmail/notification-fd"), "3\n", 0o644);
-  writeAtomic(join(o.service, "smtpd/notification-fd"), "3\n", 0o644);
-  if (o.files || o.console) writeAtomic(join(o.service, "smtpd/log/notification-fd"), "3\n", 0o644);
-  else rmSync(join(o.service, "smtpd/log/notification-fd"), { force: true });
+  for (const d of smtpds) {
+    writeAtomic(join(o.service, d, "notification-fd"), "3\n", 0o644);
+    if (o.files || o.console) writeAtomic(join(o.service, d, "log/notification-fd"), "3\n", 0o644);
+    else rmSync(join(o.service, d, "log/notification-fd"), { force: true });
+  }
   // The article's down files: nothing starts until svc -u. A service that was there keeps its state.
-  for (const d of ["qmail", "smtpd", "smtpd/log", ...extra.flatMap((x) => [x, `${x}/log`])]) {
+  for (const d of dirs) {
     const f = join(o.service, d, "down");
     if (!o.down) rmSync(f, { force: true });
     else if (fresh.has(d)) writeFileSync(f, "");
   }
   if (o.files) {
     const owner = getpwnam(o.qmaill);
-    for (const d of ["qmail", "smtpd", ...extra]) {
+    for (const d of ["qmail", ...smtpds, ...extra]) {
       const p = join(o.files, d);
       mkdirSync(p, { recursive: true });
       if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
     }
   }
-  // Default SMTP rules (the article's /etc/tcp.smtp): relaying for 127.*, everyone else may deliver here.
+  // Default SMTP rules (the article's /etc/tcp.smtp): relaying for 127.* (and ::1), everyone else may deliver here.
   const rules = join(o.home, "control", "tcp.smtp");
-  if (!existsSync(rules)) writeAtomic(rules, '127.:allow,RELAYCLIENT=""\n:allow\n', 0o644);
+  if (!existsSync(rules)) writeAtomic(rules, '127.:allow,RELAYCLIENT=""\n::1:allow,RELAYCLIENT=""\n:allow\n', 0o644);
   const cdb = `${rules}.cdb`;
   const r = spawnSync(join(o.home, "bin", "tcprules"), [cdb, `${cdb}.tmp`], {
     input: readFileSync(rules),
@@ -196,8 +218,7 @@ function main(): void {
       renameSync(t, link);
     }
   }
-  const names = ["qmail", "smtpd", "smtpd/log", ...extra.flatMap((x) => [x, `${x}/log`])].join(" ");
-  process.stdout.write(`services: ${o.service}: ${names}${o.down ? " (down)" : ""}\n`);
+  process.stdout.write(`services: ${o.service}: ${dirs.join(" ")}${o.down ? " (down)" : ""}\n`);
 }
 
 if (import.meta.main) main();

@@ -1,8 +1,8 @@
 #!/bin/bash
 # make start: the whole service tree, self-contained under ./var, svscan in the
-# foreground, SMTP on 127.0.0.1:2525. Ctrl-C stops everything it started.
+# foreground, SMTP on 127.0.0.1:2525 and [::1]:2525. Ctrl-C stops everything it started.
 # Settings, from the environment or make's command line (README, "make start"):
-#   PORT  the SMTP port on 127.0.0.1 (2525)
+#   PORT  the SMTP port on 127.0.0.1 and ::1 (2525)
 #   VAR   where the tree lives (./var); one tree at a time per VAR
 #   LOG   files (VAR/log/*/current, multilog) or console (this terminal, each line after its
 #         service's name, as in a container)
@@ -34,10 +34,19 @@ echo $$ > "$VAR/start.pid"
 
 # The SMTP port must be free before anything starts: tcpserver would fail once a second in its log.
 inuse=$(PORT=$PORT "$BUN" -e '
-const s = require("node:net").createServer();
-s.once("error", (e) => { process.stdout.write(String(e.code)); process.exitCode = 1; });
-s.listen(Number(process.env.PORT), "127.0.0.1", () => s.close());') ||
-  die "127.0.0.1:$PORT is not free (${inuse:-error}): another server listens there; choose another port: make start PORT=2526"
+const net = require("node:net");
+const free = (host) => new Promise((ok) => {
+  const s = net.createServer();
+  s.once("error", (e) => ok(e.code === "EADDRNOTAVAIL" || e.code === "EAFNOSUPPORT" ? "" : `${host} (${e.code})`));
+  s.listen(Number(process.env.PORT), host, () => s.close(() => ok("")));
+});
+(async () => {
+  for (const host of ["127.0.0.1", "::1"]) {
+    const taken = await free(host);
+    if (taken) { process.stdout.write(taken); process.exitCode = 1; return; }
+  }
+})();') ||
+  die "port $PORT is not free on ${inuse:-127.0.0.1}: another server listens there; choose another port: make start PORT=2526"
 have_users() { for u in alias qmaild qmaill qmailp qmailq qmailr qmails; do id "$u" >/dev/null 2>&1 || return 1; done; }
 
 # Who runs what. As root with qmail's users present (after make setup): the article's uids.
@@ -103,7 +112,12 @@ case ${LOG:-files} in
   console) LOGOPT=(--console); LOGWHERE="here, each line after its service's name" ;;
   *) die "LOG=$LOG: say files or console" ;;
 esac
-"$BUN" scripts/services.ts --home "$H" --service "$S" "${LOGOPT[@]}" --ip 127.0.0.1 --port "$PORT" \
+# ::1 too (service smtpd6) when the host has IPv6 loopback: /proc/net/if_inet6 lists it as 0...01.
+IP6=(); SMTP6=; SVC6=()
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+  IP6=(--ip6 ::1); SMTP6=" and [::1]:$PORT"; SVC6=("$S/smtpd6")
+fi
+"$BUN" scripts/services.ts --home "$H" --service "$S" "${LOGOPT[@]}" --ip 127.0.0.1 --port "$PORT" "${IP6[@]}" \
   --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
 
 # svscan in its own session, so that Ctrl-C reaches only this script, which then stops the tree in order.
@@ -137,8 +151,9 @@ trap stop INT TERM
 ready=
 for _ in $(seq 100); do
   kill -0 "$SVSCAN" 2>/dev/null || break
-  if "$H/bin/svok" "$S/qmail" && "$H/bin/svok" "$S/smtpd" && "$H/bin/svok" "$S/smtpd/log"; then
-    "$H/bin/svwait" -U -t 30000 "$S/qmail" "$S/smtpd" "$S/smtpd/log" && ready=1
+  if "$H/bin/svok" "$S/qmail" && "$H/bin/svok" "$S/smtpd" && "$H/bin/svok" "$S/smtpd/log" &&
+    { [ "${#SVC6[@]}" -eq 0 ] || "$H/bin/svok" "${SVC6[0]}"; }; then
+    "$H/bin/svwait" -U -t 30000 "$S/qmail" "$S/smtpd" "$S/smtpd/log" "${SVC6[@]}" && ready=1
     break
   fi
   sleep 0.1
@@ -151,7 +166,7 @@ fi
 
 cat <<EOT
 start: qmail home $H, services $S, logs $LOGWHERE
-start: SMTP on 127.0.0.1:$PORT. Try:
+start: SMTP on 127.0.0.1:$PORT$SMTP6. Try:
          echo 'Subject: test 1' | $H/bin/sendmail root
          swaks --server 127.0.0.1:$PORT --to $NAME@localhost
        mail lands in $MHOME/Maildir/new/

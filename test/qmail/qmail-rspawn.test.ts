@@ -121,7 +121,10 @@ describe("qmail-rspawn", () => {
 });
 
 describe("qmail-rspawn -> qmail-remote: addresses byte for byte", () => {
-  test("sender and recipient that are not UTF-8 reach MAIL FROM and RCPT TO unchanged", async () => {
+  // SMTPUTF8 (RFC 6531, qmail-remote(8)): UTF-8 addresses go out as the same bytes to a server that
+  // offers it; bytes past ASCII that are not UTF-8 cannot go out at all (5.6.7), where netqmail sent
+  // them quoted.
+  test("UTF-8 sender and recipient reach MAIL FROM and RCPT TO unchanged; other 8-bit bytes bounce", async () => {
     let wire = Buffer.alloc(0);
     const srv = createServer((s) => {
       s.on("error", () => {});
@@ -143,27 +146,28 @@ describe("qmail-rspawn -> qmail-remote: addresses byte for byte", () => {
             inData = true;
             s.write("354 go\r\n");
           } else if (l.startsWith("QUIT")) s.end("221 bye\r\n");
+          else if (l.startsWith("EHLO")) s.write("250-sink\r\n250 SMTPUTF8\r\n");
           else s.write("250 ok\r\n");
         }
       });
     });
     await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
     const port = (srv.address() as { port: number }).port;
-    writeFileSync(join(h.dir, "control/smtproutes"), `b\xe9.org:127.0.0.1:${port}\n`, "latin1");
+    writeFileSync(join(h.dir, "control/smtproutes"), `b\xc3\xa9.org:127.0.0.1:${port}\n`, "latin1");
     const p = new SpawnerProc(ours("qmail-rspawn"), [], h, { QMAILREMOTE: ours("qmail-remote") });
     try {
-      p.send(0, messid(id), "s\xe9nder\xff@domain", "r\xe9cip\xff@b\xe9.org");
+      p.send(0, messid(id), "s\xe9nder\xff@domain", "r\xe9cip\xff@b\xc3\xa9.org");
       const r = await p.waitReports(1);
-      expect(r[0]?.[1]).toBe("K127.0.0.1 accepted message.\nRemote host said: 250 ok\n");
-      const w = wire.toString("latin1");
-      // 8-bit local parts are quoted (quote.c), the bytes themselves unchanged.
-      expect(w).toContain('MAIL FROM:<"s\xe9nder\xff"@domain>\r\nRCPT TO:<"r\xe9cip\xff"@b\xe9.org>\r\n');
-      // UTF-8 addresses go out as the same UTF-8 bytes.
-      wire = Buffer.alloc(0);
-      p.send(0, messid(id), "s\xc3\xa9@domain", "r\xc3\xa9@b\xe9.org");
-      await p.waitReports(2);
+      expect(r[0]?.[1]).toBe(
+        "DSorry, an address is neither ASCII nor valid UTF-8, so SMTPUTF8 cannot carry it. (#5.6.7)\n",
+      );
+      expect(wire.length).toBe(0);
+      // UTF-8 addresses go out as the same UTF-8 bytes, unquoted, with SMTPUTF8.
+      p.send(0, messid(id), "s\xc3\xa9@domain", "r\xc3\xa9@b\xc3\xa9.org");
+      const r2 = await p.waitReports(2);
+      expect(r2[1]?.[1]).toBe("K127.0.0.1 accepted message.\nRemote host said: 250 ok\n");
       expect(wire.toString("latin1")).toContain(
-        'MAIL FROM:<"s\xc3\xa9"@domain>\r\nRCPT TO:<"r\xc3\xa9"@b\xe9.org>\r\n',
+        "MAIL FROM:<s\xc3\xa9@domain> SMTPUTF8\r\nRCPT TO:<r\xc3\xa9@b\xc3\xa9.org>\r\n",
       );
     } finally {
       p.end();

@@ -79,7 +79,7 @@ describe("qmail-smtpd replies", () => {
     expect(r.out).toBe(
       GREET +
         "250 test.example\r\n" +
-        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250 8BITMIME\r\n" +
+        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         OK +
         "252 send some mail, i'll try my best\r\n" +
         "214 netqmail home page: http://qmail.org/netqmail\r\n" +
@@ -463,14 +463,14 @@ describe("DATA", () => {
     );
     const size = "552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n";
     expect(r.out).toBe(
-      `${GREET}250-test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n${size}503 MAIL first (#5.5.1)\r\n${OK}${size}221 test.example\r\n`,
+      `${GREET}250-test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n${size}503 MAIL first (#5.5.1)\r\n${OK}${size}221 test.example\r\n`,
     );
   });
 
   test("DATABYTES=0: unlimited, SIZE 0 advertised, SIZE= ignored", async () => {
     const h = makeHome({ me: "test.example", databytes: "10\n" });
     const r = await session(h, "EHLO x\r\nMAIL FROM:<a@b> SIZE=99999999\r\nQUIT\r\n", { DATABYTES: "0" });
-    expect(r.out).toContain("250-SIZE 0\r\n250 8BITMIME\r\n250 ok\r\n");
+    expect(r.out).toContain("250-SIZE 0\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n250 ok\r\n");
   });
 
   test("qmail-queue failures map to 451/554 texts", async () => {
@@ -602,7 +602,7 @@ s.quit()
     const r = await run("python3", ["-c", py]);
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe(
-      "250 [('8bitmime', ''), ('pipelining', ''), ('size', '0')]\n" +
+      "250 [('8bitmime', ''), ('pipelining', ''), ('size', '0'), ('smtputf8', '')]\n" +
         "refused {'x@other.example': (553, b\"sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\")}\n" +
         "all refused 553\n" +
         '(252, b"send some mail, i\'ll try my best")\n',
@@ -633,7 +633,7 @@ s.quit()
       ]);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/<- {2}250 ok \d+ qp \d+/);
-      expect(r.stdout).toContain("<-  250-PIPELINING\n<-  250-SIZE 0\n<-  250 8BITMIME\n");
+      expect(r.stdout).toContain("<-  250-PIPELINING\n<-  250-SIZE 0\n<-  250-SMTPUTF8\n<-  250 8BITMIME\n");
     }
     const r = await run("swaks", [
       "--server",

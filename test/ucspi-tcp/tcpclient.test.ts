@@ -7,8 +7,11 @@ const impls: [string, string][] = [["ours", ours("tcpclient")]];
 const orig = original("tcpclient");
 if (orig) impls.push(["original", orig]);
 
-const USAGE =
+// 0.88's usage; ours is ucspi-tcp-ipv6's, with its options -4, -6 and -I.
+const USAGE88 =
   "tcpclient: usage: tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program\n";
+const USAGE6 =
+  "tcpclient: usage: tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program\n";
 
 // A server that greets, then echoes one line back upper-cased and closes.
 let srv: Server;
@@ -26,7 +29,8 @@ afterAll(() => srv.close());
 const mask = (s: string) =>
   s.replace(/TCPLOCALPORT=\d+/, "TCPLOCALPORT=P").replace(/TCPREMOTEPORT=\d+/, "TCPREMOTEPORT=P");
 
-describe.each(impls)("tcpclient (%s)", (_w, bin) => {
+describe.each(impls)("tcpclient (%s)", (w, bin) => {
+  const USAGE = w === "ours" ? USAGE6 : USAGE88;
   test("usage: 100", async () => {
     expect(await run(bin, [])).toMatchObject({ code: 100, stderr: USAGE });
     expect(await run(bin, ["127.0.0.1", "25"])).toMatchObject({ code: 100, stderr: USAGE });

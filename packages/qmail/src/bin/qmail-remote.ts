@@ -6,7 +6,7 @@ import { writeSync } from "node:fs";
 import { byteStr, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { ipme } from "../lib/addrip.ts";
+import { ipme, ipme6, relaySplit } from "../lib/addrip.ts";
 import { quoteBox } from "../lib/addrparse.ts";
 import { Control } from "../lib/control.ts";
 import { lowerAscii, scanUlong } from "../lib/cscan.ts";
@@ -14,6 +14,7 @@ import { DNS_HARD, Dns, DnsError, type IpMx } from "../lib/dns.ts";
 import { qmailHome } from "../lib/home.ts";
 import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/smtpremote.ts";
 import { tcptoCheck, tcptoErr } from "../lib/tcpto.ts";
+import { ehloKeywords, nonAscii, validUtf8 } from "../lib/utf8.ts";
 
 export const usage = "qmail-remote host sender recip [ recip ... ]";
 
@@ -105,13 +106,17 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
     }
   if (relayhost === "") relayhost = undefined;
   if (relayhost !== undefined) {
-    const i = relayhost.indexOf(":");
-    if (i >= 0) {
-      port = Number(BigInt.asUintN(16, scanUlong(relayhost.slice(i + 1))));
-      relayhost = relayhost.slice(0, i);
-    }
+    const [h, p] = relaySplit(relayhost);
+    if (p !== undefined) port = Number(BigInt.asUintN(16, scanUlong(p)));
+    relayhost = h;
     host = relayhost;
   }
+
+  // SMTPUTF8 (RFC 6531) when an address has bytes past ASCII; they must then be UTF-8 (section 3.3).
+  const addrs = raw.slice(1) as string[];
+  const utf8 = addrs.some(nonAscii);
+  if (utf8 && !addrs.every(validUtf8))
+    rep.die("DSorry, an address is neither ASCII nor valid UTF-8, so SMTPUTF8 cannot carry it. (#5.6.7)\n");
 
   const dns = new Dns(env);
   const cnames = new Map<string, Promise<{ loop: number | "loop"; name: string }>>();
@@ -136,13 +141,13 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
       if (r.loop === 0) alias = false;
       else canon = byteStr(r.name);
     }
-    return { addr: `${quoteBox(s.slice(0, j))}@${canon}`, alias };
+    return { addr: `${quoteBox(s.slice(0, j), utf8)}@${canon}`, alias };
   };
 
   const sender = (await mangle(raw[1] as string, false)).addr;
   let me: Set<string>;
   try {
-    me = ipme();
+    me = new Set([...ipme(), ...ipme6()]);
   } catch {
     rep.die("ZSystem resources temporarily unavailable. (#4.3.0)\n");
   }
@@ -192,7 +197,7 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
       continue;
     }
     tcptoErr(home, x.ip, false, t.there);
-    await smtp(conn, x.ip, helo, sender, recips, rep);
+    await smtp(conn, x.ip, helo, sender, recips, rep, utf8);
   }
   rep.die("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n");
 }
@@ -204,6 +209,7 @@ async function smtp(
   sender: string,
   recips: string[],
   rep: Report,
+  utf8 = false,
 ): Promise<never> {
   let critical = false;
   const saidText = () => {
@@ -233,11 +239,17 @@ async function smtp(
     // accept-5xx patch: a 5xx greeting or HELO reply is permanent
     if (code >= 500) await quit("DConnected to ", " but greeting failed");
     if (code !== 220) await quit("ZConnected to ", " but greeting failed");
-    await conn.write(`HELO ${helo}\r\n`);
+    // EHLO only to learn whether the server takes SMTPUTF8; otherwise HELO, as qmail-remote.c.
+    await conn.write(`${utf8 ? "EHLO" : "HELO"} ${helo}\r\n`);
     code = await conn.code();
+    if (utf8 && (code >= 500 || (code === 250 && !ehloKeywords(conn.parser.textBytes).has("SMTPUTF8")))) {
+      // RFC 6531 section 3.2: a server without SMTPUTF8 does not get the message; bounce, never mangle.
+      conn.parser.reset();
+      await quit("DConnected to ", " but it does not offer SMTPUTF8, which the non-ASCII addresses need (#5.6.7)");
+    }
     if (code >= 500) await quit("DConnected to ", " but my name was rejected");
     if (code !== 250) await quit("ZConnected to ", " but my name was rejected");
-    await conn.write(`MAIL FROM:<${sender}>\r\n`);
+    await conn.write(`MAIL FROM:<${sender}>${utf8 ? " SMTPUTF8" : ""}\r\n`);
     code = await conn.code();
     if (code >= 500) await quit("DConnected to ", " but sender was rejected");
     if (code >= 400) await quit("ZConnected to ", " but sender was rejected");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd's addrparse (spec/qmail.md §5, spec/security.md §2.6). Strings are
 // latin1: one char per protocol byte; the caller has cut the line at any NUL.
-import { ipme, ipScanBracket } from "./addrip.ts";
+import { ip6Literal, ipme, ipme6, ipScanBracket } from "./addrip.ts";
 
 /** Longest address accepted; addr.len in C counts the NUL, so 900 content bytes fail. */
 export const ADDR_MAX = 899;
@@ -47,6 +47,12 @@ export function addrparse(arg: string, liphost?: string): string | undefined {
     if (at >= 0 && addr[at + 1] === "[") {
       const [n, ip] = ipScanBracket(addr, at + 1);
       if (n && at + 1 + n === addr.length && ipme().has(ip)) addr = addr.slice(0, at + 1) + liphost;
+      else {
+        // An IPv6 address literal (RFC 5321 section 4.1.3): malformed, a syntax error; ours, localiphost.
+        const v6 = /^\[ipv6:/i.test(addr.slice(at + 1)) ? ip6Literal(addr.slice(at + 1)) : undefined;
+        if (v6 === "bad") return undefined;
+        if (v6 !== undefined && ipme6().has(v6)) addr = addr.slice(0, at + 1) + liphost;
+      }
     }
   }
   if (addr.length > ADDR_MAX) return undefined;
@@ -60,19 +66,22 @@ const QUOTE_OK = (() => {
   return ok;
 })();
 
-/** quote.c's quote_need: a local part that must be sent as a quoted string. */
-export function quoteNeed(s: string): boolean {
+/**
+ * quote.c's quote_need: a local part that must be sent as a quoted string. With utf8 (an SMTPUTF8
+ * transaction), bytes past ASCII are atom text as RFC 6531 section 3.3 allows.
+ */
+export function quoteNeed(s: string, utf8 = false): boolean {
   if (!s) return true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 128 || !QUOTE_OK[c]) return true;
+    if (c >= 128 ? !utf8 : !QUOTE_OK[c]) return true;
   }
   if (s[0] === "." || s[s.length - 1] === ".") return true;
   return s.includes("..");
 }
 
 /** quote.c's quote: as little quoting as possible (RFC 821). */
-export function quoteBox(s: string): string {
-  if (!quoteNeed(s)) return s;
+export function quoteBox(s: string, utf8 = false): string {
+  if (!quoteNeed(s, utf8)) return s;
   return `"${s.replace(/[\r\n"\\]/g, (c) => `\\${c}`)}"`;
 }

@@ -8,6 +8,7 @@
 // environment override for tests; our programs are never setuid, so the
 // environment is the invoker's own.
 import { Resolver } from "node:dns/promises";
+import { fmt6, scan6 } from "@qts/ucspi-tcp/lib/ip6";
 import { ipLiteral } from "./addrip.ts";
 
 export const DNS_SOFT = "soft";
@@ -58,7 +59,11 @@ export class Dns {
     }
   }
 
-  /** dns_ipplus: a literal (with pref 0, as dns.c), else the A records of name. */
+  /**
+   * dns_ipplus: a literal (with pref 0, as dns.c), else the AAAA records of name, then its A records
+   * (IPv6 first, IPv4 the fallback). Fails only when neither gives an address: soft if either lookup
+   * failed softly.
+   */
   async ipplus(name: string, pref: number, into: IpMx[]): Promise<void> {
     const lit = ipLiteral(name);
     if (lit !== undefined) {
@@ -66,7 +71,15 @@ export class Dns {
       return;
     }
     if (name === "" || name === ".") throw new DnsError(DNS_HARD);
-    const ips = await this.q(() => this.r.resolve4(name));
+    const [v6, v4] = await Promise.allSettled([this.r.resolve6(name), this.r.resolve4(name)]);
+    const ips = [
+      ...(v6.status === "fulfilled" ? v6.value.map((a) => fmt6(scan6(a) as Uint8Array)) : []),
+      ...(v4.status === "fulfilled" ? v4.value : []),
+    ];
+    if (ips.length === 0) {
+      const soft = [v6, v4].some((r) => r.status === "rejected" && kind(r.reason) === DNS_SOFT);
+      if (soft || v4.status === "rejected") throw new DnsError(soft ? DNS_SOFT : DNS_HARD);
+    }
     for (const ip of ips) into.push({ ip, pref });
   }
 

@@ -14,15 +14,22 @@ import { dateFromLine } from "./date822.ts";
 import { qmailHome } from "./home.ts";
 import { type Message, perm, ReadError, temp } from "./local-message.ts";
 import { QmailQueue } from "./qmail.ts";
+import { nonAscii, validUtf8 } from "./utf8.ts";
 
 export type Env = Record<string, string | undefined>;
 
 /** quote(): does a local part need RFC 821 quoting? (quote.c quote_need) */
 function quoteNeed(s: string): boolean {
   if (s.length === 0) return true;
+  // A UTF-8 local part is atom text in an internationalised header (RFC 6532 section 3.2); other
+  // bytes past ASCII are quoted, as quote.c does.
+  const utf8 = nonAscii(s) && validUtf8(s);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 128) return true;
+    if (c >= 128) {
+      if (utf8) continue;
+      return true;
+    }
     // ok[] of quote.c: printable ASCII except space, "(),.:;<>@[\] and DEL; "." is handled below.
     if (c <= 32 || c === 127 || '"(),:;<>@[\\]'.includes(s[i] as string)) return true;
   }

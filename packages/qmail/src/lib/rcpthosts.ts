@@ -4,6 +4,7 @@
 // the latter only consulted when rcpthosts exists.
 import { openSync } from "node:fs";
 import { Cdb } from "@qts/cdb/cdb";
+import { ip6Literal } from "./addrip.ts";
 import type { Control } from "./control.ts";
 import { lowerAscii } from "./cscan.ts";
 
@@ -37,6 +38,9 @@ export function rcptAllowed(cfg: Rcpthosts, addr: string): boolean {
   const at = addr.lastIndexOf("@");
   if (at < 0) return true;
   const host = lowerAscii(addr.slice(at + 1));
+  // An IPv6 literal also matches rcpthosts' line for the same address in ip6_fmt's form.
+  const v6 = ip6Literal(host);
+  if (v6 !== undefined && v6 !== "bad" && cfg.rcpthosts.has(`[ipv6:${v6}]`)) return true;
   for (let j = 0; j < host.length; j++)
     if (j === 0 || host[j] === ".") if (cfg.rcpthosts.has(host.slice(j))) return true;
   const m = cfg.morercpthosts;

@@ -22,6 +22,8 @@ export function receivedLine(r: ReceivedInfo, unixMs = Date.now()): string {
   if (r.helo !== undefined) s += ` (HELO ${safe(r.helo)})`;
   s += " (";
   if (r.remoteinfo !== undefined) s += `${safe(r.remoteinfo)}@`;
-  s += `${safe(r.remoteip)})\n  by ${safe(r.local)} with ${r.protocol}; ${date822(unixMs)}\n`;
+  // An IPv6 peer (TCPREMOTEIP with ':', from tcpserver's PROTO=TCP6) as an RFC 5321 address literal.
+  const ip = r.remoteip.includes(":") ? `[IPv6:${r.remoteip}]` : r.remoteip;
+  s += `${safe(ip)})\n  by ${safe(r.local)} with ${r.protocol}; ${date822(unixMs)}\n`;
   return s;
 }

@@ -12,6 +12,7 @@ import type { QmailQueue } from "./qmail.ts";
 import { loadRcpthosts, rcptAllowed } from "./rcpthosts.ts";
 import { receivedLine } from "./received.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
+import { nonAscii, validUtf8 } from "./utf8.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -38,6 +39,8 @@ export const R = {
   help: "214 netqmail home page: http://qmail.org/netqmail\r\n",
   hops: "554 too many hops, this message is looping (#5.4.6)\r\n",
   size: "552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",
+  // RFC 6531 section 3.7.4.1's code for an address SMTPUTF8 cannot carry.
+  badutf8: "553 sorry, that address is not valid UTF-8 (#5.6.7)\r\n",
 } as const;
 
 /** A control error: the session answers 421 unable to read controls. */
@@ -111,8 +114,8 @@ function bmfCheck(cfg: SmtpdConfig, addr: string): boolean {
   return at >= 0 && cfg.bmf.has(a.slice(at));
 }
 
-/** SIZE=n among the MAIL parameters after the address (RFC 1870, SIZE patch); undefined if absent. */
-export function mailSize(arg: string): bigint | undefined {
+/** The MAIL parameters after the address (RFC 1870 SIZE=, RFC 6531 SMTPUTF8, ...). */
+export function mailParams(arg: string): string[] {
   const lt = arg.indexOf("<");
   let rest: string;
   if (lt >= 0) {
@@ -125,8 +128,18 @@ export function mailSize(arg: string): bigint | undefined {
     const sp = arg.indexOf(" ", p);
     rest = sp < 0 ? "" : arg.slice(sp);
   }
-  for (const t of rest.split(" ")) if (/^size=/i.test(t)) return scanUlong(t.slice(5));
+  return rest.split(" ").filter((t) => t.length > 0);
+}
+
+/** SIZE=n among the MAIL parameters after the address (RFC 1870, SIZE patch); undefined if absent. */
+export function mailSize(arg: string): bigint | undefined {
+  for (const t of mailParams(arg)) if (/^size=/i.test(t)) return scanUlong(t.slice(5));
   return undefined;
+}
+
+/** SMTPUTF8 given: each non-ASCII address must be UTF-8 (RFC 6531 section 3.3); without it, bytes pass as in qmail. */
+function utf8Refused(smtputf8: boolean, addr: string): boolean {
+  return smtputf8 && nonAscii(addr) && !validUtf8(addr);
 }
 
 const STALL = Symbol("stall");
@@ -180,6 +193,8 @@ export class Session {
   private helo: string | undefined;
   private seenmail = false;
   private flagbarf = false;
+  /** MAIL had SMTPUTF8 (RFC 6531). */
+  private utf8 = false;
   private mailfrom = "";
   private rcptto = new RcptList();
   private stalled = false;
@@ -304,7 +319,9 @@ export class Session {
           this.flush();
           break;
         case "ehlo":
-          this.out(`250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n250 8BITMIME\r\n`);
+          this.out(
+            `250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n`,
+          );
           this.seenmail = false;
           this.dohelo(arg);
           this.flush();
@@ -356,6 +373,12 @@ export class Session {
         return;
       }
     }
+    const utf8 = mailParams(arg).some((p) => p.toUpperCase() === "SMTPUTF8");
+    if (utf8Refused(utf8, addr)) {
+      this.out(R.badutf8);
+      return;
+    }
+    this.utf8 = utf8;
     this.flagbarf = bmfCheck(this.cfg, addr);
     this.seenmail = true;
     this.rcptto = new RcptList();
@@ -375,6 +398,10 @@ export class Session {
     }
     if (this.flagbarf) {
       this.out(R.bmf);
+      return;
+    }
+    if (utf8Refused(this.utf8, addr)) {
+      this.out(R.badutf8);
       return;
     }
     if (this.cfg.relayclient !== undefined) addr += this.cfg.relayclient;
@@ -428,7 +455,8 @@ export class Session {
       qq,
       Buffer.from(
         receivedLine({
-          protocol: "SMTP",
+          // RFC 6531 section 3.7.3: UTF8SMTP for a transaction with SMTPUTF8.
+          protocol: this.utf8 ? "UTF8SMTP" : "SMTP",
           local: cfg.local,
           remoteip: cfg.remoteip,
           remotehost: cfg.remotehost,

@@ -89,6 +89,8 @@ export function tcptoCheck(
   ip: string,
   now = Math.floor(Date.now() / 1000),
 ): { skip: boolean; there: boolean } {
+  // The table's records hold IPv4 addresses (qmail-tcpto(8)); IPv6 ones are never recorded.
+  if (ip.includes(":")) return { skip: false, there: false };
   const want = ipBytes(ip);
   return withTable(
     home,
@@ -121,6 +123,7 @@ export function tcptoErr(
   now = Math.floor(Date.now() / 1000),
 ): void {
   if (!flagerr && !wasThere) return;
+  if (ip.includes(":")) return;
   const want = ipBytes(ip);
   withTable(
     home,

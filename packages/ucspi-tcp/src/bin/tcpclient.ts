@@ -11,29 +11,35 @@ import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { inheritedFds, pathexec, prepareExec, setBlocking } from "@qts/sys/exec";
+import { ifIndex, peerName, sockName } from "@qts/sys/sockname";
 import { IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
+import { connAddrs } from "../lib/conn6.ts";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
+import { fmt6, scan6 } from "../lib/ip6.ts";
 import { literalIp4s, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
 
 export const usage =
-  "tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program";
+  "tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program";
 
 function dieUsage(): never {
   errWrite(`tcpclient: usage: ${usage}\n`);
   throw new Exit(EXIT_USAGE);
 }
 
-async function addresses(host: string): Promise<string[]> {
+// A name's IPv4 addresses first (0.88's), then its IPv6 ones unless -4 (ucspi-tcp-ipv6).
+async function addresses(host: string, noipv6: boolean): Promise<string[]> {
   const lit = literalIp4s(host);
   if (lit) {
     if (lit.length === 0) throw new NoAddress(host);
     return lit;
   }
+  const ip6 = scan6(host);
+  if (ip6) return [fmt6(ip6)];
   try {
-    const r = await dns.lookup(host, { family: 4, all: true });
+    const r = (await dns.lookup(host, { all: true })).filter((a) => a.family === 4 || !noipv6);
     if (r.length === 0) throw new NoAddress(host);
-    return r.map((a) => a.address);
+    return [...r.filter((a) => a.family === 4), ...r.filter((a) => a.family === 6)].map((a) => a.address);
   } catch (e) {
     if (e instanceof NoAddress) throw e;
     const code = (e as { code?: string }).code;
@@ -44,7 +50,10 @@ async function addresses(host: string): Promise<string[]> {
 
 function tryConnect(ip: string, port: number, localIp: string, localPort: number, secs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: ip, port, localAddress: localIp === "0.0.0.0" ? undefined : localIp, localPort });
+    const family = ip.includes(":") ? 6 : 4;
+    // An unset -i binds the wildcard of the address's family.
+    const any = localIp === "0.0.0.0" || localIp === "::";
+    const s = connect({ host: ip, port, family, localAddress: any ? undefined : localIp, localPort });
     const timer = setTimeout(() => {
       s.destroy();
       reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
@@ -76,7 +85,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
   let localIp = "0.0.0.0";
   let localPort = 0;
   let forcelocal: string | undefined;
-  const { opts, rest } = getopt(argv, "dDvqQhHrRi:p:t:T:l:");
+  let noipv6 = false;
+  let forcev6 = false;
+  let iface: string | undefined;
+  const { opts, rest } = getopt(argv, "46dDvqQhHrRi:p:t:T:l:I:");
   for (const { opt, arg = "" } of opts) {
     switch (opt) {
       case "d":
@@ -120,7 +132,21 @@ export async function main(argv: string[], env: Env): Promise<number> {
         ctimeout[1] = scanUlong(arg.slice(j)).value;
         break;
       }
+      case "4":
+        noipv6 = true;
+        break;
+      case "6":
+        forcev6 = true;
+        break;
+      case "I":
+        iface = arg;
+        break;
       case "i": {
+        const v6 = scan6(arg);
+        if (v6) {
+          localIp = fmt6(v6);
+          break;
+        }
         // ip4_scan accepts a leading dotted quad
         const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
         if (!m) dieUsage();
@@ -163,12 +189,15 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   let addrs: string[];
   try {
-    addrs = await addresses(host);
+    addrs = await addresses(host, noipv6);
   } catch (e) {
     if (e instanceof NoAddress) fatal(`no IP address for ${host}`);
     fatal(`temporarily unable to figure out IP address for ${host}: ${errorStr(e)}`);
     throw e;
   }
+  // -I: the scope of link-local addresses (ucspi-tcp-ipv6); an unknown interface is scope 0.
+  const scope = iface === undefined ? 0 : ifIndex(iface);
+  if (scope) addrs = addrs.map((a) => (a.includes(":") ? `${a}%${scope}` : a));
   if (addrs.length === 1) {
     ctimeout[0] = (ctimeout[0] as number) + (ctimeout[1] as number);
     ctimeout[1] = 0;
@@ -189,7 +218,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
           fatal(`unable to bind socket: ${errorStr(e)}`);
         }
         if (loop === 0 && ctimeout[1] && code === "ETIMEDOUT") more.push(ip);
-        else say(`tcpclient: unable to connect to ${ip} port ${port}: ${errorStr(e)}\n`);
+        else say(`tcpclient: unable to connect to ${ip.replace(/%.*/, "")} port ${port}: ${errorStr(e)}\n`);
       }
     }
     addrs = more;
@@ -201,20 +230,25 @@ export async function main(argv: string[], env: Env): Promise<number> {
   try {
     setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, delay ? 0 : 1);
   } catch {}
-  const lip = (sock.localAddress ?? localIp).replace(/^::ffff:/, "");
-  const lport = sock.localPort ?? 0;
-  const rip = (sock.remoteAddress ?? "").replace(/^::ffff:/, "");
-  const rport = sock.remotePort ?? port;
+  // The same addresses as tcpserver's: PROTO=TCP6 and ip6_fmt's form for IPv6 or -6 (ucspi-tcp-ipv6).
+  const a = connAddrs(sockName(fd), peerName(fd), forcev6);
+  const lip = a.localIp;
+  const lport = a.localPort;
+  const rip = a.remoteIp;
+  const rport = a.remotePort;
   const mods: EnvMod[] = [
-    ["PROTO", "TCP"],
+    ["PROTO", a.v6 ? "TCP6" : "TCP"],
     ["TCPLOCALPORT", String(lport)],
     ["TCPLOCALIP", lip],
   ];
-  mods.push(["TCPLOCALHOST", forcelocal ?? (await name4(lip, env))]);
+  mods.push(["TCPLOCALHOST", forcelocal ?? (await name4(a.lookupLocal, env))]);
   mods.push(["TCPREMOTEPORT", String(rport)], ["TCPREMOTEIP", rip]);
   if (verbosity >= 2) errWrite(`tcpclient: connected to ${rip} port ${rport}\n`);
-  mods.push(["TCPREMOTEHOST", remotehost ? await name4(rip, env) : undefined]);
-  mods.push(["TCPREMOTEINFO", remoteinfo ? await remoteInfo(rip, rport, lip, lport, itimeout) : undefined]);
+  mods.push(["TCPREMOTEHOST", remotehost ? await name4(a.lookupRemote, env) : undefined]);
+  mods.push([
+    "TCPREMOTEINFO",
+    remoteinfo ? await remoteInfo(a.identRemote, rport, a.identLocal, lport, itimeout) : undefined,
+  ]);
 
   // The program gets the very bytes of its arguments and of the environment (core/bytes.ts); the
   // values set here are text, as UTF-8.

@@ -19,16 +19,18 @@ import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
 import { pathCandidates } from "@qts/sys/execraw";
 import { listen } from "@qts/sys/listen";
+import { ifIndex, peerName, sockName } from "@qts/sys/sockname";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { SpawnPool } from "@qts/sys/spawnpool";
 import { reap } from "@qts/sys/waitpid";
+import { type ConnAddrs, connAddrs, connEnv } from "../lib/conn6.ts";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
 import { hostIp, ip4, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
 import { findRule, ruleAction } from "../lib/rules.ts";
 
 export const usage =
-  "tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program";
+  "tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program";
 
 const DROP = "tcpserver: warning: dropping connection, ";
 const SIGPIPE = 13;
@@ -53,6 +55,12 @@ interface Opts {
   uid: number;
   gid: number;
   flag1: boolean;
+  /** -4 (ucspi-tcp-ipv6): IPv4 sockets only. */
+  noipv6: boolean;
+  /** -6: IPv6 variables (PROTO=TCP6, v4-mapped addresses) for IPv4 connections too. */
+  forcev6: boolean;
+  /** -I: the interface for link-local addresses. */
+  iface?: string;
 }
 
 function dieUsage(): never {
@@ -65,13 +73,14 @@ function fatal(msg: string, err?: unknown): never {
   throw new Exit(EXIT_TEMP);
 }
 
-// safecats: bytes <33 or >126, '%' and ':' become '?'; cut at 100 bytes with "...".
-function safe(s: string): string {
+// safecats: bytes <33 or >126, '%' and ':' become '?'; cut at 100 bytes with "...". ucspi-tcp-ipv6
+// keeps ':' (keepColon), which its IPv6 lines need.
+function safe(s: string, keepColon = false): string {
   const b = Buffer.from(s);
   let out = "";
   for (let i = 0; i < b.length && i < 100; i++) {
     const c = b[i] as number;
-    out += c < 33 || c > 126 || c === 0x25 || c === 0x3a ? "?" : String.fromCharCode(c);
+    out += c < 33 || c > 126 || c === 0x25 || (c === 0x3a && !keepColon) ? "?" : String.fromCharCode(c);
   }
   return b.length >= 100 ? `${out}...` : out;
 }
@@ -92,9 +101,11 @@ function parse(argv: string[], env: Env): { o: Opts; host: string; port: string;
     uid: 0,
     gid: 0,
     flag1: false,
+    noipv6: false,
+    forcev6: false,
   };
   const num = (s: string | undefined) => scanUlong(s ?? "").value;
-  const { opts, rest } = getopt(argv, "dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO");
+  const { opts, rest } = getopt(argv, "46dDvqQhHrR1UXx:t:u:g:l:b:B:c:I:pPoO");
   for (const { opt, arg } of opts) {
     switch (opt) {
       case "b":
@@ -167,6 +178,15 @@ function parse(argv: string[], env: Env): { o: Opts; host: string; port: string;
       case "1":
         o.flag1 = true;
         break;
+      case "4":
+        o.noipv6 = true;
+        break;
+      case "6":
+        o.forcev6 = true;
+        break;
+      case "I":
+        o.iface = arg;
+        break;
       case "l":
         o.localhost = arg;
         break;
@@ -224,7 +244,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   let localIp: string;
   try {
-    localIp = await hostIp(host);
+    localIp = await hostIp(host, o.noipv6);
   } catch (e) {
     if (e instanceof NoAddress) {
       say(`tcpserver: fatal: no IP address for ${host}\n`);
@@ -234,12 +254,25 @@ export async function main(argv: string[], env: Env): Promise<number> {
     throw new Exit(EXIT_TEMP);
   }
 
-  const first = createServer({ pauseOnConnect: true });
-  try {
-    await new Promise<void>((ok, fail) => {
+  // -I names the scope of a link-local address (an unknown interface is scope 0, as in ucspi-tcp-ipv6).
+  const scope = o.iface !== undefined && localIp.includes(":") ? ifIndex(o.iface) : 0;
+  const bindIp = scope ? `${localIp}%${scope}` : localIp;
+  let first = createServer({ pauseOnConnect: true });
+  const bind = (ip: string) =>
+    new Promise<void>((ok, fail) => {
       first.once("error", fail);
-      first.listen({ host: localIp, port, backlog: o.backlog, exclusive: true }, () => ok());
+      first.listen({ host: ip, port, backlog: o.backlog, exclusive: true }, () => ok());
     });
+  try {
+    try {
+      await bind(bindIp);
+    } catch (e) {
+      // "0" on a host without IPv6: every IPv4 address, as 0.88.
+      const code = (e as { code?: string }).code;
+      if (bindIp !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw e;
+      first = createServer({ pauseOnConnect: true });
+      await bind("0.0.0.0");
+    }
   } catch (e) {
     if (o.verbosity > 0) fatal("unable to bind: ", e);
     throw new Exit(EXIT_TEMP);
@@ -434,8 +467,16 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   const serve = async (sock: Socket): Promise<void> => {
     const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
-    const remoteIp = (sock.remoteAddress ?? "0.0.0.0").replace(/^::ffff:/, "");
-    const remotePort = sock.remotePort ?? 0;
+    let addrs: ConnAddrs;
+    try {
+      addrs = connAddrs(sockName(fd), peerName(fd), o.forcev6);
+    } catch (e) {
+      say(`${DROP}unable to get local address: ${errorStr(e)}\n`);
+      return gone(sock, undefined);
+    }
+    const v6 = addrs.v6;
+    const remoteIp = addrs.remoteIp;
+    const remotePort = addrs.remotePort;
     const drop = async (msg: string, err?: unknown) => {
       const pid = await standIn(111);
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n`);
@@ -461,29 +502,27 @@ export async function main(argv: string[], env: Env): Promise<number> {
         return drop("unable to print banner: ", e);
       }
     }
-    const localIpC = (sock.localAddress ?? localIp).replace(/^::ffff:/, "");
-    const localPort = String(sock.localPort ?? boundPort);
+    const localPort = String(addrs.localPort);
     let localhost = o.localhost;
-    if (localhost === undefined) localhost = (await name4(localIpC, env)) || undefined;
-    const mods: EnvMod[] = [
-      ["PROTO", "TCP"],
-      ["TCPLOCALIP", localIpC],
-      ["TCPLOCALPORT", localPort],
-      ["TCPLOCALHOST", localhost === undefined ? undefined : byteStr(localhost)],
-    ];
+    if (localhost === undefined) localhost = (await name4(addrs.lookupLocal, env)) || undefined;
     let remotehost: string | undefined;
     if (o.remotehost) {
-      const name = await name4(remoteIp, env);
+      const name = await name4(addrs.lookupRemote, env);
       if (name) {
         let ok = !o.paranoid;
-        if (!ok) ok = ((await ip4(name, env)) ?? []).includes(remoteIp);
+        if (!ok) ok = ((await ip4(name, addrs.family, env)) ?? []).includes(addrs.lookupRemote);
         if (ok) remotehost = name;
       }
     }
-    mods.push(["TCPREMOTEIP", remoteIp], ["TCPREMOTEPORT", String(remotePort)], ["TCPREMOTEHOST", remotehost]);
     let remoteinfo: string | undefined;
-    if (o.remoteinfo) remoteinfo = await remoteInfo(remoteIp, remotePort, localIpC, Number(localPort), o.timeout);
-    mods.push(["TCPREMOTEINFO", remoteinfo === undefined ? undefined : byteStr(remoteinfo)]);
+    if (o.remoteinfo)
+      remoteinfo = await remoteInfo(addrs.identRemote, remotePort, addrs.identLocal, addrs.localPort, o.timeout);
+    const mods: EnvMod[] = connEnv(
+      addrs,
+      localhost === undefined ? undefined : byteStr(localhost),
+      remotehost,
+      remoteinfo === undefined ? undefined : byteStr(remoteinfo),
+    );
 
     let deny = false;
     if (o.rules !== undefined) {
@@ -511,7 +550,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     }
 
     const line = (pid: number) =>
-      `tcpserver: ${deny ? "deny" : "ok"} ${pid} ${localhost ? safe(localhost) : ""}:${safe(localIpC)}:${safe(localPort)} ${remotehost ? safe(remotehost) : ""}:${safe(remoteIp)}:${remoteinfo !== undefined ? safe(remoteinfo) : ""}:${safe(String(remotePort))}\n`;
+      `tcpserver: ${deny ? "deny" : "ok"} ${pid} ${localhost ? safe(localhost, v6) : ""}:${safe(addrs.localIp, v6)}:${safe(localPort)} ${remotehost ? safe(remotehost, v6) : ""}:${safe(remoteIp, v6)}:${remoteinfo !== undefined ? safe(remoteinfo, v6) : ""}:${safe(String(remotePort))}\n`;
     if (deny) {
       const pid = await standIn(100);
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);

@@ -4,6 +4,7 @@ import dns from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import type { Env } from "@qts/core/run";
+import { fmt6, scan6 } from "./ip6.ts";
 
 // dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).
 export function djbName(name: string): string {
@@ -33,18 +34,29 @@ function djbResolver(env: Env): dns.Resolver {
   return resolver;
 }
 
-/** The PTR name of an IPv4 address, as dns_name4 builds the query: d.c.b.a.in-addr.arpa. */
-function ptrName4(ip: string): string {
-  return `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
+/**
+ * The PTR name of an address, as dns_name4 builds the query (d.c.b.a.in-addr.arpa), or for IPv6
+ * as dns_name6 does (32 nibbles, last first, then ip6.arpa).
+ */
+function ptrName(ip: string): string {
+  const b = ip.includes(":") ? scan6(ip) : undefined;
+  if (!b) return `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
+  const nibbles: string[] = [];
+  for (let i = b.length - 1; i >= 0; i--) {
+    const x = b[i] as number;
+    nibbles.push((x & 15).toString(16), (x >> 4).toString(16));
+  }
+  return `${nibbles.join(".")}.ip6.arpa`;
 }
 
 /**
- * dns_name4: the first PTR name for ip from DNS: a name, "" when DNS has none, undefined when
- * the lookup failed (temporary). /etc/hosts is not consulted, as in the original.
+ * dns_name4 (dns_name6 for an IPv6 address): the first PTR name for ip from DNS: a name, "" when
+ * DNS has none, undefined when the lookup failed (temporary). /etc/hosts is not consulted, as in
+ * the original.
  */
 export async function name4(ip: string, env: Env = process.env): Promise<string | undefined> {
   try {
-    const n = (await djbResolver(env).resolvePtr(ptrName4(ip)))[0];
+    const n = (await djbResolver(env).resolvePtr(ptrName(ip)))[0];
     return n ? djbName(n) : "";
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -52,10 +64,18 @@ export async function name4(ip: string, env: Env = process.env): Promise<string 
   }
 }
 
-/** dns_ip4: the IPv4 addresses of name from DNS (A records); undefined when the lookup failed. */
-export async function ip4(name: string, env: Env = process.env): Promise<string[] | undefined> {
+/**
+ * dns_ip4 (dns_ip6 with family 6): the addresses of name from DNS (A or AAAA records, never
+ * /etc/hosts), IPv6 in ip6_fmt's form, the form TCPREMOTEIP is compared in (tcpserver -p);
+ * undefined when the lookup failed.
+ */
+export async function ip4(name: string, family: 4 | 6 = 4, env: Env = process.env): Promise<string[] | undefined> {
   try {
-    return await djbResolver(env).resolve4(name);
+    if (family === 4) return await djbResolver(env).resolve4(name);
+    return (await djbResolver(env).resolve6(name)).map((a) => {
+      const b = scan6(a);
+      return b ? fmt6(b) : a;
+    });
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") return [];
@@ -86,18 +106,25 @@ export function literalIp4s(name: string): string[] | undefined {
   return out;
 }
 
-/** The first IPv4 address of host ("" and "0" are 0.0.0.0); NoAddress when it has none. */
-export async function hostIp(host: string): Promise<string> {
-  if (host === "" || host === "0") return "0.0.0.0";
+/**
+ * The address tcpserver listens on: "" and "0" are every address (:: for both families as in
+ * ucspi-tcp-ipv6, 0.0.0.0 with noipv6, its -4), an IPv6 literal is itself, a name its first IPv4
+ * address (0.88's choice), else its first IPv6 one. NoAddress when there is none.
+ */
+export async function hostIp(host: string, noipv6 = true): Promise<string> {
+  if (host === "" || host === "0") return noipv6 ? "0.0.0.0" : "::";
   const lit = literalIp4s(host);
   if (lit) {
     if (lit.length === 0) throw new NoAddress(host);
     return lit[0] as string;
   }
   if (isIPv4(host)) return host;
+  if (scan6(host)) return host;
   try {
-    const r = await dns.lookup(host, { family: 4 });
-    return r.address;
+    const r = await dns.lookup(host, { all: true });
+    const a = r.find((x) => x.family === 4) ?? (noipv6 ? undefined : r.find((x) => x.family === 6));
+    if (!a) throw Object.assign(new Error("ENODATA"), { code: "ENODATA" });
+    return a.address;
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOTFOUND" || code === "ENODATA") throw new NoAddress(host);

@@ -55,6 +55,16 @@ function addAddress(address: Buffer, data: Buffer, line: Buffer, add: (k: Buffer
   add(address, data);
 }
 
+// ucspi-tcp-ipv6's tcprules: the address ends at the first ':' that "allow" or "deny" follows, so
+// "::1:allow" and "fd00::2:deny" are IPv6 rules; with no such ':', at the first ':' as in 0.88 (which
+// then cannot parse the line; Debian's IPv6 tcprules loops forever on such a line instead).
+function ruleColon(line: Buffer): number {
+  for (let c = line.indexOf(COLON); c >= 0; c = line.indexOf(COLON, c + 1)) {
+    if (startsWith(line, c + 1, ALLOW) || startsWith(line, c + 1, DENY)) return c;
+  }
+  return line.indexOf(COLON);
+}
+
 /**
  * Compiles tcprules input to (key, data) records in tcprules' order: lines
  * starting with '#', empty lines and lines without ':' are skipped; the rest
@@ -76,7 +86,7 @@ export function compileRules(input: Buffer, add: (key: Buffer, data: Buffer) => 
       len--;
     }
     const line = raw.subarray(0, len);
-    const colon = line.indexOf(COLON);
+    const colon = ruleColon(line);
     if (colon < 0) continue;
     const address = line.subarray(0, colon);
     const parts: Buffer[] = [];
@@ -119,7 +129,7 @@ export interface RuleHit {
 
 /**
  * rules(): the first key present among INFO@IP, INFO@=HOST, IP, =HOST, the
- * prefixes of IP ending in '.', longest first, =.SUFFIX for each '.' in HOST
+ * prefixes of IP ending in '.' (or, for IPv6 as ucspi-tcp-ipv6 does, ':'), longest first, =.SUFFIX for each '.' in HOST
  * then '=', and finally "". Throws on a corrupt cdb (EPROTO).
  */
 export function findRule(db: Cdb, ip: string, host?: string, info?: string): RuleHit | undefined {
@@ -138,7 +148,7 @@ export function* ruleKeys(ip: string, host?: string, info?: string): Generator<s
   }
   yield ip;
   if (host !== undefined) yield `=${host}`;
-  for (let n = ip.length; n > 0; n--) if (ip[n - 1] === ".") yield ip.slice(0, n);
+  for (let n = ip.length; n > 0; n--) if (ip[n - 1] === "." || ip[n - 1] === ":") yield ip.slice(0, n);
   if (host !== undefined) {
     for (let i = 0; i < host.length; i++) if (host[i] === ".") yield `=${host.slice(i)}`;
     yield "=";
