@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// The DNS lookups of rblsmtpd (djbdns's dns_txt and dns_ip4 as ucspi-tcp
+// links them): the servers are $DNSCACHEIP's addresses when it is set, as in
+// dns_rcip.c, else those of /etc/resolv.conf. A result is null when the
+// lookup failed temporarily, empty when the name does not exist or has no
+// such record.
+import { Resolver } from "node:dns/promises";
+
+// NXDOMAIN and an answer without records are answers (empty); anything else (a timeout, SERVFAIL,
+// REFUSED, no server) is dns_resolve's temporary failure.
+const ANSWERED = new Set(["ENOTFOUND", "ENODATA"]);
+
+export class RblDns {
+  private res: Resolver;
+
+  constructor(env: Record<string, string | undefined>) {
+    this.res = new Resolver({ timeout: 5000, tries: 2 });
+    const list = env.DNSCACHEIP;
+    if (list !== undefined) {
+      // dns_rcip.c: every dotted quad in the variable, whatever separates them.
+      const ips = list.match(/\d+\.\d+\.\d+\.\d+/g) ?? [];
+      this.res.setServers(ips.length > 0 ? ips : ["127.0.0.1"]);
+    }
+  }
+
+  /**
+   * dns_txt: the strings of every TXT record, run together without a
+   * separator, bytes outside 32..126 as '?' (dns_txt_packet).
+   */
+  async txt(name: string): Promise<string | null> {
+    let recs: string[][];
+    try {
+      recs = await this.res.resolveTxt(name);
+    } catch (e) {
+      return ANSWERED.has((e as { code?: string }).code ?? "") ? "" : null;
+    }
+    let out = "";
+    for (const b of Buffer.from(recs.map((r) => r.join("")).join(""), "utf8"))
+      out += b < 32 || b > 126 ? "?" : String.fromCharCode(b);
+    return out;
+  }
+
+  /** dns_ip4: the IPv4 addresses of name. */
+  async ip4(name: string): Promise<string[] | null> {
+    try {
+      return await this.res.resolve4(name);
+    } catch (e) {
+      return ANSWERED.has((e as { code?: string }).code ?? "") ? [] : null;
+    }
+  }
+}
