@@ -123,3 +123,42 @@ export function pump(fd: number, f: Filter, write: (b: Uint8Array) => void): voi
   const rest = f.end();
   if (rest.length > 0) write(rest);
 }
+
+/** cat -v as a filter. */
+export function catVFilter(): Filter {
+  return { put: catV, end: () => NONE };
+}
+
+/**
+ * http@'s awk program `/^$/ { body=1; next } { if (body) print }`: every line
+ * after the first empty one, except the empty ones, each ending in a newline
+ * (awk's print adds one to a last line without it).
+ */
+export function afterHeader(): Filter {
+  let body = false;
+  let line: number[] = [];
+  const flush = (out: number[]) => {
+    if (line.length === 0) body = true;
+    else if (body) {
+      for (const b of line) out.push(b);
+      out.push(LF);
+    }
+    line = [];
+  };
+  return {
+    put(chunk) {
+      const out: number[] = [];
+      for (const b of chunk) {
+        if (b === LF) flush(out);
+        else line.push(b);
+      }
+      return Uint8Array.from(out);
+    },
+    end() {
+      const out: number[] = [];
+      if (line.length > 0) flush(out);
+      return Uint8Array.from(out);
+    },
+  };
+}
+
