@@ -14,5 +14,10 @@ export function main(argv: string[], env: Env): number {
   // argv[0] is the file to run; argv[1] and the rest become its argument list.
   const args = execArgs(argv);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args.slice(1), execEnv(env)), "unable to run ", argv[0] as string);
+  dieSys(
+    EXIT_TEMP,
+    pathexec(args[0] as string | Buffer, args.slice(1), execEnv(env)),
+    "unable to run ",
+    argv[0] as string,
+  );
 }

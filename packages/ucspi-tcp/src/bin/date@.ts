@@ -3,8 +3,8 @@
 //   tcpclient -RHl0 -- "${1-0}" 13 sh -c 'exec delcr <&6' | cat -v
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { catVFilter } from "../lib/crlf.ts";
 import { ours, pipeline } from "../lib/client.ts";
+import { catVFilter } from "../lib/crlf.ts";
 
 export const usage = "date@ [ host ]";
 

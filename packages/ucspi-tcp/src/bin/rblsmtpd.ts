@@ -2,19 +2,19 @@
 // rblsmtpd.c: block SMTP clients listed in an RBL, or named by $RBLSMTPD,
 // with a fake SMTP session; let the others through to smtpd.
 import { execArgs, execEnv, rawEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, errWrite, Exit, setProg, writeAll } from "@qts/core/die";
+import { dieSys, dieUsage, Exit, errWrite, setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import { readChunk } from "@qts/core/io";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
-import { RblDns } from "../lib/rbl.ts";
 import { scanUlong } from "../lib/names.ts";
+import { RblDns } from "../lib/rbl.ts";
 
 export const usage = "rblsmtpd [ -b ] [ -R ] [ -t timeout ] [ -r base ] [ -a base ] smtpd [ arg ... ]";
 
-const enum D {
+enum D {
   UNDECIDED = 0,
   ACCEPT = 1,
   REJECT = 2, // 451

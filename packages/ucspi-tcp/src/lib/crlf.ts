@@ -161,4 +161,3 @@ export function afterHeader(): Filter {
     },
   };
 }
-
