@@ -34,9 +34,15 @@ export class RblDns {
     } catch (e) {
       return ANSWERED.has((e as { code?: string }).code ?? "") ? "" : null;
     }
+    // node:dns hands over the strings decoded as UTF-8: a valid character stands for its bytes (one
+    // '?' each), and U+FFFD for the invalid byte it replaced (one '?'; a truncated sequence of several
+    // bytes also makes one U+FFFD, so it shows shorter than in C).
     let out = "";
-    for (const b of Buffer.from(recs.map((r) => r.join("")).join(""), "utf8"))
-      out += b < 32 || b > 126 ? "?" : String.fromCharCode(b);
+    for (const ch of recs.map((r) => r.join("")).join("")) {
+      const c = ch.codePointAt(0) as number;
+      if (c >= 32 && c <= 126) out += ch;
+      else out += "?".repeat(ch === "\uFFFD" ? 1 : Buffer.byteLength(ch));
+    }
     return out;
   }
 
