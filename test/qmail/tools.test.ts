@@ -57,7 +57,7 @@ describe("tcp-env", () => {
     if (!sock) throw new Error("tcpserver did not start");
     const clientPort = sock.localPort ?? 0;
     const chunks: Buffer[] = [];
-    sock.on("data", (d) => chunks.push(d));
+    sock.on("data", (d) => chunks.push(d as Buffer));
     await new Promise((ok) => sock.once("close", ok));
     kill(p.pid);
     return { out: Buffer.concat(chunks).toString(), clientPort };

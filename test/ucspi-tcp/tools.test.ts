@@ -163,7 +163,7 @@ async function serve(host: string, port: number, onConn: (c: Socket, got: Buffer
   const s = createServer((c) => {
     const got: Buffer[] = [];
     seen.push(got);
-    c.on("data", (d) => got.push(d));
+    c.on("data", (d) => got.push(d as Buffer));
     c.on("error", () => {});
     onConn(c, got);
   });
