@@ -322,6 +322,22 @@ describe("qbiff", () => {
   });
 });
 
+// Runs argv[1] on a pty until its output holds argv[2] and a blank line, prints that output, kills exactly that child.
+const PTY = `
+import os, pty, subprocess, sys, time
+m, s = pty.openpty()
+p = subprocess.Popen([sys.argv[1]], stdin=s, stdout=s, stderr=s)
+os.close(s)
+want = sys.argv[2].encode() + b"\\r\\n\\r\\n"
+got = b""
+end = time.time() + 20
+while want not in got and time.time() < end:
+    got += os.read(m, 65536)
+p.kill()
+p.wait()
+sys.stdout.write(got.decode("latin1"))
+`;
+
 describe("maildirwatch", () => {
   test("clears the screen and shows each new message: sender, recipient, From line, subject and body", async () => {
     const md = tmp("qts-mdw-");
@@ -336,15 +352,23 @@ describe("maildirwatch", () => {
     writeFileSync(join(md, "cur/3.3.host:2,"), "Subject: seen\n\n");
     utimesSync(join(md, "new/1.1.host"), old - 10, old - 10);
     utimesSync(join(md, "new/2.2.host"), old, old);
-    const p = Bun.spawn([ours("maildirwatch")], { env: { MAILDIR: md }, stdout: "pipe", stderr: "pipe" });
     const want =
       "\x1b[;H\x1b[;J" +
       "FROM <alice@x.org> TO <joe@example.com>\n\x1b[1mFrom: Alice / <alice@x.org>\x1b[0m\nfirst//hello/\n\n" +
       "FROM ? TO <?>\nsecond//folded//body//\n\n";
+    const p = Bun.spawn([ours("maildirwatch")], { env: { MAILDIR: md }, stdout: "pipe", stderr: "pipe" });
     const got = await readUntil(p.stdout, "body//\n\n", 10_000);
     kill(p.pid);
     await p.exited;
     expect(got).toBe(want);
+    // The same on a terminal (a pty from python's openpty; the line discipline turns LF into CR LF).
+    const d = tmp("qts-mdw-pty-");
+    writeFileSync(join(d, "onpty.py"), PTY);
+    const t = await run("python3", [join(d, "onpty.py"), ours("maildirwatch"), "body//"], {
+      env: { MAILDIR: md, PATH: "/usr/bin:/bin" },
+      timeout: 30_000,
+    });
+    expect(t.stdout).toBe(want.replaceAll("\n", "\r\n"));
   });
 
   test("MAILDIR not set, or not there: 111", async () => {
