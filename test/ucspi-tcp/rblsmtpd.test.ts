@@ -6,8 +6,9 @@
 // 127.0.0.1:53 and, with other answers, on 127.0.0.2:53 (for $DNSCACHEIP).
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { original, ours, ROOT, run, tmp } from "../lib/harness.ts";
+import { freePort, kill, original, ours, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
 
 const RUNNER = `
 import { createSocket } from "node:dgram";
@@ -267,5 +268,72 @@ describe("rblsmtpd", async () => {
         expect({ ...r, pid: 0 }).toEqual({ ...t, pid: 0 });
       }
     });
+  });
+});
+
+// The article's use: tcpserver -x with a rule that sets RBLSMTPD for a client, rblsmtpd before the
+// SMTP server. Ours and Debian's rblsmtpd under our tcpserver, each rule compiled by our tcprules.
+describe.each([
+  ["ours", ours("rblsmtpd")],
+  ...(original("rblsmtpd") ? [["original", original("rblsmtpd") as string]] : []),
+])("rblsmtpd (%s) under tcpserver, RBLSMTPD from the rules", (_w, bin) => {
+  async function talk(rule: string, lines: string[]): Promise<{ got: string }> {
+    const d = tmp("qts-rbl-rules-");
+    const rules = await run(ours("tcprules"), [join(d, "rules.cdb"), join(d, "rules.tmp")], { input: rule });
+    if (rules.code !== 0) throw new Error(rules.stderr);
+    const port = await freePort();
+    const p = Bun.spawn(
+      [
+        ours("tcpserver"),
+        "-RHl0",
+        "-x",
+        join(d, "rules.cdb"),
+        "127.0.0.1",
+        String(port),
+        bin,
+        "sh",
+        "-c",
+        'echo "220 real smtpd"; read line; echo "got $line"',
+      ],
+      { env: { PATH: "/usr/bin:/bin" }, stdout: "ignore", stderr: "pipe" },
+    );
+    try {
+      const sock = await waitFor(
+        () =>
+          new Promise<Socket | undefined>((ok) => {
+            const s = connect(port, "127.0.0.1");
+            s.once("connect", () => ok(s));
+            s.once("error", () => ok(undefined));
+          }),
+        10_000,
+      );
+      if (!sock) throw new Error("tcpserver did not start");
+      const chunks: Buffer[] = [];
+      sock.on("data", (x) => {
+        chunks.push(x as Buffer);
+        if (chunks.length === 1) sock.write(lines.join(""));
+      });
+      await new Promise((ok) => sock.once("close", ok));
+      return { got: Buffer.concat(chunks).toString("latin1") };
+    } finally {
+      kill(p.pid);
+    }
+  }
+
+  test("a rule with RBLSMTPD=-text: 553 for RCPT, the real server never runs", async () => {
+    const r = await talk('127.0.0.1:allow,RBLSMTPD="-Go away, spammer"\n:allow\n', [
+      "HELO x\r\n",
+      "MAIL FROM:<a@b>\r\n",
+      "RCPT TO:<c@d>\r\n",
+      "QUIT\r\n",
+    ]);
+    expect(r.got).toBe(
+      "220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n250 rblsmtpd.local\r\n553 Go away, spammer\r\n221 rblsmtpd.local\r\n",
+    );
+  });
+
+  test("a rule with RBLSMTPD empty: the real server runs", async () => {
+    const r = await talk('127.0.0.1:allow,RBLSMTPD=""\n', ["HELO x\r\n"]);
+    expect(r.got).toBe("220 real smtpd\ngot HELO x\r\n");
   });
 });
