@@ -6,19 +6,10 @@ import { die, dieSys, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { H, known } from "../lib/header.ts";
-import { headerbody, lines, skipName } from "../lib/headerbody.ts";
+import { headerbody, lines, printable, skipName } from "../lib/headerbody.ts";
 import { maildirClean, maildirScan, ScanError } from "../lib/maildir.ts";
 
 export const usage = "maildirwatch";
-
-function printable(s: string, sub: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += c < 32 || c > 126 ? sub : s[i];
-  }
-  return out;
-}
 
 /** One message's lines on the screen; undefined when it cannot be opened (it was read or moved meanwhile). */
 function summary(path: string): string | undefined {

@@ -7,7 +7,7 @@ import { setProg } from "@qts/core/die";
 import { EXIT_OK } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { H, known } from "../lib/header.ts";
-import { headerbody, lines, skipName } from "../lib/headerbody.ts";
+import { headerbody, lines, printable, skipName } from "../lib/headerbody.ts";
 
 export const usage = "qbiff";
 
@@ -20,16 +20,6 @@ const UT_LINE = 8;
 const UT_USER = 44;
 const UT_NAMESIZE = 32;
 const USER_PROCESS = 7;
-
-/** Bytes outside 32..126 of a byte string replaced by sub. */
-function printable(s: string, sub: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += c < 32 || c > 126 ? sub : s[i];
-  }
-  return out;
-}
 
 function cstring(b: Buffer, at: number, size: number): string {
   const end = b.indexOf(0, at);

@@ -76,3 +76,13 @@ export function skipName(h: string): number {
   while (i < h.length && (h[i] === " " || h[i] === "\t" || h[i] === "\r" || h[i] === "\n")) i++;
   return i;
 }
+
+/** A byte string with every byte outside 32..126 replaced by sub (qbiff's and maildirwatch's screens). */
+export function printable(s: string, sub: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 32 || c > 126 ? sub : s[i];
+  }
+  return out;
+}
