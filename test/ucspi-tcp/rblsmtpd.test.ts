@@ -205,6 +205,11 @@ const CASES: { name: string; c: Case; want: Partial<Omit<Result, "pid">> }[] = [
     want: { code: 0, stdout: "451 Listed by the other server\r\n", log: ["127.0.0.2 2.0.0.127.rbl.test"] },
   },
   {
+    name: "$DNSCACHEIP without an address: /etc/resolv.conf's server",
+    c: { args: ["-t", "0", "-r", "rbl.test", ...SMTPD], env: { DNSCACHEIP: "none" } },
+    want: { code: 0, stdout: `451 ${LISTED}\r\n`, log: ["127.0.0.1 2.0.0.127.rbl.test"] },
+  },
+  {
     name: "a failed lookup: fail open by default",
     c: { args: ["-r", "fail.test", ...SMTPD] },
     want: { code: 0, stdout: "smtpd ran: arg\n" },

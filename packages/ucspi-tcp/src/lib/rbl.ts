@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The DNS lookups of rblsmtpd (djbdns's dns_txt and dns_ip4 as ucspi-tcp
-// links them): the servers are $DNSCACHEIP's addresses when it is set, as in
-// dns_rcip.c, else those of /etc/resolv.conf. A result is null when the
+// links them): the servers are $DNSCACHEIP's addresses when it names any, as
+// in dns_rcip.c, else those of /etc/resolv.conf. A result is null when the
 // lookup failed temporarily, empty when the name does not exist or has no
 // such record.
 import { Resolver } from "node:dns/promises";
@@ -10,17 +10,39 @@ import { Resolver } from "node:dns/promises";
 // REFUSED, no server) is dns_resolve's temporary failure.
 const ANSWERED = new Set(["ENOTFOUND", "ENODATA"]);
 
+/**
+ * dns_rcip.c: the dotted quads at the start of $DNSCACHEIP, dots between
+ * them skipped, up to the first thing that is not one (at most 16). None:
+ * /etc/resolv.conf's servers.
+ */
+function cacheIps(x: string | undefined): string[] {
+  const ips: string[] = [];
+  let at = 0;
+  while (x !== undefined && ips.length < 16) {
+    if (x[at] === ".") {
+      at++;
+      continue;
+    }
+    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(x.slice(at));
+    if (!m) break;
+    ips.push(
+      m
+        .slice(1, 5)
+        .map((p) => Number(p) & 255)
+        .join("."),
+    );
+    at += m[0].length;
+  }
+  return ips;
+}
+
 export class RblDns {
   private res: Resolver;
 
   constructor(env: Record<string, string | undefined>) {
     this.res = new Resolver({ timeout: 5000, tries: 2 });
-    const list = env.DNSCACHEIP;
-    if (list !== undefined) {
-      // dns_rcip.c: every dotted quad in the variable, whatever separates them.
-      const ips = list.match(/\d+\.\d+\.\d+\.\d+/g) ?? [];
-      this.res.setServers(ips.length > 0 ? ips : ["127.0.0.1"]);
-    }
+    const ips = cacheIps(env.DNSCACHEIP);
+    if (ips.length > 0) this.res.setServers(ips);
   }
 
   /**
