@@ -35,7 +35,7 @@ export function suiteOf(name: string): Suite {
   return "qmail";
 }
 
-const HEADER = /^# ([a-z0-9][a-z0-9._-]*)\(([1-8])\) -- (\S.*)$/;
+const HEADER = /^# ([a-z0-9][a-z0-9._@-]*)\(([1-8])\) -- (\S.*)$/;
 
 export interface Page {
   name: string;

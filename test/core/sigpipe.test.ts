@@ -80,6 +80,23 @@ describe.each(impls("tai64nlocal"))("tai64nlocal (%s)", (_w, prog) => {
   });
 });
 
+for (const name of ["addcr", "delcr"])
+  describe.each(impls(name))(`${name} (%s)`, (_w, prog) => {
+    test("stdout a pipe without a reader: killed by SIGPIPE", async () => {
+      expect(await endOf(prog, [], 1, lines)).toEqual({ ...SIGPIPE_DEATH, other: "" });
+    });
+  });
+
+describe.each(impls("fixcrio"))("fixcrio (%s)", (_w, prog) => {
+  test("stdout a pipe without a reader: the copying half stops, the program's own exit code stands", async () => {
+    expect(await endOf(prog, ["sh", "-c", "cat >/dev/null; exit 3"], 1, lines)).toEqual({
+      signal: null,
+      code: 3,
+      other: "",
+    });
+  });
+});
+
 describe.each(impls("multilog"))("multilog (%s)", (_w, prog) => {
   test("e with stderr a pipe without a reader: killed by SIGPIPE at the first line", async () => {
     expect(await endOf(prog, ["e"], 2, "one\ntwo\n")).toEqual({ ...SIGPIPE_DEATH, other: "" });
@@ -195,8 +212,14 @@ console.log("not reached");`);
 
 // The programs whose C source ignores SIGPIPE (sig_pipeignore() in qmail, sig_ignore(sig_pipe) in
 // daemontools/ucspi-tcp; datemail and mailsubj are scripts around predate and qmail-inject;
-// qmail-queued, a daemon of ours, has no original). Every other program dies of SIGPIPE.
+// qmail-queued, a daemon of ours, has no original; recordio and fixcrio ignore it in their copying
+// half only). Every other program dies of SIGPIPE.
 const IGNORES = new Set([
+  "fixcrio",
+  "mconnect-io",
+  "qreceipt",
+  "qsmhook",
+  "recordio",
   "svc",
   "tcpclient",
   "tcpserver",

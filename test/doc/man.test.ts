@@ -27,6 +27,14 @@ const QMAIL_1 = new Set([
   "mailsubj",
   "predate",
   "preline",
+  "qsmhook",
+  "qreceipt",
+  "qbiff",
+  "maildirwatch",
+  "tcp-env",
+  "qail",
+  "elq",
+  "pinq",
 ]);
 
 function sectionOf(name: string): string {

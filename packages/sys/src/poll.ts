@@ -27,22 +27,27 @@ export function waitReadable(fd: number, timeoutMs: number): boolean {
   return r > 0;
 }
 
+export const POLL_IN = POLLIN;
+export const POLL_OUT = 4;
+
 /**
- * Waits until one of fds is readable (or at EOF / in error), for at most timeoutMs (-1: forever).
- * Returns the fds that are, [] on timeout or when a signal interrupted the wait.
+ * poll(2) on several fds at once (DJB's iopause): each entry's events
+ * (POLL_IN, POLL_OUT); returns each entry's revents (0 when not ready; any
+ * error or hang-up bit counts as ready, as iopause reports it). A signal
+ * that interrupts the wait gives all zeros.
  */
-export function waitAnyReadable(fds: readonly number[], timeoutMs: number): number[] {
-  const set = new Int32Array(fds.length * 2);
-  fds.forEach((fd, i) => {
-    set[i * 2] = fd;
-    set[i * 2 + 1] = POLLIN;
+export function pollMany(fds: readonly { fd: number; events: number }[], timeoutMs: number): number[] {
+  const a = new Int32Array(fds.length * 2);
+  fds.forEach((f, i) => {
+    a[i * 2] = f.fd;
+    a[i * 2 + 1] = f.events;
   });
-  const r = c().poll(ptr(set), fds.length, timeoutMs);
+  const r = c().poll(ptr(a), fds.length, timeoutMs);
   if (r < 0) {
     const e = errno();
-    if (e === EINTR) return [];
+    if (e === EINTR) return fds.map(() => 0);
     throw new SysError("poll", e);
   }
-  // revents is the high half of each pollfd's second word.
-  return fds.filter((_fd, i) => (set[i * 2 + 1] as number) >>> 16 !== 0);
+  // struct pollfd { int fd; short events; short revents; }: revents is the high half (little-endian).
+  return fds.map((_, i) => ((a[i * 2 + 1] as number) >>> 16) & 0xffff);
 }

@@ -13,7 +13,7 @@ import { EXIT_OK } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { mkfifo } from "@qts/sys/fifo";
-import { waitAnyReadable } from "@qts/sys/poll";
+import { POLL_IN, pollMany } from "@qts/sys/poll";
 import { EVENT_DIR, notificationFd, readReady } from "../lib/readiness.ts";
 import { decodeStatus, STATUS_SIZE } from "../lib/status.ts";
 
@@ -55,7 +55,13 @@ export function main(argv: string[], _env: Env): number {
       const fds = watches.flatMap((w) => (w.rfd === undefined ? [] : [w.rfd]));
       const fallback = fds.length < watches.length;
       const ms = Math.min(left === Number.POSITIVE_INFINITY ? 2 ** 31 - 1 : left, fallback ? FALLBACK_MS : 2 ** 31 - 1);
-      for (const fd of waitAnyReadable(fds, Math.ceil(ms))) drain(fd);
+      const ready = pollMany(
+        fds.map((fd) => ({ fd, events: POLL_IN })),
+        Math.ceil(ms),
+      );
+      fds.forEach((fd, i) => {
+        if (ready[i]) drain(fd);
+      });
     }
   } finally {
     for (const w of watches) unsubscribe(w);

@@ -1,29 +1,12 @@
 // SPDX-License-Identifier: MIT
-import { spawn } from "node:child_process";
-import { closeSync, writeSync } from "node:fs";
 import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { pipe } from "@qts/sys/pipe";
-import { readChunks } from "../lib/child.ts";
+import { type Fed, runFed } from "../lib/child.ts";
 
 export const usage = "preline cmd [ arg ... ]";
-
-function writeFully(fd: number, b: Uint8Array): void {
-  for (let at = 0; at < b.length; ) {
-    try {
-      at += writeSync(fd, b, at, b.length - at);
-    } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") {
-        Bun.sleepSync(1);
-        continue;
-      }
-      throw e;
-    }
-  }
-}
 
 // spec/qmail.md §1: run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
 export async function main(argv: string[], env: Env): Promise<number> {
@@ -54,43 +37,22 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const cmd = g.rest;
   if (cmd.length === 0) dieUsage();
 
-  let r: number;
-  let w: number;
+  let head = "";
+  if (fu) head += ufline;
+  if (fr) head += rpline;
+  if (fd) head += dtline;
+  let res: Fed;
   try {
-    [r, w] = pipe();
+    res = await runFed(cmd, env, Buffer.from(head, "utf8"));
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to create pipe");
   }
-  const child = spawn(cmd[0] as string, cmd.slice(1), {
-    stdio: [r, "inherit", "inherit"],
-    env: env as NodeJS.ProcessEnv,
-  });
-  const done = new Promise<{ code: number | null; signal: string | null; error?: unknown }>((ok) => {
-    child.once("error", (error) => ok({ code: null, signal: null, error }));
-    child.once("exit", (code, signal) => ok({ code, signal }));
-  });
-  closeSync(r);
-  if (child.pid === undefined) {
-    // The exec failed: report it as the forked child would, before feeding a pipe nobody reads.
-    closeSync(w);
-    const res = await done;
-    dieSys(errorTemp(res.error) ? EXIT_TEMP : EXIT_USAGE, res.error, "unable to run ", cmd[0] as string);
-  }
-  try {
-    let head = "";
-    if (fu) head += ufline;
-    if (fr) head += rpline;
-    if (fd) head += dtline;
-    writeFully(w, Buffer.from(head, "utf8"));
-    for (const b of readChunks(0)) writeFully(w, b);
-  } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to copy input");
-  } finally {
-    closeSync(w);
-  }
-  const res = await done;
   if (res.error !== undefined)
     dieSys(errorTemp(res.error) ? EXIT_TEMP : EXIT_USAGE, res.error, "unable to run ", cmd[0] as string);
-  if (res.signal || res.code === null) die(EXIT_TEMP, "child crashed");
-  return res.code;
+  if (res.copyFailed) dieSys(EXIT_TEMP, res.copyError, "unable to copy input");
+  const end = await res.ended;
+  if (end.error !== undefined)
+    dieSys(errorTemp(end.error) ? EXIT_TEMP : EXIT_USAGE, end.error, "unable to run ", cmd[0] as string);
+  if (end.signal || end.code === null) die(EXIT_TEMP, "child crashed");
+  return end.code;
 }

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+// delcr.c: a CR before an LF removed; any other CR, and one at the very end, kept.
+import { setProg, writeAll } from "@qts/core/die";
+import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { delCr, pump } from "../lib/crlf.ts";
+
+export const usage = "delcr";
+
+// Arguments are ignored. A read or write error ends it with 111 and no message
+// (buffer_0's read flushes the output first and _exit(111)s when that fails).
+export function main(_argv: string[], _env: Env): number {
+  setProg("delcr");
+  try {
+    pump(0, delCr(), (b) => writeAll(1, b));
+  } catch {
+    return EXIT_TEMP;
+  }
+  return EXIT_OK;
+}
