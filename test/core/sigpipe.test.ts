@@ -212,7 +212,8 @@ console.log("not reached");`);
 
 // The programs whose C source ignores SIGPIPE (sig_pipeignore() in qmail, sig_ignore(sig_pipe) in
 // daemontools/ucspi-tcp; datemail and mailsubj are scripts around predate and qmail-inject;
-// qmail-queued, a daemon of ours, has no original; recordio and fixcrio ignore it in their copying
+// qmail-queued, a daemon of ours, has no original, nor has qmail-dkim, which stands in for qmail-queue
+// and ignores it as qmail-queue does; recordio and fixcrio ignore it in their copying
 // half only). Every other program dies of SIGPIPE.
 const IGNORES = new Set([
   "fixcrio",
@@ -230,6 +231,7 @@ const IGNORES = new Set([
   "predate",
   "preline",
   "qmail-clean",
+  "qmail-dkim",
   "qmail-inject",
   "qmail-local",
   "qmail-lspawn",
