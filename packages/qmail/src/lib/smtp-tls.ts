@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+// qmail-smtpd's TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS): the runtime's
+// node:tls over the connection's fds 0 and 1. Loaded only by a session that
+// starts TLS, so a plain session never evaluates node:tls (qmail-smtpd(8)).
+import { read, readFileSync } from "node:fs";
+import { Duplex } from "node:stream";
+import { createSecureContext, TLSSocket } from "node:tls";
+import { ReadEof, ReadTimeout, writeFully } from "./timeoutio.ts";
+
+/** What the session reads and writes through: plain fds or a TLS channel. */
+export interface SmtpIo {
+  read(buf: Uint8Array, ms: number): Promise<number>;
+  write(b: Uint8Array): void;
+  /** Waits (bounded) until what was written has left; at the end of a session. */
+  close?(): Promise<void>;
+}
+
+export class TlsFailed extends Error {}
+
+/**
+ * The raw connection as a stream for node:tls: reads from fdIn with read(2),
+ * writes synchronously to fdOut. Under tcpserver both are the same socket;
+ * node:net cannot adopt such an fd under Bun, a Duplex over the fds can.
+ */
+class FdDuplex extends Duplex {
+  constructor(
+    private fdIn: number,
+    private fdOut: number,
+  ) {
+    super();
+  }
+
+  override _read(): void {
+    const b = Buffer.allocUnsafe(16384);
+    read(this.fdIn, b, 0, b.length, null, (e, n) => {
+      if (e || n <= 0) this.push(null);
+      else this.push(b.subarray(0, n));
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    try {
+      writeFully(this.fdOut, chunk);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+}
+
+export interface TlsInfo {
+  /** TLSv1.2 or TLSv1.3 */
+  version: string;
+  /** OpenSSL's cipher name, as the netqmail TLS patch logs it. */
+  cipher: string;
+}
+
+const MAXQUEUED = 1 << 18;
+
+/** A server-side TLS session on fds 0/1, read through a queue of decrypted chunks. */
+export class TlsChannel implements SmtpIo {
+  private chunks: Buffer[] = [];
+  private queued = 0;
+  private eof = false;
+  private wake: (() => void) | undefined;
+
+  private constructor(readonly sock: TLSSocket) {
+    sock.on("data", (d: Buffer) => {
+      this.chunks.push(d);
+      this.queued += d.length;
+      if (this.queued > MAXQUEUED) sock.pause();
+      this.wake?.();
+    });
+    const end = () => {
+      this.eof = true;
+      this.wake?.();
+    };
+    sock.on("end", end);
+    sock.on("close", end);
+    sock.on("error", end);
+  }
+
+  get info(): TlsInfo {
+    const c = this.sock.getCipher();
+    return { version: this.sock.getProtocol() ?? "TLS", cipher: c?.name ?? "unknown" };
+  }
+
+  /**
+   * Handshake as the server with control/servercert.pem (chain and key in one
+   * file, the netqmail TLS patch's convention); TLS 1.2 and 1.3 only. Rejects
+   * TlsFailed on a bad handshake or one that takes longer than ms.
+   */
+  static start(fdIn: number, fdOut: number, certFile: string, ms: number, ciphers?: string): Promise<TlsChannel> {
+    let ctx: ReturnType<typeof createSecureContext>;
+    try {
+      const pem = readFileSync(certFile);
+      ctx = createSecureContext({
+        key: pem,
+        cert: pem,
+        minVersion: "TLSv1.2",
+        ...(ciphers ? { ciphers } : {}),
+      });
+    } catch (e) {
+      return Promise.reject(new TlsFailed(`unable to load ${certFile}: ${(e as Error).message}`));
+    }
+    const raw = new FdDuplex(fdIn, fdOut);
+    const sock = new TLSSocket(raw, { isServer: true, secureContext: ctx, requestCert: false });
+    return new Promise((ok, fail) => {
+      const t = setTimeout(() => {
+        sock.destroy();
+        fail(new TlsFailed("timeout"));
+      }, ms);
+      sock.once("secure", () => {
+        clearTimeout(t);
+        sock.removeAllListeners("error");
+        ok(new TlsChannel(sock));
+      });
+      const bad = (e?: Error) => {
+        clearTimeout(t);
+        sock.destroy();
+        fail(new TlsFailed(e?.message ?? "connection closed"));
+      };
+      sock.once("error", bad);
+      sock.once("close", () => bad());
+    });
+  }
+
+  read(buf: Uint8Array, ms: number): Promise<number> {
+    const take = (): number => {
+      let n = 0;
+      while (n < buf.length && this.chunks.length > 0) {
+        const c = this.chunks[0] as Buffer;
+        const k = Math.min(c.length, buf.length - n);
+        buf.set(c.subarray(0, k), n);
+        n += k;
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+      }
+      this.queued -= n;
+      if (this.queued <= MAXQUEUED && this.sock.isPaused()) this.sock.resume();
+      return n;
+    };
+    return this.drained(ms).then(() => {
+      if (this.chunks.length > 0) return take();
+      if (this.eof) throw new ReadEof();
+      return new Promise<number>((ok, fail) => {
+        const t = setTimeout(() => {
+          this.wake = undefined;
+          fail(new ReadTimeout());
+        }, ms);
+        this.wake = () => {
+          clearTimeout(t);
+          this.wake = undefined;
+          if (this.chunks.length > 0) ok(take());
+          else fail(new ReadEof());
+        };
+      });
+    });
+  }
+
+  /**
+   * A client that sends commands but never reads the replies: like the
+   * blocking write of the plain path, stop reading until the replies have
+   * gone out, for at most the timeout.
+   */
+  private drained(ms: number): Promise<void> {
+    if (this.sock.writableLength <= MAXQUEUED) return Promise.resolve();
+    return new Promise((ok, fail) => {
+      const t = setTimeout(() => fail(new ReadTimeout()), ms);
+      this.sock.once("drain", () => {
+        clearTimeout(t);
+        ok();
+      });
+    });
+  }
+
+  write(b: Uint8Array): void {
+    if (this.sock.destroyed) throw new Error("closed");
+    this.sock.write(Buffer.from(b));
+  }
+
+  close(): Promise<void> {
+    return new Promise((ok) => {
+      const t = setTimeout(ok, 5000);
+      this.sock.end(() => {
+        clearTimeout(t);
+        ok();
+      });
+    });
+  }
+}
