@@ -7,6 +7,9 @@
 // --down         leave a down file in each service, as the article does (start with svc -u)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
+// --submission   also service/submission (port 587) and service/smtps (465): STARTTLS, SMTPS and AUTH
+// --submission-port PORT, --smtps-port PORT   their ports
+// --checkpassword PROG   the checker those two run (default QMAIL/bin/checkpassword)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
 //                user, who cannot setgroups even to their own ids
 import { spawnSync } from "node:child_process";
@@ -32,6 +35,9 @@ const ROOT = resolve(import.meta.dir, "..");
 // runs the template with this figure.
 export const SOFTLIMIT_MEM = 500000000;
 
+/** STARTTLS/AUTH submission services (qmail-smtpd(8)): port 587 and implicit TLS on 465. */
+const SUBMISSION_SERVICES = ["submission", "smtps"];
+
 function fail(msg: string): never {
   process.stderr.write(`services: fatal: ${msg}\n`);
   process.exit(111);
@@ -49,6 +55,10 @@ interface Opts {
   qmaill: string;
   sendmail: boolean;
   noSwitch: boolean;
+  submission: boolean;
+  submissionPort: string;
+  smtpsPort: string;
+  checkpassword?: string;
 }
 
 function parse(argv: string[]): Opts {
@@ -63,6 +73,9 @@ function parse(argv: string[]): Opts {
     qmaill: "qmaill",
     sendmail: false,
     noSwitch: false,
+    submission: false,
+    submissionPort: "submission",
+    smtpsPort: "465",
   };
   const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +91,10 @@ function parse(argv: string[]): Opts {
     else if (a === "--qmaill") o.qmaill = val(++i, a);
     else if (a === "--sendmail") o.sendmail = true;
     else if (a === "--no-switch") o.noSwitch = true;
+    else if (a === "--submission") o.submission = true;
+    else if (a === "--submission-port") o.submissionPort = val(++i, a);
+    else if (a === "--smtps-port") o.smtpsPort = val(++i, a);
+    else if (a === "--checkpassword") o.checkpassword = val(++i, a);
     else fail(`unknown option: ${a}`);
   }
   if (!o.service) fail("--service DIR is required");
@@ -100,6 +117,11 @@ function render(o: Opts, rel: string): string {
     .replaceAll("@QMAIL@", o.home)
     .replaceAll("@LOGGER@", logTo("qmail", "splogger qmail"))
     .replaceAll("@SMTPLOGGER@", logTo("smtpd", "splogger smtpd 2"))
+    .replaceAll("@SUBMISSIONLOGGER@", logTo("submission", "splogger submission 2"))
+    .replaceAll("@SMTPSLOGGER@", logTo("smtps", "splogger smtps 2"))
+    .replaceAll("@SUBMISSIONPORT@", o.submissionPort)
+    .replaceAll("@SMTPSPORT@", o.smtpsPort)
+    .replaceAll("@CHECKPASSWORD@", o.checkpassword ?? join(o.home, "bin", "checkpassword"))
     .replaceAll("@IP@", o.ip)
     .replaceAll("@PORT@", o.port)
     .replaceAll("@MEM@", String(o.mem))
@@ -109,20 +131,23 @@ function render(o: Opts, rel: string): string {
 
 function main(): void {
   const o = parse(process.argv.slice(2));
-  for (const rel of ["qmail/run", "smtpd/run", "smtpd/log/run"]) {
+  const SUBMISSION = o.submission ? SUBMISSION_SERVICES : [];
+  const rels = ["qmail/run", "smtpd/run", "smtpd/log/run"];
+  for (const s of SUBMISSION) rels.push(`${s}/run`, `${s}/log/run`);
+  for (const rel of rels) {
     const dst = join(o.service, rel);
     mkdirSync(dirname(dst), { recursive: true });
     writeAtomic(dst, render(o, rel), 0o755);
   }
   // The article's down files: nothing starts until svc -u.
-  for (const d of ["qmail", "smtpd", "smtpd/log"]) {
+  for (const d of ["qmail", "smtpd", "smtpd/log", ...SUBMISSION, ...SUBMISSION.map((s) => `${s}/log`)]) {
     const f = join(o.service, d, "down");
     if (o.down) writeFileSync(f, "");
     else rmSync(f, { force: true });
   }
   if (o.files) {
     const owner = getpwnam(o.qmaill);
-    for (const d of ["qmail", "smtpd"]) {
+    for (const d of ["qmail", "smtpd", ...SUBMISSION]) {
       const p = join(o.files, d);
       mkdirSync(p, { recursive: true });
       if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
@@ -137,6 +162,8 @@ function main(): void {
     stdio: ["pipe", "inherit", "inherit"],
   });
   if (r.status !== 0) fail(`tcprules ${cdb} failed`);
+  // Submission's rules: anyone may connect; relaying comes from AUTH, not from the address.
+  if (o.submission) rulesCdb(o, "tcp.submission", ":allow\n");
   if (o.sendmail) {
     for (const link of ["/usr/sbin/sendmail", "/usr/lib/sendmail"]) {
       if (!existsSync(dirname(link))) continue;
@@ -145,7 +172,20 @@ function main(): void {
       renameSync(t, link);
     }
   }
-  process.stdout.write(`services: ${o.service}: qmail smtpd smtpd/log${o.down ? " (down)" : ""}\n`);
+  const names = ["qmail", "smtpd", "smtpd/log", ...SUBMISSION.flatMap((s) => [s, `${s}/log`])].join(" ");
+  process.stdout.write(`services: ${o.service}: ${names}${o.down ? " (down)" : ""}\n`);
+}
+
+/** control/NAME (default rules when missing) compiled into control/NAME.cdb with tcprules. */
+function rulesCdb(o: Opts, name: string, def: string): void {
+  const rules = join(o.home, "control", name);
+  if (!existsSync(rules)) writeAtomic(rules, def, 0o644);
+  const cdb = `${rules}.cdb`;
+  const r = spawnSync(join(o.home, "bin", "tcprules"), [cdb, `${cdb}.tmp`], {
+    input: readFileSync(rules),
+    stdio: ["pipe", "inherit", "inherit"],
+  });
+  if (r.status !== 0) fail(`tcprules ${cdb} failed`);
 }
 
 if (import.meta.main) main();

@@ -10,6 +10,8 @@ H=$VAR/qmail
 S=$VAR/service
 L=$VAR/log
 PORT=${PORT:-2525}
+SUBPORT=${SUBPORT:-2587}
+SMTPSPORT=${SMTPSPORT:-2465}
 make -s all || exit 1
 
 NAME=$(id -un)
@@ -59,8 +61,16 @@ for a in root postmaster mailer-daemon; do
   [ -e "$H/alias/.qmail-$a" ] || { echo "&$NAME" > "$H/alias/.qmail-$a"; chmod 644 "$H/alias/.qmail-$a"; }
 done
 
+# STARTTLS and submission (qmail-smtpd(8)): a self-signed certificate for localhost, made once.
+CERT=$H/control/servercert.pem
+if [ ! -s "$CERT" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$CERT.key" -out "$VAR/localhost.crt" 2>/dev/null || exit 1
+  cat "$VAR/localhost.crt" "$CERT.key" > "$CERT" && rm -f "$CERT.key" && chmod 640 "$CERT"
+  [ "$(id -u)" -eq 0 ] && chown "$QMAILD" "$CERT"
+fi
 "$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" \
-  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
+  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" --submission --submission-port "$SUBPORT" --smtps-port "$SMTPSPORT" || exit 1
 
 cat <<EOT
 start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
@@ -68,6 +78,11 @@ start: SMTP on 127.0.0.1:$PORT. Try:
          echo 'Subject: test 1' | $H/bin/sendmail root
          swaks --server 127.0.0.1:$PORT --to $NAME@localhost
        mail lands in $MHOME/Maildir/new/
+start: submission on 127.0.0.1:$SUBPORT (STARTTLS, then AUTH with an account's password through
+       $H/bin/checkpassword), implicit TLS on 127.0.0.1:$SMTPSPORT. The certificate is self-signed:
+       trust $VAR/localhost.crt, e.g.
+         swaks --server 127.0.0.1:$SUBPORT --tls --tls-ca-path $VAR/localhost.crt --auth-user USER --to $NAME@localhost
+         openssl s_client -starttls smtp -connect 127.0.0.1:$SUBPORT -CAfile $VAR/localhost.crt
 start: svscan $S (Ctrl-C stops everything)
 EOT
 
