@@ -32,6 +32,8 @@ function kind(e: unknown): DnsFail {
 export interface IpMx {
   ip: string;
   pref: number;
+  /** The name the address came from (the MX or relay host), for qmail-remote's TLS name check. */
+  host?: string;
 }
 
 export class Dns {
@@ -67,7 +69,7 @@ export class Dns {
     }
     if (name === "" || name === ".") throw new DnsError(DNS_HARD);
     const ips = await this.q(() => this.r.resolve4(name));
-    for (const ip of ips) into.push({ ip, pref });
+    for (const ip of ips) into.push({ ip, pref, host: name });
   }
 
   /** dns_ip: the relay's addresses, pref 0. */

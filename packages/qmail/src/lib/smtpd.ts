@@ -278,7 +278,7 @@ export class Session {
     }
   }
 
-  private plainWrite(b: Buffer): void {
+  private plainWrite(b: Uint8Array): void {
     // timeoutwrite: only a client that stops reading fills the socket buffer, which
     // takes more than a few KB of replies; the FFI call is skipped below that
     this.written += b.length;
