@@ -266,17 +266,31 @@ print(repr(c.rest()))
     ] as const) {
       const r = await run(
         "openssl",
-        ["s_client", "-starttls", "smtp", flag, "-connect", `127.0.0.1:${srv.port}`, "-servername", "localhost", "-ign_eof"],
+        [
+          "s_client",
+          "-starttls",
+          "smtp",
+          flag,
+          "-connect",
+          `127.0.0.1:${srv.port}`,
+          "-servername",
+          "localhost",
+          "-ign_eof",
+        ],
         { input: "EHLO ssl.example\r\nQUIT\r\n", timeout: 20_000 },
       );
       expect(r.stdout).toContain(`Protocol  : ${want}`);
       expect(r.stdout).toContain("250-AUTH LOGIN PLAIN");
       expect(r.stdout).toContain("221 test.example");
     }
-    const old = await run("openssl", ["s_client", "-starttls", "smtp", "-tls1_1", "-connect", `127.0.0.1:${srv.port}`], {
-      input: "QUIT\r\n",
-      timeout: 20_000,
-    });
+    const old = await run(
+      "openssl",
+      ["s_client", "-starttls", "smtp", "-tls1_1", "-connect", `127.0.0.1:${srv.port}`],
+      {
+        input: "QUIT\r\n",
+        timeout: 20_000,
+      },
+    );
     expect(old.stdout).not.toContain("221 test.example");
     expect(old.stdout).toMatch(/Cipher is \(NONE\)|no peer certificate available/);
   });
@@ -288,7 +302,9 @@ print(repr(c.rest()))
       ["s_client", "-starttls", "smtp", "-cert", junk, "-connect", `127.0.0.1:${srv.port}`, "-ign_eof", "-quiet"],
       { input: "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@other.example>\r\nQUIT\r\n", timeout: 20_000 },
     );
-    expect(r.stdout).toContain("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n221 test.example");
+    expect(r.stdout).toContain(
+      "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n221 test.example",
+    );
   });
 
   test("python smtplib: starttls, login, relaying as an authenticated client; Received notes TLS and the name", async () => {
@@ -322,7 +338,23 @@ s.quit()
     for (const mech of ["PLAIN", "LOGIN"]) {
       const r = await run(
         "swaks",
-        ["-s", "127.0.0.1", "-p", String(srv.port), "--tls", "-a", mech, "-au", "alice", "-ap", PASSWORD, "-t", "u@test.example", "-f", "alice@test.example"],
+        [
+          "-s",
+          "127.0.0.1",
+          "-p",
+          String(srv.port),
+          "--tls",
+          "-a",
+          mech,
+          "-au",
+          "alice",
+          "-ap",
+          PASSWORD,
+          "-t",
+          "u@test.example",
+          "-f",
+          "alice@test.example",
+        ],
         { input: "", timeout: 30_000, env: { PATH: process.env.PATH ?? "" } },
       );
       expect(r.stdout + r.stderr).toContain("<~  235 ok, go ahead (#2.0.0)");
@@ -395,7 +427,23 @@ print(c.cmd(base64.b64encode(b"alice " + hmac.new(b"${PASSWORD}", ch, "md5").hex
     // swaks computes the digest itself
     const r = await run(
       "swaks",
-      ["-s", "127.0.0.1", "-p", String(srv.port), "--tls", "-a", "CRAM-MD5", "-au", "alice", "-ap", PASSWORD, "-t", "u@test.example", "-f", "alice@test.example"],
+      [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        String(srv.port),
+        "--tls",
+        "-a",
+        "CRAM-MD5",
+        "-au",
+        "alice",
+        "-ap",
+        PASSWORD,
+        "-t",
+        "u@test.example",
+        "-f",
+        "alice@test.example",
+      ],
       { input: "", timeout: 30_000 },
     );
     expect(r.stdout + r.stderr).toContain("<~  235 ok, go ahead (#2.0.0)");
@@ -481,7 +529,23 @@ s.quit()
     expect(out).toBe("['8bitmime', 'auth', 'pipelining', 'size']\n235\n{}\n");
     const r = await run(
       "swaks",
-      ["-s", "127.0.0.1", "-p", String(srv.port), "--tlsc", "-a", "LOGIN", "-au", "alice", "-ap", PASSWORD, "-t", "u@test.example", "-f", "alice@test.example"],
+      [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        String(srv.port),
+        "--tlsc",
+        "-a",
+        "LOGIN",
+        "-au",
+        "alice",
+        "-ap",
+        PASSWORD,
+        "-t",
+        "u@test.example",
+        "-f",
+        "alice@test.example",
+      ],
       { input: "", timeout: 30_000 },
     );
     expect(r.stdout + r.stderr).toContain("<~  235 ok, go ahead (#2.0.0)");

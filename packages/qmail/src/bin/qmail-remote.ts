@@ -18,8 +18,8 @@ import {
   credentials,
   ehloKeywords,
   startTls,
-  type TlsPolicy,
   TlsHandshakeFailed,
+  type TlsPolicy,
   TlsVerifyFailed,
   tlsPolicy,
 } from "../lib/smtp-client-tls.ts";
@@ -316,7 +316,9 @@ async function smtp(
           } catch (e) {
             if (e instanceof TlsVerifyFailed) {
               conn.close();
-              rep.die(`ZTLS to ${ip}: the certificate of ${outsafe(tc.server)} did not verify: ${outsafe(e.message)}. (#4.7.5)\n`);
+              rep.die(
+                `ZTLS to ${ip}: the certificate of ${outsafe(tc.server)} did not verify: ${outsafe(e.message)}. (#4.7.5)\n`,
+              );
             }
             if (e instanceof TlsHandshakeFailed && tc.policy.verify) {
               conn.close();

@@ -53,7 +53,12 @@ function listed(list: string[] | undefined, name: string): boolean {
  *   tlshosts/SERVER.pem (the TLS patch).
  * - otherwise opportunistic: STARTTLS when offered, the certificate unchecked.
  */
-export function tlsPolicy(c: Control, server: string, dest: string, env: Record<string, string | undefined>): TlsPolicy {
+export function tlsPolicy(
+  c: Control,
+  server: string,
+  dest: string,
+  env: Record<string, string | undefined>,
+): TlsPolicy {
   const s = lowerAscii(server);
   const safeName = s !== "" && !s.includes("/") && s !== "." && s !== "..";
   if (safeName && exists(c.path(`notlshosts/${s}`))) return { attempt: false, verify: false };
@@ -177,7 +182,11 @@ export function credentials(c: Control, relay: string, fromRoute?: Credentials):
 }
 
 /** AUTH PLAIN (initial response) or LOGIN; resolves the final reply code. */
-export async function authenticate(conn: SmtpConn, mechs: string, cred: Credentials): Promise<{ code: number; mech: string }> {
+export async function authenticate(
+  conn: SmtpConn,
+  mechs: string,
+  cred: Credentials,
+): Promise<{ code: number; mech: string }> {
   const list = mechs.split(/\s+/);
   const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
   if (list.includes("PLAIN")) {

@@ -380,7 +380,9 @@ export class Session {
           this.flush();
           break;
         case "ehlo":
-          this.out(`250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n${this.ehloExtra()}250 8BITMIME\r\n`);
+          this.out(
+            `250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n${this.ehloExtra()}250 8BITMIME\r\n`,
+          );
           this.seenmail = false;
           this.dohelo(arg);
           this.flush();
@@ -463,12 +465,21 @@ export class Session {
     this.flush();
     const { TlsChannel } = await import("./smtp-tls.ts");
     try {
-      const ch = await TlsChannel.start(this.fdIn, this.fdOut, this.cfg.tlsCert ?? "", this.cfg.timeoutMs, this.cfg.tlsCiphers);
+      const ch = await TlsChannel.start(
+        this.fdIn,
+        this.fdOut,
+        this.cfg.tlsCert ?? "",
+        this.cfg.timeoutMs,
+        this.cfg.tlsCiphers,
+      );
       this.io = ch;
       this.tls = ch.info;
     } catch (e) {
       try {
-        writeSync(2, `qmail-smtpd: info: pid ${process.pid} TLS failed from ${safe(this.cfg.remoteip)}: ${(e as Error).message}\n`);
+        writeSync(
+          2,
+          `qmail-smtpd: info: pid ${process.pid} TLS failed from ${safe(this.cfg.remoteip)}: ${(e as Error).message}\n`,
+        );
       } catch {}
       throw new Exit(1);
     }
