@@ -581,3 +581,78 @@ describe("the plain path", () => {
     );
   });
 });
+
+describe("service/submission and service/smtps (scripts/services.ts --submission)", () => {
+  test("rendered with down files; the run scripts serve AUTH-only submission and implicit TLS", async () => {
+    const t = tmp("qts-subm-");
+    const H = join(t, "qmail");
+    const S = join(t, "service");
+    const bun = join(import.meta.dir, "../../node_modules/.bin/bun");
+    const root = join(import.meta.dir, "../..");
+    const st = await run(bun, [join(root, "scripts/setup.ts"), "--home", H, "--ids-user", "root", "--hardlink"]);
+    expect(st.code).toBe(0);
+    writeFileSync(join(H, "control", "me"), "test.example\n");
+    writeFileSync(join(H, "control", "rcpthosts"), "test.example\n");
+    writeFileSync(join(H, "control", "servercert.pem"), readFileSync(certPem));
+    const h = makeHome();
+    const [sub, smtps] = [await freePort(), await freePort()];
+    const sv = await run(bun, [
+      join(root, "scripts/services.ts"),
+      ...["--home", H, "--service", S, "--down", "--submission", "--no-switch", "--ip", "127.0.0.1"],
+      ...["--port", String(await freePort()), "--submission-port", String(sub), "--smtps-port", String(smtps)],
+      ...["--checkpassword", h.checker],
+    ]);
+    expect(sv.stdout).toBe(`services: ${S}: qmail smtpd smtpd/log submission submission/log smtps smtps/log (down)\n`);
+    for (const d of ["submission", "submission/log", "smtps", "smtps/log"])
+      expect(existsSync(join(S, d, "down"))).toBe(true);
+    const runScript = readFileSync(join(S, "submission", "run"), "latin1");
+    expect(runScript).toContain("SMTPAUTH='!'");
+    expect(runScript).toContain(`qmail-smtpd ${h.checker} true 2>&1`);
+    expect(readFileSync(join(S, "smtps", "run"), "latin1")).toContain("SMTPS=1 SMTPAUTH='!'");
+    expect(readFileSync(join(H, "control", "tcp.submission"), "latin1")).toBe(":allow\n");
+    // run both as supervise would (QMAILQUEUE: the test's queue stand-in)
+    const env = { PATH: process.env.PATH ?? "", QMAILQUEUE: h.qq };
+    for (const svc of ["submission", "smtps"]) {
+      const p = Bun.spawn(
+        [
+          "sh",
+          "-c",
+          `sed 's|^exec env - |exec env - QMAILQUEUE="$QMAILQUEUE" |' ./run > ./run.test && exec sh ./run.test`,
+        ],
+        {
+          cwd: join(S, svc),
+          env,
+          stdout: "ignore",
+          stderr: "ignore",
+        },
+      );
+      servers.push(p.pid);
+    }
+    const up = (port: number) =>
+      waitFor(
+        async () =>
+          (await run("python3", ["-c", `import socket;socket.create_connection(("127.0.0.1",${port}),1)`])).code === 0,
+        15_000,
+      );
+    expect(await up(sub)).toBe(true);
+    expect(await up(smtps)).toBe(true);
+    const out = await py(`${PYLIB}
+c = C(${sub}); c.reply()
+print(c.cmd("MAIL FROM:<a@b>"), end="")
+c.starttls()
+print(c.cmd("MAIL FROM:<a@b>"), end="")
+print(c.cmd("AUTH PLAIN " + base64.b64encode(b"\\0alice\\0${PASSWORD}").decode()), end="")
+print(c.cmd("MAIL FROM:<a@b>"), end="")
+print(c.cmd("RCPT TO:<far@other.example>"), end="")
+c = C(${smtps}, tls=True)
+print(c.reply(), end="")
+print(c.cmd("MAIL FROM:<a@b>"), end="")
+`);
+    expect(out).toBe(
+      "530 authentication required (#5.7.1)\r\n" +
+        "530 authentication required (#5.7.1)\r\n" +
+        "235 ok, go ahead (#2.0.0)\r\n250 ok\r\n250 ok\r\n" +
+        "220 test.example ESMTP\r\n530 authentication required (#5.7.1)\r\n",
+    );
+  });
+});
