@@ -115,10 +115,15 @@ afterAll(() => {
   for (const p of servers) kill(p);
 });
 
-async function serve(h: Home, env: Record<string, string> = {}, args: string[] = [h.checker, "true"]): Promise<Server> {
+async function serve(
+  h: Home,
+  env: Record<string, string> = {},
+  args: string[] = [h.checker, "true"],
+  prog = TCPSERVER,
+): Promise<Server> {
   const port = await freePort();
   const logf = join(h.dir, "tcpserver.log");
-  const p = Bun.spawn([TCPSERVER, "-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), SMTPD, ...args], {
+  const p = Bun.spawn([prog, "-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), SMTPD, ...args], {
     stdin: "ignore",
     stdout: "ignore",
     stderr: Bun.file(logf),
@@ -563,6 +568,43 @@ c.send("EHLO x\\r\\nMAIL FROM:<a@b>\\r\\n")
 print(repr(c.rest()))
 `);
     expect(out).not.toMatch(/220|250/);
+  });
+});
+
+describe("the end of a TLS connection", () => {
+  test("a TLS client that leaves without QUIT ends the session at once, under our tcpserver too", async () => {
+    for (const prog of [TCPSERVER, ours("tcpserver")]) {
+      for (const env of [{ SMTPS: "1" }, {}] as Record<string, string>[]) {
+        const h = makeHome();
+        // a session that missed the end would wait for this long
+        writeFileSync(join(h.dir, "control", "timeoutsmtpd"), "600\n");
+        const srv = await serve(h, env, [h.checker, "true"], prog);
+        const out = await py(`${PYLIB}
+c = C(${srv.port}, tls=${env.SMTPS ? "True" : "False"}); c.reply()
+if not ${env.SMTPS ? "True" : "False"}: c.starttls()
+print(c.cmd("MAIL FROM:<a@b>"), end="")
+c.s.close()
+`);
+        expect(out).toBe("250 ok\r\n");
+        // and a client that goes away right after the handshake, before a byte of SMTP (as qmail-remote
+        // does when the certificate does not verify), or in the middle of it
+        await py(`${PYLIB}
+c = C(${srv.port}, tls=${env.SMTPS ? "True" : "False"})
+if not ${env.SMTPS ? "True" : "False"}: c.reply(); c.starttls()
+c.s.close()
+c = C(${srv.port})
+if not ${env.SMTPS ? "True" : "False"}: c.reply(); c.cmd("STARTTLS")
+c.send(b"\\x16\\x03\\x01\\x00\\xf0\\x01\\x00\\x00\\xec\\x03\\x03")
+c.s.close()
+`);
+        const ended = await waitFor(
+          () => (srv.log().match(/tcpserver: end \d+ status 256/g) ?? []).length >= 3,
+          15_000,
+        );
+        expect(ended).toBe(true);
+        kill(srv.pid);
+      }
+    }
   });
 });
 

@@ -8,6 +8,7 @@
 import { read, readFileSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { setBlocking } from "@qts/sys/exec";
 import { ReadEof, ReadTimeout, writeFully } from "./timeoutio.ts";
 
 /** What the session reads and writes through: plain fds or a TLS channel. */
@@ -20,19 +21,24 @@ export interface SmtpIo {
 
 export class TlsFailed extends Error {}
 
+/** Raw bytes read ahead of TLS before reading stops until TLS takes them. */
+const RAWAHEAD = 1 << 20;
+
 /**
  * The raw connection as a stream for node:tls: reads from fdIn with read(2),
  * writes synchronously to fdOut. Under tcpserver both are the same socket;
  * node:net cannot adopt such an fd under Bun, a Duplex over the fds can.
+ * It reads on its own, not only when the stream asks (Bun's TLS over a
+ * Duplex was seen to stop asking, so a client's close went unnoticed), up to
+ * RAWAHEAD bytes ahead; onEnd hears of the connection's end directly.
  */
-function fdDuplex(D: typeof Duplex, fdIn: number, fdOut: number): Duplex {
-  return new D({
+function fdDuplex(D: typeof Duplex, fdIn: number, fdOut: number, onEnd: () => void): Duplex {
+  let waiting: (() => void) | undefined;
+  const d = new D({
     read() {
-      const b = Buffer.allocUnsafe(16384);
-      read(fdIn, b, 0, b.length, null, (e, n) => {
-        if (e || n <= 0) this.push(null);
-        else this.push(b.subarray(0, n));
-      });
+      const w = waiting;
+      waiting = undefined;
+      w?.();
     },
     write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void) {
       try {
@@ -43,6 +49,29 @@ function fdDuplex(D: typeof Duplex, fdIn: number, fdOut: number): Duplex {
       }
     },
   });
+  const loop = (again: boolean): void => {
+    const b = Buffer.allocUnsafe(16384);
+    read(fdIn, b, 0, b.length, null, (e, n) => {
+      if (e && (e as { code?: string }).code === "EAGAIN" && !again) {
+        // a non-blocking socket from the caller (our tcpserver): make it blocking, as timeoutRead does
+        try {
+          setBlocking(fdIn, true);
+        } catch {}
+        loop(true);
+        return;
+      }
+      if (e || n <= 0) {
+        d.push(null);
+        onEnd();
+        return;
+      }
+      d.push(b.subarray(0, n));
+      if (d.readableLength < RAWAHEAD) loop(true);
+      else waiting = () => loop(true);
+    });
+  };
+  loop(false);
+  return d;
 }
 
 export interface TlsInfo {
@@ -77,6 +106,15 @@ export class TlsChannel implements SmtpIo {
     sock.on("error", end);
   }
 
+  /** The raw connection ended: nothing more will come. */
+  rawEnd(): void {
+    // after TLS has had its turn with the last bytes
+    setImmediate(() => {
+      this.eof = true;
+      this.wake?.();
+    });
+  }
+
   get info(): TlsInfo {
     const c = this.sock.getCipher();
     return { version: this.sock.getProtocol() ?? "TLS", cipher: c?.name ?? "unknown" };
@@ -102,23 +140,38 @@ export class TlsChannel implements SmtpIo {
     } catch (e) {
       throw new TlsFailed(`unable to load ${certFile}: ${(e as Error).message}`);
     }
-    const raw = fdDuplex(Duplex, fdIn, fdOut);
+    // the connection's end, even when TLS itself never reports it (no close_notify):
+    // during the handshake it fails the handshake, later it is the session's end of input
+    let rawEnded = false;
+    let onRawEnd: (() => void) | undefined;
+    const raw = fdDuplex(Duplex, fdIn, fdOut, () => {
+      rawEnded = true;
+      onRawEnd?.();
+    });
     const sock = new TLSSocket(raw, { isServer: true, secureContext: ctx, requestCert: false });
     return new Promise((ok, fail) => {
-      const t = setTimeout(() => {
-        sock.destroy();
-        fail(new TlsFailed("timeout"));
-      }, ms);
-      sock.once("secure", () => {
-        clearTimeout(t);
-        sock.removeAllListeners("error");
-        ok(new TlsChannel(sock));
-      });
+      let settled = false;
+      const t = setTimeout(() => bad(new Error("timeout")), ms);
       const bad = (e?: Error) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(t);
         sock.destroy();
         fail(new TlsFailed(e?.message ?? "connection closed"));
       };
+      sock.once("secure", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(t);
+        sock.removeAllListeners("error");
+        const ch = new TlsChannel(sock);
+        onRawEnd = () => ch.rawEnd();
+        if (rawEnded) ch.rawEnd();
+        ok(ch);
+      });
+      // after TLS has had its turn with the last bytes
+      onRawEnd = () => setImmediate(() => bad());
+      if (rawEnded) onRawEnd();
       sock.once("error", bad);
       sock.once("close", () => bad());
     });
