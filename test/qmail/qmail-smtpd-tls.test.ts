@@ -502,6 +502,24 @@ print(c.rest())
     expect(readFileSync(join(h.dir, "checker.log"), "latin1")).toMatch(/^alice\|wrong1\|\d+\|\n/);
   });
 
+  test("no core file once a password may be in memory: RLIMIT_CORE 0 after the first AUTH", async () => {
+    const h = makeHome();
+    const srv = await serve(h, { FORCETLS: "0" });
+    const out = await py(`${PYLIB}
+import re
+c = C(${srv.port}); c.reply()
+pid = re.findall(r"tcpserver: pid (\\d+) from", open(${JSON.stringify(join(h.dir, "tcpserver.log"))}).read())[-1]
+import resource
+# as a run script with softlimit -c would leave it
+resource.prlimit(int(pid), resource.RLIMIT_CORE, (1 << 20, 1 << 20))
+core = lambda: [l.split()[4] for l in open("/proc/%s/limits" % pid) if l.startswith("Max core file size")][0]
+before = core()
+c.cmd("AUTH PLAIN " + base64.b64encode(b"\\0alice\\0${PASSWORD}").decode())
+print(before != "0", core())
+`);
+    expect(out).toBe("True 0\n");
+  });
+
   test("a checker that cannot run: 454, temporary", async () => {
     const h = makeHome();
     const srv = await serve(h, { FORCETLS: "0" }, [join(h.dir, "missing-checkpassword"), "true"]);
