@@ -346,6 +346,66 @@ sys.exit(1)
     expect(out).not.toContain("pa|ss");
   });
 
+  test("AUTH LOGIN when the server offers no PLAIN (a python server)", async () => {
+    const port = await freePort();
+    const py = Bun.spawn(
+      [
+        "python3",
+        "-c",
+        `
+import socket, ssl, base64
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(${JSON.stringify(pki.server)})
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", ${port})); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(20)
+f = c.makefile("rb"); c.sendall(b"220 fake ESMTP\\r\\n")
+tls = False; data = False; step = 0
+while True:
+    l = f.readline()
+    if not l: break
+    if data:
+        if l == b".\\r\\n": c.sendall(b"250 ok login\\r\\n"); data = False
+        continue
+    v = l[:4].upper()
+    if step == 1: print("user", base64.b64decode(l.strip()).decode(), flush=True); c.sendall(b"334 UGFzc3dvcmQ6\\r\\n"); step = 2; continue
+    if step == 2: print("pass", base64.b64decode(l.strip()).decode(), flush=True); c.sendall(b"235 ok\\r\\n"); step = 3; continue
+    print("cmd", l.decode().strip(), flush=True)
+    if v == b"EHLO": c.sendall(b"250-fake\\r\\n" + (b"250 AUTH LOGIN CRAM-MD5\\r\\n" if tls else b"250 STARTTLS\\r\\n"))
+    elif v == b"STAR":
+        c.sendall(b"220 go\\r\\n"); c = ctx.wrap_socket(c, server_side=True); f = c.makefile("rb"); tls = True
+    elif v == b"AUTH": c.sendall(b"334 VXNlcm5hbWU6\\r\\n"); step = 1
+    elif v == b"DATA": c.sendall(b"354 go\\r\\n"); data = True
+    elif v == b"QUIT": c.sendall(b"221 bye\\r\\n"); break
+    else: c.sendall(b"250 ok\\r\\n")
+c.close()
+`,
+      ],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    servers.push(py.pid);
+    const reader = py.stdout.getReader();
+    let text = "";
+    while (!text.includes("ready")) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += new TextDecoder().decode(r.value);
+    }
+    const h = home({ smtproutes: `test.example:127.0.0.1:${port}\n`, remoteauth: `127.0.0.1|relayuser|pa|ss:word\n` });
+    chmodSync(join(h, "control", "remoteauth"), 0o600);
+    const out = await remote(h);
+    expect(out).toMatch(
+      /^r\0K127\.0\.0\.1 accepted message\.\nTLS: TLSv1\.3 \S+\.\nRemote host said: 250 ok login\n\0$/,
+    );
+    const t = setTimeout(() => py.kill(), 5000);
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += new TextDecoder().decode(r.value);
+    }
+    clearTimeout(t);
+    expect(text).toContain("cmd AUTH LOGIN\nuser relayuser\npass pa|ss:word\ncmd MAIL FROM:<a@me.test>\n");
+  });
+
   test("no password over plain text", async () => {
     const ck = checker(tmp("qts-ck-"));
     const s = await smtpd(undefined, { FORCETLS: "0" }, [ck, "true"]);
