@@ -339,6 +339,27 @@ s.quit()
     expect(srv.log()).toContain("auth PLAIN ok: alice from 127.0.0.1");
   });
 
+  test("a 4 MB message over TLS arrives byte for byte", async () => {
+    const before = queued(h).length;
+    const out = await py(`
+import smtplib, ssl, random
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+random.seed(7)
+lines = ["".join(random.choice("abc .xyz") for _ in range(random.randint(0, 200))) for _ in range(40000)]
+body = "Subject: big\\r\\n\\r\\n" + "\\r\\n".join(lines) + "\\r\\n"
+s = smtplib.SMTP("127.0.0.1", ${srv.port}, local_hostname="big.example", timeout=30)
+s.starttls(context=c)
+print(s.sendmail("a@b", ["u@test.example"], body.encode()))
+s.quit()
+open(${JSON.stringify(join(h.dir, "big.expected"))}, "w").write(body.replace("\\r\\n", "\\n"))
+`);
+    expect(out).toBe("{}\n");
+    const q = queued(h).slice(before);
+    expect(q.length).toBe(1);
+    const msg = q[0]?.msg ?? "";
+    expect(msg.slice(msg.indexOf("Subject: big"))).toBe(readFileSync(join(h.dir, "big.expected"), "latin1"));
+  });
+
   test("swaks --tls with --auth PLAIN and LOGIN", async () => {
     for (const mech of ["PLAIN", "LOGIN"]) {
       const r = await run(
