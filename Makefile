@@ -37,10 +37,10 @@ clean:
 # make setup QMAIL=<dir> [SERVICE=<dir>] [SENDMAIL=1] [MANDIR=<dir>]: users, groups, the qmail home
 # and the man pages (qmail's in QMAIL/man, the others in MANDIR, default /usr/local/share/man)
 # (scripts/setup.ts); with SERVICE, the article's service directories there, each with a down
-# file (scripts/services.ts); with SENDMAIL=1, /usr/sbin/sendmail -> QMAIL/bin/sendmail. Run as root.
+# file (scripts/services.ts; submission and smtps too, qmail-smtpd(8)); with SENDMAIL=1, /usr/sbin/sendmail -> QMAIL/bin/sendmail. Run as root.
 setup: all
 	$(BUN) scripts/setup.ts --home "$(or $(QMAIL),/var/qmail)" --man "$(or $(MANDIR),/usr/local/share/man)"
-	$(if $(SERVICE),$(BUN) scripts/services.ts --home "$(or $(QMAIL),/var/qmail)" --service "$(SERVICE)" --down --keep $(if $(SENDMAIL),--sendmail))
+	$(if $(SERVICE),$(BUN) scripts/services.ts --home "$(or $(QMAIL),/var/qmail)" --service "$(SERVICE)" --down --keep --submission $(if $(SENDMAIL),--sendmail))
 
 .PHONY: setup
 

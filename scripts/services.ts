@@ -14,6 +14,9 @@
 //                name ("smtpd: @4000... line"), as a container's log collector reads it
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
 // --ip6 IP      also smtpd6 (and smtpd6/log): the same qmail-smtpd on this IPv6 address (make start: ::1)
+// --submission   also service/submission (port 587) and service/smtps (465): STARTTLS, SMTPS and AUTH
+// --submission-port PORT, --smtps-port PORT   their ports
+// --checkpassword PROG   the checker those two run (default QMAIL/bin/checkpassword)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
 //                user, who cannot setgroups even to their own ids
 import { spawnSync } from "node:child_process";
@@ -39,6 +42,9 @@ const ROOT = resolve(import.meta.dir, "..");
 // runs the template with this figure.
 export const SOFTLIMIT_MEM = 500000000;
 
+/** STARTTLS/AUTH submission services (qmail-smtpd(8)): port 587 and implicit TLS on 465. */
+const SUBMISSION_SERVICES = ["submission", "smtps"];
+
 function fail(msg: string): never {
   process.stderr.write(`services: fatal: ${msg}\n`);
   process.exit(111);
@@ -59,6 +65,10 @@ interface Opts {
   sendmail: boolean;
   noSwitch: boolean;
   keep: boolean;
+  submission: boolean;
+  submissionPort: string;
+  smtpsPort: string;
+  checkpassword?: string;
 }
 
 function parse(argv: string[]): Opts {
@@ -75,6 +85,9 @@ function parse(argv: string[]): Opts {
     noSwitch: false,
     keep: false,
     console: false,
+    submission: false,
+    submissionPort: "submission",
+    smtpsPort: "465",
   };
   const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
   for (let i = 0; i < argv.length; i++) {
@@ -93,6 +106,10 @@ function parse(argv: string[]): Opts {
     else if (a === "--sendmail") o.sendmail = true;
     else if (a === "--no-switch") o.noSwitch = true;
     else if (a === "--keep") o.keep = true;
+    else if (a === "--submission") o.submission = true;
+    else if (a === "--submission-port") o.submissionPort = val(++i, a);
+    else if (a === "--smtps-port") o.smtpsPort = val(++i, a);
+    else if (a === "--checkpassword") o.checkpassword = val(++i, a);
     else fail(`unknown option: ${a}`);
   }
   if (!o.service) fail("--service DIR is required");
@@ -122,6 +139,11 @@ function render(o: Opts, rel: string, six = false): string {
     .replaceAll("@POP3DLOGGER@", logTo("pop3d", "splogger pop3d 2"))
     .replaceAll("@QMQPDLOGGER@", logTo("qmqpd", "splogger qmqpd 2"))
     .replaceAll("@QMTPDLOGGER@", logTo("qmtpd", "splogger qmtpd 2"))
+    .replaceAll("@SUBMISSIONLOGGER@", logTo("submission", "splogger submission 2"))
+    .replaceAll("@SMTPSLOGGER@", logTo("smtps", "splogger smtps 2"))
+    .replaceAll("@SUBMISSIONPORT@", o.submissionPort)
+    .replaceAll("@SMTPSPORT@", o.smtpsPort)
+    .replaceAll("@CHECKPASSWORD@", o.checkpassword ?? join(o.home, "bin", "checkpassword"))
     .replaceAll("@IP@", o.ip)
     .replaceAll("@PORT@", o.port)
     .replaceAll("@MEM@", String(o.mem))
@@ -134,11 +156,12 @@ function main(): void {
   const fresh = new Set<string>();
   // POP3, QMQP and QMTP only with --down (make setup): down when created, started with svc -u
   const extra = o.down ? ["pop3d", "qmqpd", "qmtpd"] : [];
+  const SUBMISSION = o.submission ? SUBMISSION_SERVICES : [];
   for (const rel of [
     "qmail/run",
     "smtpd/run",
     "smtpd/log/run",
-    ...extra.flatMap((d) => [`${d}/run`, `${d}/log/run`]),
+    ...[...extra, ...SUBMISSION].flatMap((d) => [`${d}/run`, `${d}/log/run`]),
   ]) {
     const dst = join(o.service, rel);
     mkdirSync(dirname(dst), { recursive: true });
@@ -157,7 +180,7 @@ function main(): void {
     } else if (old !== text) writeAtomic(dst, text, 0o755);
   }
   // smtpd6: a second tcpserver, on the IPv6 address (a tcpserver listens on one address).
-  const dirs = ["qmail", "smtpd", "smtpd/log", ...extra.flatMap((x) => [x, `${x}/log`])];
+  const dirs = ["qmail", "smtpd", "smtpd/log", ...[...extra, ...SUBMISSION].flatMap((x) => [x, `${x}/log`])];
   const smtpds = ["smtpd"];
   if (o.ip6 !== undefined) {
     for (const rel of ["smtpd/run", "smtpd/log/run"]) {
@@ -185,31 +208,18 @@ function main(): void {
   }
   if (o.files) {
     const owner = getpwnam(o.qmaill);
-    for (const d of ["qmail", ...smtpds, ...extra]) {
+    for (const d of ["qmail", ...smtpds, ...extra, ...SUBMISSION]) {
       const p = join(o.files, d);
       mkdirSync(p, { recursive: true });
       if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
     }
   }
   // Default SMTP rules (the article's /etc/tcp.smtp): relaying for 127.* (and ::1), everyone else may deliver here.
-  const rules = join(o.home, "control", "tcp.smtp");
-  if (!existsSync(rules)) writeAtomic(rules, '127.:allow,RELAYCLIENT=""\n::1:allow,RELAYCLIENT=""\n:allow\n', 0o644);
-  const cdb = `${rules}.cdb`;
-  const r = spawnSync(join(o.home, "bin", "tcprules"), [cdb, `${cdb}.tmp`], {
-    input: readFileSync(rules),
-    stdio: ["pipe", "inherit", "inherit"],
-  });
-  if (r.status !== 0) fail(`tcprules ${cdb} failed`);
+  rulesCdb(o, "tcp.smtp", '127.:allow,RELAYCLIENT=""\n::1:allow,RELAYCLIENT=""\n:allow\n');
   // QMQP's rules (qmail-qmqpd relays for anyone it serves): this host only, until you add your satellites.
-  if (extra.length) {
-    const q = join(o.home, "control", "qmqp");
-    if (!existsSync(q)) writeAtomic(q, "127.:allow\n:deny\n", 0o644);
-    const qr = spawnSync(join(o.home, "bin", "tcprules"), [`${q}.cdb`, `${q}.tmp`], {
-      input: readFileSync(q),
-      stdio: ["pipe", "inherit", "inherit"],
-    });
-    if (qr.status !== 0) fail(`tcprules ${q}.cdb failed`);
-  }
+  if (extra.length) rulesCdb(o, "qmqp", "127.:allow\n:deny\n");
+  // Submission's rules: anyone may connect; relaying comes from AUTH, not from the address.
+  if (o.submission) rulesCdb(o, "tcp.submission", ":allow\n");
   if (o.sendmail) {
     for (const link of ["/usr/sbin/sendmail", "/usr/lib/sendmail"]) {
       if (!existsSync(dirname(link))) continue;
@@ -219,6 +229,18 @@ function main(): void {
     }
   }
   process.stdout.write(`services: ${o.service}: ${dirs.join(" ")}${o.down ? " (down)" : ""}\n`);
+}
+
+/** control/NAME (default rules when missing) compiled into control/NAME.cdb with tcprules. */
+function rulesCdb(o: Opts, name: string, def: string): void {
+  const rules = join(o.home, "control", name);
+  if (!existsSync(rules)) writeAtomic(rules, def, 0o644);
+  const cdb = `${rules}.cdb`;
+  const r = spawnSync(join(o.home, "bin", "tcprules"), [cdb, `${cdb}.tmp`], {
+    input: readFileSync(rules),
+    stdio: ["pipe", "inherit", "inherit"],
+  });
+  if (r.status !== 0) fail(`tcprules ${cdb} failed`);
 }
 
 if (import.meta.main) main();

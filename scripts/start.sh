@@ -16,6 +16,8 @@ H=$VAR/qmail
 S=$VAR/service
 L=$VAR/log
 PORT=${PORT:-2525}
+SUBPORT=${SUBPORT:-2587}
+SMTPSPORT=${SMTPSPORT:-2465}
 make -s all || exit 1
 
 NAME=$(id -un)
@@ -33,20 +35,22 @@ fi
 echo $$ > "$VAR/start.pid"
 
 # The SMTP port must be free before anything starts: tcpserver would fail once a second in its log.
-inuse=$(PORT=$PORT "$BUN" -e '
+inuse=$(PORTS="$PORT $SUBPORT $SMTPSPORT" "$BUN" -e '
 const net = require("node:net");
 const free = (host) => new Promise((ok) => {
   const s = net.createServer();
   s.once("error", (e) => ok(e.code === "EADDRNOTAVAIL" || e.code === "EAFNOSUPPORT" ? "" : `${host} (${e.code})`));
-  s.listen(Number(process.env.PORT), host, () => s.close(() => ok("")));
+  s.listen(port, host, () => s.close(() => ok("")));
 });
+let port = 0;
 (async () => {
-  for (const host of ["127.0.0.1", "::1"]) {
-    const taken = await free(host);
-    if (taken) { process.stdout.write(taken); process.exitCode = 1; return; }
-  }
+  for (port of process.env.PORTS.split(" ").map(Number))
+    for (const host of ["127.0.0.1", "::1"]) {
+      const taken = await free(host);
+      if (taken) { process.stdout.write(`${port} is not free on ${taken}`); process.exitCode = 1; return; }
+    }
 })();') ||
-  die "port $PORT is not free on ${inuse:-127.0.0.1}: another server listens there; choose another port: make start PORT=2526"
+  die "port ${inuse:-$PORT is not free}: another server listens there; choose other ports: make start PORT=2526 SUBPORT=2588 SMTPSPORT=2466"
 have_users() { for u in alias qmaild qmaill qmailp qmailq qmailr qmails; do id "$u" >/dev/null 2>&1 || return 1; done; }
 
 # Who runs what. As root with qmail's users present (after make setup): the article's uids.
@@ -117,8 +121,24 @@ IP6=(); SMTP6=; SVC6=()
 if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
   IP6=(--ip6 ::1); SMTP6=" and [::1]:$PORT"; SVC6=("$S/smtpd6")
 fi
+# STARTTLS and submission (qmail-smtpd(8)): a self-signed certificate for localhost, made once with
+# openssl(1); without openssl (a machine with only Node and npm) the tree runs without them.
+CERT=$H/control/servercert.pem
+SUB=()
+if [ ! -s "$CERT" ] && command -v openssl >/dev/null 2>&1; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$CERT.key" -out "$VAR/localhost.crt" 2>/dev/null &&
+    cat "$VAR/localhost.crt" "$CERT.key" > "$CERT" && chmod 640 "$CERT"
+  rm -f "$CERT.key"
+  [ -s "$CERT" ] && [ "$(id -u)" -eq 0 ] && chown "$QMAILD" "$CERT"
+fi
+if [ -s "$CERT" ]; then
+  SUB=(--submission --submission-port "$SUBPORT" --smtps-port "$SMTPSPORT")
+else
+  say "no openssl: no certificate, so no STARTTLS, submission or SMTPS in this tree"
+fi
 "$BUN" scripts/services.ts --home "$H" --service "$S" "${LOGOPT[@]}" --ip 127.0.0.1 --port "$PORT" "${IP6[@]}" \
-  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
+  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" "${SUB[@]}" || exit 1
 
 # svscan in its own session, so that Ctrl-C reaches only this script, which then stops the tree in order.
 # PATH starts with our bin: svscan finds supervise through it, and the run scripts find the rest,
@@ -171,7 +191,14 @@ start: SMTP on 127.0.0.1:$PORT$SMTP6. Try:
          swaks --server 127.0.0.1:$PORT --to $NAME@localhost
        mail lands in $MHOME/Maildir/new/
        $NAME-ext@localhost goes to $MHOME/.qmail-ext (put ./Maildir/ or &address there)
-start: svscan $S (Ctrl-C stops everything)
 EOT
+[ "${#SUB[@]}" -gt 0 ] && cat <<EOT
+start: submission on 127.0.0.1:$SUBPORT (STARTTLS, then AUTH with an account's password through
+       $H/bin/checkpassword), implicit TLS on 127.0.0.1:$SMTPSPORT. The certificate is self-signed:
+       trust $VAR/localhost.crt, e.g.
+         swaks --server 127.0.0.1:$SUBPORT --tls --tls-ca-path $VAR/localhost.crt --auth-user USER --to $NAME@localhost
+         openssl s_client -starttls smtp -connect 127.0.0.1:$SUBPORT -CAfile $VAR/localhost.crt
+EOT
+say "svscan $S (Ctrl-C stops everything)"
 wait "$SVSCAN"
 stop

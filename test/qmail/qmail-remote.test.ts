@@ -181,8 +181,9 @@ describe("qmail-remote reports", () => {
     );
     expect(r.out).toBe("r\0r\0K127.0.0.1 accepted message.\nRemote host said: 250 ok 12345 qp 678\n\0");
     expect(r.code).toBe(0);
+    // EHLO first for STARTTLS (qmail-remote(8)); this server refuses it, so HELO as in netqmail
     expect(r.wire).toEqual([
-      "HELO me.test\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<u@remote.example>\r\nRCPT TO:<v@remote.example>\r\nDATA\r\n" +
+      "EHLO me.test\r\nHELO me.test\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<u@remote.example>\r\nRCPT TO:<v@remote.example>\r\nDATA\r\n" +
         "Subject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n",
     ]);
   });
@@ -193,7 +194,7 @@ describe("qmail-remote reports", () => {
     });
     expect(r.out).toStartWith("r\0r\0r\0K");
     expect(r.wire[0]).toStartWith(
-      'HELO helo.test\r\nMAIL FROM:<>\r\nRCPT TO:<"a b\\"c"@remote.example>\r\nRCPT TO:<"..x"@remote.example>\r\nRCPT TO:<plain>\r\n',
+      'EHLO helo.test\r\nHELO helo.test\r\nMAIL FROM:<>\r\nRCPT TO:<"a b\\"c"@remote.example>\r\nRCPT TO:<"..x"@remote.example>\r\nRCPT TO:<plain>\r\n',
     );
   });
 

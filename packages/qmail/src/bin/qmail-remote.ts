@@ -12,9 +12,20 @@ import { Control } from "../lib/control.ts";
 import { lowerAscii, scanUlong } from "../lib/cscan.ts";
 import { DNS_HARD, Dns, DnsError, type IpMx } from "../lib/dns.ts";
 import { qmailHome } from "../lib/home.ts";
+import {
+  authenticate,
+  type Credentials,
+  credentials,
+  ehloKeywords,
+  startTls,
+  TlsHandshakeFailed,
+  type TlsPolicy,
+  TlsVerifyFailed,
+  tlsPolicy,
+} from "../lib/smtp-client-tls.ts";
 import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/smtpremote.ts";
 import { tcptoCheck, tcptoErr } from "../lib/tcpto.ts";
-import { ehloKeywords, nonAscii, validUtf8 } from "../lib/utf8.ts";
+import { nonAscii, validUtf8 } from "../lib/utf8.ts";
 
 export const usage = "qmail-remote host sender recip [ recip ... ]";
 
@@ -105,6 +116,14 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
       if (relayhost !== undefined) break;
     }
   if (relayhost === "") relayhost = undefined;
+  // the qmail AUTH patch's relay:port|user|password in smtproutes
+  let routeCred: Credentials | undefined;
+  if (relayhost?.includes("|")) {
+    const [r, user, ...pw] = relayhost.split("|");
+    if (user !== undefined && pw.length > 0) routeCred = { user, password: pw.join("|") };
+    relayhost = r === "" ? undefined : r;
+  }
+  const route = relayhost;
   if (relayhost !== undefined) {
     const [h, p] = relaySplit(relayhost);
     if (p !== undefined) port = Number(BigInt.asUintN(16, scanUlong(p)));
@@ -185,21 +204,54 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
       "DSorry. Although I'm listed as a best-preference MX or A for that host,\nit isn't in my control/locals file, so I don't treat it as local. (#5.4.6)\n",
     );
 
+  let creds: Credentials | undefined;
+  try {
+    creds = route === undefined ? undefined : credentials(c, route, routeCred);
+  } catch {
+    rep.die("ZUnable to read control files: control/remoteauth is readable by others. (#4.3.0)\n");
+  }
+  const dest = textOf(raw[0] as string);
   for (const x of ips) {
     if (x.pref >= prefme) continue;
     const t = tcptoCheck(home, x.ip);
     if (t.skip) continue;
-    let conn: SmtpConn;
+    const server = x.host ?? x.ip;
+    let policy: TlsPolicy;
     try {
-      conn = await SmtpConn.open(x.ip, port, Math.max(timeoutconnect, 1) * 1000, Math.max(timeout, 1) * 1000);
-    } catch (e) {
-      tcptoErr(home, x.ip, (e as Error).message === "timeout", t.there);
-      continue;
+      policy = tlsPolicy(c, server, dest, env);
+    } catch {
+      rep.die("ZUnable to read control files. (#4.3.0)\n");
     }
-    tcptoErr(home, x.ip, false, t.there);
-    await smtp(conn, x.ip, helo, sender, recips, rep, utf8);
+    // opportunistic TLS whose handshake fails: once more to the same address, in plain text
+    for (const plainOnly of [false, true]) {
+      let conn: SmtpConn;
+      try {
+        conn = await SmtpConn.open(x.ip, port, Math.max(timeoutconnect, 1) * 1000, Math.max(timeout, 1) * 1000);
+      } catch (e) {
+        tcptoErr(home, x.ip, (e as Error).message === "timeout", t.there);
+        break;
+      }
+      tcptoErr(home, x.ip, false, t.there);
+      try {
+        await smtp(conn, x.ip, helo, sender, recips, rep, { policy, server, creds, plainOnly, utf8 });
+      } catch (e) {
+        if (!(e instanceof TlsHandshakeFailed) || plainOnly) throw e;
+        conn.close();
+      }
+    }
   }
   rep.die("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n");
+}
+
+interface TlsCtx {
+  policy: TlsPolicy;
+  /** The server's name (MX or relay host; its address for a literal). */
+  server: string;
+  creds?: Credentials;
+  /** A first attempt's TLS handshake failed: no STARTTLS this time. */
+  plainOnly: boolean;
+  /** Non-ASCII addresses: the server must offer SMTPUTF8 (RFC 6531). */
+  utf8: boolean;
 }
 
 async function smtp(
@@ -209,9 +261,11 @@ async function smtp(
   sender: string,
   recips: string[],
   rep: Report,
-  utf8 = false,
+  tc: TlsCtx,
 ): Promise<never> {
   let critical = false;
+  // the report's note on TLS (qmail-remote(8)); empty for a classic session
+  let tlsNote = "";
   const saidText = () => {
     const t = conn.parser.textBytes;
     if (t.length === 0) return;
@@ -230,7 +284,7 @@ async function smtp(
     await conn.write("QUIT\r\n").catch(() => {});
     // waiting for the remote side is just too ridiculous (qmail-remote.c)
     conn.close();
-    rep.out(`${prepend}${ip}${append}.\n`);
+    rep.out(`${prepend}${ip}${append}.\n${tlsNote}`);
     saidText();
     rep.die("");
   };
@@ -239,17 +293,67 @@ async function smtp(
     // accept-5xx patch: a 5xx greeting or HELO reply is permanent
     if (code >= 500) await quit("DConnected to ", " but greeting failed");
     if (code !== 220) await quit("ZConnected to ", " but greeting failed");
-    // EHLO only to learn whether the server takes SMTPUTF8; otherwise HELO, as qmail-remote.c.
-    await conn.write(`${utf8 ? "EHLO" : "HELO"} ${helo}\r\n`);
-    code = await conn.code();
-    if (utf8 && (code >= 500 || (code === 250 && !ehloKeywords(conn.parser.textBytes).has("SMTPUTF8")))) {
-      // RFC 6531 section 3.2: a server without SMTPUTF8 does not get the message; bounce, never mangle.
-      conn.parser.reset();
-      await quit("DConnected to ", " but it does not offer SMTPUTF8, which the non-ASCII addresses need (#5.6.7)");
+    const heloOnly = async () => {
+      await conn.write(`HELO ${helo}\r\n`);
+      code = await conn.code();
+      if (code >= 500) await quit("DConnected to ", " but my name was rejected");
+      if (code !== 250) await quit("ZConnected to ", " but my name was rejected");
+    };
+    // EHLO, and HELO when EHLO is refused, as the TLS and AUTH patches do
+    const ehlo = async (): Promise<Map<string, string>> => {
+      await conn.write(`EHLO ${helo}\r\n`);
+      if ((await conn.code()) === 250) return ehloKeywords(conn.parser.textBytes);
+      await heloOnly();
+      return new Map();
+    };
+    const wantTls = tc.policy.attempt && !tc.plainOnly;
+    // HELO as qmail-remote.c, unless TLS, AUTH or SMTPUTF8 needs EHLO's keywords.
+    if (!wantTls && !tc.creds && !tc.plainOnly && !tc.utf8) await heloOnly();
+    else {
+      let ext = await ehlo();
+      let secure = false;
+      if (tc.plainOnly) tlsNote = "TLS: the handshake failed; sent without TLS.\n";
+      if (wantTls && ext.has("STARTTLS")) {
+        await conn.write("STARTTLS\r\n");
+        code = await conn.code();
+        if (code === 220) {
+          try {
+            const t = await startTls(conn, tc.server, tc.policy);
+            secure = true;
+            tlsNote = `TLS: ${t.version} ${t.cipher}${t.verified ? `, certificate of ${outsafe(tc.server)} verified` : ""}.\n`;
+          } catch (e) {
+            if (e instanceof TlsVerifyFailed) {
+              conn.close();
+              rep.die(
+                `ZTLS to ${ip}: the certificate of ${outsafe(tc.server)} did not verify: ${outsafe(e.message)}. (#4.7.5)\n`,
+              );
+            }
+            if (e instanceof TlsHandshakeFailed && tc.policy.verify) {
+              conn.close();
+              rep.die(`ZTLS to ${ip}: the handshake failed: ${outsafe(e.message)}. (#4.7.5)\n`);
+            }
+            throw e;
+          }
+          // RFC 3207 4.2: everything learnt before TLS is forgotten; EHLO again
+          ext = await ehlo();
+        } else if (tc.policy.verify) await quit("ZConnected to ", " but STARTTLS was refused");
+      } else if (wantTls && tc.policy.verify) await quit("ZConnected to ", " but TLS is required and not offered");
+      if (tc.creds) {
+        // a password goes out only encrypted
+        if (!secure) await quit("ZConnected to ", " but no TLS to send the AUTH password over");
+        const mechs = ext.get("AUTH");
+        if (mechs === undefined) await quit("ZConnected to ", " but AUTH is not offered");
+        const r = await authenticate(conn, mechs ?? "", tc.creds);
+        if (r.code === -1) await quit("ZConnected to ", " but it offers neither AUTH PLAIN nor AUTH LOGIN");
+        if (r.code !== 235) await quit("ZConnected to ", ` but authentication was rejected (AUTH ${r.mech})`);
+      }
+      if (tc.utf8 && !ext.has("SMTPUTF8")) {
+        // RFC 6531 section 3.2: a server without SMTPUTF8 does not get the message; bounce, never mangle.
+        conn.parser.reset();
+        await quit("DConnected to ", " but it does not offer SMTPUTF8, which the non-ASCII addresses need (#5.6.7)");
+      }
     }
-    if (code >= 500) await quit("DConnected to ", " but my name was rejected");
-    if (code !== 250) await quit("ZConnected to ", " but my name was rejected");
-    await conn.write(`MAIL FROM:<${sender}>${utf8 ? " SMTPUTF8" : ""}\r\n`);
+    await conn.write(`MAIL FROM:<${sender}>${tc.utf8 ? " SMTPUTF8" : ""}\r\n`);
     code = await conn.code();
     if (code >= 500) await quit("DConnected to ", " but sender was rejected");
     if (code >= 400) await quit("ZConnected to ", " but sender was rejected");

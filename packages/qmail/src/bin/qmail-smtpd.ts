@@ -6,7 +6,7 @@ import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { ControlError, loadConfig, R, Session } from "../lib/smtpd.ts";
 
-export const usage = "qmail-smtpd";
+export const usage = "qmail-smtpd [ checkpassword-program subprogram ... ]";
 
 function say(s: string): number {
   try {
@@ -15,7 +15,7 @@ function say(s: string): number {
   return 1;
 }
 
-export function main(_argv: string[], env: Env): Promise<number> | number {
+export function main(argv: string[], env: Env): Promise<number> | number {
   setProg("qmail-smtpd");
   sigpipeIgnore();
   const home = qmailHome(env);
@@ -26,7 +26,7 @@ export function main(_argv: string[], env: Env): Promise<number> | number {
   }
   let cfg: ReturnType<typeof loadConfig>;
   try {
-    cfg = loadConfig(home, env);
+    cfg = loadConfig(home, env, argv);
   } catch (e) {
     if (e instanceof ControlError) return say(R.controls);
     throw e;

@@ -33,6 +33,8 @@ function kind(e: unknown): DnsFail {
 export interface IpMx {
   ip: string;
   pref: number;
+  /** The name the address came from (the MX or relay host), for qmail-remote's TLS name check. */
+  host?: string;
 }
 
 export class Dns {
@@ -80,7 +82,7 @@ export class Dns {
       const soft = [v6, v4].some((r) => r.status === "rejected" && kind(r.reason) === DNS_SOFT);
       if (soft || v4.status === "rejected") throw new DnsError(soft ? DNS_SOFT : DNS_HARD);
     }
-    for (const ip of ips) into.push({ ip, pref });
+    for (const ip of ips) into.push({ ip, pref, host: name });
   }
 
   /** dns_ip: the relay's addresses, pref 0. */

@@ -3,6 +3,8 @@
 // commands parsed from big buffered reads (pipelining), replies batched and
 // written synchronously before every blocking read, DATA streamed to
 // qmail-queue through QmailQueue with bounded memory.
+
+import { existsSync, openSync, writeSync } from "node:fs";
 import type { Cdb } from "@qts/cdb/cdb";
 import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
@@ -10,7 +12,9 @@ import { Control } from "./control.ts";
 import { lowerAscii, scanUlong } from "./cscan.ts";
 import type { QmailQueue } from "./qmail.ts";
 import { loadRcpthosts, rcptAllowed } from "./rcpthosts.ts";
-import { receivedLine } from "./received.ts";
+import { receivedLine, safe } from "./received.ts";
+import { AR, type AuthConfig, type AuthPort, authConfig, authenticate, FAILDELAY_MS, MAXFAIL } from "./smtp-auth.ts";
+import type { SmtpIo, TlsInfo } from "./smtp-tls.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
 import { nonAscii, validUtf8 } from "./utf8.ts";
 
@@ -41,6 +45,10 @@ export const R = {
   size: "552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",
   // RFC 6531 section 3.7.4.1's code for an address SMTPUTF8 cannot carry.
   badutf8: "553 sorry, that address is not valid UTF-8 (#5.6.7)\r\n",
+  // STARTTLS, as the netqmail TLS patch answers (RFC 3207)
+  tlsready: "220 ready for tls\r\n",
+  tlsparam: "501 Syntax error (no parameters allowed) (#5.5.4)\r\n",
+  wanttls: "530 Must issue a STARTTLS command first (#5.7.0)\r\n",
 } as const;
 
 /** A control error: the session answers 421 unable to read controls. */
@@ -63,6 +71,16 @@ export interface SmtpdConfig {
   remoteinfo?: string;
   local: string;
   relayclient?: string;
+  /** control/servercert.pem when it exists: STARTTLS offered (smtp-tls.ts). */
+  tlsCert?: string;
+  /** TLSCIPHERS, else control/tlsserverciphers: an OpenSSL cipher list. */
+  tlsCiphers?: string;
+  /** SMTPS set and not empty: TLS before the greeting (RFC 8314). */
+  smtps: boolean;
+  /** REQUIRETLS set: STARTTLS before MAIL. */
+  requireTls: boolean;
+  /** AUTH offered: a checkpassword program on the command line (smtp-auth.ts). */
+  auth?: AuthConfig;
 }
 
 function ctl<T>(f: () => T): T {
@@ -74,7 +92,7 @@ function ctl<T>(f: () => T): T {
 }
 
 /** setup(): controls and environment, cwd = home. Throws ControlError. */
-export function loadConfig(home: string, env: Env): SmtpdConfig {
+export function loadConfig(home: string, env: Env, argv: string[] = []): SmtpdConfig {
   const c = new Control(home);
   const me = ctl(() => c.me());
   const greeting = ctl(() => c.line("smtpgreeting")) ?? me;
@@ -88,7 +106,15 @@ export function loadConfig(home: string, env: Env): SmtpdConfig {
   let databytes = ctl(() => c.int("databytes", 0)) >>> 0;
   if (env.DATABYTES !== undefined) databytes = Number(BigInt.asUintN(32, scanUlong(env.DATABYTES)));
   if (databytes === 0xffffffff) databytes--;
+  const certFile = c.path("servercert.pem");
+  const tlsCert = existsSync(certFile) ? certFile : undefined;
+  const tlsCiphers = tlsCert ? (env.TLSCIPHERS ?? ctl(() => c.line("tlsserverciphers"))) : undefined;
   return {
+    tlsCert,
+    tlsCiphers,
+    smtps: (env.SMTPS ?? "") !== "",
+    requireTls: env.REQUIRETLS !== undefined,
+    auth: authConfig(argv, env),
     home,
     env,
     greeting,
@@ -200,6 +226,13 @@ export class Session {
   private stalled = false;
   private written = 0;
   private sndtimeo = false;
+  private io: SmtpIo = {
+    read: (buf, ms) => timeoutRead(this.fdIn, buf, ms),
+    write: (b) => this.plainWrite(b),
+  };
+  private tls: TlsInfo | undefined;
+  private authUser: string | undefined;
+  private authFails = 0;
 
   constructor(
     readonly cfg: SmtpdConfig,
@@ -224,6 +257,14 @@ export class Session {
     const b = Buffer.from(this.outq.join(""), "latin1");
     this.outq = [];
     this.outlen = 0;
+    try {
+      this.io.write(b);
+    } catch {
+      throw new Exit(1);
+    }
+  }
+
+  private plainWrite(b: Uint8Array): void {
     // timeoutwrite: only a client that stops reading fills the socket buffer, which
     // takes more than a few KB of replies; the FFI call is skipped below that
     this.written += b.length;
@@ -231,11 +272,7 @@ export class Session {
       this.sndtimeo = true;
       writeTimeout(this.fdOut, this.cfg.timeoutMs);
     }
-    try {
-      writeFully(this.fdOut, b);
-    } catch {
-      throw new Exit(1);
-    }
+    writeFully(this.fdOut, b);
   }
 
   /** Ends the session with a last reply (flushed) and an exit code. */
@@ -249,7 +286,7 @@ export class Session {
   private async fill(): Promise<void> {
     this.flush();
     try {
-      this.end = await timeoutRead(this.fdIn, this.inbuf, this.cfg.timeoutMs);
+      this.end = await this.io.read(this.inbuf, this.cfg.timeoutMs);
       this.pos = 0;
     } catch (e) {
       if (e instanceof ReadTimeout) this.quitWith(R.timeout, 1);
@@ -290,6 +327,16 @@ export class Session {
   }
 
   async run(): Promise<never> {
+    try {
+      return await this.serve();
+    } finally {
+      // a TLS session's last replies are still on their way
+      await this.io.close?.();
+    }
+  }
+
+  private async serve(): Promise<never> {
+    if (this.cfg.smtps) await this.startTls();
     this.out(`220 ${this.cfg.greeting} ESMTP\r\n`);
     for (;;) {
       const { s, over } = await this.line();
@@ -320,7 +367,7 @@ export class Session {
           break;
         case "ehlo":
           this.out(
-            `250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n`,
+            `250-${this.cfg.greeting}\r\n250-PIPELINING\r\n250-SIZE ${this.cfg.databytes}\r\n${this.ehloExtra()}250-SMTPUTF8\r\n250 8BITMIME\r\n`,
           );
           this.seenmail = false;
           this.dohelo(arg);
@@ -342,11 +389,134 @@ export class Session {
           this.out(R.vrfy);
           this.flush();
           break;
+        case "starttls":
+          await this.starttls(arg);
+          break;
+        case "auth":
+          await this.auth(arg, over);
+          break;
         default:
           this.out(R.unimpl);
           this.flush();
       }
     }
+  }
+
+  /** STARTTLS and AUTH in the EHLO reply, when offered now. */
+  private ehloExtra(): string {
+    let s = "";
+    if (this.cfg.tlsCert && !this.tls) s += "250-STARTTLS\r\n";
+    const a = this.cfg.auth;
+    if (a && (this.tls || a.plaintextOk)) s += `250-AUTH ${a.mechs.join(" ")}\r\n`;
+    return s;
+  }
+
+  /**
+   * The Received line's protocol: SMTP as in netqmail; with TLS or AUTH the
+   * RFC 3848 names, TLS with its version and cipher in the manner of the
+   * netqmail TLS patch's "(cipher encrypted)".
+   */
+  private protocol(): string {
+    // RFC 6531 section 3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA for a transaction with SMTPUTF8.
+    if (this.utf8) {
+      const u = `UTF8SMTP${this.tls ? "S" : ""}${this.authUser !== undefined ? "A" : ""}`;
+      return this.tls ? `${u} (${this.tls.version} ${this.tls.cipher} encrypted)` : u;
+    }
+    if (!this.tls && this.authUser === undefined) return "SMTP";
+    const name = `ESMTP${this.tls ? "S" : ""}${this.authUser !== undefined ? "A" : ""}`;
+    return this.tls ? `${name} (${this.tls.version} ${this.tls.cipher} encrypted)` : name;
+  }
+
+  private async starttls(arg: string): Promise<void> {
+    // not offered, or a second STARTTLS: the TLS patch's 502
+    if (!this.cfg.tlsCert || this.tls) {
+      this.out(R.unimpl);
+      this.flush();
+      return;
+    }
+    if (arg !== "") {
+      this.out(R.tlsparam);
+      this.flush();
+      return;
+    }
+    this.out(R.tlsready);
+    this.flush();
+    // RFC 3207 section 4.2 and CVE-2011-0411: commands pipelined after STARTTLS came in plain text; never run them
+    this.pos = this.end;
+    await this.startTls();
+    // ... and the session forgets all it learnt before TLS
+    this.dohelo(this.cfg.remotehost);
+    this.seenmail = false;
+    this.rcptto = new RcptList();
+    this.authUser = undefined;
+  }
+
+  /** The handshake; a failed or stalled one ends the session (there is no plain text to answer in). */
+  private async startTls(): Promise<void> {
+    this.flush();
+    const { TlsChannel } = await import("./smtp-tls.ts");
+    try {
+      const ch = await TlsChannel.start(
+        this.fdIn,
+        this.fdOut,
+        this.cfg.tlsCert ?? "",
+        this.cfg.timeoutMs,
+        this.cfg.tlsCiphers,
+      );
+      this.io = ch;
+      this.tls = ch.info;
+    } catch (e) {
+      try {
+        writeSync(
+          2,
+          `qmail-smtpd: info: pid ${process.pid} TLS failed from ${safe(this.cfg.remoteip)}: ${(e as Error).message}\n`,
+        );
+      } catch {}
+      throw new Exit(1);
+    }
+  }
+
+  private async auth(arg: string, over: boolean): Promise<void> {
+    const a = this.cfg.auth;
+    if (!a) {
+      this.out(R.unimpl);
+      this.flush();
+      return;
+    }
+    if (!this.tls && !a.plaintextOk) this.out(AR.wantTls);
+    else if (this.authUser !== undefined) this.out(AR.already);
+    else if (this.seenmail) this.out(AR.inMail);
+    else if (over) await this.authFailed(AR.malformed);
+    else {
+      const port: AuthPort = {
+        out: (s) => this.out(s),
+        flush: () => this.flush(),
+        readLine: () => this.line(),
+        greeting: this.cfg.greeting,
+        remoteip: this.cfg.remoteip,
+        env: this.cfg.env,
+        timeoutMs: this.cfg.timeoutMs,
+      };
+      const r = await authenticate(port, a, arg);
+      if ("user" in r) {
+        this.authUser = r.user;
+        this.out(AR.ok);
+      } else if (r.fail === "mech") this.out(AR.unknownMech);
+      else if (r.fail === "cancelled") this.out(AR.cancelled);
+      else if (r.fail === "temp") this.out(AR.temp);
+      else if (r.fail === "malformed") await this.authFailed(AR.malformed);
+      else {
+        // a refused password is answered late, and a few end the connection
+        await new Promise((ok) => setTimeout(ok, FAILDELAY_MS));
+        await this.authFailed(AR.failed);
+      }
+    }
+    this.flush();
+  }
+
+  private async authFailed(reply: string): Promise<void> {
+    if (++this.authFails >= MAXFAIL) this.quitWith(reply, 1);
+    this.out(reply);
   }
 
   private parse(arg: string, over: boolean): string | undefined {
@@ -360,6 +530,14 @@ export class Session {
   }
 
   private mail(arg: string, over: boolean): void {
+    if (this.cfg.requireTls && !this.tls) {
+      this.out(R.wanttls);
+      return;
+    }
+    if (this.cfg.auth?.required && this.authUser === undefined) {
+      this.out(AR.required);
+      return;
+    }
     const addr = this.parse(arg, over);
     if (addr === undefined) {
       this.out(R.syntax);
@@ -405,7 +583,9 @@ export class Session {
       return;
     }
     if (this.cfg.relayclient !== undefined) addr += this.cfg.relayclient;
-    else {
+    else if (this.authUser !== undefined) {
+      // an authenticated client relays as with RELAYCLIENT set and empty
+    } else {
       let ok: boolean;
       try {
         ok = rcptAllowed(this.cfg, addr);
@@ -455,12 +635,11 @@ export class Session {
       qq,
       Buffer.from(
         receivedLine({
-          // RFC 6531 section 3.7.3: UTF8SMTP for a transaction with SMTPUTF8.
-          protocol: this.utf8 ? "UTF8SMTP" : "SMTP",
+          protocol: this.protocol(),
           local: cfg.local,
           remoteip: cfg.remoteip,
           remotehost: cfg.remotehost,
-          remoteinfo: cfg.remoteinfo,
+          remoteinfo: this.authUser ?? cfg.remoteinfo,
           helo: this.helo,
         }),
         "latin1",

@@ -152,9 +152,22 @@ export class SmtpConn {
   readonly parser = new ReplyParser();
 
   constructor(
-    readonly sock: Socket,
-    private timeoutMs: number,
+    public sock: Socket,
+    readonly timeoutMs: number,
   ) {
+    this.attach(sock);
+  }
+
+  /**
+   * Reads through sock from now on (STARTTLS: the TLS socket over the old
+   * one). Anything the server sent before is dropped: after "220 ready",
+   * plain-text bytes are never taken for replies (RFC 3207 section 4.2).
+   */
+  attach(sock: Socket): void {
+    this.sock.removeAllListeners("data");
+    this.chunks = [];
+    this.queued = 0;
+    this.sock = sock;
     sock.on("data", (d: Buffer) => {
       this.chunks.push(d);
       this.queued += d.length;

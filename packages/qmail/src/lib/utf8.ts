@@ -14,13 +14,3 @@ export function nonAscii(s: string): boolean {
 export function validUtf8(s: string): boolean {
   return isUtf8(Buffer.from(s, "latin1"));
 }
-
-/** The keywords of an EHLO reply's text (each line's first word after the code, upper case). */
-export function ehloKeywords(text: Uint8Array): Set<string> {
-  const out = new Set<string>();
-  for (const line of Buffer.from(text).toString("latin1").split("\n")) {
-    const word = line.slice(4).trim().split(" ")[0];
-    if (word) out.add(word.toUpperCase());
-  }
-  return out;
-}
