@@ -4,7 +4,7 @@
 // written synchronously before every blocking read, DATA streamed to
 // qmail-queue through QmailQueue with bounded memory.
 
-import { existsSync, openSync, writeSync } from "node:fs";
+import { existsSync, writeSync } from "node:fs";
 import type { Cdb } from "@qts/cdb/cdb";
 import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
