@@ -225,7 +225,7 @@ describe("qmail-remote STARTTLS", () => {
     // the last reply is the one quoted: EHLO's, without STARTTLS
     expect(out).toBe(
       "ZConnected to 127.0.0.1 but TLS is required and not offered.\n" +
-        "Remote host said: 250-sink.example\n250-PIPELINING\n250-SIZE 0\n250 8BITMIME\n\0",
+        "Remote host said: 250-sink.example\n250-PIPELINING\n250-SIZE 0\n250-SMTPUTF8\n250 8BITMIME\n\0",
     );
     expect(messages(plain)).toEqual([]);
   });

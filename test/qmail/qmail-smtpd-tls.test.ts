@@ -205,12 +205,12 @@ print(c.rest())
 `);
     expect(out).toBe(
       "220 test.example ESMTP\r\n" +
-        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-STARTTLS\r\n250 8BITMIME\r\n" +
+        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         "250 ok\r\n" +
         "220 ready for tls\r\n" +
         // the MAIL of the plain-text part is forgotten
         "503 MAIL first (#5.5.1)\r\n" +
-        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n" +
+        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-AUTH LOGIN PLAIN\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         // STARTTLS twice: not offered any more, the TLS patch's 502
         "502 unimplemented (#5.5.1)\r\n" +
         "221 test.example\r\n<EOF>\n",
@@ -404,7 +404,7 @@ print(c.cmd("AUTH PLAIN"), end="")
 `);
     expect(out).toBe(
       "538 encryption required for requested authentication mechanism (#5.7.11)\r\n" +
-        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250 8BITMIME\r\n" +
+        "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         "502 unimplemented (#5.5.1)\r\n",
     );
     expect(existsSync(join(h.dir, "checker.log"))).toBe(false);
@@ -426,7 +426,7 @@ print(c.cmd("MAIL FROM:<a@b>"), end="")
 print(c.cmd("AUTH PLAIN"), end="")
 `);
     expect(out).toBe(
-      "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-STARTTLS\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n" +
+      "250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-STARTTLS\r\n250-AUTH LOGIN PLAIN\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         "530 Must issue a STARTTLS command first (#5.7.0)\r\n" +
         "530 authentication required (#5.7.1)\r\n" +
         "334 UGFzc3dvcmQ6\r\n" +
@@ -570,7 +570,7 @@ print(s.login("alice", ${JSON.stringify(PASSWORD)})[0])
 print(s.sendmail("alice@test.example", ["far@other.example"], "Subject: smtps\\r\\n\\r\\nhi\\r\\n"))
 s.quit()
 `);
-    expect(out).toBe("['8bitmime', 'auth', 'pipelining', 'size']\n235\n{}\n");
+    expect(out).toBe("['8bitmime', 'auth', 'pipelining', 'size', 'smtputf8']\n235\n{}\n");
     const r = await run(
       "swaks",
       [
@@ -657,7 +657,7 @@ describe("the plain path", () => {
     });
     const out = await new Response(r.stdout).text();
     expect(out).toBe(
-      "220 test.example ESMTP\r\n250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250 8BITMIME\r\n" +
+      "220 test.example ESMTP\r\n250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         "502 unimplemented (#5.5.1)\r\n502 unimplemented (#5.5.1)\r\n221 test.example\r\n",
     );
   });
@@ -683,7 +683,9 @@ describe("service/submission and service/smtps (scripts/services.ts --submission
       ...["--port", String(await freePort()), "--submission-port", String(sub), "--smtps-port", String(smtps)],
       ...["--checkpassword", h.checker],
     ]);
-    expect(sv.stdout).toBe(`services: ${S}: qmail smtpd smtpd/log submission submission/log smtps smtps/log (down)\n`);
+    expect(sv.stdout).toBe(
+      `services: ${S}: qmail smtpd smtpd/log pop3d pop3d/log qmqpd qmqpd/log qmtpd qmtpd/log submission submission/log smtps smtps/log (down)\n`,
+    );
     for (const d of ["submission", "submission/log", "smtps", "smtps/log"])
       expect(existsSync(join(S, d, "down"))).toBe(true);
     const runScript = readFileSync(join(S, "submission", "run"), "latin1");
