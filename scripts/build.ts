@@ -12,9 +12,36 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
+
+const FLAGS = [
+  "--compile",
+  // One chunk per program and per shared group of modules: a program evaluates only its own
+  // modules and the builtins (node:net, bun:ffi, ...) they import (BENCHMARKS.md, "start-up").
+  "--splitting",
+  "--format=esm",
+  "--bytecode",
+  "--minify-syntax",
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-bunfig",
+  "--no-compile-autoload-tsconfig",
+  "--no-compile-autoload-package-json",
+];
+
+// bun scripts/build.ts --bare OUTFILE: an empty program compiled with the same flags, the yardstick
+// of the start-up budget (bench/run.sh, bench/startup.sh).
+if (process.argv[2] === "--bare" && process.argv[3]) {
+  const empty = join(root, "build", `empty.${process.pid}.ts`);
+  mkdirSync(dirname(empty), { recursive: true });
+  writeFileSync(empty, "");
+  const b = Bun.spawnSync([process.execPath, "build", ...FLAGS, empty, "--outfile", resolve(process.argv[3])], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  rmSync(empty, { force: true });
+  process.exit(b.exitCode ?? 1);
+}
 const pkgs = join(root, "packages");
 const out = join(root, "bin");
 const gen = join(root, "build");
@@ -83,27 +110,10 @@ if (load) {
 mkdirSync(out, { recursive: true });
 const target = join(out, "qts");
 const tmpOut = join(out, `.qts.${process.pid}`);
-const r = Bun.spawnSync(
-  [
-    process.execPath,
-    "build",
-    "--compile",
-    // One chunk per program and per shared group of modules: a program evaluates only its own
-    // modules and the builtins (node:net, bun:ffi, ...) they import (BENCHMARKS.md, "start-up").
-    "--splitting",
-    "--format=esm",
-    "--bytecode",
-    "--minify-syntax",
-    "--no-compile-autoload-dotenv",
-    "--no-compile-autoload-bunfig",
-    "--no-compile-autoload-tsconfig",
-    "--no-compile-autoload-package-json",
-    entry,
-    "--outfile",
-    tmpOut,
-  ],
-  { stdio: ["ignore", "inherit", "inherit"], cwd: root },
-);
+const r = Bun.spawnSync([process.execPath, "build", ...FLAGS, entry, "--outfile", tmpOut], {
+  stdio: ["ignore", "inherit", "inherit"],
+  cwd: root,
+});
 rmSync(entry, { force: true });
 if (r.exitCode !== 0) {
   rmSync(tmpOut, { force: true });
