@@ -46,8 +46,9 @@ function onlyStdFds(): boolean {
  * Below ROOMY without the variables of memlimit.ts, the runtime may have
  * started without its JIT (bun:ffi needs it): when it has, and the process
  * holds no fd of its parent's beyond 0-2 (the runtime marked those
- * close-on-exec, and only bun:ffi could clear the flag), the program starts
- * again, same pid and arguments, with the variables added. Otherwise it goes
+ * close-on-exec, and only bun:ffi could clear the flag), and its arguments and
+ * environment are UTF-8, the program starts again, same pid and arguments,
+ * with the variables added. Otherwise it goes
  * on; a bun:ffi call then ends it with one line (sys/ffi.ts). Returns whether
  * bun:ffi works.
  */
@@ -62,6 +63,8 @@ async function fitMemory(name: string): Promise<boolean> {
     return true; // the JIT is on
   } catch {}
   if (!onlyStdFds()) return false;
+  // process.execve takes text: arguments or environment that are not UTF-8 would not survive.
+  if (!(await import("./bytes.ts")).textIsExact()) return false;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   for (const [k, v] of FIT_VARS) env[k] ??= v;
