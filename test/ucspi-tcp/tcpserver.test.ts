@@ -333,7 +333,7 @@ describe.each(impls)("tcpserver (%s)", (_which, bin) => {
 
 const SOFTLIMIT = original("softlimit");
 test.skipIf(!SOFTLIMIT)(
-  "ours under Debian's softlimit -a 600 MB, the environment as given (softlimit(8), \"Memory limits\")",
+  'ours under Debian\'s softlimit -a 600 MB, the environment as given (softlimit(8), "Memory limits")',
   async () => {
     const s = await serve(ours("tcpserver"), ["-RHl0"], ["echo", "limited"], {
       pre: [SOFTLIMIT as string, "-a", "600000000"],

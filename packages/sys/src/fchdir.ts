@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-import { isUtf8 } from "node:buffer";
+
 import { ptr } from "bun:ffi";
+import { isUtf8 } from "node:buffer";
 import { check, libc } from "./ffi.ts";
 
 const c = libc({
