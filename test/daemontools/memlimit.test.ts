@@ -189,6 +189,14 @@ describe.skipIf(!DEB_SOFTLIMIT)("under another program's limit (Debian's softlim
     expect(out).toBe(`${p.pid} a b é ü x y\n`);
   });
 
+  test("so does `qts NAME`, the program's name kept", async () => {
+    const r = await run(deb, ["-m", "1000000000", ours("qts"), "setuidgid", "root", "sh", "-c", 'echo "$0"', "x"], {
+      env,
+      extendEnv: false,
+    });
+    expect(r).toMatchObject({ code: 0, stdout: "x\n", stderr: "" });
+  });
+
   test("with a parent's fd open beyond 2 it cannot start again: one fatal line when it needs bun:ffi", async () => {
     const r = await run("sh", ["-c", `exec 5</dev/null; exec ${deb} -m 1000000000 ${ours("setuidgid")} root true`], {
       env,

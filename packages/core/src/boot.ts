@@ -69,7 +69,10 @@ async function fitMemory(name: string): Promise<boolean> {
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   for (const [k, v] of FIT_VARS) env[k] ??= v;
   try {
-    process.execve?.(process.execPath, [process.argv0, ...process.argv.slice(2)], env);
+    // "qts NAME args": the entry took NAME out of process.argv; it goes back in.
+    const self = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
+    const args = process.argv.slice(2);
+    process.execve?.(process.execPath, [process.argv0, ...(self === name ? [] : [name]), ...args], env);
   } catch {}
   return false;
 }
