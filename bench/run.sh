@@ -118,8 +118,7 @@ startup() {
   ln -f "$OURS/qts" "$S/home/bin/qts"
   mkdir -p "$S/svc/supervise" && mkfifo "$S/svc/supervise/ok"
   : >"$S/empty.ts"
-  "$BUN" build --compile --bytecode --minify-syntax --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
-    "$S/empty.ts" --outfile "$S/bare-bun" >/dev/null 2>&1
+  "$BUN" scripts/build.ts --bare "$S/bare-bun" >/dev/null 2>&1 # the same flags as bin/qts
   cd "$S/cwd" || return
   cpu_of() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][int(sys.argv[2])]; print('%.3f' % ((r['user'] + r['system']) * 1000))" "$@"; }
   bline() { # name, command
@@ -130,7 +129,7 @@ startup() {
     cpu_of "$S/b.json" 0 >"$S/$3"
   }
   rss_of() { local i v=(); for i in 1 2 3; do v+=("$(/usr/bin/time -f %M "$@" </dev/null 2>&1 >/dev/null | tail -1)"); done; med "${v[@]}" | cut -d. -f1; }
-  bline "bare Bun: empty program compiled like ours (--compile --bytecode)" "$S/bare-bun" bare.ms
+  bline "bare Bun: empty program compiled like ours (scripts/build.ts --bare)" "$S/bare-bun" bare.ms
   bline "bare Bun: \`bun -e 0\`" "$BUN -e 0" bune.ms
   local bare
   bare=$(cat "$S/bare.ms")

@@ -36,10 +36,10 @@ import { getpwnam } from "../packages/sys/src/pwd.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
-// With its JIT reservation cut to 64 MB (the run script's env), tcpserver +
-// qmail-smtpd served a 20 MB message to 50 recipients under softlimit -m
-// 500000000 and failed to start under 450000000 [observed]; test/e2e/tree.test.ts
-// runs the template with this figure.
+// softlimit -m for smtpd/run: our programs refuse to start below 400000000
+// (packages/core/src/memlimit.ts FLOOR; tcpserver + qmail-smtpd served a 20 MB
+// message from about 377000000, bench/memfloor.sh); this figure leaves room
+// above it. test/e2e/tree.test.ts runs the template with it.
 export const SOFTLIMIT_MEM = 500000000;
 
 /** STARTTLS/AUTH submission services (qmail-smtpd(8)): port 587 and implicit TLS on 465. */

@@ -122,7 +122,7 @@ test("fds inherited from the parent reach the program, as with the original", as
   if (tables[1] !== undefined) expect(tables[0]).toBe(tables[1]);
 });
 
-describe("memory floor of our programs under softlimit (bun:ffi needs the JIT's reservation)", () => {
+describe("memory limits of our programs under softlimit (more in memlimit.test.ts)", () => {
   const env = { PATH: `${BIN}:/usr/bin:/bin` };
 
   test("-m 3000000000 still runs a chain of ours", async () => {
@@ -133,11 +133,23 @@ describe("memory floor of our programs under softlimit (bun:ffi needs the JIT's 
     expect(r).toMatchObject({ code: 0, stdout: "ok\n" });
   });
 
-  test("with BUN_JSC_jitMemoryReservationSize=64 MB, -m 600000000 does too", async () => {
+  test("-m 600000000 does too, with the environment as given", async () => {
     const r = await run(ours("softlimit"), ["-m", "600000000", "setuidgid", "root", "echo", "ok"], {
-      env: { ...env, BUN_JSC_jitMemoryReservationSize: "67108864" },
+      env,
       extendEnv: false,
     });
     expect(r).toMatchObject({ code: 0, stdout: "ok\n" });
+  });
+
+  test("below 4 GiB the child's environment gets the runtime's two variables, unless set", async () => {
+    const r = await run(ours("softlimit"), ["-m", "600000000", "env"], {
+      env: { ...env, MIMALLOC_ARENA_RESERVE: "128MiB" },
+      extendEnv: false,
+    });
+    expect(r.stdout.split("\n").sort()).toEqual(
+      ["", "BUN_JSC_jitMemoryReservationSize=33554432", "MIMALLOC_ARENA_RESERVE=128MiB", `PATH=${env.PATH}`].sort(),
+    );
+    const big = await run(ours("softlimit"), ["-m", "5000000000", "env"], { env, extendEnv: false });
+    expect(big.stdout).toBe(`PATH=${env.PATH}\n`);
   });
 });

@@ -22,14 +22,19 @@ const c = libc({
   sigprocmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
 });
 
-// The signal mask the process was started with (Bun leaves the main thread's as inherited): prepareExec
-// puts it back, so a signal the parent blocked stays blocked in the next program, as across C's exec.
+// The signal mask the process was started with (Bun leaves the main thread's as inherited, and nothing
+// of ours blocks a signal): prepareExec puts it back, so a signal the parent blocked stays blocked in the
+// next program, as across C's exec. Read on first use, so importing this file binds no libc symbol.
 const SIG_BLOCK = 0;
-const startMask = new BigUint64Array(16);
-c().sigprocmask(SIG_BLOCK, null, startMask);
+let startMask: BigUint64Array | undefined;
 
 /** The signal mask the process started with, as a raw sigset (for a spawned child, as for prepareExec). */
 export function startSigMask(): BigUint64Array {
+  if (!startMask) {
+    const m = new BigUint64Array(16);
+    c().sigprocmask(SIG_BLOCK, null, m);
+    startMask = m;
+  }
   return startMask;
 }
 
@@ -79,7 +84,7 @@ export function prepareExec(keep: readonly number[] = []): void {
   for (const fd of keep) inheritFd(fd);
   c().signal(SIGPIPE, null);
   c().signal(SIGXFSZ, null);
-  c().sigprocmask(SIG_SETMASK, startMask, null);
+  c().sigprocmask(SIG_SETMASK, startSigMask(), null);
 }
 
 /**
@@ -134,6 +139,13 @@ export function spawnEnv(file: Arg, env: ExecEnv): Buffer[] {
     break;
   }
   return entries;
+}
+
+/** True when the program pathexec would run for file (its first PATH candidate that exists) is our own binary. */
+export function runsSelf(file: Arg, env: ExecEnv): boolean {
+  const { path } = envEntries(env);
+  for (const p of pathCandidates(file, path)) if (existsSync(p)) return isSelf(p);
+  return false;
 }
 
 /**

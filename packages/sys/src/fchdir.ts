@@ -1,18 +1,31 @@
 // SPDX-License-Identifier: MIT
+
 import { ptr } from "bun:ffi";
+import { isUtf8 } from "node:buffer";
 import { check, libc } from "./ffi.ts";
 
 const c = libc({
-  fchdir: { args: ["i32"], returns: "i32" },
   chdir: { args: ["ptr"], returns: "i32" },
 });
 
-/** fchdir(fd): back to a directory opened earlier (svc and svstat return to their start dir this way). */
+/**
+ * fchdir(fd): back to a directory opened earlier (svc and svstat return to their start dir this way).
+ * Through the fd's /proc/self/fd link, which names the very directory the fd holds (renamed or not),
+ * with the same permission check as fchdir(2): no libc binding, so no bun:ffi on this path.
+ */
 export function fchdir(fd: number): void {
-  check("fchdir", c().fchdir(fd));
+  process.chdir(`/proc/self/fd/${fd}`);
 }
 
-/** chdir(2) to a path given as bytes (process.chdir takes text: a name that is not UTF-8 would change). */
+/**
+ * chdir(2) to a path given as bytes. process.chdir takes text, so a name that is not valid UTF-8
+ * (it would change) or holds a NUL (C stops there) goes through libc's chdir; any other through
+ * process.chdir, with no libc binding.
+ */
 export function chdirBytes(path: Uint8Array): void {
+  if (isUtf8(path) && !path.includes(0)) {
+    process.chdir(Buffer.from(path.buffer, path.byteOffset, path.length).toString());
+    return;
+  }
   check("chdir", c().chdir(ptr(Buffer.concat([path, Buffer.from([0])]))));
 }

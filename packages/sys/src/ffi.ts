@@ -2,16 +2,36 @@
 // The one loader of libc for the whole tree: each sys file declares the
 // symbols it needs and gets them on first use (dlopen costs ~0.3 ms).
 import { dlopen, type FFIFunction, read, toArrayBuffer } from "bun:ffi";
+import { getProg, writeAll } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";
+import { EXIT_TEMP } from "@qts/core/exit";
+import { jitMessage, memLimit } from "@qts/core/memlimit";
+import { exit } from "@qts/core/run";
 
 const LIBC = "libc.so.6";
 
 export function libc<const T extends Record<string, FFIFunction>>(symbols: T) {
   let lib: ReturnType<typeof dlopen<T>> | undefined;
   return () => {
-    lib ??= dlopen(LIBC, symbols);
+    lib ??= open(symbols);
     return lib.symbols;
   };
+}
+
+function open<const T extends Record<string, FFIFunction>>(symbols: T) {
+  try {
+    return dlopen(LIBC, symbols);
+  } catch (e) {
+    // A memory limit made the runtime start without its JIT (core/memlimit.ts): one line, as C would
+    // say it cannot allocate, never a stack trace from wherever the first call happened to be.
+    if (/requires the JIT/.test((e as Error | undefined)?.message ?? "")) {
+      try {
+        writeAll(2, `${getProg()}: fatal: ${jitMessage(memLimit())}\n`);
+      } catch {}
+      exit(EXIT_TEMP);
+    }
+    throw e;
+  }
 }
 
 const errnoLib = libc({ __errno_location: { args: [], returns: "ptr" } });

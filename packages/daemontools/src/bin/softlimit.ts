@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
+import { FIT_VARS, FLOOR, floorMessage, ROOMY } from "@qts/core/memlimit";
 import type { Env } from "@qts/core/run";
-import { inheritedFds, prepareExec } from "@qts/sys/exec";
+import { inheritedFds, prepareExec, runsSelf } from "@qts/sys/exec";
 import { preparePathexec } from "@qts/sys/execraw";
 import { getrlimit, prepareSetrlimit, RLIMIT } from "@qts/sys/rlimit";
 
@@ -26,6 +27,21 @@ const RESOURCES: Record<string, number[]> = {
   s: [RLIMIT.STACK],
   t: [RLIMIT.CPU],
 };
+
+/**
+ * env with memlimit.ts's variables added (those it lacks), for a memory limit below ROOMY: the runtime
+ * of our programs reads them before main(), so the one softlimit starts, or any later one of ours in
+ * the chain, fits its reservations under the limit and keeps its JIT (softlimit(8), "Memory limits").
+ */
+function withFitVars(e: Env | Buffer[]): Env | Buffer[] {
+  if (Array.isArray(e)) {
+    const have = new Set(e.map((b) => b.subarray(0, b.indexOf(0x3d)).toString("latin1")));
+    return [...e, ...FIT_VARS.filter(([k]) => !have.has(k)).map(([k, v]) => Buffer.from(`${k}=${v}`))];
+  }
+  const out: Env = { ...e };
+  for (const [k, v] of FIT_VARS) if (out[k] === undefined) out[k] = v;
+  return out;
+}
 
 /** scan_ulong: the leading digits, wrapping like C's unsigned long; undefined when more follows. */
 function scanUlong(s: string): bigint | undefined {
@@ -56,6 +72,7 @@ export function main(argv: string[], env: Env): number {
   // limits asked for (DESIGN.md "Known traps"). On failure the old limits come back for the report.
   const sets: { r: number; set: () => number; undo: () => number }[] = [];
   let nofile: bigint | undefined;
+  const mem: Record<number, bigint> = {};
   for (const [r, v] of todo) {
     let lim: { soft: bigint; hard: bigint };
     try {
@@ -65,11 +82,28 @@ export function main(argv: string[], env: Env): number {
     }
     const soft = v === "=" || v > lim.hard ? lim.hard : v;
     if (r === RLIMIT.NOFILE) nofile = soft;
+    if (r === RLIMIT.AS || r === RLIMIT.DATA) mem[r] = soft;
     sets.push({ r, set: prepareSetrlimit(r, { soft, hard: lim.hard }), undo: prepareSetrlimit(r, lim) });
   }
-  prepareExec(inheritedFds());
   const args = execArgs(argv).slice(argv.length - rest.length);
-  const exec = preparePathexec(args[0] as string | Buffer, args, execEnv(env), nofile);
+  let cenv = execEnv(env);
+  let limit = ROOMY;
+  for (const r of [RLIMIT.AS, RLIMIT.DATA]) {
+    let v = mem[r];
+    try {
+      v ??= getrlimit(r).soft;
+    } catch {}
+    if (v !== undefined && v < limit) limit = v;
+  }
+  if (limit < ROOMY) {
+    // One of ours could not start under this limit (the runtime's own reservations): say so now, in
+    // one line, rather than leave it to a crash before its first line of code.
+    if (limit < FLOOR && runsSelf(args[0] as string | Buffer, cenv))
+      die(EXIT_TEMP, "unable to run ", rest[0] as string, ": ", floorMessage(limit));
+    cenv = withFitVars(cenv);
+  }
+  prepareExec(inheritedFds());
+  const exec = preparePathexec(args[0] as string | Buffer, args, cenv, nofile);
   for (let i = 0; i < sets.length; i++) {
     const err = (sets[i] as (typeof sets)[number]).set();
     if (err) {

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+# Start-up CPU of each program with a trivial job: user+system time from wait4 (children spawned
+# with posix_spawn), medians of N runs, every command of a round run back to back (interleaved) so
+# that the machine's load weighs on all sides alike. The yardstick is an empty program compiled by
+# the same Bun with the same flags (scripts/build.ts --bare). Prints a markdown table.
+#
+#   python3 bench/startup-cpu.py [--runs N] [--before DIR] [--orig DIR] [BIN_DIR]
+#
+# BIN_DIR: ours (default bin/); --before DIR: another build's bin/ for a before/after column (e.g. a
+# copy of main's); --orig DIR: the C originals (default /usr/bin, Debian's daemontools and ucspi-tcp).
+import argparse, os, statistics, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("bin", nargs="?", default="bin")
+ap.add_argument("--runs", type=int, default=40)
+ap.add_argument("--before")
+ap.add_argument("--orig", default="/usr/bin")
+a = ap.parse_args()
+repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+bun = os.path.join(repo, "node_modules/.bin/bun")
+ours = os.path.abspath(a.bin)
+
+w = tempfile.mkdtemp(prefix="qts-startup-")
+bare = os.path.join(w, "bare")
+subprocess.run([bun, os.path.join(repo, "scripts/build.ts"), "--bare", bare], check=True)
+home = os.path.join(w, "qmail")
+os.makedirs(os.path.join(home, "control"))
+for f, v in (("me", "test.example"), ("rcpthosts", "test.example")):
+    open(os.path.join(home, "control", f), "w").write(v + "\n")
+os.makedirs(os.path.join(w, "svc"))
+os.makedirs(os.path.join(w, "env"))
+open(os.path.join(w, "env", "X"), "w").write("y\n")
+cdb = os.path.join(w, "r.cdb")
+subprocess.run([os.path.join(ours, "tcprules"), cdb, cdb + ".tmp"], input=b"1.2.3.4:deny\n", check=True)
+inputs = {
+    "none": b"",
+    "line": b"a\n",
+    "quit": b"QUIT\r\n",
+    "msg": b"From: a@client.example\nTo: u@test.example\nSubject: s\n\nhi\n",
+}
+for k, v in inputs.items():
+    open(os.path.join(w, "in." + k), "wb").write(v)
+env = {"PATH": "/usr/bin:/bin", "QMAILHOME": home, "TCPREMOTEIP": "1.2.3.4"}
+
+svc = os.path.join(w, "svc")
+# (label, program, arguments, stdin, has a C original in --orig)
+JOBS = [
+    ("svok DIR", "svok", [svc], "none", True),
+    ("svstat DIR", "svstat", [svc], "none", True),
+    ("svc -u DIR", "svc", ["-u", svc], "none", True),
+    ("tai64n < 1 line", "tai64n", [], "line", True),
+    ("envdir DIR /bin/true", "envdir", [os.path.join(w, "env"), "/bin/true"], "none", True),
+    ("setuidgid root /bin/true", "setuidgid", ["root", "/bin/true"], "none", True),
+    ("multilog t e < 1 line", "multilog", ["t", "e"], "line", True),
+    ("tcprulescheck CDB", "tcprulescheck", [cdb], "none", True),
+    ("qmail-smtpd, a QUIT session", "qmail-smtpd", [], "quit", False),
+    ("qmail-inject -n < message", "qmail-inject", ["-n"], "msg", False),
+    ("qmail-local -n ... < message", "qmail-local", ["-n", "root", "/root", "root", "", "", "test.example", "a@b", "./Maildir/"], "msg", False),
+    ("qmail-getpw root", "qmail-getpw", ["root"], "none", False),
+]
+
+cmds = [("bare", "empty program, same Bun, same flags", bare, [], "none")]
+for label, prog, args, inp, has_c in JOBS:
+    cmds.append(("ours", label, os.path.join(ours, prog), args, inp))
+    if a.before:
+        cmds.append(("before", label, os.path.join(os.path.abspath(a.before), prog), args, inp))
+    if has_c and os.path.exists(os.path.join(a.orig, prog)):
+        cmds.append(("C", label, os.path.join(a.orig, prog), args, inp))
+
+devnull = os.open(os.devnull, os.O_WRONLY)
+
+
+def once(path, args, inp):
+    fd = os.open(os.path.join(w, "in." + inp), os.O_RDONLY)
+    pid = os.posix_spawn(
+        path,
+        [os.path.basename(path), *args],
+        env,
+        file_actions=[(os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)],
+    )
+    os.close(fd)
+    _, status, ru = os.wait4(pid, 0)
+    return (ru.ru_utime + ru.ru_stime) * 1000, status
+
+
+cpu = [[] for _ in cmds]
+load0 = open("/proc/loadavg").read().split()[0]
+t0 = time.strftime("%H:%M", time.gmtime())
+for r in range(a.runs + 3):
+    for i, (_side, _label, path, args, inp) in enumerate(cmds):
+        ms, status = once(path, args, inp)
+        if os.WIFSIGNALED(status):
+            sys.exit(f"{path} {args}: killed by signal {os.WTERMSIG(status)}")
+        if r >= 3:
+            cpu[i].append(ms)
+load1 = open("/proc/loadavg").read().split()[0]
+med = [statistics.median(v) for v in cpu]
+b = med[0]
+print(f"{a.runs} interleaved runs, {t0}-{time.strftime('%H:%M', time.gmtime())} UTC, load {load0} at start, {load1} at end")
+print()
+cols = ["ours"] + (["before"] if a.before else []) + ["C"]
+print("| program and job | " + " | ".join(f"{c} CPU ms" for c in cols) + " | ours ÷ bare | " + ("before ÷ bare |" if a.before else ""))
+print("|---|" + "---:|" * len(cols) + "---:|" + ("---:|" if a.before else ""))
+print(f"| {cmds[0][1]} | {b:.2f} |" + " |" * (len(cols) - 1) + " 1.00 |" + (" 1.00 |" if a.before else ""))
+for label, *_ in JOBS:
+    row = {side: med[i] for i, (side, lab, *_r) in enumerate(cmds) if lab == label}
+    cells = [f"{row[c]:.2f}" if c in row else "-" for c in cols]
+    line = f"| {label} | " + " | ".join(cells) + f" | {row['ours'] / b:.2f} |"
+    if a.before:
+        line += f" {row['before'] / b:.2f} |"
+    print(line)
+subprocess.run(["rm", "-rf", w])

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+// Memory limits (softlimit(8) -m, -a, -d) and the Bun runtime. At start-up,
+// before any of our code runs, the runtime reserves address space: a first
+// mimalloc arena of 1 GiB, a JIT pool of 1 GiB (JavaScriptCore turns its JIT
+// off when that reservation fails, and bun:ffi refuses to work without the
+// JIT) and a Structure heap of up to 4 GB (halved until it fits; Bun aborts
+// when nothing fits). Both the address-space and the data limit count these
+// reservations. Two variables, read from the environment before main(), make
+// them fit: MIMALLOC_ARENA_RESERVE and BUN_JSC_jitMemoryReservationSize.
+// Measured figures: BENCHMARKS.md, "Memory limits"; softlimit(8).
+import { readFileSync } from "node:fs";
+
+/** Below this limit (bytes) the runtime's default reservations may not fit: the variables are needed. */
+export const ROOMY = 4294967296n;
+
+/**
+ * The least memory limit (bytes) our programs run under: tcpserver with
+ * qmail-smtpd served a 20 MB message at this -m (BENCHMARKS.md, "Memory
+ * limits"). Below it every program ends with one fatal line naming it.
+ */
+export const FLOOR = 400000000n;
+
+/** What the environment needs under a limit below ROOMY (a 32 MiB JIT pool, 64 MiB mimalloc arenas). */
+export const FIT_VARS: readonly (readonly [string, string])[] = [
+  ["BUN_JSC_jitMemoryReservationSize", "33554432"],
+  ["MIMALLOC_ARENA_RESERVE", "64MiB"],
+];
+
+/** True when env already has every FIT_VARS name (whatever the value: the administrator's word wins). */
+export function hasFitVars(env: Record<string, string | undefined>): boolean {
+  return FIT_VARS.every(([k]) => env[k] !== undefined);
+}
+
+function soft(limits: string, label: string): bigint | undefined {
+  const i = limits.indexOf(label);
+  if (i < 0) return undefined;
+  const v =
+    limits
+      .slice(i + label.length)
+      .trimStart()
+      .split(/\s/, 1)[0] ?? "";
+  return /^\d+$/.test(v) ? BigInt(v) : undefined;
+}
+
+/**
+ * The memory limit in force: the lower of the soft RLIMIT_AS and RLIMIT_DATA,
+ * from /proc/self/limits (no libc call, so it works before anything else);
+ * undefined when neither is set.
+ */
+export function memLimit(): bigint | undefined {
+  let t: string;
+  try {
+    t = readFileSync("/proc/self/limits", "latin1");
+  } catch {
+    return undefined;
+  }
+  const a = soft(t, "Max address space");
+  const d = soft(t, "Max data size");
+  if (a === undefined) return d;
+  if (d === undefined) return a;
+  if (d < a) return d;
+  return a;
+}
+
+/** The one line for a limit below FLOOR (after "PROG: fatal: "). */
+export function floorMessage(limit: bigint): string {
+  return `memory limit ${limit} is too low: our programs need at least ${FLOOR} (softlimit -m ${FLOOR})`;
+}
+
+/** The one line when the limit left the runtime without its JIT and bun:ffi is needed. */
+export function jitMessage(limit: bigint | undefined): string {
+  return `memory limit ${limit ?? "(unknown)"} left Bun without the JIT that bun:ffi needs: start this program from our softlimit, or with ${FIT_VARS.map(([k, v]) => `${k}=${v}`).join(" ")} in its environment, or under a limit of at least ${ROOMY}`;
+}
