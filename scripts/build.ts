@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   renameSync,
   rmSync,
@@ -57,6 +58,14 @@ for (const pkg of readdirSync(pkgs).sort()) {
 }
 
 const version = JSON.parse(await Bun.file(join(root, "package.json")).text()).version as string;
+// --help's sentence and page, from each man page's header line "# NAME(SECTION) -- what it does".
+const about: Record<string, string> = {};
+const manDir = join(root, "doc", "man");
+for (const f of existsSync(manDir) ? readdirSync(manDir) : []) {
+  // A program's page is in section 1 or 8 (multilog(5) and supervise(5) are its files).
+  const m = /^# ([^\s(]+)\(([18])\) -- (.*)$/m.exec(readFileSync(join(manDir, f), "utf8"));
+  if (m) about[m[1] as string] = `${m[1]}: ${m[3]}.\nSee ${m[1]}(${m[2]}): man ${m[2]} ${m[1]}\n`;
+}
 mkdirSync(gen, { recursive: true });
 const table = programs.map((p) => `  ${JSON.stringify(p.name)}: () => import(${JSON.stringify(p.file)}),`).join("\n");
 // Per-process names, then rename: several builds may run at once.
@@ -71,6 +80,7 @@ import type { Program } from ${JSON.stringify(join(pkgs, "core/src/boot.ts"))};
 const programs: Record<string, () => Promise<Program>> = {
 ${table}
 };
+const about: Record<string, string> = ${JSON.stringify(Object.fromEntries(programs.map((p) => [p.name, about[p.name] ?? ""]).concat([["qts", about.qts ?? ""]])))};
 
 // EPIPE in a program that does not ignore SIGPIPE ends it by SIGPIPE, as in C (core/die.ts checkPipe).
 // sys (bun:ffi) is loaded only when needed: at the death itself, or for QTS_NOFILE (boot.ts).
@@ -99,7 +109,7 @@ if (name in programs) {
   load = programs[name] ?? (name === "" ? async () => qts : undefined);
 }
 if (load) {
-  boot(name, load, restoreNofile, ${JSON.stringify(version)});
+  boot(name, load, restoreNofile, ${JSON.stringify(version)}, about[name]);
 } else {
   process.stderr.write(\`qts: fatal: unknown program: \${name}\\nqts: programs: ${programs.map((p) => p.name).join(" ")}\\n\`);
   process.exitCode = 100;
