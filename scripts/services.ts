@@ -1,24 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Renders service/ (the article's service directories) into a service dir.
-//
-//   bun scripts/services.ts --home QMAIL --service DIR [--down] [--files LOGDIR]
-//        [--ip IP] [--port PORT] [--mem BYTES] [--qmaild USER] [--qmaill USER] [--sendmail]
-//
-// --down         leave a down file in each service it creates, as the article does (start with svc -u);
-//                a service that was there already keeps its down file or the lack of one; also
-//                renders pop3d, qmqpd and qmtpd (POP3, QMQP, QMTP), each down, and control/qmqp.cdb
-// --keep         keep a run script that differs from the template (the administrator changed it):
-//                the template's goes beside it as run.new, and we say so (make setup)
-// --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
-// --console      log with multilog to svscan's standard output, each line after its service's
-//                name ("smtpd: @4000... line"), as a container's log collector reads it
-// --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
-// --ip6 IP      also smtpd6 (and smtpd6/log): the same qmail-smtpd on this IPv6 address (make start: ::1)
-// --submission   also service/submission (port 587) and service/smtps (465): STARTTLS, SMTPS and AUTH
-// --submission-port PORT, --smtps-port PORT   their ports
-// --checkpassword PROG   the checker those two run (default QMAIL/bin/checkpassword)
-// --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
-//                user, who cannot setgroups even to their own ids
+// Renders service/ (the article's service directories) into a service dir; the options and what
+// each does: bun scripts/services.ts --help (yargs).
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -32,6 +14,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import yargs from "yargs";
 import { getpwnam } from "../packages/sys/src/pwd.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -72,48 +55,66 @@ interface Opts {
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = {
-    home: "/var/qmail",
-    service: "",
-    down: false,
-    ip: "0",
-    port: "smtp",
-    mem: SOFTLIMIT_MEM,
-    qmaild: "qmaild",
-    qmaill: "qmaill",
-    sendmail: false,
-    noSwitch: false,
-    keep: false,
-    console: false,
-    submission: false,
-    submissionPort: "submission",
-    smtpsPort: "465",
+  const a = yargs(argv)
+    .scriptName("services")
+    .usage(
+      "bun scripts/services.ts --service DIR [options]\n\nRenders service/ (the article's service directories) into DIR.",
+    )
+    .options({
+      home: { type: "string", default: "/var/qmail", describe: "the qmail home the run scripts use" },
+      service: { type: "string", demandOption: true, describe: "the service directory to fill" },
+      down: {
+        type: "boolean",
+        default: false,
+        describe: "a down file in each service it creates; also pop3d, qmqpd and qmtpd (make setup)",
+      },
+      keep: { type: "boolean", default: false, describe: "keep a changed run script; the template goes to run.new" },
+      files: { type: "string", describe: "log with multilog into LOGDIR/qmail, LOGDIR/smtpd, ..." },
+      console: {
+        type: "boolean",
+        default: false,
+        describe: "log to svscan's standard output after the service's name",
+      },
+      ip: { type: "string", default: "0", describe: "the address tcpserver listens on" },
+      ip6: { type: "string", describe: "also smtpd6: qmail-smtpd on this IPv6 address" },
+      port: { type: "string", default: "smtp", describe: "the SMTP port" },
+      mem: { type: "number", default: SOFTLIMIT_MEM, describe: "softlimit -m for the SMTP services" },
+      qmaild: { type: "string", default: "qmaild", describe: "the user qmail-smtpd runs as" },
+      qmaill: { type: "string", default: "qmaill", describe: "the user the loggers run as" },
+      sendmail: { type: "boolean", default: false, describe: "link /usr/sbin/sendmail and /usr/lib/sendmail" },
+      switch: { type: "boolean", default: true, describe: "uid changes (--no-switch: make start by an ordinary user)" },
+      submission: { type: "boolean", default: false, describe: "also submission (587) and smtps (465)" },
+      "submission-port": { type: "string", default: "submission", describe: "the submission port" },
+      "smtps-port": { type: "string", default: "465", describe: "the SMTPS port" },
+      checkpassword: {
+        type: "string",
+        describe: "the checker of submission and smtps (default QMAIL/bin/checkpassword)",
+      },
+    })
+    .strict()
+    .version(false)
+    .fail((msg, err) => fail(msg ?? String(err)))
+    .parseSync();
+  return {
+    home: resolve(a.home),
+    service: resolve(a.service),
+    down: a.down,
+    keep: a.keep,
+    files: a.files === undefined ? undefined : resolve(a.files),
+    console: a.console,
+    ip: a.ip,
+    ip6: a.ip6,
+    port: a.port,
+    mem: a.mem,
+    qmaild: a.qmaild,
+    qmaill: a.qmaill,
+    sendmail: a.sendmail,
+    noSwitch: !a.switch,
+    submission: a.submission,
+    submissionPort: a["submission-port"],
+    smtpsPort: a["smtps-port"],
+    checkpassword: a.checkpassword,
   };
-  const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--home") o.home = resolve(val(++i, a));
-    else if (a === "--service") o.service = resolve(val(++i, a));
-    else if (a === "--down") o.down = true;
-    else if (a === "--files") o.files = resolve(val(++i, a));
-    else if (a === "--console") o.console = true;
-    else if (a === "--ip") o.ip = val(++i, a);
-    else if (a === "--ip6") o.ip6 = val(++i, a);
-    else if (a === "--port") o.port = val(++i, a);
-    else if (a === "--mem") o.mem = Number(val(++i, a));
-    else if (a === "--qmaild") o.qmaild = val(++i, a);
-    else if (a === "--qmaill") o.qmaill = val(++i, a);
-    else if (a === "--sendmail") o.sendmail = true;
-    else if (a === "--no-switch") o.noSwitch = true;
-    else if (a === "--keep") o.keep = true;
-    else if (a === "--submission") o.submission = true;
-    else if (a === "--submission-port") o.submissionPort = val(++i, a);
-    else if (a === "--smtps-port") o.smtpsPort = val(++i, a);
-    else if (a === "--checkpassword") o.checkpassword = val(++i, a);
-    else fail(`unknown option: ${a}`);
-  }
-  if (!o.service) fail("--service DIR is required");
-  return o;
 }
 
 function writeAtomic(path: string, text: string, mode: number): void {

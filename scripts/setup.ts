@@ -5,7 +5,7 @@
 // boot scripts. Safe to run again: control files and queued mail stay.
 //
 //   bun scripts/setup.ts [--home DIR] [--no-users] [--ids-user NAME] [--hardlink] [--no-bin]
-//                        [--man DIR]
+//                        [--man DIR]            (--help: the same, from yargs)
 //
 // --no-users      do not create missing users and groups (tests)
 // --ids-user NAME map every qmail user and group to NAME's uid and gid (an
@@ -38,6 +38,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
+import yargs from "yargs";
 import { HOME_MARKER } from "../packages/qmail/src/lib/home.ts";
 import {
   formatIds,
@@ -72,19 +73,31 @@ interface Opts {
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { home: process.env.QMAIL || "/var/qmail", users: true, hardlink: false, bin: true };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--home") o.home = argv[++i] ?? fail("--home needs a directory");
-    else if (a === "--no-users") o.users = false;
-    else if (a === "--ids-user") o.idsUser = argv[++i] ?? fail("--ids-user needs a name");
-    else if (a === "--hardlink") o.hardlink = true;
-    else if (a === "--no-bin") o.bin = false;
-    else if (a === "--man") o.man = resolve(argv[++i] || fail("--man needs a directory"));
-    else fail(`unknown option: ${a}`);
-  }
-  if (!o.home.startsWith("/")) o.home = resolve(o.home);
-  return o;
+  const a = yargs(argv)
+    .scriptName("setup")
+    .usage(
+      "bun scripts/setup.ts [options]\n\nInstalls qmail's users, a qmail home with its hierarchy, our programs and the man pages.",
+    )
+    .options({
+      home: { type: "string", default: process.env.QMAIL || "/var/qmail", describe: "the qmail home" },
+      users: { type: "boolean", default: true, describe: "create missing users and groups (--no-users: tests)" },
+      "ids-user": { type: "string", describe: "map every qmail user and group to this account" },
+      hardlink: { type: "boolean", default: false, describe: "link bin/qts instead of copying it (tests)" },
+      bin: { type: "boolean", default: true, describe: "install the programs (--no-bin: the tree only)" },
+      man: { type: "string", describe: "install the man pages: daemontools' and ucspi-tcp's under this directory" },
+    })
+    .strict()
+    .version(false)
+    .fail((msg, err) => fail(msg ?? String(err)))
+    .parseSync();
+  return {
+    home: resolve(a.home),
+    users: a.users,
+    idsUser: a["ids-user"],
+    hardlink: a.hardlink,
+    bin: a.bin,
+    man: a.man === undefined ? undefined : resolve(a.man),
+  };
 }
 
 const isRoot = process.geteuid?.() === 0;

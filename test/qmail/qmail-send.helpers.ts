@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { cdbBuild } from "@qts/cdb/cdb";
 import { mkfifo } from "@qts/sys/fifo";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
+import split2 from "split2";
 import { BIN, kill, tmp, waitFor } from "../lib/harness.ts";
 
 export interface Ids {
@@ -257,19 +258,18 @@ export function startQmail(
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString("latin1");
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString("latin1");
-  });
+  // The log followed line by line (split2): qmail-send's lines on stdout, qmail-start's on stderr.
+  const got: string[] = [];
+  for (const s of [child.stdout, child.stderr])
+    s?.pipe(split2()).on("data", (l: string) => {
+      if (l) got.push(l);
+    });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const r: Running = {
     child,
     pid: child.pid as number,
-    log: () => out,
-    lines: () => out.split("\n").filter((l) => l),
+    log: () => got.map((l) => `${l}\n`).join(""),
+    lines: () => got,
     waitLine: async (re, ms = 8000) => !!(await waitFor(() => r.lines().some((l) => re.test(l)), ms)),
     waitLineFrom: async (from, re, ms = 8000) =>
       !!(await waitFor(

@@ -141,7 +141,7 @@ describe("setup", () => {
   test("unknown option: 111", async () => {
     const r = await run(BUN, [SETUP, "--bogus"]);
     expect(r.code).toBe(111);
-    expect(r.stderr).toBe("setup: fatal: unknown option: --bogus\n");
+    expect(r.stderr).toBe("setup: fatal: Unknown argument: bogus\n");
   });
 });
 
