@@ -146,7 +146,8 @@ describe("qmail-lspawn delivery workers", () => {
       const p = spawner(h, env);
       expect(await deliver(p, h, "x-foo@domain", "s1@example.org")).toBe("Kdid 0+0+1\n");
       expect(await deliver(p, h, "y@domain", "s2@example.org")).toBe("Kdid 0+0+1\n");
-      const read = (ext: string) => readFileSync(join(h.userHome, `probe.${ext}`), "latin1")
+      const read = (ext: string) =>
+        readFileSync(join(h.userHome, `probe.${ext}`), "latin1")
           .replaceAll(h.dir, "H")
           .replace(/^(UFLINE=From \S+) .*$/m, "$1 DATE");
       return { x: read("x-foo"), y: read("y"), workers: locals(p.child.pid as number).length };
