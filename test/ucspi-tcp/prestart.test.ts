@@ -183,8 +183,8 @@ async function twoSessions(env: Record<string, string>) {
   return {
     one: qp(one),
     two: qp(two),
-    d: d.map((x) => ({ msg: norm(x.msg), env: norm(x.env) })),
-    ready,
+    d: (d ?? []).map((x) => ({ msg: norm(x.msg), env: norm(x.env) })),
+    ready: ready ?? [],
     log: srv.log(),
   };
 }
@@ -245,10 +245,10 @@ describe("tcpserver QTS_PRESTART with our qmail-smtpd", () => {
     const srv = await server(h, { QTS_PRESTART: "2" }, [
       "/bin/sh",
       "-c",
-      'echo "220 $TCPREMOTEIP ${QTS_HANDOFF-none}"',
+      'echo "220 $TCPREMOTEIP $QTS_PRESTART/$QTS_HANDOFF."',
     ]);
     await Bun.sleep(1000);
     expect(children(srv.pid)).toEqual([]);
-    expect(await session(srv.port, [])).toBe("220 127.0.0.1 none\n");
+    expect(await session(srv.port, [])).toBe("220 127.0.0.1 2/.\n");
   });
 });
