@@ -7,6 +7,8 @@
 // --down         leave a down file in each service, as the article does (start with svc -u)
 // --files LOGDIR log with multilog into LOGDIR/qmail and LOGDIR/smtpd instead of splogger
 // --sendmail     link /usr/sbin/sendmail and /usr/lib/sendmail to QMAIL/bin/sendmail (the article's step)
+// --classic      without the fast paths (QTS_LOCALWORKERS, QTS_PRESTART): one qmail-local per
+//                delivery and one qmail-smtpd started per connection, as qmail does (service/README.md)
 // --no-switch    no uid changes (envuidgid, setuidgid, tcpserver -U): for make start by an ordinary
 //                user, who cannot setgroups even to their own ids
 import { spawnSync } from "node:child_process";
@@ -49,6 +51,7 @@ interface Opts {
   qmaill: string;
   sendmail: boolean;
   noSwitch: boolean;
+  classic: boolean;
 }
 
 function parse(argv: string[]): Opts {
@@ -63,6 +66,7 @@ function parse(argv: string[]): Opts {
     qmaill: "qmaill",
     sendmail: false,
     noSwitch: false,
+    classic: false,
   };
   const val = (i: number, what: string) => argv[i] ?? fail(`${what} needs a value`);
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +82,7 @@ function parse(argv: string[]): Opts {
     else if (a === "--qmaill") o.qmaill = val(++i, a);
     else if (a === "--sendmail") o.sendmail = true;
     else if (a === "--no-switch") o.noSwitch = true;
+    else if (a === "--classic") o.classic = true;
     else fail(`unknown option: ${a}`);
   }
   if (!o.service) fail("--service DIR is required");
@@ -94,6 +99,7 @@ function writeAtomic(path: string, text: string, mode: number): void {
 function render(o: Opts, rel: string): string {
   const logTo = (name: string, syslog: string) => (o.files ? `multilog t ${join(o.files, name)}` : syslog);
   let text = readFileSync(join(ROOT, "service", rel), "utf8");
+  if (o.classic) text = text.replace(/^QTS_(LOCALWORKERS|PRESTART)=[0-9]+ \\\n/m, "");
   if (o.noSwitch)
     text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
   return text

@@ -60,7 +60,7 @@ for a in root postmaster mailer-daemon; do
 done
 
 "$BUN" scripts/services.ts --home "$H" --service "$S" --files "$L" --ip 127.0.0.1 --port "$PORT" \
-  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" || exit 1
+  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" ${CLASSIC:+--classic} || exit 1
 
 cat <<EOT
 start: qmail home $H, services $S, logs $L/{qmail,smtpd}/current
