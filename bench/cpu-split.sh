@@ -7,7 +7,7 @@
 # (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
 #   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
 #   DT_BIN= where tcpserver and multilog come from, default bin; LOCALWORKERS=N: qmail-lspawn's
-#   delivery workers, QTS_LOCALWORKERS=N)
+#   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N)
 # PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
 # bench/prof.py); tcpserver then comes from /usr/bin so that only qmail-smtpd is profiled. (Profiling
 # qmail-start's tree the same way kills qmail-start with SIGPWR, so qmail-local is profiled alone.)
@@ -43,7 +43,7 @@ chown alias "$H/alias/.qmail-prof"
 mkdir -p "$W/log" && chown qmaill "$W/log"
 (cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" ${LOCALWORKERS:+QTS_LOCALWORKERS=$LOCALWORKERS} qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
 SEND=$!
-setsid env ${PO_SMTPD:+"$PO_SMTPD"} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
+setsid env ${PO_SMTPD:+"$PO_SMTPD"} ${PRESTART:+QTS_PRESTART=$PRESTART} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
   127.0.0.1 "$PORT" "$H/bin/qmail-smtpd" </dev/null >"$W/tcpserver.log" 2>&1 &
 TS=$!
 sleep 2
