@@ -43,10 +43,11 @@ PY
 for _ in $(seq 600); do [ "$(ls "$MAILDIR" | wc -l)" -gt "$before" ] && break; sleep 0.1; done
 
 tree() { # pid comm rss pss, for every process in svscan's session
+  local p c r s
   for p in $(ps -s "$SVSCAN" -o pid=); do
-    [ -r "/proc/$p/smaps_rollup" ] || continue
-    printf '%s %s %s %s\n' "$p" "$(cat "/proc/$p/comm")" "$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")" \
-      "$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")"
+    c=$(cat "/proc/$p/comm" 2>/dev/null) r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null)
+    s=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+    [ -n "$c" ] && [ -n "$r" ] && [ -n "$s" ] && printf '%s %s %s %s\n' "$p" "$c" "$r" "$s"
   done
 }
 report() { # label file
@@ -70,16 +71,16 @@ import socket, sys, time, os
 port, w = int(sys.argv[1]), sys.argv[2]
 socks = []
 for i in range(40):
-    s = socket.create_connection(("127.0.0.1", port), 30)
+    s = socket.create_connection(("127.0.0.1", port), 300)
     s.recv(512)
     s.sendall(b"EHLO client.example\r\n")
     s.recv(512)
     socks.append(s)
 open(os.path.join(w, "held"), "w").close()
-time.sleep(20)
+time.sleep(60)
 PY
 HOLD=$!
-for _ in $(seq 600); do [ -e "$W/held" ] && break; sleep 0.1; done
+for _ in $(seq 3000); do [ -e "$W/held" ] && break; sleep 0.1; done
 sleep 2
 tree >"$W/t3"
 report "with 40 sessions open" "$W/t3"
