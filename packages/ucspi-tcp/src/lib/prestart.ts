@@ -8,7 +8,7 @@
 // the work it does before starting a program; a fresh copy is started
 // behind it. Each copy serves one connection and exits, as if started for
 // it. Any other program runs as in the original: one started per connection.
-import { accessSync, closeSync, constants, openSync, realpathSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, statSync } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";
 import { pathCandidates } from "@qts/sys/execraw";
 import { HANDOFF_VAR, handConnection } from "@qts/sys/handoff";
@@ -25,8 +25,8 @@ const TAKERS = new Set(["qmail-smtpd"]);
 
 /**
  * How many copies of the program to keep started (0: none), from the variable's value: only
- * when args[0], searched in path as tcpserver would, is a link to this very executable under
- * one of the TAKERS' names. Also the file to start.
+ * when args[0], searched in path as tcpserver would, is this very executable (the same file,
+ * through a symbolic or hard link) under one of the TAKERS' names. Also the file to start.
  */
 export function prestartFor(
   value: string | undefined,
@@ -37,9 +37,10 @@ export function prestartFor(
   const n = Math.min(Number(value), 100);
   const prog = args[0] ?? "";
   if (n === 0 || !TAKERS.has(prog.slice(prog.lastIndexOf("/") + 1))) return { n: 0 };
-  let self: string;
+  const same = (a: { dev: number; ino: number }, b: { dev: number; ino: number }) => a.dev === b.dev && a.ino === b.ino;
+  let self: { dev: number; ino: number };
   try {
-    self = realpathSync(process.execPath);
+    self = statSync(process.execPath);
   } catch {
     return { n: 0 };
   }
@@ -51,7 +52,7 @@ export function prestartFor(
       continue;
     }
     try {
-      return realpathSync(c) === self ? { n, file } : { n: 0 };
+      return same(statSync(c), self) ? { n, file } : { n: 0 };
     } catch {
       return { n: 0 };
     }
