@@ -194,6 +194,16 @@ describe("qmail-lspawn delivery workers", () => {
     expect(readdirSync(join(h.userHome, "Maildir/new")).length).toBe(2);
   });
 
+  test("a qmail-local that does not know -W: a temporary failure, never a bounce", async () => {
+    const h = home();
+    rmSync(join(h.dir, "bin/qmail-local"));
+    writeFileSync(join(h.dir, "bin/qmail-local"), "#!/bin/sh\necho 'qmail-local: usage: ...'\nexit 100\n", {
+      mode: 0o755,
+    });
+    const p = spawner(h, { QTS_LOCALWORKERS: "30" });
+    expect(await deliver(p, h, "a@domain")).toBe("ZUnable to run qmail-local.\n");
+  });
+
   test("QTS_LOCALWORKERS=0 or unset: one qmail-local per delivery, as qmail does", async () => {
     const h = home();
     writeFileSync(join(h.userHome, ".qmail-slow"), "|sleep 1\n./Maildir/\n");

@@ -6,17 +6,17 @@
 // exit after it has been idle for a while. A user never gets another user's
 // worker: workers are kept per uid and gid. Its outcome for qmail-send is
 // what the per-delivery process's would have been: the reply byte as the
-// exit code, and when the worker dies before replying, its own wait status
-// (an exit 0 there counts as 111: that delivery did not happen).
+// exit code; when the worker dies before replying, a crash for a signal and
+// "Unable to run qmail-local" (temporary) for any exit: that delivery did not happen.
 import { closeSync, openSync } from "node:fs";
-import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
 import { sendFds } from "@qts/sys/scmrights";
 import { socketpair } from "@qts/sys/socketpair";
-import { exitCode, termSig } from "@qts/sys/waitpid";
+import { termSig } from "@qts/sys/waitpid";
 import { encodeRequest, QUIT } from "./local-worker.ts";
 import { type Outcome, type Output, readFd, spawnBytes, waitChild } from "./spawn.ts";
+import { QLX } from "./users.ts";
 
 /** The variable that turns the workers on: seconds a worker may stay idle; unset or 0 for none. */
 export const WORKERS_VAR = "QTS_LOCALWORKERS";
@@ -83,8 +83,9 @@ export class LocalWorkers {
         waitChild(w.pid).then((st) => {
           const done = w.pending;
           w.pending = undefined;
-          // A worker that ends without its reply did not deliver: never a success.
-          done?.(termSig(st) ? { crashed: true, code: 0 } : { crashed: false, code: exitCode(st) || EXIT_TEMP });
+          // A worker that ends without its reply did not deliver, whatever its exit code (a qmail-local
+          // without -W exits 100 on its usage): it could not run qmail-local, a temporary failure.
+          done?.(termSig(st) ? { crashed: true, code: 0 } : { crashed: false, code: QLX.EXECSOFT });
         });
       },
     );
