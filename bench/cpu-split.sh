@@ -6,7 +6,8 @@
 # from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
 # (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
 #   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
-#   DT_BIN= where tcpserver and multilog come from, default bin)
+#   DT_BIN= where tcpserver and multilog come from, default bin; LOCALWORKERS=N: qmail-lspawn's
+#   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N)
 # PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
 # bench/prof.py); tcpserver then comes from /usr/bin so that only qmail-smtpd is profiled. (Profiling
 # qmail-start's tree the same way kills qmail-start with SIGPWR, so qmail-local is profiled alone.)
@@ -40,9 +41,9 @@ printf '=prof:alias:%s:%s:%s/alias:-:prof:\n.\n' "$(id -u alias)" "$(id -g alias
 (cd "$H" && "$H/bin/qmail-newu") || exit 111
 chown alias "$H/alias/.qmail-prof"
 mkdir -p "$W/log" && chown qmaill "$W/log"
-(cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
+(cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" ${LOCALWORKERS:+QTS_LOCALWORKERS=$LOCALWORKERS} qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
 SEND=$!
-setsid env ${PO_SMTPD:+"$PO_SMTPD"} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
+setsid env ${PO_SMTPD:+"$PO_SMTPD"} ${PRESTART:+QTS_PRESTART=$PRESTART} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
   127.0.0.1 "$PORT" "$H/bin/qmail-smtpd" </dev/null >"$W/tcpserver.log" 2>&1 &
 TS=$!
 sleep 2
@@ -72,7 +73,8 @@ ru = resource.getrusage(resource.RUSAGE_SELF)
 print(f"{m} per connection: accepted {n} in {t1 - t0:.2f} s ({n / (t1 - t0):.1f} msg/s); all {len(os.listdir(new))} in the Maildir after "
       f"{t2 - t0:.2f} s ({n / (t2 - t0):.1f} msg/s); client CPU {(ru.ru_utime + ru.ru_stime) * 1000 / n:.2f} ms/msg")
 PY
-sleep 1
+# live delivery workers are counted once they have exited idle and been reaped
+sleep $((${LOCALWORKERS:-0} + 1))
 snap >"$W/after"
 cat "$W/client"
 echo "load average $(cut -d' ' -f1 /proc/loadavg); CPU per message (ms, user+system), own / reaped children:"

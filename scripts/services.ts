@@ -48,6 +48,7 @@ interface Opts {
   sendmail: boolean;
   noSwitch: boolean;
   keep: boolean;
+  classic: boolean;
   submission: boolean;
   submissionPort: string;
   smtpsPort: string;
@@ -83,6 +84,12 @@ function parse(argv: string[]): Opts {
       qmaill: { type: "string", default: "qmaill", describe: "the user the loggers run as" },
       sendmail: { type: "boolean", default: false, describe: "link /usr/sbin/sendmail and /usr/lib/sendmail" },
       switch: { type: "boolean", default: true, describe: "uid changes (--no-switch: make start by an ordinary user)" },
+      classic: {
+        type: "boolean",
+        default: false,
+        describe:
+          "without the fast paths (QTS_LOCALWORKERS, QTS_PRESTART): qmail's one process per delivery and connection",
+      },
       submission: { type: "boolean", default: false, describe: "also submission (587) and smtps (465)" },
       "submission-port": { type: "string", default: "submission", describe: "the submission port" },
       "smtps-port": { type: "string", default: "465", describe: "the SMTPS port" },
@@ -110,6 +117,7 @@ function parse(argv: string[]): Opts {
     qmaill: a.qmaill,
     sendmail: a.sendmail,
     noSwitch: !a.switch,
+    classic: a.classic,
     submission: a.submission,
     submissionPort: a["submission-port"],
     smtpsPort: a["smtps-port"],
@@ -131,6 +139,7 @@ function render(o: Opts, rel: string, six = false): string {
   };
   let text = readFileSync(join(ROOT, "service", rel), "utf8");
   if (six) text = text.replaceAll("@IP@", o.ip6 ?? "::1");
+  if (o.classic) text = text.replace(/^QTS_(LOCALWORKERS|PRESTART)=[0-9]+ \\\n/m, "");
   if (o.noSwitch)
     text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
   return text

@@ -138,7 +138,7 @@ else
   say "no openssl: no certificate, so no STARTTLS, submission or SMTPS in this tree"
 fi
 "$BUN" scripts/services.ts --home "$H" --service "$S" "${LOGOPT[@]}" --ip 127.0.0.1 --port "$PORT" "${IP6[@]}" \
-  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" "${SUB[@]}" || exit 1
+  --qmaild "$QMAILD" --qmaill "$QMAILL" "${SWITCH[@]}" "${SUB[@]}" ${CLASSIC:+--classic} || exit 1
 
 # svscan in its own session, so that Ctrl-C reaches only this script, which then stops the tree in order.
 # PATH starts with our bin: svscan finds supervise through it, and the run scripts find the rest,

@@ -216,6 +216,8 @@ describe.skipIf(!haveTools)("the article's service tree, end to end", () => {
     expect(p).toMatch(/qmail-queued\(\d+,qmailq\)/);
     expect(p).toMatch(/qmail-send\(\d+,qmails\)[\s\S]*splogger\(\d+,qmaill\)/);
     expect(p).toMatch(/supervise\(\d+\)---tcpserver\(\d+,qmaild\)/);
+    // The template's QTS_PRESTART=1: one qmail-smtpd waits under tcpserver, as qmaild (its parent's uid).
+    expect(p).toMatch(/tcpserver\(\d+,qmaild\)---qmail-smtpd\(\d+\)/);
     expect(p).toMatch(/supervise\(\d+\)---splogger\(\d+,qmaill\)/);
     expect(p).not.toContain("bun");
     expect((p.match(/supervise\(/g) ?? []).length).toBe(3);

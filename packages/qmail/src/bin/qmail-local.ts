@@ -38,10 +38,21 @@ function sayErr(s: string): void {
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-local");
   sigpipeIgnore();
+  // -W (ours): qmail-lspawn's long-lived worker for one user, deliveries arriving on fd 3
+  // (qmail-lspawn(8), "Delivery workers"); each is the same deliverOne a process of its own runs.
+  if (argv.length === 1 && argv[0] === "-W") {
+    const { serveDeliveries } = await import("../lib/local-worker.ts");
+    return serveDeliveries(3, env, deliverOne);
+  }
   // Bun ends a process whose event loop drains with this code: never report success by accident.
   process.exitCode = EXIT_TEMP;
+  return deliverOne(rawArgs(argv), env);
+}
+
+/** One delivery: raw is the arguments as byte strings; pid, when given, stands for the pid in Maildir names. */
+async function deliverOne(raw: string[], env: Env, pid?: string): Promise<number> {
   try {
-    return await deliver(argv, env);
+    return await deliver(raw, env, pid);
   } catch (e) {
     if (e instanceof LocalExit) {
       if (e.text) sayErr(`${e.text}\n`);
@@ -55,10 +66,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
   }
 }
 
-async function deliver(argv: string[], env0: Env): Promise<number> {
+async function deliver(raw: string[], env0: Env, pid: string | undefined): Promise<number> {
   process.umask(0o077);
   let doit = true;
-  const g = getopt(rawArgs(argv), "nN");
+  const g = getopt(raw, "nN");
   for (const { opt } of g.opts) {
     if (opt === "n") doit = false;
     else if (opt === "N") doit = true;
@@ -152,7 +163,7 @@ async function deliver(argv: string[], env0: Env): Promise<number> {
         files++;
         if (forwardOnly) throw temp("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)");
         if (!doit) say(`${ins.kind} ${bytestr(ins.path)}\n`);
-        else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline);
+        else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline, { pid });
         else mboxDeliver(ins.path, bytestr(ins.path), msg, ufline, rpline, dtline);
         break;
       case "program":

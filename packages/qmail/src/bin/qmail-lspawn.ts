@@ -11,6 +11,7 @@ import { pipe } from "@qts/sys/pipe";
 import { exitCode, termSig } from "@qts/sys/waitpid";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
+import { LocalWorkers, WORKERS_VAR } from "../lib/lspawn-workers.ts";
 import {
   argBytes,
   type Outcome,
@@ -136,12 +137,24 @@ function parseNughde(b: Buffer): UserEntry | undefined {
   }
 }
 
-export async function main(argv: string[], env: Env): Promise<number> {
+/** The environment for qmail-local, and the workers' idle seconds (0: one qmail-local per delivery). */
+function workerSetting(env: Env): [Env, number] {
+  const v = env[WORKERS_VAR];
+  if (v === undefined) return [env, 0];
+  const { [WORKERS_VAR]: _, ...rest } = env;
+  const n = /^[0-9]+$/.test(v) ? Number(v) : 0;
+  return [rest, n];
+}
+
+export async function main(argv: string[], env0: Env): Promise<number> {
   setProg("qmail-lspawn");
   sigpipeIgnore();
   if (argv[0] === undefined) return EXIT_USAGE;
   const aliasempty = argBytes(bytesOf(rawArgs(argv)[0] as string));
+  const [env, idleSecs] = workerSetting(env0);
   const home = qmailHome(env);
+  const workers =
+    idleSecs > 0 ? new LocalWorkers(join(home, "bin/qmail-local"), home, env, idleSecs * 1000) : undefined;
   let uidp: number;
   let uidq: number;
   let gidn: number;
@@ -179,26 +192,28 @@ export async function main(argv: string[], env: Env): Promise<number> {
       }
       // qmail-local never runs as root: the child would exit QLX_ROOT after setuid.
       if (u.uid === 0) return exit(QLX.ROOT);
+      const args = [
+        argBytes(bytesOf(u.user)),
+        argBytes(bytesOf(u.home)),
+        argBytes(local),
+        argBytes(bytesOf(u.dash)),
+        argBytes(bytesOf(u.ext)),
+        argBytes(recip.subarray(at + 1)),
+        argBytes(sender),
+        aliasempty,
+      ];
+      const execFail = (e: unknown) => (errorTemp(e) ? QLX.EXECSOFT : QLX.EXECHARD);
+      if (workers) return workers.run(u.uid, u.gid, ["--", ...args], fdmess, out, execFail);
       return runChild(
         {
           file: join(home, "bin/qmail-local"),
           argv0: "bin/qmail-local",
-          args: [
-            "--",
-            argBytes(bytesOf(u.user)),
-            argBytes(bytesOf(u.home)),
-            argBytes(local),
-            argBytes(bytesOf(u.dash)),
-            argBytes(bytesOf(u.ext)),
-            argBytes(recip.subarray(at + 1)),
-            argBytes(sender),
-            aliasempty,
-          ],
+          args: ["--", ...args],
           cwd: home,
           uid: u.uid,
           gid: u.gid,
           env,
-          execFail: (e) => (errorTemp(e) ? QLX.EXECSOFT : QLX.EXECHARD),
+          execFail,
         },
         fdmess,
         out,

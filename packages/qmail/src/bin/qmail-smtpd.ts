@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd: SMTP server on fd 0/1 (spec/qmail.md §5, §9.3), run by tcpserver.
 import { writeSync } from "node:fs";
+import { textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
+import { HANDOFF_VAR, takeConnection } from "@qts/sys/handoff";
 import { qmailHome } from "../lib/home.ts";
 import { ControlError, loadConfig, R, Session } from "../lib/smtpd.ts";
 
@@ -15,9 +17,19 @@ function say(s: string): number {
   return 1;
 }
 
-export function main(argv: string[], env: Env): Promise<number> | number {
+export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-smtpd");
   sigpipeIgnore();
+  // Started ahead by tcpserver (QTS_PRESTART, tcpserver(1)): wait for the connection and its environment.
+  if (env[HANDOFF_VAR] !== undefined) {
+    delete env[HANDOFF_VAR];
+    const mods = takeConnection(0);
+    if (!mods) return 0;
+    for (const [k, v] of mods) {
+      if (v === undefined) delete env[textOf(k)];
+      else env[textOf(k)] = textOf(v);
+    }
+  }
   const home = qmailHome(env);
   try {
     process.chdir(home);

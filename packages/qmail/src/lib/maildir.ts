@@ -39,6 +39,12 @@ export interface MaildirOptions {
   now?: () => number;
   /** qmail-local's alarm(86400) around the write; checked between chunks (no signal can interrupt a Bun write). */
   timeoutMs?: number;
+  /**
+   * The name's middle part instead of the pid: a qmail-local that serves many deliveries
+   * (qmail-local -W) gives "pid_n", n counting its deliveries, so two of them within one second
+   * never meet (maildir(5): the name only has to be unique on this host).
+   */
+  pid?: string;
 }
 
 /**
@@ -77,7 +83,7 @@ export function maildirDeliver(
   const host = maildirHost();
   let name = "";
   for (let loop = 0; ; loop++) {
-    name = `${now()}.${process.pid}.${host}`;
+    name = `${now()}.${o.pid ?? process.pid}.${host}`;
     // One qmail-local has one pid for all its lines (C forks a child each time): a second delivery into the
     // same maildir within the same second must not meet the first one's new/ file.
     if (!exists(at(`tmp/${name}`)) && !exists(at(`new/${name}`))) break;

@@ -27,6 +27,7 @@ import { type ConnAddrs, connAddrs, connEnv } from "../lib/conn6.ts";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
 import { hostIp, ip4, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
+import { PRESTART_VAR, Prestart, prestartFor } from "../lib/prestart.ts";
 import { findRule, ruleAction } from "../lib/rules.ts";
 
 export const usage =
@@ -377,6 +378,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   if (numchildren >= o.limit) pause();
 
   function reapChildren(andResume: boolean): void {
+    prestart?.collect();
     for (const pid of children) {
       let r: ReturnType<typeof reap>;
       try {
@@ -399,6 +401,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
   const pool = new SpawnPool(2, [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33]);
+  // QTS_PRESTART: copies of qmail-smtpd started ahead of connections (lib/prestart.ts); others as in C.
+  const ahead = prestartFor(env[PRESTART_VAR], args, path);
+  const prestart = ahead.file === undefined ? undefined : new Prestart(ahead.n, ahead.file, args, base, pool);
+  prestart?.fill();
   const startChild = async (
     file: string | Uint8Array,
     args: readonly (string | Uint8Array)[],
@@ -555,6 +561,12 @@ export async function main(argv: string[], env: Env): Promise<number> {
       const pid = await standIn(100);
       if (pid !== undefined) info(`tcpserver: pid ${pid} from ${remoteIp}\n${line(pid)}`);
       return gone(sock, pid);
+    }
+    const handed = prestart?.hand(mods, fd);
+    if (handed !== undefined) {
+      children.add(handed);
+      info(`tcpserver: pid ${handed} from ${remoteIp}\n${line(handed)}`);
+      return gone(sock, handed);
     }
     const r = await runProgram(pathexecEnv(base, mods), fd);
     const code = (r.err as { code?: string } | undefined)?.code;

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// tcpserver's programs started ahead of connections (tcpserver(1), "Started
+// ahead"). With QTS_PRESTART=n in its environment and a program of ours that
+// can take a handed-over connection (today qmail-smtpd), tcpserver keeps n
+// copies of the program started, with its own ids, arguments and
+// environment, each waiting on a unix socket (sys/handoff.ts). A connection
+// goes to one of them once tcpserver has done its lookups and rules, exactly
+// the work it does before starting a program; a fresh copy is started
+// behind it. Each copy serves one connection and exits, as if started for
+// it. Any other program runs as in the original: one started per connection.
+import { accessSync, closeSync, constants, openSync, statSync } from "node:fs";
+import { bytesOf } from "@qts/core/bytes";
+import { pathCandidates } from "@qts/sys/execraw";
+import { HANDOFF_VAR, handConnection } from "@qts/sys/handoff";
+import { socketpair } from "@qts/sys/socketpair";
+import type { SpawnPool } from "@qts/sys/spawnpool";
+import { reap } from "@qts/sys/waitpid";
+import { type EnvMod, pathexecEnv } from "./env.ts";
+
+/** The variable that turns it on: how many copies to keep started; unset or 0 for none. */
+export const PRESTART_VAR = "QTS_PRESTART";
+
+/** Our programs that take a connection handed to them. */
+const TAKERS = new Set(["qmail-smtpd"]);
+
+/**
+ * How many copies of the program to keep started (0: none), from the variable's value: only
+ * when args[0], searched in path as tcpserver would, is this very executable (the same file,
+ * through a symbolic or hard link) under one of the TAKERS' names. Also the file to start.
+ */
+export function prestartFor(
+  value: string | undefined,
+  args: readonly string[],
+  path: Buffer | undefined,
+): { n: number; file?: string } {
+  if (value === undefined || !/^[0-9]+$/.test(value)) return { n: 0 };
+  const n = Math.min(Number(value), 100);
+  const prog = args[0] ?? "";
+  if (n === 0 || !TAKERS.has(prog.slice(prog.lastIndexOf("/") + 1))) return { n: 0 };
+  const same = (a: { dev: number; ino: number }, b: { dev: number; ino: number }) => a.dev === b.dev && a.ino === b.ino;
+  let self: { dev: number; ino: number };
+  try {
+    self = statSync(process.execPath);
+  } catch {
+    return { n: 0 };
+  }
+  for (const c of pathCandidates(bytesOf(prog), path)) {
+    const file = c.toString("latin1");
+    try {
+      accessSync(c, constants.X_OK);
+    } catch {
+      continue;
+    }
+    try {
+      return same(statSync(c), self) ? { n, file } : { n: 0 };
+    } catch {
+      return { n: 0 };
+    }
+  }
+  return { n: 0 };
+}
+
+interface Ready {
+  pid: number;
+  sock: number;
+}
+
+export class Prestart {
+  private readonly ready: Ready[] = [];
+  /** Copies that were handed nothing and have to be collected. */
+  private readonly lost = new Set<number>();
+  private starting = 0;
+
+  constructor(
+    private readonly n: number,
+    private readonly file: string,
+    private readonly args: readonly string[],
+    private readonly base: readonly string[],
+    private readonly pool: SpawnPool,
+  ) {}
+
+  /** Starts copies until n are ready or starting. */
+  fill(): void {
+    while (this.ready.length + this.starting < this.n) void this.startOne();
+  }
+
+  private async startOne(): Promise<void> {
+    this.starting++;
+    let mine: number | undefined;
+    let theirs: number | undefined;
+    let nul: number | undefined;
+    try {
+      [mine, theirs] = socketpair();
+      nul = openSync("/dev/null", "r+");
+      const envp = pathexecEnv(this.base, [[HANDOFF_VAR, "0"]]);
+      const pid = await this.pool.spawn(
+        this.file,
+        this.args,
+        envp,
+        [
+          [0, theirs],
+          [1, nul],
+        ],
+        false,
+        true,
+      );
+      this.ready.push({ pid, sock: mine });
+      mine = undefined;
+    } catch {
+      // Could not start one (fork or exec failed): connections are served the classic way.
+    } finally {
+      for (const fd of [mine, theirs, nul])
+        if (fd !== undefined)
+          try {
+            closeSync(fd);
+          } catch {}
+      this.starting--;
+    }
+  }
+
+  /**
+   * Hands the connection fd and its environment changes to a ready copy: its pid (now the
+   * connection's program), or undefined when none is ready.
+   */
+  hand(mods: readonly EnvMod[], fd: number): number | undefined {
+    this.collect();
+    for (;;) {
+      const r = this.ready.shift();
+      if (!r) return undefined;
+      try {
+        handConnection(r.sock, mods, fd);
+        return r.pid;
+      } catch {
+        // It went away while waiting: collect it, try the next.
+        this.lost.add(r.pid);
+        try {
+          process.kill(r.pid, "SIGKILL");
+        } catch {}
+      } finally {
+        closeSync(r.sock);
+        setImmediate(() => this.fill());
+      }
+    }
+  }
+
+  /** Collects copies that ended while waiting (never handed a connection); none is a connection's child. */
+  collect(): void {
+    for (let i = this.ready.length - 1; i >= 0; i--) {
+      const r = this.ready[i] as Ready;
+      let st: ReturnType<typeof reap>;
+      try {
+        st = reap(r.pid);
+      } catch {
+        st = { pid: r.pid, status: 0 };
+      }
+      if (!st) continue;
+      this.ready.splice(i, 1);
+      closeSync(r.sock);
+    }
+    for (const pid of this.lost) {
+      try {
+        if (!reap(pid)) continue;
+      } catch {}
+      this.lost.delete(pid);
+    }
+  }
+}
