@@ -23,7 +23,7 @@ async function render(extra: string[]): Promise<{ qmail: string; smtpd: string }
 describe("scripts/services.ts", () => {
   test("by default: QTS_LOCALWORKERS in qmail/run, QTS_PRESTART in smtpd/run, in the env - list", async () => {
     const { qmail, smtpd } = await render([]);
-    expect(qmail).toMatch(/^exec env - PATH="[^"]*" \\\nQTS_LOCALWORKERS=5 \\\nqmail-start /m);
+    expect(qmail).toMatch(/^exec env - PATH="[^"]*".* \\\nQTS_LOCALWORKERS=5 \\\nqmail-start /m);
     expect(smtpd).toMatch(/^exec env - PATH="[^"]*".* \\\nQTS_PRESTART=1 \\\nenvuidgid qmaild \\\n/m);
   });
 
