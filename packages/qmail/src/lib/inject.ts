@@ -13,6 +13,7 @@ import { date822 } from "./date822.ts";
 import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
 import { qmailHome } from "./home.ts";
 import type { QmailQueue } from "./qmail.ts";
+import { readable } from "./readable.ts";
 import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "./token822.ts";
 
 const LINELEN = 80;
@@ -87,8 +88,15 @@ export class Input {
     }
   }
 
+  /** fill() once fd is readable: signal handlers run while it waits (lib/readable.ts). */
+  private async more(): Promise<boolean> {
+    if (this.eof) return false;
+    await readable(this.fd);
+    return this.fill();
+  }
+
   /** getln with a final partial line completed by \n (headerbody's getsa); null at the end. */
-  line(): string | null {
+  async line(): Promise<string | null> {
     for (;;) {
       const nl = this.buf.indexOf(10, this.pos);
       if (nl >= 0 && nl < this.end) {
@@ -96,7 +104,7 @@ export class Input {
         this.pos = nl + 1;
         return s;
       }
-      if (!this.fill()) {
+      if (!(await this.more())) {
         if (this.pos === this.end) return null;
         const s = `${this.buf.toString("latin1", this.pos, this.end)}\n`;
         this.pos = this.end;
@@ -106,7 +114,7 @@ export class Input {
   }
 
   /** The rest of the input in chunks, with a final \n added to a partial last line. */
-  *rest(): Generator<Buffer> {
+  async *rest(): AsyncGenerator<Buffer> {
     let last = 10;
     for (;;) {
       if (this.pos < this.end) {
@@ -115,7 +123,7 @@ export class Input {
         this.pos = this.end;
         yield c;
       }
-      if (!this.fill()) break;
+      if (!(await this.more())) break;
     }
     if (last !== 10) yield Buffer.from("\n");
   }
@@ -592,7 +600,7 @@ export class Injector {
     let body: string[] = [];
     let eofInHeader = false;
     for (;;) {
-      const next = input.line();
+      const next = await input.line();
       if (next === null) {
         if (lineok) this.doheaderfield(line);
         eofInHeader = true;
@@ -620,7 +628,7 @@ export class Injector {
     await this.put(await this.finishheader());
     if (!eofInHeader) {
       await this.put(body.join(""));
-      for (const c of input.rest()) await this.put(c);
+      for await (const c of input.rest()) await this.put(c);
     }
     return await this.exitnicely();
   }

@@ -18,7 +18,8 @@ import {
 import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
-import { EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
+import { nextQp } from "./qp.ts";
+import { cleanupOnDeath, EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
 import { queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { frameHeader, MAX_FRAME } from "./queued-proto.ts";
 
@@ -72,8 +73,9 @@ type Sock = Bun.Socket<undefined>;
 
 /** A client of qmail-queued's socket (Bun.connect: node:net alone costs more to load than qmail-queue's work). */
 export class SocketInjection implements Injection {
-  readonly pid = process.pid;
   private code = -1;
+  /** The digits after the code byte: the qp qmail-queued gave the message. */
+  private qp = "";
   private parser = new EnvelopeParser();
   private wake: (() => void) | undefined;
   private closed = false;
@@ -85,8 +87,18 @@ export class SocketInjection implements Injection {
     w?.();
   }
 
+  /** The qp the Received line names (qmail-queued's answer; this pid before the answer, or from an older daemon). */
+  get pid(): number {
+    return /^\d{1,16}$/.test(this.qp) ? Number(this.qp) : process.pid;
+  }
+
   private onData(d: Uint8Array): void {
-    if (this.code < 0 && d.length > 0) this.code = d[0] as number;
+    let at = 0;
+    if (this.code < 0 && d.length > 0) {
+      this.code = d[0] as number;
+      at = 1;
+    }
+    if (this.qp.length < 20) this.qp += Buffer.from(d.subarray(at, at + 20)).toString("latin1");
     this.poke();
   }
 
@@ -169,7 +181,8 @@ export class SocketInjection implements Injection {
     const s = await this.send(r === 0 ? b.subarray(0, b.length - this.parser.rest) : b);
     if (s >= 0 || r < 0) return s;
     this.sock.flush();
-    while (this.code < 0 && !this.closed) await this.wait();
+    // after a 0 the qp follows, then qmail-queued hangs up
+    while ((this.code < 0 || this.code === 0) && !this.closed) await this.wait();
     return this.code >= 0 ? this.finish() : this.lost();
   }
 
@@ -203,7 +216,6 @@ function hex(n: number): string {
  * The envelope is checked here as qmail-queue would, so 11 and 91 come now.
  */
 export class DropInjection implements Injection {
-  readonly pid = process.pid;
   private parser = new EnvelopeParser();
   private buf = Buffer.allocUnsafe(MAX_FRAME + 4);
   private used = 0;
@@ -213,11 +225,14 @@ export class DropInjection implements Injection {
     private fd: number,
     private tmp: string,
     private final: string,
+    readonly pid: number,
   ) {}
 
   static open(home: string, ids?: QmailIds): DropInjection | number {
     const drop = queuedDrop(home);
-    const name = `${process.pid}.${hex(16)}`;
+    // the name carries the qp: qmail-queued's Received line names it as qp
+    const qp = nextQp();
+    const name = `${qp}.${hex(16)}`;
     const tmp = join(drop, `t${name}`);
     let fd: number;
     try {
@@ -231,7 +246,7 @@ export class DropInjection implements Injection {
       const gid = ids?.gid.qmail;
       fchmodSync(fd, gid === undefined || fstatSync(fd).gid === gid ? 0o640 : 0o644);
     } catch {}
-    return new DropInjection(fd, tmp, join(drop, name));
+    return new DropInjection(fd, tmp, join(drop, name), qp);
   }
 
   private write(b: Uint8Array): number {
@@ -336,8 +351,10 @@ export async function openQueue(home: string, ids?: QmailIds): Promise<Injection
     throw e;
   }
   if (mayWriteQueue(qids)) {
+    // this process is the queue's client and qmail-queue at once: its exit is the client's going away
+    cleanupOnDeath();
     try {
-      return new DirectInjection(QueueWriter.open({ home, uid: process.getuid?.() ?? 0, pid: process.pid, ids: qids }));
+      return new DirectInjection(QueueWriter.open({ home, uid: process.getuid?.() ?? 0, pid: nextQp(), ids: qids }));
     } catch (e) {
       if (e instanceof QQError) return e.code;
       throw e;

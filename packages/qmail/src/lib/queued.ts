@@ -20,6 +20,7 @@ import { QQ } from "@qts/core/exit";
 import { lockExNb } from "@qts/sys/flock";
 import { peercred } from "@qts/sys/peercred";
 import type { QmailIds } from "./ids.ts";
+import { nextQp } from "./qp.ts";
 import { DEATH_MS, QQError, QueueWriter } from "./queue.ts";
 import { queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { FrameParser } from "./queued-proto.ts";
@@ -43,14 +44,17 @@ export interface QueuedOpts {
 
 interface Client {
   uid: number;
+  /** The message's qp, from this daemon's own numbers (lib/qp.ts), as C's is its qmail-queue's pid. */
+  qp: number;
   w?: QueueWriter;
   parser: FrameParser;
   code: number;
   timer?: ReturnType<typeof setTimeout>;
 }
 
-const DROP_NAME = /^(\d{1,10})\.[0-9a-f]{32}$/;
-const DROP_TMP = /^t\d{1,10}\.[0-9a-f]{32}$/;
+// the number is the writer's qp (lib/qp.ts): a pid, or a pid plus a multiple of 2^22
+const DROP_NAME = /^(\d{1,16})\.[0-9a-f]{32}$/;
+const DROP_TMP = /^t\d{1,16}\.[0-9a-f]{32}$/;
 // qmail-send's OSSIFIED: a drop file still being written after this long is a leftover.
 const OSSIFIED_MS = 36 * 3600 * 1000;
 const O_RDONLY = 0;
@@ -159,13 +163,10 @@ export class Queued {
 
   private open(s: Bun.Socket<Client>): void {
     let uid = -1;
-    let pid = 0;
     try {
-      const c = peercred((s as unknown as { fd: number }).fd);
-      uid = c.uid;
-      pid = c.pid;
+      uid = peercred((s as unknown as { fd: number }).fd).uid;
     } catch {}
-    const cl: Client = { uid, parser: new FrameParser(), code: -1 };
+    const cl: Client = { uid, qp: 0, parser: new FrameParser(), code: -1 };
     s.data = cl;
     if (uid < 0) {
       this.reply(s, QQ.BUG);
@@ -181,7 +182,8 @@ export class Queued {
       return;
     }
     try {
-      cl.w = QueueWriter.open({ home: this.o.home, uid, pid, ids: this.o.ids });
+      cl.qp = nextQp();
+      cl.w = QueueWriter.open({ home: this.o.home, uid, pid: cl.qp, ids: this.o.ids });
     } catch (e) {
       if (!(e instanceof QQError)) throw e;
       this.reply(s, e.code);
@@ -206,12 +208,15 @@ export class Queued {
     this.reply(s, cl.w ? cl.parser.end(cl.w) : QQ.READ);
   }
 
-  /** One byte, qmail-queue's exit code; then wait (bounded) for the client to hang up, so it reads the answer. */
+  /**
+   * One byte, qmail-queue's exit code, and after a 0 the message's qp in
+   * decimal; then wait (bounded) for the client to hang up, so it reads the answer.
+   */
   private reply(s: Bun.Socket<Client>, code: number): void {
     const cl = s.data;
     cl.code = code;
     clearTimeout(cl.timer);
-    s.write(Buffer.of(code));
+    s.write(code === 0 && cl.qp ? Buffer.from(`\0${cl.qp}`, "latin1") : Buffer.of(code));
     s.flush();
     s.shutdown();
     cl.timer = setTimeout(() => s.end(), this.o.lingerMs);

@@ -9,6 +9,7 @@ import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
 import { Control } from "./control.ts";
 import { lowerAscii, scanUlong } from "./cscan.ts";
+import { isOutOfMemory, NoMem, Packed } from "./packed.ts";
 import type { QmailQueue } from "./qmail.ts";
 import { receivedLine } from "./received.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
@@ -38,6 +39,7 @@ export const R = {
   help: "214 netqmail home page: http://qmail.org/netqmail\r\n",
   hops: "554 too many hops, this message is looping (#5.4.6)\r\n",
   size: "552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",
+  nomem: "421 out of memory (#4.3.0)\r\n",
 } as const;
 
 /** A control error: the session answers 421 unable to read controls. */
@@ -171,37 +173,6 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T | typeof STALL> {
   return Promise.race([p, timer]).finally(() => clearTimeout(t));
 }
 
-/** The recipients of a transaction, packed as NUL-ended bytes (C's rcptto stralloc): 10^6 of them cost bytes, not objects. */
-class RcptList {
-  private chunks: Buffer[] = [];
-  private cur = Buffer.allocUnsafe(65536);
-  private used = 0;
-  count = 0;
-
-  push(addr: string): void {
-    const need = addr.length + 1;
-    if (this.used + need > this.cur.length) {
-      if (this.used > 0) this.chunks.push(this.cur.subarray(0, this.used));
-      this.cur = Buffer.allocUnsafe(Math.max(65536, need));
-      this.used = 0;
-    }
-    this.used += this.cur.write(addr, this.used, "latin1");
-    this.cur[this.used++] = 0;
-    this.count++;
-  }
-
-  *[Symbol.iterator](): Generator<string> {
-    for (const c of [...this.chunks, this.cur.subarray(0, this.used)]) {
-      let at = 0;
-      while (at < c.length) {
-        const z = c.indexOf(0, at);
-        yield c.toString("latin1", at, z);
-        at = z + 1;
-      }
-    }
-  }
-}
-
 export class Session {
   private inbuf = Buffer.allocUnsafe(INBUF);
   private pos = 0;
@@ -212,7 +183,8 @@ export class Session {
   private seenmail = false;
   private flagbarf = false;
   private mailfrom = "";
-  private rcptto = new RcptList();
+  /** The recipients as qmail-queue's T records (C's rcptto stralloc): bytes, bounded by the memory limit. */
+  private rcptto = new Packed();
   private stalled = false;
   private written = 0;
   private sndtimeo = false;
@@ -305,7 +277,24 @@ export class Session {
     return { s: b.toString("latin1"), over };
   }
 
+  /**
+   * The session; when memory runs short (the envelope's budget, or the
+   * runtime's own allocation failure) it ends as C's die_nomem() does:
+   * 421 out of memory, exit 1, nothing queued.
+   */
   async run(): Promise<never> {
+    try {
+      return await this.session();
+    } catch (e) {
+      if (!(e instanceof NoMem) && !isOutOfMemory(e)) throw e;
+      this.rcptto = new Packed();
+      this.outq = [];
+      this.outlen = 0;
+      this.quitWith(R.nomem, 1);
+    }
+  }
+
+  private async session(): Promise<never> {
     this.out(`220 ${this.cfg.greeting} ESMTP\r\n`);
     for (;;) {
       const { s, over } = await this.line();
@@ -389,7 +378,7 @@ export class Session {
     }
     this.flagbarf = bmfCheck(this.cfg, addr);
     this.seenmail = true;
-    this.rcptto = new RcptList();
+    this.rcptto = new Packed();
     this.mailfrom = addr;
     this.out("250 ok\r\n");
   }
@@ -421,7 +410,7 @@ export class Session {
         return;
       }
     }
-    this.rcptto.push(addr);
+    this.rcptto.push("T", addr);
     this.out("250 ok\r\n");
   }
 
@@ -455,6 +444,18 @@ export class Session {
       return;
     }
     this.stalled = false;
+    try {
+      await this.transfer(qq);
+    } catch (e) {
+      // the session ends in the middle of DATA (EOF, timeout, bare LF, out of memory): the message goes
+      qq.abort();
+      throw e;
+    }
+  }
+
+  /** The Received line and the DATA into qq, then the envelope and the reply. */
+  private async transfer(qq: QmailQueue): Promise<void> {
+    const cfg = this.cfg;
     await this.qput(
       qq,
       Buffer.from(
@@ -475,7 +476,7 @@ export class Session {
     // qmail_fail(): no envelope goes out, so qmail-queue cannot queue the message
     if (!failed) {
       qq.from(this.mailfrom);
-      for (const r of this.rcptto) qq.to(r);
+      qq.recipients(this.rcptto);
     }
     let res = await bounded(qq.close(), cfg.timeoutMs);
     if (res === STALL) res = { code: 53, text: "Zqq write error or disk full (#4.3.0)", pid: qq.pid };
