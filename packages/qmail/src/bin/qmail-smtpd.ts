@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd: SMTP server on fd 0/1 (spec/qmail.md §5, §9.3), run by tcpserver.
 import { writeSync } from "node:fs";
-import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { ControlError, loadConfig, R, Session } from "../lib/smtpd.ts";
+import { ControlError, loadConfig, OPEN_RELAY, openRelay, R, Session } from "../lib/smtpd.ts";
 
 export const usage = "qmail-smtpd";
 
@@ -31,5 +31,7 @@ export function main(_argv: string[], env: Env): Promise<number> | number {
     if (e instanceof ControlError) return say(R.controls);
     throw e;
   }
+  // qmail accepts mail for any domain without rcpthosts; so do we, but the log says so
+  if (openRelay(cfg)) warn(OPEN_RELAY);
   return new Session(cfg).run();
 }

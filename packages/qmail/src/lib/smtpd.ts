@@ -117,6 +117,14 @@ export function loadConfig(home: string, env: Env): SmtpdConfig {
   };
 }
 
+/** The warning for a session that relays for anyone: no control/rcpthosts and no RELAYCLIENT (qmail-smtpd(8)). */
+export const OPEN_RELAY = "control/rcpthosts is missing: accepting mail for any domain (an open relay)";
+
+/** Whether this session accepts any recipient: C's rcpthosts_init found no file, and RELAYCLIENT is unset. */
+export function openRelay(cfg: SmtpdConfig): boolean {
+  return cfg.rcpthosts === undefined && cfg.relayclient === undefined;
+}
+
 /** rcpthosts(): no @ or no rcpthosts file: allowed; else the domain or a .suffix listed. */
 export function rcptAllowed(cfg: SmtpdConfig, addr: string): boolean {
   if (!cfg.rcpthosts) return true;
