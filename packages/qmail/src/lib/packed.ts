@@ -87,8 +87,8 @@ export function envelopeBudget(): number {
     const data = field(limits, /^Max data size\s+(\d+)/m);
     const vm = (field(status, /^VmSize:\s+(\d+) kB/m) ?? 0) * 1024;
     const vd = (field(status, /^VmData:\s+(\d+) kB/m) ?? 0) * 1024;
-    if (as !== undefined) budget = Math.min(budget, Math.max(0, as - vm) / 4);
-    if (data !== undefined) budget = Math.min(budget, Math.max(0, data - vd) / 4);
+    if (as !== undefined) budget = Math.min(budget, Math.max(0, as - vm) / 2);
+    if (data !== undefined) budget = Math.min(budget, Math.max(0, data - vd) / 2);
   } catch {}
   cached = Math.floor(Math.max(budget, 65536));
   return cached;
