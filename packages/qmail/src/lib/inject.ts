@@ -13,6 +13,7 @@ import { date822 } from "./date822.ts";
 import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
 import { qmailHome } from "./home.ts";
 import type { QmailQueue } from "./qmail.ts";
+import { envelopeBudget, isOutOfMemory, NoMem, Packed } from "./packed.ts";
 import { readable } from "./readable.ts";
 import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "./token822.ts";
 
@@ -201,10 +202,11 @@ export class Injector {
   private sender: string | undefined;
   private seen = new Uint8Array(H.NUM);
   private savedh: string[] = [];
-  private hrlist: string[] = [];
+  // the recipient lists as bytes (lib/packed.ts): a long list costs its addresses, not string objects
+  private hrlist = new Packed();
   private tocclist: string[] = [];
-  private hrrlist: string[] = [];
-  private reciplist: string[] = [];
+  private hrrlist = new Packed();
+  private reciplist = new Packed();
   private flagresent = false;
   private flagrh = false;
   private flagqueue = true;
@@ -333,7 +335,7 @@ export class Injector {
         rw = (a) => {
           this.rwgeneric(a);
           const s = this.addrOf(a);
-          this.hrlist.push(s);
+          this.hrlist.push("", s);
           this.tocclist.push(s);
         };
         break;
@@ -341,7 +343,7 @@ export class Injector {
       case H.APPARENTLYTO:
         rw = (a) => {
           this.rwgeneric(a);
-          this.hrlist.push(this.addrOf(a));
+          this.hrlist.push("", this.addrOf(a));
         };
         break;
       case H.R_TO:
@@ -349,7 +351,7 @@ export class Injector {
       case H.R_BCC:
         rw = (a) => {
           this.rwgeneric(a);
-          this.hrrlist.push(this.addrOf(a));
+          this.hrrlist.push("", this.addrOf(a));
         };
         break;
       case H.RETURNPATH:
@@ -548,11 +550,22 @@ export class Injector {
     if (!tr) fatal(100, `unable to parse address: ${s}\n`);
     reverse(tr);
     this.rwgeneric(tr);
-    this.reciplist.push(unquote(tr.reverse()));
+    this.reciplist.push("", unquote(tr.reverse()));
   }
 
   /** The whole run; returns the exit code (failures throw Exit). */
+  /** The injection; running out of memory is C's nomem(): "out of memory", 111, nothing queued. */
   async run(argv: string[], input: Input): Promise<number> {
+    try {
+      return await this.inject(argv, input);
+    } catch (e) {
+      if (!isOutOfMemory(e)) throw e;
+      this.qq?.abort();
+      fatal(111, "out of memory\n");
+    }
+  }
+
+  private async inject(argv: string[], input: Input): Promise<number> {
     argv = argv.map(bytes);
     this.getcontrols();
     let strategy = Recip.DEFAULT;
@@ -599,7 +612,12 @@ export class Injector {
     let lineok = false;
     let body: string[] = [];
     let eofInHeader = false;
+    // A header field becomes tokens and addresses, about 80 times its size in the runtime's heap
+    // (a To: of 100,000 addresses, 2.2 MB, peaked at 200 MB): past its share of the memory
+    // limit it is C's nomem(), before the runtime itself runs out and crashes.
+    const fieldMax = Math.floor(envelopeBudget() / 128);
     for (;;) {
+      if (line.length > fieldMax) throw new NoMem();
       const next = await input.line();
       if (next === null) {
         if (lineok) this.doheaderfield(line);
@@ -645,8 +663,8 @@ export class Injector {
       return i < 0 ? s : s.slice(0, i);
     };
     qq.from(z(this.sender ?? ""));
-    for (const r of this.reciplist) qq.to(z(r));
-    if (this.flagrh) for (const r of this.flagresent ? this.hrrlist : this.hrlist) qq.to(z(r));
+    for (const r of this.reciplist.strings(0)) qq.to(z(r));
+    if (this.flagrh) for (const r of (this.flagresent ? this.hrrlist : this.hrlist).strings(0)) qq.to(z(r));
     const r = this.qqDead ? { text: qqExitText(120) } : await qq.close();
     if (r.text) fatal(r.text[0] === "D" ? 100 : 111, `${r.text.slice(1)}\n`);
     return 0;

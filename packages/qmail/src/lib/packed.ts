@@ -27,8 +27,10 @@ export class Packed {
   /** budget: bytes; default envelopeBudget(), read at the first push. */
   constructor(private budget?: number) {}
 
-  /** Appends prefix (one byte, or "") + s (latin1) + NUL; throws NoMem past the budget. */
+  /** Appends prefix (one byte, or "") + s (latin1, cut at its first NUL as a C string is) + NUL; throws NoMem past the budget. */
   push(prefix: string, s: string): void {
+    const nul = s.indexOf("\0");
+    if (nul >= 0) s = s.slice(0, nul);
     const need = prefix.length + s.length + 1;
     this.budget ??= envelopeBudget();
     if (this.bytes + need > this.budget) throw new NoMem();
