@@ -73,11 +73,12 @@ function field(text: string, re: RegExp): number | undefined {
 }
 
 /**
- * How many envelope bytes a session may hold: a quarter of what is left
- * between the address space and data in use now (/proc/self/status VmSize,
- * VmData) and their limits (RLIMIT_AS, RLIMIT_DATA, as softlimit -m sets
- * them); the rest stays for the runtime's heap and the message's buffers.
- * Without limits, 2 GiB. Read once per process.
+ * How many envelope bytes a session may hold: half of what is left between
+ * the address space and data in use now (/proc/self/status VmSize, VmData)
+ * and their limits (RLIMIT_AS, RLIMIT_DATA, as softlimit -m sets them); the
+ * rest stays for the runtime's heap and the message's buffers. Under the
+ * smtpd run script's limit that is about 16 MB (the runtime's reservations
+ * take the rest of the 500 MB). Without limits, 2 GiB. Read once per process.
  */
 export function envelopeBudget(): number {
   if (cached !== undefined) return cached;
