@@ -73,30 +73,25 @@ async function nothingLeft(before: string[]): Promise<void> {
   expect(files(home)).toEqual(before);
 }
 
-const ends: [string, (s: Smtpd) => void, (r: { code: number | null; signal: string | null }, out: string) => void][] =
+const ends: [string, (s: Smtpd) => void, (r: { code: number | null; signal: string | null }, out: string) => void][] = [
+  ["client disconnect", (s) => s.p.stdin?.end(), (r) => expect(r.code).toBe(1)],
   [
-    [
-      "client disconnect",
-      (s) => s.p.stdin?.end(),
-      (r) => expect(r.code).toBe(1),
-    ],
-    [
-      "bare LF (smuggling attempt)",
-      (s) => s.p.stdin?.write("smuggled\n.\nMAIL FROM:<x@y>\r\n"),
-      (r, out) => {
-        expect(r.code).toBe(1);
-        expect(out).toEndWith("451 See http://pobox.com/~djb/docs/smtplf.html.\r\n");
-      },
-    ],
-    ...(["SIGTERM", "SIGHUP", "SIGALRM", "SIGINT"] as const).map(
-      (sig) =>
-        [
-          `kill -${sig.slice(3)}`,
-          (s: Smtpd) => s.p.kill(sig),
-          (r: { code: number | null; signal: string | null }) => expect(r.signal).toBe(sig),
-        ] as (typeof ends)[number],
-    ),
-  ];
+    "bare LF (smuggling attempt)",
+    (s) => s.p.stdin?.write("smuggled\n.\nMAIL FROM:<x@y>\r\n"),
+    (r, out) => {
+      expect(r.code).toBe(1);
+      expect(out).toEndWith("451 See http://pobox.com/~djb/docs/smtplf.html.\r\n");
+    },
+  ],
+  ...(["SIGTERM", "SIGHUP", "SIGALRM", "SIGINT"] as const).map(
+    (sig) =>
+      [
+        `kill -${sig.slice(3)}`,
+        (s: Smtpd) => s.p.kill(sig),
+        (r: { code: number | null; signal: string | null }) => expect(r.signal).toBe(sig),
+      ] as (typeof ends)[number],
+  ),
+];
 
 describe("qmail-smtpd as root (queue written in-process): an unfinished DATA leaves nothing", () => {
   for (const [name, end, check] of ends)
@@ -133,7 +128,9 @@ describe("qmail-smtpd as root (queue written in-process): an unfinished DATA lea
     writeFileSync(join(home, "control/databytes"), "100000\n");
     try {
       const t = smtpd();
-      t.p.stdin?.end(`${HEAD}${"Received: x\r\n".repeat(100)}\r\nhi\r\n.\r\n${HEAD.slice(HEAD.indexOf("MAIL"))}${BODY}.\r\nQUIT\r\n`);
+      t.p.stdin?.end(
+        `${HEAD}${"Received: x\r\n".repeat(100)}\r\nhi\r\n.\r\n${HEAD.slice(HEAD.indexOf("MAIL"))}${BODY}.\r\nQUIT\r\n`,
+      );
       expect((await t.exited).code).toBe(0);
       expect(t.out()).toContain(
         "554 too many hops, this message is looping (#5.4.6)\r\n250 ok\r\n250 ok\r\n354 go ahead\r\n552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",

@@ -199,8 +199,7 @@ export function main(_argv: string[], env: Env): number {
   );
   // the report on stdout stays the original's; the open relay is said on stderr (qmail-showctl(8))
   if (rcpthosts === 0) warn("control/rcpthosts is missing: qmail-smtpd accepts mail for any domain (an open relay)");
-  if (rcpthosts)
-    doLst("morercpthosts", "No effect.", "SMTP clients may send messages to recipients at ", ".");
+  if (rcpthosts) doLst("morercpthosts", "No effect.", "SMTP clients may send messages to recipients at ", ".");
   else
     doLst(
       "morercpthosts",

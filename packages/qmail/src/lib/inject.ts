@@ -12,8 +12,8 @@ import { Control } from "./control.ts";
 import { date822 } from "./date822.ts";
 import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
 import { qmailHome } from "./home.ts";
-import type { QmailQueue } from "./qmail.ts";
 import { envelopeBudget, isOutOfMemory, NoMem, Packed } from "./packed.ts";
+import type { QmailQueue } from "./qmail.ts";
 import { readable } from "./readable.ts";
 import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "./token822.ts";
 
