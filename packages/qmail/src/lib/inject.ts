@@ -615,9 +615,12 @@ export class Injector {
     // A header field becomes tokens and addresses, about 80 times its size in the runtime's heap
     // (a To: of 100,000 addresses, 2.2 MB, peaked at 200 MB): past its share of the memory
     // limit it is C's nomem(), before the runtime itself runs out and crashes.
-    const fieldMax = Math.floor(envelopeBudget() / 128);
+    let fieldMax = 65536;
     for (;;) {
-      if (line.length > fieldMax) throw new NoMem();
+      if (line.length > fieldMax) {
+        fieldMax = Math.max(fieldMax, Math.floor(envelopeBudget() / 128));
+        if (line.length > fieldMax) throw new NoMem();
+      }
       const next = await input.line();
       if (next === null) {
         if (lineok) this.doheaderfield(line);

@@ -14,6 +14,8 @@ export class NoMem extends Error {
 }
 
 const CHUNK = 65536;
+/** Envelope bytes allowed without reading the limits: any process can hold them. */
+const FREE = 1 << 20;
 
 export class Packed {
   private chunks: Buffer[] = [];
@@ -24,7 +26,7 @@ export class Packed {
   /** Bytes held (sum of the records). */
   bytes = 0;
 
-  /** budget: bytes; default envelopeBudget(), read at the first push. */
+  /** budget: bytes; default envelopeBudget(), read once the envelope passes 1 MiB. */
   constructor(private budget?: number) {}
 
   /** Appends prefix (one byte, or "") + s (latin1, cut at its first NUL as a C string is) + NUL; throws NoMem past the budget. */
@@ -32,8 +34,11 @@ export class Packed {
     const nul = s.indexOf("\0");
     if (nul >= 0) s = s.slice(0, nul);
     const need = prefix.length + s.length + 1;
-    this.budget ??= envelopeBudget();
-    if (this.bytes + need > this.budget) throw new NoMem();
+    // the first MiB needs no look at the limits: the common session never reads /proc
+    if (this.bytes + need > FREE) {
+      this.budget ??= envelopeBudget();
+      if (this.bytes + need > this.budget) throw new NoMem();
+    }
     if (!this.cur || this.used + need > this.cur.length) {
       if (this.cur && this.used > 0) this.chunks.push(this.cur.subarray(0, this.used));
       this.cur = Buffer.allocUnsafe(Math.max(CHUNK, need));

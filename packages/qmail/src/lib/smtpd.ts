@@ -295,9 +295,8 @@ export class Session {
       return await this.session();
     } catch (e) {
       if (!(e instanceof NoMem) && !isOutOfMemory(e)) throw e;
+      // the recipients go (memory back); replies still queued go out first, as from C's buffer
       this.rcptto = new Packed();
-      this.outq = [];
-      this.outlen = 0;
       this.quitWith(R.nomem, 1);
     }
   }
