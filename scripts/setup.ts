@@ -345,6 +345,11 @@ function main(): void {
   else if (!statSync(home).isDirectory()) fail(`${home} is not a directory`);
   if (o.man !== undefined) installMan(home, o.man, gq);
   process.stdout.write(`setup: ${home} ready\n`);
+  // qmail-smtpd without control/rcpthosts relays for anyone (qmail-smtpd(8)): say so, as qmail-smtpd does
+  if (!existsSync(join(home, "control/rcpthosts")))
+    process.stderr.write(
+      `setup: warning: ${home}/control/rcpthosts is missing: qmail-smtpd will accept mail for any domain (an open relay)\n`,
+    );
 }
 
 function getpwuidName(): string {

@@ -198,4 +198,20 @@ describe("qmail-send with the real programs", () => {
     const m = readFileSync(join(alias, "Maildir8/new", files[0] as string), "latin1");
     expect(m).toMatch(/^Return-Path: <"s\xe9\xff"@x.org>\nDelivered-To: A\xe9\xff@domain.test\nReceived: /);
   });
+  test("qp: two messages of one qmail-smtpd session have their own, the same in 250 and in info msg", async () => {
+    const n = lines().length;
+    const one = "MAIL FROM:<me@domain.test>\r\nRCPT TO:<me@domain.test>\r\nDATA\r\nSubject: qp\r\n\r\nx\r\n.\r\n";
+    const r = await run(join(home, "bin/qmail-smtpd"), [], {
+      input: `HELO c\r\n${one}${one}QUIT\r\n`,
+      env: { PATH: "/usr/bin:/bin", RELAYCLIENT: "" },
+    });
+    expect(r.code).toBe(0);
+    const qps = [...r.stdout.matchAll(/250 ok \d+ qp (\d+)\r\n/g)].map((m) => m[1]);
+    expect(qps).toHaveLength(2);
+    expect(qps[0]).not.toBe(qps[1]);
+    for (const qp of qps)
+      expect(await waitLine(new RegExp(`^info msg \\d+: bytes \\d+ from <me@domain\\.test> qp ${qp} uid 0$`), n)).toBe(
+        true,
+      );
+  });
 });

@@ -21,13 +21,20 @@ class Death extends Error {}
 /**
  * One read of fd; 0 at EOF; throws on a read error, Death past the deadline.
  * Synchronous with poll(2) for the deadline: an async fs.read would start a
- * thread pool, which costs more than the rest of qmail-queue's work.
+ * thread pool, which costs more than the rest of qmail-queue's work. A poll
+ * cut short by a signal, or a second without input, gives the event loop a
+ * turn, so a signal's handler runs (queue.ts cleanupOnDeath removes the
+ * unfinished message).
  */
-function readSome(fd: number, buf: Buffer, deadline: number): number {
+async function readSome(fd: number, buf: Buffer, deadline: number): Promise<number> {
   for (let retry = true; ; ) {
     const left = deadline - Date.now();
     if (left <= 0) throw new Death();
-    if (!waitReadable(fd, Math.min(left, 0x7fffffff))) continue;
+    // at most a second per poll: a signal that came between two polls is handled at the next turn
+    if (!waitReadable(fd, Math.min(left, 1000))) {
+      await new Promise((ok) => setImmediate(ok));
+      continue;
+    }
     try {
       return readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
@@ -45,16 +52,16 @@ function readSome(fd: number, buf: Buffer, deadline: number): number {
 /** Copies fd 0 into the queue, then fd 1's envelope; the qmail-queue exit code. */
 export async function inject(q: Injection, deadline = Number.POSITIVE_INFINITY): Promise<number> {
   const buf = Buffer.allocUnsafe(BUF);
-  const get = (fd: number): number | undefined => {
+  const get = async (fd: number): Promise<number | undefined> => {
     try {
-      return readSome(fd, buf, deadline);
+      return await readSome(fd, buf, deadline);
     } catch (e) {
       if (e instanceof Death) throw e;
       return undefined;
     }
   };
   for (;;) {
-    const n = get(0);
+    const n = await get(0);
     if (n === undefined) return q.abort(QQ.READ);
     if (n === 0) break;
     const r = await q.put(buf.subarray(0, n));
@@ -63,7 +70,7 @@ export async function inject(q: Injection, deadline = Number.POSITIVE_INFINITY):
   let r = await q.messageEnd();
   if (r >= 0) return r;
   for (;;) {
-    const n = get(1);
+    const n = await get(1);
     if (n === undefined) return q.abort(QQ.READ);
     if (n === 0) return await q.envelopeEnd();
     r = await q.envelope(buf.subarray(0, n));

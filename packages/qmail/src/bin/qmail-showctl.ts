@@ -2,7 +2,7 @@
 // qmail-showctl: prints the compiled-in settings and explains every control
 // file (netqmail's qmail-showctl.c, same texts). Output goes to stdout.
 import { readFileSync, statSync } from "node:fs";
-import { writeAll } from "@qts/core/die";
+import { setProg, warn, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { qmailHome } from "../lib/home.ts";
@@ -84,6 +84,7 @@ function readfile(fn: string): string[] | undefined | null {
 const safe = (s: string) => s.replace(/[^\x20-\x7e]/g, "?");
 
 export function main(_argv: string[], env: Env): number {
+  setProg("qmail-showctl");
   const home = qmailHome(env);
   let o = "";
   const id = (n: number | undefined) => (n === undefined ? "?" : String(n));
@@ -190,15 +191,15 @@ export function main(_argv: string[], env: Env): number {
   doStr("plusdomain", true, "plusdomain", "Plus domain name is ");
   doLst("qmqpservers", "No QMQP servers.", "QMQP server: ", ".");
   doInt("queuelifetime", "604800", "Message lifetime in the queue is ", " seconds");
-  if (
-    doLst(
-      "rcpthosts",
-      "SMTP clients may send messages to any recipient.",
-      "SMTP clients may send messages to recipients at ",
-      ".",
-    )
-  )
-    doLst("morercpthosts", "No effect.", "SMTP clients may send messages to recipients at ", ".");
+  const rcpthosts = doLst(
+    "rcpthosts",
+    "SMTP clients may send messages to any recipient.",
+    "SMTP clients may send messages to recipients at ",
+    ".",
+  );
+  // the report on stdout stays the original's; the open relay is said on stderr (qmail-showctl(8))
+  if (rcpthosts === 0) warn("control/rcpthosts is missing: qmail-smtpd accepts mail for any domain (an open relay)");
+  if (rcpthosts) doLst("morercpthosts", "No effect.", "SMTP clients may send messages to recipients at ", ".");
   else
     doLst(
       "morercpthosts",

@@ -2,11 +2,11 @@
 // qmail-smtpd: SMTP server on fd 0/1 (spec/qmail.md §5, §9.3), run by tcpserver.
 import { writeSync } from "node:fs";
 import { textOf } from "@qts/core/bytes";
-import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { HANDOFF_VAR, takeConnection } from "@qts/sys/handoff";
 import { qmailHome } from "../lib/home.ts";
-import { ControlError, loadConfig, R, Session } from "../lib/smtpd.ts";
+import { ControlError, loadConfig, OPEN_RELAY, openRelay, R, Session } from "../lib/smtpd.ts";
 
 export const usage = "qmail-smtpd [ checkpassword-program subprogram ... ]";
 
@@ -43,5 +43,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     if (e instanceof ControlError) return say(R.controls);
     throw e;
   }
+  // qmail accepts mail for any domain without rcpthosts; so do we, but the log says so
+  if (openRelay(cfg)) warn(OPEN_RELAY);
   return new Session(cfg).run();
 }

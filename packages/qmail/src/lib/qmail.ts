@@ -8,6 +8,7 @@ import { isAbsolute, join } from "node:path";
 import { qqExitText } from "@qts/core/exit";
 import { pipe } from "@qts/sys/pipe";
 import { qmailHome } from "./home.ts";
+import { Packed } from "./packed.ts";
 import { type Injection, openQueue } from "./queued-client.ts";
 
 export interface QueueResult {
@@ -15,7 +16,7 @@ export interface QueueResult {
   code: number;
   /** qqExitText: "" on success, else a D/Z text such as "Zqq write error or disk full (#4.3.0)". */
   text: string;
-  /** The pid of the qmail-queue process: the "qp" of smtpd's reply and qmail-send's log. */
+  /** The message's qp (lib/qp.ts; $QMAILQUEUE's pid): smtpd's reply and qmail-send's logs show it. */
   pid: number;
 }
 
@@ -42,16 +43,48 @@ export class QmailQueue {
   }
 
   from(sender: string): void {
-    this.impl.from(sender);
+    this.impl.envelope.from = sender;
   }
 
+  /** One recipient; throws NoMem past the envelope's budget (lib/packed.ts). */
   to(recipient: string): void {
-    this.impl.to(recipient);
+    this.impl.envelope.list.push("T", recipient);
+  }
+
+  /** All recipients at once, as "T" records already packed (qmail-smtpd's list): no copy. */
+  recipients(list: Packed): void {
+    this.impl.envelope.list = list;
   }
 
   /** Ends the message, sends the envelope, waits for the queue's verdict. */
   close(): Promise<QueueResult> {
     return this.impl.close();
+  }
+
+  /** The message will not be completed: remove what was written (qmail-queue's die_read on its client's EOF). */
+  abort(): void {
+    this.impl.abort();
+  }
+}
+
+/** The envelope as qmail_from/qmail_to build it: F sender, T records, a final NUL. */
+class Envelope {
+  from: string | undefined;
+  private packed: Packed | undefined;
+
+  get list(): Packed {
+    this.packed ??= new Packed();
+    return this.packed;
+  }
+
+  set list(p: Packed) {
+    this.packed = p;
+  }
+
+  /** The bytes in order, undefined without a sender (qmail_fail: no envelope at all). */
+  parts(): Uint8Array[] | undefined {
+    if (this.from === undefined) return undefined;
+    return [Buffer.from(`F${this.from}\0`, "latin1"), ...(this.packed?.parts() ?? []), Buffer.of(0)];
   }
 }
 
@@ -61,11 +94,12 @@ function result(code: number, pid: number): QueueResult {
 
 /** The in-process qmail-queue: same codes, same files, no child. */
 class InProcessQueue {
-  readonly pid = process.pid;
+  /** Until the queue is open; then the injection's qp. */
+  pid = process.pid;
+  readonly envelope = new Envelope();
   private q: Promise<Injection | number>;
   private code = -1;
-  private env: Buffer[] = [];
-  private hasFrom = false;
+  private opened: Injection | undefined;
 
   constructor(home: string) {
     this.q = openQueue(home);
@@ -86,6 +120,7 @@ class InProcessQueue {
       this.code = q;
       return undefined;
     }
+    this.opened = q;
     return q;
   }
 
@@ -96,39 +131,38 @@ class InProcessQueue {
     if (r >= 0) this.code = r;
   }
 
-  from(sender: string): void {
-    this.hasFrom = true;
-    this.env.push(Buffer.from(`F${sender}\0`, "latin1"));
-  }
-
-  to(recipient: string): void {
-    this.env.push(Buffer.from(`T${recipient}\0`, "latin1"));
-  }
-
   async close(): Promise<QueueResult> {
     const q = await this.inj();
     if (q) {
       let r = await q.messageEnd();
       // qmail_fail(): no envelope at all, so the queue reads EOF (54) and removes the message.
-      if (r < 0 && this.hasFrom) {
-        this.env.push(Buffer.from("\0"));
-        r = await q.envelope(Buffer.concat(this.env));
+      const parts = this.envelope.parts();
+      for (const p of r < 0 && parts ? parts : []) {
+        r = await q.envelope(p);
+        if (r >= 0) break;
       }
       if (r < 0) r = await q.envelopeEnd();
       this.code = r;
+      this.pid = q.pid;
     }
     return result(this.code, this.pid);
+  }
+
+  abort(): void {
+    if (this.code < 0 && this.opened) this.code = this.opened.abort(54);
+    else this.q.then((q) => typeof q !== "number" && q.abort(54)).catch(() => {});
+    if (this.code < 0) this.code = 54;
   }
 }
 
 /** qmail_open's fork+exec of $QMAILQUEUE: message on the child's fd 0, envelope on its fd 1. */
 class SpawnQueue {
   readonly pid: number;
+  readonly envelope = new Envelope();
   private child: ChildProcess | undefined;
   private failed: boolean;
   private envR: number;
   private envW: number;
-  private env: Buffer[] = [];
   private writeError = false;
   private exited: Promise<number>;
 
@@ -187,14 +221,6 @@ class SpawnQueue {
     done();
   }
 
-  from(sender: string): void {
-    this.env.push(Buffer.from(`F${sender}\0`, "latin1"));
-  }
-
-  to(recipient: string): void {
-    this.env.push(Buffer.from(`T${recipient}\0`, "latin1"));
-  }
-
   /** Ends the message, sends the envelope, waits for qmail-queue. */
   async close(): Promise<QueueResult> {
     const s = this.child?.stdin;
@@ -208,9 +234,7 @@ class SpawnQueue {
     }
     closeSync(this.envR);
     try {
-      this.env.push(Buffer.from("\0"));
-      const b = Buffer.concat(this.env);
-      for (let at = 0; at < b.length; ) at += writeSync(this.envW, b, at);
+      for (const b of this.envelope.parts() ?? []) for (let at = 0; at < b.length; ) at += writeSync(this.envW, b, at);
     } catch {
       this.writeError = true;
     }
@@ -219,5 +243,15 @@ class SpawnQueue {
     // A failed write to the pipe is qmail_close's 54 even when qq exited 0.
     const eff = code === 0 && this.writeError ? 54 : code;
     return result(eff, this.pid);
+  }
+
+  /** Our side of both pipes closes: qmail-queue reads EOF and removes its files (qmail-queue.c die_read). */
+  abort(): void {
+    this.failed = true;
+    this.child?.stdin?.destroy();
+    for (const fd of [this.envR, this.envW])
+      try {
+        closeSync(fd);
+      } catch {}
   }
 }

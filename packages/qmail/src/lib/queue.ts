@@ -11,12 +11,14 @@ import {
   ftruncateSync,
   linkSync,
   openSync,
+  readFileSync,
   statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
+import { exit } from "@qts/core/run";
 import { date822 } from "./date822.ts";
 import type { QmailIds } from "./ids.ts";
 
@@ -35,6 +37,66 @@ const O_CLOEXEC = 0o2000000;
 const O_DIRECTORY = 0o200000;
 const OPEN_EXCL = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
 const BUF = 65536;
+
+/** The messages this process has opened and not yet finished (committed, refused or cleaned up). */
+const live = new Set<QueueWriter>();
+
+/**
+ * Removes the files of every unfinished message of this process, as
+ * qmail-queue.c's die_read() does when its client goes away. C gets that for
+ * free: the client's death is qmail-queue's EOF. Here the client is this
+ * process, so its own exit (and a deadly signal) must do it.
+ */
+export function abandonAll(): void {
+  for (const w of live) w.abort(QQ.READ);
+}
+
+// Signals whose default action ends the process and that a program may catch, with their numbers.
+const DEADLY = [
+  ["SIGHUP", 1],
+  ["SIGINT", 2],
+  ["SIGUSR1", 10],
+  ["SIGUSR2", 12],
+  ["SIGALRM", 14],
+  ["SIGTERM", 15],
+] as const;
+let armed = false;
+
+/** The signals this process was started with ignored (/proc/self/status SigIgn): nohup's SIGHUP stays ignored. */
+function ignoredAtStart(): bigint {
+  try {
+    const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/**
+ * Once per process: at exit, and at a deadly signal nobody else handles,
+ * remove the unfinished messages first; the signal then ends the process as
+ * it would have (re-raised with the default action). A program with its own
+ * handler (qmail-send's SIGTERM) keeps it, and its exit still cleans up.
+ * SIGKILL cannot be caught: its leftovers wait for qmail-send's 36-hour
+ * cleanup of mess/ (qmail-clean's ossified files).
+ */
+export function cleanupOnDeath(): void {
+  if (armed) return;
+  armed = true;
+  process.once("exit", abandonAll);
+  const ign = ignoredAtStart();
+  for (const [sig, n] of DEADLY) {
+    if (process.listenerCount(sig) > 0 || (ign >> BigInt(n - 1)) & 1n) continue;
+    const h = (): void => {
+      abandonAll();
+      process.removeListener(sig, h);
+      process.kill(process.pid, sig);
+      // should the default action not come (the runtime kept a handler), end as a shell reports a signal death
+      setImmediate(() => exit(128 + n));
+    };
+    process.on(sig, h);
+  }
+}
 
 /** A qmail-queue exit code raised inside the algorithm. */
 export class QQError extends Error {
@@ -226,10 +288,12 @@ export class QueueWriter {
       throw new QQError(QQ.PID);
     }
     const w = new QueueWriter(opts, queue, fd, num);
+    live.add(w);
     try {
       w.own(fd);
     } catch {
-      closeSync(fd);
+      w.close();
+      rmQuiet(pidFn);
       throw new QQError(QQ.PID);
     }
     try {
@@ -237,13 +301,16 @@ export class QueueWriter {
       // link-sync patch (spec/qmail.md §9.5): the new name must survive a crash.
       fsyncDir(join(queue, "mess", String(num % BigInt(SPLIT))));
     } catch {
-      closeSync(fd);
+      w.close();
+      rmQuiet(w.messFn);
+      rmQuiet(pidFn);
       throw new QQError(QQ.MESS);
     }
     try {
       unlinkSync(pidFn);
     } catch {
-      closeSync(fd);
+      w.cleanup();
+      w.close();
       throw new QQError(QQ.PID);
     }
     w.put(Buffer.from(receivedLine(opts.pid, opts.uid, opts.ids, now), "latin1"));
@@ -321,7 +388,9 @@ export class QueueWriter {
       const r = this.parser.feed(b, this.emit);
       if (r < 0) return r;
       if (r !== QQ.OK) {
-        // qmail-queue.c exits 11 and 91 without cleanup; qmail-send removes the leftovers after 36 hours.
+        // qmail-queue.c exits 11 and 91 without cleanup and leaves the files to qmail-send's
+        // 36-hour cleanup; here nothing refused stays on disk.
+        this.cleanup();
         this.close();
         return r;
       }
@@ -365,7 +434,7 @@ export class QueueWriter {
   }
 
   /** qmail-queue.c cleanup(): truncate and unlink intd/N, then mess/N. */
-  private cleanup(): void {
+  cleanup(): void {
     if (this.intdFd >= 0) {
       try {
         ftruncateSync(this.intdFd, 0);
@@ -398,9 +467,10 @@ export class QueueWriter {
     return code;
   }
 
-  private close(): void {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
+    live.delete(this);
     try {
       closeSync(this.messFd);
     } catch {}
@@ -409,6 +479,12 @@ export class QueueWriter {
         closeSync(this.intdFd);
       } catch {}
   }
+}
+
+function rmQuiet(p: string): void {
+  try {
+    unlinkSync(p);
+  } catch {}
 }
 
 function isDir(p: string): boolean {

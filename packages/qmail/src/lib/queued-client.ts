@@ -19,7 +19,8 @@ import { join } from "node:path";
 import { QQ } from "@qts/core/exit";
 import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
-import { EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
+import { nextQp } from "./qp.ts";
+import { cleanupOnDeath, EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { frameHeader, MAX_FRAME } from "./queued-proto.ts";
 
@@ -73,8 +74,9 @@ type Sock = Bun.Socket<undefined>;
 
 /** A client of qmail-queued's socket (Bun.connect: node:net alone costs more to load than qmail-queue's work). */
 export class SocketInjection implements Injection {
-  readonly pid = process.pid;
   private code = -1;
+  /** The digits after the code byte: the qp qmail-queued gave the message. */
+  private qp = "";
   private parser = new EnvelopeParser();
   private wake: (() => void) | undefined;
   private closed = false;
@@ -86,8 +88,18 @@ export class SocketInjection implements Injection {
     w?.();
   }
 
+  /** The qp the Received line names (qmail-queued's answer; this pid before the answer, or from an older daemon). */
+  get pid(): number {
+    return /^\d{1,16}$/.test(this.qp) ? Number(this.qp) : process.pid;
+  }
+
   private onData(d: Uint8Array): void {
-    if (this.code < 0 && d.length > 0) this.code = d[0] as number;
+    let at = 0;
+    if (this.code < 0 && d.length > 0) {
+      this.code = d[0] as number;
+      at = 1;
+    }
+    if (this.qp.length < 20) this.qp += Buffer.from(d.subarray(at, at + 20)).toString("latin1");
     this.poke();
   }
 
@@ -176,7 +188,8 @@ export class SocketInjection implements Injection {
     const s = await this.send(r === 0 ? b.subarray(0, b.length - this.parser.rest) : b);
     if (s >= 0 || r < 0) return s;
     this.sock.flush();
-    while (this.code < 0 && !this.closed) await this.wait();
+    // after a 0 the qp follows, then qmail-queued hangs up
+    while ((this.code < 0 || this.code === 0) && !this.closed) await this.wait();
     return this.code >= 0 ? this.finish() : this.lost();
   }
 
@@ -228,7 +241,6 @@ function removePartial(): void {
  * stream bigger than qmail-queued would take (dropLimit) gets 71.
  */
 export class DropInjection implements Injection {
-  readonly pid = process.pid;
   private parser = new EnvelopeParser();
   private buf = Buffer.allocUnsafe(MAX_FRAME + 4);
   private used = 0;
@@ -240,6 +252,8 @@ export class DropInjection implements Injection {
     private tmp: string | undefined,
     private final: string,
     private limit: number,
+    /** The qp the caller reports (lib/qp.ts); qmail-queued's Received line names its own pid. */
+    readonly pid: number,
   ) {}
 
   /** opts.tmpfile false: the `t` file's way, as where O_TMPFILE is missing (tests). */
@@ -266,7 +280,7 @@ export class DropInjection implements Injection {
         process.on("exit", removePartial);
       }
     }
-    const d = new DropInjection(fd, tmp, join(drop, name), dropLimit(home));
+    const d = new DropInjection(fd, tmp, join(drop, name), dropLimit(home), nextQp());
     try {
       // qmail-queued reads the file through group qmail, which the setgid directory gives it;
       // without it the file would be refused, so say so now.
@@ -387,8 +401,10 @@ export async function openQueue(home: string, ids?: QmailIds): Promise<Injection
     throw e;
   }
   if (mayWriteQueue(qids)) {
+    // this process is the queue's client and qmail-queue at once: its exit is the client's going away
+    cleanupOnDeath();
     try {
-      return new DirectInjection(QueueWriter.open({ home, uid: process.getuid?.() ?? 0, pid: process.pid, ids: qids }));
+      return new DirectInjection(QueueWriter.open({ home, uid: process.getuid?.() ?? 0, pid: nextQp(), ids: qids }));
     } catch (e) {
       if (e instanceof QQError) return e.code;
       throw e;

@@ -25,6 +25,7 @@ import { lockExNb } from "@qts/sys/flock";
 import { peercred } from "@qts/sys/peercred";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 import type { QmailIds } from "./ids.ts";
+import { nextQp } from "./qp.ts";
 import { DEATH_MS, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { FrameParser } from "./queued-proto.ts";
@@ -53,6 +54,8 @@ export interface QueuedOpts {
 interface Client {
   uid: number;
   pid: number;
+  /** The message's qp, from this daemon's own numbers (lib/qp.ts), as C's is its qmail-queue's pid. */
+  qp: number;
   w?: QueueWriter;
   parser: FrameParser;
   code: number;
@@ -246,11 +249,11 @@ export class Queued {
     let uid = -1;
     let pid = 0;
     try {
-      const c = peercred((s as unknown as { fd: number }).fd);
-      uid = c.uid;
-      pid = c.pid;
+      const cred = peercred((s as unknown as { fd: number }).fd);
+      uid = cred.uid;
+      pid = cred.pid;
     } catch {}
-    const cl: Client = { uid: -2, pid: 0, parser: new FrameParser(), code: -1 };
+    const cl: Client = { uid: -2, pid: 0, qp: 0, parser: new FrameParser(), code: -1 };
     s.data = cl;
     // Refused: the answer, and the slot is free at once (it was never counted). A few refused
     // clients at a time get a second to read the byte; the others are closed at once, and a client
@@ -284,7 +287,9 @@ export class Queued {
     // The queue's files (and their fsync) only once bytes come: a connection alone costs nothing.
     if (!cl.w) {
       try {
-        cl.w = QueueWriter.open({ home: this.o.home, uid: cl.uid, pid: cl.pid, ids: this.o.ids });
+        // The message's qp is this daemon's own number (lib/qp.ts), as C's is its qmail-queue's pid.
+        cl.qp = nextQp();
+        cl.w = QueueWriter.open({ home: this.o.home, uid: cl.uid, pid: cl.qp, ids: this.o.ids });
       } catch (e) {
         if (!(e instanceof QQError)) throw e;
         this.reply(s, e.code);
@@ -302,12 +307,15 @@ export class Queued {
     this.reply(s, cl.w ? cl.parser.end(cl.w) : QQ.READ);
   }
 
-  /** One byte, qmail-queue's exit code; then wait (bounded, still counted) for the client to hang up, so it reads the answer. */
+  /**
+   * One byte, qmail-queue's exit code, and after a 0 the message's qp in
+   * decimal; then wait (bounded) for the client to hang up, so it reads the answer.
+   */
   private reply(s: Bun.Socket<Client>, code: number): void {
     const cl = s.data;
     cl.code = code;
     clearTimeout(cl.timer);
-    s.write(Buffer.of(code));
+    s.write(code === 0 && cl.qp ? Buffer.from(`\0${cl.qp}`, "latin1") : Buffer.of(code));
     s.flush();
     s.shutdown();
     cl.timer = setTimeout(() => s.end(), this.o.lingerMs);
@@ -498,7 +506,7 @@ export class Queued {
   private async queue(fd: number, uid: number, limit: number): Promise<number> {
     let w: QueueWriter;
     try {
-      w = QueueWriter.open({ home: this.o.home, uid, pid: process.pid, ids: this.o.ids });
+      w = QueueWriter.open({ home: this.o.home, uid, pid: nextQp(), ids: this.o.ids });
     } catch (e) {
       if (e instanceof QQError) return e.code;
       throw e;

@@ -631,7 +631,6 @@ export class QmailSend {
         this.log("warning: unable to start qmail-queue, will try later\n");
         return false;
       }
-      const qp = qq.pid;
       const bouncesender = sender ? "" : "#@[]";
       const bouncerecip = sender ? sender : this.doublebounceto;
       const put = (s: string) => qq.put(Buffer.from(s, "latin1"));
@@ -661,7 +660,8 @@ export class QmailSend {
         this.log("warning: trouble injecting bounce message, will try later\n");
         return false;
       }
-      this.log(`bounce msg ${id} qp ${qp}\n`);
+      // the qp the bounce's Received line names (known once it is queued: qmail-queued's own number)
+      this.log(`bounce msg ${id} qp ${r.pid}\n`);
     }
     try {
       unlinkSync(fn2);

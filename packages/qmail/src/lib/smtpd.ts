@@ -10,6 +10,7 @@ import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
 import { Control } from "./control.ts";
 import { lowerAscii, scanUlong } from "./cscan.ts";
+import { isOutOfMemory, NoMem, Packed } from "./packed.ts";
 import type { QmailQueue } from "./qmail.ts";
 import { loadRcpthosts, rcptAllowed } from "./rcpthosts.ts";
 import { receivedLine, safe } from "./received.ts";
@@ -49,6 +50,7 @@ export const R = {
   tlsready: "220 ready for tls\r\n",
   tlsparam: "501 Syntax error (no parameters allowed) (#5.5.4)\r\n",
   wanttls: "530 Must issue a STARTTLS command first (#5.7.0)\r\n",
+  nomem: "421 out of memory (#4.3.0)\r\n",
 } as const;
 
 /** A control error: the session answers 421 unable to read controls. */
@@ -132,6 +134,14 @@ export function loadConfig(home: string, env: Env, argv: string[] = []): SmtpdCo
   };
 }
 
+/** The warning for a session that relays for anyone: no control/rcpthosts and no RELAYCLIENT (qmail-smtpd(8)). */
+export const OPEN_RELAY = "control/rcpthosts is missing: accepting mail for any domain (an open relay)";
+
+/** Whether this session accepts any recipient: C's rcpthosts_init found no file, and RELAYCLIENT is unset. */
+export function openRelay(cfg: SmtpdConfig): boolean {
+  return cfg.rcpthosts === undefined && cfg.relayclient === undefined;
+}
+
 function bmfCheck(cfg: SmtpdConfig, addr: string): boolean {
   if (!cfg.bmf) return false;
   const a = lowerAscii(addr);
@@ -179,37 +189,6 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T | typeof STALL> {
   return Promise.race([p, timer]).finally(() => clearTimeout(t));
 }
 
-/** The recipients of a transaction, packed as NUL-ended bytes (C's rcptto stralloc): 10^6 of them cost bytes, not objects. */
-class RcptList {
-  private chunks: Buffer[] = [];
-  private cur = Buffer.allocUnsafe(65536);
-  private used = 0;
-  count = 0;
-
-  push(addr: string): void {
-    const need = addr.length + 1;
-    if (this.used + need > this.cur.length) {
-      if (this.used > 0) this.chunks.push(this.cur.subarray(0, this.used));
-      this.cur = Buffer.allocUnsafe(Math.max(65536, need));
-      this.used = 0;
-    }
-    this.used += this.cur.write(addr, this.used, "latin1");
-    this.cur[this.used++] = 0;
-    this.count++;
-  }
-
-  *[Symbol.iterator](): Generator<string> {
-    for (const c of [...this.chunks, this.cur.subarray(0, this.used)]) {
-      let at = 0;
-      while (at < c.length) {
-        const z = c.indexOf(0, at);
-        yield c.toString("latin1", at, z);
-        at = z + 1;
-      }
-    }
-  }
-}
-
 export class Session {
   private inbuf = Buffer.allocUnsafe(INBUF);
   private pos = 0;
@@ -222,7 +201,8 @@ export class Session {
   /** MAIL had SMTPUTF8 (RFC 6531). */
   private utf8 = false;
   private mailfrom = "";
-  private rcptto = new RcptList();
+  /** The recipients as qmail-queue's T records (C's rcptto stralloc): bytes, bounded by the memory limit. */
+  private rcptto = new Packed();
   private stalled = false;
   private written = 0;
   private sndtimeo = false;
@@ -326,9 +306,19 @@ export class Session {
     return { s: b.toString("latin1"), over };
   }
 
+  /**
+   * The session; when memory runs short (the envelope's budget, or the
+   * runtime's own allocation failure) it ends as C's die_nomem() does:
+   * 421 out of memory, exit 1, nothing queued.
+   */
   async run(): Promise<never> {
     try {
       return await this.serve();
+    } catch (e) {
+      if (!(e instanceof NoMem) && !isOutOfMemory(e)) throw e;
+      // the recipients go (memory back); replies still queued go out first, as from C's buffer
+      this.rcptto = new Packed();
+      return this.quitWith(R.nomem, 1);
     } finally {
       // a TLS session's last replies are still on their way
       await this.io.close?.();
@@ -447,7 +437,7 @@ export class Session {
     // ... and the session forgets all it learnt before TLS
     this.dohelo(this.cfg.remotehost);
     this.seenmail = false;
-    this.rcptto = new RcptList();
+    this.rcptto = new Packed();
     this.authUser = undefined;
   }
 
@@ -559,7 +549,7 @@ export class Session {
     this.utf8 = utf8;
     this.flagbarf = bmfCheck(this.cfg, addr);
     this.seenmail = true;
-    this.rcptto = new RcptList();
+    this.rcptto = new Packed();
     this.mailfrom = addr;
     this.out("250 ok\r\n");
   }
@@ -597,7 +587,7 @@ export class Session {
         return;
       }
     }
-    this.rcptto.push(addr);
+    this.rcptto.push("T", addr);
     this.out("250 ok\r\n");
   }
 
@@ -631,6 +621,18 @@ export class Session {
       return;
     }
     this.stalled = false;
+    try {
+      await this.transfer(qq);
+    } catch (e) {
+      // the session ends in the middle of DATA (EOF, timeout, bare LF, out of memory): the message goes
+      qq.abort();
+      throw e;
+    }
+  }
+
+  /** The Received line and the DATA into qq, then the envelope and the reply. */
+  private async transfer(qq: QmailQueue): Promise<void> {
+    const cfg = this.cfg;
     await this.qput(
       qq,
       Buffer.from(
@@ -651,7 +653,7 @@ export class Session {
     // qmail_fail(): no envelope goes out, so qmail-queue cannot queue the message
     if (!failed) {
       qq.from(this.mailfrom);
-      for (const r of this.rcptto) qq.to(r);
+      qq.recipients(this.rcptto);
     }
     let res = await bounded(qq.close(), cfg.timeoutMs);
     if (res === STALL) res = { code: 53, text: "Zqq write error or disk full (#4.3.0)", pid: qq.pid };
