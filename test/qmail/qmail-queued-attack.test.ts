@@ -213,9 +213,13 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
     }
     const dates = datesBetween(t0, Date.now());
     for (const m of added(home, before)) {
-      expect(m.todo.toString("latin1")).toBe(`u${ids(MALLORY).uid}\0p${d.pid}\0Fm@x\0Tvictim-boss@y\0`);
+      const todoText = m.todo.toString("latin1");
+      // qmail-queued's own number (lib/qp.ts: its pid, then its pid plus multiples of 2^22)
+      const qp = Number(/\0p(\d+)\0/.exec(todoText)?.[1]);
+      expect(qp % 4194304).toBe(d.pid);
+      expect(todoText).toBe(`u${ids(MALLORY).uid}\0p${qp}\0Fm@x\0Tvictim-boss@y\0`);
       const first = m.mess.toString("latin1").split("\n")[0] ?? "";
-      expect(dates.map((x) => `Received: (qmail ${d.pid} invoked by uid ${ids(MALLORY).uid}); ${x}`)).toContain(first);
+      expect(dates.map((x) => `Received: (qmail ${qp} invoked by uid ${ids(MALLORY).uid}); ${x}`)).toContain(first);
     }
   });
 });
@@ -285,9 +289,9 @@ describe("availability: one uid cannot make qmail-queued refuse another", () => 
         const r = qq(home, "Subject: still here\n\n", ENV, { user });
         expect(r.code).toBe(0);
         const got = added(home, before);
-        // Through the socket: the Received pid is the caller's, not qmail-queued's (a drained file).
+        // Through the socket: the caller's uid; the qp is qmail-queued's number for this message.
         expect(got.map((x) => x.todo.toString("latin1"))).toEqual([
-          `u${ids(user).uid}\0p${r.pid}\0Fm@x\0Tvictim-boss@y\0`,
+          expect.stringMatching(new RegExp(`^u${ids(user).uid}\0p\\d+\0Fm@x\0Tvictim-boss@y\0$`)),
         ]);
       }
       expect(readdirSync(join(home, "queued/drop"))).toEqual([]);
