@@ -14,7 +14,7 @@ import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { mkfifo } from "@qts/sys/fifo";
 import { POLL_IN, pollMany } from "@qts/sys/poll";
-import { EVENT_DIR, notificationFd, readReady } from "../lib/readiness.ts";
+import { EVENT_DIR, notificationFd, readExact, readReady } from "../lib/readiness.ts";
 import { decodeStatus, STATUS_SIZE } from "../lib/status.ts";
 
 export const usage = "svwait [ -U | -u | -d | -D ] [ -a | -o ] [ -t timeout ] dir ...";
@@ -141,25 +141,7 @@ function holds(dir: string, want: "u" | "U" | "d" | "D"): boolean {
 }
 
 function readPid(dir: string): number {
-  const b = readFile(`${dir}/supervise/status`, STATUS_SIZE);
+  const b = readExact(`${dir}/supervise/status`, STATUS_SIZE);
   if (!b) die(EXIT_ERROR, "unable to read ", dir, "/supervise/status");
   return decodeStatus(b).pid;
-}
-
-function readFile(path: string, size: number): Uint8Array | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  const b = new Uint8Array(size);
-  let n = 0;
-  try {
-    n = readSync(fd, b, 0, size, null);
-  } catch {
-  } finally {
-    closeSync(fd);
-  }
-  return n === size ? b : undefined;
 }

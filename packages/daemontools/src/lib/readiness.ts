@@ -59,23 +59,29 @@ export function writeReady(when: Tain, pid: number): void {
   renameSync(`${READY_FILE}.new`, READY_FILE);
 }
 
-/** DIR/supervise/ready (DIR the current directory by default), or undefined when absent or short. */
-export function readReady(dir = "."): { when: Tain; pid: number } | undefined {
+/** The first size bytes of path, or undefined when it is absent or shorter (a status-like record). */
+export function readExact(path: string, size: number): Uint8Array | undefined {
   let fd: number;
   try {
-    fd = openSync(`${dir}/${READY_FILE}`, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
-  const b = new Uint8Array(READY_SIZE);
+  const b = new Uint8Array(size);
   let n = 0;
   try {
-    n = readSync(fd, b, 0, READY_SIZE, null);
+    n = readSync(fd, b, 0, size, null);
   } catch {
   } finally {
     closeSync(fd);
   }
-  if (n < READY_SIZE) return undefined;
+  return n === size ? b : undefined;
+}
+
+/** DIR/supervise/ready (DIR the current directory by default), or undefined when absent or short. */
+export function readReady(dir = "."): { when: Tain; pid: number } | undefined {
+  const b = readExact(`${dir}/${READY_FILE}`, READY_SIZE);
+  if (!b) return undefined;
   return { when: unpack(b, 0), pid: new DataView(b.buffer).getUint32(12, true) };
 }
 
