@@ -3,7 +3,7 @@
 // socket or in a drop file: the message as frames (4-byte big-endian length,
 // 1..65536, then that many bytes), an empty frame ending the message, then
 // the envelope exactly as qmail-queue reads it on fd 1. The daemon answers a
-// socket with one byte: qmail-queue's exit code (spec/qmail.md §2.4); after a
+// socket with one byte: qmail-queue's exit code (qmail-queue(8), EXIT CODES); after a
 // 0, the decimal qp its Received line names (lib/qp.ts), then it hangs up.
 import { QQ } from "@qts/core/exit";
 import { QQError, type QueueWriter } from "./queue.ts";
