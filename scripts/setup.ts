@@ -348,7 +348,7 @@ function main(): void {
   // qmail-smtpd without control/rcpthosts relays for anyone (qmail-smtpd(8)): say so, as qmail-smtpd does
   if (!existsSync(join(home, "control/rcpthosts")))
     process.stderr.write(
-      `setup: warning: ${home}/control/rcpthosts is missing: qmail-smtpd will accept mail for any domain (an open relay)\n`,
+      `setup: warning: ${home}/control/rcpthosts is missing: qmail-smtpd will accept mail for any domain (an open relay) until config or config-fast writes it\n`,
     );
 }
 

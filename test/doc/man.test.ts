@@ -152,7 +152,7 @@ describe("make setup installs the pages", () => {
     );
     // a fresh home has no control/rcpthosts: setup's only warning
     expect(r.stderr).toBe(
-      `setup: warning: ${home}/control/rcpthosts is missing: qmail-smtpd will accept mail for any domain (an open relay)\n`,
+      `setup: warning: ${home}/control/rcpthosts is missing: qmail-smtpd will accept mail for any domain (an open relay) until config or config-fast writes it\n`,
     );
     expect(r.code).toBe(0);
     for (const s of ["man1", "man5", "man7", "man8"]) expect(statSync(join(home, "man", s)).mode & 0o7777).toBe(0o755);
