@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // make: turns the Markdown man pages doc/man/<name>.<section>.md into roff,
-// build/man/man<section>/<name>.<section>, with marked-man (spec/user-asks.md:
-// "ship man pages generated from Markdown"). The first line of a source is
+// build/man/man<section>/<name>.<section>, with marked-man, so that the
+// pages are written once, in Markdown. The first line of a source is
 // ronn's header, "# name(section) -- one-line description".
 //
 //   bun scripts/man.ts            render build/man

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // make setup QMAIL=<dir>: qmail's users and groups (INSTALL.ids), then the
-// home <dir> with qmail's hierarchy (hier.c; spec/qmail.md §2.1), our programs
+// home <dir> with qmail's hierarchy (hier.c), our programs
 // in <dir>/bin (bin/qts, bin/.qmail-home, one link per program) and the
 // boot scripts. Safe to run again: control files and queued mail stay.
 //

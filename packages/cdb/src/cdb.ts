@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// cdb, spec/daemontools-ucspi.md §6.6: a reader (all values of a key, from a
+// cdb (DJB's cdb.c and cdb_make.c): a reader (all values of a key, from a
 // Buffer or by positional reads on an fd, bounded and safe on corrupt files)
 // and a writer that lays the file out exactly as DJB's cdb_make does.
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from "node:fs";

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Exit codes shared by the DJB programs (spec/daemontools-ucspi.md "Conventions").
+// Exit codes shared by the DJB programs.
 export const EXIT_OK = 0;
 export const EXIT_NEGATIVE = 1;
 export const EXIT_USAGE = 100;
 export const EXIT_TEMP = 111;
 
-// qmail-queue's exit codes, spec/qmail.md §2.4.
+// qmail-queue's exit codes, qmail-queue(8).
 export const QQ = {
   OK: 0,
   ADDR_TOO_LONG: 11,
@@ -31,7 +31,7 @@ export const QQ = {
   EXEC: 120,
 } as const;
 
-// qmail_close()'s mapping of a qmail-queue exit code to its D/Z text, spec/qmail.md §2.4.
+// qmail_close()'s mapping of a qmail-queue exit code to its D/Z text (qmail.c).
 export function qqExitText(code: number | "crash"): string {
   if (code === "crash") return "Zqq crashed (#4.3.0)";
   switch (code) {

@@ -65,9 +65,8 @@ export function isNonBlocking(fd: number): boolean {
 }
 
 /**
- * Puts the process back in the state a C program expects before execve
- * (DESIGN.md "Known traps"): fds 0-2 blocking and inheritable (a closed one
- * is left closed), the fds in keep inheritable, SIGPIPE and SIGXFSZ at
+ * Puts the process back in the state a C program expects before execve:
+ * fds 0-2 blocking and inheritable (a closed one is left closed), the fds in keep inheritable, SIGPIPE and SIGXFSZ at
  * SIG_DFL (Bun ignores both and execve keeps "ignored"), the signal mask the
  * process started with (empty unless the parent blocked some).
  * Diagnostics are written with writeSync everywhere, so nothing is queued.

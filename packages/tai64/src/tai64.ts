@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// TAI64 / TAI64N labels as daemontools writes them (spec/daemontools-ucspi.md
-// "Conventions"): TAI64 = 2^62 + 10 + unix seconds (no leap-second table),
+// TAI64 / TAI64N labels as daemontools writes them (tai64n(8)):
+// TAI64 = 2^62 + 10 + unix seconds (no leap-second table),
 // TAI64N = 8 bytes TAI64 big-endian + 4 bytes nanoseconds big-endian.
 
 export const TAI_OFFSET = (1n << 62n) + 10n;

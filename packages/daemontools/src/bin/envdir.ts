@@ -10,7 +10,7 @@ import { chdirBytes } from "@qts/sys/fchdir";
 
 export const usage = "envdir dir child";
 
-/** The value envdir sets from a file's bytes, as a byte string (core/bytes.ts): spec/daemontools-ucspi.md §5. */
+/** The value envdir sets from a file's bytes, as a byte string (core/bytes.ts): envdir(8). */
 export function envValue(b: Buffer): string {
   let n = b.indexOf(10);
   if (n < 0) n = b.length;

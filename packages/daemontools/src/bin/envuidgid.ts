@@ -9,7 +9,7 @@ import { getpwnam } from "@qts/sys/pwd";
 
 export const usage = "envuidgid account child";
 
-// spec/daemontools-ucspi.md §5: GID then UID in the environment, uid unchanged.
+// envuidgid(8): GID then UID in the environment, uid unchanged.
 export function main(argv: string[], env: Env): number {
   setProg("envuidgid");
   const account = argv[0];

@@ -32,7 +32,7 @@ function start(args: Buffer[], env: Buffer[], path: Buffer | undefined, dup2: [n
   throw saved ?? Object.assign(new Error("ENOENT"), { code: "ENOENT" });
 }
 
-// spec/daemontools-ucspi.md §5: the child holds 31 copies of the pipe's write end (the pipe and its 30
+// fghack.c: the child holds 31 copies of the pipe's write end (the pipe and its 30
 // dups), so the read below ends only when every descendant that kept them has gone.
 export function main(argv: string[], env: Env): number {
   setProg("fghack");

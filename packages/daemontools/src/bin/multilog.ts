@@ -7,7 +7,7 @@ import { Multilog } from "@qts/daemontools/lib/multilog";
 
 export const usage = "multilog script";
 
-// spec/daemontools-ucspi.md §3: no usage error; with no script the input is read and dropped.
+// multilog(8): no usage error; with no script the input is read and dropped.
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("multilog");
   process.umask(0o022);

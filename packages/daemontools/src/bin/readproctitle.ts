@@ -9,7 +9,7 @@ import { proctitleSize, setProctitle } from "@qts/sys/proctitle";
 
 export const usage = "readproctitle arg ... lastarg";
 
-// spec/daemontools-ucspi.md §2.3: stdin scrolls through the last argument, which ps shows.
+// readproctitle(8): stdin scrolls through the last argument, which ps shows.
 export function main(argv: string[], _env: Env): number {
   setProg("readproctitle");
   if (argv.length < 1) return EXIT_USAGE;

@@ -8,7 +8,7 @@ import { getpwnam } from "@qts/sys/pwd";
 
 export const usage = "setuidgid account child";
 
-// spec/daemontools-ucspi.md §5: only the account's primary gid, as prot_gid's setgroups(1, &gid).
+// setuidgid(8): only the account's primary gid, as prot_gid's setgroups(1, &gid).
 export function main(argv: string[], env: Env): number {
   setProg("setuidgid");
   const account = argv[0];

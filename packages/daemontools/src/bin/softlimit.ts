@@ -16,7 +16,7 @@ const ENOENT = 2;
 export const usage =
   "softlimit [-a allbytes] [-c corebytes] [-d databytes] [-f filebytes] [-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] [-t cpusecs] child";
 
-// spec/daemontools-ucspi.md §5: the resources each option sets, in the original's order (-m: four).
+// softlimit(8): the resources each option sets, in the original's order (-m: four).
 const RESOURCES: Record<string, number[]> = {
   a: [RLIMIT.AS],
   c: [RLIMIT.CORE],
@@ -72,7 +72,7 @@ export function main(argv: string[], env: Env): number {
   }
   if (rest.length === 0) dieUsage(usage);
   // Applied just before execve, with nothing left to allocate: Bun itself may not run under the
-  // limits asked for (DESIGN.md "Known traps"). On failure the old limits come back for the report.
+  // limits asked for. On failure the old limits come back for the report.
   const sets: { r: number; set: () => number; undo: () => number }[] = [];
   let nofile: bigint | undefined;
   const mem: Record<number, bigint> = {};

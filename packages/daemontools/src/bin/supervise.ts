@@ -20,7 +20,7 @@ export const usage = "supervise dir";
 
 const SIGNALS: Record<string, NodeJS.Signals> = { a: "SIGALRM", h: "SIGHUP", k: "SIGKILL", t: "SIGTERM", i: "SIGINT" };
 
-// spec/daemontools-ucspi.md §1: start ./run, restart it when it dies, obey supervise/control.
+// supervise(8): start ./run, restart it when it dies, obey supervise/control.
 export async function main(argv: string[], _env: Env): Promise<number> {
   setProg("supervise");
   try {

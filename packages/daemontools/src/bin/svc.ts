@@ -13,7 +13,7 @@ export const usage = "svc -opts dir ...";
 const OPTIONS =
   "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill\n";
 
-// spec/daemontools-ucspi.md §1.5: the letters, deduplicated in order, in one write per dir; always 0 past usage.
+// svc(8): the letters, deduplicated in order, in one write per dir; always 0 past usage.
 export function main(argv: string[], _env: Env): number {
   setProg("svc");
   sigpipeIgnore();

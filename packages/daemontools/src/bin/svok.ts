@@ -7,7 +7,7 @@ import type { Env } from "@qts/core/run";
 
 export const usage = "svok dir";
 
-// spec/daemontools-ucspi.md §1.6: 0 if a supervise holds supervise/ok, 100 if not, 111 on trouble.
+// svok(8): 0 if a supervise holds supervise/ok, 100 if not, 111 on trouble.
 export function main(argv: string[], _env: Env): number {
   setProg("svok");
   const dir = argv[0];

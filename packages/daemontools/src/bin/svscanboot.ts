@@ -26,7 +26,7 @@ function services(dir: string): string[] {
   return [...(all.length ? all : [`${dir}/*`]), ...(logs.length ? logs : [`${dir}/*/log`])];
 }
 
-// spec/daemontools-ucspi.md §2.2, Debian's script: stop leftover supervisors, then
+// svscanboot(8), Debian's script: stop leftover supervisors, then
 // `svscan DIR 2>&1 | readproctitle service errors: ....` (400 dots) with only PATH set.
 export function main(argv: string[], env: Env): Promise<number> {
   setProg("svscanboot");

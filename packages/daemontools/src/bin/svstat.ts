@@ -11,7 +11,7 @@ import { decodeStatus, STATUS_SIZE, statusText } from "../lib/status.ts";
 
 export const usage = "svstat dir ...";
 
-// spec/daemontools-ucspi.md §1.7: one line per dir, always 0 (111 only for the cwd).
+// svstat(8): one line per dir, always 0 (111 only for the cwd).
 export function main(argv: string[], _env: Env): number {
   setProg("svstat");
   let orig = -1;

@@ -8,7 +8,7 @@ import { syncClock, writeStamp } from "@qts/daemontools/lib/stamp";
 
 export const usage = "tai64n";
 
-// spec/daemontools-ucspi.md §4: a stamp when a line's first byte is read; output flushed before each
+// tai64n(8): a stamp when a line's first byte is read; output flushed before each
 // read; a final partial line is stamped but gets no newline; 111 on a read or write error, silently.
 export function main(_argv: string[], _env: Env): number {
   setProg("tai64n");

@@ -8,7 +8,7 @@ import { formatLocal, hexval } from "@qts/tai64/tai64";
 
 export const usage = "tai64nlocal";
 
-// spec/daemontools-ucspi.md §4. Where the C program would crash (localtime() failing on a short or
+// tai64nlocal(8). Where the C program would crash (localtime() failing on a short or
 // absurd label) the label is passed through unchanged instead.
 export function main(_argv: string[], _env: Env): number {
   setProg("tai64nlocal");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // supervise/control: the bytes svc writes, queued in arrival order. supervise
-// takes one per loop turn (spec/daemontools-ucspi.md §1.2), so bytes that
+// takes one per loop turn (supervise.c's doit()), so bytes that
 // arrive while it sleeps wait here, as they would in the FIFO.
 import { readSync } from "node:fs";
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// multilog's engine: script, log directories, rotation (spec/daemontools-ucspi.md §3).
+// multilog's engine: script, log directories, rotation (multilog(8)).
 //
 // Output is byte-identical to the C program's: its 512-byte per-directory
 // buffer, its 1024-byte input reads and the c_write cut rule decide where a

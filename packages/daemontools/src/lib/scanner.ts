@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// svscan's table of services (spec/daemontools-ucspi.md §2.1): one supervise per
+// svscan's table of services (svscan(8), svscan.c): one supervise per
 // directory, identified by (dev, ino), plus "supervise log" fed by a pipe that
 // svscan holds for as long as the entry exists, so no line is lost when either side restarts.
 import { type BigIntStats, closeSync, constants, openSync, readdirSync, statSync, writeSync } from "node:fs";

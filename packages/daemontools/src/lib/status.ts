@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// supervise/status, 18 bytes (spec/daemontools-ucspi.md §1.3): TAI64N of the last
+// supervise/status, 18 bytes (supervise.c's announce()): TAI64N of the last
 // pid change (12 bytes, big-endian), pid (4 bytes, little-endian), paused, want.
 import { closeSync, constants, openSync, renameSync, writeSync } from "node:fs";
 import { errorStr } from "@qts/core/errstr";

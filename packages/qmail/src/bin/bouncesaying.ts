@@ -6,7 +6,7 @@ import { runChild } from "../lib/child.ts";
 
 export const usage = "bouncesaying error [ program [ arg ... ] ]";
 
-// spec/qmail.md §1: bounce with the text; with a program, only when it exits 0 (111 defers, else accept).
+// bouncesaying(1): bounce with the text; with a program, only when it exits 0 (111 defers, else accept).
 export function main(argv: string[], env: Env): number {
   setProg("bouncesaying");
   const text = argv[0];

@@ -8,7 +8,7 @@ import { reinject } from "./forward.ts";
 
 export const usage = "condredirect newaddress program [ arg ... ]";
 
-// spec/qmail.md §1: when program exits 0, forward to newaddress (sender $SENDER) and exit 99.
+// condredirect(1): when program exits 0, forward to newaddress (sender $SENDER) and exit 99.
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("condredirect");
   process.exitCode = EXIT_TEMP;

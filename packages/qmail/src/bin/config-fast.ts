@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// config-fast FQDN (spec/qmail.md §8.3): control/me, defaultdomain and
+// config-fast FQDN (config-fast(8)): control/me, defaultdomain and
 // plusdomain from the name, which is also appended to locals and rcpthosts;
 // every file mode 644. Same messages as qmail's config-fast.sh.
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// config (spec/qmail.md §8.3): qmail's config.sh, the DNS sibling of
+// config (config(8)): qmail's config.sh, the DNS sibling of
 // config-fast. The host's name, its canonical name in DNS (A, then PTR of the
 // first address) into me, defaultdomain and plusdomain; the PTR names of the
 // local addresses and of the canonical name's addresses into locals, copied to

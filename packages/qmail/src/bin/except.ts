@@ -6,7 +6,7 @@ import { runChild } from "../lib/child.ts";
 
 export const usage = "except program [ arg ... ]";
 
-// spec/qmail.md §1: run program and reverse its verdict: 0 -> 100, 111 stays 111, anything else -> 0.
+// except(1): run program and reverse its verdict: 0 -> 100, 111 stays 111, anything else -> 0.
 export function main(argv: string[], env: Env): number {
   setProg("except");
   if (argv.length === 0) {

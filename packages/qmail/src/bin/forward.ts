@@ -42,7 +42,7 @@ export async function reinject(
   return okCode;
 }
 
-// spec/qmail.md §1: forward the message on stdin to the addresses, envelope sender $NEWSENDER.
+// forward(1): forward the message on stdin to the addresses, envelope sender $NEWSENDER.
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("forward");
   sigpipeIgnore();

@@ -6,7 +6,7 @@ import { maildirMake } from "../lib/maildir.ts";
 
 export const usage = "maildirmake name";
 
-// spec/qmail.md §1: name, name/tmp, name/new, name/cur, each mode 700.
+// maildirmake(1): name, name/tmp, name/new, name/cur, each mode 700.
 export function main(argv: string[], _env: Env): number {
   setProg("maildirmake");
   process.umask(0o077);

@@ -16,7 +16,7 @@ export function main(argv: string[], env: Env): Promise<number> {
   const args = rawArgs(argv);
   const subject = args[0] ?? "";
   const to = args.slice(1).join(" ");
-  // A newline in an argument folds into the field instead of starting a new one (spec/security.md §2.4).
+  // A newline in an argument folds into the field instead of starting a new one.
   const head = `${fold(`Subject: ${subject}\n`)}${fold(to ? `To: ${to}\n` : "To:\n")}\n`;
   guardPending();
   return new Injector(env).run([], new Input(0, Buffer.from(head, "latin1")));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // predate child [arg ...]: runs child with a Date: line (local time, numeric
-// offset) put in front of stdin (spec/qmail.md §1, netqmail's predate.c).
+// offset) put in front of stdin (predate(1), netqmail's predate.c).
 import { spawn } from "node:child_process";
 import { readSync } from "node:fs";
 import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";

@@ -8,7 +8,7 @@ import { type Fed, runFed } from "../lib/child.ts";
 
 export const usage = "preline cmd [ arg ... ]";
 
-// spec/qmail.md §1: run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
+// preline(1): run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("preline");
   sigpipeIgnore();

@@ -37,7 +37,7 @@ function cleanuppid(): void {
 
 class Gone extends Error {}
 
-// spec/qmail.md §3: `foop/N\0` or `todo/N\0` on fd 0, one byte back on fd 1.
+// qmail-clean.c: `foop/N\0` or `todo/N\0` on fd 0, one byte back on fd 1.
 export function main(_argv: string[], env: Env): number {
   setProg("qmail-clean");
   sigpipeIgnore();

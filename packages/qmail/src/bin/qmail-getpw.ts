@@ -8,7 +8,7 @@ import { UsersError } from "../lib/users.ts";
 
 export const usage = "qmail-getpw local";
 
-// spec/qmail.md §4.1: six NUL-terminated fields on stdout, or a qlx exit code (no text).
+// qmail-getpw(8): six NUL-terminated fields on stdout, or a qlx exit code (no text).
 export function main(argv: string[], _env: Env): number {
   setProg("qmail-getpw");
   const local = rawArgs(argv)[0];

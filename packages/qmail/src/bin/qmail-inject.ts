@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]  (spec/qmail.md §7)
+// qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]  (qmail-inject(8))
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { guardPending, Injector, Input } from "../lib/inject.ts";

@@ -34,7 +34,7 @@ function sayErr(s: string): void {
   } catch {}
 }
 
-// spec/qmail.md §4: deliver one message (seekable fd 0) by ~user/.qmail<dash><ext>.
+// qmail-local(8): deliver one message (seekable fd 0) by ~user/.qmail<dash><ext>.
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qmail-local");
   sigpipeIgnore();

@@ -9,7 +9,7 @@ import { assignRecords } from "../lib/users-assign.ts";
 
 export const usage = "qmail-newu";
 
-// spec/qmail.md §4.8: users/assign -> users/cdb.tmp, fsync, rename over users/cdb; 111 on any trouble.
+// qmail-newu(8): users/assign -> users/cdb.tmp, fsync, rename over users/cdb; 111 on any trouble.
 export function main(_argv: string[], env: Env): number {
   setProg("qmail-newu");
   process.umask(0o033);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-queue: the message on fd 0, the envelope on fd 1, the result in the
-// exit code (spec/qmail.md §2.2-2.4); no diagnostics. Root and qmailq write
+// exit code (qmail-queue(8)); no diagnostics. Root and qmailq write
 // the queue themselves, anyone else goes through qmail-queued.
 import { readSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// qmail-remote: sends one message by SMTP to one host (spec/qmail.md §6, with
-// the accept-5xx and oversize-DNS patches of §9). Always exits 0; the result
+// qmail-remote: sends one message by SMTP to one host (qmail-remote(8), with
+// the accept-5xx and oversize-DNS patches). Always exits 0; the result
 // is the r/h/s and K/Z/D report on stdout.
 import { writeSync } from "node:fs";
 import { byteStr, rawArgs, textOf } from "@qts/core/bytes";

@@ -19,7 +19,7 @@ function alert(s: string): number {
   return EXIT_TEMP;
 }
 
-// spec/qmail.md §2.5: log on fd 0; fds 1-4 to and from the spawners, 5-6 to and from qmail-clean.
+// qmail-start.c: log on fd 0; fds 1-4 to and from the spawners, 5-6 to and from qmail-clean.
 export async function main(_argv: string[], env: Env): Promise<number> {
   setProg("qmail-send");
   const home = qmailHome(env);

@@ -11,7 +11,7 @@ import { readdirRaw, SPLIT } from "../lib/qread.ts";
 
 export const usage = "qmail-showctl";
 
-// conf-break, conf-patrn (netqmail: 002), conf-spawn; spec/qmail.md §1.
+// conf-break, conf-patrn (netqmail: 002), conf-spawn; qmail-showctl(8).
 const BREAK = "-";
 const PATRN = 0o002;
 const SPAWN = 120;

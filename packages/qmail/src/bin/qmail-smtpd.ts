@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-smtpd: SMTP server on fd 0/1 (spec/qmail.md §5, §9.3), run by tcpserver.
+// qmail-smtpd: SMTP server on fd 0/1 (qmail-smtpd(8), with SIZE of RFC 1870), run by tcpserver.
 import { writeSync } from "node:fs";
 import { textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, warn } from "@qts/core/die";

@@ -37,8 +37,8 @@ function freeRange(count: number): number {
   }
 }
 
-// spec/qmail.md §1: six pipes; qmail-lspawn (root), qmail-rspawn (qmailr), qmail-clean (qmailq), an optional
-// logger (qmaill/nofiles) and qmail-queued (qmailq, DESIGN.md) as children; qmail-send (qmails) in this process.
+// qmail-start(8): six pipes; qmail-lspawn (root), qmail-rspawn (qmailr), qmail-clean (qmailq), an optional
+// logger (qmaill/nofiles) and qmail-queued (qmailq, qmail-queued(8)) as children; qmail-send (qmails) in this process.
 export function main(argv: string[], env: Env): number {
   setProg("qmail-start");
   const home = qmailHome(env);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// sendmail: the sendmail-compatible front end of qmail (spec/qmail.md §7,
+// sendmail: the sendmail-compatible front end of qmail (sendmail(8),
 // netqmail's sendmail.c). Runs <home>/bin/qmail-inject, or qmail-smtpd for
 // -bs and qmail-qread for -bp (or when called as mailq).
 import { die, Exit, errWrite, setProg } from "@qts/core/die";

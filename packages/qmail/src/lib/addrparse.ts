@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-smtpd's addrparse (spec/qmail.md §5, spec/security.md §2.6). Strings are
+// qmail-smtpd's addrparse (qmail-smtpd.c). Strings are
 // latin1: one char per protocol byte; the caller has cut the line at any NUL.
 import { ip6Literal, ipme, ipme6, ipScanBracket } from "./addrip.ts";
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// What config-fast and config share (spec/qmail.md §8.3): the control files
+// What config-fast and config share (config-fast(8), config(8)): the control files
 // both scripts write with the same messages, and config's DNS steps, which
 // qmail runs as helper programs (hostname, dnsfq, dnsip, ipmeprint, dnsptr).
 import { appendFileSync, chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// control/ files, read as qmail's control.c does (spec/qmail.md §8): trailing
+// control/ files, read as qmail's control.c does (qmail-control(5)): trailing
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

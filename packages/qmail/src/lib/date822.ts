@@ -8,7 +8,7 @@ function p2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
-/** netqmail's unpatched date822fmt: `26 Sep 1995 04:46:54 -0000`, UTC, day not zero-padded (spec/qmail.md appendix). */
+/** netqmail's unpatched date822fmt: `26 Sep 1995 04:46:54 -0000`, UTC, day not zero-padded. */
 export function date822utc(unixMs: number = Date.now()): string {
   const d = new Date(unixMs);
   return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p2(d.getUTCHours())}:${p2(
@@ -17,7 +17,7 @@ export function date822utc(unixMs: number = Date.now()): string {
 }
 
 /**
- * date822fmt with the date-localtime patch (spec/qmail.md §9.1), which we
+ * date822fmt with the date-localtime patch, which we
  * apply: `26 Sep 1995 00:46:54 -0400`, local time (TZ) with a numeric offset.
  * Used for every RFC 822 date qmail writes: Received lines, Date headers, bounces.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// qmail-remote's DNS (netqmail dns.c with the oversize-DNS patch, spec/qmail.md
-// §6 and §9.2) on node:dns: c-ares takes answers of any size and retries over
+// qmail-remote's DNS (netqmail dns.c with the oversize-DNS patch,
+// qmail-remote(8)) on node:dns: c-ares takes answers of any size and retries over
 // TCP on truncation. Results keep dns.c's soft/hard split.
 //
 // Servers: /etc/resolv.conf, unless $QMAILREMOTE_DNS lists "ip[:port]"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // .qmail files: which one applies to an address extension, and what its
-// lines mean (spec/qmail.md §4.3-4.4; qmail-local.c qmesearch, qmeexists,
+// lines mean (dot-qmail(5); qmail-local.c qmesearch, qmeexists,
 // qmeox and the main loop).
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";

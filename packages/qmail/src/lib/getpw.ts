@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-getpw's user lookup (spec/qmail.md §4.1; qmail-getpw.c).
+// qmail-getpw's user lookup (qmail-getpw(8); qmail-getpw.c).
 import { statSync } from "node:fs";
 import { byteStr, bytesOf } from "@qts/core/bytes";
 import { errorTemp } from "@qts/core/errstr";

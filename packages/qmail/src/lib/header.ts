@@ -142,7 +142,7 @@ export function quote2(s: string): string {
 
 /**
  * Folds a header field we generate so that a CR or LF inside it never starts
- * a new header line (spec/security.md §2.4): each one not followed by a
+ * a new header line: each one not followed by a
  * blank (or CR by LF) gets a space after it. The field's final LF is kept.
  */
 export function fold(field: string): string {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail's users and groups (spec/qmail.md §1; INSTALL.ids). C qmail compiles
+// qmail's users and groups (INSTALL.ids). C qmail compiles
 // the numeric ids in at build time (auto_uids.c); ours are recorded at install
 // in <home>/bin/.qmail-ids, the one override point: `make setup` writes the
 // ids it found through NSS, or, for an install run by an ordinary user

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-inject (spec/qmail.md §7): reads a message, rewrites the addresses
+// qmail-inject (qmail-inject(8)): reads a message, rewrites the addresses
 // in its header, adds Date, Message-ID, From (or their Resent- forms), works
 // out the envelope and hands the message to qmail-queue ($QMAILQUEUE), or
 // prints it with -n. Behaviour and texts follow netqmail 1.06's qmail-inject.c.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's view of the message: a seekable fd 0 that every delivery
-// rewinds and reads again (spec/qmail.md §4.2-4.7).
+// rewinds and reads again (qmail-local(8), qmail-local.c).
 import { fstatSync, readSync } from "node:fs";
 import { errorStr } from "@qts/core/errstr";
 import { rewind } from "@qts/sys/seek";

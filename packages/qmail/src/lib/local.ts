@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-local's pieces besides files and maildirs (spec/qmail.md §4.2, §4.7):
+// qmail-local's pieces besides files and maildirs (qmail-local(8)):
 // the environment and header lines, program delivery, forwarding.
 import { isUtf8 } from "node:buffer";
 import { spawnSync } from "node:child_process";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Maildir delivery (spec/qmail.md §4.6; qmail-local.c maildir_child):
+// Maildir delivery (maildir(5); qmail-local.c maildir_child):
 // tmp/<time>.<pid>.<host> created exclusively, Return-Path + Delivered-To +
 // the message as is, fsync, link into new/, fsync new/ (link-sync, §9.5),
 // unlink tmp. Any failure removes the tmp file and defers.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// mbox delivery (spec/qmail.md §4.5; qmail-local.c mailfile): From_ line,
+// mbox delivery (dot-qmail(5); qmail-local.c mailfile): From_ line,
 // Return-Path, Delivered-To, the message with ^>*From quoted, a blank line;
 // flock with a 30 s limit; on a write error the file is cut back to its old
 // length and the delivery is deferred.

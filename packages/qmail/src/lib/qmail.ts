@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail_open/put/from/to/close (qmail.c): hands one message to qmail-queue,
 // or to $QMAILQUEUE as netqmail does, with the message on the child's fd 0
-// and the envelope on its fd 1 (spec/qmail.md §2.2, §2.4).
+// and the envelope on its fd 1 (qmail-queue(8)).
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
 import { isAbsolute, join } from "node:path";

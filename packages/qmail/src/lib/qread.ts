@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The queue as qmail-qread lists it (spec/qmail.md §2.1): info/<split>/<id>
+// The queue as qmail-qread lists it (qmail-qread(8)): info/<split>/<id>
 // in directory order, with mess/, local/, remote/ and bounce/ of each id.
 import { closeSync, fstatSync, opendirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { errnoName, errorStr } from "@qts/core/errstr";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-queue's algorithm (spec/qmail.md §2.2-2.4), as a library: the program
+// qmail-queue's algorithm (qmail-queue(8), qmail-queue.c), as a library: the program
 // qmail-queue, qmail-queued and in-process injectors (QmailQueue) share it.
 // Only a caller that may write the queue (root or qmailq) uses it directly.
 import {
@@ -115,7 +115,7 @@ export function receivedLine(pid: number, uid: number, ids: QmailIds, nowMs: num
   return `Received: (qmail ${pid} invoked ${who}); ${date822(nowMs)}\n`;
 }
 
-/** Whether this process may write the queue itself: root or qmailq (DESIGN.md "The queue and privileges"). */
+/** Whether this process may write the queue itself: root or qmailq (qmail-queued(8)). */
 export function mayWriteQueue(ids: QmailIds): boolean {
   const euid = process.geteuid?.() ?? -1;
   return euid === 0 || euid === ids.uid.qmailq;
@@ -298,7 +298,7 @@ export class QueueWriter {
     }
     try {
       linkSync(pidFn, w.messFn);
-      // link-sync patch (spec/qmail.md §9.5): the new name must survive a crash.
+      // link-sync patch: the new name must survive a crash.
       fsyncDir(join(queue, "mess", String(num % BigInt(SPLIT))));
     } catch {
       w.close();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Opening the queue the way DESIGN.md "The queue and privileges" decides:
+// Opening the queue the way qmail-queued(8) describes:
 // root and qmailq write it directly (lib/queue.ts); anyone else talks to
 // qmail-queued over its socket, and when qmail-queued is not reachable,
 // writes a drop file that qmail-queued drains later. All three look alike

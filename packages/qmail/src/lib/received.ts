@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-smtpd's Received line (received.c; spec/qmail.md §5, spec/security.md §2.4).
+// qmail-smtpd's Received line (received.c).
 import { date822 } from "./date822.ts";
 
 /** safeput: anything outside [A-Za-z0-9.@%+/=:\-\[\]] becomes '?', so no value can start a header line. */

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Queue file names (fmtqfn.c): mess, info, local and remote are split into
-// <N % 23>/ subdirectories; todo, intd, bounce and the clean requests are not
-// (spec/qmail.md §2.1).
+// <N % 23>/ subdirectories; todo, intd, bounce and the clean requests are not.
 
 /** conf-split. */
 export const SPLIT = 23;

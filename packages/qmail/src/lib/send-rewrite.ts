@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-send's recipient rewriting and VERP (spec/qmail.md §2.6). Strings
+// qmail-send's recipient rewriting and VERP (qmail-send.c). Strings
 // hold bytes as latin1 characters; domain lookups ignore ASCII case, like
 // constmap.
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-send's queue manager (spec/qmail.md §2.5-2.9): todo scan, info and
+// qmail-send's queue manager (qmail-send(8), qmail-send.c): todo scan, info and
 // channel files, schedule and retries, deliveries through the spawners,
 // bounces, cleanup. The structure is qmail-send.c's: one loop that does a
 // little of each job per turn and sleeps until a file descriptor, a signal
@@ -75,7 +75,7 @@ export function logsafe(s: string): string {
   return out;
 }
 
-/** addbounce()'s text for one failed recipient (spec/qmail.md §2.8). */
+/** addbounce()'s text for one failed recipient. */
 export function bounceEntry(recip: string, report: string): string {
   let t = `<${recip}`.replace(/\n/g, "_");
   t += `>:\n${report}`;
@@ -508,7 +508,7 @@ export class QmailSend {
     }
   }
 
-  /** On exit, each pending retry time becomes the channel file's mtime (spec/qmail.md §2.7). */
+  /** On exit, each pending retry time becomes the channel file's mtime. */
   private pqfinish(): void {
     for (let c = 0; c < CHANNELS; ++c) {
       const q = this.pqchan[c] as Prioq;
@@ -748,7 +748,7 @@ export class QmailSend {
     this.delStatus();
   }
 
-  /** The record's T becomes D in place (spec/qmail.md §2.5). */
+  /** The record's T becomes D in place. */
   private markdone(c: number, id: number, pos: number): void {
     const fn = fmtqfn(chanaddr[c] as string, id, true);
     try {

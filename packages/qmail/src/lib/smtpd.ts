@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-smtpd's session (spec/qmail.md §5 and §9.3 SIZE, spec/security.md §2):
+// qmail-smtpd's session (qmail-smtpd(8), RFC 5321, SIZE of RFC 1870):
 // commands parsed from big buffered reads (pipelining), replies batched and
 // written synchronously before every blocking read, DATA streamed to
 // qmail-queue through QmailQueue with bounded memory.

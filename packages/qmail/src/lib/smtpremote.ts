@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-remote's SMTP side (spec/qmail.md §6, §9.4; spec/security.md §2.2):
+// qmail-remote's SMTP side (qmail-remote(8), RFC 5321):
 // the reply parser of smtpcode(), the message encoder, and one SMTP session.
 import { readSync } from "node:fs";
 import { connect, type Socket } from "node:net";
@@ -78,7 +78,7 @@ export class ReplyParser {
  * CRLF. Unlike netqmail (lone CR sent as is) and notqmail 1.09 (lone CR
  * becomes CRLF without dot-stuffing what follows), a lone CR becomes CRLF and
  * a dot after ANY line break we emit is doubled, so the output holds exactly
- * one CRLF.CRLF, at the end, and no lone CR or LF (spec/security.md §2.2).
+ * one CRLF.CRLF, at the end, and no lone CR or LF (RFC 5321 section 2.3.8).
  */
 export class DataEncoder {
   private lineStart = true;

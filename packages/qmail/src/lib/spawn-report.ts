@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // How qmail-lspawn and qmail-rspawn turn a child's exit status and output
-// into one K/Z/D report (spec/qmail.md §3, §6).
+// into one K/Z/D report (spawn.c, qmail-lspawn.c, qmail-rspawn.c).
 import type { Outcome } from "./spawn.ts";
 import { QLX } from "./users.ts";
 

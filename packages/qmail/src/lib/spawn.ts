@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The spawner side of qmail-send's delivery protocol (spawn.c), shared by
 // qmail-lspawn and qmail-rspawn: commands `<slot>messid\0sender\0recip\0` on
-// fd 0, reports `<slot><K|Z|D>text\0` on fd 1 (spec/qmail.md §3).
+// fd 0, reports `<slot><K|Z|D>text\0` on fd 1.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { execEnv } from "@qts/core/bytes";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // queue/lock/tcpto, qmail-1.03/netqmail's table of remote IPs that timed out
-// (spec/qmail.md §6): 1024 bytes, 64 records of 16 bytes. Record: IPv4 address
+// (qmail-tcpto(8), tcpto.c): 1024 bytes, 64 records of 16 bytes. Record: IPv4 address
 // in bytes 0-3, count of recent timeouts in byte 4, time of the last one in
 // bytes 8-11 (little endian, unix seconds). Readers and writers hold an
 // exclusive flock on a write-only descriptor of the file, as tcpto.c does.

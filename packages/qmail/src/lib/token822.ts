@@ -299,7 +299,7 @@ function startsLine(s: string, j: number, ch: number): boolean {
 /**
  * token822_unparse: prints the tokens, with ",\n  " between addresses and
  * the line breaks merged back while the line stays within linelen; ends in \n.
- * One change from C (spec/security.md §2.4): an escaped CR or LF inside a
+ * One change from C: an escaped CR or LF inside a
  * word is followed by a space unless whitespace follows anyway, so a value
  * from argv or the environment can never start a header line of its own.
  */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// users/assign -> users/cdb records, as qmail-newu builds them (spec/qmail.md §4.8; qmail-newu.c).
+// users/assign -> users/cdb records, as qmail-newu builds them (qmail-users(5); qmail-newu.c).
 
 /** A users/assign syntax error: qmail-newu's "bad format in users/assign". */
 export class AssignFormatError extends Error {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-users: the users/cdb lookup qmail-lspawn does before falling back to
-// qmail-getpw (spec/qmail.md §4.8; qmail-lspawn.c nughde_get). Keys, as
+// qmail-getpw (qmail-users(5); qmail-lspawn.c nughde_get). Keys, as
 // qmail-newu writes them: "!local\0" for a simple (=) entry, "!prefix" for a
 // wildcard (+) entry, and "" holding the characters that may end a wildcard
 // prefix. Values: user\0uid\0gid\0home\0dash\0ext.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// tcpclient, spec/daemontools-ucspi.md §7: connect, then run the program with
+// tcpclient(1): connect, then run the program with
 // the socket on fds 6 (read) and 7 (write) and the tcpserver variables.
 import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";

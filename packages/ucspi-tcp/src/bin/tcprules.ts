@@ -8,7 +8,7 @@ import { BadLine, compileRules } from "../lib/rules.ts";
 
 export const usage = "tcprules rules.cdb rules.tmp";
 
-// spec/daemontools-ucspi.md §6.5: rules text on stdin → cdb in tmp, fsync, close, rename.
+// tcprules(1): rules text on stdin → cdb in tmp, fsync, close, rename.
 export function main(argv: string[], _env: Env): number {
   setProg("tcprules");
   const fn = argv[0];

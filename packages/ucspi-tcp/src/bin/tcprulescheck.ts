@@ -25,7 +25,7 @@ function describe(hit: RuleHit): Buffer {
   return Buffer.concat(out);
 }
 
-// spec/daemontools-ucspi.md §6.5: which rule tcpserver would apply to TCPREMOTEIP/HOST/INFO.
+// tcprulescheck(1): which rule tcpserver would apply to TCPREMOTEIP/HOST/INFO.
 export function main(argv: string[], env: Env): number {
   setProg("tcprulescheck");
   const fn = argv[0];

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// tcpserver, spec/daemontools-ucspi.md §6. The C original forks a child per
+// tcpserver(1). The C original forks a child per
 // connection that does the lookups and then execs the program. Here the
 // parent does the lookups (asynchronously, so the accept loop never waits)
 // and posix_spawns the program, on worker threads, with the socket on fds 0

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// tcprules' text syntax and tcpserver's rule lookup, spec/daemontools-ucspi.md §6.5.
+// tcprules' text syntax and tcpserver's rule lookup (tcprules(1), tcpserver(1)).
 import type { Cdb } from "@qts/cdb/cdb";
 
 /** A line tcprules cannot parse; line is the line with trailing \n, spaces and tabs removed. */
