@@ -116,10 +116,12 @@ describe.each(impls)("svscan (%s)", (_which, svscan, supDir) => {
     const pipeOut = readlinkSync(`/proc/${supB?.pid}/fd/1`);
     expect(pipeOut).toMatch(/^pipe:/);
     expect(readlinkSync(`/proc/${supLog?.pid}/fd/0`)).toBe(pipeOut);
-    expect(readlinkSync(`/proc/${supLog?.pid}/cwd`)).toBe(join(dir, "b/log"));
-    expect(existsSync(join(target, "supervise/status"))).toBe(true);
+    // svscan starts `supervise log` in b (svscan.c's start()); supervise itself then changes into log.
+    expect(await waitFor(() => readlinkSync(`/proc/${supLog?.pid}/cwd`) === join(dir, "b/log"), 5000)).toBe(true);
+    // A supervise writes its status once started, which takes a while on a loaded machine.
+    expect(await waitFor(() => existsSync(join(target, "supervise/status")), 5000)).toBe(true);
     expect(existsSync(join(dir, ".hidden/supervise"))).toBe(false);
-    expect(await waitFor(() => existsSync(`${base}/b.log`) && readFileSync(`${base}/b.log`, "utf8"), 3000)).toBe(
+    expect(await waitFor(() => existsSync(`${base}/b.log`) && readFileSync(`${base}/b.log`, "utf8"), 8000)).toBe(
       "b output\n",
     );
     expect(t.out()).toStartWith("svscan: warning: unable to stat broken: file does not exist\n");
@@ -142,7 +144,7 @@ describe.each(impls)("svscan (%s)", (_which, svscan, supDir) => {
         .split("\n")
         .filter((l) => l === "svscan: warning: unable to stat broken: file does not exist").length,
     ).toBeGreaterThanOrEqual(2);
-  }, 15_000);
+  }, 30_000);
 
   test("supervise not in PATH: a warning per service and scan", async () => {
     const base = tmp("qts-scan-");
@@ -238,7 +240,7 @@ test("svscan (ours): crash loop at most once a second; no log line lost across r
   const missing: number[] = [];
   for (let i = 1; i <= max; i++) if (!seen.has(i)) missing.push(i);
   expect(missing).toEqual([]);
-  expect(max).toBeGreaterThan(200);
+  expect(max).toBeGreaterThan(50); // enough lines to span every restart, even on a loaded machine
 
   const starts = readFileSync(`${base}/starts`, "utf8").trim().split("\n").map(Number);
   // The stamps are the run script's, taken some ms after supervise's fork (more under load): each gap

@@ -63,10 +63,10 @@ async function drained(h: Home): Promise<string[]> {
 }
 
 /** Injects and waits for its end msg line. */
-async function deliver(q: Running, h: Home, sender: string, recips: string[]): Promise<number> {
+async function deliver(q: Running, h: Home, sender: string, recips: string[], ms = 8000): Promise<number> {
   const n = q.lines().length;
   const id = inject(h, sender, recips);
-  expect(await q.waitLineFrom(n, new RegExp(`^end msg ${id}$`))).toBe(true);
+  expect(await q.waitLineFrom(n, new RegExp(`^end msg ${id}$`), ms)).toBe(true);
   return id;
 }
 
@@ -237,7 +237,8 @@ describe("qmail-send: todo scan and rewriting (spec §2.5, §2.6)", () => {
     const h = makeHome();
     await withQmail(h, async (q) => {
       const rcpts = Array.from({ length: 200 }, (_, i) => (i % 2 ? `ok${i}@domain` : `r${i}@remote.org`));
-      const id = await deliver(q, h, "me@domain", rcpts);
+      // 200 deliveries, each a process pair: bounded generously for a loaded 2-core machine.
+      const id = await deliver(q, h, "me@domain", rcpts, 40_000);
       const got = deliveries(h).map((x) => x.split("\n"));
       const local = got.filter((x) => x[0] === "nobody").map((x) => `${x[2]}@${x[5]}`);
       const remote = got.filter((x) => x[0] !== "nobody").map((x) => x[2]);
