@@ -168,9 +168,10 @@ stop() {
 trap stop INT TERM
 
 # Ready when every service says so (svwait -U: tcpserver once bound, multilog once its directory
-# is locked; supervise(8), notification-fd), bounded; otherwise say why and stop.
+# is locked; supervise(8), notification-fd), bounded (30 s: a loaded machine starts a dozen
+# processes slowly); otherwise say why and stop.
 ready=
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   kill -0 "$SVSCAN" 2>/dev/null || break
   if "$H/bin/svok" "$S/qmail" && "$H/bin/svok" "$S/smtpd" && "$H/bin/svok" "$S/smtpd/log" &&
     { [ "${#SVC6[@]}" -eq 0 ] || "$H/bin/svok" "${SVC6[0]}"; }; then

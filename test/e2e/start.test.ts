@@ -94,7 +94,10 @@ describe.skipIf(!have)("make start, with Debian's daemontools and ucspi-tcp mask
 
   test("the banner comes once SMTP answers", () => {
     expect(o().log).toContain("done");
-    expect(o().files["first.out"]).toContain("start: SMTP on 127.0.0.1:");
+    // with its stderr, so that a failure shows why
+    expect(`${o().files["first.out"]}\n--- first.err:\n${o().files["first.err"]}`).toContain(
+      "start: SMTP on 127.0.0.1:",
+    );
   });
 
   test("no original ran, and every process of the tree is our executable", () => {
