@@ -234,3 +234,50 @@ describe("qmail-authd's command line and end", () => {
     expect(existsSync(join(h, "authd/socket"))).toBe(false);
   });
 });
+
+describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))("qmail-authd not root (make start by a user): PAM's unix_chkpwd", () => {
+  const ME = "qtsau_me";
+  const OTHER = "qtsau_other";
+  let h = "";
+  let p: ChildProcess | undefined;
+  let errs = "";
+  beforeAll(async () => {
+    addUser(ME, "my secret");
+    addUser(OTHER, "other secret");
+    const me = getpwnam(ME);
+    if (!me) throw new Error(ME);
+    h = tmp("qts-authd-user-");
+    chmodSync(h, 0o755);
+    mkdirSync(join(h, "authd"), { mode: 0o700 });
+    chownSync(join(h, "authd"), me.uid, me.gid);
+    p = spawn("setpriv", [`--reuid=${ME}`, `--regid=${me.gid}`, "--clear-groups", AUTHD], {
+      env: { PATH: "/usr/bin:/bin", QMAILHOME: h },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    p.stderr?.on("data", (b: Buffer) => {
+      errs += b.toString("latin1");
+    });
+    await waitFor(() => existsSync(join(h, "authd/socket")), 10_000);
+  }, 30_000);
+  afterAll(() => kill(p?.pid, "SIGKILL"));
+
+  const asMe = (input: string) =>
+    run(
+      "setpriv",
+      [`--reuid=${ME}`, `--regid=${ME}`, "--clear-groups", "sh", "-c", 'exec "$@" 3<&0', "sh", CP, "/bin/echo", "ran"],
+      { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: h }, extendEnv: false },
+    );
+
+  test("its own user's password: right 0, wrong 1; another account's cannot be checked: 111", async () => {
+    expect((await asMe(`${ME}\0my secret\0ts\0`)).stdout).toBe("ran\n");
+    expect((await asMe(`${ME}\0my secreT\0ts\0`)).code).toBe(1);
+    expect((await asMe(`${OTHER}\0other secret\0ts\0`)).code).toBe(111);
+    const uid = getpwnam(ME)?.uid;
+    expect(errs).toContain(
+      `qmail-authd: warning: not root: only uid ${uid}'s own password can be checked (through /usr/sbin/unix_chkpwd)\n`,
+    );
+    expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} ok\n`);
+    expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} failed (refused by /usr/sbin/unix_chkpwd)\n`);
+    expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${OTHER} temporary failure (/usr/sbin/unix_chkpwd exit 9)\n`);
+  });
+});
