@@ -39,6 +39,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import yargs from "yargs";
+import { AUTHD_DIR } from "../packages/qmail/src/lib/authd-proto.ts";
 import { HOME_MARKER } from "../packages/qmail/src/lib/home.ts";
 import {
   formatIds,
@@ -50,7 +51,6 @@ import {
   USER_GROUP,
   USERS,
 } from "../packages/qmail/src/lib/ids.ts";
-import { AUTHD_DIR } from "../packages/qmail/src/lib/authd-proto.ts";
 import { QUEUED_DIR, QUEUED_DROP } from "../packages/qmail/src/lib/queued-paths.ts";
 import { mkfifo } from "../packages/sys/src/fifo.ts";
 import { getgrnam, getpwnam, getpwuid } from "../packages/sys/src/pwd.ts";

@@ -112,7 +112,16 @@ async function askAs(user: string, request: string): Promise<string> {
     "try:\n  s.sendall(sys.argv[2].encode('latin1').replace(b'|',b'\\0'))\n  s.shutdown(socket.SHUT_WR)\nexcept OSError:\n  pass\n" +
     "b=b''\nwhile True:\n  try:\n    c=s.recv(16)\n  except ConnectionResetError:\n    break\n  if not c: break\n  b+=c\n" +
     "print(list(b))\n";
-  const r = await run("setpriv", [`--reuid=${user}`, `--regid=${user === "nobody" ? "nogroup" : "nofiles"}`, "--clear-groups", "/usr/bin/python3", "-c", py, socket, request]);
+  const r = await run("setpriv", [
+    `--reuid=${user}`,
+    `--regid=${user === "nobody" ? "nogroup" : "nofiles"}`,
+    "--clear-groups",
+    "/usr/bin/python3",
+    "-c",
+    py,
+    socket,
+    request,
+  ]);
   return r.stdout.trim() || r.stderr;
 }
 
@@ -187,7 +196,17 @@ describe("checkpassword as qmail-authd's client (not root)", () => {
   const asQmaild = (input: string, prog: string[]) =>
     run(
       "setpriv",
-      ["--reuid=qmaild", "--regid=nofiles", "--clear-groups", "sh", "-c", 'exec "$@" 3<&0 </dev/null', "sh", CP, ...prog],
+      [
+        "--reuid=qmaild",
+        "--regid=nofiles",
+        "--clear-groups",
+        "sh",
+        "-c",
+        'exec "$@" 3<&0 </dev/null',
+        "sh",
+        CP,
+        ...prog,
+      ],
       { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: home }, extendEnv: false },
     );
 
@@ -205,8 +224,23 @@ describe("checkpassword as qmail-authd's client (not root)", () => {
     expect((await asQmaild(`${TOOR}\0toor secret\0ts\0`, ["/bin/echo", "ran"])).stdout).toBe("");
     const r = await run(
       "setpriv",
-      ["--reuid=qmaild", "--regid=nofiles", "--clear-groups", "sh", "-c", 'exec "$@" 3<&0', "sh", CP, "/bin/echo", "ran"],
-      { input: `${GOOD}\0${PW}\0`, env: { PATH: "/usr/bin:/bin", QMAILHOME: tmp("qts-authd-none-") }, extendEnv: false },
+      [
+        "--reuid=qmaild",
+        "--regid=nofiles",
+        "--clear-groups",
+        "sh",
+        "-c",
+        'exec "$@" 3<&0',
+        "sh",
+        CP,
+        "/bin/echo",
+        "ran",
+      ],
+      {
+        input: `${GOOD}\0${PW}\0`,
+        env: { PATH: "/usr/bin:/bin", QMAILHOME: tmp("qts-authd-none-") },
+        extendEnv: false,
+      },
     );
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 111, stdout: "" });
   });
@@ -215,9 +249,15 @@ describe("checkpassword as qmail-authd's client (not root)", () => {
 describe("qmail-authd's command line and end", () => {
   test("an option is a usage error (100); an unknown account 111", async () => {
     const u = await run(AUTHD, ["-x"]);
-    expect({ code: u.code, stderr: u.stderr }).toEqual({ code: 100, stderr: "qmail-authd: usage: qmail-authd [ account ... ]\n" });
+    expect({ code: u.code, stderr: u.stderr }).toEqual({
+      code: 100,
+      stderr: "qmail-authd: usage: qmail-authd [ account ... ]\n",
+    });
     const a = await run(AUTHD, ["qtsau_nosuchuser"], { env: { QMAILHOME: home } });
-    expect({ code: a.code, stderr: a.stderr }).toEqual({ code: 111, stderr: "qmail-authd: fatal: unknown account qtsau_nosuchuser\n" });
+    expect({ code: a.code, stderr: a.stderr }).toEqual({
+      code: 111,
+      stderr: "qmail-authd: fatal: unknown account qtsau_nosuchuser\n",
+    });
   });
 
   test("SIGTERM: exit 0, the socket removed", async () => {
@@ -235,49 +275,65 @@ describe("qmail-authd's command line and end", () => {
   });
 });
 
-describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))("qmail-authd not root (make start by a user): PAM's unix_chkpwd", () => {
-  const ME = "qtsau_me";
-  const OTHER = "qtsau_other";
-  let h = "";
-  let p: ChildProcess | undefined;
-  let errs = "";
-  beforeAll(async () => {
-    addUser(ME, "my secret");
-    addUser(OTHER, "other secret");
-    const me = getpwnam(ME);
-    if (!me) throw new Error(ME);
-    h = tmp("qts-authd-user-");
-    chmodSync(h, 0o755);
-    mkdirSync(join(h, "authd"), { mode: 0o700 });
-    chownSync(join(h, "authd"), me.uid, me.gid);
-    p = spawn("setpriv", [`--reuid=${ME}`, `--regid=${me.gid}`, "--clear-groups", AUTHD], {
-      env: { PATH: "/usr/bin:/bin", QMAILHOME: h },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    p.stderr?.on("data", (b: Buffer) => {
-      errs += b.toString("latin1");
-    });
-    await waitFor(() => existsSync(join(h, "authd/socket")), 10_000);
-  }, 30_000);
-  afterAll(() => kill(p?.pid, "SIGKILL"));
+describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))(
+  "qmail-authd not root (make start by a user): PAM's unix_chkpwd",
+  () => {
+    const ME = "qtsau_me";
+    const OTHER = "qtsau_other";
+    let h = "";
+    let p: ChildProcess | undefined;
+    let errs = "";
+    beforeAll(async () => {
+      addUser(ME, "my secret");
+      addUser(OTHER, "other secret");
+      const me = getpwnam(ME);
+      if (!me) throw new Error(ME);
+      h = tmp("qts-authd-user-");
+      chmodSync(h, 0o755);
+      mkdirSync(join(h, "authd"), { mode: 0o700 });
+      chownSync(join(h, "authd"), me.uid, me.gid);
+      p = spawn("setpriv", [`--reuid=${ME}`, `--regid=${me.gid}`, "--clear-groups", AUTHD], {
+        env: { PATH: "/usr/bin:/bin", QMAILHOME: h },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      p.stderr?.on("data", (b: Buffer) => {
+        errs += b.toString("latin1");
+      });
+      await waitFor(() => existsSync(join(h, "authd/socket")), 10_000);
+    }, 30_000);
+    afterAll(() => kill(p?.pid, "SIGKILL"));
 
-  const asMe = (input: string) =>
-    run(
-      "setpriv",
-      [`--reuid=${ME}`, `--regid=${ME}`, "--clear-groups", "sh", "-c", 'exec "$@" 3<&0', "sh", CP, "/bin/echo", "ran"],
-      { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: h }, extendEnv: false },
-    );
+    const asMe = (input: string) =>
+      run(
+        "setpriv",
+        [
+          `--reuid=${ME}`,
+          `--regid=${ME}`,
+          "--clear-groups",
+          "sh",
+          "-c",
+          'exec "$@" 3<&0',
+          "sh",
+          CP,
+          "/bin/echo",
+          "ran",
+        ],
+        { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: h }, extendEnv: false },
+      );
 
-  test("its own user's password: right 0, wrong 1; another account's cannot be checked: 111", async () => {
-    expect((await asMe(`${ME}\0my secret\0ts\0`)).stdout).toBe("ran\n");
-    expect((await asMe(`${ME}\0my secreT\0ts\0`)).code).toBe(1);
-    expect((await asMe(`${OTHER}\0other secret\0ts\0`)).code).toBe(111);
-    const uid = getpwnam(ME)?.uid;
-    expect(errs).toContain(
-      `qmail-authd: warning: not root: only uid ${uid}'s own password can be checked (through /usr/sbin/unix_chkpwd)\n`,
-    );
-    expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} ok\n`);
-    expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} failed (refused by /usr/sbin/unix_chkpwd)\n`);
-    expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${OTHER} temporary failure (/usr/sbin/unix_chkpwd exit 9)\n`);
-  });
-});
+    test("its own user's password: right 0, wrong 1; another account's cannot be checked: 111", async () => {
+      expect((await asMe(`${ME}\0my secret\0ts\0`)).stdout).toBe("ran\n");
+      expect((await asMe(`${ME}\0my secreT\0ts\0`)).code).toBe(1);
+      expect((await asMe(`${OTHER}\0other secret\0ts\0`)).code).toBe(111);
+      const uid = getpwnam(ME)?.uid;
+      expect(errs).toContain(
+        `qmail-authd: warning: not root: only uid ${uid}'s own password can be checked (through /usr/sbin/unix_chkpwd)\n`,
+      );
+      expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} ok\n`);
+      expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} failed (refused by /usr/sbin/unix_chkpwd)\n`);
+      expect(errs).toContain(
+        `qmail-authd: info: uid ${uid} name ${OTHER} temporary failure (/usr/sbin/unix_chkpwd exit 9)\n`,
+      );
+    });
+  },
+);
