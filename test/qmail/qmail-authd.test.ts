@@ -9,6 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from "node:
 import { connect } from "node:net";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
+import fc from "fast-check";
 import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
 
 const AUTHD = ours("qmail-authd");
@@ -185,6 +186,53 @@ describe("qmail-authd", () => {
     for (const s of idle) s.destroy();
     expect(await waitFor(async () => (await ask(`${GOOD}\0${PW}\0ts\0`))[0] === 0, 5000)).toBe(true);
   });
+
+  test("fuzzed requests in random pieces: always the answer the limits say, and it keeps serving", async () => {
+    /** What the request should get: 1 over the limits or when checked (no such names), 2 short of two NULs. */
+    const model = (b: Uint8Array): number => {
+      let field = 0;
+      let nuls = 0;
+      for (let i = 0; i < b.length; i++) {
+        if (i >= 1024 || (b[i] !== 0 && field >= 512)) return 1;
+        if (b[i] !== 0) {
+          field++;
+          continue;
+        }
+        field = 0;
+        if (++nuls === 3) return 1;
+      }
+      return nuls >= 2 ? 1 : 2;
+    };
+    const piece = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.constant(Uint8Array.of(0)),
+      fc.uint8Array({ minLength: 500, maxLength: 600 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(piece, { maxLength: 6 }), async (pieces) => {
+        // a name no account has: qtsau_f + bytes
+        const all = Buffer.concat([Buffer.from("qtsau_f"), ...pieces]);
+        const got = await new Promise<number[]>((ok) => {
+          const bytes: number[] = [];
+          const s = connect({ path: socket });
+          s.on("data", (b: Buffer) => bytes.push(...b));
+          s.on("error", () => {});
+          s.on("close", () => ok(bytes));
+          s.on("connect", async () => {
+            s.write(Buffer.from("qtsau_f"));
+            for (const p of pieces) {
+              await Bun.sleep(1);
+              if (!s.destroyed) s.write(p);
+            }
+            if (!s.destroyed) s.end();
+          });
+        });
+        expect({ got, all: [...all.subarray(0, 64)] }).toEqual({ got: [model(all)], all: [...all.subarray(0, 64)] });
+      }),
+      { numRuns: 60 },
+    );
+    expect(await ask(`${GOOD}\0${PW}\0ts\0`)).toEqual([0]);
+  }, 60_000);
 
   test("no core file: its core limit is 0", () => {
     const limits = readFileSync(`/proc/${d?.pid}/limits`, "latin1");
