@@ -25,8 +25,11 @@ const ROOT = resolve(import.meta.dir, "..");
 // above it. test/e2e/tree.test.ts runs the template with it.
 export const SOFTLIMIT_MEM = 500000000;
 
-/** STARTTLS/AUTH submission services (qmail-smtpd(8)): port 587 and implicit TLS on 465. */
-const SUBMISSION_SERVICES = ["submission", "smtps"];
+/**
+ * STARTTLS/AUTH submission services (qmail-smtpd(8)): port 587 and implicit TLS on 465, and
+ * qmail-authd, which checks their passwords (qmail-authd(8)).
+ */
+const SUBMISSION_SERVICES = ["submission", "smtps", "authd"];
 
 function fail(msg: string): never {
   process.stderr.write(`services: fatal: ${msg}\n`);
@@ -151,6 +154,8 @@ function render(o: Opts, rel: string, six = false): string {
     .replaceAll("@QMTPDLOGGER@", logTo("qmtpd", "splogger qmtpd 2"))
     .replaceAll("@SUBMISSIONLOGGER@", logTo("submission", "splogger submission 2"))
     .replaceAll("@SMTPSLOGGER@", logTo("smtps", "splogger smtps 2"))
+    .replaceAll("@AUTHDLOGGER@", logTo("authd", "splogger authd 2"))
+    .replaceAll("@QMAILD@", o.qmaild)
     .replaceAll("@SUBMISSIONPORT@", o.submissionPort)
     .replaceAll("@SMTPSPORT@", o.smtpsPort)
     .replaceAll("@CHECKPASSWORD@", o.checkpassword ?? join(o.home, "bin", "checkpassword"))
@@ -205,7 +210,7 @@ function main(): void {
   // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked,
   // qmail-send once its helpers are up.
   writeAtomic(join(o.service, "qmail/notification-fd"), "3\n", 0o644);
-  for (const d of smtpds) {
+  for (const d of [...smtpds, ...(o.submission ? ["authd"] : [])]) {
     writeAtomic(join(o.service, d, "notification-fd"), "3\n", 0o644);
     if (o.files || o.console) writeAtomic(join(o.service, d, "log/notification-fd"), "3\n", 0o644);
     else rmSync(join(o.service, d, "log/notification-fd"), { force: true });

@@ -39,6 +39,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import yargs from "yargs";
+import { AUTHD_DIR } from "../packages/qmail/src/lib/authd-proto.ts";
 import { HOME_MARKER } from "../packages/qmail/src/lib/home.ts";
 import {
   formatIds,
@@ -338,6 +339,8 @@ function main(): void {
 
   dir(join(home, QUEUED_DIR), u.qmailq, gq, 0o755);
   dir(join(home, QUEUED_DROP), u.qmailq, gq, 0o3733);
+  // qmail-authd's socket (qmail-authd(8)): only root and qmaild's group (nofiles) may reach it.
+  dir(join(home, AUTHD_DIR), uido, ids.gid.nofiles, 0o750);
 
   for (const [name, text] of Object.entries(boots(home))) file(join(home, "boot", name), text, uido, gq, 0o755);
 

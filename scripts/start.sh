@@ -171,11 +171,13 @@ trap stop INT TERM
 # is locked; supervise(8), notification-fd), bounded (30 s: a loaded machine starts a dozen
 # processes slowly); otherwise say why and stop.
 ready=
+AUTHD=(); [ "${#SUB[@]}" -gt 0 ] && AUTHD=("$S/authd")
 for _ in $(seq 300); do
   kill -0 "$SVSCAN" 2>/dev/null || break
   if "$H/bin/svok" "$S/qmail" && "$H/bin/svok" "$S/smtpd" && "$H/bin/svok" "$S/smtpd/log" &&
-    { [ "${#SVC6[@]}" -eq 0 ] || "$H/bin/svok" "${SVC6[0]}"; }; then
-    "$H/bin/svwait" -U -t 30000 "$S/qmail" "$S/smtpd" "$S/smtpd/log" "${SVC6[@]}" && ready=1
+    { [ "${#SVC6[@]}" -eq 0 ] || "$H/bin/svok" "${SVC6[0]}"; } &&
+    { [ "${#AUTHD[@]}" -eq 0 ] || "$H/bin/svok" "${AUTHD[0]}"; }; then
+    "$H/bin/svwait" -U -t 30000 "$S/qmail" "$S/smtpd" "$S/smtpd/log" "${SVC6[@]}" "${AUTHD[@]}" && ready=1
     break
   fi
   sleep 0.1
@@ -194,9 +196,18 @@ start: SMTP on 127.0.0.1:$PORT$SMTP6. Try:
        mail lands in $MHOME/Maildir/new/
        $NAME-ext@localhost goes to $MHOME/.qmail-ext (put ./Maildir/ or &address there)
 EOT
+# SMTP AUTH (qmail-authd(8)): as root, qmail-authd checks any account's password but root's; as an
+# ordinary user it runs as you and can check only your own, through PAM's unix_chkpwd.
+if [ "$(id -u)" -eq 0 ]; then
+  WHO="a system account's password (not root's), checked by qmail-authd"
+elif [ -x /usr/sbin/unix_chkpwd ] || [ -x /sbin/unix_chkpwd ]; then
+  WHO="your own password only ($NAME; qmail-authd runs as you and asks unix_chkpwd): other accounts get 454 unless make start runs as root"
+else
+  WHO="nothing: AUTH answers 454 (qmail-authd runs as you and cannot read /etc/shadow) unless make start runs as root"
+fi
 [ "${#SUB[@]}" -gt 0 ] && cat <<EOT
-start: submission on 127.0.0.1:$SUBPORT (STARTTLS, then AUTH with an account's password through
-       $H/bin/checkpassword), implicit TLS on 127.0.0.1:$SMTPSPORT. The certificate is self-signed:
+start: submission on 127.0.0.1:$SUBPORT (STARTTLS, then AUTH with $WHO),
+       implicit TLS on 127.0.0.1:$SMTPSPORT. The certificate is self-signed:
        trust $VAR/localhost.crt, e.g.
          swaks --server 127.0.0.1:$SUBPORT --tls --tls-ca-path $VAR/localhost.crt --auth-user USER --to $NAME@localhost
          openssl s_client -starttls smtp -connect 127.0.0.1:$SUBPORT -CAfile $VAR/localhost.crt

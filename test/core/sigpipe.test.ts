@@ -212,7 +212,7 @@ console.log("not reached");`);
 
 // The programs whose C source ignores SIGPIPE (sig_pipeignore() in qmail, sig_ignore(sig_pipe) in
 // daemontools/ucspi-tcp; datemail and mailsubj are scripts around predate and qmail-inject;
-// qmail-queued, a daemon of ours, has no original, nor has qmail-dkim, which stands in for qmail-queue
+// qmail-queued and qmail-authd, daemons of ours, have no original, nor has qmail-dkim, which stands in for qmail-queue
 // and ignores it as qmail-queue does; recordio and fixcrio ignore it in their copying
 // half only). Every other program dies of SIGPIPE.
 const IGNORES = new Set([
@@ -230,6 +230,7 @@ const IGNORES = new Set([
   "mailsubj",
   "predate",
   "preline",
+  "qmail-authd",
   "qmail-clean",
   "qmail-dkim",
   "qmail-inject",

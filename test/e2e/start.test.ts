@@ -4,9 +4,11 @@
 // every process of it runs our executable (/proc/PID/exe), mail to USER-ext reaches .qmail-ext,
 // a second start in the same place says one is running and leaves it alone, a taken port is
 // refused before the banner, and Ctrl-C (SIGINT) stops the whole tree.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { getpwnam } from "@qts/sys/pwd";
 import { freePort, original, ROOT, run, TREE_SH, tmp } from "../lib/harness.ts";
 
 const have = !!(original("unshare") && original("python3"));
@@ -48,7 +50,16 @@ import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
 s.sendmail("a@b.example", [sys.argv[2] + "-ext@localhost"], b"Subject: by smtp to ext\\r\\n\\r\\nhi\\r\\n")
 s.quit()' "$PORT" "$NAME" > "$T/smtp.out" 2>&1
-i=0; until [ "$(ls "$MH/Maildir/new" | wc -l)" -ge 2 ]; do i=$((i+1)); [ $i -lt 500 ] || break; sleep 0.02; done
+# SMTP AUTH on the submission port with a system account's password (qmail-authd checks it for
+# checkpassword, which runs as qmaild), then a wrong one.
+swaks --server "127.0.0.1:$SUBPORT" --tls --auth PLAIN --auth-user "$AUSER" --auth-password "$APASS" \
+  --from a@b.example --to "$NAME@localhost" --header "Subject: by submission" > "$T/swaks-ok.out" 2>&1
+echo $? > "$T/swaks-ok.rc"
+swaks --server "127.0.0.1:$SUBPORT" --tls --auth PLAIN --auth-user "$AUSER" --auth-password "$APASS-wrong" \
+  --from a@b.example --to "$NAME@localhost" --header "Subject: wrong password" > "$T/swaks-bad.out" 2>&1
+echo $? > "$T/swaks-bad.rc"
+i=0; until [ "$(ls "$MH/Maildir/new" | wc -l)" -ge 3 ]; do i=$((i+1)); [ $i -lt 500 ] || break; sleep 0.02; done
+cp "$V/log/authd/current" "$T/authd.log" 2>/dev/null
 SVSCAN=$(pgrep -P $FIRST -x svscan || pgrep -s $FIRST -x svscan | head -1)
 tree_exes "$SVSCAN" > "$T/exes"
 cp "$V/qmail/users/assign" "$T/assign"
@@ -65,7 +76,17 @@ echo done
     "unshare",
     ["-m", "--fork", "sh", "-c", 'exec bash -x "$T/script.sh" > "$T/trace" 2>&1 < /dev/null'],
     {
-      env: { T: t, ROOT, VAR: join(t, "var"), PORT: String(port), PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      env: {
+        T: t,
+        ROOT,
+        VAR: join(t, "var"),
+        PORT: String(port),
+        SUBPORT: String(await freePort()),
+        SMTPSPORT: String(await freePort()),
+        AUSER,
+        APASS,
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+      },
       extendEnv: false,
       timeout: 240_000,
     },
@@ -86,10 +107,20 @@ echo done
   return { t, log: `${r.stdout}${r.stderr}${files.trace ?? ""}`, files, maildir };
 }
 
+/** A system account for SMTP AUTH on the submission port (useradd + chpasswd), removed afterwards. */
+const AUSER = "qtsau_start";
+const APASS = "sub mission";
+
 describe.skipIf(!have)("make start, with Debian's daemontools and ucspi-tcp masked", () => {
   beforeAll(async () => {
+    spawnSync("userdel", [AUSER]);
+    spawnSync("useradd", ["-M", "-d", "/nonexistent", "-s", "/bin/sh", AUSER]);
+    spawnSync("chpasswd", { input: `${AUSER}:${APASS}\n` });
     out = await replay();
   }, 250_000);
+  afterAll(() => {
+    spawnSync("userdel", [AUSER]);
+  });
   const o = () => out as Out;
 
   test("the banner comes once SMTP answers", () => {
@@ -113,6 +144,7 @@ describe.skipIf(!have)("make start, with Debian's daemontools and ucspi-tcp mask
       "qmail-clean",
       "tcpserver",
       "multilog",
+      "qmail-authd",
     ])
       expect(comms).toContain(c);
     for (const l of lines) expect(l).toEndWith(` ${join(o().t, "var/qmail/bin/qts")}`);
@@ -123,7 +155,20 @@ describe.skipIf(!have)("make start, with Debian's daemontools and ucspi-tcp mask
     const subjects = o()
       .maildir.map((m) => /^Subject: (.*)$/m.exec(m)?.[1])
       .sort();
-    expect(subjects).toEqual(["by sendmail to ext", "by smtp to ext"]);
+    expect(subjects).toEqual(["by sendmail to ext", "by smtp to ext", "by submission"]);
+  });
+
+  test("submission: AUTH PLAIN after STARTTLS with a system account's password (235) delivers; a wrong one gets 535", () => {
+    expect(o().files["first.out"]).toContain("STARTTLS, then AUTH with a system account's password (not root's)");
+    expect(o().files["swaks-ok.rc"]?.trim()).toBe("0");
+    expect(o().files["swaks-ok.out"]).toContain("<~  235 ");
+    expect(o().files["swaks-bad.rc"]?.trim()).not.toBe("0");
+    expect(o().files["swaks-bad.out"]).toContain("<~* 535 ");
+    // checkpassword asked as qmaild (or nobody, when qmail's users do not exist), never as root
+    const uid = getpwnam("qmaild")?.uid ?? getpwnam("nobody")?.uid;
+    expect(o().files["authd.log"]).toContain(`qmail-authd: info: uid ${uid} name ${AUSER} ok`);
+    expect(o().files["authd.log"]).toContain(`name ${AUSER} failed (wrong password)`);
+    expect(o().files["authd.log"]).not.toContain(APASS);
   });
 
   test("a second make start in the same place says one runs (with its pid) and leaves it alone", () => {
@@ -133,7 +178,7 @@ describe.skipIf(!have)("make start, with Debian's daemontools and ucspi-tcp mask
     );
     expect(o().files["second.out"]).not.toContain("SMTP on");
     // The first tree still served the mail above.
-    expect(o().maildir.length).toBe(2);
+    expect(o().maildir.length).toBe(3);
   });
 
   test("a taken port is refused before the banner", () => {

@@ -684,7 +684,7 @@ describe("service/submission and service/smtps (scripts/services.ts --submission
       ...["--checkpassword", h.checker],
     ]);
     expect(sv.stdout).toBe(
-      `services: ${S}: qmail smtpd smtpd/log pop3d pop3d/log qmqpd qmqpd/log qmtpd qmtpd/log submission submission/log smtps smtps/log (down)\n`,
+      `services: ${S}: qmail smtpd smtpd/log pop3d pop3d/log qmqpd qmqpd/log qmtpd qmtpd/log submission submission/log smtps smtps/log authd authd/log (down)\n`,
     );
     for (const d of ["submission", "submission/log", "smtps", "smtps/log"])
       expect(existsSync(join(S, d, "down"))).toBe(true);

@@ -57,6 +57,8 @@ function checkTree(home: string) {
   check(join(q, "lock/trigger"), u.qmails, g, 0o622, "p");
   check(join(home, "queued"), u.qmailq, g, 0o755);
   check(join(home, "queued/drop"), u.qmailq, g, 0o3733);
+  // qmail-authd's socket directory: root and qmaild's group (nofiles) only (qmail-authd(8))
+  check(join(home, "authd"), 0, ids.gid.nofiles, 0o750);
   for (const b of ["home", "home+df", "proc", "proc+df", "binm1", "binm1+df", "binm2", "binm2+df", "binm3", "binm3+df"])
     check(join(home, "boot", b), 0, g, 0o755, "f");
   expect(lstatSync(join(home, "bin/qts")).isFile()).toBe(true);
