@@ -3,8 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { errnoStr, errorStr, errorTemp, SysError } from "@qts/core/errstr";
-import { QQ, qqExitText } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
+import { QQ, qqExitText } from "@qts/qmail/lib/qq";
 import fc from "fast-check";
 import { ROOT, run } from "../lib/harness.ts";
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { ptr } from "bun:ffi";
 import { realpathSync } from "node:fs";
+import { NOFILE_VAR } from "@qts/core/conf";
 import { SysError } from "@qts/core/errstr";
 import { errno, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
@@ -53,10 +54,10 @@ function hasPrefix(b: Uint8Array, p: Uint8Array): boolean {
   return true;
 }
 
-const NOFILE = Buffer.from("QTS_NOFILE=");
+const NOFILE = Buffer.from(`${NOFILE_VAR}=`);
 const PATH = Buffer.from("PATH=");
 
-/** env as "NAME=value" entries without QTS_NOFILE, and the value of PATH (undefined: not set). */
+/** env as "NAME=value" entries without NOFILE_VAR (core/conf.ts), and the value of PATH (undefined: not set). */
 export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | undefined } {
   const entries: Buffer[] = [];
   let path: Buffer | undefined;
@@ -69,7 +70,7 @@ export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | un
     }
   } else {
     for (const [k, v] of Object.entries(env as Record<string, string | undefined>))
-      if (v !== undefined && k !== "QTS_NOFILE") entries.push(Buffer.from(`${k}=${v}`));
+      if (v !== undefined && k !== NOFILE_VAR) entries.push(Buffer.from(`${k}=${v}`));
     const p = (env as Record<string, string | undefined>).PATH;
     if (p !== undefined) path = Buffer.from(p);
   }
@@ -122,7 +123,7 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * returned function only calls libc execve on each PATH candidate, so it
  * still works after setrlimit has left Bun no room to allocate. It returns
  * the error to report when no candidate could run. nofile is the soft
- * RLIMIT_NOFILE to hand to our own programs in QTS_NOFILE (boot.ts).
+ * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR (core/conf.ts).
  * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
  * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
@@ -130,7 +131,7 @@ export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, n
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const envp = cStrings([...base, Buffer.from(`QTS_NOFILE=${soft}`)], keep);
+  const envp = cStrings([...base, Buffer.from(`${NOFILE_VAR}=${soft}`)], keep);
   const plainEnv = cArray(envp.slice(0, -1), keep);
   const selfEnv = cArray(envp, keep);
   const args = cArray(cStrings(argv.map(bytes), keep), keep);

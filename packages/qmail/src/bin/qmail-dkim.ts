@@ -5,12 +5,12 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { die, setProg, sigpipeIgnore } from "@qts/core/die";
-import { QQ } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readAll } from "@qts/ucspi-tcp/lib/readall";
 import { addressDomain, type DkimKey, dkimSign, readKey, safeDomain, splitMessage } from "../lib/dkim.ts";
 import { qmailHome } from "../lib/home.ts";
 import { QmailQueue } from "../lib/qmail.ts";
+import { QQ } from "../lib/qq.ts";
 
 export const usage = "qmail-dkim";
 

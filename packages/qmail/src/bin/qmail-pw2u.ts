@@ -4,7 +4,7 @@ import { die, setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { BREAK } from "../lib/getpw.ts";
+import { AUTO_BREAK } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";
 import { HomeError, Pw2u, type Pw2uOptions, SubuserError } from "../lib/pw2u.ts";
 
@@ -53,7 +53,7 @@ function readOptional(fn: string): Buffer | undefined {
 // qmail-pw2u.c: passwd on stdin -> users/assign on stdout, with users/{include,exclude,mailnames,subusers,append}.
 export function main(argv: string[], env: Env): number {
   setProg("qmail-pw2u");
-  const o: Pw2uOptions = { dashcolon: "-:", homestrategy: 2, noupper: true, brk: BREAK };
+  const o: Pw2uOptions = { dashcolon: "-:", homestrategy: 2, noupper: true, brk: AUTO_BREAK };
   for (const { opt, arg } of getopt(argv, "/ohHuUc:C").opts) {
     if (opt === "/") o.dashcolon = "-/:";
     else if (opt === "o") o.homestrategy = 2;

@@ -5,12 +5,12 @@
 // qmail-qmqpc.c). mini-qmail runs it in place of qmail-queue.
 import { Socket } from "node:net";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
-import { QQ } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readChunks } from "../lib/child.ts";
 import { Control } from "../lib/control.ts";
 import { qmailHome } from "../lib/home.ts";
 import { netstring } from "../lib/netstring.ts";
+import { QQ } from "../lib/qq.ts";
 
 export const usage = "qmail-qmqpc";
 

@@ -4,11 +4,11 @@
 // the queue themselves, anyone else goes through qmail-queued.
 import { readSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
-import { QQ } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
+import { QQ } from "../lib/qq.ts";
 import { DEATH_MS } from "../lib/queue.ts";
 import { type Injection, openQueue } from "../lib/queued-client.ts";
 

@@ -4,13 +4,10 @@ import { statSync } from "node:fs";
 import { byteStr, bytesOf } from "@qts/core/bytes";
 import { errorTemp } from "@qts/core/errstr";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
+import { AUTO_BREAK, AUTO_USERA } from "./conf.ts";
 import { lowerAscii } from "./cscan.ts";
 import { QLX, type UserEntry, UsersError } from "./users.ts";
 
-/** conf-break: the character that separates a user name from its extension. */
-export const BREAK = "-";
-/** conf-users: the alias user, who receives every address that matches no user. */
-export const ALIAS_USER = "alias";
 // GETPW_USERLEN: prefixes this long or longer are never tried.
 const USERLEN = 32;
 
@@ -26,9 +23,9 @@ function entry(pw: Passwd, dash: string, ext: string): UserEntry {
  * QLX.SYS on a temporary passwd failure, QLX.NOALIAS without an alias user.
  * local and the entry's strings are byte strings (core/bytes.ts), as C passes them.
  */
-export function getpwLookup(local: string, alias = ALIAS_USER): UserEntry {
+export function getpwLookup(local: string, alias = AUTO_USERA): UserEntry {
   for (let end = local.length; end >= 0; end--) {
-    if (end < USERLEN && (end === local.length || local[end] === BREAK)) {
+    if (end < USERLEN && (end === local.length || local[end] === AUTO_BREAK)) {
       let pw: Passwd | undefined;
       try {
         pw = getpwnam(bytesOf(lowerAscii(local.slice(0, end))));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { AUTO_QMAIL } from "./conf.ts";
 
 /** The file `make setup QMAIL=<dir>` writes beside the installed executable. */
 export const HOME_MARKER = ".qmail-home";
@@ -21,7 +22,7 @@ export function qmailHome(env: Record<string, string | undefined> = process.env)
   } catch {}
   const bin = dirname(exe);
   if (exe && existsSync(join(bin, HOME_MARKER))) cached = dirname(bin);
-  else cached = env.QMAILHOME || "/var/qmail";
+  else cached = env.QMAILHOME || AUTO_QMAIL;
   return cached;
 }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // passwd lines -> users/assign lines, as qmail-pw2u makes them (qmail-pw2u.c).
 import { statSync } from "node:fs";
+import { AUTO_USERA } from "./conf.ts";
 import { lowerAscii } from "./cscan.ts";
-import { ALIAS_USER } from "./getpw.ts";
 
 export interface Pw2uOptions {
   /** "-:" normally, "-/:" with -/ (the dash field of wildcard entries). */
@@ -65,7 +65,7 @@ export class Pw2u {
 
   constructor(
     private readonly o: Pw2uOptions,
-    private readonly alias = ALIAS_USER,
+    private readonly alias = AUTO_USERA,
   ) {
     if (o.include) this.incl = new ConstMap(o.include, false);
     if (o.exclude) this.excl = new ConstMap(o.exclude, false);

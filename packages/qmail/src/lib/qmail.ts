@@ -5,10 +5,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { qqExitText } from "@qts/core/exit";
 import { pipe } from "@qts/sys/pipe";
 import { qmailHome } from "./home.ts";
 import { Packed } from "./packed.ts";
+import { qqExitText } from "./qq.ts";
 import { type Injection, openQueue } from "./queued-client.ts";
 
 export interface QueueResult {

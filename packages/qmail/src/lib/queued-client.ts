@@ -16,10 +16,11 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { QQ } from "@qts/core/exit";
+import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
 import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
 import { nextQp } from "./qp.ts";
+import { QQ } from "./qq.ts";
 import { cleanupOnDeath, EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { frameHeader, MAX_FRAME } from "./queued-proto.ts";
@@ -204,12 +205,6 @@ export class SocketInjection implements Injection {
     return code;
   }
 }
-
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOFOLLOW = 0o400000;
-const O_CLOEXEC = 0o2000000;
 
 function hex(n: number): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("hex");

@@ -20,12 +20,13 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join } from "node:path";
-import { QQ } from "@qts/core/exit";
+import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
 import { peercred } from "@qts/sys/peercred";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 import type { QmailIds } from "./ids.ts";
 import { nextQp } from "./qp.ts";
+import { QQ } from "./qq.ts";
 import { DEATH_MS, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { FrameParser } from "./queued-proto.ts";
@@ -70,10 +71,6 @@ const DROP_TMP = /^t(\d{1,10})\.[0-9a-f]{32}$/;
 const OSSIFIED_MS = 36 * 3600 * 1000;
 // Linux's PID_MAX_LIMIT: no process has a bigger pid.
 const PID_MAX = 4194304;
-const O_RDONLY = 0;
-const O_NOFOLLOW = 0o400000;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
 /**
  * Mode bits a writer's drop file never has: set-id and sticky bits, execute
  * bits, group write and anything for others. With none of them, only the
