@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { writeSync } from "node:fs";
-import { errorStr } from "./errstr.ts";
+import { errnoName, errorStr } from "./errstr.ts";
 import { EXIT_USAGE } from "./exit.ts";
 
 // The program name used as the message prefix; each main sets it first, like DJB's FATAL.
@@ -42,7 +42,7 @@ export function sigpipeIgnore(): void {
  * Returns otherwise (the caller then handles the error as before).
  */
 export function checkPipe(e: unknown): void {
-  if (!pipeIgnored && pipeDeath && (e as { code?: string } | null)?.code === "EPIPE") pipeDeath();
+  if (!pipeIgnored && pipeDeath && errnoName(e) === "EPIPE") pipeDeath();
 }
 
 /** Writes all of s to fd synchronously (diagnostics must survive exec and exit). */
@@ -53,7 +53,7 @@ export function writeAll(fd: number, s: string | Uint8Array): void {
     try {
       n = writeSync(fd, buf);
     } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") continue;
+      if (errnoName(e) === "EAGAIN") continue;
       checkPipe(e);
       throw e;
     }

@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { NOFILE_VAR } from "@qts/core/conf";
-import type { SysError } from "@qts/core/errstr";
+import { errnoName } from "@qts/core/errstr";
 import { O_NONBLOCK, SIGPIPE, SIGXFSZ } from "./consts.ts";
 import { type Arg, type ExecEnv, envEntries, pathCandidates, preparePathexec } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
@@ -76,7 +76,7 @@ export function prepareExec(keep: readonly number[] = []): void {
       setBlocking(fd, true);
       inheritFd(fd);
     } catch (e) {
-      if ((e as SysError).code !== "EBADF") throw e;
+      if (errnoName(e) !== "EBADF") throw e;
     }
   }
   for (const fd of keep) inheritFd(fd);

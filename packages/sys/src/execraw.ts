@@ -2,7 +2,7 @@
 import { ptr } from "bun:ffi";
 import { realpathSync } from "node:fs";
 import { NOFILE_VAR } from "@qts/core/conf";
-import { SysError } from "@qts/core/errstr";
+import { errnoName, SysError } from "@qts/core/errstr";
 import { errno, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
@@ -103,7 +103,7 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
     try {
       return run(f);
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "ENOENT") continue;
       saved = e;
       if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;

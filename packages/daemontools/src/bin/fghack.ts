@@ -2,6 +2,7 @@
 import { closeSync, readSync } from "node:fs";
 import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
@@ -21,7 +22,7 @@ function start(args: Buffer[], env: Buffer[], path: Buffer | undefined, dup2: [n
     try {
       return spawn(p, args, env, { dup2, sigDefault: CHILD_SIGDEFAULT, sigMask: startSigMask() });
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "ENOENT") continue;
       saved = e;
       if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") break;
@@ -70,7 +71,7 @@ export function main(argv: string[], env: Env): number {
     try {
       if (readSync(r, b, 0, 1, null) === 1) continue;
     } catch (err) {
-      if ((err as { code?: string }).code === "EINTR" || (err as { code?: string }).code === "EAGAIN") continue;
+      if (errnoName(err) === "EINTR" || errnoName(err) === "EAGAIN") continue;
     }
     break;
   }

@@ -6,6 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import { accessSync, closeSync, constants, readSync } from "node:fs";
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { getpwnam } from "@qts/sys/pwd";
@@ -36,7 +37,7 @@ function readUp(): Buffer | number {
     try {
       r = readSync(3, up, len, up.length - len, null);
     } catch (e) {
-      if ((e as { code?: string }).code === "EINTR") continue;
+      if (errnoName(e) === "EINTR") continue;
       up.fill(0);
       return TEMP;
     }
@@ -69,7 +70,7 @@ function shadowReadable(): boolean {
   try {
     accessSync("/etc/shadow", constants.R_OK);
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return true;
+    if (errnoName(e) === "ENOENT") return true;
     throw new Unreadable();
   }
   return true;

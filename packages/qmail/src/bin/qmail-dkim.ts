@@ -5,6 +5,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { die, setProg, sigpipeIgnore } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readAll } from "@qts/ucspi-tcp/lib/readall";
 import { addressDomain, type DkimKey, dkimSign, readKey, safeDomain, splitMessage } from "../lib/dkim.ts";
@@ -55,7 +56,7 @@ function loadKey(path: string): DkimKey | undefined {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     die(QQ.CONFIG, `unable to read key ${path}: ${(e as Error).message}`);
   }

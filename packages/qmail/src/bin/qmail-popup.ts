@@ -5,6 +5,7 @@
 import { closeSync, writeSync } from "node:fs";
 import { bytesOf, execArgs, execEnv, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { startSigMask } from "@qts/sys/exec";
@@ -99,7 +100,7 @@ class Popup {
         }),
       );
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "EAGAIN" || code === "ENOMEM") {
         closeSync(r);
         closeSync(w);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { die, setProg, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
@@ -22,7 +23,7 @@ function readControlFile(fn: string): string[] | undefined {
   try {
     b = readFileSync(fn);
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    if (errnoName(e) === "ENOENT") return undefined;
     throw e;
   }
   const out: string[] = [];
@@ -38,7 +39,7 @@ function readOptional(fn: string): Buffer | undefined {
   try {
     fd = openSync(fn, "r");
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    if (errnoName(e) === "ENOENT") return undefined;
     die(EXIT_TEMP, "unable to read controls");
   }
   try {

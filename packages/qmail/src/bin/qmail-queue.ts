@@ -4,6 +4,7 @@
 // the queue themselves, anyone else goes through qmail-queued.
 import { readSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
@@ -39,7 +40,7 @@ async function readSome(fd: number, buf: Buffer, deadline: number): Promise<numb
       return readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
       // An inherited non-blocking pipe: make it blocking once and read again.
-      if (retry && (e as NodeJS.ErrnoException).code === "EAGAIN") {
+      if (retry && errnoName(e) === "EAGAIN") {
         retry = false;
         setBlocking(fd, true);
         continue;

@@ -3,6 +3,7 @@
 // file (netqmail's qmail-showctl.c, same texts). Output goes to stdout.
 import { readFileSync, statSync } from "node:fs";
 import { setProg, warn, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { AUTO_BREAK, AUTO_PATRN, AUTO_SPAWN, AUTO_SPLIT, AUTO_USERA } from "../lib/conf.ts";
@@ -54,7 +55,7 @@ function readRaw(fn: string): string | undefined | null {
   try {
     return readFileSync(fn, "latin1");
   } catch (e) {
-    return (e as { code?: string }).code === "ENOENT" ? undefined : null;
+    return errnoName(e) === "ENOENT" ? undefined : null;
   }
 }
 

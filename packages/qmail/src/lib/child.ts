@@ -4,7 +4,7 @@
 // (temporary errno) or 100.
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, readSync, writeSync } from "node:fs";
-import { errorTemp } from "@qts/core/errstr";
+import { errnoName, errorTemp } from "@qts/core/errstr";
 import { readChunk } from "@qts/core/io";
 import { pipe } from "@qts/sys/pipe";
 
@@ -26,7 +26,7 @@ export function* readChunks(fd: number, size = 65536): Generator<Buffer> {
     try {
       n = readSync(fd, buf, 0, size, null);
     } catch (e) {
-      const c = (e as { code?: string }).code;
+      const c = errnoName(e);
       if (c === "EINTR") continue;
       if (c === "EAGAIN") {
         Bun.sleepSync(1);
@@ -61,7 +61,7 @@ function writeFully(fd: number, b: Uint8Array): void {
     try {
       at += writeSync(fd, b, at, b.length - at);
     } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") {
+      if (errnoName(e) === "EAGAIN") {
         Bun.sleepSync(1);
         continue;
       }
@@ -102,7 +102,7 @@ export async function runFed(cmd: string[], env: Record<string, string | undefin
       try {
         n = readChunk(0, buf);
       } catch (e) {
-        if ((e as { code?: string }).code === "EAGAIN") {
+        if (errnoName(e) === "EAGAIN") {
           Bun.sleepSync(1);
           continue;
         }

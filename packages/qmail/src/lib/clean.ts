@@ -2,13 +2,14 @@
 // One qmail-clean request (qmail-clean.c): `foop/N\0` unlinks intd/N and
 // mess/<N%23>/N, `todo/N\0` unlinks intd/N and todo/N; ENOENT counts as done.
 import { unlinkSync } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
 import { AUTO_SPLIT } from "./conf.ts";
 
 function unlinkOk(fn: string): boolean {
   try {
     unlinkSync(fn);
   } catch (e) {
-    if ((e as { code?: string }).code !== "ENOENT") return false;
+    if (errnoName(e) !== "ENOENT") return false;
   }
   return true;
 }

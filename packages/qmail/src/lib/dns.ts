@@ -8,6 +8,7 @@
 // environment override for tests; our programs are never setuid, so the
 // environment is the invoker's own.
 import { Resolver } from "node:dns/promises";
+import { errnoName } from "@qts/core/errstr";
 import { fmt6, scan6 } from "@qts/ucspi-tcp/lib/ip6";
 import { ipLiteral } from "./addrip.ts";
 
@@ -27,7 +28,7 @@ export class DnsError extends Error {
 const HARD = new Set(["ENOTFOUND", "ENODATA", "EFORMERR", "EBADNAME", "ENONAME"]);
 
 function kind(e: unknown): DnsFail {
-  return HARD.has((e as { code?: string }).code ?? "") ? DNS_HARD : DNS_SOFT;
+  return HARD.has(errnoName(e)) ? DNS_HARD : DNS_SOFT;
 }
 
 export interface IpMx {

@@ -4,7 +4,7 @@
 // qmeox and the main loop).
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";
-import { errorStr, errorTemp } from "@qts/core/errstr";
+import { errnoName, errorStr, errorTemp } from "@qts/core/errstr";
 import { AUTO_PATRN } from "./conf.ts";
 import { temp } from "./local-message.ts";
 
@@ -36,7 +36,7 @@ export function qmeExists(name: string): { fd: number; cutable: boolean } | unde
   try {
     fd = openSync(bytesOf(name), constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (errorTemp(e) || code === "EPERM" || code === "EACCES")
       throw temp(`Unable to open ${name}: ${errorStr(e)}. (#4.3.0)`);
     return undefined;

@@ -2,7 +2,7 @@
 // qmail-getpw's user lookup (qmail-getpw(8); qmail-getpw.c).
 import { statSync } from "node:fs";
 import { byteStr, bytesOf } from "@qts/core/bytes";
-import { errorTemp } from "@qts/core/errstr";
+import { errnoName, errorTemp } from "@qts/core/errstr";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { AUTO_BREAK, AUTO_USERA } from "./conf.ts";
 import { lowerAscii } from "./cscan.ts";
@@ -30,7 +30,7 @@ export function getpwLookup(local: string, alias = AUTO_USERA): UserEntry {
       try {
         pw = getpwnam(bytesOf(lowerAscii(local.slice(0, end))));
       } catch (e) {
-        if ((e as { code?: string }).code === "ETXTBSY") throw new UsersError(QLX.SYS, "getpwnam failed");
+        if (errnoName(e) === "ETXTBSY") throw new UsersError(QLX.SYS, "getpwnam failed");
         pw = undefined;
       }
       if (pw && pw.uid !== 0) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // passwd lines -> users/assign lines, as qmail-pw2u makes them (qmail-pw2u.c).
 import { statSync } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
 import { AUTO_USERA } from "./conf.ts";
 import { lowerAscii } from "./cscan.ts";
 
@@ -90,7 +91,7 @@ export class Pw2u {
       try {
         owner = statSync(home).uid;
       } catch (e) {
-        if ((e as { code?: string }).code !== "ENOENT" || this.o.homestrategy === 1) throw new HomeError(home);
+        if (errnoName(e) !== "ENOENT" || this.o.homestrategy === 1) throw new HomeError(home);
         return "";
       }
       if (owner !== uid) return "";

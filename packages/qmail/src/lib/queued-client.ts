@@ -16,6 +16,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { errnoName } from "@qts/core/errstr";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
 import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
@@ -129,7 +130,7 @@ export class SocketInjection implements Injection {
           end: () => inj.onClose(),
           close: () => inj.onClose(),
           error: () => inj.onClose(),
-          connectError: (_s, e) => ok((e as { code?: string }).code === "ECONNRESET" ? QQ.TEMP_REFUSED : undefined),
+          connectError: (_s, e) => ok(errnoName(e) === "ECONNRESET" ? QQ.TEMP_REFUSED : undefined),
         },
       }).catch(() => ok(undefined));
     });
@@ -261,7 +262,7 @@ export class DropInjection implements Injection {
       if (opts.tmpfile === false) throw Object.assign(new Error("no O_TMPFILE"), { code: "EOPNOTSUPP" });
       fd = openTmpfile(drop, 0o600);
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code !== "EOPNOTSUPP" && code !== "EISDIR" && code !== "EINVAL") return isDir(home) ? QQ.QUEUE : QQ.HOME;
       tmp = join(drop, `t${name}`);
       try {

@@ -20,6 +20,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join } from "node:path";
+import { errnoName } from "@qts/core/errstr";
 import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
 import { peercred } from "@qts/sys/peercred";
@@ -100,10 +101,6 @@ export class LockError extends Error {
   }
 }
 
-function errCode(e: unknown): string | undefined {
-  return (e as { code?: string }).code;
-}
-
 /** Whether process pid may still be running (kill(pid, 0): only ESRCH says it is gone). */
 function alive(pid: number): boolean {
   if (pid < 1 || pid > PID_MAX) return false;
@@ -111,7 +108,7 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return errCode(e) !== "ESRCH";
+    return errnoName(e) !== "ESRCH";
   }
 }
 
@@ -411,7 +408,7 @@ export class Queued {
       this.logged.delete(name);
       this.o.log(`warning: removed ${name}: ${why}`);
     } catch (e) {
-      if (errCode(e) === "ENOENT") return undefined;
+      if (errnoName(e) === "ENOENT") return undefined;
       const known = this.logged.get(name);
       if (known === st.ino) return undefined;
       // Past LOGGED_MAX names, more junk is not said at all rather than said on every drain.
@@ -463,7 +460,7 @@ export class Queued {
     try {
       fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     } catch (e) {
-      if (errCode(e) === "ENOENT") return;
+      if (errnoName(e) === "ENOENT") return;
       return this.junk(name, st, "unreadable");
     }
     let code: number;

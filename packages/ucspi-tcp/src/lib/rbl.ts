@@ -5,6 +5,7 @@
 // lookup failed temporarily, empty when the name does not exist or has no
 // such record.
 import { Resolver } from "node:dns/promises";
+import { errnoName } from "@qts/core/errstr";
 
 // NXDOMAIN and an answer without records are answers (empty); anything else (a timeout, SERVFAIL,
 // REFUSED, no server) is dns_resolve's temporary failure.
@@ -54,7 +55,7 @@ export class RblDns {
     try {
       recs = await this.res.resolveTxt(name);
     } catch (e) {
-      return ANSWERED.has((e as { code?: string }).code ?? "") ? "" : null;
+      return ANSWERED.has(errnoName(e)) ? "" : null;
     }
     // node:dns hands over the strings decoded as UTF-8: a valid character stands for its bytes (one
     // '?' each), and U+FFFD for the invalid byte it replaced (one '?'; a truncated sequence of several
@@ -73,7 +74,7 @@ export class RblDns {
     try {
       return await this.res.resolve4(name);
     } catch (e) {
-      return ANSWERED.has((e as { code?: string }).code ?? "") ? [] : null;
+      return ANSWERED.has(errnoName(e)) ? [] : null;
     }
   }
 }
