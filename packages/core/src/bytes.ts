@@ -160,7 +160,7 @@ export function execEnv(env: Env): Env | Buffer[] {
 }
 
 /** A byte-string environment as the "NAME=value" entries the exec layer takes. */
-export function envBytes(env: Record<string, string | undefined>): Buffer[] {
+export function envBytes(env: Env): Buffer[] {
   const out: Buffer[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(Buffer.from(`${k}=${v}`, "latin1"));
   return out;

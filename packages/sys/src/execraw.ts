@@ -3,6 +3,7 @@ import { ptr } from "bun:ffi";
 import { realpathSync } from "node:fs";
 import { NOFILE_VAR } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
 import { errno, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
@@ -16,7 +17,7 @@ const EISDIR = 21;
 /** An argument, file name or environment entry: a string is text (UTF-8), a Uint8Array is passed as is. */
 export type Arg = string | Uint8Array;
 /** The environment: by name (text), or as "NAME=value" entries (core/bytes.ts gives byte-exact ones). */
-export type ExecEnv = Record<string, string | undefined> | readonly Arg[];
+export type ExecEnv = Env | readonly Arg[];
 
 function bytes(s: Arg): Buffer {
   if (typeof s === "string") return Buffer.from(s);
@@ -69,9 +70,9 @@ export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | un
       entries.push(b);
     }
   } else {
-    for (const [k, v] of Object.entries(env as Record<string, string | undefined>))
+    for (const [k, v] of Object.entries(env as Env))
       if (v !== undefined && k !== NOFILE_VAR) entries.push(Buffer.from(`${k}=${v}`));
-    const p = (env as Record<string, string | undefined>).PATH;
+    const p = (env as Env).PATH;
     if (p !== undefined) path = Buffer.from(p);
   }
   return { entries, path };

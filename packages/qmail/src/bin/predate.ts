@@ -3,7 +3,7 @@
 // offset) put in front of stdin (predate(1), netqmail's predate.c).
 import { spawn } from "node:child_process";
 import { readSync } from "node:fs";
-import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieSys, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
@@ -16,7 +16,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   sigpipeIgnore();
   const child = argv[0];
   if (child === undefined) {
-    errWrite("predate: usage: predate child\n");
+    usageLine(usage);
     throw new Exit(100);
   }
   try {

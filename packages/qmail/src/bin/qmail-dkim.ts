@@ -104,7 +104,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   }
 
   // The next queue: $DKIMQUEUE when set, else qmail-queue itself (in-process, as qmail-smtpd does).
-  const next: Record<string, string | undefined> = { ...env, QMAILQUEUE: env.DKIMQUEUE || undefined };
+  const next: Env = { ...env, QMAILQUEUE: env.DKIMQUEUE || undefined };
   const qq = new QmailQueue({ home, env: next });
   if (header) await qq.put(Buffer.from(header, "latin1"));
   await qq.put(Buffer.from(msg, "latin1"));

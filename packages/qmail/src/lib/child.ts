@@ -6,12 +6,13 @@ import { spawn, spawnSync } from "node:child_process";
 import { closeSync, readSync, writeSync } from "node:fs";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import { readChunk } from "@qts/core/io";
+import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
 
 export type ChildResult = { crashed: true } | { crashed: false; code: number };
 
 /** Runs argv[0] (searched in PATH) with fds 0-2 shared, and waits. */
-export function runChild(argv: string[], env: Record<string, string | undefined>): ChildResult {
+export function runChild(argv: string[], env: Env): ChildResult {
   const r = spawnSync(argv[0] as string, argv.slice(1), { stdio: "inherit", env: env as NodeJS.ProcessEnv });
   if (r.error) return { crashed: false, code: errorTemp(r.error) ? 111 : 100 };
   if (r.signal || r.status === null) return { crashed: true };
@@ -76,7 +77,7 @@ function writeFully(fd: number, b: Uint8Array): void {
  * its standard output and error are ours. A program that cannot be run is
  * reported before anything is fed to it. Returns when the copy is over.
  */
-export async function runFed(cmd: string[], env: Record<string, string | undefined>, head: Uint8Array): Promise<Fed> {
+export async function runFed(cmd: string[], env: Env, head: Uint8Array): Promise<Fed> {
   const [r, w] = pipe();
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     stdio: [r, "inherit", "inherit"],

@@ -9,6 +9,7 @@
 // environment is the invoker's own.
 import { Resolver } from "node:dns/promises";
 import { errnoName } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
 import { fmt6, scan6 } from "@qts/ucspi-tcp/lib/ip6";
 import { ipLiteral } from "./addrip.ts";
 
@@ -41,7 +42,7 @@ export interface IpMx {
 export class Dns {
   private res: Resolver | undefined;
 
-  constructor(private env: Record<string, string | undefined> = process.env) {}
+  constructor(private env: Env = process.env) {}
 
   /** The resolver, made at the first lookup (a route to a literal IP needs none). */
   get r(): Resolver {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Env } from "@qts/core/run";
 import { AUTO_QMAIL } from "./conf.ts";
 
 /** The file `make setup QMAIL=<dir>` writes beside the installed executable. */
@@ -14,7 +15,7 @@ let cached: string | undefined;
  * whatever the caller's environment says (the path comes from the kernel, not
  * the caller). The checkout's own bin/ uses $QMAILHOME, else /var/qmail.
  */
-export function qmailHome(env: Record<string, string | undefined> = process.env): string {
+export function qmailHome(env: Env = process.env): string {
   if (cached !== undefined) return cached;
   let exe = "";
   try {

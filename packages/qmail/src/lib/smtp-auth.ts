@@ -3,9 +3,8 @@
 // through the checkpassword interface, with the command line and the SMTPAUTH
 // values of the qmail AUTH patches (qmail-smtpd(8)).
 import { writeSync } from "node:fs";
+import type { Env } from "@qts/core/run";
 import { safe } from "./received.ts";
-
-type Env = Record<string, string | undefined>;
 
 export interface AuthConfig {
   /** checkpassword-program and its arguments (qmail-smtpd's command line). */

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
@@ -69,7 +70,7 @@ export interface ChildSpec {
   cwd?: string;
   uid?: number;
   gid?: number;
-  env?: Record<string, string | undefined>;
+  env?: Env;
   /** Exit code standing for an exec failure with this error (qmail's error_temp split). */
   execFail: (err: unknown) => number;
 }
@@ -113,7 +114,7 @@ function switchesIds(spec: { uid?: number; gid?: number }): boolean {
  * maps child fds to ours. Returns the pid, or throws the exec error.
  */
 export function spawnBytes(spec: Omit<ChildSpec, "execFail">, dup2: [number, number][]): number {
-  const env = spec.env ?? (process.env as Record<string, string | undefined>);
+  const env = spec.env ?? (process.env as Env);
   const argv = [spec.argv0 ?? spec.file, ...spec.args];
   const opts = { dup2, cwd: spec.cwd, sigDefault: CHILD_SIGDEFAULT };
   const entries = envEntries(execEnv(env)).entries;

@@ -6,6 +6,7 @@
 // such record.
 import { Resolver } from "node:dns/promises";
 import { errnoName } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
 
 // NXDOMAIN and an answer without records are answers (empty); anything else (a timeout, SERVFAIL,
 // REFUSED, no server) is dns_resolve's temporary failure.
@@ -40,7 +41,7 @@ function cacheIps(x: string | undefined): string[] {
 export class RblDns {
   private res: Resolver;
 
-  constructor(env: Record<string, string | undefined>) {
+  constructor(env: Env) {
     this.res = new Resolver({ timeout: 5000, tries: 2 });
     const ips = cacheIps(env.DNSCACHEIP);
     if (ips.length > 0) this.res.setServers(ips);
