@@ -147,6 +147,23 @@ describe("die/warn/run through a real process", () => {
       stderr: "prog: warning: unable to control s2: supervise not running\nprog: usage: prog dir\n",
     });
   });
+  test("fatal, info and usageLine print without exiting; the main picks the code", async () => {
+    const r = await prog(
+      'run(()=>{ d.fatal("unable to bind: ", "x"); d.info("SIGTERM: every service stopped"); d.usageLine("prog dir"); d.verbose("status: 0/40"); return 111 })',
+    );
+    expect(r).toMatchObject({
+      code: 111,
+      stderr: "prog: fatal: unable to bind: x\nprog: info: SIGTERM: every service stopped\nprog: usage: prog dir\n",
+    });
+  });
+  test("verbosity 0 silences warnings and non-exiting fatal lines, 2 adds status lines; die always prints", async () => {
+    const quiet = await prog(
+      'run(()=>{ d.setVerbosity(0); d.warn("w"); d.fatal("f"); d.verbose("status: 1/40"); d.die(111, "still said") })',
+    );
+    expect(quiet).toMatchObject({ code: 111, stderr: "prog: fatal: still said\n" });
+    const loud = await prog('run(()=>{ d.setVerbosity(2); d.verbose("status: 1/40"); d.warn("w"); return 0 })');
+    expect(loud).toMatchObject({ code: 0, stderr: "prog: status: 1/40\nprog: warning: w\n" });
+  });
   test("an async main's code, and die() from an event callback", async () => {
     expect((await prog("run(async()=>{ await Bun.sleep(1); return 7 })")).code).toBe(7);
     const r = await prog('run(()=>{ setTimeout(()=>d.die(111,"timer went off"),1); return new Promise(()=>{}) })');

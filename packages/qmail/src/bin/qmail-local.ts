@@ -43,7 +43,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // (qmail-lspawn(8), "Delivery workers"); each is the same deliverOne a process of its own runs.
   if (argv.length === 1 && argv[0] === "-W") {
     const { serveDeliveries } = await import("../lib/local-worker.ts");
-    return serveDeliveries(3, env, deliverOne);
+    return serveDeliveries(3, env, deliverOne, usage);
   }
   // Bun ends a process whose event loop drains with this code: never report success by accident.
   process.exitCode = EXIT_TEMP;
