@@ -4,7 +4,6 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import { errnoStr, errorStr, errorTemp, SysError } from "@qts/core/errstr";
 import { getopt } from "@qts/core/getopt";
-import { QQ, qqExitText } from "@qts/qmail/lib/qq";
 import fc from "fast-check";
 import { ROOT, run } from "../lib/harness.ts";
 
@@ -50,24 +49,6 @@ describe("errorStr: DJB's wording", () => {
     expect(errorTemp({ code: "ENOENT" })).toBe(false);
     expect(errorTemp({ code: "EACCES" })).toBe(false);
   });
-});
-
-describe("qmail-queue exit codes", () => {
-  test.each([
-    [0, ""],
-    [QQ.ADDR_TOO_LONG, "Denvelope address too long for qq (#5.1.3)"],
-    [115, "Denvelope address too long for qq (#5.1.3)"],
-    [QQ.WRITE, "Zqq write error or disk full (#4.3.0)"],
-    [QQ.READ, "Zqq read error (#4.3.0)"],
-    [QQ.TODO, "Zqq trouble creating files in queue (#4.3.0)"],
-    [QQ.ENVELOPE, "Zqq internal bug (#4.3.0)"],
-    [QQ.EXEC, "Zunable to exec qq (#4.3.0)"],
-    [20, "Dqq permanent problem (#5.3.0)"],
-    [99, "Zqq temporary problem (#4.3.0)"],
-  ])("%d", (code, text) => {
-    expect(qqExitText(code)).toBe(text);
-  });
-  test("crash", () => expect(qqExitText("crash")).toBe("Zqq crashed (#4.3.0)"));
 });
 
 describe("getopt (DJB sgetopt)", () => {
