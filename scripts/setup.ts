@@ -39,6 +39,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import yargs from "yargs";
+import { errnoName } from "../packages/core/src/errstr.ts";
 import { AUTHD_DIR } from "../packages/qmail/src/lib/authd-proto.ts";
 import { HOME_MARKER } from "../packages/qmail/src/lib/home.ts";
 import {
@@ -141,7 +142,7 @@ function dir(path: string, uid: number, gid: number, mode: number): void {
   try {
     mkdirSync(path);
   } catch (e) {
-    if ((e as { code?: string }).code !== "EEXIST") throw e;
+    if (errnoName(e) !== "EEXIST") throw e;
     if (!lstatSync(path).isDirectory()) fail(`${path} exists and is not a directory`);
   }
   own(path, uid, gid, mode);

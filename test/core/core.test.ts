@@ -3,7 +3,6 @@ import { describe, expect, test } from "bun:test";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { errnoStr, errorStr, errorTemp, SysError } from "@qts/core/errstr";
-import { QQ, qqExitText } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import fc from "fast-check";
 import { ROOT, run } from "../lib/harness.ts";
@@ -50,24 +49,6 @@ describe("errorStr: DJB's wording", () => {
     expect(errorTemp({ code: "ENOENT" })).toBe(false);
     expect(errorTemp({ code: "EACCES" })).toBe(false);
   });
-});
-
-describe("qmail-queue exit codes", () => {
-  test.each([
-    [0, ""],
-    [QQ.ADDR_TOO_LONG, "Denvelope address too long for qq (#5.1.3)"],
-    [115, "Denvelope address too long for qq (#5.1.3)"],
-    [QQ.WRITE, "Zqq write error or disk full (#4.3.0)"],
-    [QQ.READ, "Zqq read error (#4.3.0)"],
-    [QQ.TODO, "Zqq trouble creating files in queue (#4.3.0)"],
-    [QQ.ENVELOPE, "Zqq internal bug (#4.3.0)"],
-    [QQ.EXEC, "Zunable to exec qq (#4.3.0)"],
-    [20, "Dqq permanent problem (#5.3.0)"],
-    [99, "Zqq temporary problem (#4.3.0)"],
-  ])("%d", (code, text) => {
-    expect(qqExitText(code)).toBe(text);
-  });
-  test("crash", () => expect(qqExitText("crash")).toBe("Zqq crashed (#4.3.0)"));
 });
 
 describe("getopt (DJB sgetopt)", () => {
@@ -146,6 +127,23 @@ describe("die/warn/run through a real process", () => {
       code: 100,
       stderr: "prog: warning: unable to control s2: supervise not running\nprog: usage: prog dir\n",
     });
+  });
+  test("fatal, info and usageLine print without exiting; the main picks the code", async () => {
+    const r = await prog(
+      'run(()=>{ d.fatal("unable to bind: ", "x"); d.info("SIGTERM: every service stopped"); d.usageLine("prog dir"); d.verbose("status: 0/40"); return 111 })',
+    );
+    expect(r).toMatchObject({
+      code: 111,
+      stderr: "prog: fatal: unable to bind: x\nprog: info: SIGTERM: every service stopped\nprog: usage: prog dir\n",
+    });
+  });
+  test("verbosity 0 silences warnings and non-exiting fatal lines, 2 adds status lines; die always prints", async () => {
+    const quiet = await prog(
+      'run(()=>{ d.setVerbosity(0); d.warn("w"); d.fatal("f"); d.verbose("status: 1/40"); d.die(111, "still said") })',
+    );
+    expect(quiet).toMatchObject({ code: 111, stderr: "prog: fatal: still said\n" });
+    const loud = await prog('run(()=>{ d.setVerbosity(2); d.verbose("status: 1/40"); d.warn("w"); return 0 })');
+    expect(loud).toMatchObject({ code: 0, stderr: "prog: status: 1/40\nprog: warning: w\n" });
   });
   test("an async main's code, and die() from an event callback", async () => {
     expect((await prog("run(async()=>{ await Bun.sleep(1); return 7 })")).code).toBe(7);

@@ -2,6 +2,7 @@
 import { expect, test } from "bun:test";
 import { closeSync, constants, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { fchdir } from "@qts/sys/fchdir";
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, reap, termSig } from "@qts/sys/waitpid";
@@ -51,7 +52,7 @@ test("posix_spawn: sigDefault resets Bun's ignored SIGPIPE/SIGXFSZ; other signal
   const fd = openSync(out, "w");
   const pid = spawn("/bin/grep", ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"], [], {
     dup2: [[1, fd]],
-    sigDefault: [13, 25, 32, 33],
+    sigDefault: CHILD_SIGDEFAULT,
   });
   closeSync(fd);
   await waitExit(pid);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
 import { readdirSync, readlinkSync } from "node:fs";
+import { NOFILE_VAR } from "./conf.ts";
 import { setProg, writeAll } from "./die.ts";
 import { EXIT_TEMP } from "./exit.ts";
 import { FIT_VARS, FLOOR, floorMessage, hasFitVars, memLimit, ROOMY } from "./memlimit.ts";
@@ -10,14 +11,6 @@ export interface Program {
   main: Main;
   usage?: string;
 }
-
-/**
- * Bun raises the soft RLIMIT_NOFILE to the hard limit at start-up; a chain
- * like `softlimit -o 20 tcpserver` must still hold the lower limit. Our own
- * prepareExec passes the intended soft limit in this variable when it execs
- * one of ours, and we put it back here before anything else runs.
- */
-export const NOFILE_VAR = "QTS_NOFILE";
 
 function fatal(name: string, text: string): never {
   try {
@@ -86,6 +79,7 @@ export async function boot(
 ): Promise<void> {
   setProg(name);
   const jit = await fitMemory(name);
+  // The soft RLIMIT_NOFILE our exec relayed (conf.ts), put back before anything else runs.
   const relay = process.env[NOFILE_VAR];
   if (relay !== undefined) {
     delete process.env[NOFILE_VAR];

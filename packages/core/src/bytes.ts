@@ -5,9 +5,9 @@
 // bytesOf() turns one into the Uint8Array the exec layer passes to execve as is.
 import { isUtf8 } from "node:buffer";
 import { closeSync, openSync, readSync } from "node:fs";
+import { NOFILE_VAR } from "./conf.ts";
 import type { Env } from "./run.ts";
 
-const NOFILE_VAR = "QTS_NOFILE";
 let cmdline: Buffer | undefined;
 let environ: Buffer | undefined;
 let args: [raw: string, text: string][] | undefined;
@@ -105,7 +105,7 @@ export function rawArgs(argv: readonly string[]): string[] {
  * env (text, as main gets it) as byte strings, in env's order: a variable
  * whose name and value are still what the process was started with keeps
  * its exact bytes; one set or changed since is the UTF-8 of its text.
- * QTS_NOFILE (boot.ts) is never part of it.
+ * NOFILE_VAR (conf.ts) is never part of it.
  */
 export function rawEnv(env: Env): Record<string, string> {
   if (!envMap) {
@@ -160,7 +160,7 @@ export function execEnv(env: Env): Env | Buffer[] {
 }
 
 /** A byte-string environment as the "NAME=value" entries the exec layer takes. */
-export function envBytes(env: Record<string, string | undefined>): Buffer[] {
+export function envBytes(env: Env): Buffer[] {
   const out: Buffer[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(Buffer.from(`${k}=${v}`, "latin1"));
   return out;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { writeSync } from "node:fs";
-import { errorStr } from "./errstr.ts";
+import { errnoName, errorStr } from "./errstr.ts";
 import { EXIT_USAGE } from "./exit.ts";
 
 // The program name used as the message prefix; each main sets it first, like DJB's FATAL.
@@ -42,7 +42,7 @@ export function sigpipeIgnore(): void {
  * Returns otherwise (the caller then handles the error as before).
  */
 export function checkPipe(e: unknown): void {
-  if (!pipeIgnored && pipeDeath && (e as { code?: string } | null)?.code === "EPIPE") pipeDeath();
+  if (!pipeIgnored && pipeDeath && errnoName(e) === "EPIPE") pipeDeath();
 }
 
 /** Writes all of s to fd synchronously (diagnostics must survive exec and exit). */
@@ -53,7 +53,7 @@ export function writeAll(fd: number, s: string | Uint8Array): void {
     try {
       n = writeSync(fd, buf);
     } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") continue;
+      if (errnoName(e) === "EAGAIN") continue;
       checkPipe(e);
       throw e;
     }
@@ -69,14 +69,47 @@ function emit(s: string): void {
   }
 }
 
+// Verbosity, for the programs whose originals have a switch for it (tcpserver's and tcpclient's
+// -q, -Q, -v): 0 prints no warnings or non-exiting fatal lines, 1 (the default) prints them, 2 adds
+// the status lines of verbose(). die(), dieSys() and dieUsage() always print, as strerr_die does.
+let verbosity = 1;
+
+export function setVerbosity(level: number): void {
+  verbosity = level;
+}
+
+export function getVerbosity(): number {
+  return verbosity;
+}
+
 /** `prog: warning: parts...` */
 export function warn(...parts: string[]): void {
-  emit(`${prog}: warning: ${parts.join("")}\n`);
+  if (verbosity >= 1) emit(`${prog}: warning: ${parts.join("")}\n`);
 }
 
 /** `prog: warning: parts...: <error_str>` */
 export function warnSys(err: unknown, ...parts: string[]): void {
-  emit(`${prog}: warning: ${parts.join("")}: ${errorStr(err)}\n`);
+  if (verbosity >= 1) emit(`${prog}: warning: ${parts.join("")}: ${errorStr(err)}\n`);
+}
+
+/** `prog: fatal: parts...`, without exiting: for a caller that cleans up or chooses its exit itself. */
+export function fatal(...parts: string[]): void {
+  if (verbosity >= 1) emit(`${prog}: fatal: ${parts.join("")}\n`);
+}
+
+/** `prog: fatal: parts...: <error_str>`, without exiting. */
+export function fatalSys(err: unknown, ...parts: string[]): void {
+  if (verbosity >= 1) emit(`${prog}: fatal: ${parts.join("")}: ${errorStr(err)}\n`);
+}
+
+/** `prog: info: parts...` */
+export function info(...parts: string[]): void {
+  if (verbosity >= 1) emit(`${prog}: info: ${parts.join("")}\n`);
+}
+
+/** `prog: parts...` at verbosity 2 (tcpserver's `status: 1/40`, `pid 123 from 10.0.0.1`). */
+export function verbose(...parts: string[]): void {
+  if (verbosity >= 2) emit(`${prog}: ${parts.join("")}\n`);
 }
 
 /** `prog: fatal: parts...`, then exit with code. */
@@ -91,9 +124,14 @@ export function dieSys(code: number, err: unknown, ...parts: string[]): never {
   throw new Exit(code);
 }
 
+/** `prog: usage: text`, without exiting (envdir's usage exit is 111, not 100). */
+export function usageLine(text: string): void {
+  emit(`${prog}: usage: ${text}\n`);
+}
+
 /** `prog: usage: text`, exit 100. */
 export function dieUsage(text: string): never {
-  emit(`${prog}: usage: ${text}\n`);
+  usageLine(text);
   throw new Exit(EXIT_USAGE);
 }
 

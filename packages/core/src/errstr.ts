@@ -117,7 +117,11 @@ export function errnoOf(e: unknown): number {
   return 0;
 }
 
-/** Errno name of anything thrown ("ENOENT"), or "" when it carries none. */
+/**
+ * Errno name of anything thrown ("ENOENT"), or "" when it carries none: the one
+ * way to ask what a caught error was (node:fs, node:net, node:dns and sys's
+ * SysError all carry it as .code), instead of casting at each catch.
+ */
 export function errnoName(e: unknown): string {
   if (e && typeof e === "object") {
     const o = e as { code?: unknown };

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { readSync } from "node:fs";
+import { errnoName } from "./errstr.ts";
 
 /** read(2) into buf, retried on EINTR: the byte count, 0 at end of input; other errors are thrown. */
 export function readChunk(fd: number, buf: Uint8Array): number {
@@ -7,7 +8,7 @@ export function readChunk(fd: number, buf: Uint8Array): number {
     try {
       return readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
-      if ((e as { code?: string }).code !== "EINTR") throw e;
+      if (errnoName(e) !== "EINTR") throw e;
     }
   }
 }

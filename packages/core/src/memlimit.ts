@@ -9,6 +9,7 @@
 // them fit: MIMALLOC_ARENA_RESERVE and BUN_JSC_jitMemoryReservationSize.
 // Measured figures: BENCHMARKS.md, "Memory limits"; softlimit(8).
 import { readFileSync } from "node:fs";
+import type { Env } from "./run.ts";
 
 /** Below this limit (bytes) the runtime's default reservations may not fit: the variables are needed. */
 export const ROOMY = 4294967296n;
@@ -27,7 +28,7 @@ export const FIT_VARS: readonly (readonly [string, string])[] = [
 ];
 
 /** True when env already has every FIT_VARS name (whatever the value: the administrator's word wins). */
-export function hasFitVars(env: Record<string, string | undefined>): boolean {
+export function hasFitVars(env: Env): boolean {
   return FIT_VARS.every(([k]) => env[k] !== undefined);
 }
 

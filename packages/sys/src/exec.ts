@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 
 import { existsSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
-import type { SysError } from "@qts/core/errstr";
+import { NOFILE_VAR } from "@qts/core/conf";
+import { errnoName } from "@qts/core/errstr";
+import { O_NONBLOCK, SIGPIPE, SIGXFSZ } from "./consts.ts";
 import { type Arg, type ExecEnv, envEntries, pathCandidates, preparePathexec } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
@@ -11,9 +13,6 @@ const F_SETFD = 2;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const FD_CLOEXEC = 1;
-const O_NONBLOCK = 0o4000;
-const SIGPIPE = 13;
-const SIGXFSZ = 25;
 const SIG_SETMASK = 2;
 
 const c = libc({
@@ -77,7 +76,7 @@ export function prepareExec(keep: readonly number[] = []): void {
       setBlocking(fd, true);
       inheritFd(fd);
     } catch (e) {
-      if ((e as SysError).code !== "EBADF") throw e;
+      if (errnoName(e) !== "EBADF") throw e;
     }
   }
   for (const fd of keep) inheritFd(fd);
@@ -122,7 +121,7 @@ function isSelf(file: Buffer): boolean {
 
 /**
  * The environment for a program started with posix_spawn rather than
- * execve (fghack's child), as "NAME=value" entries: QTS_NOFILE (boot.ts)
+ * execve (fghack's child), as "NAME=value" entries: NOFILE_VAR (core/conf.ts)
  * added when the first PATH candidate that exists is our own binary,
  * removed otherwise, as pathexec does.
  */
@@ -132,7 +131,7 @@ export function spawnEnv(file: Arg, env: ExecEnv): Buffer[] {
     if (!existsSync(p)) continue;
     if (isSelf(p)) {
       try {
-        entries.push(Buffer.from(`QTS_NOFILE=${getrlimit(RLIMIT.NOFILE).soft}`));
+        entries.push(Buffer.from(`${NOFILE_VAR}=${getrlimit(RLIMIT.NOFILE).soft}`));
       } catch {}
     }
     break;
@@ -152,7 +151,7 @@ export function runsSelf(file: Arg, env: ExecEnv): boolean {
  * searched in env.PATH (default "/bin:/usr/bin", an empty entry meaning "."),
  * skipping ENOENT and remembering EACCES/EPERM/EISDIR. Returns only on
  * failure, with the error to report. Call prepareExec first. When the file
- * resolves to our own multicall binary, env gets QTS_NOFILE (the soft
+ * resolves to our own multicall binary, env gets NOFILE_VAR (the soft
  * RLIMIT_NOFILE now in force) for boot.ts to restore; otherwise it is removed.
  * Strings are text (UTF-8); Uint8Arrays and entry lists go out byte for byte.
  */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 import { ptr } from "bun:ffi";
 import { realpathSync } from "node:fs";
-import { SysError } from "@qts/core/errstr";
+import { NOFILE_VAR } from "@qts/core/conf";
+import { errnoName, SysError } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
 import { errno, libc } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
@@ -15,7 +17,7 @@ const EISDIR = 21;
 /** An argument, file name or environment entry: a string is text (UTF-8), a Uint8Array is passed as is. */
 export type Arg = string | Uint8Array;
 /** The environment: by name (text), or as "NAME=value" entries (core/bytes.ts gives byte-exact ones). */
-export type ExecEnv = Record<string, string | undefined> | readonly Arg[];
+export type ExecEnv = Env | readonly Arg[];
 
 function bytes(s: Arg): Buffer {
   if (typeof s === "string") return Buffer.from(s);
@@ -53,10 +55,10 @@ function hasPrefix(b: Uint8Array, p: Uint8Array): boolean {
   return true;
 }
 
-const NOFILE = Buffer.from("QTS_NOFILE=");
+const NOFILE = Buffer.from(`${NOFILE_VAR}=`);
 const PATH = Buffer.from("PATH=");
 
-/** env as "NAME=value" entries without QTS_NOFILE, and the value of PATH (undefined: not set). */
+/** env as "NAME=value" entries without NOFILE_VAR (core/conf.ts), and the value of PATH (undefined: not set). */
 export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | undefined } {
   const entries: Buffer[] = [];
   let path: Buffer | undefined;
@@ -68,9 +70,9 @@ export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | un
       entries.push(b);
     }
   } else {
-    for (const [k, v] of Object.entries(env as Record<string, string | undefined>))
-      if (v !== undefined && k !== "QTS_NOFILE") entries.push(Buffer.from(`${k}=${v}`));
-    const p = (env as Record<string, string | undefined>).PATH;
+    for (const [k, v] of Object.entries(env as Env))
+      if (v !== undefined && k !== NOFILE_VAR) entries.push(Buffer.from(`${k}=${v}`));
+    const p = (env as Env).PATH;
     if (p !== undefined) path = Buffer.from(p);
   }
   return { entries, path };
@@ -102,7 +104,7 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
     try {
       return run(f);
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "ENOENT") continue;
       saved = e;
       if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") throw e;
@@ -122,7 +124,7 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * returned function only calls libc execve on each PATH candidate, so it
  * still works after setrlimit has left Bun no room to allocate. It returns
  * the error to report when no candidate could run. nofile is the soft
- * RLIMIT_NOFILE to hand to our own programs in QTS_NOFILE (boot.ts).
+ * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR (core/conf.ts).
  * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
  * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
@@ -130,7 +132,7 @@ export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, n
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const envp = cStrings([...base, Buffer.from(`QTS_NOFILE=${soft}`)], keep);
+  const envp = cStrings([...base, Buffer.from(`${NOFILE_VAR}=${soft}`)], keep);
   const plainEnv = cArray(envp.slice(0, -1), keep);
   const selfEnv = cArray(envp, keep);
   const args = cArray(cStrings(argv.map(bytes), keep), keep);

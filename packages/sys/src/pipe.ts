@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { ptr } from "bun:ffi";
+import { O_CLOEXEC } from "./consts.ts";
 import { check, libc } from "./ffi.ts";
-
-const O_CLOEXEC = 0o2000000;
 
 const c = libc({ pipe2: { args: ["ptr", "i32"], returns: "i32" } });
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { exit } from "@qts/core/run";
+import { SIGPIPE } from "./consts.ts";
 import { libc } from "./ffi.ts";
 import { sigDefault } from "./sigdefault.ts";
-
-const SIGPIPE = 13;
 
 const c = libc({ raise: { args: ["i32"], returns: "i32" } });
 

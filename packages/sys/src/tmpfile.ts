@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { openSync } from "node:fs";
+import { O_CLOEXEC, O_TMPFILE, O_WRONLY } from "./consts.ts";
 import { check, cstr, libc } from "./ffi.ts";
 
-const O_WRONLY = 1;
-const O_CLOEXEC = 0o2000000;
-/** O_TMPFILE (with the O_DIRECTORY bit it includes), open(2). */
-const O_TMPFILE = 0o20200000;
 const AT_FDCWD = -100;
 const AT_SYMLINK_FOLLOW = 0x400;
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { readdirSync, readFileSync } from "node:fs";
 import { bytesOf, envBytes, rawArgs, rawEnv, textOf } from "@qts/core/bytes";
-import { dieSys, Exit, errWrite, setProg } from "@qts/core/die";
+import { dieSys, Exit, setProg, usageLine } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
@@ -26,7 +27,7 @@ export function main(argv: string[], env: Env): number {
   const child = argv.slice(1);
   if (dir === undefined || child.length === 0) {
     // The original's usage exit code is 111, not 100.
-    errWrite(`envdir: usage: ${usage}\n`);
+    usageLine(usage);
     throw new Exit(EXIT_TEMP);
   }
   let start: string;
@@ -57,7 +58,7 @@ export function main(argv: string[], env: Env): number {
     try {
       b = readFileSync(bytesOf(name));
     } catch (e) {
-      if ((e as { code?: string }).code !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to read ", dir, "/", textOf(name));
+      if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to read ", dir, "/", textOf(name));
       b = last;
     }
     if (b.length === 0) {

@@ -2,8 +2,10 @@
 import { closeSync, readSync } from "node:fs";
 import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritedFds, inheritFd, spawnEnv, startSigMask } from "@qts/sys/exec";
 import { pathCandidates } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
@@ -13,17 +15,14 @@ import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 
 export const usage = "fghack child";
 
-// glibc's posix_spawn leaves its internal signals (32, 33) ignored unless reset; Bun ignores SIGPIPE, SIGXFSZ.
-const SIG_DEFAULT = [13, 25, 32, 33];
-
 /** DJB's pathexec_run as a posix_spawn: PATH search, skipping ENOENT, remembering EACCES/EPERM/EISDIR. */
 function start(args: Buffer[], env: Buffer[], path: Buffer | undefined, dup2: [number, number][]): number {
   let saved: unknown;
   for (const p of pathCandidates(args[0] as Buffer, path)) {
     try {
-      return spawn(p, args, env, { dup2, sigDefault: SIG_DEFAULT, sigMask: startSigMask() });
+      return spawn(p, args, env, { dup2, sigDefault: CHILD_SIGDEFAULT, sigMask: startSigMask() });
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "ENOENT") continue;
       saved = e;
       if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") break;
@@ -72,7 +71,7 @@ export function main(argv: string[], env: Env): number {
     try {
       if (readSync(r, b, 0, 1, null) === 1) continue;
     } catch (err) {
-      if ((err as { code?: string }).code === "EINTR" || (err as { code?: string }).code === "EAGAIN") continue;
+      if (errnoName(err) === "EINTR" || errnoName(err) === "EAGAIN") continue;
     }
     break;
   }

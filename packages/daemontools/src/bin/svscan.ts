@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { bytesOf, rawArgs } from "@qts/core/bytes";
-import { dieSys, errWrite, setProg } from "@qts/core/die";
+import { dieSys, info, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
@@ -46,7 +46,7 @@ export function main(argv: string[], env: Env): Promise<number> {
         stopping = true;
         if (timer) clearTimeout(timer);
         void shutdown(scanner, STOP_WAIT_MS).then((clean) => {
-          errWrite(`svscan: info: ${sig}: ${clean ? "every service stopped" : "some services had to be killed"}\n`);
+          info(sig, ": ", clean ? "every service stopped" : "some services had to be killed");
           done(clean ? EXIT_OK : EXIT_TEMP);
         });
       };

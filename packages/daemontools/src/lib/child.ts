@@ -3,16 +3,14 @@
 // keeps the environment byte for byte, passes inherited fds through (ours are
 // close-on-exec), keeps inherited ignored signals and resets what Bun set.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { NOFILE_VAR } from "@qts/core/conf";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";
 import { firstCandidate } from "@qts/sys/execraw";
 import { spawn as posixSpawn, type SpawnOptions } from "@qts/sys/posixspawn";
 import { reap } from "@qts/sys/waitpid";
 
-const SIGPIPE = 13;
-const SIGXFSZ = 25;
-// glibc's posix_spawn leaves its internal signals (SIGCANCEL 32, SIGSETXID 33) ignored unless reset.
-const SIG_DEFAULT = [SIGPIPE, SIGXFSZ, 32, 33];
-
+const NOFILE_ENTRY = Buffer.from(`${NOFILE_VAR}=`);
 let environ: Uint8Array[] | undefined;
 
 /**
@@ -47,7 +45,7 @@ export function initialEnv(): Uint8Array[] {
     start = i + 1;
   }
   if (start < raw.length) out.push(raw.subarray(start));
-  environ = out.filter((e) => !Buffer.from(e.subarray(0, 11)).equals(Buffer.from("QTS_NOFILE=")));
+  environ = out.filter((e) => !Buffer.from(e.subarray(0, NOFILE_ENTRY.length)).equals(NOFILE_ENTRY));
   return environ;
 }
 
@@ -62,7 +60,7 @@ export function startChild(
   argv: readonly (string | Uint8Array)[],
   opts: ChildOptions = {},
 ): number {
-  return posixSpawn(file, argv, opts.env ?? initialEnv(), { sigDefault: SIG_DEFAULT, ...opts });
+  return posixSpawn(file, argv, opts.env ?? initialEnv(), { sigDefault: CHILD_SIGDEFAULT, ...opts });
 }
 
 /**

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, errWrite, setProg } from "@qts/core/die";
+import { die, errWrite, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { runChild } from "../lib/child.ts";
@@ -11,7 +11,7 @@ export function main(argv: string[], env: Env): number {
   setProg("bouncesaying");
   const text = argv[0];
   if (text === undefined) {
-    errWrite(`bouncesaying: usage: ${usage}\n`);
+    usageLine(usage);
     return EXIT_USAGE;
   }
   if (argv.length > 1) {

@@ -7,6 +7,7 @@
 import { closeSync, readSync } from "node:fs";
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
@@ -24,7 +25,7 @@ function readUp(): Buffer | number {
     try {
       r = readSync(3, up, len, up.length - len, null);
     } catch (e) {
-      if ((e as { code?: string }).code === "EINTR") continue;
+      if (errnoName(e) === "EINTR") continue;
       up.fill(0);
       return CP.TEMP;
     }

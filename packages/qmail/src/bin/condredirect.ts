@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, dieSys, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieSys, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { rewind } from "@qts/sys/seek";
@@ -13,7 +13,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   setProg("condredirect");
   process.exitCode = EXIT_TEMP;
   if (argv.length < 2) {
-    errWrite(`condredirect: usage: ${usage}\n`);
+    usageLine(usage);
     return EXIT_USAGE;
   }
   const r = runChild(argv.slice(1), env);

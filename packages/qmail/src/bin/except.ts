@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, errWrite, setProg } from "@qts/core/die";
+import { die, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { runChild } from "../lib/child.ts";
@@ -10,7 +10,7 @@ export const usage = "except program [ arg ... ]";
 export function main(argv: string[], env: Env): number {
   setProg("except");
   if (argv.length === 0) {
-    errWrite(`except: usage: ${usage}\n`);
+    usageLine(usage);
     return EXIT_USAGE;
   }
   const r = runChild(argv, env);

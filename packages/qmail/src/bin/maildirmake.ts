@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { dieSys, errWrite, setProg } from "@qts/core/die";
+import { dieSys, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { maildirMake } from "../lib/maildir.ts";
@@ -12,7 +12,7 @@ export function main(argv: string[], _env: Env): number {
   process.umask(0o077);
   const name = argv[0];
   if (name === undefined) {
-    errWrite(`maildirmake: usage: ${usage}\n`);
+    usageLine(usage);
     return EXIT_USAGE;
   }
   try {

@@ -3,7 +3,8 @@
 // offset) put in front of stdin (predate(1), netqmail's predate.c).
 import { spawn } from "node:child_process";
 import { readSync } from "node:fs";
-import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieSys, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { date822 } from "../lib/date822.ts";
@@ -15,7 +16,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   sigpipeIgnore();
   const child = argv[0];
   if (child === undefined) {
-    errWrite("predate: usage: predate child\n");
+    usageLine(usage);
     throw new Exit(100);
   }
   try {
@@ -55,7 +56,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
       try {
         n = readSync(0, buf, 0, buf.length, null);
       } catch (e) {
-        if ((e as { code?: string }).code === "EAGAIN") {
+        if (errnoName(e) === "EAGAIN") {
           await Bun.sleep(1);
           continue;
         }

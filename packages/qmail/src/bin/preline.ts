@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, dieSys, Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieSys, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -17,7 +17,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const rpline = env.RPLINE;
   const dtline = env.DTLINE;
   const dieUsage = (): never => {
-    errWrite(`preline: usage: ${usage}\n`);
+    usageLine(usage);
     throw new Exit(EXIT_USAGE);
   };
   if (ufline === undefined || rpline === undefined || dtline === undefined) dieUsage();

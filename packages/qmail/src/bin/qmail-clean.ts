@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { cleanRequest } from "../lib/clean.ts";
@@ -73,7 +74,7 @@ export function main(_argv: string[], env: Env): number {
           try {
             len = readSync(0, buf, 0, buf.length, null);
           } catch (e) {
-            if ((e as { code?: string }).code === "EAGAIN") continue;
+            if (errnoName(e) === "EAGAIN") continue;
             len = 0;
           }
           pos = 0;

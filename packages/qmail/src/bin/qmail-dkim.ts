@@ -5,12 +5,13 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { die, setProg, sigpipeIgnore } from "@qts/core/die";
-import { QQ } from "@qts/core/exit";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readAll } from "@qts/ucspi-tcp/lib/readall";
 import { addressDomain, type DkimKey, dkimSign, readKey, safeDomain, splitMessage } from "../lib/dkim.ts";
 import { qmailHome } from "../lib/home.ts";
 import { QmailQueue } from "../lib/qmail.ts";
+import { QQ } from "../lib/qq.ts";
 
 export const usage = "qmail-dkim";
 
@@ -55,7 +56,7 @@ function loadKey(path: string): DkimKey | undefined {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     die(QQ.CONFIG, `unable to read key ${path}: ${(e as Error).message}`);
   }
@@ -103,7 +104,7 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   }
 
   // The next queue: $DKIMQUEUE when set, else qmail-queue itself (in-process, as qmail-smtpd does).
-  const next: Record<string, string | undefined> = { ...env, QMAILQUEUE: env.DKIMQUEUE || undefined };
+  const next: Env = { ...env, QMAILQUEUE: env.DKIMQUEUE || undefined };
   const qq = new QmailQueue({ home, env: next });
   if (header) await qq.put(Buffer.from(header, "latin1"));
   await qq.put(Buffer.from(msg, "latin1"));

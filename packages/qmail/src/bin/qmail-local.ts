@@ -8,7 +8,8 @@ import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
-import { PATRN, parseQmail, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
+import { AUTO_PATRN } from "../lib/conf.ts";
+import { parseQmail, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
 import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local.ts";
 import { LocalExit, Message, ReadError, temp } from "../lib/local-message.ts";
 import { maildirDeliver } from "../lib/maildir.ts";
@@ -42,7 +43,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // (qmail-lspawn(8), "Delivery workers"); each is the same deliverOne a process of its own runs.
   if (argv.length === 1 && argv[0] === "-W") {
     const { serveDeliveries } = await import("../lib/local-worker.ts");
-    return serveDeliveries(3, env, deliverOne);
+    return serveDeliveries(3, env, deliverOne, usage);
   }
   // Bun ends a process whose event loop drains with this code: never report success by accident.
   process.exitCode = EXIT_TEMP;
@@ -202,7 +203,7 @@ function checkHome(doit: boolean): void {
   } catch (e) {
     throw temp(`Unable to stat home directory: ${errorStr(e)}. (#4.3.0)`);
   }
-  if (mode & PATRN) throw temp("Uh-oh: home directory is writable. (#4.7.0)");
+  if (mode & AUTO_PATRN) throw temp("Uh-oh: home directory is writable. (#4.7.0)");
   if (mode & 0o1000) {
     if (doit) throw temp("Home directory is sticky: user is editing his .qmail file. (#4.2.1)");
     sayErr("Warning: home directory is sticky.\n");

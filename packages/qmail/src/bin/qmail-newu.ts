@@ -2,6 +2,7 @@
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
 import { die, setProg } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
@@ -41,7 +42,7 @@ export function main(_argv: string[], env: Env): number {
     if (step === "format") die(EXIT_TEMP, "bad format in users/assign");
     if (step === "create") die(EXIT_TEMP, "unable to open users/cdb.tmp");
     if (step === "rename") die(EXIT_TEMP, "unable to move users/cdb.tmp to users/cdb");
-    if ((e as { code?: string }).code === "ENOMEM") die(EXIT_TEMP, "out of memory");
+    if (errnoName(e) === "ENOMEM") die(EXIT_TEMP, "out of memory");
     die(EXIT_TEMP, "unable to write users/cdb.tmp");
   }
   return EXIT_OK;

@@ -5,7 +5,9 @@
 import { closeSync, writeSync } from "node:fs";
 import { bytesOf, execArgs, execEnv, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { startSigMask } from "@qts/sys/exec";
 import { envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
@@ -17,8 +19,6 @@ export const usage = "qmail-popup hostname subprogram";
 
 // qmail-popup.c's die(): every way out, even after a successful session, is exit 1.
 const DIE = 1;
-const SIGPIPE = 13;
-const SIGXFSZ = 25;
 
 class Popup {
   private readonly out = new PopOut(1, DIE);
@@ -95,12 +95,12 @@ class Popup {
             [2, 2],
             [3, r],
           ],
-          sigDefault: [SIGPIPE, SIGXFSZ, 32, 33],
+          sigDefault: CHILD_SIGDEFAULT,
           sigMask: startSigMask(),
         }),
       );
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "EAGAIN" || code === "ENOMEM") {
         closeSync(r);
         closeSync(w);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { die, setProg, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { BREAK } from "../lib/getpw.ts";
+import { AUTO_BREAK } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";
 import { HomeError, Pw2u, type Pw2uOptions, SubuserError } from "../lib/pw2u.ts";
 
@@ -22,7 +23,7 @@ function readControlFile(fn: string): string[] | undefined {
   try {
     b = readFileSync(fn);
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    if (errnoName(e) === "ENOENT") return undefined;
     throw e;
   }
   const out: string[] = [];
@@ -38,7 +39,7 @@ function readOptional(fn: string): Buffer | undefined {
   try {
     fd = openSync(fn, "r");
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    if (errnoName(e) === "ENOENT") return undefined;
     die(EXIT_TEMP, "unable to read controls");
   }
   try {
@@ -53,7 +54,7 @@ function readOptional(fn: string): Buffer | undefined {
 // qmail-pw2u.c: passwd on stdin -> users/assign on stdout, with users/{include,exclude,mailnames,subusers,append}.
 export function main(argv: string[], env: Env): number {
   setProg("qmail-pw2u");
-  const o: Pw2uOptions = { dashcolon: "-:", homestrategy: 2, noupper: true, brk: BREAK };
+  const o: Pw2uOptions = { dashcolon: "-:", homestrategy: 2, noupper: true, brk: AUTO_BREAK };
   for (const { opt, arg } of getopt(argv, "/ohHuUc:C").opts) {
     if (opt === "/") o.dashcolon = "-/:";
     else if (opt === "o") o.homestrategy = 2;

@@ -5,12 +5,13 @@
 // qmail-qmqpc.c). mini-qmail runs it in place of qmail-queue.
 import { Socket } from "node:net";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
-import { QQ } from "@qts/core/exit";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readChunks } from "../lib/child.ts";
 import { Control } from "../lib/control.ts";
 import { qmailHome } from "../lib/home.ts";
 import { netstring } from "../lib/netstring.ts";
+import { QQ } from "../lib/qq.ts";
 
 export const usage = "qmail-qmqpc";
 
@@ -31,7 +32,7 @@ function readAll(fd: number): Buffer {
   try {
     for (const c of readChunks(fd)) parts.push(Buffer.from(c));
   } catch (e) {
-    throw new Code((e as { code?: string }).code === "ENOMEM" ? QQ.NOMEM : QQ.READ);
+    throw new Code(errnoName(e) === "ENOMEM" ? QQ.NOMEM : QQ.READ);
   }
   return Buffer.concat(parts);
 }

@@ -4,11 +4,12 @@
 // the queue themselves, anyone else goes through qmail-queued.
 import { readSync } from "node:fs";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
-import { QQ } from "@qts/core/exit";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
+import { QQ } from "../lib/qq.ts";
 import { DEATH_MS } from "../lib/queue.ts";
 import { type Injection, openQueue } from "../lib/queued-client.ts";
 
@@ -39,7 +40,7 @@ async function readSome(fd: number, buf: Buffer, deadline: number): Promise<numb
       return readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
       // An inherited non-blocking pipe: make it blocking once and read again.
-      if (retry && (e as NodeJS.ErrnoException).code === "EAGAIN") {
+      if (retry && errnoName(e) === "EAGAIN") {
         retry = false;
         setBlocking(fd, true);
         continue;

@@ -3,20 +3,20 @@
 // file (netqmail's qmail-showctl.c, same texts). Output goes to stdout.
 import { readFileSync, statSync } from "node:fs";
 import { setProg, warn, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
+import { AUTO_BREAK, AUTO_PATRN, AUTO_SPAWN, AUTO_SPLIT, AUTO_USERA } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";
-import { type QmailIds, qmailIds } from "../lib/ids.ts";
-import { readdirRaw, SPLIT } from "../lib/qread.ts";
+import { type QmailGroup, type QmailIds, type QmailUser, qmailIds } from "../lib/ids.ts";
+import { readdirRaw } from "../lib/qread.ts";
 
 export const usage = "qmail-showctl";
 
-// conf-break, conf-patrn (netqmail: 002), conf-spawn; qmail-showctl(8).
-const BREAK = "-";
-const PATRN = 0o002;
-const SPAWN = 120;
-const USERS = ["alias", "qmaild", "qmaill", "root", "qmailp", "qmailq", "qmailr", "qmails"];
-const GROUPS = ["nofiles", "qmail"];
+// qmail-showctl.c's order: auto_uida, auto_uidd, auto_uidl, auto_uido, auto_uidp, auto_uidq, auto_uidr,
+// auto_uids; auto_gidn, auto_gidq. The names are ids.ts's (conf-users, conf-groups); root is uid 0.
+const USERS: (QmailUser | "root")[] = [AUTO_USERA, "qmaild", "qmaill", "root", "qmailp", "qmailq", "qmailr", "qmails"];
+const GROUPS: QmailGroup[] = ["nofiles", "qmail"];
 
 const KNOWN = new Set([
   "bouncefrom",
@@ -55,7 +55,7 @@ function readRaw(fn: string): string | undefined | null {
   try {
     return readFileSync(fn, "latin1");
   } catch (e) {
-    return (e as { code?: string }).code === "ENOENT" ? undefined : null;
+    return errnoName(e) === "ENOENT" ? undefined : null;
   }
 }
 
@@ -89,10 +89,10 @@ export function main(_argv: string[], env: Env): number {
   let o = "";
   const id = (n: number | undefined) => (n === undefined ? "?" : String(n));
   o += `qmail home directory: ${home}.\n`;
-  o += `user-ext delimiter: ${BREAK}.\n`;
-  o += `paternalism (in decimal): ${PATRN}.\n`;
-  o += `silent concurrency limit: ${SPAWN}.\n`;
-  o += `subdirectory split: ${SPLIT}.\n`;
+  o += `user-ext delimiter: ${AUTO_BREAK}.\n`;
+  o += `paternalism (in decimal): ${AUTO_PATRN}.\n`;
+  o += `silent concurrency limit: ${AUTO_SPAWN}.\n`;
+  o += `subdirectory split: ${AUTO_SPLIT}.\n`;
   // C prints the ids compiled in at install; ours are in bin/.qmail-ids (or NSS), as the other programs use them.
   let ids: QmailIds | undefined;
   try {

@@ -2,7 +2,7 @@
 // qreceipt.c: answer a message whose Notice-Requested-Upon-Delivery-To field
 // names this delivery address with a success notice to its envelope sender.
 import { rawArgs, rawEnv } from "@qts/core/bytes";
-import { Exit, errWrite, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
+import { Exit, setProg, sigpipeIgnore, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { H, known } from "../lib/header.ts";
@@ -45,7 +45,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const target = argv[0] === undefined ? undefined : (rawArgs(argv)[0] as string);
   const returnpath = rawEnv(env).SENDER;
   if (target === undefined || returnpath === undefined) {
-    errWrite(`qreceipt: usage: ${usage}\n`);
+    usageLine(usage);
     throw new Exit(EXIT_USAGE);
   }
   let wanted = false;

@@ -3,7 +3,7 @@
 // .qmail line) with %g, %h, %u in its arguments filled in from the envelope,
 // and the message on its standard input after qmail-local's lines.
 import { byteStr, rawArgs, rawEnv } from "@qts/core/bytes";
-import { Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, Exit, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -11,11 +11,6 @@ import type { Env } from "@qts/core/run";
 import { runFed } from "../lib/child.ts";
 
 export const usage = "qsmhook [ -nPl ] [ -x prefix ] [ -DFMms ] program [ arg ... ]";
-
-function die(code: number, text: string): never {
-  errWrite(`qsmhook: fatal: ${text}\n`);
-  throw new Exit(code);
-}
 
 /** The argument with %g (sender), %h (host), %u (recipient), %% filled in; % and any other letter drop out. */
 function expand(arg: string, sender: string, host: string, recip: string): string {

@@ -2,7 +2,7 @@
 // sendmail: the sendmail-compatible front end of qmail (sendmail(8),
 // netqmail's sendmail.c). Runs <home>/bin/qmail-inject, or qmail-smtpd for
 // -bs and qmail-qread for -bp (or when called as mailq).
-import { die, Exit, errWrite, setProg } from "@qts/core/die";
+import { die, Exit, errWrite, setProg, usageLine } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { pathexec, prepareExec } from "@qts/sys/exec";
@@ -11,7 +11,7 @@ import { qmailHome } from "../lib/home.ts";
 export const usage = "sendmail [ -t ] [ -fsender ] [ -Fname ] [ -bp ] [ -bs ] [ arg ... ]";
 
 function dieUsage(): never {
-  errWrite(`sendmail: usage: ${usage}\n`);
+  usageLine(usage);
   throw new Exit(100);
 }
 

@@ -4,14 +4,15 @@
 // (temporary errno) or 100.
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, readSync, writeSync } from "node:fs";
-import { errorTemp } from "@qts/core/errstr";
+import { errnoName, errorTemp } from "@qts/core/errstr";
 import { readChunk } from "@qts/core/io";
+import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
 
 export type ChildResult = { crashed: true } | { crashed: false; code: number };
 
 /** Runs argv[0] (searched in PATH) with fds 0-2 shared, and waits. */
-export function runChild(argv: string[], env: Record<string, string | undefined>): ChildResult {
+export function runChild(argv: string[], env: Env): ChildResult {
   const r = spawnSync(argv[0] as string, argv.slice(1), { stdio: "inherit", env: env as NodeJS.ProcessEnv });
   if (r.error) return { crashed: false, code: errorTemp(r.error) ? 111 : 100 };
   if (r.signal || r.status === null) return { crashed: true };
@@ -26,7 +27,7 @@ export function* readChunks(fd: number, size = 65536): Generator<Buffer> {
     try {
       n = readSync(fd, buf, 0, size, null);
     } catch (e) {
-      const c = (e as { code?: string }).code;
+      const c = errnoName(e);
       if (c === "EINTR") continue;
       if (c === "EAGAIN") {
         Bun.sleepSync(1);
@@ -61,7 +62,7 @@ function writeFully(fd: number, b: Uint8Array): void {
     try {
       at += writeSync(fd, b, at, b.length - at);
     } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") {
+      if (errnoName(e) === "EAGAIN") {
         Bun.sleepSync(1);
         continue;
       }
@@ -76,7 +77,7 @@ function writeFully(fd: number, b: Uint8Array): void {
  * its standard output and error are ours. A program that cannot be run is
  * reported before anything is fed to it. Returns when the copy is over.
  */
-export async function runFed(cmd: string[], env: Record<string, string | undefined>, head: Uint8Array): Promise<Fed> {
+export async function runFed(cmd: string[], env: Env, head: Uint8Array): Promise<Fed> {
   const [r, w] = pipe();
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     stdio: [r, "inherit", "inherit"],
@@ -102,7 +103,7 @@ export async function runFed(cmd: string[], env: Record<string, string | undefin
       try {
         n = readChunk(0, buf);
       } catch (e) {
-        if ((e as { code?: string }).code === "EAGAIN") {
+        if (errnoName(e) === "EAGAIN") {
           Bun.sleepSync(1);
           continue;
         }

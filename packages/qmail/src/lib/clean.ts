@@ -2,13 +2,14 @@
 // One qmail-clean request (qmail-clean.c): `foop/N\0` unlinks intd/N and
 // mess/<N%23>/N, `todo/N\0` unlinks intd/N and todo/N; ENOENT counts as done.
 import { unlinkSync } from "node:fs";
-import { SPLIT } from "./send-files.ts";
+import { errnoName } from "@qts/core/errstr";
+import { AUTO_SPLIT } from "./conf.ts";
 
 function unlinkOk(fn: string): boolean {
   try {
     unlinkSync(fn);
   } catch (e) {
-    if ((e as { code?: string }).code !== "ENOENT") return false;
+    if (errnoName(e) !== "ENOENT") return false;
   }
   return true;
 }
@@ -23,7 +24,7 @@ export function cleanRequest(line: Buffer): string {
   const head = line.subarray(0, 5).toString("latin1");
   if (head === "foop/") {
     if (!unlinkOk(`intd/${id}`)) return "!";
-    if (!unlinkOk(`mess/${id % SPLIT}/${id}`)) return "!";
+    if (!unlinkOk(`mess/${id % AUTO_SPLIT}/${id}`)) return "!";
     return "+";
   }
   if (head.startsWith("todo")) {

@@ -5,6 +5,7 @@
 import { appendFileSync, chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dieSys, writeAll } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
 import { ipLiteral } from "./addrip.ts";
 import { DNS_HARD, type Dns, DnsError } from "./dns.ts";
 
@@ -69,7 +70,7 @@ export interface ResConf {
  * else the host name's part after its first dot; ndots from `options` and
  * $RES_OPTIONS.
  */
-export function resConf(env: Record<string, string | undefined>, host: string, text?: string): ResConf {
+export function resConf(env: Env, host: string, text?: string): ResConf {
   let conf = text;
   if (conf === undefined)
     try {

@@ -3,13 +3,14 @@
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { errnoName } from "@qts/core/errstr";
 import { scanUlong } from "./cscan.ts";
 
 function readOrUndefined(path: string): Buffer | undefined {
   try {
     return readFileSync(path);
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    if (errnoName(e) === "ENOENT") return undefined;
     throw e;
   }
 }

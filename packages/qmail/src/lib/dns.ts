@@ -8,6 +8,8 @@
 // environment override for tests; our programs are never setuid, so the
 // environment is the invoker's own.
 import { Resolver } from "node:dns/promises";
+import { errnoName } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
 import { fmt6, scan6 } from "@qts/ucspi-tcp/lib/ip6";
 import { ipLiteral } from "./addrip.ts";
 
@@ -27,7 +29,7 @@ export class DnsError extends Error {
 const HARD = new Set(["ENOTFOUND", "ENODATA", "EFORMERR", "EBADNAME", "ENONAME"]);
 
 function kind(e: unknown): DnsFail {
-  return HARD.has((e as { code?: string }).code ?? "") ? DNS_HARD : DNS_SOFT;
+  return HARD.has(errnoName(e)) ? DNS_HARD : DNS_SOFT;
 }
 
 export interface IpMx {
@@ -40,7 +42,7 @@ export interface IpMx {
 export class Dns {
   private res: Resolver | undefined;
 
-  constructor(private env: Record<string, string | undefined> = process.env) {}
+  constructor(private env: Env = process.env) {}
 
   /** The resolver, made at the first lookup (a route to a literal IP needs none). */
   get r(): Resolver {

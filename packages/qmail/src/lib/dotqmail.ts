@@ -4,13 +4,11 @@
 // qmeox and the main loop).
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";
-import { errorStr, errorTemp } from "@qts/core/errstr";
+import { errnoName, errorStr, errorTemp } from "@qts/core/errstr";
+import { AUTO_PATRN } from "./conf.ts";
 import { temp } from "./local-message.ts";
 
 // Names here are byte strings (core/bytes.ts): the extension's bytes are the file name's, as in C.
-
-// conf-patrn (netqmail): a world-writable home or .qmail is refused.
-export const PATRN = 0o002;
 
 /** ext lowercased (ASCII), every "." made ":", so an extension cannot name "..": §4.3. */
 export function safeExt(ext: string): string {
@@ -38,7 +36,7 @@ export function qmeExists(name: string): { fd: number; cutable: boolean } | unde
   try {
     fd = openSync(bytesOf(name), constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (errorTemp(e) || code === "EPERM" || code === "EACCES")
       throw temp(`Unable to open ${name}: ${errorStr(e)}. (#4.3.0)`);
     return undefined;
@@ -51,7 +49,7 @@ export function qmeExists(name: string): { fd: number; cutable: boolean } | unde
     throw temp(`Unable to open ${name}: ${errorStr(e)}. (#4.3.0)`);
   }
   if ((mode & constants.S_IFMT) === constants.S_IFREG) {
-    if (mode & PATRN) {
+    if (mode & AUTO_PATRN) {
       closeSync(fd);
       throw temp("Uh-oh: .qmail file is writable. (#4.7.0)");
     }

@@ -2,15 +2,12 @@
 // qmail-getpw's user lookup (qmail-getpw(8); qmail-getpw.c).
 import { statSync } from "node:fs";
 import { byteStr, bytesOf } from "@qts/core/bytes";
-import { errorTemp } from "@qts/core/errstr";
+import { errnoName, errorTemp } from "@qts/core/errstr";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
+import { AUTO_BREAK, AUTO_USERA } from "./conf.ts";
 import { lowerAscii } from "./cscan.ts";
 import { QLX, type UserEntry, UsersError } from "./users.ts";
 
-/** conf-break: the character that separates a user name from its extension. */
-export const BREAK = "-";
-/** conf-users: the alias user, who receives every address that matches no user. */
-export const ALIAS_USER = "alias";
 // GETPW_USERLEN: prefixes this long or longer are never tried.
 const USERLEN = 32;
 
@@ -26,14 +23,14 @@ function entry(pw: Passwd, dash: string, ext: string): UserEntry {
  * QLX.SYS on a temporary passwd failure, QLX.NOALIAS without an alias user.
  * local and the entry's strings are byte strings (core/bytes.ts), as C passes them.
  */
-export function getpwLookup(local: string, alias = ALIAS_USER): UserEntry {
+export function getpwLookup(local: string, alias = AUTO_USERA): UserEntry {
   for (let end = local.length; end >= 0; end--) {
-    if (end < USERLEN && (end === local.length || local[end] === BREAK)) {
+    if (end < USERLEN && (end === local.length || local[end] === AUTO_BREAK)) {
       let pw: Passwd | undefined;
       try {
         pw = getpwnam(bytesOf(lowerAscii(local.slice(0, end))));
       } catch (e) {
-        if ((e as { code?: string }).code === "ETXTBSY") throw new UsersError(QLX.SYS, "getpwnam failed");
+        if (errnoName(e) === "ETXTBSY") throw new UsersError(QLX.SYS, "getpwnam failed");
         pw = undefined;
       }
       if (pw && pw.uid !== 0) {

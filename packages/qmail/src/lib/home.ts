@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Env } from "@qts/core/run";
+import { AUTO_QMAIL } from "./conf.ts";
 
 /** The file `make setup QMAIL=<dir>` writes beside the installed executable. */
 export const HOME_MARKER = ".qmail-home";
@@ -13,7 +15,7 @@ let cached: string | undefined;
  * whatever the caller's environment says (the path comes from the kernel, not
  * the caller). The checkout's own bin/ uses $QMAILHOME, else /var/qmail.
  */
-export function qmailHome(env: Record<string, string | undefined> = process.env): string {
+export function qmailHome(env: Env = process.env): string {
   if (cached !== undefined) return cached;
   let exe = "";
   try {
@@ -21,7 +23,7 @@ export function qmailHome(env: Record<string, string | undefined> = process.env)
   } catch {}
   const bin = dirname(exe);
   if (exe && existsSync(join(bin, HOME_MARKER))) cached = dirname(bin);
-  else cached = env.QMAILHOME || "/var/qmail";
+  else cached = env.QMAILHOME || AUTO_QMAIL;
   return cached;
 }
 

@@ -7,6 +7,7 @@
 // Without the file the ids come from NSS (getpwnam/getgrnam) at run time.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { errnoName } from "@qts/core/errstr";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { qmailHome } from "./home.ts";
 
@@ -98,7 +99,7 @@ export function qmailIds(home: string = qmailHome()): QmailIds {
   try {
     text = readFileSync(join(home, "bin", IDS_FILE), "latin1");
   } catch (e) {
-    if ((e as { code?: string }).code !== "ENOENT") throw e;
+    if (errnoName(e) !== "ENOENT") throw e;
   }
   let ids: QmailIds;
   if (text === undefined) ids = nssIds();

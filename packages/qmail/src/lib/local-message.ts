@@ -2,7 +2,7 @@
 // qmail-local's view of the message: a seekable fd 0 that every delivery
 // rewinds and reads again (qmail-local(8), qmail-local.c).
 import { fstatSync, readSync } from "node:fs";
-import { errorStr } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { rewind } from "@qts/sys/seek";
 
 /** A delivery outcome that ends qmail-local: the text (without newline) goes to the report; "" adds nothing. */
@@ -70,7 +70,7 @@ export class Message {
         n = readSync(this.fd, this.buf, 0, CHUNK, this.pos);
         break;
       } catch (e) {
-        const code = (e as { code?: string }).code;
+        const code = errnoName(e);
         if (code === "EINTR" || code === "EAGAIN") continue;
         if (code === "ESPIPE") throw temp("Unable to rewind message. (#4.3.0)");
         throw new ReadError(e);

@@ -14,7 +14,7 @@
 // the working directory and umask the worker started with, and its own copy
 // of the environment the worker got. Anything unexpected ends the worker.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { Exit, writeAll } from "@qts/core/die";
+import { Exit, fatal, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
@@ -56,15 +56,14 @@ export type Deliver = (raw: string[], env: Env, pid: string) => Promise<number>;
 
 /**
  * Serves deliveries from sock until qmail-lspawn asks it to stop or goes away. Returns the exit
- * code: 0 when asked, 100 when sock is not a socket (run by hand), else the failing delivery's.
+ * code: 0 when asked, 100 (and the usage line) when sock is not a socket (run by hand), else the
+ * failing delivery's.
  */
-export async function serveDeliveries(sock: number, env: Env, deliver: Deliver): Promise<number> {
+export async function serveDeliveries(sock: number, env: Env, deliver: Deliver, usage: string): Promise<number> {
   try {
     if (!fstatSync(sock).isSocket()) throw new Error("not a socket");
   } catch {
-    try {
-      writeAll(2, "qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty\n");
-    } catch {}
+    usageLine(usage);
     return 100;
   }
   const home = process.cwd();
@@ -104,9 +103,7 @@ export async function serveDeliveries(sock: number, env: Env, deliver: Deliver):
       if (e instanceof Exit) code = e.code;
       else {
         code = EXIT_TEMP;
-        try {
-          writeAll(2, `qmail-local: fatal: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-        } catch {}
+        fatal("internal error: ", e instanceof Error ? e.message : String(e));
       }
     }
     dup2(nul, 0);

@@ -7,16 +7,16 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { envBytes, rawEnv, textIsExact, textOf } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
-import { qqExitText } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
 import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 import { dateFromLine } from "./date822.ts";
 import { qmailHome } from "./home.ts";
 import { type Message, perm, ReadError, temp } from "./local-message.ts";
 import { QmailQueue } from "./qmail.ts";
+import { qqExitText } from "./qq.ts";
 import { nonAscii, validUtf8 } from "./utf8.ts";
-
-export type Env = Record<string, string | undefined>;
 
 /** quote(): does a local part need RFC 821 quoting? (quote.c quote_need) */
 function quoteNeed(s: string): boolean {
@@ -88,9 +88,6 @@ export function hostParts(host: string): [string, string, string] {
   return [host.slice(0, i2), host.slice(0, i3), host.slice(0, i4)];
 }
 
-const SIGPIPE = 13;
-const SIGXFSZ = 25;
-
 /** /bin/sh -c command: its exit code, or null when it crashed. Throws the spawn error. */
 function shell(command: Buffer, env0: Env, vars: Env): number | null {
   // Nearly always everything is text: Bun's spawn, as it always was.
@@ -102,9 +99,9 @@ function shell(command: Buffer, env0: Env, vars: Env): number | null {
     return r.signal || r.status === null ? null : r.status;
   }
   // Bytes that are not UTF-8 go to the program as they are (C passes them on): posix_spawn, with
-  // SIGPIPE back to default as mailprogram's sig_pipedefault (32, 33: glibc's internal signals).
+  // SIGPIPE back to default as mailprogram's sig_pipedefault (and the rest of CHILD_SIGDEFAULT).
   const entries = envBytes({ ...rawEnv(env0), ...vars });
-  const pid = posixSpawn("/bin/sh", ["/bin/sh", "-c", command], entries, { sigDefault: [SIGPIPE, SIGXFSZ, 32, 33] });
+  const pid = posixSpawn("/bin/sh", ["/bin/sh", "-c", command], entries, { sigDefault: CHILD_SIGDEFAULT });
   const st = waitStatus(pid);
   return termSig(st) ? null : exitCode(st);
 }

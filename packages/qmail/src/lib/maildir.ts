@@ -16,7 +16,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { hostname } from "node:os";
-import { errorTemp } from "@qts/core/errstr";
+import { errnoName, errorTemp } from "@qts/core/errstr";
 import { LocalExit, type Message, ReadError, temp } from "./local-message.ts";
 import { Out } from "./mbox.ts";
 
@@ -25,7 +25,7 @@ function exists(path: Buffer): boolean {
     statSync(path);
     return true;
   } catch (e) {
-    return (e as { code?: string }).code !== "ENOENT";
+    return errnoName(e) !== "ENOENT";
   }
 }
 

@@ -6,6 +6,7 @@ import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, Exit } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 
@@ -18,12 +19,12 @@ import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 export function maildirThen(reader: string, argv: string[], env: Env): never {
   const m2m = join(dirname(process.execPath), "maildir2mbox");
   const r = spawnSync(m2m, [], { stdio: "inherit", env: env as NodeJS.ProcessEnv });
-  if (r.error) dieSys((r.error as { code?: string }).code === "ENOENT" ? 127 : 126, r.error, "unable to run ", m2m);
+  if (r.error) dieSys(errnoName(r.error) === "ENOENT" ? 127 : 126, r.error, "unable to run ", m2m);
   if (r.signal) throw new Exit(128 + (constants.signals[r.signal] ?? 0));
   if (r.status !== 0) throw new Exit(r.status ?? 1);
   const args = execArgs([reader, ...argv]);
   prepareExec(inheritedFds());
   const err = pathexec(reader, args, execEnv(env));
   // sh's exec: 127 when the reader is not found, 126 when it cannot be run.
-  dieSys((err as { code?: string }).code === "ENOENT" ? 127 : 126, err, "unable to run ", reader);
+  dieSys(errnoName(err) === "ENOENT" ? 127 : 126, err, "unable to run ", reader);
 }

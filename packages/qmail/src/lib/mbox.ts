@@ -4,7 +4,7 @@
 // flock with a 30 s limit; on a write error the file is cut back to its old
 // length and the delivery is deferred.
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from "node:fs";
-import { errorStr } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { flock, LOCK_EX, LOCK_NB } from "@qts/sys/flock";
 import { LocalExit, type Message, ReadError, temp } from "./local-message.ts";
 
@@ -103,7 +103,7 @@ function tryLock(fd: number): "locked" | "busy" | "unlockable" {
     flock(fd, LOCK_EX | LOCK_NB);
     return "locked";
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     return code === "EAGAIN" || code === "EWOULDBLOCK" ? "busy" : "unlockable";
   }
 }

@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { accessSync, constants } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { crypt, getspnam } from "@qts/sys/shadow";
 
@@ -47,7 +48,7 @@ function shadowReadable(): boolean {
   try {
     accessSync("/etc/shadow", constants.R_OK);
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return true;
+    if (errnoName(e) === "ENOENT") return true;
     throw new Unreadable();
   }
   return true;

@@ -4,6 +4,7 @@
 // (timeoutread 1200), and replies written with the same timeout (timeoutwrite).
 import { readSync } from "node:fs";
 import { Exit } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
 import { writeFully, writeTimeout } from "./timeoutio.ts";
@@ -46,7 +47,7 @@ export class PopIn {
         n = readSync(this.fd, this.buf, 0, this.buf.length, null);
         break;
       } catch (e) {
-        const code = (e as { code?: string }).code;
+        const code = errnoName(e);
         if (code === "EINTR") continue;
         if (code === "EAGAIN" && retry) {
           retry = false;

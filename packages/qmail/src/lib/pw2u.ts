@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // passwd lines -> users/assign lines, as qmail-pw2u makes them (qmail-pw2u.c).
 import { statSync } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
+import { AUTO_USERA } from "./conf.ts";
 import { lowerAscii } from "./cscan.ts";
-import { ALIAS_USER } from "./getpw.ts";
 
 export interface Pw2uOptions {
   /** "-:" normally, "-/:" with -/ (the dash field of wildcard entries). */
@@ -65,7 +66,7 @@ export class Pw2u {
 
   constructor(
     private readonly o: Pw2uOptions,
-    private readonly alias = ALIAS_USER,
+    private readonly alias = AUTO_USERA,
   ) {
     if (o.include) this.incl = new ConstMap(o.include, false);
     if (o.exclude) this.excl = new ConstMap(o.exclude, false);
@@ -90,7 +91,7 @@ export class Pw2u {
       try {
         owner = statSync(home).uid;
       } catch (e) {
-        if ((e as { code?: string }).code !== "ENOENT" || this.o.homestrategy === 1) throw new HomeError(home);
+        if (errnoName(e) !== "ENOENT" || this.o.homestrategy === 1) throw new HomeError(home);
         return "";
       }
       if (owner !== uid) return "";

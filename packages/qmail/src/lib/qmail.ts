@@ -5,10 +5,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { qqExitText } from "@qts/core/exit";
+import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
 import { qmailHome } from "./home.ts";
 import { Packed } from "./packed.ts";
+import { qqExitText } from "./qq.ts";
 import { type Injection, openQueue } from "./queued-client.ts";
 
 export interface QueueResult {
@@ -30,7 +31,7 @@ export class QmailQueue {
   readonly pid: number;
   private impl: SpawnQueue | InProcessQueue;
 
-  constructor(opts: { home?: string; env?: Record<string, string | undefined> } = {}) {
+  constructor(opts: { home?: string; env?: Env } = {}) {
     const env = opts.env ?? process.env;
     const home = opts.home ?? qmailHome(env);
     this.impl = env.QMAILQUEUE ? new SpawnQueue(home, env) : new InProcessQueue(home);
@@ -166,7 +167,7 @@ class SpawnQueue {
   private writeError = false;
   private exited: Promise<number>;
 
-  constructor(home: string, env: Record<string, string | undefined>) {
+  constructor(home: string, env: Env) {
     // qmail_open chdirs to the home and execv()s: a relative $QMAILQUEUE is relative to the home, never a PATH search.
     let prog = env.QMAILQUEUE || "bin/qmail-queue";
     if (!isAbsolute(prog)) prog = join(home, prog);

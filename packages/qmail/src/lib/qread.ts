@@ -3,9 +3,8 @@
 // in directory order, with mess/, local/, remote/ and bounce/ of each id.
 import { closeSync, fstatSync, opendirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { errnoName, errorStr } from "@qts/core/errstr";
+import { AUTO_SPLIT } from "./conf.ts";
 import { date822utc } from "./date822.ts";
-
-export const SPLIT = 23;
 
 /** Non-printable bytes (outside 32..126) shown as `_`. */
 function safe(s: string): string {
@@ -41,7 +40,7 @@ function readFd(fd: number): Buffer {
  */
 export function qread(): [string, boolean] {
   let out = "";
-  for (let pos = 0; pos < SPLIT; pos++) {
+  for (let pos = 0; pos < AUTO_SPLIT; pos++) {
     let names: string[];
     try {
       names = readdirRaw(`info/${pos}`);
@@ -52,7 +51,7 @@ export function qread(): [string, boolean] {
     for (const name of names) {
       if (!/^\d+$/.test(name)) continue;
       const id = BigInt.asUintN(64, BigInt(name)).toString();
-      const split = Number(BigInt(id) % BigInt(SPLIT));
+      const split = Number(BigInt(id) % BigInt(AUTO_SPLIT));
       const err = (e: unknown) => {
         out += `warning: trouble with #${id}: ${errorStr(e)}\n`;
       };

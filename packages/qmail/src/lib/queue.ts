@@ -17,24 +17,18 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { QQ } from "@qts/core/exit";
 import { exit } from "@qts/core/run";
+import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_WRONLY } from "@qts/sys/consts";
+import { AUTO_SPLIT } from "./conf.ts";
 import { date822 } from "./date822.ts";
 import type { QmailIds } from "./ids.ts";
+import { QQ } from "./qq.ts";
 
-/** conf-split. */
-export const SPLIT = 23;
 /** qmail-queue.c ADDR: an envelope address of this many bytes or more is refused with 11. */
 export const ADDR = 1003;
 /** qmail-queue.c DEATH: 24 hours, then exit 52 (below qmail-send's 36-hour OSSIFIED). */
 export const DEATH_MS = 86_400_000;
 
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
-const O_DIRECTORY = 0o200000;
 const OPEN_EXCL = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
 const BUF = 65536;
 
@@ -258,7 +252,7 @@ export class QueueWriter {
     this.pid = opts.pid;
     this.messFd = fd;
     this.num = num;
-    this.messFn = join(queue, "mess", String(num % BigInt(SPLIT)), String(num));
+    this.messFn = join(queue, "mess", String(num % BigInt(AUTO_SPLIT)), String(num));
     this.intdFn = join(queue, "intd", String(num));
     this.todoFn = join(queue, "todo", String(num));
     this.chown = process.geteuid?.() === 0;
@@ -299,7 +293,7 @@ export class QueueWriter {
     try {
       linkSync(pidFn, w.messFn);
       // link-sync patch: the new name must survive a crash.
-      fsyncDir(join(queue, "mess", String(num % BigInt(SPLIT))));
+      fsyncDir(join(queue, "mess", String(num % BigInt(AUTO_SPLIT))));
     } catch {
       w.close();
       rmQuiet(w.messFn);

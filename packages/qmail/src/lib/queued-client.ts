@@ -16,10 +16,12 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { QQ } from "@qts/core/exit";
+import { errnoName } from "@qts/core/errstr";
+import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
 import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "./ids.ts";
 import { nextQp } from "./qp.ts";
+import { QQ } from "./qq.ts";
 import { cleanupOnDeath, EnvelopeParser, mayWriteQueue, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { frameHeader, MAX_FRAME } from "./queued-proto.ts";
@@ -128,7 +130,7 @@ export class SocketInjection implements Injection {
           end: () => inj.onClose(),
           close: () => inj.onClose(),
           error: () => inj.onClose(),
-          connectError: (_s, e) => ok((e as { code?: string }).code === "ECONNRESET" ? QQ.TEMP_REFUSED : undefined),
+          connectError: (_s, e) => ok(errnoName(e) === "ECONNRESET" ? QQ.TEMP_REFUSED : undefined),
         },
       }).catch(() => ok(undefined));
     });
@@ -205,12 +207,6 @@ export class SocketInjection implements Injection {
   }
 }
 
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOFOLLOW = 0o400000;
-const O_CLOEXEC = 0o2000000;
-
 function hex(n: number): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString("hex");
 }
@@ -266,7 +262,7 @@ export class DropInjection implements Injection {
       if (opts.tmpfile === false) throw Object.assign(new Error("no O_TMPFILE"), { code: "EOPNOTSUPP" });
       fd = openTmpfile(drop, 0o600);
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code !== "EOPNOTSUPP" && code !== "EISDIR" && code !== "EINVAL") return isDir(home) ? QQ.QUEUE : QQ.HOME;
       tmp = join(drop, `t${name}`);
       try {

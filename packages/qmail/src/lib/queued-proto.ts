@@ -5,7 +5,7 @@
 // the envelope exactly as qmail-queue reads it on fd 1. The daemon answers a
 // socket with one byte: qmail-queue's exit code (qmail-queue(8), EXIT CODES); after a
 // 0, the decimal qp its Received line names (lib/qp.ts), then it hangs up.
-import { QQ } from "@qts/core/exit";
+import { QQ } from "./qq.ts";
 import { QQError, type QueueWriter } from "./queue.ts";
 
 export const MAX_FRAME = 65536;

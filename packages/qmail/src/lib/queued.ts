@@ -20,12 +20,14 @@ import {
   unlinkSync,
 } from "node:fs";
 import { join } from "node:path";
-import { QQ } from "@qts/core/exit";
+import { errnoName } from "@qts/core/errstr";
+import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
 import { peercred } from "@qts/sys/peercred";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 import type { QmailIds } from "./ids.ts";
 import { nextQp } from "./qp.ts";
+import { QQ } from "./qq.ts";
 import { DEATH_MS, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { FrameParser } from "./queued-proto.ts";
@@ -70,10 +72,6 @@ const DROP_TMP = /^t(\d{1,10})\.[0-9a-f]{32}$/;
 const OSSIFIED_MS = 36 * 3600 * 1000;
 // Linux's PID_MAX_LIMIT: no process has a bigger pid.
 const PID_MAX = 4194304;
-const O_RDONLY = 0;
-const O_NOFOLLOW = 0o400000;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
 /**
  * Mode bits a writer's drop file never has: set-id and sticky bits, execute
  * bits, group write and anything for others. With none of them, only the
@@ -103,10 +101,6 @@ export class LockError extends Error {
   }
 }
 
-function errCode(e: unknown): string | undefined {
-  return (e as { code?: string }).code;
-}
-
 /** Whether process pid may still be running (kill(pid, 0): only ESRCH says it is gone). */
 function alive(pid: number): boolean {
   if (pid < 1 || pid > PID_MAX) return false;
@@ -114,7 +108,7 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return errCode(e) !== "ESRCH";
+    return errnoName(e) !== "ESRCH";
   }
 }
 
@@ -414,7 +408,7 @@ export class Queued {
       this.logged.delete(name);
       this.o.log(`warning: removed ${name}: ${why}`);
     } catch (e) {
-      if (errCode(e) === "ENOENT") return undefined;
+      if (errnoName(e) === "ENOENT") return undefined;
       const known = this.logged.get(name);
       if (known === st.ino) return undefined;
       // Past LOGGED_MAX names, more junk is not said at all rather than said on every drain.
@@ -466,7 +460,7 @@ export class Queued {
     try {
       fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     } catch (e) {
-      if (errCode(e) === "ENOENT") return;
+      if (errnoName(e) === "ENOENT") return;
       return this.junk(name, st, "unreadable");
     }
     let code: number;

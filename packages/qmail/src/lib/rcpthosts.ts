@@ -4,6 +4,7 @@
 // the latter only consulted when rcpthosts exists.
 import { openSync } from "node:fs";
 import { Cdb } from "@qts/cdb/cdb";
+import { errnoName } from "@qts/core/errstr";
 import { ip6Literal } from "./addrip.ts";
 import type { Control } from "./control.ts";
 import { lowerAscii } from "./cscan.ts";
@@ -22,7 +23,7 @@ export function loadRcpthosts(c: Control): Rcpthosts {
   try {
     fd = openSync(c.path("morercpthosts.cdb"), "r");
   } catch (e) {
-    if ((e as { code?: string }).code !== "ENOENT") throw e;
+    if (errnoName(e) !== "ENOENT") throw e;
   }
   return { rcpthosts: new Set(rh.map(lowerAscii)), morercpthosts: fd >= 0 ? Cdb.fromFd(fd) : undefined };
 }

@@ -2,10 +2,9 @@
 // qmail-smtpd's SMTP AUTH (RFC 4954; PLAIN RFC 4616, LOGIN, CRAM-MD5 RFC 2195)
 // through the checkpassword interface, with the command line and the SMTPAUTH
 // values of the qmail AUTH patches (qmail-smtpd(8)).
-import { writeSync } from "node:fs";
+import { info } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
 import { safe } from "./received.ts";
-
-type Env = Record<string, string | undefined>;
 
 export interface AuthConfig {
   /** checkpassword-program and its arguments (qmail-smtpd's command line). */
@@ -172,11 +171,9 @@ async function noCore(): Promise<void> {
   } catch {}
 }
 
-/** One info line on stderr (the service's log); never a password. */
+/** One info line on stderr (the service's log), `qmail-smtpd: info: pid N ...`; never a password. */
 function log(s: string): void {
-  try {
-    writeSync(2, `qmail-smtpd: info: pid ${process.pid} ${s}\n`);
-  } catch {}
+  info(`pid ${process.pid} ${s}`);
 }
 
 /**

@@ -5,6 +5,7 @@
 // is hoisted into the multicall bundle and would load it for every program.
 import { readFileSync, statSync } from "node:fs";
 import type { Socket } from "node:net";
+import type { Env } from "@qts/core/run";
 import type { Control } from "./control.ts";
 import { lowerAscii } from "./cscan.ts";
 import type { SmtpConn } from "./smtpremote.ts";
@@ -20,7 +21,7 @@ export interface TlsPolicy {
 }
 
 /** The system's CA store: SSL_CERT_FILE as OpenSSL reads it, else Debian's bundle. */
-export function systemCaFile(env: Record<string, string | undefined>): string {
+export function systemCaFile(env: Env): string {
   return env.SSL_CERT_FILE || "/etc/ssl/certs/ca-certificates.crt";
 }
 
@@ -53,12 +54,7 @@ function listed(list: string[] | undefined, name: string): boolean {
  *   tlshosts/SERVER.pem (the TLS patch).
  * - otherwise opportunistic: STARTTLS when offered, the certificate unchecked.
  */
-export function tlsPolicy(
-  c: Control,
-  server: string,
-  dest: string,
-  env: Record<string, string | undefined>,
-): TlsPolicy {
+export function tlsPolicy(c: Control, server: string, dest: string, env: Env): TlsPolicy {
   const s = lowerAscii(server);
   const safeName = s !== "" && !s.includes("/") && s !== "." && s !== "..";
   if (safeName && exists(c.path(`notlshosts/${s}`))) return { attempt: false, verify: false };

@@ -8,6 +8,7 @@
 import { read, readFileSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";
 import { ReadEof, ReadTimeout, writeFully } from "./timeoutio.ts";
 
@@ -52,7 +53,7 @@ function fdDuplex(D: typeof Duplex, fdIn: number, fdOut: number, onEnd: () => vo
   const loop = (again: boolean): void => {
     const b = Buffer.allocUnsafe(16384);
     read(fdIn, b, 0, b.length, null, (e, n) => {
-      if (e && (e as { code?: string }).code === "EAGAIN" && !again) {
+      if (e && errnoName(e) === "EAGAIN" && !again) {
         // a non-blocking socket from the caller (our tcpserver): make it blocking, as timeoutRead does
         try {
           setBlocking(fdIn, true);

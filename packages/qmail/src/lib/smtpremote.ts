@@ -3,6 +3,7 @@
 // the reply parser of smtpcode(), the message encoder, and one SMTP session.
 import { readSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";
 
 /** Most reply text kept for "Remote host said:" (HUGESMTPTEXT). */
@@ -132,7 +133,7 @@ export function* readMessage(fd: number, enc: DataEncoder): Generator<Buffer> {
       n = readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
       // a non-blocking pipe from the caller: make it blocking, as a C program expects
-      if ((e as { code?: string }).code !== "EAGAIN") throw e;
+      if (errnoName(e) !== "EAGAIN") throw e;
       setBlocking(fd, true);
       continue;
     }

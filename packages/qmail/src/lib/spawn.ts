@@ -6,14 +6,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
+import type { Env } from "@qts/core/run";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
 import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
 import { exitCode, reap, termSig } from "@qts/sys/waitpid";
-
-/** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
-export const AUTO_SPAWN = 120;
+import { AUTO_SPAWN } from "./conf.ts";
 
 /** How a child ended: crashed (killed by a signal) or its exit code. */
 export interface Outcome {
@@ -70,7 +70,7 @@ export interface ChildSpec {
   cwd?: string;
   uid?: number;
   gid?: number;
-  env?: Record<string, string | undefined>;
+  env?: Env;
   /** Exit code standing for an exec failure with this error (qmail's error_temp split). */
   execFail: (err: unknown) => number;
 }
@@ -102,9 +102,6 @@ export function argBytes(b: Buffer): string | Buffer {
   return Buffer.from(s, "utf8").equals(b) ? s : b;
 }
 
-const SIGPIPE = 13;
-const SIGXFSZ = 25;
-
 /** Whether spec asks for ids other than ours. Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail. */
 function switchesIds(spec: { uid?: number; gid?: number }): boolean {
   if (spec.uid === undefined && spec.gid === undefined) return false;
@@ -117,10 +114,9 @@ function switchesIds(spec: { uid?: number; gid?: number }): boolean {
  * maps child fds to ours. Returns the pid, or throws the exec error.
  */
 export function spawnBytes(spec: Omit<ChildSpec, "execFail">, dup2: [number, number][]): number {
-  const env = spec.env ?? (process.env as Record<string, string | undefined>);
+  const env = spec.env ?? (process.env as Env);
   const argv = [spec.argv0 ?? spec.file, ...spec.args];
-  // 32 and 33: glibc's internal signals, which posix_spawn would leave ignored.
-  const opts = { dup2, cwd: spec.cwd, sigDefault: [SIGPIPE, SIGXFSZ, 32, 33] };
+  const opts = { dup2, cwd: spec.cwd, sigDefault: CHILD_SIGDEFAULT };
   const entries = envEntries(execEnv(env)).entries;
   const path = env.PATH === undefined ? undefined : Buffer.from(env.PATH);
   const start = () => firstCandidate(spec.file, path, (file) => posixSpawn(file, argv, entries, opts));

@@ -2,6 +2,7 @@
 // timeoutread/timeoutwrite for the SMTP programs: big reads from an fd into a
 // reusable buffer, bounded by a per-read timeout; synchronous writes.
 import { read, writeSync } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
 import { isNonBlocking, setBlocking } from "@qts/sys/exec";
 import { setSendTimeout } from "@qts/sys/sndtimeo";
 
@@ -9,7 +10,7 @@ export class ReadTimeout extends Error {}
 export class ReadEof extends Error {}
 
 function isAgain(e: unknown): boolean {
-  return (e as { code?: string }).code === "EAGAIN";
+  return errnoName(e) === "EAGAIN";
 }
 
 /** One read(2) of up to buf.length bytes from fd; rejects ReadTimeout after ms, ReadEof on EOF or error. */

@@ -7,6 +7,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
+import { errnoName } from "@qts/core/errstr";
 import { lowerAscii, scanUlong } from "./cscan.ts";
 
 /** One user, as qmail-lspawn hands it to qmail-local (and qmail-getpw prints it). */
@@ -77,7 +78,7 @@ export function usersLookup(qmailHome: string, local: string): UserEntry | "not 
   try {
     fd = openSync(join(qmailHome, "users/cdb"), "r");
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return "not found";
+    if (errnoName(e) === "ENOENT") return "not found";
     throw new UsersError(QLX.CDB, "unable to open users/cdb");
   }
   try {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync } from "node:fs";
 import { Cdb } from "@qts/cdb/cdb";
-import { dieSys, Exit, errWrite, setProg, writeAll } from "@qts/core/die";
+import { dieSys, Exit, setProg, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { findRule, type RuleHit } from "../lib/rules.ts";
@@ -30,7 +30,7 @@ export function main(argv: string[], env: Env): number {
   setProg("tcprulescheck");
   const fn = argv[0];
   if (fn === undefined) {
-    errWrite("tcprulescheck: usage: tcprulescheck rules.cdb\n");
+    usageLine(usage);
     throw new Exit(EXIT_USAGE);
   }
   const ip = env.TCPREMOTEIP ?? "0.0.0.0";

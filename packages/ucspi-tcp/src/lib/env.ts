@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import type { Env } from "@qts/core/run";
 
 /** One pathexec_env() call: set NAME to value, or remove NAME when value is undefined. */
 export type EnvMod = readonly [name: string, value: string | undefined];
@@ -26,7 +27,7 @@ export function pathexecEnv(base: readonly string[], mods: readonly EnvMod[]): s
 }
 
 /** The process environment as environ entries, in order. */
-export function environ(env: Record<string, string | undefined>): string[] {
+export function environ(env: Env): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(`${k}=${v}`);
   return out;

@@ -3,6 +3,7 @@
 import dns from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { fmt6, scan6 } from "./ip6.ts";
 
@@ -59,7 +60,7 @@ export async function name4(ip: string, env: Env = process.env): Promise<string 
     const n = (await djbResolver(env).resolvePtr(ptrName(ip)))[0];
     return n ? djbName(n) : "";
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     return code === "ENOTFOUND" || code === "ENODATA" ? "" : undefined;
   }
 }
@@ -77,7 +78,7 @@ export async function ip4(name: string, family: 4 | 6 = 4, env: Env = process.en
       return b ? fmt6(b) : a;
     });
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e) || undefined;
     if (code === "ENOTFOUND" || code === "ENODATA") return [];
     return undefined;
   }
@@ -126,7 +127,7 @@ export async function hostIp(host: string, noipv6 = true): Promise<string> {
     if (!a) throw Object.assign(new Error("ENODATA"), { code: "ENODATA" });
     return a.address;
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (code === "ENOTFOUND" || code === "ENODATA") throw new NoAddress(host);
     throw Object.assign(new Error(String(code)), { code: code === "EAI_AGAIN" ? "EAGAIN" : code });
   }

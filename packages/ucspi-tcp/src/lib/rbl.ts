@@ -5,6 +5,8 @@
 // lookup failed temporarily, empty when the name does not exist or has no
 // such record.
 import { Resolver } from "node:dns/promises";
+import { errnoName } from "@qts/core/errstr";
+import type { Env } from "@qts/core/run";
 
 // NXDOMAIN and an answer without records are answers (empty); anything else (a timeout, SERVFAIL,
 // REFUSED, no server) is dns_resolve's temporary failure.
@@ -39,7 +41,7 @@ function cacheIps(x: string | undefined): string[] {
 export class RblDns {
   private res: Resolver;
 
-  constructor(env: Record<string, string | undefined>) {
+  constructor(env: Env) {
     this.res = new Resolver({ timeout: 5000, tries: 2 });
     const ips = cacheIps(env.DNSCACHEIP);
     if (ips.length > 0) this.res.setServers(ips);
@@ -54,7 +56,7 @@ export class RblDns {
     try {
       recs = await this.res.resolveTxt(name);
     } catch (e) {
-      return ANSWERED.has((e as { code?: string }).code ?? "") ? "" : null;
+      return ANSWERED.has(errnoName(e)) ? "" : null;
     }
     // node:dns hands over the strings decoded as UTF-8: a valid character stands for its bytes (one
     // '?' each), and U+FFFD for the invalid byte it replaced (one '?'; a truncated sequence of several
@@ -73,7 +75,7 @@ export class RblDns {
     try {
       return await this.res.resolve4(name);
     } catch (e) {
-      return ANSWERED.has((e as { code?: string }).code ?? "") ? [] : null;
+      return ANSWERED.has(errnoName(e)) ? [] : null;
     }
   }
 }

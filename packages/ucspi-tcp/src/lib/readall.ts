@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { readSync } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
 
 /** Reads fd to EOF synchronously (waiting out EAGAIN on a non-blocking fd). */
 export function readAll(fd: number): Buffer {
@@ -12,7 +13,7 @@ export function readAll(fd: number): Buffer {
     try {
       n = readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") {
+      if (errnoName(e) === "EAGAIN") {
         Atomics.wait(wait, 0, 0, 5);
         continue;
       }

@@ -3,6 +3,7 @@
 // doit(): iopause on four descriptors), and the fork those programs make
 // before it: here a copy of our own executable, started with the pipes.
 import { closeSync, readSync, writeSync } from "node:fs";
+import { errnoName } from "@qts/core/errstr";
 import { dup2 } from "@qts/sys/dup";
 import { inheritFd } from "@qts/sys/exec";
 import { pipe } from "@qts/sys/pipe";
@@ -38,7 +39,7 @@ function readOnce(fd: number, buf: Uint8Array): number {
     try {
       return readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (code === "EINTR" || code === "EAGAIN") return -2;
       return -1;
     }
@@ -49,7 +50,7 @@ function writeOnce(fd: number, b: Uint8Array): number {
   try {
     return writeSync(fd, b);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (code === "EINTR" || code === "EAGAIN") return 0;
     return -1;
   }
