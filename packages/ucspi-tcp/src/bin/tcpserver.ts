@@ -30,7 +30,8 @@ import { DROP, Log } from "../lib/tcpserver/log.ts";
 import { dieUsage, type Opts, parseOptions } from "../lib/tcpserver/options.ts";
 import { Spawner } from "../lib/tcpserver/spawner.ts";
 
-export { usage } from "../lib/tcpserver/options.ts";
+export const usage =
+  "tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program";
 
 const SIGPIPE = 13;
 const SIGTERM = 15;
@@ -220,14 +221,14 @@ export async function main(argv: string[], env: Env): Promise<number> {
       inheritFd(fd);
     } catch {}
   }
-  const { o, host, port: portName, prog } = parseOptions(argv, env);
+  const { o, host, port: portName, prog } = parseOptions(argv, env, usage);
   const log = new Log(o.verbosity);
   const port = portNumber(portName);
   if (port === undefined) {
     log.say(`tcpserver: fatal: unable to figure out port number for ${portName}\n`);
     throw new Exit(EXIT_TEMP);
   }
-  if (prog.length === 0) dieUsage();
+  if (prog.length === 0) dieUsage(usage);
 
   // Readiness (supervise(8)'s notification-fd): said once the socket is bound and listening.
   const ready = takeReadyFd(env);

@@ -6,9 +6,6 @@ import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { scanUlong } from "../names.ts";
 
-export const usage =
-  "tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program";
-
 export interface Opts {
   verbosity: number;
   killopts: boolean;
@@ -34,7 +31,8 @@ export interface Opts {
   iface?: string;
 }
 
-export function dieUsage(): never {
+/** "tcpserver: usage: " and usage (bin/tcpserver.ts's), exit 100. */
+export function dieUsage(usage: string): never {
   errWrite(`tcpserver: usage: ${usage}\n`);
   throw new Exit(EXIT_USAGE);
 }
@@ -129,7 +127,11 @@ const SET: Record<string, Setter> = {
 };
 
 /** The options, then host, port and the program; a bad option or a missing host or port is usage (100). */
-export function parseOptions(argv: string[], env: Env): { o: Opts; host: string; port: string; prog: string[] } {
+export function parseOptions(
+  argv: string[],
+  env: Env,
+  usage: string,
+): { o: Opts; host: string; port: string; prog: string[] } {
   const o: Opts = {
     verbosity: 1,
     killopts: true,
@@ -151,10 +153,10 @@ export function parseOptions(argv: string[], env: Env): { o: Opts; host: string;
   const { opts, rest } = getopt(argv, "46dDvqQhHrR1UXx:t:u:g:l:b:B:c:I:pPoO");
   for (const { opt, arg } of opts) {
     const set = Object.hasOwn(SET, opt) ? SET[opt] : undefined;
-    if (!set) dieUsage();
+    if (!set) dieUsage(usage);
     set(o, arg, env);
   }
   const [host, port, ...prog] = rest;
-  if (host === undefined || port === undefined) dieUsage();
+  if (host === undefined || port === undefined) dieUsage(usage);
   return { o, host, port, prog };
 }
