@@ -11,7 +11,7 @@ node_modules/.ok: package.json package-lock.json
 	@$(BUN) --version >/dev/null 2>&1 || node node_modules/bun/install.js
 	@touch $@
 
-bin/qts: node_modules/.ok scripts/build.ts $(SRC) $(MAN)
+bin/qts: node_modules/.ok scripts/build.ts scripts/multicall.ts $(SRC) $(MAN)
 	$(BUN) scripts/build.ts
 
 # man pages: doc/man/NAME.SECTION.md -> build/man/manSECTION/NAME.SECTION (scripts/man.ts)

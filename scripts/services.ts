@@ -166,17 +166,13 @@ function render(o: Opts, rel: string, six = false): string {
     .replaceAll("setuidgid qmaill", `setuidgid ${o.qmaill}`);
 }
 
-function main(): void {
-  const o = parse(process.argv.slice(2));
-  const fresh = new Set<string>();
-  // POP3, QMQP and QMTP only with --down (make setup): down when created, started with svc -u
-  const extra = o.down ? ["pop3d", "qmqpd", "qmtpd"] : [];
-  const SUBMISSION = o.submission ? SUBMISSION_SERVICES : [];
+/** The run scripts from their templates; a directory created here goes into fresh. With --keep, one that differs stays. */
+function writeRunScripts(o: Opts, services: string[], fresh: Set<string>): void {
   for (const rel of [
     "qmail/run",
     "smtpd/run",
     "smtpd/log/run",
-    ...[...extra, ...SUBMISSION].flatMap((d) => [`${d}/run`, `${d}/log/run`]),
+    ...services.flatMap((d) => [`${d}/run`, `${d}/log/run`]),
   ]) {
     const dst = join(o.service, rel);
     mkdirSync(dirname(dst), { recursive: true });
@@ -194,55 +190,83 @@ function main(): void {
       );
     } else if (old !== text) writeAtomic(dst, text, 0o755);
   }
-  // smtpd6: a second tcpserver, on the IPv6 address (a tcpserver listens on one address).
-  const dirs = ["qmail", "smtpd", "smtpd/log", ...[...extra, ...SUBMISSION].flatMap((x) => [x, `${x}/log`])];
-  const smtpds = ["smtpd"];
-  if (o.ip6 !== undefined) {
-    for (const rel of ["smtpd/run", "smtpd/log/run"]) {
-      const dst = join(o.service, rel.replace("smtpd", "smtpd6"));
-      mkdirSync(dirname(dst), { recursive: true });
-      if (!existsSync(dst)) fresh.add(dirname(rel.replace("smtpd", "smtpd6")));
-      writeAtomic(dst, render(o, rel, true), 0o755);
-    }
-    dirs.push("smtpd6", "smtpd6/log");
-    smtpds.push("smtpd6");
+}
+
+/** smtpd6: a second tcpserver, on the IPv6 address (a tcpserver listens on one address). */
+function writeSmtpd6(o: Opts, fresh: Set<string>): void {
+  for (const rel of ["smtpd/run", "smtpd/log/run"]) {
+    const dst = join(o.service, rel.replace("smtpd", "smtpd6"));
+    mkdirSync(dirname(dst), { recursive: true });
+    if (!existsSync(dst)) fresh.add(dirname(rel.replace("smtpd", "smtpd6")));
+    writeAtomic(dst, render(o, rel, true), 0o755);
   }
-  // Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked,
-  // qmail-send once its helpers are up.
+}
+
+// Readiness (supervise(8)): tcpserver says it once bound, multilog once its directory is locked,
+// qmail-send once its helpers are up.
+function writeNotificationFds(o: Opts, smtpds: string[]): void {
   writeAtomic(join(o.service, "qmail/notification-fd"), "3\n", 0o644);
   for (const d of [...smtpds, ...(o.submission ? ["authd"] : [])]) {
     writeAtomic(join(o.service, d, "notification-fd"), "3\n", 0o644);
     if (o.files || o.console) writeAtomic(join(o.service, d, "log/notification-fd"), "3\n", 0o644);
     else rmSync(join(o.service, d, "log/notification-fd"), { force: true });
   }
-  // The article's down files: nothing starts until svc -u. A service that was there keeps its state.
+}
+
+/** The article's down files: nothing starts until svc -u. A service that was there keeps its state. */
+function writeDownFiles(o: Opts, dirs: string[], fresh: Set<string>): void {
   for (const d of dirs) {
     const f = join(o.service, d, "down");
     if (!o.down) rmSync(f, { force: true });
     else if (fresh.has(d)) writeFileSync(f, "");
   }
-  if (o.files) {
-    const owner = getpwnam(o.qmaill);
-    for (const d of ["qmail", ...smtpds, ...extra, ...SUBMISSION]) {
-      const p = join(o.files, d);
-      mkdirSync(p, { recursive: true });
-      if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
-    }
+}
+
+/** --files: the log directories, owned by qmaill. */
+function makeLogDirs(o: Opts, services: string[]): void {
+  if (!o.files) return;
+  const owner = getpwnam(o.qmaill);
+  for (const d of services) {
+    const p = join(o.files, d);
+    mkdirSync(p, { recursive: true });
+    if (owner && process.geteuid?.() === 0) chownSync(p, owner.uid, owner.gid);
   }
+}
+
+/** --sendmail: /usr/sbin/sendmail and /usr/lib/sendmail point to qmail's, where those directories exist. */
+function linkSendmail(o: Opts): void {
+  for (const link of ["/usr/sbin/sendmail", "/usr/lib/sendmail"]) {
+    if (!existsSync(dirname(link))) continue;
+    const t = `${link}.qmail${process.pid}`;
+    symlinkSync(join(o.home, "bin", "sendmail"), t);
+    renameSync(t, link);
+  }
+}
+
+function main(): void {
+  const o = parse(process.argv.slice(2));
+  const fresh = new Set<string>();
+  // POP3, QMQP and QMTP only with --down (make setup): down when created, started with svc -u
+  const extra = o.down ? ["pop3d", "qmqpd", "qmtpd"] : [];
+  const SUBMISSION = o.submission ? SUBMISSION_SERVICES : [];
+  writeRunScripts(o, [...extra, ...SUBMISSION], fresh);
+  const dirs = ["qmail", "smtpd", "smtpd/log", ...[...extra, ...SUBMISSION].flatMap((x) => [x, `${x}/log`])];
+  const smtpds = ["smtpd"];
+  if (o.ip6 !== undefined) {
+    writeSmtpd6(o, fresh);
+    dirs.push("smtpd6", "smtpd6/log");
+    smtpds.push("smtpd6");
+  }
+  writeNotificationFds(o, smtpds);
+  writeDownFiles(o, dirs, fresh);
+  makeLogDirs(o, ["qmail", ...smtpds, ...extra, ...SUBMISSION]);
   // Default SMTP rules (the article's /etc/tcp.smtp): relaying for 127.* (and ::1), everyone else may deliver here.
   rulesCdb(o, "tcp.smtp", '127.:allow,RELAYCLIENT=""\n::1:allow,RELAYCLIENT=""\n:allow\n');
   // QMQP's rules (qmail-qmqpd relays for anyone it serves): this host only, until you add your satellites.
   if (extra.length) rulesCdb(o, "qmqp", "127.:allow\n:deny\n");
   // Submission's rules: anyone may connect; relaying comes from AUTH, not from the address.
   if (o.submission) rulesCdb(o, "tcp.submission", ":allow\n");
-  if (o.sendmail) {
-    for (const link of ["/usr/sbin/sendmail", "/usr/lib/sendmail"]) {
-      if (!existsSync(dirname(link))) continue;
-      const t = `${link}.qmail${process.pid}`;
-      symlinkSync(join(o.home, "bin", "sendmail"), t);
-      renameSync(t, link);
-    }
-  }
+  if (o.sendmail) linkSendmail(o);
   process.stdout.write(`services: ${o.service}: ${dirs.join(" ")}${o.down ? " (down)" : ""}\n`);
 }
 

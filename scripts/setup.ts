@@ -292,23 +292,26 @@ function installMan(home: string, mandir: string, gid: number): void {
   process.stdout.write(`setup: ${n} man pages: qmail's in ${join(home, "man")}, the others in ${mandir}\n`);
 }
 
-function main(): void {
-  const o = parse(process.argv.slice(2));
-  const home = o.home;
-  let ids: QmailIds;
+/** The ids to install with: one user's (--ids-user, or not root) or qmail's users, created first unless --no-users. */
+function installIds(o: Opts): QmailIds {
   if (o.idsUser !== undefined || !isRoot) {
     const name = o.idsUser ?? getpwuidName();
     const pw = getpwnam(name);
     if (!pw) fail(`no such user: ${name}`);
-    ids = singleIds(pw.uid, pw.gid);
-  } else {
-    if (o.users) createUsers(home);
-    try {
-      ids = nssIds();
-    } catch (e) {
-      fail(`${(e as Error).message} (run without --no-users, or create it as INSTALL.ids says)`);
-    }
+    return singleIds(pw.uid, pw.gid);
   }
+  if (o.users) createUsers(o.home);
+  try {
+    return nssIds();
+  } catch (e) {
+    fail(`${(e as Error).message} (run without --no-users, or create it as INSTALL.ids says)`);
+  }
+}
+
+function main(): void {
+  const o = parse(process.argv.slice(2));
+  const home = o.home;
+  const ids = installIds(o);
   const u = ids.uid;
   const gq = ids.gid.qmail;
   const uido = isRoot ? 0 : (process.geteuid?.() ?? 0);

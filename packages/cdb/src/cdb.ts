@@ -194,6 +194,25 @@ export class CdbMake {
     this.pending = 0;
   }
 
+  /** One hash table of len slots for the entries (indexes into hashes and places), linear probing. */
+  private table(entries: Uint32Array, len: number): Buffer {
+    const slotH = new Uint32Array(len);
+    const slotP = new Uint32Array(len);
+    for (const j of entries) {
+      const h = this.hashes[j] as number;
+      let where = (h >>> 8) % len;
+      while (slotP[where] !== 0) if (++where === len) where = 0;
+      slotH[where] = h;
+      slotP[where] = this.places[j] as number;
+    }
+    const table = Buffer.allocUnsafe(len * 8);
+    for (let s = 0; s < len; s++) {
+      table.writeUInt32LE(slotH[s] as number, s * 8);
+      table.writeUInt32LE(slotP[s] as number, s * 8 + 4);
+    }
+    return table;
+  }
+
   /** Writes the tables and the header; returns the whole file when there is no fd. */
   finish(): Buffer | undefined {
     const n = this.hashes.length;
@@ -224,22 +243,7 @@ export class CdbMake {
       header.writeUInt32LE(len, i * 8 + 4);
       if (len === 0) continue;
       if (pos + len * 8 > MAX) throw Object.assign(new Error("cdb too big"), { code: "ENOMEM", errno: 12 });
-      const slotH = new Uint32Array(len);
-      const slotP = new Uint32Array(len);
-      for (let x = 0; x < c; x++) {
-        const j = order[(start[i] as number) + x] as number;
-        const h = this.hashes[j] as number;
-        let where = (h >>> 8) % len;
-        while (slotP[where] !== 0) if (++where === len) where = 0;
-        slotH[where] = h;
-        slotP[where] = this.places[j] as number;
-      }
-      const table = Buffer.allocUnsafe(len * 8);
-      for (let s = 0; s < len; s++) {
-        table.writeUInt32LE(slotH[s] as number, s * 8);
-        table.writeUInt32LE(slotP[s] as number, s * 8 + 4);
-      }
-      this.push(table);
+      this.push(this.table(order.subarray(start[i] as number, (start[i] as number) + c), len));
       pos += len * 8;
     }
     if (this.fd === undefined) {

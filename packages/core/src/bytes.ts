@@ -101,6 +101,20 @@ export function rawArgs(argv: readonly string[]): string[] {
   });
 }
 
+/** The environment at exec, by its name as text: [name bytes, value bytes, value as text]. */
+function startEnv(): Map<string, [string, string, string]> {
+  captureRaw();
+  const m = new Map<string, [string, string, string]>();
+  for (const [e, te] of split(environ as Buffer)) {
+    const eq = e.indexOf("=");
+    if (eq <= 0) continue;
+    const teq = te.indexOf("=");
+    const t = te.slice(0, teq);
+    if (t !== NOFILE_VAR && !m.has(t)) m.set(t, [e.slice(0, eq), e.slice(eq + 1), te.slice(teq + 1)]);
+  }
+  return m;
+}
+
 /**
  * env (text, as main gets it) as byte strings, in env's order: a variable
  * whose name and value are still what the process was started with keeps
@@ -108,17 +122,7 @@ export function rawArgs(argv: readonly string[]): string[] {
  * NOFILE_VAR (conf.ts) is never part of it.
  */
 export function rawEnv(env: Env): Record<string, string> {
-  if (!envMap) {
-    captureRaw();
-    envMap = new Map();
-    for (const [e, te] of split(environ as Buffer)) {
-      const eq = e.indexOf("=");
-      if (eq <= 0) continue;
-      const teq = te.indexOf("=");
-      const t = te.slice(0, teq);
-      if (t !== NOFILE_VAR && !envMap.has(t)) envMap.set(t, [e.slice(0, eq), e.slice(eq + 1), te.slice(teq + 1)]);
-    }
-  }
+  envMap ??= startEnv();
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (k === NOFILE_VAR) continue;

@@ -23,6 +23,36 @@ export interface GetoptResult {
  * does ("prog: illegal option -- Z" / "prog: option requires an argument -- Z")
  * unless quiet, and show up as opt "?".
  */
+/**
+ * One option word, argv[i - 1] (i is the next word's index): its letters go to opts. Returns the
+ * index of the word after it and what it consumed (a separate argument).
+ */
+function cluster(argv: readonly string[], i: number, spec: string, quiet: boolean, opts: Opt[]): number {
+  const word = argv[i - 1] as string;
+  const bad = (c: string, why: string) => {
+    if (!quiet) errWrite(`${getProg()}: ${why} -- ${c}\n`);
+    opts.push({ opt: "?", bad: c });
+  };
+  for (let j = 1; j < word.length; j++) {
+    const c = word[j] as string;
+    const at = c === ":" ? -1 : spec.indexOf(c);
+    if (at < 0) {
+      bad(c, "illegal option");
+      continue;
+    }
+    if (spec[at + 1] !== ":") {
+      opts.push({ opt: c });
+      continue;
+    }
+    // An argument ends the word: the rest of it, or the next word.
+    if (j + 1 < word.length) opts.push({ opt: c, arg: word.slice(j + 1) });
+    else if (i < argv.length) opts.push({ opt: c, arg: argv[i++] as string });
+    else bad(c, "option requires an argument");
+    break;
+  }
+  return i;
+}
+
 export function getopt(argv: readonly string[], spec: string, quiet = false): GetoptResult {
   const opts: Opt[] = [];
   let i = 0;
@@ -33,30 +63,7 @@ export function getopt(argv: readonly string[], spec: string, quiet = false): Ge
       break;
     }
     if (word.length < 2 || word[0] !== "-") break;
-    i++;
-    for (let j = 1; j < word.length; j++) {
-      const c = word[j] as string;
-      const at = c === ":" ? -1 : spec.indexOf(c);
-      if (at < 0) {
-        if (!quiet) errWrite(`${getProg()}: illegal option -- ${c}\n`);
-        opts.push({ opt: "?", bad: c });
-        continue;
-      }
-      if (spec[at + 1] !== ":") {
-        opts.push({ opt: c });
-        continue;
-      }
-      if (j + 1 < word.length) {
-        opts.push({ opt: c, arg: word.slice(j + 1) });
-      } else if (i < argv.length) {
-        opts.push({ opt: c, arg: argv[i] as string });
-        i++;
-      } else {
-        if (!quiet) errWrite(`${getProg()}: option requires an argument -- ${c}\n`);
-        opts.push({ opt: "?", bad: c });
-      }
-      break;
-    }
+    i = cluster(argv, i + 1, spec, quiet, opts);
   }
   return { opts, rest: argv.slice(i) };
 }

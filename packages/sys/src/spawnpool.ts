@@ -7,60 +7,17 @@
 // the main thread keeps accepting and several children exec in parallel.
 import { SysError } from "@qts/core/errstr";
 import { spawn as spawnSync } from "./posixspawn.ts";
+import type { SpawnReply, SpawnRequest } from "./spawnworker.ts";
 
-// The worker: same calls and semantics as posixspawn.ts spawn(), attributes built once. A string is
-// text (UTF-8), a Uint8Array is passed byte for byte.
-const WORKER = `
-import { dlopen, ptr } from "bun:ffi";
-const L = dlopen("libc.so.6", {
-  posix_spawn: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
-  posix_spawnattr_init: { args: ["ptr"], returns: "i32" },
-  posix_spawnattr_setflags: { args: ["ptr", "i16"], returns: "i32" },
-  posix_spawnattr_setsigdefault: { args: ["ptr", "ptr"], returns: "i32" },
-  posix_spawnattr_setsigmask: { args: ["ptr", "ptr"], returns: "i32" },
-  posix_spawn_file_actions_init: { args: ["ptr"], returns: "i32" },
-  posix_spawn_file_actions_destroy: { args: ["ptr"], returns: "i32" },
-  posix_spawn_file_actions_adddup2: { args: ["ptr", "i32", "i32"], returns: "i32" },
-}).symbols;
-const attrs = new Map();
-function attrFor(sigs) {
-  const key = sigs.join(",");
-  let a = attrs.get(key);
-  if (a) return a;
-  a = new Uint8Array(336);
-  const def = new BigUint64Array(16);
-  for (const n of sigs) def[(n - 1) >> 6] |= 1n << BigInt((n - 1) & 63);
-  L.posix_spawnattr_init(ptr(a));
-  L.posix_spawnattr_setflags(ptr(a), 0x04 | 0x08);
-  L.posix_spawnattr_setsigdefault(ptr(a), ptr(def));
-  L.posix_spawnattr_setsigmask(ptr(a), ptr(new BigUint64Array(16)));
-  attrs.set(key, a);
-  return a;
-}
-function cArray(list, keep, enc) {
-  const a = new BigUint64Array(list.length + 1);
-  for (let i = 0; i < list.length; i++) {
-    const b = typeof list[i] === "string" ? Buffer.from(list[i] + "\\0", enc) : Buffer.concat([list[i], Buffer.from([0])]);
-    keep.push(b);
-    a[i] = BigInt(ptr(b));
-  }
-  return a;
-}
-const pid = new Int32Array(1);
-const fa = new Uint8Array(80);
-self.onmessage = (ev) => {
-  const { id, file, argv, env, dup2, sigs, enc } = ev.data;
-  const keep = [];
-  const a = cArray(argv, keep, enc);
-  const e = cArray(env, keep, enc);
-  const path = typeof file === "string" ? Buffer.from(file + "\\0", enc) : Buffer.concat([file, Buffer.from([0])]);
-  let r = L.posix_spawn_file_actions_init(ptr(fa));
-  for (const [to, from] of dup2) if (r === 0) r = L.posix_spawn_file_actions_adddup2(ptr(fa), from, to);
-  if (r === 0) r = L.posix_spawn(ptr(pid), ptr(path), ptr(fa), ptr(attrFor(sigs)), ptr(a), ptr(e));
-  L.posix_spawn_file_actions_destroy(ptr(fa));
-  postMessage(r === 0 ? { id, pid: pid[0] } : { id, errno: r });
-};
-`;
+// In bin/qts the worker is an entry point of the executable at its path in the repository
+// (scripts/build.ts); run from source, it is this file's neighbour.
+const BUNFS = "/$bunfs/root/";
+const WORKER = import.meta.url.includes(BUNFS)
+  ? `${BUNFS}packages/sys/src/spawnworker.ts`
+  : new URL("./spawnworker.ts", import.meta.url).href;
+
+/** What a worker that failed leaves its pending spawns with, as a failed fork would. */
+const EAGAIN = 11;
 
 interface Pending {
   ok: (pid: number) => void;
@@ -81,10 +38,9 @@ export class SpawnPool {
   ) {
     if (size <= 0) return;
     try {
-      const url = URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" }));
       for (let i = 0; i < size; i++) {
-        const w = new Worker(url);
-        w.onmessage = (ev: MessageEvent) => this.reply(ev.data as { id: number; pid?: number; errno?: number });
+        const w = new Worker(WORKER);
+        w.onmessage = (ev: MessageEvent<SpawnReply>) => this.reply(ev.data);
         w.onerror = () => this.lose(w);
         w.unref();
         this.workers.push(w);
@@ -101,14 +57,14 @@ export class SpawnPool {
     for (const [id, p] of this.pending) {
       if (p.worker !== w) continue;
       this.pending.delete(id);
-      p.fail(new SysError("posix_spawn", 11));
+      p.fail(new SysError("posix_spawn", EAGAIN));
     }
     try {
       w.terminate();
     } catch {}
   }
 
-  private reply(m: { id: number; pid?: number; errno?: number }): void {
+  private reply(m: SpawnReply): void {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
@@ -152,7 +108,8 @@ export class SpawnPool {
       const id = this.next++;
       const w = this.workers[this.turn++ % this.workers.length] as Worker;
       this.pending.set(id, { ok, fail, worker: w });
-      w.postMessage({ id, file, argv, env, dup2, sigs: this.sigDefault, enc });
+      const req: SpawnRequest = { id, file, argv, env, dup2: [...dup2], sigs: this.sigDefault, enc };
+      w.postMessage(req);
     });
   }
 }

@@ -11,8 +11,8 @@ import { lockEx, lockExNb } from "@qts/sys/flock";
 
 export const usage = "setlock [ -nNxX ] file program [ arg ... ]";
 
-export function main(argv: string[], env: Env): number {
-  setProg("setlock");
+/** -n and -x, the last of each pair winning. */
+function options(argv: string[]): { ndelay: boolean; x: boolean; rest: string[] } {
   let ndelay = false;
   let x = false;
   const { opts, rest } = getopt(argv, "nNxX");
@@ -23,6 +23,19 @@ export function main(argv: string[], env: Env): number {
     else if (o.opt === "X") x = false;
     else dieUsage(usage);
   }
+  return { ndelay, x, rest };
+}
+
+/** The lowest fd above 2 not in inherited. */
+function lowestFree(inherited: number[]): number {
+  let low = 3;
+  while (inherited.includes(low)) low++;
+  return low;
+}
+
+export function main(argv: string[], env: Env): number {
+  setProg("setlock");
+  const { ndelay, x, rest } = options(argv);
   const file = rest[0];
   const child = rest.slice(1);
   if (file === undefined || child.length === 0) dieUsage(usage);
@@ -48,8 +61,7 @@ export function main(argv: string[], env: Env): number {
   // The child finds the lock on the fd C's open() would have given: the lowest one not inherited.
   // It may be one of Bun's own (epoll), which nothing uses between here and execve.
   const inherited = inheritedFds([fd]);
-  let low = 3;
-  while (inherited.includes(low)) low++;
+  const low = lowestFree(inherited);
   if (low !== fd) {
     try {
       dup2(fd, low);

@@ -58,10 +58,13 @@ function scanUlong(s: string): bigint | undefined {
   return i === s.length ? u : undefined;
 }
 
-export function main(argv: string[], env: Env): number {
-  setProg("softlimit");
+type Todo = [resource: number, value: bigint | "="][];
+type RlimitSet = { r: number; set: () => number; undo: () => number };
+
+/** The options in order, each as the resources it sets and the value ("=": the hard limit). */
+function options(argv: string[]): { todo: Todo; rest: string[] } {
   const { opts, rest } = getopt(argv, "a:c:d:f:l:m:o:p:r:s:t:");
-  const todo: [number, bigint | "="][] = [];
+  const todo: Todo = [];
   for (const o of opts) {
     const res = RESOURCES[o.opt];
     if (!res) dieUsage(usage);
@@ -71,9 +74,15 @@ export function main(argv: string[], env: Env): number {
     for (const r of res) todo.push([r, v]);
   }
   if (rest.length === 0) dieUsage(usage);
-  // Applied just before execve, with nothing left to allocate: Bun itself may not run under the
-  // limits asked for. On failure the old limits come back for the report.
-  const sets: { r: number; set: () => number; undo: () => number }[] = [];
+  return { todo, rest };
+}
+
+/**
+ * Each limit, prepared to be set just before execve, with nothing left to allocate (Bun itself
+ * may not run under the limits asked for), and its undo; the soft NOFILE, AS and DATA asked for.
+ */
+function prepare(todo: Todo): { sets: RlimitSet[]; nofile?: bigint; mem: Record<number, bigint> } {
+  const sets: RlimitSet[] = [];
   let nofile: bigint | undefined;
   const mem: Record<number, bigint> = {};
   for (const [r, v] of todo) {
@@ -88,8 +97,11 @@ export function main(argv: string[], env: Env): number {
     if (r === RLIMIT.AS || r === RLIMIT.DATA) mem[r] = soft;
     sets.push({ r, set: prepareSetrlimit(r, { soft, hard: lim.hard }), undo: prepareSetrlimit(r, lim) });
   }
-  const args = execArgs(argv).slice(argv.length - rest.length);
-  let cenv = execEnv(env);
+  return { sets, nofile, mem };
+}
+
+/** The memory the program will have: the lower of AS and DATA, asked for or as they are. */
+function memoryLimit(mem: Record<number, bigint>): bigint {
   let limit = ROOMY;
   for (const r of [RLIMIT.AS, RLIMIT.DATA]) {
     let v = mem[r];
@@ -98,6 +110,28 @@ export function main(argv: string[], env: Env): number {
     } catch {}
     if (v !== undefined && v < limit) limit = v;
   }
+  return limit;
+}
+
+/** Sets the limits in order; on a failure the ones set come back and softlimit dies. */
+function setAll(sets: RlimitSet[]): void {
+  for (let i = 0; i < sets.length; i++) {
+    const err = (sets[i] as RlimitSet).set();
+    if (err) {
+      for (let j = i - 1; j >= 0; j--) (sets[j] as RlimitSet).undo();
+      dieSys(EXIT_TEMP, new SysError("setrlimit", err), "setrlimit failed");
+    }
+  }
+}
+
+export function main(argv: string[], env: Env): number {
+  setProg("softlimit");
+  const { todo, rest } = options(argv);
+  // On failure the old limits come back for the report.
+  const { sets, nofile, mem } = prepare(todo);
+  const args = execArgs(argv).slice(argv.length - rest.length);
+  let cenv = execEnv(env);
+  const limit = memoryLimit(mem);
   if (limit < ROOMY) {
     // One of ours could not start under this limit (the runtime's own reservations): say so now, in
     // one line, rather than leave it to a crash before its first line of code.
@@ -111,14 +145,8 @@ export function main(argv: string[], env: Env): number {
     dieSys(EXIT_TEMP, new SysError("execve", ENOENT), "unable to run ", rest[0] as string);
   prepareExec(inheritedFds());
   const exec = preparePathexec(args[0] as string | Buffer, args, cenv, nofile);
-  for (let i = 0; i < sets.length; i++) {
-    const err = (sets[i] as (typeof sets)[number]).set();
-    if (err) {
-      for (let j = i - 1; j >= 0; j--) (sets[j] as (typeof sets)[number]).undo();
-      dieSys(EXIT_TEMP, new SysError("setrlimit", err), "setrlimit failed");
-    }
-  }
+  setAll(sets);
   const err = exec();
-  for (let j = sets.length - 1; j >= 0; j--) (sets[j] as (typeof sets)[number]).undo();
+  for (let j = sets.length - 1; j >= 0; j--) (sets[j] as RlimitSet).undo();
   dieSys(EXIT_TEMP, err, "unable to run ", rest[0] as string);
 }

@@ -18,67 +18,61 @@ import { encodeStatus, writeStatus } from "../lib/status.ts";
 
 export const usage = "supervise dir";
 
-const SIGNALS: Record<string, NodeJS.Signals> = { a: "SIGALRM", h: "SIGHUP", k: "SIGKILL", t: "SIGTERM", i: "SIGINT" };
+/** Readiness (s6's notification-fd): the read end of the pipe whose write end ./run got. */
+class Readiness {
+  private done = false;
+  private readonly cancel: () => Promise<void>;
 
-// supervise(8): start ./run, restart it when it dies, obey supervise/control.
-export async function main(argv: string[], _env: Env): Promise<number> {
-  setProg("supervise");
-  try {
-    setProcName("supervise");
-  } catch {}
-  const dir = argv[0];
-  if (dir === undefined || argv.length > 1) dieUsage(usage);
-  keepInheritedFds();
+  /** Watches fd until its first newline, which runs onReady, or until stop(). */
+  constructor(
+    private readonly fd: number,
+    private readonly onReady: () => void,
+  ) {
+    const reader = Bun.file(fd).stream().getReader();
+    this.cancel = () => reader.cancel();
+    void this.watch(reader);
+  }
 
-  let pid = 0;
-  let flagwant = true;
-  let flagwantup = true;
-  let flagpaused = false;
-  let flagexit = false;
-  let when: Tain = now();
-  // A child that could not even be stood in for: its "death" is still due.
-  let phantomDeath = false;
-  let pending = false;
-  let wake: (() => void) | undefined;
-  const trigger = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  onSigchld(() => {
-    pending = true;
-    trigger();
-  });
+  stop(): void {
+    if (this.done) return;
+    this.done = true;
+    void this.cancel().catch(() => {});
+    try {
+      closeSync(this.fd);
+    } catch {}
+  }
 
+  private async watch(reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> }): Promise<void> {
+    for (;;) {
+      const r = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (this.done || r.done || !r.value) break;
+      if (r.value.includes(10)) {
+        this.onReady();
+        break;
+      }
+    }
+    this.stop();
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
+
+/** supervise.c's start-up in dir: chdir, down, supervise/ (lock, control, ok). Returns control's read end. */
+function openService(argv: string[], dir: string): { wantup: boolean; fdcontrol: number } {
   try {
     // The directory's own bytes (core/bytes.ts): svscan hands on a service name as it is.
     chdirBytes(bytesOf(rawArgs(argv)[0] as string));
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
   }
+  let wantup = true;
   try {
     statSync("down");
-    flagwantup = false;
+    wantup = false;
   } catch (e) {
     if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", dir, "/down");
   }
-  try {
-    mkdirSync("supervise", 0o700);
-  } catch {
-    // Debian's supervise: a dangling supervise symlink (e.g. into /run) gets its target created.
-    let target: string | undefined;
-    try {
-      target = readlinkSync("supervise");
-    } catch (e) {
-      const code = errnoName(e);
-      if (code !== "EINVAL" && code !== "ENOENT") warnSys(e, "unable to readlink ./supervise");
-    }
-    if (target !== undefined) {
-      try {
-        mkdirSync(target, 0o700);
-      } catch {}
-    }
-  }
+  makeSuperviseDir();
   try {
     const fdlock = openSync("supervise/lock", constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     lockExNb(fdlock);
@@ -101,26 +95,258 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to write ", dir, "/supervise/control");
   }
+  return { wantup, fdcontrol };
+}
 
-  const pidchange = () => {
-    when = now();
-  };
-  const announce = () => {
-    const w = writeStatus(
-      dir,
-      encodeStatus({ when, pid, paused: flagpaused, want: flagwant ? (flagwantup ? "u" : "d") : "" }),
-    );
-    if (w !== undefined) warn(w);
-  };
-  const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
-  const kill = (sig: NodeJS.Signals) => {
+function makeSuperviseDir(): void {
+  try {
+    mkdirSync("supervise", 0o700);
+  } catch {
+    // Debian's supervise: a dangling supervise symlink (e.g. into /run) gets its target created.
+    let target: string | undefined;
     try {
-      process.kill(pid, sig);
-    } catch {}
-  };
+      target = readlinkSync("supervise");
+    } catch (e) {
+      const code = errnoName(e);
+      if (code !== "EINVAL" && code !== "ENOENT") warnSys(e, "unable to readlink ./supervise");
+    }
+    if (target !== undefined) {
+      try {
+        mkdirSync(target, 0o700);
+      } catch {}
+    }
+  }
+}
 
-  pidchange();
-  announce();
+/** The state of supervise.c: the child, what is wanted of it, and the wake-ups (SIGCHLD, control). */
+class Supervisor {
+  pid = 0;
+  flagwant = true;
+  flagwantup = true;
+  flagpaused = false;
+  flagexit = false;
+  when: Tain = now();
+  // A child that could not even be stood in for: its "death" is still due.
+  phantomDeath = false;
+  pending = false;
+  private wake: (() => void) | undefined;
+  private readiness: Readiness | undefined;
+  control: ControlQueue | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  trigger(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  poke(): void {
+    this.pending = true;
+    this.trigger();
+  }
+
+  pidchange(): void {
+    this.when = now();
+  }
+
+  announce(): void {
+    const want = this.flagwant ? (this.flagwantup ? "u" : "d") : "";
+    const w = writeStatus(this.dir, encodeStatus({ when: this.when, pid: this.pid, paused: this.flagpaused, want }));
+    if (w !== undefined) warn(w);
+  }
+
+  kill(sig: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, sig);
+    } catch {}
+  }
+
+  private stopReadiness(): void {
+    this.readiness?.stop();
+    this.readiness = undefined;
+  }
+
+  private ready(forPid: number): void {
+    if (this.pid !== forPid) return;
+    try {
+      writeReady(now(), forPid);
+    } catch (e) {
+      warnSys(e, "unable to write ", this.dir, "/supervise/ready");
+    }
+    sendEvent("U");
+  }
+
+  /** The notification pipe when ./run's directory asks for one (notification-fd): [child fd, read end, write end]. */
+  private notificationPipe(): [number, number, number] | undefined {
+    const nfd = notificationFd();
+    if (nfd instanceof Error) warn(`${this.dir}: ${nfd.message}: starting without readiness notification`);
+    if (typeof nfd !== "number") return undefined;
+    try {
+      const [r, w] = pipe();
+      return [nfd, r, w];
+    } catch (e) {
+      warnSys(e, "unable to create the notification pipe for ", this.dir);
+      return undefined;
+    }
+  }
+
+  /**
+   * Starts ./run: its pid, 0 when even a stand-in could not start, or undefined when the fork
+   * failed and supervise slept 60 seconds.
+   */
+  private async startRun(): Promise<number | undefined> {
+    let ends = this.notificationPipe();
+    try {
+      const f = startChild("./run", ["./run"], ends ? { dup2: [[ends[0], ends[2]]] } : {});
+      if (ends) {
+        closeSync(ends[2]);
+        this.readiness = new Readiness(ends[1], () => this.ready(f));
+        ends = undefined;
+      }
+      return f;
+    } catch (e) {
+      if (ends) {
+        closeSync(ends[1]);
+        closeSync(ends[2]);
+      }
+      const code = errnoName(e);
+      if (code === "EAGAIN" || code === "ENOMEM") {
+        warnSys(e, "unable to fork for ", this.dir, ", sleeping 60 seconds");
+        await sleep(60_000);
+        this.pending = true;
+        return undefined;
+      }
+      // In C the forked child reports the failed execve and exits 111; a stand-in child keeps the pid visible.
+      errWrite(`supervise: fatal: unable to start ${this.dir}/run: ${errorStr(e)}\n`);
+      try {
+        return startChild("/bin/sh", ["sh", "-c", "exit 111"]);
+      } catch {
+        this.phantomDeath = true;
+        return 0;
+      }
+    }
+  }
+
+  async trystart(): Promise<void> {
+    this.stopReadiness();
+    const f = await this.startRun();
+    if (f === undefined) return;
+    this.flagpaused = false;
+    this.pid = f;
+    this.pidchange();
+    this.announce();
+    if (this.pid) {
+      sendEvent("s");
+      sendEvent("u");
+    }
+    // The 1-second rule (supervise.c's trystart: deepsleep(1)): nothing else happens until 1.02 s after a start.
+    await sleep(1020);
+  }
+
+  private wakeup(): Promise<void> {
+    if (this.pending || (this.control?.size ?? 0) > 0) return Promise.resolve();
+    return new Promise<void>((ok) => {
+      this.wake = ok;
+    });
+  }
+
+  /** The child ended (or its phantom's death is due): status, events, and a restart if wanted. */
+  private async died(): Promise<void> {
+    const died = this.pid;
+    this.phantomDeath = false;
+    this.pid = 0;
+    this.pidchange();
+    this.announce();
+    this.stopReadiness();
+    if (died) {
+      sendEvent("d");
+      sendEvent("D");
+    }
+    if (this.flagexit) return;
+    if (this.flagwant && this.flagwantup) await this.trystart();
+  }
+
+  /** supervise.c's doit(): until x and no child. */
+  async doit(): Promise<void> {
+    this.announce();
+    for (;;) {
+      if (this.flagexit && !this.pid) return;
+      await this.wakeup();
+      this.pending = false;
+      if (this.pid ? reapChild(this.pid) !== undefined : this.phantomDeath) {
+        await this.died();
+        if (this.flagexit) return;
+      }
+      const ch = this.control?.next();
+      if (ch !== undefined) await command(this, ch);
+    }
+  }
+}
+
+const SIGNALS: Record<string, NodeJS.Signals> = { a: "SIGALRM", h: "SIGHUP", k: "SIGKILL", t: "SIGTERM", i: "SIGINT" };
+
+/** supervise/control's letters (svc(8)); the signal letters are in SIGNALS. */
+const COMMANDS: Record<string, (s: Supervisor) => void | Promise<void>> = {
+  d: (s) => {
+    s.flagwant = true;
+    s.flagwantup = false;
+    if (s.pid) {
+      s.kill("SIGTERM");
+      s.kill("SIGCONT");
+      s.flagpaused = false;
+    }
+    s.announce();
+  },
+  u: async (s) => {
+    s.flagwant = true;
+    s.flagwantup = true;
+    s.announce();
+    if (!s.pid) await s.trystart();
+  },
+  o: async (s) => {
+    s.flagwant = false;
+    s.announce();
+    if (!s.pid) await s.trystart();
+  },
+  p: (s) => {
+    s.flagpaused = true;
+    s.announce();
+    if (s.pid) s.kill("SIGSTOP");
+  },
+  c: (s) => {
+    s.flagpaused = false;
+    s.announce();
+    if (s.pid) s.kill("SIGCONT");
+  },
+  x: (s) => {
+    s.flagexit = true;
+    s.announce();
+  },
+};
+
+async function command(s: Supervisor, ch: string): Promise<void> {
+  const f = Object.hasOwn(COMMANDS, ch) ? COMMANDS[ch] : undefined;
+  if (f) return f(s);
+  const sig = Object.hasOwn(SIGNALS, ch) ? SIGNALS[ch] : undefined;
+  if (sig && s.pid) s.kill(sig);
+}
+
+// supervise(8): start ./run, restart it when it dies, obey supervise/control.
+export async function main(argv: string[], _env: Env): Promise<number> {
+  setProg("supervise");
+  try {
+    setProcName("supervise");
+  } catch {}
+  const dir = argv[0];
+  if (dir === undefined || argv.length > 1) dieUsage(usage);
+  keepInheritedFds();
+  const s = new Supervisor(dir);
+  onSigchld(() => s.poke());
+  const { wantup, fdcontrol } = openService(argv, dir);
+  s.flagwantup = wantup;
+  s.pidchange();
+  s.announce();
   try {
     mkfifo("supervise/ok", 0o600);
   } catch {}
@@ -129,176 +355,13 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to read ", dir, "/supervise/ok");
   }
-  const control = new ControlQueue(fdcontrol, trigger);
+  s.control = new ControlQueue(fdcontrol, () => s.trigger());
   // A wake-up with nothing to do changes nothing (C wakes every 3600 s); this one guards against a lost SIGCHLD.
-  setInterval(() => {
-    pending = true;
-    trigger();
-  }, 2000);
+  setInterval(() => s.poke(), 2000);
 
-  // Readiness (s6's notification-fd): the read end of the pipe whose write end ./run got.
-  let readiness: { fd: number; stop: () => void } | undefined;
-  const stopReadiness = () => {
-    readiness?.stop();
-    readiness = undefined;
-  };
-  const watchReadiness = (fd: number, forPid: number) => {
-    const reader = Bun.file(fd).stream().getReader();
-    let done = false;
-    const stop = () => {
-      if (done) return;
-      done = true;
-      void reader.cancel().catch(() => {});
-      try {
-        closeSync(fd);
-      } catch {}
-    };
-    readiness = { fd, stop };
-    void (async () => {
-      for (;;) {
-        const r = await reader.read().catch(() => ({ done: true, value: undefined }));
-        if (done || r.done || !r.value) break;
-        if (r.value.includes(10)) {
-          if (pid === forPid) {
-            try {
-              writeReady(now(), forPid);
-            } catch (e) {
-              warnSys(e, "unable to write ", dir, "/supervise/ready");
-            }
-            sendEvent("U");
-          }
-          break;
-        }
-      }
-      stop();
-    })();
-  };
-
-  const trystart = async () => {
-    let f = 0;
-    stopReadiness();
-    const nfd = notificationFd();
-    if (nfd instanceof Error) warn(`${dir}: ${nfd.message}: starting without readiness notification`);
-    let ends: [number, number] | undefined;
-    if (typeof nfd === "number") {
-      try {
-        ends = pipe();
-      } catch (e) {
-        warnSys(e, "unable to create the notification pipe for ", dir);
-      }
-    }
-    try {
-      f = startChild("./run", ["./run"], ends && typeof nfd === "number" ? { dup2: [[nfd, ends[1]]] } : {});
-      if (ends) {
-        closeSync(ends[1]);
-        watchReadiness(ends[0], f);
-        ends = undefined;
-      }
-    } catch (e) {
-      if (ends) {
-        closeSync(ends[0]);
-        closeSync(ends[1]);
-      }
-      const code = errnoName(e);
-      if (code === "EAGAIN" || code === "ENOMEM") {
-        warnSys(e, "unable to fork for ", dir, ", sleeping 60 seconds");
-        await sleep(60_000);
-        pending = true;
-        return;
-      }
-      // In C the forked child reports the failed execve and exits 111; a stand-in child keeps the pid visible.
-      errWrite(`supervise: fatal: unable to start ${dir}/run: ${errorStr(e)}\n`);
-      try {
-        f = startChild("/bin/sh", ["sh", "-c", "exit 111"]);
-      } catch {
-        phantomDeath = true;
-      }
-    }
-    flagpaused = false;
-    pid = f;
-    pidchange();
-    announce();
-    if (pid) {
-      sendEvent("s");
-      sendEvent("u");
-    }
-    // The 1-second rule (spec §1.2): nothing else happens until 1.02 s after a start.
-    await sleep(1020);
-  };
-
-  const wakeup = () =>
-    pending || control.size > 0
-      ? Promise.resolve()
-      : new Promise<void>((ok) => {
-          wake = ok;
-        });
-
-  const doit = async () => {
-    announce();
-    for (;;) {
-      if (flagexit && !pid) return;
-      await wakeup();
-      pending = false;
-      if (pid ? reapChild(pid) !== undefined : phantomDeath) {
-        const died = pid;
-        phantomDeath = false;
-        pid = 0;
-        pidchange();
-        announce();
-        stopReadiness();
-        if (died) {
-          sendEvent("d");
-          sendEvent("D");
-        }
-        if (flagexit) return;
-        if (flagwant && flagwantup) await trystart();
-      }
-      const ch = control.next();
-      switch (ch) {
-        case "d":
-          flagwant = true;
-          flagwantup = false;
-          if (pid) {
-            kill("SIGTERM");
-            kill("SIGCONT");
-            flagpaused = false;
-          }
-          announce();
-          break;
-        case "u":
-          flagwant = true;
-          flagwantup = true;
-          announce();
-          if (!pid) await trystart();
-          break;
-        case "o":
-          flagwant = false;
-          announce();
-          if (!pid) await trystart();
-          break;
-        case "p":
-          flagpaused = true;
-          announce();
-          if (pid) kill("SIGSTOP");
-          break;
-        case "c":
-          flagpaused = false;
-          announce();
-          if (pid) kill("SIGCONT");
-          break;
-        case "x":
-          flagexit = true;
-          announce();
-          break;
-        default:
-          if (ch !== undefined && SIGNALS[ch] && pid) kill(SIGNALS[ch]);
-      }
-    }
-  };
-
-  if (!flagwant || flagwantup) await trystart();
-  await doit();
-  announce();
+  if (!s.flagwant || s.flagwantup) await s.trystart();
+  await s.doit();
+  s.announce();
   sendEvent("x");
   return EXIT_OK;
 }

@@ -41,26 +41,30 @@ export function main(argv: string[], _env: Env): number {
       restore(orig);
       continue;
     }
-    let fd = -1;
-    try {
-      fd = openSync("supervise/control", constants.O_WRONLY | constants.O_NONBLOCK);
-    } catch (e) {
-      if (errnoName(e) === "ENXIO") warn("unable to control ", dir, ": supervise not running");
-      else warnSys(e, "unable to control ", dir);
-    }
-    if (fd >= 0) {
-      try {
-        setBlocking(fd, true);
-        const n = writeSync(fd, bytes);
-        if (n < bytes.length) throw Object.assign(new Error("short"), { code: "EAGAIN" });
-      } catch (e) {
-        warnSys(e, "error writing commands to ", dir);
-      }
-      closeSync(fd);
-    }
+    control(dir, bytes);
     restore(orig);
   }
   return EXIT_OK;
+}
+
+/** The commands to supervise/control in the current directory, dir's; failures are warnings. */
+function control(dir: string, bytes: Buffer): void {
+  let fd: number;
+  try {
+    fd = openSync("supervise/control", constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    if (errnoName(e) === "ENXIO") warn("unable to control ", dir, ": supervise not running");
+    else warnSys(e, "unable to control ", dir);
+    return;
+  }
+  try {
+    setBlocking(fd, true);
+    const n = writeSync(fd, bytes);
+    if (n < bytes.length) throw Object.assign(new Error("short"), { code: "EAGAIN" });
+  } catch (e) {
+    warnSys(e, "error writing commands to ", dir);
+  }
+  closeSync(fd);
 }
 
 function restore(fd: number): void {

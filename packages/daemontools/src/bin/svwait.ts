@@ -30,8 +30,10 @@ interface Watch {
   wfd?: number;
 }
 
-export function main(argv: string[], _env: Env): number {
-  setProg("svwait");
+/** The longest poll(2) timeout. */
+const POLL_MAX = 2 ** 31 - 1;
+
+function options(argv: string[]): { want: "u" | "U" | "d" | "D"; any: boolean; timeout: number; rest: string[] } {
   let want: "u" | "U" | "d" | "D" = "u";
   let any = false;
   let timeout = 0;
@@ -44,6 +46,26 @@ export function main(argv: string[], _env: Env): number {
     else dieUsage(usage);
   }
   if (rest.length === 0) dieUsage(usage);
+  return { want, any, timeout, rest };
+}
+
+/** Sleeps until an event on one of the watches' FIFOs (at most left ms, 100 ms without events), then reads it away. */
+function sleepForEvents(watches: Watch[], left: number): void {
+  const fds = watches.flatMap((w) => (w.rfd === undefined ? [] : [w.rfd]));
+  const fallback = fds.length < watches.length;
+  const ms = Math.min(left === Number.POSITIVE_INFINITY ? POLL_MAX : left, fallback ? FALLBACK_MS : POLL_MAX);
+  const ready = pollMany(
+    fds.map((fd) => ({ fd, events: POLL_IN })),
+    Math.ceil(ms),
+  );
+  fds.forEach((fd, i) => {
+    if (ready[i]) drain(fd);
+  });
+}
+
+export function main(argv: string[], _env: Env): number {
+  setProg("svwait");
+  const { want, any, timeout, rest } = options(argv);
   const deadline = timeout > 0 ? Date.now() + timeout : Number.POSITIVE_INFINITY;
   const watches: Watch[] = rest.map((dir) => subscribe(dir));
   try {
@@ -52,16 +74,7 @@ export function main(argv: string[], _env: Env): number {
       if (any ? met.some((m) => m) : met.every((m) => m)) return EXIT_OK;
       const left = deadline - Date.now();
       if (left <= 0) die(EXIT_TIMEOUT, "timed out");
-      const fds = watches.flatMap((w) => (w.rfd === undefined ? [] : [w.rfd]));
-      const fallback = fds.length < watches.length;
-      const ms = Math.min(left === Number.POSITIVE_INFINITY ? 2 ** 31 - 1 : left, fallback ? FALLBACK_MS : 2 ** 31 - 1);
-      const ready = pollMany(
-        fds.map((fd) => ({ fd, events: POLL_IN })),
-        Math.ceil(ms),
-      );
-      fds.forEach((fd, i) => {
-        if (ready[i]) drain(fd);
-      });
+      sleepForEvents(watches, left);
     }
   } finally {
     for (const w of watches) unsubscribe(w);

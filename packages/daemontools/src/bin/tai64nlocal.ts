@@ -8,17 +8,65 @@ import { formatLocal, hexval } from "@qts/tai64/tai64";
 
 export const usage = "tai64nlocal";
 
+const AT = 0x40;
+const NL = 0x0a;
+
+/** The input as tai64nlocal.c reads it: a label is an "@" at a line's start and the hex digits after it. */
+class Converter {
+  // 0: at a line start; 1: inside a line; 2: reading the hex digits after "@".
+  private state = 0;
+  private sec = 0n;
+  private nano = 0;
+  private raw: number[] = [];
+
+  /** inb[0, n) converted into parts; a label or line cut by the chunk's end goes on in the next one. */
+  feed(inb: Buffer, n: number, parts: (Buffer | string)[]): void {
+    let i = 0;
+    while (i < n) {
+      if (this.state === 2) {
+        i = this.digits(inb, i, n);
+        if (i === n) break;
+        parts.push(formatLocal({ sec: this.sec, nano: this.nano }) ?? Buffer.from(this.raw));
+        this.state = 1;
+        continue;
+      }
+      if (this.state === 0 && inb[i] === AT) {
+        this.state = 2;
+        this.sec = 0n;
+        this.nano = 0;
+        this.raw = [AT];
+        i++;
+        continue;
+      }
+      const nl = inb.indexOf(NL, i);
+      const end = nl < 0 || nl >= n ? n : nl + 1;
+      parts.push(Buffer.from(inb.subarray(i, end)));
+      this.state = end !== n || inb[n - 1] === NL ? 0 : 1;
+      i = end;
+    }
+  }
+
+  /** The label's hex digits from inb[i]: returns the index of the first byte that is not one. */
+  private digits(inb: Buffer, i: number, n: number): number {
+    for (; i < n; i++) {
+      const c = inb[i] as number;
+      const d = hexval(c);
+      if (d < 0) break;
+      this.raw.push(c);
+      this.sec = ((this.sec << 4n) + BigInt(this.nano >>> 28)) & 0xffffffffffffffffn;
+      this.nano = (((this.nano & 0xfffffff) << 4) | d) >>> 0;
+    }
+    return i;
+  }
+}
+
 // tai64nlocal(8). Where the C program would crash (localtime() failing on a short or
 // absurd label) the label is passed through unchanged instead.
 export function main(_argv: string[], _env: Env): number {
   setProg("tai64nlocal");
   const inb = Buffer.allocUnsafe(65536);
   const parts: (Buffer | string)[] = [];
-  // 0: at a line start; 1: inside a line; 2: reading the hex digits after "@".
-  let state = 0;
-  let sec = 0n;
-  let nano = 0;
-  let raw: number[] = [];
+  const conv = new Converter();
   for (;;) {
     let n: number;
     try {
@@ -28,36 +76,7 @@ export function main(_argv: string[], _env: Env): number {
     }
     // At the end, a label still being read is dropped, as the original exits inside it.
     if (n <= 0) return EXIT_OK;
-    let i = 0;
-    while (i < n) {
-      if (state === 2) {
-        for (; i < n; i++) {
-          const c = inb[i] as number;
-          const d = hexval(c);
-          if (d < 0) break;
-          raw.push(c);
-          sec = ((sec << 4n) + BigInt(nano >>> 28)) & 0xffffffffffffffffn;
-          nano = (((nano & 0xfffffff) << 4) | d) >>> 0;
-        }
-        if (i === n) break;
-        parts.push(formatLocal({ sec, nano }) ?? Buffer.from(raw));
-        state = 1;
-        continue;
-      }
-      if (state === 0 && inb[i] === 64) {
-        state = 2;
-        sec = 0n;
-        nano = 0;
-        raw = [64];
-        i++;
-        continue;
-      }
-      const nl = inb.indexOf(10, i);
-      const end = nl < 0 || nl >= n ? n : nl + 1;
-      parts.push(Buffer.from(inb.subarray(i, end)));
-      state = end !== n || inb[n - 1] === 10 ? 0 : 1;
-      i = end;
-    }
+    conv.feed(inb, n, parts);
     try {
       writeAll(1, Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p))));
     } catch {

@@ -72,61 +72,73 @@ export class Scanner {
     }
     if (!st.isDirectory()) return;
     const key = `${st.dev}:${st.ino}`;
-    let s = this.services.find((x) => x.key === key);
-    if (!s) {
-      if (this.services.length >= SERVICES) {
-        warn("unable to start ", fn, ": running too many services");
+    const s = this.services.find((x) => x.key === key) ?? this.add(key, raw);
+    if (!s) return;
+    s.active = true;
+    if (!s.pid) this.startService(s, fn, path);
+    if (s.log && !s.pidlog) this.startLog(s, fn, path);
+  }
+
+  /** A new entry for the directory raw, with the pipe to its log if it has one; undefined after a warning. */
+  private add(key: string, raw: string): Service | undefined {
+    const fn = textOf(raw);
+    if (this.services.length >= SERVICES) {
+      warn("unable to start ", fn, ": running too many services");
+      return undefined;
+    }
+    const log = hasLog(raw);
+    if (log === undefined) return undefined;
+    let pi: [number, number] = [-1, -1];
+    if (log) {
+      try {
+        pi = pipe();
+      } catch (e) {
+        warnSys(e, "unable to create pipe for ", fn);
+        return undefined;
+      }
+    }
+    const s: Service = { key, name: raw, active: false, log, pid: 0, pidlog: 0, pi };
+    this.services.push(s);
+    return s;
+  }
+
+  private startService(s: Service, fn: string, path: Buffer): void {
+    try {
+      s.pid = startChildPath("supervise", ["supervise", path], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
+    } catch (e) {
+      if (forkError(e)) {
+        warnSys(e, "unable to fork for ", fn);
         return;
       }
-      let log = false;
-      if (path.length <= 255) {
-        try {
-          statSync(bytesOf(`${raw}/log`));
-          log = true;
-        } catch (e) {
-          if (errnoName(e) !== "ENOENT") {
-            warnSys(e, "unable to stat ", fn, "/log");
-            return;
-          }
-        }
-      }
-      let pi: [number, number] = [-1, -1];
-      if (log) {
-        try {
-          pi = pipe();
-        } catch (e) {
-          warnSys(e, "unable to create pipe for ", fn);
-          return;
-        }
-      }
-      s = { key, name: raw, active: false, log, pid: 0, pidlog: 0, pi };
-      this.services.push(s);
+      // C's forked child says this and exits 111; the next scan tries again either way.
+      warnSys(e, "unable to start supervise ", fn);
     }
-    s.active = true;
-    if (!s.pid) {
-      try {
-        s.pid = startChildPath("supervise", ["supervise", path], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
-      } catch (e) {
-        if (forkError(e)) {
-          warnSys(e, "unable to fork for ", fn);
-          return;
-        }
-        // C's forked child says this and exits 111; the next scan tries again either way.
-        warnSys(e, "unable to start supervise ", fn);
-      }
+  }
+
+  private startLog(s: Service, fn: string, path: Buffer): void {
+    try {
+      s.pidlog = startChildPath("supervise", ["supervise", "log"], this.path, {
+        dup2: [[0, s.pi[0]]],
+        cwd: path,
+      });
+    } catch (e) {
+      if (forkError(e)) warnSys(e, "unable to fork for ", fn, "/log");
+      else if (!isDir(path)) warnSys(e, "unable to switch to ", fn);
+      else warnSys(e, "unable to start supervise ", fn, "/log");
     }
-    if (s.log && !s.pidlog) {
-      try {
-        s.pidlog = startChildPath("supervise", ["supervise", "log"], this.path, {
-          dup2: [[0, s.pi[0]]],
-          cwd: path,
-        });
-      } catch (e) {
-        if (forkError(e)) warnSys(e, "unable to fork for ", fn, "/log");
-        else if (!isDir(path)) warnSys(e, "unable to switch to ", fn);
-        else warnSys(e, "unable to start supervise ", fn, "/log");
-      }
-    }
+  }
+}
+
+/** Whether the directory raw has a log (svscan.c looks only when the name fits 255 bytes); undefined after a warning. */
+function hasLog(raw: string): boolean | undefined {
+  if (bytesOf(raw).length > 255) return false;
+  try {
+    statSync(bytesOf(`${raw}/log`));
+    return true;
+  } catch (e) {
+    if (errnoName(e) === "ENOENT") return false;
+    warnSys(e, "unable to stat ", textOf(raw), "/log");
+    return undefined;
   }
 }
 
@@ -148,20 +160,7 @@ export async function shutdown(scanner: Scanner, waitMs: number): Promise<boolea
       }
     } catch {}
   };
-  const gone = async (which: "pid" | "pidlog", ms: number) => {
-    const end = Date.now() + ms;
-    for (;;) {
-      let left = 0;
-      for (const s of scanner.services) {
-        if (s[which] && reapChild(s[which]) !== undefined) s[which] = 0;
-        if (s[which]) left++;
-      }
-      if (process.pid === 1) reapOrphans();
-      if (left === 0) return true;
-      if (Date.now() > end) return false;
-      await new Promise((ok) => setTimeout(ok, 50));
-    }
-  };
+  const gone = (which: "pid" | "pidlog", ms: number) => allGone(scanner, which, ms);
   let clean = true;
   for (const s of scanner.services) if (s.pid) control(s.name, "dx");
   if (!(await gone("pid", waitMs))) {
@@ -182,6 +181,22 @@ export async function shutdown(scanner: Scanner, waitMs: number): Promise<boolea
     await gone("pidlog", 1000);
   }
   return clean;
+}
+
+/** Reaps until every service's which has ended (true) or ms have passed (false); as PID 1, orphans too. */
+async function allGone(scanner: Scanner, which: "pid" | "pidlog", ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    let left = 0;
+    for (const s of scanner.services) {
+      if (s[which] && reapChild(s[which]) !== undefined) s[which] = 0;
+      if (s[which]) left++;
+    }
+    if (process.pid === 1) reapOrphans();
+    if (left === 0) return true;
+    if (Date.now() > end) return false;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
 }
 
 function forkError(e: unknown): boolean {

@@ -33,6 +33,20 @@ function say(s: string): void {
   } catch {}
 }
 
+/** One command line of the session: the answer to its verb; quit ends the session. */
+function answer(line: number[], reply: string): void {
+  if (line[line.length - 1] === 13) line.pop();
+  const text = Buffer.from(line).toString("latin1");
+  const sp = text.indexOf(" ");
+  const verb = (sp < 0 ? text : text.slice(0, sp)).toLowerCase();
+  if (verb === "quit") {
+    say("221 rblsmtpd.local\r\n");
+    throw new Exit(EXIT_OK);
+  }
+  if (["helo", "ehlo", "mail", "rset", "noop"].includes(verb)) say("250 rblsmtpd.local\r\n");
+  else say(reply);
+}
+
 /**
  * rblsmtpd(): the reply for everything but HELO, EHLO, MAIL, RSET, NOOP and
  * QUIT, given once without a session when the timeout is 0. The session
@@ -65,105 +79,124 @@ function session(reply: string, timeout: number): never {
         line.push(b === 0 ? 10 : b);
         continue;
       }
-      if (line[line.length - 1] === 13) line.pop();
-      const text = Buffer.from(line).toString("latin1");
+      answer(line, reply);
       line = [];
-      const sp = text.indexOf(" ");
-      const verb = (sp < 0 ? text : text.slice(0, sp)).toLowerCase();
-      if (verb === "quit") {
-        say("221 rblsmtpd.local\r\n");
-        throw new Exit(EXIT_OK);
-      }
-      if (["helo", "ehlo", "mail", "rset", "noop"].includes(verb)) say("250 rblsmtpd.local\r\n");
-      else say(reply);
     }
   }
+}
+
+interface State {
+  env: Env;
+  /** The reversed octets of TCPREMOTEIP, with a trailing dot. */
+  rev: string;
+  decision: D;
+  text: string;
+  timeout: number;
+  bounce: boolean;
+  failClosed: boolean;
+  mustNotBounce: boolean;
+  dns?: RblDns;
+}
+
+/** $RBLSMTPD decides first: empty accepts, "-text" bounces, any other text rejects. */
+function fromVariable(st: State, x: string | undefined): void {
+  if (x === undefined) return;
+  if (x === "") st.decision = D.ACCEPT;
+  else if (x.startsWith("-")) {
+    st.text = x.slice(1);
+    st.decision = D.BOUNCE;
+  } else {
+    st.text = x;
+    st.decision = D.REJECT;
+  }
+}
+
+/** -r: rbl(), a TXT record lists the client. */
+async function rbl(st: State, base: string): Promise<void> {
+  st.dns ??= new RblDns(st.env);
+  const t = await st.dns.txt(st.rev + base);
+  if (t === null) {
+    st.mustNotBounce = true;
+    if (st.failClosed) {
+      st.text = "temporary RBL lookup error";
+      st.decision = D.REJECT;
+    }
+  } else if (t.length > 0) {
+    st.text = t;
+    st.decision = st.bounce ? D.BOUNCE : D.REJECT;
+  }
+}
+
+/** -a: antirbl(), an A record accepts the client. */
+async function antirbl(st: State, base: string): Promise<void> {
+  st.dns ??= new RblDns(st.env);
+  const a = await st.dns.ip4(st.rev + base);
+  if (a === null) {
+    st.mustNotBounce = true;
+    if (!st.failClosed) st.decision = D.ACCEPT;
+  } else if (a.length > 0) st.decision = D.ACCEPT;
+}
+
+const SET: Record<string, (st: State, arg: string) => void | Promise<void>> = {
+  b: (st) => {
+    st.bounce = true;
+  },
+  B: (st) => {
+    st.bounce = false;
+  },
+  c: (st) => {
+    st.failClosed = true;
+  },
+  C: (st) => {
+    st.failClosed = false;
+  },
+  t: (st, arg) => {
+    st.timeout = scanUlong(arg).value;
+  },
+  // The lookups happen in option order, each only while nothing is decided.
+  r: (st, arg) => (st.decision === D.UNDECIDED ? rbl(st, arg) : undefined),
+  a: (st, arg) => (st.decision === D.UNDECIDED ? antirbl(st, arg) : undefined),
+};
+
+/** The refusal: 451 (or 553 when bounced and no lookup failed), the text made printable, cut at 200 bytes. */
+function refusal(st: State): string {
+  const code = st.mustNotBounce || st.decision === D.REJECT ? "451 " : "553 ";
+  let msg = "";
+  // text is a byte string: the variable's bytes, or dns_txt's printable ASCII.
+  for (const ch of Buffer.from(code + st.text.slice(0, 200), "latin1"))
+    msg += ch < 32 || ch > 126 ? "?" : String.fromCharCode(ch);
+  return msg;
 }
 
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("rblsmtpd");
   const ip = env.TCPREMOTEIP ?? "";
-  const rev = reversed(ip);
-  let decision = D.UNDECIDED;
-  let text = "";
+  const st: State = {
+    env,
+    rev: reversed(ip),
+    decision: D.UNDECIDED,
+    text: "",
+    timeout: 60,
+    bounce: false,
+    failClosed: false,
+    mustNotBounce: false,
+  };
   // The variable's very bytes (core/bytes.ts): the reply shows each byte, not its UTF-8 decoding.
-  const x = env.RBLSMTPD === undefined ? undefined : rawEnv({ RBLSMTPD: env.RBLSMTPD }).RBLSMTPD;
-  if (x !== undefined) {
-    if (x === "") decision = D.ACCEPT;
-    else if (x.startsWith("-")) {
-      text = x.slice(1);
-      decision = D.BOUNCE;
-    } else {
-      text = x;
-      decision = D.REJECT;
-    }
-  }
-  let timeout = 60;
-  let bounce = false;
-  let failClosed = false;
-  let mustNotBounce = false;
-  let dns: RblDns | undefined;
+  fromVariable(st, env.RBLSMTPD === undefined ? undefined : rawEnv({ RBLSMTPD: env.RBLSMTPD }).RBLSMTPD);
   const { opts, rest } = getopt(argv, "bBcCt:r:a:");
-  // The lookups happen in option order, each only while nothing is decided (rbl(), antirbl()).
   for (const { opt, arg = "" } of opts) {
-    switch (opt) {
-      case "b":
-        bounce = true;
-        break;
-      case "B":
-        bounce = false;
-        break;
-      case "c":
-        failClosed = true;
-        break;
-      case "C":
-        failClosed = false;
-        break;
-      case "t":
-        timeout = scanUlong(arg).value;
-        break;
-      case "r": {
-        if (decision !== D.UNDECIDED) break;
-        dns ??= new RblDns(env);
-        const t = await dns.txt(rev + arg);
-        if (t === null) {
-          mustNotBounce = true;
-          if (failClosed) {
-            text = "temporary RBL lookup error";
-            decision = D.REJECT;
-          }
-        } else if (t.length > 0) {
-          text = t;
-          decision = bounce ? D.BOUNCE : D.REJECT;
-        }
-        break;
-      }
-      case "a": {
-        if (decision !== D.UNDECIDED) break;
-        dns ??= new RblDns(env);
-        const a = await dns.ip4(rev + arg);
-        if (a === null) {
-          mustNotBounce = true;
-          if (!failClosed) decision = D.ACCEPT;
-        } else if (a.length > 0) decision = D.ACCEPT;
-        break;
-      }
-      default:
-        dieUsage(usage);
-    }
+    const set = Object.hasOwn(SET, opt) ? SET[opt] : undefined;
+    if (!set) dieUsage(usage);
+    await set(st, arg);
   }
   if (rest.length === 0) dieUsage(usage);
   // ucspi-tcp 0.88 looks up rbl.maps.vix.com when no -r is given; that list is long gone, and
   // Debian's rblsmtpd (the one we are compared with) has no default list: neither have we.
 
-  if (decision >= D.REJECT) {
-    const code = mustNotBounce || decision === D.REJECT ? "451 " : "553 ";
-    let msg = "";
-    // text is a byte string: the variable's bytes, or dns_txt's printable ASCII.
-    for (const ch of Buffer.from(code + text.slice(0, 200), "latin1"))
-      msg += ch < 32 || ch > 126 ? "?" : String.fromCharCode(ch);
+  if (st.decision >= D.REJECT) {
+    const msg = refusal(st);
     errWrite(`rblsmtpd: ${ip} pid ${process.pid}: ${msg}\n`);
-    session(`${msg}\r\n`, timeout);
+    session(`${msg}\r\n`, st.timeout);
   }
 
   const args = execArgs(rest);

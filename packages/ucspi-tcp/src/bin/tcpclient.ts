@@ -17,7 +17,7 @@ import { connAddrs } from "../lib/conn6.ts";
 import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
 import { fmt6, scan6 } from "../lib/ip6.ts";
-import { literalIp4s, NoAddress, name4, scanUlong, servicePort } from "../lib/names.ts";
+import { literalIp4s, NoAddress, name4, portNumber, scanUlong } from "../lib/names.ts";
 
 export const usage =
   "tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program";
@@ -71,184 +71,211 @@ function tryConnect(ip: string, port: number, localIp: string, localPort: number
   });
 }
 
+interface Opts {
+  verbosity: number;
+  delay: boolean;
+  remoteinfo: boolean;
+  remotehost: boolean;
+  itimeout: number;
+  /** -T: the connect timeouts, first and second round. */
+  ctimeout: [number, number];
+  localIp: string;
+  localPort: number;
+  forcelocal: string | undefined;
+  noipv6: boolean;
+  forcev6: boolean;
+  iface: string | undefined;
+}
+
+// -i: an IPv6 address, or ip4_scan's leading dotted quad.
+function scanLocalIp(arg: string): string {
+  const v6 = scan6(arg);
+  if (v6) return fmt6(v6);
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
+  if (!m) dieUsage();
+  return m
+    .slice(1, 5)
+    .map((x) => Number(x) & 255)
+    .join(".");
+}
+
+// -T x+y: x seconds for each address's first try, y for the second round.
+function scanTimeouts(arg: string): [number, number] {
+  const a = scanUlong(arg);
+  let j = a.used;
+  if (arg[j] === "+") j++;
+  return [a.value, scanUlong(arg.slice(j)).value];
+}
+
+const SET: Record<string, (o: Opts, arg: string) => void> = {
+  d: (o) => {
+    o.delay = true;
+  },
+  D: (o) => {
+    o.delay = false;
+  },
+  v: (o) => {
+    o.verbosity = 2;
+  },
+  q: (o) => {
+    o.verbosity = 0;
+  },
+  Q: (o) => {
+    o.verbosity = 1;
+  },
+  l: (o, a) => {
+    o.forcelocal = a;
+  },
+  H: (o) => {
+    o.remotehost = false;
+  },
+  h: (o) => {
+    o.remotehost = true;
+  },
+  R: (o) => {
+    o.remoteinfo = false;
+  },
+  r: (o) => {
+    o.remoteinfo = true;
+  },
+  t: (o, a) => {
+    o.itimeout = scanUlong(a).value;
+  },
+  T: (o, a) => {
+    o.ctimeout = scanTimeouts(a);
+  },
+  "4": (o) => {
+    o.noipv6 = true;
+  },
+  "6": (o) => {
+    o.forcev6 = true;
+  },
+  I: (o, a) => {
+    o.iface = a;
+  },
+  i: (o, a) => {
+    o.localIp = scanLocalIp(a);
+  },
+  p: (o, a) => {
+    o.localPort = scanUlong(a).value & 0xffff;
+  },
+};
+
+function parseOptions(argv: string[]): { o: Opts; rest: string[] } {
+  const o: Opts = {
+    verbosity: 1,
+    delay: true,
+    remoteinfo: true,
+    remotehost: true,
+    itimeout: 26,
+    ctimeout: [2, 58],
+    localIp: "0.0.0.0",
+    localPort: 0,
+    forcelocal: undefined,
+    noipv6: false,
+    forcev6: false,
+    iface: undefined,
+  };
+  const { opts, rest } = getopt(argv, "46dDvqQhHrRi:p:t:T:l:I:");
+  for (const { opt, arg = "" } of opts) {
+    const set = Object.hasOwn(SET, opt) ? SET[opt] : undefined;
+    if (!set) dieUsage();
+    set(o, arg);
+  }
+  return { o, rest };
+}
+
+function say(o: Opts, s: string): void {
+  if (o.verbosity > 0) errWrite(s);
+}
+
+function fatal(o: Opts, msg: string): never {
+  say(o, `tcpclient: fatal: ${msg}\n`);
+  throw new Exit(EXIT_TEMP);
+}
+
+/** The addresses to try, with -I's scope on link-local ones (ucspi-tcp-ipv6; an unknown interface is scope 0). */
+async function targets(o: Opts, host: string): Promise<string[]> {
+  let addrs: string[];
+  try {
+    addrs = await addresses(host, o.noipv6);
+  } catch (e) {
+    if (e instanceof NoAddress) fatal(o, `no IP address for ${host}`);
+    fatal(o, `temporarily unable to figure out IP address for ${host}: ${errorStr(e)}`);
+  }
+  const scope = o.iface === undefined ? 0 : ifIndex(o.iface);
+  if (scope) addrs = addrs.map((a) => (a.includes(":") ? `${a}%${scope}` : a));
+  if (addrs.length === 1) o.ctimeout = [o.ctimeout[0] + o.ctimeout[1], 0];
+  return addrs;
+}
+
+/** Every address with the short timeout, then the ones that timed out with the long one. */
+async function connectAny(o: Opts, addrs: string[], port: number): Promise<Socket | undefined> {
+  for (let loop = 0; loop < 2; loop++) {
+    const more: string[] = [];
+    for (const ip of addrs) {
+      try {
+        return await tryConnect(ip, port, o.localIp, o.localPort, o.ctimeout[loop] as number);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        // Bun reports a failed bind() of -i/-p as a connect error; C dies on the bind.
+        const bound = o.localIp !== "0.0.0.0" || o.localPort !== 0;
+        if (bound && (code === "EADDRNOTAVAIL" || code === "EADDRINUSE")) {
+          fatal(o, `unable to bind socket: ${errorStr(e)}`);
+        }
+        if (loop === 0 && o.ctimeout[1] && code === "ETIMEDOUT") more.push(ip);
+        else say(o, `tcpclient: unable to connect to ${ip.replace(/%.*/, "")} port ${port}: ${errorStr(e)}\n`);
+      }
+    }
+    addrs = more;
+  }
+  return undefined;
+}
+
+/** The variables tcpserver sets, for the connection on fd (with -v, the "connected" line between them). */
+async function clientEnv(o: Opts, fd: number, env: Env): Promise<EnvMod[]> {
+  // The same addresses as tcpserver's: PROTO=TCP6 and ip6_fmt's form for IPv6 or -6 (ucspi-tcp-ipv6).
+  const a = connAddrs(sockName(fd), peerName(fd), o.forcev6);
+  const mods: EnvMod[] = [
+    ["PROTO", a.v6 ? "TCP6" : "TCP"],
+    ["TCPLOCALPORT", String(a.localPort)],
+    ["TCPLOCALIP", a.localIp],
+  ];
+  mods.push(["TCPLOCALHOST", o.forcelocal ?? (await name4(a.lookupLocal, env))]);
+  mods.push(["TCPREMOTEPORT", String(a.remotePort)], ["TCPREMOTEIP", a.remoteIp]);
+  if (o.verbosity >= 2) errWrite(`tcpclient: connected to ${a.remoteIp} port ${a.remotePort}\n`);
+  mods.push(["TCPREMOTEHOST", o.remotehost ? await name4(a.lookupRemote, env) : undefined]);
+  const info = o.remoteinfo
+    ? await remoteInfo(a.identRemote, a.remotePort, a.identLocal, a.localPort, o.itimeout)
+    : undefined;
+  mods.push(["TCPREMOTEINFO", info]);
+  return mods;
+}
+
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("tcpclient");
   sigpipeIgnore();
   // What the C program would pass on: the fds it inherited, less 6 and 7, which it closes first.
   const inherited = inheritedFds([6, 7]);
-  let verbosity = 1;
-  let delay = true;
-  let remoteinfo = true;
-  let remotehost = true;
-  let itimeout = 26;
-  const ctimeout = [2, 58];
-  let localIp = "0.0.0.0";
-  let localPort = 0;
-  let forcelocal: string | undefined;
-  let noipv6 = false;
-  let forcev6 = false;
-  let iface: string | undefined;
-  const { opts, rest } = getopt(argv, "46dDvqQhHrRi:p:t:T:l:I:");
-  for (const { opt, arg = "" } of opts) {
-    switch (opt) {
-      case "d":
-        delay = true;
-        break;
-      case "D":
-        delay = false;
-        break;
-      case "v":
-        verbosity = 2;
-        break;
-      case "q":
-        verbosity = 0;
-        break;
-      case "Q":
-        verbosity = 1;
-        break;
-      case "l":
-        forcelocal = arg;
-        break;
-      case "H":
-        remotehost = false;
-        break;
-      case "h":
-        remotehost = true;
-        break;
-      case "R":
-        remoteinfo = false;
-        break;
-      case "r":
-        remoteinfo = true;
-        break;
-      case "t":
-        itimeout = scanUlong(arg).value;
-        break;
-      case "T": {
-        const a = scanUlong(arg);
-        ctimeout[0] = a.value;
-        let j = a.used;
-        if (arg[j] === "+") j++;
-        ctimeout[1] = scanUlong(arg.slice(j)).value;
-        break;
-      }
-      case "4":
-        noipv6 = true;
-        break;
-      case "6":
-        forcev6 = true;
-        break;
-      case "I":
-        iface = arg;
-        break;
-      case "i": {
-        const v6 = scan6(arg);
-        if (v6) {
-          localIp = fmt6(v6);
-          break;
-        }
-        // ip4_scan accepts a leading dotted quad
-        const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
-        if (!m) dieUsage();
-        localIp = m
-          .slice(1, 5)
-          .map((x) => Number(x) & 255)
-          .join(".");
-        break;
-      }
-      case "p":
-        localPort = scanUlong(arg).value & 0xffff;
-        break;
-      default:
-        dieUsage();
-    }
-  }
-  const say = (s: string) => {
-    if (verbosity > 0) errWrite(s);
-  };
-  const fatal = (msg: string): never => {
-    say(`tcpclient: fatal: ${msg}\n`);
-    throw new Exit(EXIT_TEMP);
-  };
-
+  const { o, rest } = parseOptions(argv);
   let host = rest[0];
   if (host === undefined) dieUsage();
   if (host === "" || host === "0") host = "127.0.0.1";
   const portName = rest[1];
   if (portName === undefined) dieUsage();
-  let port: number;
-  const sc = scanUlong(portName);
-  if (sc.used === portName.length) port = sc.value & 0xffff;
-  else {
-    const p = servicePort(portName);
-    if (p === undefined) fatal(`unable to figure out port number for ${portName}`);
-    port = p as number;
-  }
+  const port = portNumber(portName);
+  if (port === undefined) fatal(o, `unable to figure out port number for ${portName}`);
   const prog = rest.slice(2);
   if (prog.length === 0) dieUsage();
 
-  let addrs: string[];
-  try {
-    addrs = await addresses(host, noipv6);
-  } catch (e) {
-    if (e instanceof NoAddress) fatal(`no IP address for ${host}`);
-    fatal(`temporarily unable to figure out IP address for ${host}: ${errorStr(e)}`);
-    throw e;
-  }
-  // -I: the scope of link-local addresses (ucspi-tcp-ipv6); an unknown interface is scope 0.
-  const scope = iface === undefined ? 0 : ifIndex(iface);
-  if (scope) addrs = addrs.map((a) => (a.includes(":") ? `${a}%${scope}` : a));
-  if (addrs.length === 1) {
-    ctimeout[0] = (ctimeout[0] as number) + (ctimeout[1] as number);
-    ctimeout[1] = 0;
-  }
-
-  let sock: Socket | undefined;
-  // Every address with the short timeout, then the ones that timed out with the long one.
-  for (let loop = 0; loop < 2 && !sock; loop++) {
-    const more: string[] = [];
-    for (const ip of addrs) {
-      try {
-        sock = await tryConnect(ip, port, localIp, localPort, ctimeout[loop] as number);
-        break;
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        // Bun reports a failed bind() of -i/-p as a connect error; C dies on the bind.
-        if ((localIp !== "0.0.0.0" || localPort !== 0) && (code === "EADDRNOTAVAIL" || code === "EADDRINUSE")) {
-          fatal(`unable to bind socket: ${errorStr(e)}`);
-        }
-        if (loop === 0 && ctimeout[1] && code === "ETIMEDOUT") more.push(ip);
-        else say(`tcpclient: unable to connect to ${ip.replace(/%.*/, "")} port ${port}: ${errorStr(e)}\n`);
-      }
-    }
-    addrs = more;
-  }
+  const sock = await connectAny(o, await targets(o, host), port);
   if (!sock) return EXIT_TEMP;
-
   const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
   // Bun sets TCP_NODELAY on its sockets; C leaves Nagle on unless -D.
   try {
-    setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, delay ? 0 : 1);
+    setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, o.delay ? 0 : 1);
   } catch {}
-  // The same addresses as tcpserver's: PROTO=TCP6 and ip6_fmt's form for IPv6 or -6 (ucspi-tcp-ipv6).
-  const a = connAddrs(sockName(fd), peerName(fd), forcev6);
-  const lip = a.localIp;
-  const lport = a.localPort;
-  const rip = a.remoteIp;
-  const rport = a.remotePort;
-  const mods: EnvMod[] = [
-    ["PROTO", a.v6 ? "TCP6" : "TCP"],
-    ["TCPLOCALPORT", String(lport)],
-    ["TCPLOCALIP", lip],
-  ];
-  mods.push(["TCPLOCALHOST", forcelocal ?? (await name4(a.lookupLocal, env))]);
-  mods.push(["TCPREMOTEPORT", String(rport)], ["TCPREMOTEIP", rip]);
-  if (verbosity >= 2) errWrite(`tcpclient: connected to ${rip} port ${rport}\n`);
-  mods.push(["TCPREMOTEHOST", remotehost ? await name4(a.lookupRemote, env) : undefined]);
-  mods.push([
-    "TCPREMOTEINFO",
-    remoteinfo ? await remoteInfo(a.identRemote, rport, a.identLocal, lport, itimeout) : undefined,
-  ]);
+  const mods = await clientEnv(o, fd, env);
 
   // The program gets the very bytes of its arguments and of the environment (core/bytes.ts); the
   // values set here are text, as UTF-8.
@@ -264,9 +291,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
     dup2(fd, 7);
     setBlocking(6, true);
   } catch (e) {
-    fatal(`unable to set up descriptor 6: ${errorStr(e)}`);
+    fatal(o, `unable to set up descriptor 6: ${errorStr(e)}`);
   }
   prepareExec([6, 7, ...inherited.filter((f) => f !== fd)]);
   const err = pathexec(args[0] as Buffer, args, entries);
-  return fatal(`unable to run ${prog[0]}: ${errorStr(err)}`);
+  return fatal(o, `unable to run ${prog[0]}: ${errorStr(err)}`);
 }

@@ -5,6 +5,27 @@
 // whole exchange shares one deadline of timeout seconds.
 import { connect } from "node:net";
 
+/** The reply line as remoteinfo() reads it: blanks dropped, the part after the third ':' kept. */
+class Reply {
+  private readonly out: number[] = [];
+  private colons = 0;
+
+  /** Takes chunk; returns the answer once the line ended or grew past 256 bytes. */
+  take(chunk: Buffer): string | undefined {
+    for (const ch of chunk) {
+      if (ch === 0x20 || ch === 0x09 || ch === 0x0d) continue;
+      if (ch === 0x0a) return Buffer.from(this.out).toString();
+      if (this.colons < 3) {
+        if (ch === 0x3a) this.colons++;
+        continue;
+      }
+      this.out.push(ch);
+      if (this.out.length > 256) return Buffer.from(this.out).toString();
+    }
+    return undefined;
+  }
+}
+
 export function remoteInfo(
   remoteIp: string,
   remotePort: number,
@@ -14,8 +35,7 @@ export function remoteInfo(
 ): Promise<string | undefined> {
   return new Promise((resolve) => {
     let done = false;
-    const out: number[] = [];
-    let colons = 0;
+    const reply = new Reply();
     const finish = (v: string | undefined) => {
       if (done) return;
       done = true;
@@ -29,16 +49,8 @@ export function remoteInfo(
     sock.on("close", () => finish(undefined));
     sock.on("connect", () => sock.write(`${remotePort} , ${localPort}\r\n`));
     sock.on("data", (chunk: Buffer) => {
-      for (const ch of chunk) {
-        if (ch === 0x20 || ch === 0x09 || ch === 0x0d) continue;
-        if (ch === 0x0a) return finish(Buffer.from(out).toString());
-        if (colons < 3) {
-          if (ch === 0x3a) colons++;
-        } else {
-          out.push(ch);
-          if (out.length > 256) return finish(Buffer.from(out).toString());
-        }
-      }
+      const v = reply.take(chunk);
+      if (v !== undefined) finish(v);
     });
   });
 }

@@ -80,25 +80,34 @@ export function fmt4(ip: Uint8Array): string {
   return `${ip[0]}.${ip[1]}.${ip[2]}.${ip[3]}`;
 }
 
+/** The first longest run of zero groups: [start group, length], [-1, 0] for none. */
+function longestZeros(ip: Uint8Array): [number, number] {
+  const zero = (k: number) => ip[2 * k] === 0 && ip[2 * k + 1] === 0;
+  let best = -1;
+  let bestLen = 0;
+  for (let k = 0; k < 8; ) {
+    if (!zero(k)) {
+      k++;
+      continue;
+    }
+    let e = k;
+    while (e < 8 && zero(e)) e++;
+    if (e - k > bestLen) {
+      best = k;
+      bestLen = e - k;
+    }
+    k = e;
+  }
+  return [best, bestLen];
+}
+
 /**
  * ip6_fmt: lower-case hex groups without leading zeros; the longest run of zero groups (the first of
  * equal runs, even a run of one) becomes "::"; a v4-mapped address ends in its dotted quad. As
  * Debian's ucspi-tcp-ipv6 writes them: "1::1:0:1:0:1:0", "::ffff:127.0.0.1", "::102:304".
  */
 export function fmt6(ip: Uint8Array): string {
-  let best = -1;
-  let bestLen = 0;
-  for (let k = 0; k < 8; ) {
-    if (ip[2 * k] === 0 && ip[2 * k + 1] === 0) {
-      let e = k;
-      while (e < 8 && ip[2 * e] === 0 && ip[2 * e + 1] === 0) e++;
-      if (e - k > bestLen) {
-        best = k;
-        bestLen = e - k;
-      }
-      k = e;
-    } else k++;
-  }
+  const [best, bestLen] = longestZeros(ip);
   let out = "";
   for (let k = 0; k < 8; k++) {
     if (k === 6 && isV4Mapped(ip)) return out + fmt4(ip.subarray(12));

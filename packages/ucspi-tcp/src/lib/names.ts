@@ -153,6 +153,12 @@ export function servicePort(name: string, file = "/etc/services"): number | unde
 }
 
 /** scan_ulong: the leading decimal digits of s (0 when none), wrapping like C's unsigned long. */
+/** A port given as a number (its low 16 bits, as C's scan_ulong and uint16) or a tcp service name in /etc/services. */
+export function portNumber(name: string): number | undefined {
+  const sc = scanUlong(name);
+  return sc.used === name.length ? sc.value & 0xffff : servicePort(name);
+}
+
 export function scanUlong(s: string): { value: number; used: number } {
   let v = 0n;
   let i = 0;

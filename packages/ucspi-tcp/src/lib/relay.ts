@@ -56,62 +56,82 @@ function writeOnce(fd: number, b: Uint8Array): number {
   }
 }
 
+/** One direction of the copy: reading (0), writing its pending chunk (1), or done (-1). */
+class Direction {
+  state: 0 | 1 | -1 = 0;
+  private pending = new Uint8Array(0);
+  private readonly buf: Uint8Array;
+
+  constructor(
+    readonly s: Side,
+    chunk: number,
+  ) {
+    this.buf = new Uint8Array(chunk);
+  }
+
+  /** What to wait for: its input while reading, its output while writing. */
+  want(): { fd: number; events: number } | undefined {
+    if (this.state === 0) return { fd: this.s.from, events: POLL_IN };
+    if (this.state === 1) return { fd: this.s.to, events: POLL_OUT };
+    return undefined;
+  }
+
+  /** Reads a chunk: false at the end of the input (or an error), true otherwise. */
+  read(): boolean {
+    const n = readOnce(this.s.from, this.buf);
+    if (n === -2) return true;
+    if (n <= 0) return false;
+    const chunk = this.buf.subarray(0, n);
+    this.s.seen?.(chunk);
+    this.pending = this.s.filter ? this.s.filter.put(chunk).slice() : chunk.slice();
+    this.state = this.pending.length > 0 ? 1 : 0;
+    return true;
+  }
+
+  /** Writes what it can of the pending chunk: false on a write error that stops the loop. */
+  write(stopOnWriteError: boolean): boolean {
+    const n = writeOnce(this.s.to, this.pending);
+    if (n < 0) {
+      if (stopOnWriteError) return false;
+      this.pending = new Uint8Array(0);
+    } else this.pending = this.pending.subarray(n);
+    if (this.pending.length === 0) this.state = 0;
+    return true;
+  }
+}
+
 /**
  * Copies left.from -> left.to and right.from -> right.to at once, one buffer
  * per direction: a direction reads again only once its last chunk is written.
  * Returns when right.from ends (or, with stopOnWriteError, a write fails).
  */
 export function relay(left: Side, right: Side, o: RelayOptions): void {
-  const sides = [left, right].map((s) => ({
-    s,
-    state: 0 as 0 | 1 | -1, // 0 reading, 1 writing, -1 done
-    pending: new Uint8Array(0),
-    buf: new Uint8Array(o.chunk),
-  }));
-  const r = sides[1] as (typeof sides)[0];
+  const l = new Direction(left, o.chunk);
+  const r = new Direction(right, o.chunk);
   for (;;) {
-    const want: { fd: number; events: number }[] = [];
-    const who: [(typeof sides)[0], boolean][] = [];
-    for (const x of sides) {
-      if (x.state === 0) {
-        want.push({ fd: x.s.from, events: POLL_IN });
-        who.push([x, true]);
-      } else if (x.state === 1) {
-        want.push({ fd: x.s.to, events: POLL_OUT });
-        who.push([x, false]);
-      }
-    }
-    const ready = pollMany(want, 3600_000);
+    const who = [l, r].filter((x) => x.state !== -1);
+    const ready = pollMany(
+      who.map((x) => x.want() as { fd: number; events: number }),
+      3600_000,
+    );
     for (let i = 0; i < who.length; i++) {
-      if (!ready[i]) continue;
-      const [x, reading] = who[i] as [(typeof sides)[0], boolean];
-      if (reading) {
-        const n = readOnce(x.s.from, x.buf);
-        if (n === -2) continue;
-        if (n <= 0) {
-          if (x === r) {
-            o.onRightEof?.();
-            return;
-          }
-          x.state = -1;
-          if (o.closeLeftAtEof) closeSync(x.s.to);
-          o.onLeftEof?.();
-          continue;
-        }
-        const chunk = x.buf.subarray(0, n);
-        x.s.seen?.(chunk);
-        x.pending = x.s.filter ? x.s.filter.put(chunk).slice() : chunk.slice();
-        x.state = x.pending.length > 0 ? 1 : 0;
-      } else {
-        const n = writeOnce(x.s.to, x.pending);
-        if (n < 0) {
-          if (o.stopOnWriteError) return;
-          x.pending = new Uint8Array(0);
-        } else x.pending = x.pending.subarray(n);
-        if (x.pending.length === 0) x.state = 0;
-      }
+      if (ready[i] && !step(who[i] as Direction, who[i] === r, o)) return;
     }
   }
+}
+
+/** x's descriptor is ready: one read or write. Returns false when the loop ends. */
+function step(x: Direction, right: boolean, o: RelayOptions): boolean {
+  if (x.state === 1) return x.write(o.stopOnWriteError);
+  if (x.read()) return true;
+  if (right) {
+    o.onRightEof?.();
+    return false;
+  }
+  x.state = -1;
+  if (o.closeLeftAtEof) closeSync(x.s.to);
+  o.onLeftEof?.();
+  return true;
 }
 
 /** The variable that tells a copy of our executable it is the copying half (its value: the program's pid). */

@@ -79,46 +79,56 @@ export function compileRules(input: Buffer, add: (key: Buffer, data: Buffer) => 
     const raw = input.subarray(at, end);
     at = end;
     if (raw[0] === 0x23 || raw[0] === 0x0a) continue;
-    let len = raw.length;
-    while (len > 0) {
-      const ch = raw[len - 1];
-      if (ch !== 0x0a && ch !== 0x20 && ch !== 0x09) break;
-      len--;
-    }
-    const line = raw.subarray(0, len);
+    const line = trimEnd(raw);
     const colon = ruleColon(line);
     if (colon < 0) continue;
-    const address = line.subarray(0, colon);
-    const parts: Buffer[] = [];
-    let x = colon + 1;
-    if (startsWith(line, x, DENY)) {
-      parts.push(D0);
-      x += 4;
-    } else if (startsWith(line, x, ALLOW)) {
-      x += 5;
-    } else throw new BadLine(line);
-    while (x < len) {
-      if (line[x] !== 0x2c) throw new BadLine(line);
-      const eq = line.indexOf(0x3d, x);
-      if (eq < 0) throw new BadLine(line);
-      // "+NAME=" (the name runs from after ',' through '=')
-      parts.push(PLUS, line.subarray(x + 1, eq + 1));
-      x = eq + 1;
-      if (x >= len) throw new BadLine(line);
-      const q = line[x] as number;
-      x++;
-      const close = line.indexOf(q, x);
-      if (close < 0) throw new BadLine(line);
-      parts.push(line.subarray(x, close), NUL);
-      x = close + 1;
-    }
+    const parts = ruleData(line, colon + 1);
     addAddress(
-      address,
+      line.subarray(0, colon),
       parts.length === 0 ? EMPTY : parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts),
       line,
       add,
     );
   }
+}
+
+/** The line without its trailing newline, spaces and tabs. */
+function trimEnd(raw: Buffer): Buffer {
+  let len = raw.length;
+  while (len > 0) {
+    const ch = raw[len - 1];
+    if (ch !== 0x0a && ch !== 0x20 && ch !== 0x09) break;
+    len--;
+  }
+  return raw.subarray(0, len);
+}
+
+/** The record's data from line[x]: "D" for deny, then "+NAME=value\0" per variable. */
+function ruleData(line: Buffer, x: number): Buffer[] {
+  const len = line.length;
+  const parts: Buffer[] = [];
+  if (startsWith(line, x, DENY)) {
+    parts.push(D0);
+    x += 4;
+  } else if (startsWith(line, x, ALLOW)) {
+    x += 5;
+  } else throw new BadLine(line);
+  while (x < len) {
+    if (line[x] !== 0x2c) throw new BadLine(line);
+    const eq = line.indexOf(0x3d, x);
+    if (eq < 0) throw new BadLine(line);
+    // "+NAME=" (the name runs from after ',' through '=')
+    parts.push(PLUS, line.subarray(x + 1, eq + 1));
+    x = eq + 1;
+    if (x >= len) throw new BadLine(line);
+    const q = line[x] as number;
+    x++;
+    const close = line.indexOf(q, x);
+    if (close < 0) throw new BadLine(line);
+    parts.push(line.subarray(x, close), NUL);
+    x = close + 1;
+  }
+  return parts;
 }
 
 export interface RuleHit {

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// multilog(8)'s answer to a failed write, rename or fsync: a warning, five seconds' sleep, and again.
+import { constants } from "node:fs";
+import { warnSys } from "@qts/core/die";
+
+export const O_APPEND = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT;
+export const O_TRUNC = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_TRUNC | constants.O_CREAT;
+export const O_WRITE = constants.O_WRONLY | constants.O_NONBLOCK;
+
+/** Seconds of each "pausing" sleep; 5 as the original. */
+export let pauseSeconds = 5;
+export function setPauseSeconds(s: number): void {
+  pauseSeconds = s;
+}
+
+export function pause(err: unknown, ...parts: string[]): void {
+  warnSys(err, ...parts, ", pausing");
+  Bun.sleepSync(pauseSeconds * 1000);
+}
+
+export function code(e: unknown): string {
+  return (e as { code?: string }).code ?? "";
+}
+
+/** Retries op until it works, pausing with the message after each failure. */
+export function retry<T>(op: () => T, ...parts: string[]): T {
+  for (;;) {
+    try {
+      return op();
+    } catch (e) {
+      pause(e, ...parts);
+    }
+  }
+}
