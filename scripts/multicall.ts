@@ -25,7 +25,7 @@ export function multicall(
 ): void {
   const names = Object.keys(programs).join(" ");
   // EPIPE in a program that does not ignore SIGPIPE ends it by SIGPIPE, as in C (core/die.ts checkPipe).
-  // sys (bun:ffi) is loaded only when needed: at the death itself, or for QTS_NOFILE (boot.ts).
+  // sys (bun:ffi) is loaded only when needed: at the death itself, or for NOFILE_VAR (core/conf.ts).
   setSigpipeDeath(() => (require("../packages/sys/src/sigpipe.ts") as Sigpipe).dieOfSigpipe());
   const restoreNofile = (soft: bigint) => (require("../packages/sys/src/nofile.ts") as Nofile).restoreNofile(soft);
   const qts: Program = {

@@ -4,6 +4,7 @@ import { expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { dup, dup2 } from "@qts/sys/dup";
 import { isCloseOnExec } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
@@ -53,7 +54,7 @@ test("setsockopt/getsockopt and listen on a listening socket", async () => {
 });
 
 test("SpawnPool: runs on worker threads with fds, env and default signals; exec errors reject", async () => {
-  const pool = new SpawnPool(2, [13, 25, 32, 33]);
+  const pool = new SpawnPool(2, CHILD_SIGDEFAULT);
   const [r, w] = pipe();
   const pids = await Promise.all(
     [1, 2, 3].map((i) =>

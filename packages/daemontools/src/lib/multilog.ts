@@ -6,13 +6,13 @@
 // a directory's restart and rotation (logdir.ts).
 import { readSync } from "node:fs";
 import { byteStr } from "@qts/core/bytes";
+import { errnoName } from "@qts/core/errstr";
 import { inheritedFds } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
 import { BUFSIZE } from "./multilog/buffer.ts";
 import type { LogDir } from "./multilog/logdir.ts";
 import { setInherited } from "./multilog/logdir.ts";
 import { LINE, runScript } from "./multilog/match.ts";
-import { code } from "./multilog/pause.ts";
 import { type Item, parseScript } from "./multilog/script.ts";
 import { syncClock, writeStamp } from "./stamp.ts";
 
@@ -81,7 +81,7 @@ export class Multilog {
       // After SIGTERM, one byte at a time: the original stops at the first line boundary.
       return readSync(0, buf, 0, this.term ? 1 : READ, null);
     } catch (e) {
-      const c = code(e);
+      const c = errnoName(e);
       // The original treats a read error as the end of input.
       return c === "EAGAIN" || c === "EINTR" ? undefined : 0;
     }

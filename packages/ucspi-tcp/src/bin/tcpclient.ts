@@ -5,7 +5,7 @@ import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";
 import { byteStr, bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
-import { errorStr } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
@@ -42,7 +42,7 @@ async function addresses(host: string, noipv6: boolean): Promise<string[]> {
     return [...r.filter((a) => a.family === 4), ...r.filter((a) => a.family === 6)].map((a) => a.address);
   } catch (e) {
     if (e instanceof NoAddress) throw e;
-    const code = (e as { code?: string }).code;
+    const code = errnoName(e);
     if (code === "ENOTFOUND" || code === "ENODATA") throw new NoAddress(host);
     throw Object.assign(new Error(String(code)), { code: code === "EAI_AGAIN" ? "EAGAIN" : code });
   }
@@ -217,7 +217,7 @@ async function connectAny(o: Opts, addrs: string[], port: number): Promise<Socke
       try {
         return await tryConnect(ip, port, o.localIp, o.localPort, o.ctimeout[loop] as number);
       } catch (e) {
-        const code = (e as { code?: string }).code;
+        const code = errnoName(e);
         // Bun reports a failed bind() of -i/-p as a connect error; C dies on the bind.
         const bound = o.localIp !== "0.0.0.0" || o.localPort !== 0;
         if (bound && (code === "EADDRNOTAVAIL" || code === "EADDRINUSE")) {

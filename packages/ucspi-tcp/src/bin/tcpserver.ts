@@ -11,10 +11,11 @@ import { closeSync, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
-import { errorStr } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { signalReady, takeReadyFd } from "@qts/core/ready";
 import { type Env, exit } from "@qts/core/run";
+import { CHILD_SIGDEFAULT, SIGCHLD, SIGTERM } from "@qts/sys/consts";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
 import { ifIndex, peerName, sockName } from "@qts/sys/sockname";
@@ -32,11 +33,6 @@ import { Spawner } from "../lib/tcpserver/spawner.ts";
 
 export const usage =
   "tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program";
-
-const SIGPIPE = 13;
-const SIGTERM = 15;
-const SIGCHLD = 17;
-const SIGXFSZ = 25;
 
 /** What serve() needs for every connection. */
 interface Ctx {
@@ -82,7 +78,7 @@ async function bindListener(localIp: string, port: number, o: Opts, log: Log): P
       await bind(bindIp);
     } catch (e) {
       // "0" on a host without IPv6: every IPv4 address, as 0.88.
-      const code = (e as { code?: string }).code;
+      const code = errnoName(e);
       if (bindIp !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw e;
       first = createServer({ pauseOnConnect: true });
       await bind("0.0.0.0");
@@ -171,7 +167,7 @@ async function startProgram(cx: Ctx, sock: Socket, fd: number, c: Conn): Promise
     return limiter.done(sock, handed);
   }
   const r = await cx.spawner.run(pathexecEnv(cx.base, c.mods), fd);
-  const code = (r.err as { code?: string } | undefined)?.code;
+  const code = r.err === undefined ? undefined : errnoName(r.err);
   if (code === "EAGAIN" || code === "ENOMEM") {
     // posix_spawn could not create the process: C's "unable to fork" in the parent.
     log.say(`${DROP}unable to fork: ${errorStr(r.err)}\n`);
@@ -254,7 +250,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   releaseStdio();
 
   // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
-  const pool = new SpawnPool(2, [SIGPIPE, SIGTERM, SIGCHLD, SIGXFSZ, 32, 33]);
+  const pool = new SpawnPool(2, [...CHILD_SIGDEFAULT, SIGTERM, SIGCHLD]);
   let cx: Ctx | undefined;
   const limiter = new Limiter(first, lfd, o.limit, o.backlog, (sock) => serve(cx as Ctx, sock), log);
   const onChild = () => limiter.reap(true);

@@ -17,15 +17,16 @@ import {
 } from "node:fs";
 import { envBytes, rawEnv } from "@qts/core/bytes";
 import { dieSys, errWrite, warn } from "@qts/core/die";
-import { errorStr } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";
 import { lockExNb } from "@qts/sys/flock";
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 import { writeStamp } from "../stamp.ts";
 import { Cyclog } from "./buffer.ts";
-import { code, O_APPEND, O_TRUNC, pause, pauseSeconds, retry } from "./pause.ts";
+import { O_APPEND, O_TRUNC, pause, pauseSeconds, retry } from "./pause.ts";
 
 /** The fds multilog was started with beyond 0-2, taken before it opens any of its own. */
 let inherited = new Set<number>();
@@ -34,7 +35,6 @@ export function setInherited(fds: Iterable<number>): void {
 }
 
 // Reset in the processor: Bun ignores SIGPIPE and SIGXFSZ; glibc's posix_spawn would leave 32 and 33 ignored.
-const SIG_DEFAULT = [13, 25, 32, 33];
 
 /** Length of "@" and a TAI64N label's 24 hex digits. */
 const STAMP_LEN = 25;
@@ -89,7 +89,7 @@ export class LogDir extends Cyclog {
     try {
       st = statSync(this.path("current"));
     } catch (e) {
-      if (code(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", d, "/current");
+      if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", d, "/current");
     }
     if (st && Number(st.mode) & 0o100) this.reopen(Number(st.size));
     else this.recover();
@@ -122,7 +122,7 @@ export class LogDir extends Cyclog {
     try {
       processed = (Number(statSync(this.path("processed")).mode) & 0o100) !== 0;
     } catch (e) {
-      if (code(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", d, "/processed");
+      if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", d, "/processed");
     }
     if (processed) {
       try {
@@ -159,7 +159,7 @@ export class LogDir extends Cyclog {
         st = statSync(this.path(file));
         break;
       } catch (e) {
-        if (code(e) === "ENOENT") return;
+        if (errnoName(e) === "ENOENT") return;
         pause(e, "unable to stat ", d, "/", file);
       }
     }
@@ -278,7 +278,7 @@ export class LogDir extends Cyclog {
             [5, e],
           ],
           cwd: this.raw,
-          sigDefault: SIG_DEFAULT,
+          sigDefault: CHILD_SIGDEFAULT,
         });
         st = waitStatus(pid);
       } catch (err) {

@@ -18,10 +18,6 @@ export function pause(err: unknown, ...parts: string[]): void {
   Bun.sleepSync(pauseSeconds * 1000);
 }
 
-export function code(e: unknown): string {
-  return (e as { code?: string }).code ?? "";
-}
-
 /** Retries op until it works, pausing with the message after each failure. */
 export function retry<T>(op: () => T, ...parts: string[]): T {
   for (;;) {

@@ -5,6 +5,7 @@
 import { closeSync, openSync } from "node:fs";
 import { Cdb } from "@qts/cdb/cdb";
 import { byteStr } from "@qts/core/bytes";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { type ConnAddrs, connEnv } from "../conn6.ts";
 import type { EnvMod } from "../env.ts";
@@ -61,7 +62,7 @@ export function applyRules(o: Opts, c: Conn): unknown {
   try {
     rfd = openSync(o.rules, "r");
   } catch (e) {
-    return (e as { code?: string }).code !== "ENOENT" || !o.allowNoRules ? e : undefined;
+    return errnoName(e) !== "ENOENT" || !o.allowNoRules ? e : undefined;
   }
   try {
     const hit = findRule(Cdb.fromFd(rfd), c.addrs.remoteIp, c.remotehost, c.remoteinfo);

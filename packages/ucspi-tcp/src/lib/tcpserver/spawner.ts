@@ -4,7 +4,7 @@
 // would have (deny, a failed lookup), so that -v logs its pid and status.
 import { accessSync, constants } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";
-import { errorStr } from "@qts/core/errstr";
+import { errnoName, errorStr } from "@qts/core/errstr";
 import { pathCandidates } from "@qts/sys/execraw";
 import type { SpawnPool } from "@qts/sys/spawnpool";
 import { DROP, type Log } from "./log.ts";
@@ -68,7 +68,7 @@ export class Spawner {
       try {
         return { pid: await this.start(p, this.args, envp, fd) };
       } catch (e) {
-        const code = (e as { code?: string }).code;
+        const code = errnoName(e);
         if (code === "ENOENT") continue;
         saved = e;
         if (code !== "EACCES" && code !== "EPERM" && code !== "EISDIR") break;
