@@ -191,6 +191,8 @@ export interface Started {
   stdout(enc?: BufferEncoding): string;
   /** stderr (when piped) read so far. */
   stderr(enc?: BufferEncoding): string;
+  /** stdout and stderr (when piped) read so far, interleaved as they arrived. */
+  all(enc?: BufferEncoding): string;
   /** Waits until stdout (or stderr) holds want, or timeoutMs passes; returns that stream's text so far. */
   until(want: string | RegExp, timeoutMs?: number, from?: "stdout" | "stderr"): Promise<string>;
   /** Writes to stdin (when piped). */
@@ -219,7 +221,7 @@ afterAll(() => {
 export function start(file: string, args: string[] = [], opts: Options = {}): Started {
   const p = execa(file, args, {
     reject: false,
-    stdin: "ignore",
+    ...(opts.stdio === undefined ? { stdin: "ignore" } : {}),
     buffer: false,
     stripFinalNewline: false,
     ...opts,
@@ -228,16 +230,19 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
   if (pid) running.add(pid);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
+  const both: Buffer[] = [];
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of waiters) w();
   };
   p.stdout?.on("data", (d: Buffer) => {
     out.push(d);
+    both.push(d);
     wake();
   });
   p.stderr?.on("data", (d: Buffer) => {
     err.push(d);
+    both.push(d);
     wake();
   });
   const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
@@ -272,6 +277,7 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
     pid,
     stdout: (enc) => text(out, enc),
     stderr: (enc) => text(err, enc),
+    all: (enc) => text(both, enc),
     async until(want, timeoutMs = 5000, from = "stdout") {
       const end = Date.now() + timeoutMs;
       const now = () => text(from === "stdout" ? out : err);
