@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, original, ROOT, run, TREE_SH, tmp } from "../lib/harness.ts";
+import { freePort, original, ROOT, run, runSync, TREE_SH, tmp } from "../lib/harness.ts";
 
 const have = !!(original("unshare") && original("python3"));
 
@@ -82,7 +82,7 @@ echo done
   try {
     maildir = readdirSync(md).map((f) => readFileSync(join(md, f), "latin1"));
   } catch {}
-  if (process.env.QTS_E2E_KEEP) Bun.spawnSync(["cp", "-a", t, process.env.QTS_E2E_KEEP]);
+  if (process.env.QTS_E2E_KEEP) runSync("cp", ["-a", t, process.env.QTS_E2E_KEEP]);
   return { t, log: `${r.stdout}${r.stderr}${files.trace ?? ""}`, files, maildir };
 }
 

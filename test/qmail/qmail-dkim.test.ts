@@ -7,12 +7,12 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kill, ours, run, tmp } from "../lib/harness.ts";
+import { kill, ours, run, runSync, tmp } from "../lib/harness.ts";
 
 setDefaultTimeout(60_000);
 
 const DKIMVERIFY = "/usr/bin/dkimverify";
-const canNs = Bun.spawnSync(["unshare", "-n", "-m", "true"]).exitCode === 0;
+const canNs = runSync("unshare", ["-n", "-m", "true"]).code === 0;
 const TXTDNS = join(import.meta.dir, "fixtures/txtdns.py");
 
 interface Home {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, ours, run, runSync, tmp, waitFor } from "../lib/harness.ts";
 import { fetchUcspi6, hasIpv6Loopback, linkLocal } from "../lib/ucspi6.ts";
 
 const deb = hasIpv6Loopback() ? await fetchUcspi6() : undefined;
@@ -239,7 +239,7 @@ describe.skipIf(!hasIpv6Loopback())("tcpserver: host 0 takes both families", () 
 });
 
 // A namespace of our own: global IPv6 addresses without touching the host's network.
-const canUnshare = Bun.spawnSync(["unshare", "-n", "true"]).exitCode === 0;
+const canUnshare = runSync("unshare", ["-n", "true"]).code === 0;
 describe.skipIf(!canUnshare)("tcpserver and tcpclient in a network namespace with both families", () => {
   test("2001:db8::1 and 127.0.0.1 on one tcpserver; a rule on the prefix 2001:db8:", async () => {
     const d = tmp();

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { kill, original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, original, ours, run, runSync, tmp, waitFor } from "../lib/harness.ts";
 import { startDns } from "../qmail/fixtures/dnsserver.ts";
 
 const impls: [string, string][] = [["ours", ours("tcpserver")]];
@@ -131,7 +131,7 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
           .trim(),
       );
       expect(port).toBeGreaterThan(0);
-      expect(Bun.spawnSync(["ss", "-ltnH", `sport = :${port}`]).stdout.toString()).toMatch(
+      expect(runSync("ss", ["-ltnH", `sport = :${port}`]).stdout).toMatch(
         which === "ours" ? new RegExp(`(\\*|\\[::\\]):${port} `) : new RegExp(`0\\.0\\.0\\.0:${port} `),
       );
       expect((await talk(port)).data).toBe("127.0.0.1\n");
