@@ -221,7 +221,7 @@ afterAll(() => {
 export function start(file: string, args: string[] = [], opts: Options = {}): Started {
   const p = execa(file, args, {
     reject: false,
-    ...(opts.stdio === undefined ? { stdin: "ignore" } : {}),
+    ...(opts.stdio === undefined && opts.stdin === undefined && opts.input === undefined ? { stdin: "ignore" } : {}),
     buffer: false,
     stripFinalNewline: false,
     ...opts,
