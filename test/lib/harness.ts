@@ -117,6 +117,14 @@ export async function run(
   };
 }
 
+/**
+ * An open file descriptor as a child's stdio entry, e.g. `stdio: [stdioFd(fd), "pipe", "pipe"]`: execa
+ * passes any integer through as that fd (seekable, unlike its { file } entries), but its types name 0-2 only.
+ */
+export function stdioFd(fd: number): 0 {
+  return fd as 0;
+}
+
 /** Result with stdout and stderr as the raw bytes. */
 export interface BytesResult {
   code: number;
