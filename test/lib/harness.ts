@@ -10,10 +10,12 @@
 import { afterAll } from "bun:test";
 import {
   chmodSync,
+  closeSync,
   copyFileSync,
   existsSync,
   linkSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readlinkSync,
   rmSync,
@@ -227,13 +229,26 @@ afterAll(() => {
  * unless opts give one: the test kills it by pid, and whatever still runs after the file is killed.
  */
 export function start(file: string, args: string[] = [], opts: Options = {}): Started {
-  const p = execa(file, args, {
-    reject: false,
-    ...(opts.stdio === undefined && opts.stdin === undefined && opts.input === undefined ? { stdin: "ignore" } : {}),
-    buffer: false,
-    stripFinalNewline: false,
-    ...opts,
-  } as Options);
+  // A { file } stdout or stderr is opened here and given to the program as that fd, as Bun.file was:
+  // execa would relay it through this process.
+  const direct: Record<string, number> = {};
+  for (const k of ["stdout", "stderr"] as const) {
+    const v = opts[k] as { file?: string; append?: boolean } | undefined;
+    if (v && typeof v === "object" && typeof v.file === "string") direct[k] = openSync(v.file, v.append ? "a" : "w");
+  }
+  let p: ReturnType<typeof execa>;
+  try {
+    p = execa(file, args, {
+      reject: false,
+      ...(opts.stdio === undefined && opts.stdin === undefined && opts.input === undefined ? { stdin: "ignore" } : {}),
+      buffer: false,
+      stripFinalNewline: false,
+      ...opts,
+      ...direct,
+    } as Options);
+  } finally {
+    for (const fd of Object.values(direct)) closeSync(fd);
+  }
   const pid = p.pid as number;
   if (pid) running.add(pid);
   const out: Buffer[] = [];
