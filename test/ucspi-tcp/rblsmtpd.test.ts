@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { freePort, kill, original, ours, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, original, ours, ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 const RUNNER = `
 import { createSocket } from "node:dgram";
@@ -287,9 +287,9 @@ describe.each([
     const rules = await run(ours("tcprules"), [join(d, "rules.cdb"), join(d, "rules.tmp")], { input: rule });
     if (rules.code !== 0) throw new Error(rules.stderr);
     const port = await freePort();
-    const p = Bun.spawn(
+    const p = start(
+      ours("tcpserver"),
       [
-        ours("tcpserver"),
         "-RHl0",
         "-x",
         join(d, "rules.cdb"),
@@ -300,7 +300,7 @@ describe.each([
         "-c",
         'echo "220 real smtpd"; read line; echo "got $line"',
       ],
-      { env: { PATH: "/usr/bin:/bin" }, stdout: "ignore", stderr: "pipe" },
+      { env: { PATH: "/usr/bin:/bin" }, extendEnv: false, stdout: "ignore", stderr: "pipe" },
     );
     try {
       const sock = await waitFor(
@@ -321,7 +321,7 @@ describe.each([
       await new Promise((ok) => sock.once("close", ok));
       return { got: Buffer.concat(chunks).toString("latin1") };
     } finally {
-      kill(p.pid);
+      p.kill();
     }
   }
 
