@@ -121,10 +121,11 @@ export async function run(
 
 /**
  * An open file descriptor as a child's stdio entry, e.g. `stdio: [stdioFd(fd), "pipe", "pipe"]`: execa
- * passes any integer through as that fd (seekable, unlike its { file } entries), but its types name 0-2 only.
+ * passes any integer through as that very fd (a seekable file, a real pipe), but its types allow only
+ * 0 for stdin and 1 or 2 for stdout and stderr; typed `never` so that it fits every position.
  */
-export function stdioFd(fd: number): 0 {
-  return fd as 0;
+export function stdioFd(fd: number): never {
+  return fd as never;
 }
 
 /** Result with stdout and stderr as the raw bytes. */
