@@ -311,8 +311,7 @@ describe(".qmail lines (§4.4)", () => {
   test("usage: wrong argument count, relative home, bad option: 100", async () => {
     const usage = "qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty\n";
     const h = makeHome();
-    const run = (args: string[]) =>
-      runSync("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ours("qmail-local"), ...args]);
+    const run = (args: string[]) => runSync("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ours("qmail-local"), ...args]);
     expect(run(["a", "/", "c", "d", "e", "f", "g"])).toMatchObject({ code: 100, stdout: usage });
     expect(run(["a", "/", "c", "d", "e", "f", "g", "h", "i"])).toMatchObject({ code: 100, stdout: usage });
     expect(run(["a", "rel", "c", "d", "e", "f", "g", "h"])).toMatchObject({ code: 100, stdout: usage });

@@ -51,9 +51,13 @@ beforeAll(async () => {
   const base = tmp("qts-e2e-");
   chmodSync(base, 0o755);
   home = join(base, "q");
-  const s = runSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "scripts/setup.ts"), "--home", home, "--hardlink"], {
-    timeout: 120_000,
-  });
+  const s = runSync(
+    join(ROOT, "node_modules/.bin/bun"),
+    [join(ROOT, "scripts/setup.ts"), "--home", home, "--hardlink"],
+    {
+      timeout: 120_000,
+    },
+  );
   expect(s.code).toBe(0);
   writeFileSync(join(home, "control/me"), "domain.test\n");
   writeFileSync(join(home, "control/locals"), "domain.test\n");

@@ -70,7 +70,13 @@ describe("qmail-smtpd into the real queue", () => {
         String(port),
         join(home, "bin/qmail-smtpd"),
       ],
-      { stdin: "ignore", stdout: "ignore", stderr: { file: logf }, env: { PATH: process.env.PATH ?? "" }, extendEnv: false },
+      {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: { file: logf },
+        env: { PATH: process.env.PATH ?? "" },
+        extendEnv: false,
+      },
     );
     try {
       await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 5000);

@@ -93,13 +93,17 @@ describe("qmail-local: a UTF-8 local part", () => {
 });
 
 async function remote(dir: string, args: string[], env: Record<string, string> = {}) {
-  const r = await run(ours("qmail-remote"), args.map((a) => Buffer.from(a, "latin1").toString("utf8")), {
-    input: Buffer.from("Subject: utf8\n\nhi\n"),
-    env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, ...env },
-    extendEnv: false,
-    encoding: "latin1",
-    timeout: 30000,
-  });
+  const r = await run(
+    ours("qmail-remote"),
+    args.map((a) => Buffer.from(a, "latin1").toString("utf8")),
+    {
+      input: Buffer.from("Subject: utf8\n\nhi\n"),
+      env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, ...env },
+      extendEnv: false,
+      encoding: "latin1",
+      timeout: 30000,
+    },
+  );
   return r.stdout;
 }
 

@@ -357,7 +357,12 @@ describe("maildirwatch", () => {
       "\x1b[;H\x1b[;J" +
       "FROM <alice@x.org> TO <joe@example.com>\n\x1b[1mFrom: Alice / <alice@x.org>\x1b[0m\nfirst//hello/\n\n" +
       "FROM ? TO <?>\nsecond//folded//body//\n\n";
-    const p = start(ours("maildirwatch"), [], { env: { MAILDIR: md }, extendEnv: false, stdout: "pipe", stderr: "pipe" });
+    const p = start(ours("maildirwatch"), [], {
+      env: { MAILDIR: md },
+      extendEnv: false,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const got = await p.until("body//\n\n", 10_000);
     p.kill();
     await p.exited;
