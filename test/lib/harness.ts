@@ -272,24 +272,38 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
   const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
   // The exit itself, as Bun's `exited`: execa's own promise also waits for the pipes to close,
   // which a grandchild that keeps them open would hold up. After the exit, the output still in
-  // the pipes is read until they close, or for at most 2 s.
+  // the stdout and stderr pipes is read until they close, or for at most 2 s.
   let done = false;
   const exited = new Promise<Result>((ok) => {
     let code = -1;
     let signal: string | undefined;
+    let exitSeen = false;
+    let settled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const streams = [p.stdout, p.stderr].filter((x) => x !== null && x !== undefined);
+    let open = streams.length;
     const settle = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       wake();
       ok({ code, signal, stdout: text(out), stderr: text(err) });
     };
+    for (const st of streams)
+      st.once("close", () => {
+        open--;
+        if (exitSeen && open === 0) settle();
+      });
     p.once("exit", (c, sig) => {
       done = true;
+      exitSeen = true;
       running.delete(pid);
       code = c ?? -1;
       signal = sig ?? undefined;
-      timer = setTimeout(settle, 2000);
+      if (open === 0) settle();
+      else timer = setTimeout(settle, 2000);
     });
+    // a program that could not be started: no exit event
     p.once("close", () => {
       done = true;
       running.delete(pid);
