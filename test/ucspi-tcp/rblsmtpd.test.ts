@@ -10,6 +10,8 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { freePort, original, ours, ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
 
+// A script of its own, run by bun inside the namespaces (not a test file): it starts the program with
+// Bun.spawn, since the harness (bun:test) is not there.
 const RUNNER = `
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
