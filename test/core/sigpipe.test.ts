@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pipe } from "@qts/sys/pipe";
-import { freePort, original, ours, ROOT, tmp } from "../lib/harness.ts";
+import { freePort, original, ours, ROOT, run, stdioFd, tmp } from "../lib/harness.ts";
 
 interface End {
   signal: string | null;
@@ -33,23 +33,20 @@ async function endOf(
   const inFd = openSync(inFile, "r");
   const [r, w] = pipe();
   closeSync(r);
-  const p = Bun.spawn([file, ...args], {
-    stdin: inFd,
-    stdout: broken === 1 ? w : "pipe",
-    stderr: broken === 2 ? w : "pipe",
+  const p = run(file, args, {
+    stdio: [stdioFd(inFd), broken === 1 ? stdioFd(w) : "pipe", broken === 2 ? stdioFd(w) : "pipe"],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    extendEnv: false,
+    timeout: 10_000,
+    killSignal: "SIGKILL",
   });
   closeSync(w);
   closeSync(inFd);
-  const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
-  const otherStream = broken === 1 ? p.stderr : p.stdout;
-  const other = otherStream instanceof ReadableStream ? await new Response(otherStream).text() : "";
-  await p.exited;
-  clearTimeout(timer);
+  const res = await p;
   const end: End = {
-    signal: p.signalCode === null ? null : String(p.signalCode),
-    code: p.signalCode ? null : p.exitCode,
-    other,
+    signal: res.signal ?? null,
+    code: res.signal ? null : res.code,
+    other: broken === 1 ? res.stderr : res.stdout,
   };
   return end;
 }

@@ -3,10 +3,9 @@
 // the same cases against ours and Debian's originals. The bytes are made by printf inside sh, so no JS
 // string carries them; the child prints them as hex.
 import { describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 import { impls } from "./chain.ts";
 import { children, ORIG, OURS } from "./supervise-helpers.ts";
 
@@ -128,10 +127,10 @@ describe.each(trees)("svscan and supervise (%s): bytes that are not UTF-8", (_w,
       '#!/bin/sh\necho $$ > pid\n{ printf %s "$X" | od -An -tx1; tr "\\000" "\\n" </proc/$$/environ | grep -a "^Y" | od -An -tx1; } > out.tmp\nmv out.tmp out\nexec sleep 30\n',
     );
     chmodSync(runFile, 0o755);
-    const proc = spawn(
+    const proc = start(
       "sh",
       ["-c", `X=$(printf 'a\\377\\351b'); export X; exec env "$(printf 'Y\\377')=1" ${svscan} ${d}`],
-      { stdio: "ignore", env: { PATH: `${supDir}:/usr/bin:/bin` } },
+      { stdio: "ignore", env: { PATH: `${supDir}:/usr/bin:/bin` }, extendEnv: false },
     );
     const out = Buffer.concat([svc, Buffer.from("/out")]);
     try {

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, original, ours, run, tmp } from "../lib/harness.ts";
+import { BIN, original, ours, run, start, tmp } from "../lib/harness.ts";
 
 const VERSION = (JSON.parse(await Bun.file(join(BIN, "../package.json")).text()) as { version: string }).version;
 const PROGRAMS = readdirSync(BIN)
@@ -81,19 +81,13 @@ describe("a trivial job under softlimit -m 1000000000", () => {
   });
 
   test("tcpserver serves a connection (its spawns and sockets go through bun:ffi)", async () => {
-    const p = Bun.spawn(
-      [ours("softlimit"), "-m", "1000000000", "tcpserver", "-1", "-RHl0", "127.0.0.1", "0", "echo", "hi"],
-      { env, stdout: "pipe", stderr: "ignore" },
+    const p = start(
+      ours("softlimit"),
+      ["-m", "1000000000", "tcpserver", "-1", "-RHl0", "127.0.0.1", "0", "echo", "hi"],
+      { env, extendEnv: false, stdout: "pipe", stderr: "ignore" },
     );
     try {
-      const reader = p.stdout.getReader();
-      let out = "";
-      const deadline = Date.now() + 10000;
-      while (!out.includes("\n") && Date.now() < deadline) {
-        const r = await Promise.race([reader.read(), Bun.sleep(10000).then(() => ({ done: true, value: undefined }))]);
-        if (r.done) break;
-        out += Buffer.from(r.value as Uint8Array).toString();
-      }
+      const out = await p.until("\n", 10000);
       const port = Number(out.trim());
       expect(port).toBeGreaterThan(0);
       const got = await new Promise<string>((ok) => {
@@ -180,12 +174,14 @@ describe.skipIf(!DEB_SOFTLIMIT)("under another program's limit (Debian's softlim
   });
 
   test("a program started again for its JIT keeps its pid, arguments and environment", async () => {
-    const p = Bun.spawn(
-      [deb, "-m", "1000000000", ours("setuidgid"), "root", "sh", "-c", 'echo "$$ $0 $1 $X"', "a b", "é ü"],
-      { env: { ...env, X: "x y" }, stdout: "pipe", stderr: "pipe" },
+    const p = start(
+      deb,
+      ["-m", "1000000000", ours("setuidgid"), "root", "sh", "-c", 'echo "$$ $0 $1 $X"', "a b", "é ü"],
+      { env: { ...env, X: "x y" }, extendEnv: false, stdout: "pipe", stderr: "pipe" },
     );
-    const out = await new Response(p.stdout).text();
-    expect(await p.exited).toBe(0);
+    const r = await p.wait();
+    const out = r.stdout;
+    expect(r.code).toBe(0);
     expect(out).toBe(`${p.pid} a b é ü x y\n`);
   });
 

@@ -2,10 +2,9 @@
 // multilog against Debian's: same input, same script; directories compared with the TAI64N labels
 // (file names and line stamps) replaced by their order.
 import { describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { original, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 const impls: [string, string][] = [["ours", ours("multilog")]];
 const orig = original("multilog");
@@ -94,7 +93,7 @@ const cases: [string, string[], string | Buffer][] = [
 describe.each(impls)("multilog (%s) alone", (_w, bin) => {
   test("lock held: fatal, 111", async () => {
     const d = tmp();
-    const holder = spawn(bin, ["./x"], { cwd: d, stdio: ["pipe", "ignore", "ignore"] });
+    const holder = start(bin, ["./x"], { cwd: d, stdio: ["pipe", "ignore", "ignore"] });
     await waitFor(() => {
       try {
         return statSync(join(d, "x/current"));
@@ -112,9 +111,10 @@ describe.each(impls)("multilog (%s) alone", (_w, bin) => {
 
   test("SIGTERM mid-line finishes the line, then exits; current is complete", async () => {
     const d = tmp();
-    const p = spawn(bin, ["./d"], { cwd: d, stdio: ["pipe", "ignore", "pipe"] });
-    const exited = new Promise((ok) => p.on("exit", (c) => ok(c)));
-    p.stdin?.write("no newline yet");
+    const p = start(bin, ["./d"], { cwd: d, stdio: ["pipe", "ignore", "pipe"] });
+    // the exit code, null when a signal ended it
+    const exited = p.exited.then((r) => (r.signal ? null : r.code));
+    p.write("no newline yet");
     await waitFor(() => {
       try {
         return statSync(join(d, "d/current"));
@@ -125,21 +125,22 @@ describe.each(impls)("multilog (%s) alone", (_w, bin) => {
     await Bun.sleep(200);
     p.kill("SIGTERM");
     await Bun.sleep(200);
-    p.stdin?.write(" ...completed\n");
+    p.write(" ...completed\n");
     await Bun.sleep(200);
-    p.stdin?.write("next\n");
+    p.write("next\n");
     const code = await Promise.race([exited, Bun.sleep(3000).then(() => "timeout")]);
     expect(code).toBe(0);
     expect(readFileSync(join(d, "d/current"), "latin1")).toBe("no newline yet ...completed\n");
     expect(statSync(join(d, "d/current")).mode & 0o777).toBe(0o744);
-    p.stdin?.destroy();
+    p.end();
   });
 
   test("SIGTERM at a line boundary exits at once", async () => {
     const d = tmp();
-    const p = spawn(bin, ["./d"], { cwd: d, stdio: ["pipe", "ignore", "ignore"] });
-    const exited = new Promise((ok) => p.on("exit", (c) => ok(c)));
-    p.stdin?.write("whole\n");
+    const p = start(bin, ["./d"], { cwd: d, stdio: ["pipe", "ignore", "ignore"] });
+    // the exit code, null when a signal ended it
+    const exited = p.exited.then((r) => (r.signal ? null : r.code));
+    p.write("whole\n");
     await waitFor(() => {
       try {
         return readFileSync(join(d, "d/current"), "latin1") === "whole\n";
@@ -150,17 +151,17 @@ describe.each(impls)("multilog (%s) alone", (_w, bin) => {
     p.kill("SIGTERM");
     const code = await Promise.race([exited, Bun.sleep(3000).then(() => "timeout")]);
     expect(code).toBe(0);
-    p.stdin?.destroy();
+    p.end();
   });
 
   test("SIGALRM rotates a non-empty current at once; processor sees it", async () => {
     const d = tmp();
-    const p = spawn(bin, ["t", "!tr a-z A-Z; echo procstate >&5", "./pr"], {
+    const p = start(bin, ["t", "!tr a-z A-Z; echo procstate >&5", "./pr"], {
       cwd: d,
       stdio: ["pipe", "ignore", "ignore"],
     });
-    const exited = new Promise((ok) => p.on("exit", ok));
-    p.stdin?.write("first line\n");
+    const exited = p.exited;
+    p.write("first line\n");
     await waitFor(() => {
       try {
         return readFileSync(join(d, "pr/current"), "latin1").length > 0;
@@ -171,7 +172,7 @@ describe.each(impls)("multilog (%s) alone", (_w, bin) => {
     p.kill("SIGALRM");
     const s = await waitFor(() => readdirSync(join(d, "pr")).find((n) => n.endsWith(".s")), 5000);
     expect(s).toBeTruthy();
-    p.stdin?.end();
+    p.end();
     await exited;
     expect(readFileSync(join(d, "pr", s as string), "latin1")).toMatch(/^@[0-9A-F]{24} FIRST LINE\n$/);
     expect(readFileSync(join(d, "pr/state"), "latin1")).toBe("procstate\n");
@@ -290,29 +291,24 @@ describe("multilog: processor failure", () => {
       const inFile = join(d, "in");
       writeFileSync(inFile, "one\ntwo\n");
       const proc = "if test -e ../once; then tr a-z A-Z; else touch ../once; exit 3; fi";
-      const p = spawn("sh", ["-c", 'exec "$0" "!$1" ./p < "$2"', bin, proc, inFile], {
+      const p = start("sh", ["-c", 'exec "$0" "!$1" ./p < "$2"', bin, proc, inFile], {
         cwd: d,
         stdio: ["ignore", "ignore", "pipe"],
       });
-      const pDone = new Promise((ok) => p.on("exit", ok));
-      let err = "";
-      p.stderr?.on("data", (b) => {
-        err += b;
-      });
+      const pDone = p.exited;
       // EOF needs no rotation; ALRM makes one.
       await waitFor(() => statSync(join(d, "p/current"), { throwIfNoEntry: false })?.size === 8, 3000);
       await pDone;
-      const q = spawn(bin, ["!" + proc, "./p"], { cwd: d, stdio: ["pipe", "ignore", "pipe"] });
-      const qDone = new Promise((ok) => q.on("exit", ok));
-      q.stderr?.on("data", (b) => {
-        err += b;
-      });
-      q.stdin?.write("three\n");
+      const q = start(bin, ["!" + proc, "./p"], { cwd: d, stdio: ["pipe", "ignore", "pipe"] });
+      const qDone = q.exited;
+      q.write("three\n");
       await waitFor(() => statSync(join(d, "p/current"), { throwIfNoEntry: false })?.size === 14, 3000);
       q.kill("SIGALRM");
       const s = await waitFor(() => readdirSync(join(d, "p")).find((n) => n.endsWith(".s")), 9000);
-      q.stdin?.end();
+      q.end();
       await qDone;
+      // both runs' warnings, in order
+      const err = p.stderr() + q.stderr();
       return { err, archived: s ? readFileSync(join(d, "p", s), "latin1") : "" };
     });
     for (const r of await Promise.all(runs)) {

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kill, original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, original, ours, run, start as startProgram, tmp, waitFor } from "../lib/harness.ts";
 
 const S6 = original("s6-supervise");
 const started: number[] = [];
@@ -28,7 +28,7 @@ function service(root: string, extra = ""): string {
 
 /** Starts a supervisor on dir and waits until it has written its status (it answers svok then). */
 async function start(bin: string, dir: string) {
-  const p = Bun.spawn([bin, dir], { stdio: ["ignore", "ignore", "pipe"], cwd: join(dir, "..") });
+  const p = startProgram(bin, [dir], { stdio: ["ignore", "ignore", "pipe"], cwd: join(dir, "..") });
   started.push(p.pid);
   await waitFor(() => existsSync(join(dir, "supervise/status")), 5000);
   return p;
@@ -110,7 +110,7 @@ describe("readiness", () => {
     expect((await run(ours("svstat"), [d1])).stdout).toMatch(/: up \(pid \d+\) \d+ seconds\n$/);
     await run(ours("svc"), ["-dx", d1]);
     await Promise.race([p1.exited, Bun.sleep(5000)]);
-    expect(await new Response(p1.stderr).text()).toContain(
+    expect(p1.stderr()).toContain(
       `supervise: warning: ${d1}: notification-fd is not a descriptor number: starting without readiness notification\n`,
     );
     // Closed by the run program: never ready; svwait times out, svstat says so.

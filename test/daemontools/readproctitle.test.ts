@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { run, waitFor } from "../lib/harness.ts";
+import { run, start, waitFor } from "../lib/harness.ts";
 import { ORIG, OURS } from "./supervise-helpers.ts";
 
 const impls: [string, string][] = [["ours", OURS.readproctitle]];
@@ -14,9 +13,10 @@ async function title(
   args: string[],
   input: Buffer,
 ): Promise<{ cmdline: Buffer; ps: string; comm: string; code: number | null }> {
-  const p = spawn(bin, args, { stdio: ["pipe", "ignore", "ignore"], argv0: "readproctitle" });
-  const exited = new Promise<number | null>((ok) => p.on("exit", (c) => ok(c)));
-  p.stdin?.write(input);
+  const p = start(bin, args, { stdio: ["pipe", "ignore", "ignore"], argv0: "readproctitle" });
+  // the exit code, null when a signal ended it
+  const exited = p.exited.then((r) => (r.signal ? null : r.code));
+  p.write(input);
   const want = input.filter((b) => b !== 0).subarray(-5);
   const cmdline = await waitFor(() => {
     const c = readFileSync(`/proc/${p.pid}/cmdline`);
@@ -24,7 +24,7 @@ async function title(
   }, 3000);
   const ps = (await run("ps", ["-o", "args=", "-p", String(p.pid)])).stdout;
   const comm = readFileSync(`/proc/${p.pid}/comm`, "utf8");
-  p.stdin?.end();
+  p.end();
   return { cmdline: cmdline as Buffer, ps, comm, code: await exited };
 }
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { run, tmp, waitFor } from "../lib/harness.ts";
+import { run, start, tmp, waitFor } from "../lib/harness.ts";
 import { impls, inheritedFdTable } from "./chain.ts";
 
 const USAGE = "setlock: usage: setlock [ -nNxX ] file program [ arg ... ]\n";
@@ -30,8 +29,8 @@ describe.each(impls("setlock"))("setlock (%s)", (_w, bin) => {
   test("held lock: -n fails 111, -nx exits 0 silently, blocking waits", async () => {
     const d = tmp();
     const lk = join(d, "lk");
-    const holder = spawn(bin, [lk, "sleep", "1.5"], { stdio: "ignore" });
-    const done = new Promise((ok) => holder.on("exit", ok));
+    const holder = start(bin, [lk, "sleep", "1.5"], { stdio: "ignore" });
+    const done = holder.exited;
     await waitFor(() => existsSync(lk));
     await Bun.sleep(150);
     const n = await run(bin, ["-n", lk, "echo", "ran"]);

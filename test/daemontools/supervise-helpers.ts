@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Shared by the supervise/svc/svstat/svscan tests: start a supervisor in a temp
 // dir, read its status file, wait with bounds, stop exactly what was started.
-import { type ChildProcess, spawn } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -13,7 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { kill, original, ours, run, waitFor } from "../lib/harness.ts";
+import { kill, original, ours, run, type Started, start, stdioFd, waitFor } from "../lib/harness.ts";
 
 export const ORIG = {
   supervise: original("supervise"),
@@ -45,7 +44,7 @@ export function service(dir: string, name: string, script: string, down = false)
 }
 
 export interface Running {
-  proc: ChildProcess;
+  proc: Started;
   pid: number;
   errFile: string;
   exited: Promise<number | null>;
@@ -57,15 +56,16 @@ export function startSupervise(supervise: string, svcDir: string, wrap: string[]
   const errFile = `${svcDir}.err`;
   const fd = openSync(errFile, "a");
   const argv = [...wrap, supervise, svcDir];
-  const proc = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", fd, fd] });
+  const proc = start(argv[0] as string, argv.slice(1), { stdio: ["ignore", stdioFd(fd), stdioFd(fd)] });
   closeSync(fd);
-  const exited = new Promise<number | null>((ok) => proc.on("exit", (code) => ok(code)));
+  // the exit code, null when a signal ended it
+  const exited = proc.exited.then((r) => (r.signal ? null : r.code));
   live.add(proc);
   exited.then(() => live.delete(proc));
-  return { proc, pid: proc.pid as number, errFile, exited, stderr: () => readFileSync(errFile, "utf8") };
+  return { proc, pid: proc.pid, errFile, exited, stderr: () => readFileSync(errFile, "utf8") };
 }
 
-const live = new Set<ChildProcess>();
+const live = new Set<Started>();
 
 /** Kills every supervisor still running (and its child, found from the status file) at the end of a test. */
 export function cleanup(dirs: string[]): void {
@@ -73,7 +73,7 @@ export function cleanup(dirs: string[]): void {
     const s = status(d);
     if (s?.pid) kill(s.pid);
   }
-  for (const p of live) kill(p.pid);
+  for (const p of live) p.kill();
   live.clear();
 }
 

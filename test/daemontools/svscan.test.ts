@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 import { afterEach, describe, expect, test } from "bun:test";
-import { type ChildProcess, spawn } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -13,11 +12,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { kill, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, run, type Started, start, stdioFd, tmp, waitFor } from "../lib/harness.ts";
 import { children, ORIG, OURS, service, status } from "./supervise-helpers.ts";
 
 interface Tree {
-  proc: ChildProcess;
+  proc: Started;
   pid: number;
   dir: string;
   err: string;
@@ -30,12 +29,13 @@ const trees: Tree[] = [];
 function startSvscan(svscan: string, superviseDir: string, dir: string, path = `${superviseDir}:/usr/bin:/bin`): Tree {
   const err = `${dir}.out`;
   const fd = openSync(err, "a");
-  const proc = spawn(svscan, [dir], {
-    stdio: ["ignore", fd, fd],
+  const proc = start(svscan, [dir], {
+    stdio: ["ignore", stdioFd(fd), stdioFd(fd)],
     env: { PATH: path },
+    extendEnv: false,
   });
   closeSync(fd);
-  const t = { proc, pid: proc.pid as number, dir, err, out: () => readFileSync(err, "utf8") };
+  const t = { proc, pid: proc.pid, dir, err, out: () => readFileSync(err, "utf8") };
   trees.push(t);
   return t;
 }
@@ -257,9 +257,10 @@ test("svscan (ours) as PID 1 of a pid namespace reaps the orphans of its tree", 
   const dir = join(base, "svc");
   mkdirSync(dir);
   service(dir, "a", "for i in 1 2 3 4 5; do (sleep 0.1 &); done\nexec sleep 1000");
-  const ns = spawn("unshare", ["-fp", "--mount-proc", OURS.svscan, dir], {
+  const ns = start("unshare", ["-fp", "--mount-proc", OURS.svscan, dir], {
     stdio: "ignore",
     env: { PATH: `${dirname(OURS.supervise)}:/usr/bin:/bin` },
+    extendEnv: false,
   });
   let svscan: number | undefined;
   try {

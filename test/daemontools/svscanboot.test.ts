@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { kill, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, run, start, tmp, waitFor } from "../lib/harness.ts";
 import { children, OURS, service, startSupervise, status, waitStatus } from "./supervise-helpers.ts";
 
 test("svscanboot DIR: stops leftover supervisors, runs svscan into readproctitle; errors show in ps", async () => {
@@ -17,8 +16,9 @@ test("svscanboot DIR: stops leftover supervisors, runs svscan into readproctitle
   const oldChild = (await waitStatus(a, (x) => x.pid !== 0)).pid;
   await Bun.sleep(1100);
 
-  const boot = spawn(OURS.svscanboot, [dir], { stdio: "ignore" });
-  const exited = new Promise<number | null>((ok) => boot.on("exit", (c) => ok(c)));
+  const boot = start(OURS.svscanboot, [dir], { stdio: "ignore" });
+  // the exit code, null when a signal ended it
+  const exited = boot.exited.then((r) => (r.signal ? null : r.code));
   const pid = boot.pid as number;
   let svscan: number | undefined;
   let title: number | undefined;
@@ -69,8 +69,9 @@ test("svscanboot DIR: stops leftover supervisors, runs svscan into readproctitle
 test("svscanboot run by a relative path puts its own directory first in PATH, made absolute", async () => {
   const dir = tmp("qts-boot-rel-");
   const binDir = dirname(OURS.svscanboot);
-  const boot = spawn(`./${basename(OURS.svscanboot)}`, [dir], { stdio: "ignore", cwd: binDir });
-  const exited = new Promise<number | null>((ok) => boot.on("exit", (c) => ok(c)));
+  const boot = start(`./${basename(OURS.svscanboot)}`, [dir], { stdio: "ignore", cwd: binDir });
+  // the exit code, null when a signal ended it
+  const exited = boot.exited.then((r) => (r.signal ? null : r.code));
   const pid = boot.pid as number;
   let svscan: number | undefined;
   let title: number | undefined;

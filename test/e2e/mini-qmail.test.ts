@@ -5,12 +5,11 @@
 // its own, port 628; the satellite has no daemons: its qmail-inject hands each message
 // to qmail-qmqpc through $QMAILQUEUE, and the message lands in a Maildir on the central.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { kill, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { ROOT, run, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const NOBODY = 65534;
@@ -20,9 +19,8 @@ let central = "";
 let sat = "";
 let meHome = "";
 let ip = "";
-let send: ChildProcess | undefined;
-let server: ChildProcess | undefined;
-let log = "";
+let send: Started | undefined;
+let server: Started | undefined;
 
 /** 127.0.0.2 as in the README when port 628 is free there, else a loopback address of this run's own. */
 async function pickAddress(): Promise<string> {
@@ -38,8 +36,8 @@ async function pickAddress(): Promise<string> {
 }
 
 function setup(home: string): void {
-  const s = spawnSync(BUN, [join(ROOT, "scripts/setup.ts"), "--home", home, "--hardlink"], { encoding: "utf8" });
-  if (s.status !== 0) throw new Error(`setup ${home}: ${s.stderr}`);
+  const s = runSync(BUN, [join(ROOT, "scripts/setup.ts"), "--home", home, "--hardlink"], { timeout: 120_000 });
+  if (s.code !== 0) throw new Error(`setup ${home}: ${s.stderr}`);
 }
 
 function mkMaildir(dir: string, uid: number, gid: number): void {
@@ -53,11 +51,11 @@ function mkMaildir(dir: string, uid: number, gid: number): void {
 function rules(text: string): void {
   const c = join(central, "control/qmqp");
   writeFileSync(c, text);
-  const r = spawnSync(join(central, "bin/tcprules"), [`${c}.cdb`, `${c}.tmp`], { input: text, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  const r = runSync(join(central, "bin/tcprules"), [`${c}.cdb`, `${c}.tmp`], { input: text });
+  if (r.code !== 0) throw new Error(r.stderr);
 }
 
-const lines = () => log.split("\n").map((l) => l.replace(/^@?[0-9a-f.]+ /, ""));
+const lines = () => (send?.all("latin1") ?? "").split("\n").map((l) => l.replace(/^@?[0-9a-f.]+ /, ""));
 
 beforeAll(async () => {
   base = tmp("qts-mini-");
@@ -88,21 +86,16 @@ beforeAll(async () => {
   expect((await run(join(central, "bin/qmail-newu"), [])).code).toBe(0);
   rules("127.:allow\n:deny\n");
 
-  send = spawn(join(central, "bin/qmail-start"), ["./Maildir/"], {
+  send = start(join(central, "bin/qmail-start"), ["./Maildir/"], {
     cwd: "/",
     env: { PATH: `${join(central, "bin")}:/usr/bin:/bin` },
+    extendEnv: false,
     stdio: ["ignore", "pipe", "pipe"],
-  });
-  send.stdout?.on("data", (d: Buffer) => {
-    log += d.toString("latin1");
-  });
-  send.stderr?.on("data", (d: Buffer) => {
-    log += d.toString("latin1");
   });
   expect(await waitFor(() => lines().includes("status: local 0/10 remote 0/20"), 20000)).toBe(true);
 
   // as the service template runs it: envuidgid qmaild, tcpserver -U -x control/qmqp.cdb
-  server = spawn(
+  server = start(
     join(central, "bin/envuidgid"),
     [
       "qmaild",
@@ -116,7 +109,12 @@ beforeAll(async () => {
       "628",
       "qmail-qmqpd",
     ],
-    { cwd: "/", env: { PATH: `${join(central, "bin")}:/usr/bin:/bin` }, stdio: ["ignore", "ignore", "ignore"] },
+    {
+      cwd: "/",
+      env: { PATH: `${join(central, "bin")}:/usr/bin:/bin` },
+      extendEnv: false,
+      stdio: ["ignore", "ignore", "ignore"],
+    },
   );
   const up = await waitFor(
     () =>
@@ -138,10 +136,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  kill(server?.pid, "SIGTERM");
-  kill(send?.pid, "SIGTERM");
-  await waitFor(() => send?.exitCode !== null, 8000);
-  kill(send?.pid, "SIGKILL");
+  server?.kill("SIGTERM");
+  send?.kill("SIGTERM");
+  await send?.wait(8000);
 });
 
 async function inject(to: string, body: string) {
@@ -217,7 +214,7 @@ describe("the service templates for pop3d, qmqpd and qmtpd", () => {
     );
     for (const d of ["pop3d", "qmqpd", "qmtpd"]) {
       for (const f of [`${d}/run`, `${d}/log/run`]) {
-        expect(spawnSync("sh", ["-n", join(S, f)]).status).toBe(0);
+        expect(runSync("sh", ["-n", join(S, f)]).code).toBe(0);
         expect(readFileSync(join(S, f), "utf8")).not.toContain("@");
       }
       expect(readdirSync(join(S, d))).toContain("down");
@@ -236,9 +233,9 @@ describe("the service templates for pop3d, qmqpd and qmtpd", () => {
     );
     // the QMQP rules as rendered: this host only (the test's own rules file was there first, and is kept)
     const check = (ip: string) =>
-      spawnSync(join(central, "bin/tcprulescheck"), [`${central}/control/qmqp.cdb`], {
+      runSync(join(central, "bin/tcprulescheck"), [`${central}/control/qmqp.cdb`], {
         env: { TCPREMOTEIP: ip },
-        encoding: "utf8",
+        extendEnv: false,
       }).stdout;
     expect(check("127.0.0.1")).toContain("allow");
     expect(check("10.1.2.3")).toContain("deny");

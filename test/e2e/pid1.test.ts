@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { freePort, kill, original, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, kill, original, ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
 import { qmailIds } from "../qmail/qmail-send.helpers.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -71,8 +71,9 @@ describe.skipIf(!have)("svscan as process 1", () => {
     // A service that leaves an orphan behind: process 1 must reap it.
     mkdirSync(join(S, "orphans"));
     writeFileSync(join(S, "orphans/run"), "#!/bin/sh\n(sleep 0.2 &)\nexec sleep 1000\n", { mode: 0o755 });
-    const proc = Bun.spawn(["unshare", "-pf", "--mount-proc", join(H, "bin/svscan"), S], {
+    const proc = start("unshare", ["-pf", "--mount-proc", join(H, "bin/svscan"), S], {
       env: { PATH: `${H}/bin:/usr/bin:/bin` },
+      extendEnv: false,
       cwd: S,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -99,8 +100,8 @@ describe.skipIf(!have)("svscan as process 1", () => {
     await Bun.sleep(1000);
     const zombies = zombiesOf(svscan);
     kill(svscan, "SIGTERM");
-    const code = await Promise.race([proc.exited, Bun.sleep(40_000).then(() => null)]);
-    out = { code, stderr: await new Response(proc.stderr).text(), t, home, zombies };
+    const code = await Promise.race([proc.exited.then((r) => r.code), Bun.sleep(40_000).then(() => null)]);
+    out = { code, stderr: proc.stderr(), t, home, zombies };
   }, 120_000);
 
   test("SIGTERM: every service stopped, exit 0", () => {

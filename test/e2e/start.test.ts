@@ -5,11 +5,10 @@
 // a second start in the same place says one is running and leaves it alone, a taken port is
 // refused before the banner, and Ctrl-C (SIGINT) stops the whole tree.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { freePort, original, ROOT, run, TREE_SH, tmp } from "../lib/harness.ts";
+import { freePort, original, ROOT, run, runSync, TREE_SH, tmp } from "../lib/harness.ts";
 
 const have = !!(original("unshare") && original("python3"));
 
@@ -103,7 +102,7 @@ echo done
   try {
     maildir = readdirSync(md).map((f) => readFileSync(join(md, f), "latin1"));
   } catch {}
-  if (process.env.QTS_E2E_KEEP) Bun.spawnSync(["cp", "-a", t, process.env.QTS_E2E_KEEP]);
+  if (process.env.QTS_E2E_KEEP) runSync("cp", ["-a", t, process.env.QTS_E2E_KEEP]);
   return { t, log: `${r.stdout}${r.stderr}${files.trace ?? ""}`, files, maildir };
 }
 
@@ -113,13 +112,13 @@ const APASS = "sub mission";
 
 describe.skipIf(!have)("make start, with Debian's daemontools and ucspi-tcp masked", () => {
   beforeAll(async () => {
-    spawnSync("userdel", [AUSER]);
-    spawnSync("useradd", ["-M", "-d", "/nonexistent", "-s", "/bin/sh", AUSER]);
-    spawnSync("chpasswd", { input: `${AUSER}:${APASS}\n` });
+    runSync("userdel", [AUSER]);
+    runSync("useradd", ["-M", "-d", "/nonexistent", "-s", "/bin/sh", AUSER]);
+    runSync("chpasswd", [], { input: `${AUSER}:${APASS}\n` });
     out = await replay();
   }, 250_000);
   afterAll(() => {
-    spawnSync("userdel", [AUSER]);
+    runSync("userdel", [AUSER]);
   });
   const o = () => out as Out;
 

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { freePort, original, ROOT, run, TREE_SH, tmp } from "../lib/harness.ts";
+import { freePort, original, ROOT, run, runSync, TREE_SH, tmp } from "../lib/harness.ts";
 import { fetchMailx, type Mailx } from "../lib/mailx.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -175,7 +175,7 @@ echo done
       return "";
     }
   };
-  if (process.env.QTS_E2E_KEEP) Bun.spawnSync(["cp", "-a", t, process.env.QTS_E2E_KEEP]);
+  if (process.env.QTS_E2E_KEEP) runSync("cp", ["-a", t, process.env.QTS_E2E_KEEP]);
   const maildir = readdirSync(join(home, "Maildir/new")).map((f) =>
     readFileSync(join(home, "Maildir/new", f), "latin1"),
   );

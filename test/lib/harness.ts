@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: MIT
 // Shared helpers for black-box tests: real programs, temp dirs, free ports.
+//
+// Tests run programs only through this file (run, runSync, runBytes, runSyncBytes, start), all built
+// on execa, never node:child_process or Bun.spawn directly: every run is bounded by a timeout, a
+// failing program is a Result to assert on rather than a thrown error, and a background process is
+// killed by its pid (never by name), with whatever a test leaves running killed after the file.
+// Note execa's `env` extends process.env; pass `extendEnv: false` for exactly the given environment.
 
 import { afterAll } from "bun:test";
 import {
   chmodSync,
+  closeSync,
   copyFileSync,
   existsSync,
   linkSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readlinkSync,
   rmSync,
@@ -17,7 +25,7 @@ import {
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { execa, type Options } from "execa";
+import { execa, execaSync, type Options, type SyncOptions } from "execa";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 
@@ -109,6 +117,242 @@ export async function run(
     stdout: String(r.stdout ?? ""),
     stderr: String(r.stderr ?? ""),
   };
+}
+
+/**
+ * An open file descriptor as a child's stdio entry, e.g. `stdio: [stdioFd(fd), "pipe", "pipe"]`: execa
+ * passes any integer through as that very fd (a seekable file, a real pipe), but its types allow only
+ * 0 for stdin and 1 or 2 for stdout and stderr; typed `never` so that it fits every position.
+ */
+export function stdioFd(fd: number): never {
+  return fd as never;
+}
+
+/** Result with stdout and stderr as the raw bytes. */
+export interface BytesResult {
+  code: number;
+  signal?: string;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+type RunOptions = Options & { input?: string | Buffer | Uint8Array };
+type RunSyncOptions = SyncOptions & { input?: string | Buffer | Uint8Array };
+
+function bytes(v: unknown): Buffer {
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return Buffer.from(String(v ?? ""), "latin1");
+}
+
+/** Like run(), synchronously (execaSync): bounded by timeout (20 s unless given), never throwing. */
+export function runSync(file: string, args: string[] = [], opts: RunSyncOptions = {}): Result {
+  const r = execaSync(file, args, {
+    reject: false,
+    timeout: 20_000,
+    stripFinalNewline: false,
+    encoding: "utf8",
+    ...opts,
+  } as SyncOptions);
+  return {
+    code: (r.exitCode ?? -1) as number,
+    signal: r.signal ?? undefined,
+    stdout: String(r.stdout ?? ""),
+    stderr: String(r.stderr ?? ""),
+  };
+}
+
+/** Like run(), with stdout and stderr as Buffers, byte for byte. */
+export async function runBytes(file: string, args: string[] = [], opts: RunOptions = {}): Promise<BytesResult> {
+  const r = await execa(file, args, {
+    reject: false,
+    timeout: 20_000,
+    stripFinalNewline: false,
+    ...opts,
+    encoding: "buffer",
+  } as Options);
+  return {
+    code: (r.exitCode ?? -1) as number,
+    signal: r.signal ?? undefined,
+    stdout: bytes(r.stdout),
+    stderr: bytes(r.stderr),
+  };
+}
+
+/** Like runSync(), with stdout and stderr as Buffers, byte for byte. */
+export function runSyncBytes(file: string, args: string[] = [], opts: RunSyncOptions = {}): BytesResult {
+  const r = execaSync(file, args, {
+    reject: false,
+    timeout: 20_000,
+    stripFinalNewline: false,
+    ...opts,
+    encoding: "buffer",
+  } as SyncOptions);
+  return {
+    code: (r.exitCode ?? -1) as number,
+    signal: r.signal ?? undefined,
+    stdout: bytes(r.stdout),
+    stderr: bytes(r.stderr),
+  };
+}
+
+/** A program start() left running in the background. */
+export interface Started {
+  pid: number;
+  /** stdout (when piped) read so far, decoded as utf8, or as enc. */
+  stdout(enc?: BufferEncoding): string;
+  /** stderr (when piped) read so far. */
+  stderr(enc?: BufferEncoding): string;
+  /** stdout and stderr (when piped) read so far, interleaved as they arrived. */
+  all(enc?: BufferEncoding): string;
+  /** Waits until stdout (or stderr) holds want, or timeoutMs passes; returns that stream's text so far. */
+  until(want: string | RegExp, timeoutMs?: number, from?: "stdout" | "stderr"): Promise<string>;
+  /** Writes to stdin (when piped). */
+  write(data: string | Uint8Array): void;
+  /** Closes stdin (when piped). */
+  end(): void;
+  /** Settles when the program exits, with its code, signal and all its piped output. */
+  exited: Promise<Result>;
+  /** Waits for the exit at most timeoutMs, then kills it (SIGKILL, by pid) and waits for that. */
+  wait(timeoutMs?: number): Promise<Result>;
+  /** Sends sig (SIGKILL unless given) to exactly this pid. */
+  kill(sig?: NodeJS.Signals): void;
+}
+
+const running = new Set<number>();
+afterAll(() => {
+  for (const pid of running) kill(pid);
+  running.clear();
+});
+
+/**
+ * Starts a program in the background (execa). stdin is /dev/null and stdout a pipe unless opts say
+ * otherwise (stderr a pipe too); stdio entries may be fds or execa's { file } targets. No timeout
+ * unless opts give one: the test kills it by pid, and whatever still runs after the file is killed.
+ */
+export function start(file: string, args: string[] = [], opts: Options = {}): Started {
+  // A { file } stdout or stderr is opened here and given to the program as that fd, as Bun.file was:
+  // execa would relay it through this process.
+  const direct: Record<string, number> = {};
+  for (const k of ["stdout", "stderr"] as const) {
+    const v = opts[k] as { file?: string; append?: boolean } | undefined;
+    if (v && typeof v === "object" && typeof v.file === "string") direct[k] = openSync(v.file, v.append ? "a" : "w");
+  }
+  let p: ReturnType<typeof execa>;
+  try {
+    p = execa(file, args, {
+      reject: false,
+      ...(opts.stdio === undefined && opts.stdin === undefined && opts.input === undefined ? { stdin: "ignore" } : {}),
+      buffer: false,
+      stripFinalNewline: false,
+      ...opts,
+      ...direct,
+    } as Options);
+  } finally {
+    for (const fd of Object.values(direct)) closeSync(fd);
+  }
+  const pid = p.pid as number;
+  if (pid) running.add(pid);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const both: Buffer[] = [];
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of waiters) w();
+  };
+  p.stdout?.on("data", (d: Buffer) => {
+    out.push(d);
+    both.push(d);
+    wake();
+  });
+  p.stderr?.on("data", (d: Buffer) => {
+    err.push(d);
+    both.push(d);
+    wake();
+  });
+  const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
+  // The exit itself, as Bun's `exited`: execa's own promise also waits for the pipes to close,
+  // which a grandchild that keeps them open would hold up. After the exit, the output still in
+  // the stdout and stderr pipes is read until they close, or for at most 2 s.
+  let done = false;
+  const exited = new Promise<Result>((ok) => {
+    let code = -1;
+    let signal: string | undefined;
+    let exitSeen = false;
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const streams = [p.stdout, p.stderr].filter((x) => x !== null && x !== undefined);
+    let open = streams.length;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      wake();
+      ok({ code, signal, stdout: text(out), stderr: text(err) });
+    };
+    for (const st of streams)
+      st.once("close", () => {
+        open--;
+        if (exitSeen && open === 0) settle();
+      });
+    p.once("exit", (c, sig) => {
+      done = true;
+      exitSeen = true;
+      running.delete(pid);
+      code = c ?? -1;
+      signal = sig ?? undefined;
+      if (open === 0) settle();
+      else timer = setTimeout(settle, 2000);
+    });
+    // a program that could not be started: no exit event
+    p.once("close", () => {
+      done = true;
+      running.delete(pid);
+      settle();
+    });
+  });
+  void p.catch(() => {});
+  const self: Started = {
+    pid,
+    stdout: (enc) => text(out, enc),
+    stderr: (enc) => text(err, enc),
+    all: (enc) => text(both, enc),
+    async until(want, timeoutMs = 5000, from = "stdout") {
+      const end = Date.now() + timeoutMs;
+      const now = () => text(from === "stdout" ? out : err);
+      const has = () => (typeof want === "string" ? now().includes(want) : want.test(now()));
+      while (!has() && !done && Date.now() < end) {
+        await new Promise<void>((ok) => {
+          const t = setTimeout(w, Math.max(1, end - Date.now()));
+          function w() {
+            clearTimeout(t);
+            waiters.delete(w);
+            ok();
+          }
+          waiters.add(w);
+        });
+      }
+      return now();
+    },
+    write(data) {
+      p.stdin?.write(data);
+    },
+    end() {
+      p.stdin?.end();
+    },
+    exited,
+    async wait(timeoutMs = 20_000) {
+      const t = setTimeout(() => kill(pid), timeoutMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(t);
+      }
+    },
+    kill: (sig = "SIGKILL") => {
+      if (!done) kill(pid, sig);
+    },
+  };
+  return self;
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

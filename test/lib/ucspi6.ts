@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "./harness.ts";
+import { run, runSync } from "./harness.ts";
 
 const CACHE = join(tmpdir(), "qts-ucspi-tcp-ipv6-cache");
 
@@ -23,13 +23,13 @@ export async function fetchUcspi6(): Promise<string | undefined> {
 
 /** Whether this host has ::1 (an IPv6 loopback). */
 export function hasIpv6Loopback(): boolean {
-  const r = Bun.spawnSync(["ip", "-6", "addr", "show", "dev", "lo"]);
-  return r.stdout.toString().includes("::1/128");
+  const r = runSync("ip", ["-6", "addr", "show", "dev", "lo"]);
+  return r.stdout.includes("::1/128");
 }
 
 /** The first link-local address and its interface, e.g. ["fe80::1", "eth0"]; undefined when there is none. */
 export function linkLocal(): [string, string] | undefined {
-  const r = Bun.spawnSync(["ip", "-6", "-o", "addr", "show", "scope", "link"]);
-  const m = /^\d+:\s+(\S+)\s+inet6\s+(fe80:[0-9a-f:]+)\//m.exec(r.stdout.toString());
+  const r = runSync("ip", ["-6", "-o", "addr", "show", "scope", "link"]);
+  const m = /^\d+:\s+(\S+)\s+inet6\s+(fe80:[0-9a-f:]+)\//m.exec(r.stdout);
   return m ? [m[2] as string, m[1] as string] : undefined;
 }

@@ -3,11 +3,10 @@
 // removed afterwards): the checkpassword interface's input on fd 3, its exit codes, and the
 // program it runs as the user with USER, HOME and SHELL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { ours, tmp } from "../lib/harness.ts";
+import { ours, runSync, tmp } from "../lib/harness.ts";
 
 const CP = ours("checkpassword");
 const base = tmp("qts-cp-");
@@ -17,12 +16,12 @@ const made: string[] = [];
 function addUser(name: string, password: string, method: string): { uid: number; gid: number; home: string } {
   const home = join(base, name);
   mkdirSync(home);
-  if (getpwnam(name)) spawnSync("userdel", [name]);
-  const r = spawnSync("useradd", ["-M", "-d", home, "-s", "/bin/sh", name], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
+  if (getpwnam(name)) runSync("userdel", [name]);
+  const r = runSync("useradd", ["-M", "-d", home, "-s", "/bin/sh", name]);
+  if (r.code !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
   made.push(name);
-  const c = spawnSync("chpasswd", ["-c", method], { input: `${name}:${password}\n`, encoding: "utf8" });
-  if (c.status !== 0) throw new Error(`chpasswd ${name}: ${c.stderr}`);
+  const c = runSync("chpasswd", ["-c", method], { input: `${name}:${password}\n` });
+  if (c.code !== 0) throw new Error(`chpasswd ${name}: ${c.stderr}`);
   const pw = getpwnam(name);
   if (!pw) throw new Error(`no ${name}`);
   chownSync(home, pw.uid, pw.gid);
@@ -37,22 +36,23 @@ beforeAll(() => {
   users[Y] = addUser(Y, "yes secret", "YESCRYPT");
   users[S] = addUser(S, "sha secret", "SHA512");
   users[L] = addUser(L, "locked secret", "SHA512");
-  spawnSync("usermod", ["-L", L]);
+  runSync("usermod", ["-L", L]);
 });
 afterAll(() => {
-  for (const n of made) spawnSync("userdel", [n]);
+  for (const n of made) runSync("userdel", [n]);
 });
 
 /** Runs checkpassword with input on fd 3 (a pipe) and args; fd 3 closed when input is undefined. */
 function cp(input: string | Buffer | undefined, args: string[]) {
   const script = input === undefined ? 'exec 3<&-; exec "$@"' : 'exec "$@" 3<&0 </dev/null';
-  const r = spawnSync("/bin/sh", ["-c", script, "sh", CP, ...args], {
+  const r = runSync("/bin/sh", ["-c", script, "sh", CP, ...args], {
     input: input ?? "",
     encoding: "latin1",
     timeout: 20000,
     env: { PATH: "/usr/bin:/bin", FOO: "bar" },
+    extendEnv: false,
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 const SHOW = ["/bin/sh", "-c", 'echo "$USER $HOME $SHELL $FOO"; pwd; id -u; id -g; id -G'];
@@ -106,7 +106,7 @@ describe("checkpassword", () => {
 
   test("not root: the shadow file cannot be read, a temporary problem (111), not a wrong password", () => {
     const u = users[Y] as { uid: number; gid: number; home: string };
-    const r = spawnSync(
+    const r = runSync(
       "setpriv",
       [
         `--reuid=${u.uid}`,
@@ -121,7 +121,7 @@ describe("checkpassword", () => {
       ],
       { input: `${Y}\0yes secret\0`, encoding: "latin1" },
     );
-    expect({ code: r.status, stderr: r.stderr }).toEqual({ code: 111, stderr: "" });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 111, stderr: "" });
   });
 
   test("the password appears in no output, and fd 3 is not passed on", () => {

@@ -2,13 +2,12 @@
 // config-fast (spec/qmail.md §8.3), checked against qmail's config-fast.sh
 // itself: the same two sed expressions run by the real sed.
 import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ours, run, tmp } from "../lib/harness.ts";
+import { ours, run, runSync, tmp } from "../lib/harness.ts";
 
 function sed(expr: string, s: string): string {
-  return spawnSync("sed", [expr], { input: `${s}\n`, encoding: "utf8" }).stdout.replace(/\n$/, "");
+  return runSync("sed", [expr], { input: `${s}\n` }).stdout.replace(/\n$/, "");
 }
 const DDOM = "s/^\\([^\\.]*\\)\\.\\([^\\.]*\\)\\./\\2\\./";
 const PDOM = "s/^.*\\.\\([^\\.]*\\)\\.\\([^\\.]*\\)$/\\1.\\2/";

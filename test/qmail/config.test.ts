@@ -9,6 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { ours, ROOT, run, tmp } from "../lib/harness.ts";
 
+// A script of its own, run by bun inside the namespaces (not a test file): it starts the program with
+// Bun.spawn, since the harness (bun:test) is not there.
 const RUNNER = `
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { ours } from "../lib/harness.ts";
+import { ours, run } from "../lib/harness.ts";
 import { injections, qqHome, runFile } from "./fixtures/qq.ts";
 
 const forward = ours("forward");
@@ -23,12 +23,12 @@ describe("forward", () => {
 
   test("reads a pipe too (no rewind needed)", async () => {
     const q = qqHome();
-    const p = Bun.spawn([forward, "a@x.org"], {
-      stdin: new TextEncoder().encode("hi\n"),
-      stderr: "pipe",
+    const p = await run(forward, ["a@x.org"], {
+      input: "hi\n",
       env: { ...q.env, NEWSENDER: "", DTLINE: DT },
+      extendEnv: false,
     });
-    expect(await p.exited).toBe(0);
+    expect(p.code).toBe(0);
     expect(injections(q.qq)[0]).toMatchObject({ msg: `${DT}hi\n`, env: "F\0Ta@x.org\0\0" });
   });
 

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 import { hasIpv6Loopback } from "../lib/ucspi6.ts";
 import { startDns, type Zone } from "./fixtures/dnsserver.ts";
 
@@ -34,16 +34,13 @@ function queued(out: string): { msg: string; env: string }[] {
 }
 
 async function smtpd(h: ReturnType<typeof home>, input: string, env: Record<string, string>) {
-  const p = Bun.spawn([ours("qmail-smtpd")], {
-    stdin: Buffer.from(input, "latin1"),
-    stdout: "pipe",
+  const r = await run(ours("qmail-smtpd"), [], {
+    input: Buffer.from(input, "latin1"),
     env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq, ...env },
+    extendEnv: false,
+    timeout: 15000,
   });
-  const timer = setTimeout(() => p.kill(), 15000);
-  const out = await new Response(p.stdout).text();
-  await p.exited;
-  clearTimeout(timer);
-  return out;
+  return r.stdout;
 }
 
 describe("qmail-smtpd: IPv6 address literals", () => {
@@ -95,18 +92,13 @@ describe("qmail-smtpd: IPv6 address literals", () => {
     async () => {
       const h = home({ me: "test.example", rcpthosts: "test.example\n" });
       const d = tmp();
-      const p = Bun.spawn([ours("tcpserver"), "-1", "-RHl", "test.example", "::1", "0", ours("qmail-smtpd")], {
+      const p = start(ours("tcpserver"), ["-1", "-RHl", "test.example", "::1", "0", ours("qmail-smtpd")], {
         stdio: ["ignore", "pipe", "ignore"],
         env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq },
+        extendEnv: false,
         cwd: d,
       });
-      const reader = p.stdout.getReader();
-      const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
-      const port = Number(
-        Buffer.from(first?.value ?? [])
-          .toString()
-          .trim(),
-      );
+      const port = Number((await p.until("\n", 5000)).trim());
       const r = await run("swaks", [
         "-6",
         "--server",
@@ -120,7 +112,7 @@ describe("qmail-smtpd: IPv6 address literals", () => {
         "--helo",
         "c",
       ]);
-      kill(p.pid, "SIGTERM");
+      p.kill("SIGTERM");
       expect(r.stdout).toContain("<-  250 ok");
       const [m] = queued(h.out);
       expect(m?.msg).toMatch(/^Received: from unknown \(HELO c\) \(\[IPv6:::1\]\)\n {2}by test\.example with SMTP; /);
@@ -178,16 +170,14 @@ async function sink(host: string, port = 0): Promise<{ port: number; got: string
 }
 
 async function remote(dir: string, args: string[], env: Record<string, string> = {}) {
-  const p = Bun.spawn([ours("qmail-remote"), ...args], {
-    stdin: Buffer.from("Subject: x\n\nhi\n"),
-    stdout: "pipe",
+  const r = await run(ours("qmail-remote"), args, {
+    input: Buffer.from("Subject: x\n\nhi\n"),
     env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, ...env },
+    extendEnv: false,
+    encoding: "latin1",
+    timeout: 20000,
   });
-  const timer = setTimeout(() => p.kill(), 20000);
-  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
-  await p.exited;
-  clearTimeout(timer);
-  return out;
+  return r.stdout;
 }
 
 describe.skipIf(!V6)("qmail-remote over IPv6", () => {

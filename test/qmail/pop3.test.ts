@@ -3,7 +3,6 @@
 // our qmail-local filled, with real clients (python's poplib, fetchmail, mutt) and raw sessions
 // for the original's answers (qmail-popup.c, qmail-pop3d.c, commands.c).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -20,7 +19,7 @@ import { Exit } from "@qts/core/die";
 import { PopIn } from "@qts/qmail/lib/pop3";
 import { pipe } from "@qts/sys/pipe";
 import { getpwnam } from "@qts/sys/pwd";
-import { BIN, freePort, kill, ours, tmp, waitFor } from "../lib/harness.ts";
+import { BIN, freePort, kill, ours, runSync, start, tmp, waitFor } from "../lib/harness.ts";
 
 const base = tmp("qts-pop-");
 chmodSync(base, 0o755);
@@ -30,11 +29,11 @@ type User = { name: string; uid: number; gid: number; home: string; password: st
 function addUser(name: string, password: string): User {
   const home = join(base, name);
   mkdirSync(home);
-  if (getpwnam(name)) spawnSync("userdel", [name]);
-  const r = spawnSync("useradd", ["-M", "-d", home, "-s", "/bin/sh", name], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
+  if (getpwnam(name)) runSync("userdel", [name]);
+  const r = runSync("useradd", ["-M", "-d", home, "-s", "/bin/sh", name]);
+  if (r.code !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
   made.push(name);
-  spawnSync("chpasswd", [], { input: `${name}:${password}\n` });
+  runSync("chpasswd", [], { input: `${name}:${password}\n` });
   const pw = getpwnam(name);
   if (!pw) throw new Error(`no ${name}`);
   chownSync(home, pw.uid, pw.gid);
@@ -42,26 +41,27 @@ function addUser(name: string, password: string): User {
 }
 
 function asUser(u: User, argv: string[], input?: string) {
-  return spawnSync("setpriv", [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--clear-groups", ...argv], {
-    input,
+  return runSync("setpriv", [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--clear-groups", ...argv], {
+    input: input ?? "",
     encoding: "latin1",
     cwd: u.home,
     env: { PATH: `${BIN}:/usr/bin:/bin`, QMAILHOME: base },
+    extendEnv: false,
   });
 }
 
 /** A fresh Maildir for u, filled by our qmail-local with these messages, all dated a minute back. */
 function fill(u: User, bodies: string[]): string[] {
   const md = join(u.home, "Maildir");
-  spawnSync("rm", ["-rf", md]);
-  expect(asUser(u, [ours("maildirmake"), md]).status).toBe(0);
+  runSync("rm", ["-rf", md]);
+  expect(asUser(u, [ours("maildirmake"), md]).code).toBe(0);
   for (const b of bodies) {
     const r = asUser(
       u,
       [ours("qmail-local"), "--", u.name, u.home, u.name, "", "", "example.com", "sender@example.org", "./Maildir/"],
       b,
     );
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
   }
   const names = readdirSync(join(md, "new"));
   const old = Date.now() / 1000 - 60;
@@ -71,7 +71,7 @@ function fill(u: User, bodies: string[]): string[] {
   return names.sort((a, b) => statOrder(md, a) - statOrder(md, b));
 }
 function statOrder(md: string, n: string): number {
-  return Number(spawnSync("stat", ["-c", "%Y", join(md, "new", n)], { encoding: "utf8" }).stdout);
+  return Number(runSync("stat", ["-c", "%Y", join(md, "new", n)]).stdout);
 }
 
 let alice: User;
@@ -87,9 +87,9 @@ beforeAll(async () => {
   carol = addUser("qtsp_carol", "carol pw"); // no Maildir
   port = await freePort();
   const logf = join(base, "tcpserver.log");
-  const p = Bun.spawn(
+  const p = start(
+    "/usr/bin/tcpserver",
     [
-      "/usr/bin/tcpserver",
       "-v",
       "-R",
       "-H",
@@ -103,14 +103,20 @@ beforeAll(async () => {
       "qmail-pop3d",
       "Maildir",
     ],
-    { stdin: "ignore", stdout: "ignore", stderr: Bun.file(logf), env: { PATH: `${BIN}:/usr/bin:/bin` } },
+    {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: { file: logf },
+      env: { PATH: `${BIN}:/usr/bin:/bin` },
+      extendEnv: false,
+    },
   );
   serverPid = p.pid;
   await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 10000);
 });
 afterAll(() => {
   kill(serverPid);
-  for (const n of made) spawnSync("userdel", [n]);
+  for (const n of made) runSync("userdel", [n]);
 });
 
 /** A raw session: each step's bytes are sent once the reply to the previous one has arrived. */
@@ -159,8 +165,8 @@ async function session(steps: (string | Buffer)[], timeoutMs = 15000): Promise<s
 const login = (u: User) => [`USER ${u.name}\r\n`, `PASS ${u.password}\r\n`];
 
 function python(script: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync("python3", ["-c", script, String(port)], { encoding: "utf8", timeout: 30000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  const r = runSync("python3", ["-c", script, String(port)], { timeout: 30000 });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe("qmail-popup + checkpassword + qmail-pop3d", () => {
@@ -219,12 +225,13 @@ poll 127.0.0.1 service ${port} protocol pop3 auth password:
 `,
       { mode: 0o600 },
     );
-    const r = spawnSync("fetchmail", ["-f", join(d, "rc"), "--nodetach", "--pidfile", join(d, "pid")], {
+    const r = runSync("fetchmail", ["-f", join(d, "rc"), "--nodetach", "--pidfile", join(d, "pid")], {
       encoding: "latin1",
       env: { HOME: d, PATH: "/usr/bin:/bin" },
+      extendEnv: false,
       timeout: 60000,
     });
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const got = readFileSync(out, "latin1").split("=====\n");
     // fetchmail adds its own Received line on top; the rest is the file (plus the POP blank line)
     expect(got).toHaveLength(3);
@@ -256,12 +263,12 @@ set ssl_force_tls=no
 `,
     );
     // mutt wants a terminal: script(1) gives it one
-    const r = spawnSync(
+    const r = runSync(
       "script",
       ["-qec", `mutt -n -F ${d}/muttrc -f ${inbox} -e 'push <fetch-mail><quit>'`, "/dev/null"],
-      { encoding: "latin1", env: { HOME: d, TERM: "vt100", PATH: "/usr/bin:/bin" }, timeout: 60000 },
+      { encoding: "latin1", env: { HOME: d, TERM: "vt100", PATH: "/usr/bin:/bin" }, extendEnv: false, timeout: 60000 },
     );
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const mbox = readFileSync(inbox, "latin1");
     expect(mbox.match(/^From /gm)).toHaveLength(2);
     // mutt adds Status, Content-Length and Lines to the header; every line of ours is there, and the body
@@ -468,13 +475,13 @@ set ssl_force_tls=no
     const d = tmp("qts-popup-");
     const got = join(d, "fd3");
     const popup = (sub: string[], input: string) =>
-      spawnSync(ours("qmail-popup"), ["host.example", ...sub], { input, encoding: "latin1" });
+      runSync(ours("qmail-popup"), ["host.example", ...sub], { input, encoding: "latin1" });
     const r = popup(["/bin/sh", "-c", `cat <&3 > ${got}; exit 0`], "USER joe\r\nPASS  two words \r\n");
     const ts = /^\+OK (<\d+\.\d+@host\.example>)\r\n/.exec(r.stdout)?.[1];
     expect(ts).toBeDefined();
     // the argument starts after the spaces that follow the command; trailing ones stay
     expect(readFileSync(got, "latin1")).toBe(`joe\0two words \0${ts}\0`);
-    expect({ code: r.status, out: r.stdout.slice(r.stdout.indexOf("\r\n") + 2) }).toEqual({ code: 1, out: "+OK \r\n" });
+    expect({ code: r.code, out: r.stdout.slice(r.stdout.indexOf("\r\n") + 2) }).toEqual({ code: 1, out: "+OK \r\n" });
     // APOP: the name and the digest, the same way
     popup(["/bin/sh", "-c", `cat <&3 > ${got}`], "APOP joe 0123abcd\r\n");
     expect(readFileSync(got, "latin1")).toMatch(/^joe\x000123abcd\x00<\d+\.\d+@host\.example>\x00$/);
@@ -501,14 +508,14 @@ set ssl_force_tls=no
   });
 
   test("qmail-pop3d refuses to run as root; usage without arguments", () => {
-    const r = spawnSync(ours("qmail-pop3d"), ["Maildir"], { encoding: "latin1", input: "" });
-    expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+    const r = runSync(ours("qmail-pop3d"), ["Maildir"], { encoding: "latin1", input: "" });
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
       code: 1,
       stdout: "",
       stderr: "qmail-pop3d invoked as uid 0, terminating\n",
     });
-    const u = spawnSync(ours("qmail-popup"), ["host"], { encoding: "latin1", input: "" });
-    expect({ code: u.status, stdout: u.stdout }).toEqual({
+    const u = runSync(ours("qmail-popup"), ["host"], { encoding: "latin1", input: "" });
+    expect({ code: u.code, stdout: u.stdout }).toEqual({
       code: 1,
       stdout: "-ERR usage: popup hostname subprogram\r\n",
     });

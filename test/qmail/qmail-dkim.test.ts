@@ -7,12 +7,12 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kill, ours, run, tmp } from "../lib/harness.ts";
+import { ours, run, runSync, start, tmp } from "../lib/harness.ts";
 
 setDefaultTimeout(60_000);
 
 const DKIMVERIFY = "/usr/bin/dkimverify";
-const canNs = Bun.spawnSync(["unshare", "-n", "-m", "true"]).exitCode === 0;
+const canNs = runSync("unshare", ["-n", "-m", "true"]).code === 0;
 const TXTDNS = join(import.meta.dir, "fixtures/txtdns.py");
 
 interface Home {
@@ -117,17 +117,12 @@ describe.skipIf(!canNs || !existsSync(DKIMVERIFY))("qmail-dkim: signatures dkimv
     // our qmail-smtpd under our tcpserver, queueing into a second fake queue
     const h2 = home();
     writeFileSync(join(h2.dir, "control/rcpthosts"), "remote.example\n");
-    const srv = Bun.spawn([ours("tcpserver"), "-1", "-RHl0", "127.0.0.1", "0", ours("qmail-smtpd")], {
+    const srv = start(ours("tcpserver"), ["-1", "-RHl0", "127.0.0.1", "0", ours("qmail-smtpd")], {
       stdio: ["ignore", "pipe", "ignore"],
       env: { PATH: process.env.PATH ?? "", QMAILHOME: h2.dir, QMAILQUEUE: h2.qq },
+      extendEnv: false,
     });
-    const reader = srv.stdout.getReader();
-    const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
-    const port = Number(
-      Buffer.from(first?.value ?? [])
-        .toString()
-        .trim(),
-    );
+    const port = Number((await srv.until("\n", 5000)).trim());
     writeFileSync(join(h.dir, "control/smtproutes"), `remote.example:127.0.0.1:${port}\n`);
     const d = tmp();
     writeFileSync(join(d, "signed"), signed);
@@ -136,7 +131,7 @@ describe.skipIf(!canNs || !existsSync(DKIMVERIFY))("qmail-dkim: signatures dkimv
       ["-c", `exec "${ours("qmail-remote")}" remote.example joe@example.org u@remote.example < signed`],
       { cwd: d, env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir }, extendEnv: false },
     );
-    kill(srv.pid, "SIGTERM");
+    srv.kill("SIGTERM");
     expect(r.stdout).toStartWith("r\0K127.0.0.1 accepted message.");
     const got = readFileSync(join(h2.out, "msg"));
     expect(got.toString("latin1")).toStartWith("Received: from unknown (HELO mail.example.org) (127.0.0.1)\n");
@@ -218,11 +213,10 @@ describe("qmail-dkim: what goes unsigned, and bad input", () => {
     await newKey(h, "control/domainkeys/example.org/default");
     writeFileSync(join(h.dir, "control/rcpthosts"), "remote.example\n");
     const session = async (env: Record<string, string>) => {
-      const p = Bun.spawn([ours("qmail-smtpd")], {
-        stdin: Buffer.from(
+      const p = await run(ours("qmail-smtpd"), [], {
+        input: Buffer.from(
           "HELO c\r\nMAIL FROM:<joe@example.org>\r\nRCPT TO:<u@remote.example>\r\nDATA\r\nFrom: joe@example.org\r\n\r\nhi\r\n.\r\nQUIT\r\n",
         ),
-        stdout: "pipe",
         env: {
           PATH: process.env.PATH ?? "",
           QMAILHOME: h.dir,
@@ -230,10 +224,9 @@ describe("qmail-dkim: what goes unsigned, and bad input", () => {
           DKIMQUEUE: h.qq,
           ...env,
         },
+        extendEnv: false,
       });
-      const out = await new Response(p.stdout).text();
-      await p.exited;
-      return out;
+      return p.stdout;
     };
     expect(await session({})).toMatch(/\r\n250 ok \d+ qp \d+\r\n221 /);
     expect(readFileSync(join(h.out, "msg"), "latin1")).toStartWith("DKIM-Signature: v=1; a=rsa-sha256;");

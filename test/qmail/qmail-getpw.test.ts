@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qmail-getpw against real passwd entries (useradd; removed afterwards).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { getpwLookup } from "@qts/qmail/lib/getpw";
 import { getpwnam } from "@qts/sys/pwd";
-import { ours, run, tmp } from "../lib/harness.ts";
+import { ours, run, runSync, runSyncBytes, tmp } from "../lib/harness.ts";
 
 const getpw = ours("qmail-getpw");
 const base = tmp("qts-getpw-");
@@ -18,9 +17,9 @@ function addUser(name: string, ownHome = true): { uid: number; gid: number; home
   const home = join(base, name);
   mkdirSync(home);
   // A leftover from an interrupted run would make useradd fail.
-  if (getpwnam(name)) spawnSync("userdel", [name]);
-  const r = spawnSync("useradd", ["-M", "-d", home, "-s", "/usr/sbin/nologin", name], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
+  if (getpwnam(name)) runSync("userdel", [name]);
+  const r = runSync("useradd", ["-M", "-d", home, "-s", "/usr/sbin/nologin", name]);
+  if (r.code !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
   made.push(name);
   const pw = getpwnam(name);
   if (!pw) throw new Error(`no ${name} after useradd`);
@@ -33,13 +32,13 @@ beforeAll(() => {
   for (const n of ["qtsgpa", "qtsgpa-b", "qtsgpc"]) users[n] = addUser(n);
   users.qtsgpnotown = addUser("qtsgpnotown", false);
   if (!getpwnam("alias")) {
-    const r = spawnSync("useradd", ["-M", "-d", join(base, "alias"), "-s", "/usr/sbin/nologin", "alias"]);
-    aliasMade = r.status === 0;
+    const r = runSync("useradd", ["-M", "-d", join(base, "alias"), "-s", "/usr/sbin/nologin", "alias"]);
+    aliasMade = r.code === 0;
   }
 });
 afterAll(() => {
-  for (const n of made) spawnSync("userdel", [n]);
-  if (aliasMade) spawnSync("userdel", ["alias"]);
+  for (const n of made) runSync("userdel", [n]);
+  if (aliasMade) runSync("userdel", ["alias"]);
 });
 
 function fields(name: string, dash: string, ext: string): string {
@@ -98,12 +97,12 @@ describe("qmail-getpw", () => {
   test("an argument that is not UTF-8: its bytes come back unchanged (ext, alias)", () => {
     // sh's printf makes the bytes: spawn arguments are text here.
     const raw = (arg: string) =>
-      spawnSync("/bin/sh", ["-c", 'exec "$0" "$(printf "$1")"', getpw, arg], { timeout: 20_000 });
+      runSyncBytes("/bin/sh", ["-c", 'exec "$0" "$(printf "$1")"', getpw, arg], { timeout: 20_000 });
     const a = raw("qtsgpa-\\351x\\377");
-    expect(a.status).toBe(0);
+    expect(a.code).toBe(0);
     expect(a.stdout.toString("latin1")).toBe(fields("qtsgpa", "-", "\xe9x\xff"));
     const b = raw("zz\\377");
-    expect(b.status).toBe(0);
+    expect(b.code).toBe(0);
     expect(b.stdout.toString("latin1")).toBe(alias("zz\xff"));
     // UTF-8 goes out as the same UTF-8 bytes.
     const c = raw("qtsgpa-\\303\\251");
@@ -125,7 +124,7 @@ describe("qmail-getpw -> qmail-local, as qmail-lspawn chains them (real uid from
     const [user, uid, gid, home, dash, ext] = g.stdout.split("\0");
     const msg = join(base, "msg");
     writeFileSync(msg, "Subject: hi\n\nbody\n");
-    const r = spawnSync(
+    const r = runSync(
       "sh",
       [
         "-c",
@@ -140,10 +139,10 @@ describe("qmail-getpw -> qmail-local, as qmail-lspawn chains them (real uid from
         "alice@ex.org",
         "./Mailbox",
       ],
-      { encoding: "utf8", timeout: 20_000 },
+      { timeout: 20_000 },
     );
     expect(r.stdout).toBe(`qtsgpa-b Foo.Bar ${u.uid}\ndid 1+0+1\n`);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     expect(readFileSync(join(u.home, "box"), "utf8")).toContain("Delivered-To: qtsgpa-b-Foo.Bar@example.com\n");
   });
 });

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // qmail-inject: header rewriting, envelope, options, errors (spec/qmail.md §7, §9.1; spec/security.md §2.4).
 import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, ours, run, tmp } from "../lib/harness.ts";
+import { BIN, ours, run, runSync, tmp } from "../lib/harness.ts";
 
 const inject = ours("qmail-inject");
 
@@ -461,16 +460,17 @@ describe("qmail-inject: arguments and environment byte for byte", () => {
   test("a recipient argument and $QMAILUSER that are not UTF-8 keep their bytes in the envelope and header", () => {
     const { h, qq, fakeqq } = home();
     // sh's printf makes the bytes: spawn arguments and environment are text here.
-    const r = spawnSync(
+    const r = runSync(
       "/bin/sh",
       ["-c", 'QMAILUSER="$(printf "u\\351")" exec "$0" "$(printf "a\\377b@example.org")"', inject],
       {
         input: "Subject: bytes\n\nbody\n",
         env: { ...BASE, QMAILHOME: h, QMAILQUEUE: fakeqq },
+        extendEnv: false,
         timeout: 20_000,
       },
     );
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     expect(envelope(qq)).toEqual(["Fu\xe9@me.example.com", "Ta\xffb@example.org"]);
     expect(readFileSync(join(qq, "mess"), "latin1")).toContain('\nFrom: "u\xe9"@me.example.com\n');
   });

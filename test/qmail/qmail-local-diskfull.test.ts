@@ -3,13 +3,12 @@
 // back to its old length, a maildir keeps nothing half-written. Each case runs
 // in a private mount namespace (unshare -m) on a 256 KiB tmpfs.
 import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ours, tmp } from "../lib/harness.ts";
+import { ours, runSync, tmp } from "../lib/harness.ts";
 import { GID, UID } from "./fixtures/local-user.ts";
 
-const canUnshare = spawnSync("unshare", ["-m", "--propagation", "private", "true"]).status === 0;
+const canUnshare = runSync("unshare", ["-m", "--propagation", "private", "true"]).code === 0;
 
 function inTmpfs(script: string, message: string): { out: string; status: number | null } {
   const base = tmp("qts-full-");
@@ -25,12 +24,12 @@ function inTmpfs(script: string, message: string): { out: string; status: number
     `chown ${UID}:${GID} "$D"`,
     script.replaceAll("RUN", run),
   ].join("\n");
-  const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", sh], {
+  const r = runSync("unshare", ["-m", "--propagation", "private", "sh", "-c", sh], {
     env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin", D: mnt, MSG: msg },
-    encoding: "utf8",
+    extendEnv: false,
     timeout: 30_000,
   });
-  return { out: r.stdout + r.stderr, status: r.status };
+  return { out: r.stdout + r.stderr, status: r.code };
 }
 
 const big = `Subject: big\n\n${"y".repeat(99)}\n`.repeat(1500);

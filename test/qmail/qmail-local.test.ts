@@ -2,7 +2,6 @@
 // qmail-local against spec/qmail.md §4 and the TEST.deliver scenarios of §10,
 // run as an unprivileged uid (setpriv) on real homes, files and maildirs.
 import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -18,10 +17,10 @@ import {
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { flock, LOCK_EX } from "@qts/sys/flock";
-import { ours } from "../lib/harness.ts";
+import { ours, runSync } from "../lib/harness.ts";
 import { GID, injected, makeHome, runLocal, UID } from "./fixtures/local-user.ts";
 
-const hasPython = spawnSync("python3", ["-c", "import mailbox"]).status === 0;
+const hasPython = runSync("python3", ["-c", "import mailbox"]).code === 0;
 const FROMLINE = /^From alice@ex\.org [A-Z][a-z]{2} [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \d{4}\n/;
 
 function maildir(h: ReturnType<typeof makeHome>, name = "Maildir"): string {
@@ -97,7 +96,7 @@ describe("TEST.deliver scenarios (spec §10) against qmail-local", () => {
     h.put(".qmail", "./Maildir/\n");
     await runLocal(h, { message: "Subject: one\n\nbody 1\n" });
     await runLocal(h, { message: "Subject: two\n\nbody 2\n" });
-    const py = spawnSync(
+    const py = runSync(
       "python3",
       [
         "-c",
@@ -106,7 +105,7 @@ describe("TEST.deliver scenarios (spec §10) against qmail-local", () => {
           " m=md[k]; print(m['Subject'], m['Return-Path'], m['Delivered-To'], m.get_subdir(), repr(m.get_payload()))",
         join(h.dir, "Maildir"),
       ],
-      { encoding: "utf8", timeout: 20_000 },
+      { timeout: 20_000 },
     );
     expect(py.stderr).toBe("");
     expect(py.stdout).toBe(
@@ -312,13 +311,12 @@ describe(".qmail lines (§4.4)", () => {
   test("usage: wrong argument count, relative home, bad option: 100", async () => {
     const usage = "qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty\n";
     const h = makeHome();
-    const run = (args: string[]) =>
-      spawnSync("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ours("qmail-local"), ...args], { encoding: "utf8" });
-    expect(run(["a", "/", "c", "d", "e", "f", "g"])).toMatchObject({ status: 100, stdout: usage });
-    expect(run(["a", "/", "c", "d", "e", "f", "g", "h", "i"])).toMatchObject({ status: 100, stdout: usage });
-    expect(run(["a", "rel", "c", "d", "e", "f", "g", "h"])).toMatchObject({ status: 100, stdout: usage });
+    const run = (args: string[]) => runSync("/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", ours("qmail-local"), ...args]);
+    expect(run(["a", "/", "c", "d", "e", "f", "g"])).toMatchObject({ code: 100, stdout: usage });
+    expect(run(["a", "/", "c", "d", "e", "f", "g", "h", "i"])).toMatchObject({ code: 100, stdout: usage });
+    expect(run(["a", "rel", "c", "d", "e", "f", "g", "h"])).toMatchObject({ code: 100, stdout: usage });
     expect(run(["-x", "a", h.dir, "c", "d", "e", "f", "g", "h"])).toMatchObject({
-      status: 100,
+      code: 100,
       stdout: `qmail-local: illegal option -- x\n${usage}`,
     });
   });
@@ -644,14 +642,14 @@ describe("mbox (§4.5)", () => {
     const h = makeHome();
     await runLocal(h, { message: "Subject: one\n\nFrom me\nbye\n" });
     await runLocal(h, { message: "Subject: two\n\nno newline at end", sender: "" });
-    const py = spawnSync(
+    const py = runSync(
       "python3",
       [
         "-c",
         "import mailbox,sys\nfor m in mailbox.mbox(sys.argv[1]):\n print(m['Subject'], m.get_from()[:13], repr(m.get_payload()))",
         join(h.dir, "Mailbox"),
       ],
-      { encoding: "utf8", timeout: 20_000 },
+      { timeout: 20_000 },
     );
     expect(py.stderr).toBe("");
     expect(py.stdout).toBe("one alice@ex.org  '>From me\\nbye\\n'\ntwo MAILER-DAEMON 'no newline at end\\n'\n");
@@ -710,7 +708,7 @@ describe("maildir (§4.6)", () => {
   test("maildir without new/: temporary error, nothing left in tmp/", async () => {
     const h = makeHome();
     const d = maildir(h);
-    spawnSync("rmdir", [join(d, "new")]);
+    runSync("rmdir", [join(d, "new")]);
     h.put(".qmail", "./Maildir/\n");
     expect(await runLocal(h)).toEqual({ code: 111, out: "Temporary error on maildir delivery. (#4.3.0)\n" });
     expect(readdirSync(join(d, "tmp"))).toEqual([]);
@@ -725,18 +723,18 @@ describe("maildir (§4.6)", () => {
   }, 30_000);
 });
 
-const hasStrace = spawnSync("strace", ["-V"]).status === 0;
+const hasStrace = runSync("strace", ["-V"]).code === 0;
 
 describe.skipIf(!hasStrace)("durability, seen with strace", () => {
   function trace(h: ReturnType<typeof makeHome>): string[] {
     const out = join(h.dir, "../strace.out");
-    const r = spawnSync(
+    const r = runSync(
       "sh",
       [
         "-c",
         `exec strace -f -qq -e trace=openat,write,fsync,close,link,unlink,flock,ftruncate -o ${out} setpriv --reuid=${UID} --regid=${GID} --clear-groups ${ours("qmail-local")} -- joe ${h.dir} joe '' '' example.com a@b ./Mailbox < ${join(h.dir, "../m")}`,
       ],
-      { encoding: "utf8", timeout: 20_000 },
+      { timeout: 20_000 },
     );
     expect(r.stdout).toBe("did 1+0+0\n");
     return readFileSync(out, "utf8")

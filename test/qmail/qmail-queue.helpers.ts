@@ -2,7 +2,9 @@
 // Shared by the qmail-queue and qmail-queued tests: a temp qmail home, runs of
 // qmail-queue as any user with the message and envelope from files, and a
 // look at what landed in the queue.
-import { spawn, spawnSync } from "node:child_process";
+// qq() keeps node's spawnSync, the one direct use in the tests: its callers check the child's pid
+// (the qp in todo/ and the Received line), which execaSync does not report; bounded by its timeout.
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -16,7 +18,7 @@ import {
 import { join } from "node:path";
 import { date822 } from "@qts/qmail/lib/date822";
 import { getpwnam } from "@qts/sys/pwd";
-import { ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 
@@ -144,21 +146,18 @@ export function expectMessage(
 
 /** Starts <home>/bin/qmail-queued (as root: it drops to qmailq); resolves when its socket is there. */
 export async function startQueued(home: string): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: ["ignore", "ignore", "inherit"] });
+  const p = start(join(home, "bin/qmail-queued"), [], { stdio: ["ignore", "ignore", "inherit"] });
   const sock = join(home, "queued/socket");
   const up = await waitFor(() => existsSync(sock) && (statSync(sock).mode & 0o777) === 0o777, 5000);
   if (!up) {
     p.kill("SIGKILL");
     throw new Error("qmail-queued did not start");
   }
-  const exited = new Promise<void>((ok) => p.once("exit", () => ok()));
   return {
     pid: p.pid ?? 0,
     stop: async () => {
       p.kill("SIGTERM");
-      const t = setTimeout(() => p.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(t);
+      await p.wait(5000);
     },
   };
 }

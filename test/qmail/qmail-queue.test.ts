@@ -3,7 +3,7 @@
 // crash consistency. There is no C qmail to compare with: the expected bytes
 // are the spec's and qmail-queue.c's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -20,7 +20,7 @@ import {
 import { join } from "node:path";
 import { QP_SPACE } from "@qts/qmail/lib/qp";
 import { pipe } from "@qts/sys/pipe";
-import { BIN, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { BIN, ROOT, run, runSync, tmp, waitFor } from "../lib/harness.ts";
 import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
 
 let home: string;
@@ -131,10 +131,10 @@ describe("qmail-queue exit codes (spec §2.4)", () => {
     const e = tmp();
     writeFileSync(join(e, "env"), ENV);
     const efd = require("node:fs").openSync(join(e, "env"), "r");
-    const r = spawnSync(join(home, "bin/qmail-queue"), [], { stdio: [dfd, efd, "pipe"], timeout: 20_000 });
+    const r = runSync(join(home, "bin/qmail-queue"), [], { stdio: [dfd, efd, "pipe"], timeout: 20_000 });
     closeSync(dfd);
     closeSync(efd);
-    expect(r.status).toBe(54);
+    expect(r.code).toBe(54);
     nothingNew(before);
   });
 
@@ -236,7 +236,7 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
   });
 
   test("killed at each queue syscall in turn (strace fault injection): todo gets all or nothing", async () => {
-    if (spawnSync("strace", ["-V"]).status !== 0) {
+    if (runSync("strace", ["-V"]).code !== 0) {
       console.warn("skipped: no strace");
       return;
     }
@@ -256,7 +256,7 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
     for (const [point, committed] of points) {
       const sc = point.split(":")[0] as string;
       const before = todo(home);
-      const r = spawnSync(
+      const r = runSync(
         "sh",
         [
           "-c",
@@ -264,7 +264,12 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
         ],
         { input: MSG, timeout: 20_000 },
       );
-      expect({ point, status: r.status, signal: r.signal }).toEqual({ point, status: null, signal: "SIGKILL" });
+      // spawnSync's status: null when a signal ended it
+      expect({ point, status: r.signal ? null : r.code, signal: r.signal }).toEqual({
+        point,
+        status: null,
+        signal: "SIGKILL",
+      });
       const got = added(home, before);
       expect({ point, n: got.length }).toEqual({ point, n: committed ? 1 : 0 });
       for (const m of got) expect(m.todo.toString("latin1")).toMatch(/^u0\0p\d+\0Fa@b\.org\0Tc@d\.org\0Te@f\.org\0$/);
@@ -362,12 +367,12 @@ describe("qmail-queue as other users: through qmail-queued", () => {
     const daemonBefore = hwm(queued?.pid ?? 0);
     for (const as of ["", "setpriv --reuid=nobody --regid=nogroup --clear-groups "]) {
       const before = todo(home);
-      const r = spawnSync(
+      const r = runSync(
         "sh",
         ["-c", `head -c ${MB * 1000000} /dev/zero | ${as}/usr/bin/time -f %M ${home}/bin/qmail-queue 1<${env}`],
-        { encoding: "utf8", timeout: 120_000 },
+        { timeout: 120_000 },
       );
-      expect(r.status).toBe(0);
+      expect(r.code).toBe(0);
       const kb = Number(r.stderr.trim().split("\n").pop());
       expect(kb).toBeGreaterThan(0);
       expect(kb).toBeLessThan(150_000);
@@ -385,11 +390,11 @@ describe("qmail-queue as other users: through qmail-queued", () => {
     const [m] = todo(home).values();
     if (!m) throw new Error("empty queue");
     const n = ids("nobody");
-    const r = spawnSync("cat", [join(home, "queue/mess", String(BigInt(m.num) % 23n), m.num)], {
+    const r = runSync("cat", [join(home, "queue/mess", String(BigInt(m.num) % 23n), m.num)], {
       uid: n.uid,
       gid: n.gid,
     });
-    expect(r.status).not.toBe(0);
+    expect(r.code).not.toBe(0);
     mkdirSync(join(tmp(), "x"));
   });
 });

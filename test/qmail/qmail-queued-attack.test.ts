@@ -6,11 +6,11 @@
 // to leave junk it logs for ever. Real users (useradd, removed afterwards),
 // the real daemon.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { frameHeader } from "@qts/qmail/lib/queued-proto";
-import { waitFor } from "../lib/harness.ts";
+import { runSync, waitFor } from "../lib/harness.ts";
 import { added, datesBetween, ids, makeHome, qq, todo } from "./qmail-queue.helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -22,9 +22,9 @@ const PY = "/usr/bin/python3";
 const ENV = "Fm@x\0Tvictim-boss@y\0\0";
 
 function removeUsers(): void {
-  spawnSync("userdel", [MALLORY]);
-  spawnSync("userdel", [VICTIM]);
-  spawnSync("groupdel", [GROUP]);
+  runSync("userdel", [MALLORY]);
+  runSync("userdel", [VICTIM]);
+  runSync("groupdel", [GROUP]);
 }
 
 beforeAll(() => {
@@ -34,8 +34,8 @@ beforeAll(() => {
     ["useradd", ["-M", "-N", "-d", "/nonexistent", "-s", "/bin/sh", "-G", GROUP, MALLORY]],
     ["useradd", ["-M", "-N", "-d", "/nonexistent", "-s", "/bin/sh", "-G", GROUP, VICTIM]],
   ] as const) {
-    const r = spawnSync(cmd, args as unknown as string[], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+    const r = runSync(cmd, args as unknown as string[]);
+    if (r.code !== 0) throw new Error(`${cmd}: ${r.stderr}`);
   }
 });
 afterAll(removeUsers);
@@ -43,10 +43,10 @@ afterAll(removeUsers);
 /** Runs sh -c script as user, with the user's groups (setpriv --init-groups), bounded. */
 function as(user: string, script: string, args: string[] = []) {
   const u = ids(user);
-  return spawnSync(
+  return runSync(
     "setpriv",
     [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", "sh", "-c", script, "sh", ...args],
-    { encoding: "latin1", timeout: 20_000, env: { PATH: "/usr/bin:/bin" } },
+    { encoding: "latin1", timeout: 20_000, env: { PATH: "/usr/bin:/bin" }, extendEnv: false },
   );
 }
 
@@ -138,13 +138,13 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
   test("victim's 0666 file, hard-linked in by mallory, rewritten through the link, victim's name removed", async () => {
     const vdir = join(top, "victim-home");
     mkdirSync(vdir, { mode: 0o755 });
-    spawnSync("chown", [VICTIM, vdir]);
+    runSync("chown", [VICTIM, vdir]);
     const vfile = join(vdir, "notes");
-    expect(as(VICTIM, `umask 0; echo notes > ${vfile}`).status).toBe(0);
+    expect(as(VICTIM, `umask 0; echo notes > ${vfile}`).code).toBe(0);
     const name = dropName();
     const r = as(MALLORY, `ln ${vfile} ${drop}/${name} && cat ${attack} > ${drop}/${name}`);
     expect(r.stderr).toBe("");
-    expect(as(VICTIM, `rm -f ${vfile}`).status).toBe(0);
+    expect(as(VICTIM, `rm -f ${vfile}`).code).toBe(0);
     expect(lstatSync(join(drop, name)).nlink).toBe(1);
     const err = await drainOnce();
     expect(queuedAs(home, ids(VICTIM).uid)).toEqual([]);
@@ -154,9 +154,9 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
   test("victim's 0666 file in a directory mallory may write, rewritten and renamed in", async () => {
     const open = join(top, "open");
     mkdirSync(open, { mode: 0o777 });
-    spawnSync("chmod", ["0777", open]);
+    runSync("chmod", ["0777", open]);
     const vfile = join(open, "draft");
-    expect(as(VICTIM, `umask 0; echo draft > ${vfile}`).status).toBe(0);
+    expect(as(VICTIM, `umask 0; echo draft > ${vfile}`).code).toBe(0);
     const name = dropName();
     const r = as(MALLORY, `cat ${attack} > ${vfile} && mv ${vfile} ${drop}/${name}`);
     expect(r.stderr).toBe("");
@@ -169,10 +169,10 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
   test("a shared group directory (2775, umask 002): victim's 0664 file, rewritten by mallory and renamed in", async () => {
     const shared = join(top, "shared");
     mkdirSync(shared);
-    spawnSync("chgrp", [GROUP, shared]);
-    spawnSync("chmod", ["2775", shared]);
+    runSync("chgrp", [GROUP, shared]);
+    runSync("chmod", ["2775", shared]);
     const vfile = join(shared, "report");
-    expect(as(VICTIM, `umask 002; echo report > ${vfile}`).status).toBe(0);
+    expect(as(VICTIM, `umask 002; echo report > ${vfile}`).code).toBe(0);
     const name = dropName();
     const r = as(MALLORY, `cat ${attack} > ${vfile} && mv ${vfile} ${drop}/${name}`);
     expect(r.stderr).toBe("");
@@ -184,7 +184,7 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
 
   test("a victim's own drop file (0640, group qmail) is queued as the victim; root's and qmailq's are not", async () => {
     const name = dropName();
-    expect(as(VICTIM, `umask 027; cat ${attack} > ${drop}/${name}`).status).toBe(0);
+    expect(as(VICTIM, `umask 027; cat ${attack} > ${drop}/${name}`).code).toBe(0);
     const rootName = dropName();
     writeFileSync(join(drop, rootName), stream("Subject: root?\n\n"), { mode: 0o640 });
     const before = todo(home);
@@ -201,7 +201,7 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
         as(
           MALLORY,
           `umask 027; cat ${attack} > ${drop}/${name} && touch -d ${i ? "2400-01-01" : "1901-12-14"} ${drop}/${name}`,
-        ).status,
+        ).code,
       ).toBe(0);
     const before = todo(home);
     const t0 = Date.now();
@@ -338,7 +338,7 @@ describe("availability: one uid cannot make qmail-queued refuse another", () => 
       const before = todo(home);
       const name = dropName();
       writeFileSync(join(top(home), "vstream"), stream("Subject: dropped\n\n"));
-      expect(as(VICTIM, `umask 027; cat ${join(top(home), "vstream")} > ${home}/queued/drop/${name}`).status).toBe(0);
+      expect(as(VICTIM, `umask 027; cat ${join(top(home), "vstream")} > ${home}/queued/drop/${name}`).code).toBe(0);
       process.kill(d.pid, "SIGALRM");
       expect(await waitFor(() => added(home, before).length === 1, 10_000)).toBe(true);
       expect(openFds(d.pid)).toBeLessThan(200);
@@ -434,7 +434,7 @@ for i in range(100000):
       // rounds before it are over.
       for (let i = 0; i < 3; i++) {
         const before = todo(home);
-        expect(as(VICTIM, `umask 027; cat ${join(top(home), "vstream2")} > ${drop}/${dropName()}`).status).toBe(0);
+        expect(as(VICTIM, `umask 027; cat ${join(top(home), "vstream2")} > ${drop}/${dropName()}`).code).toBe(0);
         process.kill(d.pid, "SIGALRM");
         expect(await waitFor(() => added(home, before).length === 1, 10_000)).toBe(true);
       }
@@ -457,6 +457,6 @@ for i in range(100000):
         `qmail-queued: warning: unable to remove ${full}: not a regular file`,
       ].sort(),
     );
-    spawnSync("rm", ["-rf", join(drop, full)]);
+    runSync("rm", ["-rf", join(drop, full)]);
   });
 });

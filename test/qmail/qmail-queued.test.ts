@@ -3,7 +3,7 @@
 // when it is down, limits, its 24-hour death, a fuzzed parser; and QmailQueue's
 // in-process path.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -26,7 +26,7 @@ import { ADDR } from "@qts/qmail/lib/queue";
 import { Queued } from "@qts/qmail/lib/queued";
 import { frameHeader } from "@qts/qmail/lib/queued-proto";
 import fc from "fast-check";
-import { ROOT, waitFor } from "../lib/harness.ts";
+import { ROOT, runSync, start, waitFor } from "../lib/harness.ts";
 import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
 
 const MSG = "Subject: dropped\n\nbody\n";
@@ -34,7 +34,7 @@ const ENV = "Fa@b\0Tc@d\0\0";
 
 function asUser(user: string, cmd: string, args: string[]) {
   const u = ids(user);
-  return spawnSync(cmd, args, { uid: u.uid, gid: u.gid, encoding: "latin1", timeout: 10_000 });
+  return runSync(cmd, args, { uid: u.uid, gid: u.gid, encoding: "latin1", timeout: 10_000 });
 }
 
 describe("the drop directory, while qmail-queued is down", () => {
@@ -59,9 +59,9 @@ describe("the drop directory, while qmail-queued is down", () => {
       mode: "640",
     });
     // Nobody else can list the directory or read the file.
-    expect(asUser("nobody", "ls", [drop]).status).not.toBe(0);
-    expect(asUser("qmaild", "cat", [join(drop, name)]).status).not.toBe(0);
-    expect(asUser("qmaild", "rm", ["-f", join(drop, name)]).status).not.toBe(0);
+    expect(asUser("nobody", "ls", [drop]).code).not.toBe(0);
+    expect(asUser("qmaild", "cat", [join(drop, name)]).code).not.toBe(0);
+    expect(asUser("qmaild", "rm", ["-f", join(drop, name)]).code).not.toBe(0);
     expect(todo(home).size).toBe(0);
 
     const t0 = Date.now();
@@ -102,7 +102,7 @@ describe("the drop directory, while qmail-queued is down", () => {
     const nobodys = (path: string, data: string | Buffer) => {
       writeFileSync(path, data);
       chmodSync(path, 0o640);
-      spawnSync("chown", [`${nobody.uid}:${qmailIds(home).gid.qmail}`, path]);
+      runSync("chown", [`${nobody.uid}:${qmailIds(home).gid.qmail}`, path]);
     };
     const good = join(drop, `4242.${"a".repeat(32)}`);
     nobodys(good, stream);
@@ -117,7 +117,9 @@ describe("the drop directory, while qmail-queued is down", () => {
     writeFileSync(rootOwned, stream, { mode: 0o640 });
     // Partial files: a live writer's (this process) stays; a dead writer's, or one older than
     // 36 hours, goes.
-    const dead = spawnSync("true").pid;
+    const gone = start("true");
+    await gone.exited;
+    const dead = gone.pid;
     const liveTmp = join(drop, `t${process.pid}.${"e".repeat(32)}`);
     const deadTmp = join(drop, `t${dead}.${"f".repeat(32)}`);
     const oldTmp = join(drop, `t${process.pid}.${"0".repeat(32)}`);
@@ -404,13 +406,13 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
     `;
     const nobody = ids("nobody");
     const runAsNobody = () => {
-      const r = spawnSync(BUN, ["-e", script], {
+      const r = runSync(BUN, ["-e", script], {
         uid: nobody.uid,
         gid: nobody.gid,
         cwd: "/",
-        encoding: "utf8",
         timeout: 20_000,
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+        extendEnv: false,
       });
       return JSON.parse(r.stdout || "{}") as { code: number; pid: number };
     };
@@ -493,8 +495,8 @@ describe("qmail-queued the program", () => {
       const u = ids("qmailq").uid;
       expect(status).toMatch(new RegExp(`\\nUid:\\t${u}\\t${u}\\t${u}\\t${u}\\n`));
       expect(readFileSync(`/proc/${q.pid}/comm`, "utf8")).toBe("qmail-queued\n");
-      const second = spawnSync(join(home, "bin/qmail-queued"), [], { encoding: "utf8", timeout: 10_000 });
-      expect(second.status).toBe(111);
+      const second = runSync(join(home, "bin/qmail-queued"), [], { timeout: 10_000 });
+      expect(second.code).toBe(111);
       expect(second.stderr).toBe(`qmail-queued: fatal: unable to acquire ${home}/queued/lock: temporary failure\n`);
       // A drop file that appears while it runs is queued on SIGALRM.
       const drop = join(home, "queued/drop");
@@ -502,7 +504,7 @@ describe("qmail-queued the program", () => {
       const name = join(drop, `77.${"f".repeat(32)}`);
       writeFileSync(name, Buffer.concat([frameHeader(body.length), body, frameHeader(0), Buffer.from(ENV, "latin1")]));
       chmodSync(name, 0o640);
-      spawnSync("chown", [`${ids("nobody").uid}:${qmailIds(home).gid.qmail}`, name]);
+      runSync("chown", [`${ids("nobody").uid}:${qmailIds(home).gid.qmail}`, name]);
       process.kill(q.pid, "SIGALRM");
       expect(await waitFor(() => todo(home).size === 1, 5000)).toBe(true);
     } finally {
@@ -512,7 +514,7 @@ describe("qmail-queued the program", () => {
     const unreadable = join(home, "queued/drop", `78.${"0".repeat(32)}`);
     writeFileSync(unreadable, "x");
     chmodSync(unreadable, 0o600);
-    spawnSync("chown", [`${ids("nobody").uid}:${ids("nobody").gid}`, unreadable]);
+    runSync("chown", [`${ids("nobody").uid}:${ids("nobody").gid}`, unreadable]);
     const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     p.stderr?.on("data", (d) => {
@@ -582,18 +584,19 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
 
   test("qmail-smtpd as qmaild: a finished message is one drop file", async () => {
     const qd = ids("qmaild");
-    const r = spawnSync(join(home, "bin/qmail-smtpd"), [], {
+    const r = runSync(join(home, "bin/qmail-smtpd"), [], {
       uid: qd.uid,
       gid: qd.gid,
       input: `${HEAD}body\r\n.\r\nQUIT\r\n`,
       encoding: "latin1",
       timeout: 20_000,
       env: { PATH: process.env.PATH ?? "/bin:/usr/bin", TCPREMOTEIP: "10.1.2.3" },
+      extendEnv: false,
     });
     expect(r.stdout).toMatch(/\r\n250 ok \d+ qp \d+\r\n221 /);
     const names = readdirSync(drop);
     expect(names).toHaveLength(1);
-    spawnSync("rm", ["-f", join(drop, names[0] as string)]);
+    runSync("rm", ["-f", join(drop, names[0] as string)]);
   });
 
   test("qmail-smtpd as qmaild: client disconnect in DATA leaves nothing", async () => {
@@ -667,20 +670,20 @@ describe("the drop writer where O_TMPFILE is missing (t files)", () => {
   `;
   const runAsNobody = (end: string) => {
     const nobody = ids("nobody");
-    return spawnSync(BUN, ["-e", script(end)], {
+    return runSync(BUN, ["-e", script(end)], {
       uid: nobody.uid,
       gid: nobody.gid,
       cwd: "/",
-      encoding: "utf8",
       timeout: 20_000,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+      extendEnv: false,
     });
   };
 
   test("a partial t file is there while writing; an exit in the middle removes it", () => {
     const r = runAsNobody("process.exit(1);");
     expect(r.stdout).toBe("true\n");
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(readdirSync(drop)).toEqual([]);
   });
 
@@ -693,7 +696,7 @@ describe("the drop writer where O_TMPFILE is missing (t files)", () => {
       e.put(Buffer.from("x"));
       process.exit(e.abort(54) === 54 ? 0 : 8);
     `);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const names = readdirSync(drop);
     expect(names).toHaveLength(1);
     expect(names[0]).toMatch(/^\d+\.[0-9a-f]{32}$/);

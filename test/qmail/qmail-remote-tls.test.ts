@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { freePort, kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, kill, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -126,11 +126,12 @@ async function smtpd(cert?: string, env: Record<string, string> = {}, args: stri
   writeFileSync(qq, `#!/bin/sh\ncat > "${out}/msg.$$"\ncat <&1 > "${out}/env.$$"\n`, { mode: 0o755 });
   const port = await freePort();
   const logf = join(dir, "log");
-  const p = Bun.spawn([TCPSERVER, "-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), SMTPD, ...args], {
+  const p = start(TCPSERVER, ["-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), SMTPD, ...args], {
     stdin: "ignore",
     stdout: "ignore",
-    stderr: Bun.file(logf),
+    stderr: { file: logf },
     env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, QMAILQUEUE: qq, ...env },
+    extendEnv: false,
   });
   servers.push(p.pid);
   await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 5000);
@@ -156,17 +157,14 @@ function home(controls: Record<string, string>): string {
 }
 
 async function remote(h: string, env: Record<string, string> = {}, rcpt = "u@test.example") {
-  const p = Bun.spawn([REMOTE, "test.example", "a@me.test", rcpt], {
-    stdin: Buffer.from("Subject: tls\n\nhello\n"),
-    stdout: "pipe",
-    stderr: "pipe",
+  const r = await run(REMOTE, ["test.example", "a@me.test", rcpt], {
+    input: Buffer.from("Subject: tls\n\nhello\n"),
     env: { PATH: process.env.PATH ?? "", QMAILHOME: h, ...env },
+    extendEnv: false,
+    encoding: "latin1",
+    timeout: 30_000,
   });
-  const timer = setTimeout(() => p.kill(), 30_000);
-  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
-  await p.exited;
-  clearTimeout(timer);
-  return out;
+  return r.stdout;
 }
 
 const TLSLINE = /TLS: TLSv1\.[23] [A-Z0-9_-]+/;
@@ -233,9 +231,9 @@ describe("qmail-remote STARTTLS", () => {
   test("a handshake that fails: once more in plain text, and the report says so", async () => {
     // a server that offers STARTTLS, then answers the ClientHello with garbage; plain SMTP on the next connection
     const port = await freePort();
-    const py = Bun.spawn(
+    const py = start(
+      "python3",
       [
-        "python3",
         "-c",
         `
 import socket, sys
@@ -264,24 +262,13 @@ for n in range(2):
       { stdout: "pipe", stderr: "inherit" },
     );
     servers.push(py.pid);
-    const reader = py.stdout.getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const r = await reader.read();
-      if (r.done) break;
-      text += new TextDecoder().decode(r.value);
-    }
+    await py.until("ready", 20_000);
     const out = await remote(home({ smtproutes: `test.example:127.0.0.1:${port}\n` }));
     expect(out).toBe(
       "r\0K127.0.0.1 accepted message.\nTLS: the handshake failed; sent without TLS.\nRemote host said: 250 ok plain\n\0",
     );
-    const t = setTimeout(() => py.kill(), 5000);
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      text += new TextDecoder().decode(r.value);
-    }
-    clearTimeout(t);
+    await py.wait(5000);
+    const text = py.stdout();
     // the first connection ended at STARTTLS; the second never tried it
     expect(text).toContain("0 STARTTLS");
     expect(text).not.toContain("1 STARTTLS");
@@ -348,9 +335,9 @@ sys.exit(1)
 
   test("AUTH LOGIN when the server offers no PLAIN (a python server)", async () => {
     const port = await freePort();
-    const py = Bun.spawn(
+    const py = start(
+      "python3",
       [
-        "python3",
         "-c",
         `
 import socket, ssl, base64
@@ -383,26 +370,15 @@ c.close()
       { stdout: "pipe", stderr: "inherit" },
     );
     servers.push(py.pid);
-    const reader = py.stdout.getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const r = await reader.read();
-      if (r.done) break;
-      text += new TextDecoder().decode(r.value);
-    }
+    await py.until("ready", 20_000);
     const h = home({ smtproutes: `test.example:127.0.0.1:${port}\n`, remoteauth: `127.0.0.1|relayuser|pa|ss:word\n` });
     chmodSync(join(h, "control", "remoteauth"), 0o600);
     const out = await remote(h);
     expect(out).toMatch(
       /^r\0K127\.0\.0\.1 accepted message\.\nTLS: TLSv1\.3 \S+\.\nRemote host said: 250 ok login\n\0$/,
     );
-    const t = setTimeout(() => py.kill(), 5000);
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      text += new TextDecoder().decode(r.value);
-    }
-    clearTimeout(t);
+    await py.wait(5000);
+    const text = py.stdout();
     expect(text).toContain("cmd AUTH LOGIN\nuser relayuser\npass pa|ss:word\ncmd MAIL FROM:<a@me.test>\n");
   });
 

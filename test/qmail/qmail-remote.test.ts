@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { DataEncoder } from "@qts/qmail/lib/smtpremote";
 import fc from "fast-check";
-import { freePort, kill, ours, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, ours, runBytes, start, tmp, waitFor } from "../lib/harness.ts";
 import { startDns, type Zone } from "./fixtures/dnsserver.ts";
 
 // real processes on a shared 2-core machine: generous per-test bounds
@@ -25,18 +25,13 @@ function makeHome(controls: Record<string, string> = { me: "me.test" }): string 
 }
 
 async function remote(home: string, args: string[], message: string | Buffer, env: Record<string, string> = {}) {
-  const p = Bun.spawn([REMOTE, ...args], {
-    stdin: typeof message === "string" ? Buffer.from(message, "latin1") : message,
-    stdout: "pipe",
-    stderr: "pipe",
+  const r = await runBytes(REMOTE, args, {
+    input: typeof message === "string" ? Buffer.from(message, "latin1") : message,
     env: { PATH: process.env.PATH ?? "", QMAILHOME: home, ...env },
+    extendEnv: false,
+    timeout: 20000,
   });
-  const timer = setTimeout(() => p.kill(), 20000);
-  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
-  const err = await new Response(p.stderr).text();
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { out, err, code };
+  return { out: r.stdout.toString("latin1"), err: r.stderr.toString(), code: r.code };
 }
 
 type Replies = {
@@ -304,10 +299,11 @@ describe("qmail-remote reports", () => {
       srv.listen(0, "127.0.0.1", () => ok((srv.address() as { port: number }).port)),
     );
     const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n`, timeoutremote: "1\n" });
-    const p = Bun.spawn([REMOTE, ...A], {
-      stdin: Buffer.from("x\n"),
+    const p = start(REMOTE, A, {
+      input: Buffer.from("x\n"),
       stdout: "pipe",
       env: { PATH: process.env.PATH ?? "", QMAILHOME: home },
+      extendEnv: false,
     });
     let peak = 0;
     const poll = setInterval(() => {
@@ -316,7 +312,8 @@ describe("qmail-remote reports", () => {
         if (m) peak = Math.max(peak, Number(m[1]));
       } catch {}
     }, 50);
-    const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
+    await p.wait(60_000);
+    const out = p.stdout("latin1");
     clearInterval(poll);
     srv.close();
     expect(out).toBe("ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0");
@@ -333,9 +330,9 @@ describe("qmail-remote reports", () => {
 
   test("timeoutconnect: a connect that hangs is abandoned and recorded in tcpto", async () => {
     // a listener whose backlog is full drops SYNs: connect() hangs, on 127.0.0.1 only
-    const py = Bun.spawn(
+    const py = start(
+      "python3",
       [
-        "python3",
         "-c",
         `import socket, time, sys
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
@@ -352,9 +349,7 @@ time.sleep(30)`,
       { stdout: "pipe" },
     );
     try {
-      const reader = py.stdout.getReader();
-      const { value } = await reader.read();
-      const port = Number(new TextDecoder().decode(value).trim());
+      const port = Number((await py.until("\n", 20_000)).trim());
       const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n`, timeoutconnect: "1\n" });
       mkdirSync(join(home, "queue/lock"), { recursive: true });
       writeFileSync(join(home, "queue/lock/tcpto"), Buffer.alloc(1024));
@@ -366,7 +361,7 @@ time.sleep(30)`,
       expect([...t.subarray(0, 5)]).toEqual([127, 0, 0, 1, 1]);
       expect(Math.abs(t.readUInt32LE(8) - Date.now() / 1000)).toBeLessThan(10);
     } finally {
-      py.kill();
+      py.kill("SIGTERM");
     }
   });
 
@@ -521,7 +516,7 @@ describe("MX and A lookups", () => {
     const sinkPy = "/work/shared/bench/qmail/sink.py";
     if (!existsSync(sinkPy)) return;
     const port = await freePort();
-    const p = Bun.spawn(["python3", sinkPy, "--port", String(port)], { stdout: "ignore", stderr: "ignore" });
+    const p = start("python3", [sinkPy, "--port", String(port)], { stdout: "ignore", stderr: "ignore" });
     try {
       const home = makeHome({ me: "me.test", smtproutes: `:127.0.0.1:${port}\n` });
       let r = { out: "" };
@@ -531,7 +526,7 @@ describe("MX and A lookups", () => {
       }
       expect(r.out).toBe("r\0K127.0.0.1 accepted message.\nRemote host said: 250 ok queued\n\0");
     } finally {
-      p.kill();
+      p.kill("SIGTERM");
     }
   });
 
@@ -624,13 +619,15 @@ describe("qmail-remote into our qmail-smtpd under tcpserver", () => {
     writeFileSync(qq, `#!/bin/sh\ncat > "${dir}/out/msg.$$"\ncat <&1 > "${dir}/out/env.$$"\nexit 0\n`, { mode: 0o755 });
     const port = await freePort();
     const logf = join(dir, "ts.log");
-    const ts = Bun.spawn(
-      ["/usr/bin/tcpserver", "-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), ours("qmail-smtpd")],
+    const ts = start(
+      "/usr/bin/tcpserver",
+      ["-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), ours("qmail-smtpd")],
       {
         stdin: "ignore",
         stdout: "ignore",
-        stderr: Bun.file(logf),
+        stderr: { file: logf },
         env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, QMAILQUEUE: qq },
+        extendEnv: false,
       },
     );
     try {
@@ -651,7 +648,7 @@ describe("qmail-remote into our qmail-smtpd under tcpserver", () => {
         "Subject: trip\n\n.dot\n..two\nbare\ncr\n.\nMAIL FROM:<evil@x>\n.\nend\n",
       );
     } finally {
-      kill(ts.pid);
+      ts.kill();
     }
   });
 });

@@ -4,10 +4,9 @@
 // go through qmail-queued), qmail-inject. The acceptance scenarios D3, D4 and
 // D7 of spec/qmail.md §10.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kill, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { ROOT, run, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
 import { qmailIds } from "./qmail-send.helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -15,10 +14,9 @@ setDefaultTimeout(60_000);
 const NOBODY = 65534;
 let home: string;
 let meHome: string;
-let child: ChildProcess;
-let log = "";
+let child: Started;
 
-const lines = () => log.split("\n").filter((l) => l);
+const lines = () => (child ? child.all("latin1") : "").split("\n").filter((l) => l);
 const waitLine = (re: RegExp, from = 0) =>
   waitFor(
     () =>
@@ -53,14 +51,14 @@ beforeAll(async () => {
   const base = tmp("qts-e2e-");
   chmodSync(base, 0o755);
   home = join(base, "q");
-  const s = spawnSync(
+  const s = runSync(
     join(ROOT, "node_modules/.bin/bun"),
     [join(ROOT, "scripts/setup.ts"), "--home", home, "--hardlink"],
     {
-      encoding: "utf8",
+      timeout: 120_000,
     },
   );
-  expect(s.status).toBe(0);
+  expect(s.code).toBe(0);
   writeFileSync(join(home, "control/me"), "domain.test\n");
   writeFileSync(join(home, "control/locals"), "domain.test\n");
   meHome = join(base, "me");
@@ -75,24 +73,18 @@ beforeAll(async () => {
     `=me:nobody:${NOBODY}:${NOBODY}:${meHome}:::\n+:alias:${ids.alias}:${ids.nofiles}:${home}/alias:-::\n.\n`,
   );
   expect((await run(join(home, "bin/qmail-newu"), [])).code).toBe(0);
-  child = spawn(join(home, "bin/qmail-start"), ["./Maildir/"], {
+  child = start(join(home, "bin/qmail-start"), ["./Maildir/"], {
     cwd: "/",
     env: { PATH: `${join(home, "bin")}:/usr/bin:/bin` },
+    extendEnv: false,
     stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (d: Buffer) => {
-    log += d.toString("latin1");
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    log += d.toString("latin1");
   });
   expect(await waitLine(/^status: local 0\/10 remote 0\/20$/)).toBe(true);
 });
 
 afterAll(async () => {
-  kill(child.pid, "SIGTERM");
-  await waitFor(() => child.exitCode !== null, 8000);
-  kill(child.pid, "SIGKILL");
+  child.kill("SIGTERM");
+  await child.wait(8000);
 });
 
 describe("qmail-send with the real programs", () => {
@@ -176,14 +168,14 @@ describe("qmail-send with the real programs", () => {
     writeFileSync(join(dir, "msg"), "Subject: 8bit\n\nbody\n");
     writeFileSync(join(dir, "env"), Buffer.from("Fs\xe9\xff@x.org\0TA\xe9\xff@domain.test\0\0", "latin1"));
     const n = lines().length;
-    const q = spawnSync(
+    const q = runSync(
       "/bin/sh",
       ["-c", 'exec "$0" < "$1" 1< "$2"', join(home, "bin/qmail-queue"), join(dir, "msg"), join(dir, "env")],
       {
         timeout: 20_000,
       },
     );
-    expect(q.status).toBe(0);
+    expect(q.code).toBe(0);
     // The log shows bytes outside 33..126 as "_" (logsafe). Wait for this delivery's own success line:
     // the previous test's last one may still be logged after n.
     const start = /^starting delivery (\d+): msg \d+ to local A__@domain\.test$/;

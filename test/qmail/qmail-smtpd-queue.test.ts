@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
-import { freePort, kill, waitFor } from "../lib/harness.ts";
+import { freePort, run, start, waitFor } from "../lib/harness.ts";
 import { added, makeHome, startQueued, todo } from "./qmail-queue.helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -25,13 +25,13 @@ const session =
 describe("qmail-smtpd into the real queue", () => {
   test("as root: in-process queue, 250 only once todo/ holds the message", async () => {
     const before = todo(home);
-    const p = Bun.spawn([join(home, "bin/qmail-smtpd")], {
-      stdin: Buffer.from(session),
-      stdout: "pipe",
+    const p = await run(join(home, "bin/qmail-smtpd"), [], {
+      input: Buffer.from(session),
       env: { PATH: process.env.PATH ?? "", TCPREMOTEIP: "10.9.8.7", TCPLOCALHOST: "mx.test.example" },
+      extendEnv: false,
     });
-    const out = await new Response(p.stdout).text();
-    expect(await p.exited).toBe(0);
+    const out = p.stdout;
+    expect(p.code).toBe(0);
     expect(out).toMatch(/354 go ahead\r\n250 ok \d+ qp \d+\r\n221 test\.example\r\n$/);
     const m = added(home, before);
     expect(m.length).toBe(1);
@@ -55,9 +55,9 @@ describe("qmail-smtpd into the real queue", () => {
     const before = todo(home);
     const port = await freePort();
     const logf = join(home, "..", "ts.log");
-    const ts = Bun.spawn(
+    const ts = start(
+      "/usr/bin/tcpserver",
       [
-        "/usr/bin/tcpserver",
         "-v",
         "-R",
         "-H",
@@ -70,7 +70,13 @@ describe("qmail-smtpd into the real queue", () => {
         String(port),
         join(home, "bin/qmail-smtpd"),
       ],
-      { stdin: "ignore", stdout: "ignore", stderr: Bun.file(logf), env: { PATH: process.env.PATH ?? "" } },
+      {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: { file: logf },
+        env: { PATH: process.env.PATH ?? "" },
+        extendEnv: false,
+      },
     );
     try {
       await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 5000);
@@ -93,7 +99,7 @@ describe("qmail-smtpd into the real queue", () => {
       );
       expect(m[0]?.mess.toString("latin1")).toMatch(/^Received: \(qmail \d+ invoked from network\); /);
     } finally {
-      kill(ts.pid);
+      ts.kill();
     }
   });
 });

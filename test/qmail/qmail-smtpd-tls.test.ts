@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, kill, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -123,11 +123,12 @@ async function serve(
 ): Promise<Server> {
   const port = await freePort();
   const logf = join(h.dir, "tcpserver.log");
-  const p = Bun.spawn([prog, "-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), SMTPD, ...args], {
+  const p = start(prog, ["-v", "-R", "-H", "-l", "0", "127.0.0.1", String(port), SMTPD, ...args], {
     stdin: "ignore",
     stdout: "ignore",
-    stderr: Bun.file(logf),
+    stderr: { file: logf },
     env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq, ...env },
+    extendEnv: false,
   });
   servers.push(p.pid);
   await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 5000);
@@ -650,12 +651,12 @@ c.s.close()
 describe("the plain path", () => {
   test("without servercert.pem or a checkpassword program: the classic EHLO, STARTTLS and AUTH unimplemented", async () => {
     const h = makeHome(false);
-    const r = Bun.spawn([SMTPD], {
-      stdin: Buffer.from("EHLO x\r\nSTARTTLS\r\nAUTH PLAIN\r\nQUIT\r\n"),
-      stdout: "pipe",
+    const r = await run(SMTPD, [], {
+      input: Buffer.from("EHLO x\r\nSTARTTLS\r\nAUTH PLAIN\r\nQUIT\r\n"),
       env: { QMAILHOME: h.dir, QMAILQUEUE: h.qq },
+      extendEnv: false,
     });
-    const out = await new Response(r.stdout).text();
+    const out = r.stdout;
     expect(out).toBe(
       "220 test.example ESMTP\r\n250-test.example\r\n250-PIPELINING\r\n250-SIZE 0\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n" +
         "502 unimplemented (#5.5.1)\r\n502 unimplemented (#5.5.1)\r\n221 test.example\r\n",
@@ -696,15 +697,13 @@ describe("service/submission and service/smtps (scripts/services.ts --submission
     // run both as supervise would (QMAILQUEUE: the test's queue stand-in)
     const env = { PATH: process.env.PATH ?? "", QMAILQUEUE: h.qq };
     for (const svc of ["submission", "smtps"]) {
-      const p = Bun.spawn(
-        [
-          "sh",
-          "-c",
-          `sed 's|^exec env - |exec env - QMAILQUEUE="$QMAILQUEUE" |' ./run > ./run.test && exec sh ./run.test`,
-        ],
+      const p = start(
+        "sh",
+        ["-c", `sed 's|^exec env - |exec env - QMAILQUEUE="$QMAILQUEUE" |' ./run > ./run.test && exec sh ./run.test`],
         {
           cwd: join(S, svc),
           env,
+          extendEnv: false,
           stdout: "ignore",
           stderr: "ignore",
         },

@@ -8,7 +8,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { cdbBuild } from "@qts/cdb/cdb";
 import fc from "fast-check";
-import { freePort, kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, kill, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 // real processes on a shared 2-core machine: generous per-test bounds
 setDefaultTimeout(30_000);
@@ -52,17 +52,14 @@ function queued(h: Home): { msg: string; env: string }[] {
 
 /** Runs qmail-smtpd on pipes: input, then EOF. */
 async function session(h: Home, input: string | Buffer, env: Record<string, string> = {}) {
-  const p = Bun.spawn([SMTPD], {
-    stdin: typeof input === "string" ? Buffer.from(input, "latin1") : input,
-    stdout: "pipe",
-    stderr: "pipe",
+  const r = await run(SMTPD, [], {
+    input: typeof input === "string" ? Buffer.from(input, "latin1") : input,
     env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq, TCPREMOTEIP: "10.1.2.3", ...env },
+    extendEnv: false,
+    encoding: "latin1",
+    timeout: 15000,
   });
-  const timer = setTimeout(() => p.kill(), 15000);
-  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { out, code };
+  return { out: r.stdout, code: r.code };
 }
 
 const GREET = "220 test.example ESMTP\r\n";
@@ -529,11 +526,12 @@ async function tcpserver(
 ): Promise<Server> {
   const port = await freePort();
   const logf = join(h.dir, "tcpserver.log");
-  const p = Bun.spawn([prog, "-v", "-R", "-H", "-l", "0", ...opts, "127.0.0.1", String(port), SMTPD], {
+  const p = start(prog, ["-v", "-R", "-H", "-l", "0", ...opts, "127.0.0.1", String(port), SMTPD], {
     stdin: "ignore",
     stdout: "ignore",
-    stderr: Bun.file(logf),
+    stderr: { file: logf },
     env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq, ...env },
+    extendEnv: false,
   });
   servers.push(p.pid);
   await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 5000);

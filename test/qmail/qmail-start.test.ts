@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chownSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ours, run, waitFor } from "../lib/harness.ts";
+import { ours, run, runSync, waitFor } from "../lib/harness.ts";
 import { inject, makeHome, startQmail } from "./qmail-send.helpers.ts";
 
 setDefaultTimeout(30_000);
@@ -126,9 +125,9 @@ describe("qmail-start", () => {
     for (const u of ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]) ids += `user ${u} ${all}\n`;
     for (const g of ["qmail", "nofiles"]) ids += `group ${g} ${all}\n`;
     writeFileSync(join(h.dir, "bin/.qmail-ids"), ids);
-    spawnSync("chown", ["-R", `${all}:${all}`, join(h.dir, "queue")]);
+    runSync("chown", ["-R", `${all}:${all}`, join(h.dir, "queue")]);
     const id = inject(h, "me@domain", ["ok@domain"], "Subject: one\n\n", { trigger: false });
-    spawnSync("chown", ["-R", `${all}:${all}`, join(h.dir, "queue")]);
+    runSync("chown", ["-R", `${all}:${all}`, join(h.dir, "queue")]);
     const q = startQmail(h, ["./Mailbox"], {}, ["setpriv", `--reuid=${all}`, `--regid=${all}`, "--clear-groups"]);
     try {
       expect(await q.waitLine(new RegExp(`^end msg ${id}$`))).toBe(true);

@@ -4,14 +4,13 @@
 // written here, and ours against ours; qmail-newmrh and morercpthosts.cdb in qmail-qmtpd and
 // qmail-smtpd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
 import { NetIn, Quit } from "@qts/qmail/lib/netstring";
 import { pipe } from "@qts/sys/pipe";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, ours, run, runSync, runSyncBytes, start, tmp, waitFor } from "../lib/harness.ts";
 
 // ---------------------------------------------------------------- an independent netstring codec
 
@@ -89,8 +88,9 @@ function accepted(h: Home): { msg: string; env: string }[] {
 }
 
 function runServer(prog: string, h: Home, input: Buffer, env: Record<string, string> = {}) {
-  const r = spawnSync(ours(prog), [], {
+  const r = runSyncBytes(ours(prog), [], {
     input,
+    extendEnv: false,
     env: {
       PATH: "/usr/bin:/bin",
       QMAILHOME: h.dir,
@@ -102,7 +102,7 @@ function runServer(prog: string, h: Home, input: Buffer, env: Record<string, str
     },
     timeout: 30000,
   });
-  return { code: r.status, out: r.stdout.toString("latin1"), err: r.stderr.toString("latin1") };
+  return { code: r.code, out: r.stdout.toString("latin1"), err: r.stderr.toString("latin1") };
 }
 
 const RECEIVED = /^Received: from client\.example \(10\.0\.0\.7\)\n {2}by server\.example with (QMTP|QMQP); [^\n]+\n/;
@@ -115,8 +115,8 @@ function qmtpHome(): Home {
   const h = home();
   writeFileSync(join(h.dir, "control/rcpthosts"), "example.org\n");
   writeFileSync(join(h.dir, "control/morercpthosts"), "# more\nMore.Example  \n\n.sub.more.example\t\n");
-  const r = spawnSync(ours("qmail-newmrh"), [], { env: { QMAILHOME: h.dir }, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
+  const r = runSync(ours("qmail-newmrh"), [], { env: { QMAILHOME: h.dir }, extendEnv: false });
+  if (r.code !== 0) throw new Error(r.stderr);
   return h;
 }
 
@@ -294,17 +294,15 @@ describe("qmail-newmrh", () => {
     expect(c.get(Buffer.from("More.Example"))).toBeUndefined();
     expect(c.get(Buffer.from("# more"))).toBeUndefined();
     expect(c.get(Buffer.from(""))).toBeUndefined();
-    expect(spawnSync("stat", ["-c", "%a", join(h.dir, "control/morercpthosts.cdb")], { encoding: "utf8" }).stdout).toBe(
-      "644\n",
-    );
+    expect(runSync("stat", ["-c", "%a", join(h.dir, "control/morercpthosts.cdb")]).stdout).toBe("644\n");
     expect(existsSync(join(h.dir, "control/morercpthosts.tmp"))).toBe(false);
   });
 
   test("no control/morercpthosts: 111 with the C's message, the old cdb kept", () => {
     const h = qmtpHome();
     unlinkSync(join(h.dir, "control/morercpthosts"));
-    const r = spawnSync(ours("qmail-newmrh"), [], { env: { QMAILHOME: h.dir }, encoding: "utf8" });
-    expect({ code: r.status, err: r.stderr }).toEqual({
+    const r = runSync(ours("qmail-newmrh"), [], { env: { QMAILHOME: h.dir }, extendEnv: false });
+    expect({ code: r.code, err: r.stderr }).toEqual({
       code: 111,
       err: "qmail-newmrh: fatal: unable to read control/morercpthosts: file does not exist\n",
     });
@@ -315,9 +313,10 @@ describe("qmail-newmrh", () => {
     const h = qmtpHome();
     writeFileSync(join(h.dir, "control/me"), "server.example\n");
     const session = (rcpts: string[]) =>
-      spawnSync(ours("qmail-smtpd"), [], {
+      runSync(ours("qmail-smtpd"), [], {
         input: `HELO x\r\nMAIL FROM:<a@b>\r\n${rcpts.map((r) => `RCPT TO:<${r}>\r\n`).join("")}QUIT\r\n`,
         env: { QMAILHOME: h.dir, QMAILQUEUE: h.qq, TCPREMOTEIP: "10.0.0.7" },
+        extendEnv: false,
         encoding: "latin1",
       }).stdout.split("\r\n");
     const lines = session([
@@ -482,10 +481,11 @@ describe("qmail-qmqpc", () => {
     expect((await qmqpc(h, [ip], "m\n", "Xa@b\0\0")).code).toBe(91);
     expect((await qmqpc(h, [ip], "m\n", "Fa@b\0Tc@d")).code).toBe(91);
     unlinkSync(join(h.dir, "control/qmqpservers"));
-    const r = spawnSync("/bin/sh", ["-c", 'exec "$0" </dev/null 1</dev/null', ours("qmail-qmqpc")], {
+    const r = runSync("/bin/sh", ["-c", 'exec "$0" </dev/null 1</dev/null', ours("qmail-qmqpc")], {
       env: { QMAILHOME: h.dir },
+      extendEnv: false,
     });
-    expect(r.status).toBe(55);
+    expect(r.code).toBe(55);
   });
 });
 
@@ -495,11 +495,12 @@ describe("ours against ours: qmail-qmqpc -> tcpserver -> qmail-qmqpd", () => {
   const h = home();
   beforeAll(async () => {
     const logf = join(h.dir, "tcpserver.log");
-    const p = Bun.spawn(["/usr/bin/tcpserver", "-v", "-R", "-H", "-l", "0", ip, "628", ours("qmail-qmqpd")], {
+    const p = start("/usr/bin/tcpserver", ["-v", "-R", "-H", "-l", "0", ip, "628", ours("qmail-qmqpd")], {
       stdin: "ignore",
       stdout: "ignore",
-      stderr: Bun.file(logf),
+      stderr: { file: logf },
       env: { PATH: "/usr/bin:/bin", QMAILHOME: h.dir, QMAILQUEUE: h.qq },
+      extendEnv: false,
     });
     pid = p.pid;
     await waitFor(() => existsSync(logf) && readFileSync(logf, "latin1").includes("status: 0/"), 10000);

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 import { describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { IDS_FILE, nssIds, parseIds, qmailIds } from "@qts/qmail/lib/ids";
 import { getpwnam } from "@qts/sys/pwd";
-import { ROOT, run, tmp } from "../lib/harness.ts";
+import { ROOT, run, runSync, tmp } from "../lib/harness.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const SETUP = join(ROOT, "scripts/setup.ts");
@@ -117,26 +116,25 @@ describe("setup", () => {
     const home = join(top, "qmail");
     const nobody = getpwnam("nobody");
     if (!nobody) throw new Error("no nobody user");
-    const r = spawnSync(BUN, [SETUP, "--home", home, "--hardlink"], {
+    const r = runSync(BUN, [SETUP, "--home", home, "--hardlink"], {
       uid: nobody.uid,
       gid: nobody.gid,
       cwd: "/",
-      encoding: "utf8",
       timeout: 60_000,
     });
     expect(r.stdout).toBe(`setup: ${home} ready\n`);
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     expect(parseIds(readFileSync(join(home, "bin", IDS_FILE), "utf8")).uid.qmailq).toBe(nobody.uid);
     check(join(home, "queue/todo"), nobody.uid, nobody.gid, 0o750);
     check(join(home, "queued/drop"), nobody.uid, nobody.gid, 0o3733);
     const env = join(top, "env");
     writeFileSync(env, "Fa@b\0Tc@d\0\0");
-    const q = spawnSync("sh", ["-c", `echo hi | ${home}/bin/qmail-queue 1<${env}`], {
+    const q = runSync("sh", ["-c", `echo hi | ${home}/bin/qmail-queue 1<${env}`], {
       uid: nobody.uid,
       gid: nobody.gid,
       timeout: 20_000,
     });
-    expect(q.status).toBe(0);
+    expect(q.code).toBe(0);
     expect(readdirSync(join(home, "queue/todo"))).toHaveLength(1);
   }, 60_000);
 

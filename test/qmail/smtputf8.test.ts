@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 import { havePostfix, type Postfix, startPostfix } from "../lib/postfix.ts";
 import { GID, makeHome, runLocal, UID } from "./fixtures/local-user.ts";
 
@@ -40,16 +40,14 @@ function queued(out: string): { msg: string; env: string }[] {
 }
 
 async function smtpd(h: ReturnType<typeof qhome>, input: string) {
-  const p = Bun.spawn([ours("qmail-smtpd")], {
-    stdin: Buffer.from(input, "latin1"),
-    stdout: "pipe",
+  const r = await run(ours("qmail-smtpd"), [], {
+    input: Buffer.from(input, "latin1"),
     env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq, TCPREMOTEIP: "127.0.0.1" },
+    extendEnv: false,
+    encoding: "latin1",
+    timeout: 15000,
   });
-  const timer = setTimeout(() => p.kill(), 15000);
-  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
-  await p.exited;
-  clearTimeout(timer);
-  return out;
+  return r.stdout;
 }
 
 describe("qmail-smtpd: SMTPUTF8", () => {
@@ -95,16 +93,18 @@ describe("qmail-local: a UTF-8 local part", () => {
 });
 
 async function remote(dir: string, args: string[], env: Record<string, string> = {}) {
-  const p = Bun.spawn([ours("qmail-remote"), ...args.map((a) => Buffer.from(a, "latin1").toString("utf8"))], {
-    stdin: Buffer.from("Subject: utf8\n\nhi\n"),
-    stdout: "pipe",
-    env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, ...env },
-  });
-  const timer = setTimeout(() => p.kill(), 30000);
-  const out = Buffer.from(await new Response(p.stdout).arrayBuffer()).toString("latin1");
-  await p.exited;
-  clearTimeout(timer);
-  return out;
+  const r = await run(
+    ours("qmail-remote"),
+    args.map((a) => Buffer.from(a, "latin1").toString("utf8")),
+    {
+      input: Buffer.from("Subject: utf8\n\nhi\n"),
+      env: { PATH: process.env.PATH ?? "", QMAILHOME: dir, ...env },
+      extendEnv: false,
+      encoding: "latin1",
+      timeout: 30000,
+    },
+  );
+  return r.stdout;
 }
 
 describe("qmail-remote: SMTPUTF8", () => {
@@ -167,17 +167,12 @@ describe.skipIf(!havePostfix())("against Postfix with smtputf8_enable", () => {
 
   test("Postfix to our qmail-smtpd: it sends SMTPUTF8, we queue the UTF-8 envelope", async () => {
     const h = qhome({ me: "q.test", rcpthosts: "q.test\n" });
-    const srv = Bun.spawn([ours("tcpserver"), "-1", "-RHl0", "127.0.0.1", "0", ours("qmail-smtpd")], {
+    const srv = start(ours("tcpserver"), ["-1", "-RHl0", "127.0.0.1", "0", ours("qmail-smtpd")], {
       stdio: ["ignore", "pipe", "ignore"],
       env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: h.qq },
+      extendEnv: false,
     });
-    const reader = srv.stdout.getReader();
-    const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
-    const port = Number(
-      Buffer.from(first?.value ?? [])
-        .toString()
-        .trim(),
-    );
+    const port = Number((await srv.until("\n", 5000)).trim());
     const pf = await startPostfix({ domain: "pf.test", smtputf8: true, relayPort: port });
     postfixes.push(pf);
     const py = `
@@ -192,7 +187,7 @@ print("sent")
     expect(r.stdout).toBe("sent\n");
     // complete once the envelope's final NUL is there
     const got = await waitFor(() => queued(h.out).find((q) => q.env.endsWith("\0\0")), 30_000);
-    kill(srv.pid, "SIGTERM");
+    srv.kill("SIGTERM");
     expect(got?.env).toBe(`F${UNI}@py.test\0T${JOSE}@q.test\0\0`);
     expect(got?.msg).toMatch(/^Received: from unknown \(HELO pf\.test\) \(127\.0\.0\.1\)\n {2}by 0 with UTF8SMTP; /);
     expect(got?.msg).toContain(`Subject: ${u8("über")}\n`);

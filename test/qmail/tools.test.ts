@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { freePort, kill, ours, readUntil, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, kill, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 import { type DnsServer, startDns } from "./fixtures/dnsserver.ts";
 import { injections, qqHome } from "./fixtures/qq.ts";
 
@@ -40,9 +40,10 @@ describe("tcp-env", () => {
     extraEnv: Record<string, string>,
   ): Promise<{ out: string; clientPort: number }> {
     const port = await freePort();
-    const p = Bun.spawn(
-      [ours("tcpserver"), "-RHl0", "127.0.0.1", String(port), "env", "-u", "PROTO", ours("tcp-env"), ...args],
-      { env: { PATH: "/usr/bin:/bin", ...extraEnv }, stdout: "ignore", stderr: "pipe" },
+    const p = start(
+      ours("tcpserver"),
+      ["-RHl0", "127.0.0.1", String(port), "env", "-u", "PROTO", ours("tcp-env"), ...args],
+      { env: { PATH: "/usr/bin:/bin", ...extraEnv }, extendEnv: false, stdout: "ignore", stderr: "pipe" },
     );
     started.push(p.pid);
     const sock = await waitFor(
@@ -59,7 +60,7 @@ describe("tcp-env", () => {
     const chunks: Buffer[] = [];
     sock.on("data", (d) => chunks.push(d as Buffer));
     await new Promise((ok) => sock.once("close", ok));
-    kill(p.pid);
+    p.kill();
     return { out: Buffer.concat(chunks).toString(), clientPort };
   }
 
@@ -356,9 +357,14 @@ describe("maildirwatch", () => {
       "\x1b[;H\x1b[;J" +
       "FROM <alice@x.org> TO <joe@example.com>\n\x1b[1mFrom: Alice / <alice@x.org>\x1b[0m\nfirst//hello/\n\n" +
       "FROM ? TO <?>\nsecond//folded//body//\n\n";
-    const p = Bun.spawn([ours("maildirwatch")], { env: { MAILDIR: md }, stdout: "pipe", stderr: "pipe" });
-    const got = await readUntil(p.stdout, "body//\n\n", 10_000);
-    kill(p.pid);
+    const p = start(ours("maildirwatch"), [], {
+      env: { MAILDIR: md },
+      extendEnv: false,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const got = await p.until("body//\n\n", 10_000);
+    p.kill();
     await p.exited;
     expect(got).toBe(want);
     // The same on a terminal (a pty from python's openpty; the line discipline turns LF into CR LF).

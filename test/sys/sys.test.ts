@@ -12,7 +12,7 @@ import { getgrgid, getgrnam, getgrouplist, getpwnam, getpwuid } from "@qts/sys/p
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 import { socketpair } from "@qts/sys/socketpair";
 import { UnixDgram } from "@qts/sys/unixdgram";
-import { kill, ROOT, readUntil, run, tmp } from "../lib/harness.ts";
+import { ROOT, run, start, tmp } from "../lib/harness.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const FIX = join(import.meta.dir, "fixtures");
@@ -132,15 +132,15 @@ describe("flock", () => {
   test("a second process cannot take the lock: temporary failure", async () => {
     const d = tmp();
     const lock = join(d, "lock");
-    const holder = Bun.spawn([BUN, join(FIX, "flock.ts"), lock], { stdin: "pipe", stdout: "pipe" });
+    const holder = start(BUN, [join(FIX, "flock.ts"), lock], { stdin: "pipe", stdout: "pipe" });
     try {
-      expect(await readUntil(holder.stdout, "\n")).toBe("locked\n");
+      expect(await holder.until("\n")).toBe("locked\n");
       const r = await run(BUN, [join(FIX, "flock.ts"), lock], { stdin: "ignore" });
       expect(r).toMatchObject({ code: 1, stdout: "failed: temporary failure\n" });
     } finally {
-      holder.stdin.end();
+      holder.end();
       await Promise.race([holder.exited, Bun.sleep(3000)]);
-      kill(holder.pid);
+      holder.kill();
     }
     const again = await run(BUN, [join(FIX, "flock.ts"), lock], { stdin: "ignore" });
     expect(again.stdout).toBe("locked\n");
@@ -174,9 +174,9 @@ describe("passwd and group through NSS", () => {
 describe("process name and title", () => {
   test("prctl name shows in /proc/PID/comm; the argv rewrite shows in cmdline", async () => {
     const title = "readproctitle service errors: ..........";
-    const p = Bun.spawn([BUN, join(FIX, "procname.ts"), "qmail-send", title, ".".repeat(200)], { stdout: "pipe" });
+    const p = start(BUN, [join(FIX, "procname.ts"), "qmail-send", title, ".".repeat(200)], { stdout: "pipe" });
     try {
-      const first = await readUntil(p.stdout, "\n");
+      const first = await p.until("\n");
       expect(first.startsWith("ready ")).toBe(true);
       expect(readFileSync(`/proc/${p.pid}/comm`, "utf8")).toBe("qmail-send\n");
       const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, "latin1");
@@ -185,9 +185,9 @@ describe("process name and title", () => {
       expect(ps.stdout.startsWith("qmail-send")).toBe(true);
       expect(ps.stdout).toContain(title);
     } finally {
-      kill(p.pid, "SIGTERM");
+      p.kill("SIGTERM");
       await Promise.race([p.exited, Bun.sleep(3000)]);
-      kill(p.pid);
+      p.kill();
     }
   });
 
@@ -223,9 +223,9 @@ describe("unix datagram socket", () => {
   test("sends a datagram a python reader receives intact", async () => {
     const d = tmp();
     const sock = join(d, "log");
-    const py = Bun.spawn(
+    const py = start(
+      "python3",
       [
-        "python3",
         "-c",
         "import socket,sys;s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM);s.bind(sys.argv[1]);print('ready',flush=True);s.settimeout(5);print(repr(s.recv(4096)),flush=True)",
         sock,
@@ -233,15 +233,15 @@ describe("unix datagram socket", () => {
       { stdout: "pipe" },
     );
     try {
-      const reader = py.stdout.getReader();
-      expect(await readUntil(py.stdout, "ready\n", 5000, reader)).toBe("ready\n");
+      expect(await py.until("ready\n", 5000)).toBe("ready\n");
       const u = new UnixDgram(sock);
       u.send("<22>qmail: 1234.5678 hello\x01");
       u.close();
-      const out = await readUntil(py.stdout, "\n", 5000, py.stdout.getReader());
+      // what came after the ready line
+      const out = (await py.until(/^ready\n.*\n/s, 5000)).slice("ready\n".length);
       expect(out).toBe("b'<22>qmail: 1234.5678 hello\\x01'\n");
     } finally {
-      kill(py.pid);
+      py.kill();
     }
   });
   test("connect to a missing socket fails with the errno", () => {

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
-import { kill, original, ours, run, tmp } from "../lib/harness.ts";
+import { kill, original, ours, run, start, tmp } from "../lib/harness.ts";
 
 function impls(name: string): [string, string][] {
   const list: [string, string][] = [["ours", ours(name)]];
@@ -37,20 +37,14 @@ describe.each(impls("tcpserver"))("tcpserver (%s): bytes that are not UTF-8", (_
     const rules = Buffer.from('127.0.0.1:allow,R="\xe9\xff"\n', "latin1");
     const t = await run(TCPRULES, [join(d, "r.cdb"), join(d, "r.tmp")], { input: rules });
     expect(t.code).toBe(0);
-    const proc = Bun.spawn(
-      ["sh", "-c", `${SETUP}; exec env "$(printf 'Y\\377')=1" ${bin} -1 -x r.cdb 127.0.0.1 0 ${CHILD}`],
-      { stdio: ["ignore", "pipe", "ignore"], env: { PATH: "/usr/bin:/bin" }, cwd: d },
+    const proc = start(
+      "sh",
+      ["-c", `${SETUP}; exec env "$(printf 'Y\\377')=1" ${bin} -1 -x r.cdb 127.0.0.1 0 ${CHILD}`],
+      { stdio: ["ignore", "pipe", "ignore"], env: { PATH: "/usr/bin:/bin" }, extendEnv: false, cwd: d },
     );
     started.push(proc.pid);
     try {
-      const reader = proc.stdout.getReader();
-      const r = await Promise.race([reader.read(), Bun.sleep(5000).then(() => ({ value: undefined }))]);
-      reader.releaseLock();
-      const port = Number(
-        Buffer.from((r.value as Uint8Array | undefined) ?? [])
-          .toString()
-          .trim(),
-      );
+      const port = Number((await proc.until("\n", 5000)).trim());
       expect(port).toBeGreaterThan(0);
       const out = await new Promise<string>((resolve) => {
         const chunks: Buffer[] = [];
@@ -65,7 +59,7 @@ describe.each(impls("tcpserver"))("tcpserver (%s): bytes that are not UTF-8", (_
       });
       expect(hexLines(out)).toEqual([" 61 ff e9 62", " 59 ff 3d 31 0a", " e9 ff", " e9 7a ff"]);
     } finally {
-      kill(proc.pid);
+      proc.kill();
     }
   });
 });

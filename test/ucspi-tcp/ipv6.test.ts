@@ -2,10 +2,10 @@
 // tcpserver, tcpclient and tcprules over IPv6, ours against Debian's ucspi-tcp-ipv6 both ways, on ::1,
 // a link-local address with -I, and in a network namespace of our own with both families.
 import { afterAll, describe, expect, test } from "bun:test";
-import { openSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, ours, run, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
 import { fetchUcspi6, hasIpv6Loopback, linkLocal } from "../lib/ucspi6.ts";
 
 const deb = hasIpv6Loopback() ? await fetchUcspi6() : undefined;
@@ -19,27 +19,21 @@ interface Server {
   pid: number;
   port: number;
   log: () => string;
-  proc: ReturnType<typeof Bun.spawn>;
+  proc: Started;
 }
 
 async function serve(bin: string, args: string[], host: string, prog: string[], env?: Record<string, string>) {
   const d = tmp("qts-tcp6-");
   const errFile = join(d, "stderr");
-  const proc = Bun.spawn([bin, "-1", ...args, host, "0", ...prog], {
-    stdio: ["ignore", "pipe", openSync(errFile, "w")],
+  const proc = start(bin, ["-1", ...args, host, "0", ...prog], {
+    stdout: "pipe",
+    stderr: { file: errFile },
     env: env ?? { PATH: "/usr/bin:/bin" },
+    extendEnv: false,
     cwd: d,
   });
   started.push(proc.pid);
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const deadline = Date.now() + 5000;
-  while (!out.includes("\n") && Date.now() < deadline) {
-    const r = await Promise.race([reader.read(), Bun.sleep(5000).then(() => ({ done: true, value: undefined }))]);
-    if (r.done) break;
-    out += Buffer.from(r.value as Uint8Array).toString();
-  }
-  reader.releaseLock();
+  const out = await proc.until("\n", 5000);
   const port = Number(out.trim());
   if (!port) throw new Error(`no port from ${bin}: ${out} ${readFileSync(errFile, "utf8")}`);
   return { pid: proc.pid, port, log: () => readFileSync(errFile, "utf8"), proc } as Server;
@@ -239,7 +233,7 @@ describe.skipIf(!hasIpv6Loopback())("tcpserver: host 0 takes both families", () 
 });
 
 // A namespace of our own: global IPv6 addresses without touching the host's network.
-const canUnshare = Bun.spawnSync(["unshare", "-n", "true"]).exitCode === 0;
+const canUnshare = runSync("unshare", ["-n", "true"]).code === 0;
 describe.skipIf(!canUnshare)("tcpserver and tcpclient in a network namespace with both families", () => {
   test("2001:db8::1 and 127.0.0.1 on one tcpserver; a rule on the prefix 2001:db8:", async () => {
     const d = tmp();

@@ -2,11 +2,10 @@
 // tcpserver with QTS_PRESTART: copies of our qmail-smtpd started ahead of connections, each taking
 // one (tcpserver(1), "Started ahead"). Each session must see what a qmail-smtpd started for it sees.
 import { afterAll, describe, expect, test } from "bun:test";
-import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { freePort, kill, ours, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, kill, ours, runSync, start, tmp, waitFor } from "../lib/harness.ts";
 
 const NOBODY = 65534;
 const servers: number[] = [];
@@ -41,16 +40,17 @@ function home(): Home {
   // 127.0.0.2 may relay and gets SECOND; everyone else neither.
   const rules = join(dir, "rules");
   writeFileSync(rules, '127.0.0.2:allow,RELAYCLIENT="",SECOND="yes"\n:allow\n');
-  execFileSync(ours("tcprules"), [`${rules}.cdb`, `${rules}.tmp`], { input: readFileSync(rules) });
+  const t = runSync(ours("tcprules"), [`${rules}.cdb`, `${rules}.tmp`], { input: readFileSync(rules) });
+  if (t.code !== 0) throw new Error(`tcprules: ${t.stderr}`);
   return { dir, dump: join(dir, "dump") };
 }
 
 async function server(h: Home, env: Record<string, string>, prog = [ours("qmail-smtpd")]) {
   const port = await freePort();
   const logf = join(h.dir, `tcpserver.${port}.log`);
-  const p = Bun.spawn(
+  const p = start(
+    ours("tcpserver"),
     [
-      ours("tcpserver"),
       "-v",
       "-R",
       "-H",
@@ -69,8 +69,9 @@ async function server(h: Home, env: Record<string, string>, prog = [ours("qmail-
     {
       stdin: "ignore",
       stdout: "ignore",
-      stderr: Bun.file(logf),
+      stderr: { file: logf },
       env: { PATH: process.env.PATH ?? "", QMAILHOME: h.dir, QMAILQUEUE: join(h.dir, "fakeqq"), ...env },
+      extendEnv: false,
     },
   );
   servers.push(p.pid);

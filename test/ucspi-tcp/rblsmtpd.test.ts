@@ -8,8 +8,10 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { freePort, kill, original, ours, ROOT, run, tmp, waitFor } from "../lib/harness.ts";
+import { freePort, original, ours, ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
 
+// A script of its own, run by bun inside the namespaces (not a test file): it starts the program with
+// Bun.spawn, since the harness (bun:test) is not there.
 const RUNNER = `
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
@@ -287,9 +289,9 @@ describe.each([
     const rules = await run(ours("tcprules"), [join(d, "rules.cdb"), join(d, "rules.tmp")], { input: rule });
     if (rules.code !== 0) throw new Error(rules.stderr);
     const port = await freePort();
-    const p = Bun.spawn(
+    const p = start(
+      ours("tcpserver"),
       [
-        ours("tcpserver"),
         "-RHl0",
         "-x",
         join(d, "rules.cdb"),
@@ -300,7 +302,7 @@ describe.each([
         "-c",
         'echo "220 real smtpd"; read line; echo "got $line"',
       ],
-      { env: { PATH: "/usr/bin:/bin" }, stdout: "ignore", stderr: "pipe" },
+      { env: { PATH: "/usr/bin:/bin" }, extendEnv: false, stdout: "ignore", stderr: "pipe" },
     );
     try {
       const sock = await waitFor(
@@ -321,7 +323,7 @@ describe.each([
       await new Promise((ok) => sock.once("close", ok));
       return { got: Buffer.concat(chunks).toString("latin1") };
     } finally {
-      kill(p.pid);
+      p.kill();
     }
   }
 

@@ -12,7 +12,7 @@ import { pipe } from "@qts/sys/pipe";
 import { getsockoptInt, IPPROTO_TCP, SO_REUSEADDR, SOL_SOCKET, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { SpawnPool } from "@qts/sys/spawnpool";
 import { reap } from "@qts/sys/waitpid";
-import { tmp, waitFor } from "../lib/harness.ts";
+import { runSync, tmp, waitFor } from "../lib/harness.ts";
 
 test("dup and dup2: same file, FD_CLOEXEC clear", () => {
   const d = tmp();
@@ -35,7 +35,7 @@ test("setsockopt/getsockopt and listen on a listening socket", async () => {
   expect(getsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR)).not.toBe(0);
   listen(fd, 3);
   const port = (s.address() as { port: number }).port;
-  const ss = Bun.spawnSync(["ss", "-ltnH", `sport = :${port}`]).stdout.toString();
+  const ss = runSync("ss", ["-ltnH", `sport = :${port}`]).stdout;
   expect(ss.trim().split(/\s+/)[2]).toBe("3");
   s.close();
   const c = createServer();

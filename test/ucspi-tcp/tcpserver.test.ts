@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { kill, original, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, original, ours, run, runSync, start, tmp, waitFor } from "../lib/harness.ts";
 import { startDns } from "../qmail/fixtures/dnsserver.ts";
 
 const impls: [string, string][] = [["ours", ours("tcpserver")]];
@@ -41,6 +41,8 @@ async function serve(
   const d = tmp("qts-tcps-");
   const errFile = join(d, "stderr");
   const errFd = openSync(errFile, "w");
+  // Bun.spawn rather than the harness's start(): an inherited fd 3 (extraFd) is passed on, and a test
+  // reads this stdout stream itself to see it reach EOF while the server runs.
   const proc = Bun.spawn([...(o.pre ?? []), bin, "-1", ...opts, "127.0.0.1", "0", ...prog], {
     stdio: ["ignore", "pipe", errFd, ...(o.extraFd === undefined ? [] : [o.extraFd])],
     env: o.env ?? { PATH: "/usr/bin:/bin" },
@@ -119,23 +121,17 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
   // 0.88 listens on 0.0.0.0; ours, as ucspi-tcp-ipv6, on :: for both families (test/ucspi-tcp/ipv6.test.ts).
   test('host "0" and "" listen on every address', async () => {
     for (const host of ["0", ""]) {
-      const p = Bun.spawn([bin, "-1", "-RHl0", host, "0", "sh", "-c", "echo $TCPLOCALIP"], {
+      const p = start(bin, ["-1", "-RHl0", host, "0", "sh", "-c", "echo $TCPLOCALIP"], {
         stdio: ["ignore", "pipe", "ignore"],
       });
       started.push(p.pid);
-      const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
-      const first = await Promise.race([reader.read(), Bun.sleep(5000).then(() => undefined)]);
-      const port = Number(
-        Buffer.from(first?.value ?? [])
-          .toString()
-          .trim(),
-      );
+      const port = Number((await p.until("\n", 5000)).trim());
       expect(port).toBeGreaterThan(0);
-      expect(Bun.spawnSync(["ss", "-ltnH", `sport = :${port}`]).stdout.toString()).toMatch(
+      expect(runSync("ss", ["-ltnH", `sport = :${port}`]).stdout).toMatch(
         which === "ours" ? new RegExp(`(\\*|\\[::\\]):${port} `) : new RegExp(`0\\.0\\.0\\.0:${port} `),
       );
       expect((await talk(port)).data).toBe("127.0.0.1\n");
-      kill(p.pid, "SIGTERM");
+      p.kill("SIGTERM");
       await p.exited;
     }
   });
@@ -143,14 +139,14 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
   test("a service name from /etc/services", async () => {
     // socks is 1080/tcp in Debian's /etc/services.
     const d = tmp();
-    const p = Bun.spawn([bin, "-RHl0", "127.0.0.1", "socks", "echo", "hi"], { stderr: "ignore", cwd: d });
+    const p = start(bin, ["-RHl0", "127.0.0.1", "socks", "echo", "hi"], { stdout: "pipe", stderr: "ignore", cwd: d });
     started.push(p.pid);
     const r = await waitFor(async () => {
       const t = await talk(1080, "", 2000);
       return t.data === "hi\n" ? t : undefined;
     }, 5000);
     expect(r?.data).toBe("hi\n");
-    kill(p.pid, "SIGTERM");
+    p.kill("SIGTERM");
     await p.exited;
   });
 

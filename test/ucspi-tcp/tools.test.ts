@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { freePort, kill, original, ours, tmp } from "../lib/harness.ts";
+import { freePort, original, ours, runBytes, tmp } from "../lib/harness.ts";
 
 interface Out {
   code: number | null;
@@ -22,17 +22,14 @@ async function bytes(
   input: Uint8Array = new Uint8Array(0),
   env?: Record<string, string>,
 ): Promise<Out> {
-  const p = Bun.spawn([bin, ...args], {
-    stdin: input,
-    stdout: "pipe",
-    stderr: "pipe",
+  const r = await runBytes(bin, args, {
+    input,
     env: env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    extendEnv: false,
+    timeout: 20_000,
+    killSignal: "SIGKILL",
   });
-  const timer = setTimeout(() => kill(p.pid), 20_000);
-  const [out, err] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).arrayBuffer()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { code, out: Buffer.from(out), err: Buffer.from(err) };
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 const b = (s: string) => Buffer.from(s, "latin1");
