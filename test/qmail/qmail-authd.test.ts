@@ -4,26 +4,27 @@
 // answers, uid 0 and locked accounts, bounds (size, time, clients), its log lines, and
 // checkpassword as its client when run as qmaild.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+// node:child_process for the daemon only: it needs a pipe as fd 3 (its notification-fd)
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
 import fc from "fast-check";
-import { kill, ours, run, tmp, waitFor } from "../lib/harness.ts";
+import { kill, ours, run, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
 
 const AUTHD = ours("qmail-authd");
 const CP = ours("checkpassword");
 const made: string[] = [];
 
 function addUser(name: string, password: string | undefined, extra: string[] = [], dir = "/nonexistent"): void {
-  if (getpwnam(name)) spawnSync("userdel", [name]);
-  const r = spawnSync("useradd", ["-M", "-d", dir, "-s", "/bin/sh", ...extra, name], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
+  if (getpwnam(name)) runSync("userdel", [name]);
+  const r = runSync("useradd", ["-M", "-d", dir, "-s", "/bin/sh", ...extra, name]);
+  if (r.code !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
   made.push(name);
   if (password !== undefined) {
-    const c = spawnSync("chpasswd", ["-c", "YESCRYPT"], { input: `${name}:${password}\n`, encoding: "utf8" });
-    if (c.status !== 0) throw new Error(`chpasswd ${name}: ${c.stderr}`);
+    const c = runSync("chpasswd", ["-c", "YESCRYPT"], { input: `${name}:${password}\n` });
+    if (c.code !== 0) throw new Error(`chpasswd ${name}: ${c.stderr}`);
   }
 }
 
@@ -42,9 +43,9 @@ let log = "";
 beforeAll(async () => {
   addUser(GOOD, PW);
   addUser(LOCKED, "locked secret");
-  spawnSync("usermod", ["-L", LOCKED]);
+  runSync("usermod", ["-L", LOCKED]);
   addUser(EMPTY, undefined);
-  spawnSync("passwd", ["-d", EMPTY]);
+  runSync("passwd", ["-d", EMPTY]);
   // a second uid 0 account whose password we know: qmail-authd must still refuse it
   addUser(TOOR, "toor secret", ["-o", "-u", "0", "-g", "0"], "/");
   home = tmp("qts-authd-");
@@ -73,7 +74,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   kill(d?.pid, "SIGKILL");
-  for (const n of made) spawnSync("userdel", ["-f", n]);
+  for (const n of made) runSync("userdel", ["-f", n]);
 });
 
 function logNow(): string {
@@ -312,13 +313,10 @@ describe("qmail-authd's command line and end", () => {
     const h = tmp("qts-authd-term-");
     mkdirSync(join(h, "authd"));
     chownSync(join(h, "authd"), 0, 0);
-    const p = spawn(AUTHD, [], { env: { QMAILHOME: h }, stdio: "ignore" });
+    const p = start(AUTHD, [], { env: { QMAILHOME: h }, stdio: "ignore" });
     expect(await waitFor(() => existsSync(join(h, "authd/socket")), 10_000)).toBe(true);
-    const code = await new Promise<number | null>((ok) => {
-      p.on("exit", (c) => ok(c));
-      p.kill("SIGTERM");
-    });
-    expect(code).toBe(0);
+    p.kill("SIGTERM");
+    expect((await p.wait(10_000)).code).toBe(0);
     expect(existsSync(join(h, "authd/socket"))).toBe(false);
   });
 });
@@ -329,8 +327,8 @@ describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))(
     const ME = "qtsau_me";
     const OTHER = "qtsau_other";
     let h = "";
-    let p: ChildProcess | undefined;
-    let errs = "";
+    let p: Started | undefined;
+    const errs = () => p?.stderr("latin1") ?? "";
     beforeAll(async () => {
       addUser(ME, "my secret");
       addUser(OTHER, "other secret");
@@ -340,16 +338,14 @@ describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))(
       chmodSync(h, 0o755);
       mkdirSync(join(h, "authd"), { mode: 0o700 });
       chownSync(join(h, "authd"), me.uid, me.gid);
-      p = spawn("setpriv", [`--reuid=${ME}`, `--regid=${me.gid}`, "--clear-groups", AUTHD], {
+      p = start("setpriv", [`--reuid=${ME}`, `--regid=${me.gid}`, "--clear-groups", AUTHD], {
         env: { PATH: "/usr/bin:/bin", QMAILHOME: h },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
-      p.stderr?.on("data", (b: Buffer) => {
-        errs += b.toString("latin1");
+        extendEnv: false,
+        stdout: "ignore",
       });
       await waitFor(() => existsSync(join(h, "authd/socket")), 10_000);
     }, 30_000);
-    afterAll(() => kill(p?.pid, "SIGKILL"));
+    afterAll(() => p?.kill());
 
     const asMe = (input: string) =>
       run(
@@ -374,12 +370,12 @@ describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))(
       expect((await asMe(`${ME}\0my secreT\0ts\0`)).code).toBe(1);
       expect((await asMe(`${OTHER}\0other secret\0ts\0`)).code).toBe(111);
       const uid = getpwnam(ME)?.uid;
-      expect(errs).toContain(
+      expect(errs()).toContain(
         `qmail-authd: warning: not root: only uid ${uid}'s own password can be checked (through /usr/sbin/unix_chkpwd)\n`,
       );
-      expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} ok\n`);
-      expect(errs).toContain(`qmail-authd: info: uid ${uid} name ${ME} failed (refused by /usr/sbin/unix_chkpwd)\n`);
-      expect(errs).toContain(
+      expect(errs()).toContain(`qmail-authd: info: uid ${uid} name ${ME} ok\n`);
+      expect(errs()).toContain(`qmail-authd: info: uid ${uid} name ${ME} failed (refused by /usr/sbin/unix_chkpwd)\n`);
+      expect(errs()).toContain(
         `qmail-authd: info: uid ${uid} name ${OTHER} temporary failure (/usr/sbin/unix_chkpwd exit 9)\n`,
       );
     });
