@@ -13,6 +13,7 @@ import { Control } from "./control.ts";
 import { date822 } from "./date822.ts";
 import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
 import { qmailHome } from "./home.ts";
+import { type InjectRewrite, rwgeneric } from "./inject-rewrite.ts";
 import { envelopeBudget, isOutOfMemory, NoMem, Packed } from "./packed.ts";
 import type { QmailQueue } from "./qmail.ts";
 import { readable } from "./readable.ts";
@@ -182,9 +183,7 @@ export class Injector {
   private pid = process.pid;
 
   private idhost = "";
-  private defaultdomain: Token[] = [];
-  private defaulthost: Token[] = [];
-  private plusdomain: Token[] = [];
+  private readonly rw: InjectRewrite = { defaultdomain: [], defaulthost: [], plusdomain: [] };
 
   private sender: string | undefined;
   private seen = new Uint8Array(H.NUM);
@@ -232,63 +231,11 @@ export class Injector {
     this.mailruser = env.QMAILSUSER ?? this.mailuser;
   }
 
-  // ---- address rewriting (rwgeneric and friends; addresses are reversed token arrays)
+  // ---- addresses (rewriting: inject-rewrite.ts; addresses are reversed token arrays)
 
-  private rwroute(a: Token[]): void {
-    if ((a[a.length - 1] as Token).type === T.AT)
-      while (a.length) {
-        const t = a.pop() as Token;
-        if (t.type === T.COLON) return;
-      }
-  }
-
-  private insertFront(a: Token[], tokens: readonly Token[]): void {
-    const add: Token[] = [];
-    for (let i = tokens.length - 1; i >= 0; i--) {
-      const t = tokens[i] as Token;
-      add.push({ type: t.type, s: t.s });
-    }
-    a.unshift(...add);
-  }
-
-  private rwnoat(a: Token[]): void {
-    for (const t of a) if (t.type === T.AT) return;
-    this.insertFront(a, this.defaulthost);
-  }
-
-  private rwnodot(a: Token[]): void {
-    for (const t of a) {
-      if (t.type === T.DOT) return;
-      if (t.type === T.AT) break;
-    }
-    for (const t of a) {
-      if (t.type === T.LITERAL) return;
-      if (t.type === T.AT) break;
-    }
-    this.insertFront(a, this.defaultdomain);
-  }
-
-  private rwplus(a: Token[]): void {
-    const t = a[0] as Token;
-    if (t.type !== T.ATOM) return;
-    if (!t.s.length || !t.s.endsWith("+")) return;
-    a[0] = { type: T.ATOM, s: t.s.slice(0, -1) };
-    this.insertFront(a, this.plusdomain);
-  }
-
-  rwgeneric(a: Token[]): void {
-    if (!a.length) return;
-    if (a.length >= 2 && (a[1] as Token).type === T.AT && (a[0] as Token).type === T.LITERAL && !(a[0] as Token).s)
-      return;
-    this.rwroute(a);
-    if (!a.length) return;
-    if ((a[0] as Token).type === T.DOT) a.shift();
-    if (!a.length) return;
-    if ((a[0] as Token).type === T.AT) a.shift();
-    if (!a.length) return;
-    this.rwnoat(a);
-    this.rwplus(a);
-    this.rwnodot(a);
+  /** rwgeneric() with this run's controls. */
+  private rewrite(a: Token[]): void {
+    rwgeneric(a, this.rw);
   }
 
   /** The plain address of a reversed token array; an envelope address may not hold CR or LF. */
@@ -316,12 +263,12 @@ export class Injector {
     if (htype) this.seen[htype] = 1;
     else if (!valid(h)) fatal(100, `invalid header field: ${h}`);
 
-    let rw: ((a: Token[]) => void) | undefined;
+    let each: ((a: Token[]) => void) | undefined;
     switch (htype) {
       case H.TO:
       case H.CC:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           const s = this.addrOf(a);
           this.hrlist.push("", s);
           this.tocclist.push(s);
@@ -329,22 +276,22 @@ export class Injector {
         break;
       case H.BCC:
       case H.APPARENTLYTO:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           this.hrlist.push("", this.addrOf(a));
         };
         break;
       case H.R_TO:
       case H.R_CC:
       case H.R_BCC:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           this.hrrlist.push("", this.addrOf(a));
         };
         break;
       case H.RETURNPATH:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           this.setreturn(a);
         };
         break;
@@ -356,13 +303,13 @@ export class Injector {
       case H.R_SENDER:
       case H.R_FROM:
       case H.R_REPLYTO:
-        rw = (a) => this.rwgeneric(a);
+        each = (a) => this.rewrite(a);
         break;
     }
-    if (rw) {
+    if (each) {
       this.current = h;
       const tokens = doordie(h, parse(h));
-      h = unparse(doordie(h, addrlist(tokens, rw)), LINELEN);
+      h = unparse(doordie(h, addrlist(tokens, each)), LINELEN);
     }
     if (htype === H.BCC || htype === H.R_BCC || htype === H.RETURNPATH || htype === H.CONTENTLENGTH) return;
     this.savedh.push(h);
@@ -384,7 +331,7 @@ export class Injector {
       unparse(
         doordie(
           first,
-          addrlist(again, (a) => this.rwgeneric(a)),
+          addrlist(again, (a) => this.rewrite(a)),
         ),
         LINELEN,
       ),
@@ -403,7 +350,7 @@ export class Injector {
     doordie(
       first,
       addrlist(again, (a) => {
-        this.rwgeneric(a);
+        this.rewrite(a);
         this.setreturn(a);
       }),
     );
@@ -526,11 +473,11 @@ export class Injector {
     };
     const env = this.env;
     const dd = env.QMAILDEFAULTDOMAIN ?? rl("defaultdomain");
-    this.defaultdomain = doordie(`.${dd}`, parse(`.${dd}`));
+    this.rw.defaultdomain = doordie(`.${dd}`, parse(`.${dd}`));
     const dh = env.QMAILDEFAULTHOST ?? rl("defaulthost");
-    this.defaulthost = doordie(`@${dh}`, parse(`@${dh}`));
+    this.rw.defaulthost = doordie(`@${dh}`, parse(`@${dh}`));
     const pd = env.QMAILPLUSDOMAIN ?? rl("plusdomain");
-    this.plusdomain = doordie(`.${pd}`, parse(`.${pd}`));
+    this.rw.plusdomain = doordie(`.${pd}`, parse(`.${pd}`));
     this.idhost = env.QMAILIDHOST ?? rl("idhost");
   }
 
@@ -538,7 +485,7 @@ export class Injector {
     const tr = hasNl(s) ? null : parse(quote2(s));
     if (!tr) fatal(100, `unable to parse address: ${s}\n`);
     reverse(tr);
-    this.rwgeneric(tr);
+    this.rewrite(tr);
     this.reciplist.push("", unquote(tr.reverse()));
   }
 
@@ -584,7 +531,7 @@ export class Injector {
           if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
           const envs = doordie(q, parse(q));
           reverse(envs);
-          this.rwgeneric(envs);
+          this.rewrite(envs);
           this.sender = unquote(reverse(envs));
           break;
         }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // qmail-send's recipient rewriting and VERP (qmail-send.c). Strings
 // hold bytes as latin1 characters; domain lookups ignore ASCII case, like
-// constmap.
+// constmap. qmail-inject's rewriting, the first of the two stages and
+// different on purpose, is in inject-rewrite.ts, which says how they differ.
+import { lowerAscii } from "./cscan.ts";
 
 /** constmap: a case-insensitive (ASCII) set of keys, with values for flagcolon files. */
 export class ConstMap {
@@ -18,19 +20,15 @@ export class ConstMap {
         k = l.slice(0, i);
         v = l.slice(i + 1);
       }
-      const key = lower(k);
+      const key = lowerAscii(k);
       // constmap chains the newest entry first, so the last line for a key wins.
       this.map.set(key, v);
     }
   }
 
   get(key: string): string | undefined {
-    return this.map.get(lower(key));
+    return this.map.get(lowerAscii(key));
   }
-}
-
-function lower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 export interface RewriteConf {
