@@ -37,6 +37,20 @@ function doordie<X>(text: string, r: X | null): X {
   return r;
 }
 
+/** One read into buf from off, retried on EAGAIN and EINTR; a failure is fatal (111). */
+function readRetry(fd: number, buf: Buffer, off: number): number {
+  for (;;) {
+    try {
+      return readSync(fd, buf, off, buf.length - off, null);
+    } catch (e) {
+      const code = errnoName(e);
+      if (code === "EAGAIN") Bun.sleepSync(1);
+      else if (code === "ENOMEM") fatal(111, "out of memory\n");
+      else if (code !== "EINTR") fatal(111, "read error\n");
+    }
+  }
+}
+
 /** Bytes of the message: an optional prefix, then a file descriptor read to its end. */
 export class Input {
   private buf: Buffer;
@@ -68,27 +82,13 @@ export class Input {
       this.buf.copy(b, 0, 0, this.end);
       this.buf = b;
     }
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
-      } catch (e) {
-        const code = errnoName(e);
-        if (code === "EAGAIN") {
-          Bun.sleepSync(1);
-          continue;
-        }
-        if (code === "EINTR") continue;
-        if (code === "ENOMEM") fatal(111, "out of memory\n");
-        fatal(111, "read error\n");
-      }
-      if (n === 0) {
-        this.eof = true;
-        return false;
-      }
-      this.end += n;
-      return true;
+    const n = readRetry(this.fd, this.buf, this.end);
+    if (n === 0) {
+      this.eof = true;
+      return false;
     }
+    this.end += n;
+    return true;
   }
 
   /** fill() once fd is readable: signal handlers run while it waits (lib/readable.ts). */
@@ -154,6 +154,56 @@ interface Flags {
   hackmess: boolean;
 }
 
+/** The Resent- fields: any of them makes the message a resent one (qmail-inject.c's finishheader()). */
+const RESENT = [H.R_SENDER, H.R_FROM, H.R_REPLYTO, H.R_TO, H.R_CC, H.R_BCC, H.R_DATE, H.R_MESSAGEID];
+
+/** $QMAILINJECT's letters (qmail-inject(8)); other letters are ignored. */
+function injectFlags(o: string): Flags {
+  return {
+    namecomment: o.includes("c"),
+    deletesender: o.includes("s"),
+    deletefrom: o.includes("f"),
+    deletemessid: o.includes("i"),
+    hackrecip: o.includes("r"),
+    hackmess: o.includes("m"),
+  };
+}
+
+/** $QMAILMFTFILE: the mailing lists Mail-Followup-To is made for, lowercased; undefined if the file is missing. */
+function readMft(file: string): Set<string> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "latin1");
+  } catch (e) {
+    if (errnoName(e) !== "ENOENT") fatal(111, "read error\n");
+    return undefined;
+  }
+  const mft = new Set<string>();
+  for (const raw of text.split("\n")) {
+    const l = raw.replace(/[ \t\n]+$/, "");
+    if (l && !l.startsWith("#")) mft.add(l.toLowerCase());
+  }
+  return mft;
+}
+
+/**
+ * The longest header field allowed so far. A header field becomes tokens and addresses, about 80 times its size
+ * in the runtime's heap (a To: of 100,000 addresses, 2.2 MB, peaked at 200 MB): past its share of the memory
+ * limit it is C's nomem(), before the runtime itself runs out and crashes.
+ */
+function fieldLimit(len: number, fieldMax: number): number {
+  if (len <= fieldMax) return fieldMax;
+  const max = Math.max(fieldMax, Math.floor(envelopeBudget() / 128));
+  if (len > max) throw new NoMem();
+  return max;
+}
+
+/** A line that starts a header field: itself, or an mbox "From " line as MBOX-Line:; undefined if it starts the body. */
+function fieldStart(line: string): string | undefined {
+  if (line.startsWith("From ")) return `MBOX-Line: ${line}`;
+  return valid(line) ? line : undefined;
+}
+
 enum Recip {
   DEFAULT = 1,
   ARGS,
@@ -166,14 +216,7 @@ function hasNl(s: string): boolean {
 }
 
 export class Injector {
-  private flags: Flags = {
-    namecomment: false,
-    deletesender: false,
-    deletefrom: false,
-    deletemessid: false,
-    hackrecip: false,
-    hackmess: false,
-  };
+  private flags: Flags;
   private mailhost?: string;
   private mailuser: string;
   private mailusertype: T;
@@ -214,16 +257,7 @@ export class Injector {
     this.env = rawEnv(procEnv);
     const env = this.env;
     this.starttime = Math.floor(Date.now() / 1000);
-    const o = env.QMAILINJECT;
-    if (o !== undefined)
-      for (const c of o) {
-        if (c === "c") this.flags.namecomment = true;
-        else if (c === "s") this.flags.deletesender = true;
-        else if (c === "f") this.flags.deletefrom = true;
-        else if (c === "i") this.flags.deletemessid = true;
-        else if (c === "r") this.flags.hackrecip = true;
-        else if (c === "m") this.flags.hackmess = true;
-      }
+    this.flags = injectFlags(env.QMAILINJECT ?? "");
     this.mailhost = env.QMAILHOST ?? env.MAILHOST;
     this.mailrhost = env.QMAILSHOST ?? this.mailhost;
     this.mailuser = env.QMAILUSER ?? env.MAILUSER ?? env.USER ?? env.LOGNAME ?? "anonymous";
@@ -402,16 +436,7 @@ export class Injector {
 
   private async finishheader(): Promise<string> {
     const seen = this.seen;
-    this.flagresent = !!(
-      seen[H.R_SENDER] ||
-      seen[H.R_FROM] ||
-      seen[H.R_REPLYTO] ||
-      seen[H.R_TO] ||
-      seen[H.R_CC] ||
-      seen[H.R_BCC] ||
-      seen[H.R_DATE] ||
-      seen[H.R_MESSAGEID]
-    );
+    this.flagresent = RESENT.some((f) => seen[f]);
     if (this.sender === undefined) this.defaultreturnpath();
     let h = "";
     if (!this.flagqueue) h += fold(`Return-Path: <${quote2(this.sender ?? "")}>\n`);
@@ -422,41 +447,36 @@ export class Injector {
       // a qmail-queue that could not even be started has no pid: qmail_close will say 120
       this.qqDead = this.qq.pid === 0;
     }
-    const date = `Date: ${date822(this.starttime * 1000)}\n`;
-    if (this.flagresent) {
-      if (!seen[H.R_DATE]) h += `Resent-${date}`;
-      if (!seen[H.R_MESSAGEID]) h += `Resent-${this.msgid()}`;
-      if (!seen[H.R_FROM]) h += `Resent-${this.defaultfrom()}`;
-      if (!seen[H.R_TO] && !seen[H.R_CC]) h += "Resent-Cc: recipient list not shown: ;\n";
-    } else {
-      if (!seen[H.DATE]) h += date;
-      if (!seen[H.MESSAGEID]) h += this.msgid();
-      if (!seen[H.FROM]) h += this.defaultfrom();
-      if (!seen[H.TO] && !seen[H.CC]) h += "Cc: recipient list not shown: ;\n";
-      h += this.finishmft();
-    }
-    return h + this.savedh.join("");
+    return h + (this.flagresent ? this.resentFields() : this.newFields()) + this.savedh.join("");
+  }
+
+  /** The fields a message lacks: Date, Message-ID, From, a Cc when no To or Cc, Mail-Followup-To. */
+  private newFields(): string {
+    const seen = this.seen;
+    let h = "";
+    if (!seen[H.DATE]) h += `Date: ${date822(this.starttime * 1000)}\n`;
+    if (!seen[H.MESSAGEID]) h += this.msgid();
+    if (!seen[H.FROM]) h += this.defaultfrom();
+    if (!seen[H.TO] && !seen[H.CC]) h += "Cc: recipient list not shown: ;\n";
+    return h + this.finishmft();
+  }
+
+  /** The Resent- fields a resent message lacks. */
+  private resentFields(): string {
+    const seen = this.seen;
+    let h = "";
+    if (!seen[H.R_DATE]) h += `Resent-Date: ${date822(this.starttime * 1000)}\n`;
+    if (!seen[H.R_MESSAGEID]) h += `Resent-${this.msgid()}`;
+    if (!seen[H.R_FROM]) h += `Resent-${this.defaultfrom()}`;
+    if (!seen[H.R_TO] && !seen[H.R_CC]) h += "Resent-Cc: recipient list not shown: ;\n";
+    return h;
   }
 
   // ---- set-up
 
   private getcontrols(): void {
     const mftfile = this.env.QMAILMFTFILE;
-    if (mftfile !== undefined) {
-      let text: string | undefined;
-      try {
-        text = readFileSync(mftfile, "latin1");
-      } catch (e) {
-        if (errnoName(e) !== "ENOENT") fatal(111, "read error\n");
-      }
-      if (text !== undefined) {
-        this.mft = new Set();
-        for (const raw of text.split("\n")) {
-          const l = raw.replace(/[ \t\n]+$/, "");
-          if (l && !l.startsWith("#")) this.mft.add(l.toLowerCase());
-        }
-      }
-    }
+    if (mftfile !== undefined) this.mft = readMft(mftfile);
     try {
       process.chdir(this.home);
     } catch (e) {
@@ -502,8 +522,19 @@ export class Injector {
   }
 
   private async inject(argv: string[], input: Input): Promise<number> {
-    argv = rawArgs(argv);
     this.getcontrols();
+    this.options(rawArgs(argv));
+    const body = await this.header(input);
+    await this.put(await this.finishheader());
+    if (body) {
+      await this.put(body.join(""));
+      for await (const c of input.rest()) await this.put(c);
+    }
+    return await this.exitnicely();
+  }
+
+  /** The options, and the recipients on the command line (-a, -h, -H; by default -a with arguments, else -h). */
+  private options(argv: string[]): void {
     let strategy = Recip.DEFAULT;
     const { opts, rest } = getopt(argv, "aAhHnNf:");
     for (const o of opts) {
@@ -526,15 +557,9 @@ export class Injector {
         case "N":
           this.flagqueue = true;
           break;
-        case "f": {
-          const q = quote2(o.arg ?? "");
-          if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
-          const envs = doordie(q, parse(q));
-          reverse(envs);
-          this.rewrite(envs);
-          this.sender = unquote(reverse(envs));
+        case "f":
+          this.envelopeSender(o.arg ?? "");
           break;
-        }
         default:
           perm();
       }
@@ -542,52 +567,44 @@ export class Injector {
     if (strategy === Recip.DEFAULT) strategy = rest.length ? Recip.ARGS : Recip.HEADER;
     if (strategy !== Recip.HEADER) for (const a of rest) this.dorecip(a);
     this.flagrh = strategy !== Recip.ARGS;
+  }
 
-    // headerbody(): header lines (with continuations), then the body
+  /** -f: the envelope sender, rewritten like any address. */
+  private envelopeSender(arg: string): void {
+    const q = quote2(arg);
+    if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
+    const envs = doordie(q, parse(q));
+    reverse(envs);
+    this.rewrite(envs);
+    this.sender = unquote(reverse(envs));
+  }
+
+  /**
+   * headerbody(): the header's fields, each with its continuation lines, to
+   * doheaderfield(); returns the body's first lines (the blank line, or a
+   * line that is no field), or null when the input ends in the header.
+   */
+  private async header(input: Input): Promise<string[] | null> {
     let line = "";
     let lineok = false;
-    let body: string[] = [];
-    let eofInHeader = false;
-    // A header field becomes tokens and addresses, about 80 times its size in the runtime's heap
-    // (a To: of 100,000 addresses, 2.2 MB, peaked at 200 MB): past its share of the memory
-    // limit it is C's nomem(), before the runtime itself runs out and crashes.
     let fieldMax = 65536;
     for (;;) {
-      if (line.length > fieldMax) {
-        fieldMax = Math.max(fieldMax, Math.floor(envelopeBudget() / 128));
-        if (line.length > fieldMax) throw new NoMem();
-      }
+      fieldMax = fieldLimit(line.length, fieldMax);
       const next = await input.line();
-      if (next === null) {
-        if (lineok) this.doheaderfield(line);
-        eofInHeader = true;
-        break;
+      if (next === null) break;
+      if (lineok && (next[0] === " " || next[0] === "\t")) {
+        line += next;
+        continue;
       }
-      if (lineok) {
-        if (next[0] === " " || next[0] === "\t") {
-          line += next;
-          continue;
-        }
-        this.doheaderfield(line);
-      }
-      if (next.length === 1) {
-        body = [next];
-        break;
-      }
-      if (next.startsWith("From ")) line = `MBOX-Line: ${next}`;
-      else if (valid(next)) line = next;
-      else {
-        body = ["\n", next];
-        break;
-      }
+      if (lineok) this.doheaderfield(line);
+      if (next.length === 1) return [next];
+      const field = fieldStart(next);
+      if (field === undefined) return ["\n", next];
+      line = field;
       lineok = true;
     }
-    await this.put(await this.finishheader());
-    if (!eofInHeader) {
-      await this.put(body.join(""));
-      for await (const c of input.rest()) await this.put(c);
-    }
-    return await this.exitnicely();
+    if (lineok) this.doheaderfield(line);
+    return null;
   }
 
   private async exitnicely(): Promise<number> {
