@@ -54,15 +54,25 @@ export function rewrite(recip: string, conf: RewriteConf): { addr: string; chann
   }
   const at = addr.lastIndexOf("@");
   if (conf.locals.get(addr.slice(at + 1)) !== undefined) return { addr, channel: 0 };
-  for (let k = 0; k <= addr.length; k++) {
-    if (k === 0 || k === at + 1 || k === addr.length || (k > at && addr[k] === ".")) {
-      const x = conf.vdoms.get(addr.slice(k));
-      if (x === undefined) continue;
-      if (!x) break;
-      return { addr: `${x}-${addr}`, channel: 0 };
+  // virtualdomains: the whole address first, then its domain
+  let x = conf.vdoms.get(addr);
+  if (x === undefined) x = vdomPrefix(conf.vdoms, addr.slice(at + 1));
+  return x ? { addr: `${x}-${addr}`, channel: 0 } : { addr, channel: 1 };
+}
+
+/**
+ * virtualdomains' prefix for a domain (rewrite() and stripvdomprepend()): the domain itself, then each
+ * .suffix from the longest, then the empty catch-all; the first entry found decides, and an empty
+ * prefix means the domain is not virtual.
+ */
+function vdomPrefix(vdoms: ConstMap, domain: string): string {
+  for (let k = 0; k <= domain.length; k++) {
+    if (k === 0 || k === domain.length || domain[k] === ".") {
+      const x = vdoms.get(domain.slice(k));
+      if (x !== undefined) return x;
     }
   }
-  return { addr, channel: 1 };
+  return "";
 }
 
 /** senderadd(): a VERP sender owner-@host-@[] becomes owner-recipbox=reciphost@host for each recipient. */
@@ -83,16 +93,7 @@ export function verpSender(sender: string, recip: string): string {
 export function stripVdomPrepend(recip: string, vdoms: ConstMap): string {
   const i = recip.lastIndexOf("@");
   if (i < 0) return recip;
-  const domain = recip.slice(i + 1);
-  for (let k = 0; k <= domain.length; k++) {
-    if (k === 0 || k === domain.length || domain[k] === ".") {
-      const prepend = vdoms.get(domain.slice(k));
-      if (prepend === undefined) continue;
-      if (!prepend) break;
-      if (recip.slice(0, prepend.length) !== prepend) break;
-      if (recip[prepend.length] !== "-") break;
-      return recip.slice(prepend.length + 1);
-    }
-  }
-  return recip;
+  const prepend = vdomPrefix(vdoms, recip.slice(i + 1));
+  if (!prepend || recip.slice(0, prepend.length) !== prepend || recip[prepend.length] !== "-") return recip;
+  return recip.slice(prepend.length + 1);
 }
