@@ -9,7 +9,7 @@ import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
 import { AUTO_PATRN } from "../lib/conf.ts";
-import { parseQmail, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
+import { type Instruction, parseQmail, type QmailFile, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
 import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local.ts";
 import { LocalExit, Message, ReadError, temp } from "../lib/local-message.ts";
 import { maildirDeliver } from "../lib/maildir.ts";
@@ -67,17 +67,57 @@ async function deliverOne(raw: string[], env: Env, pid?: string): Promise<number
   }
 }
 
-async function deliver(raw: string[], env0: Env, pid: string | undefined): Promise<number> {
-  process.umask(0o077);
+function usageExit(): never {
+  throw new LocalExit(100, `qmail-local: usage: ${usage}`);
+}
+
+/** The options (-n: say what would be done; -N: do it) and the eight arguments. */
+function args(raw: string[]): { doit: boolean; a: string[] } {
   let doit = true;
   const g = getopt(raw, "nN");
   for (const { opt } of g.opts) {
     if (opt === "n") doit = false;
     else if (opt === "N") doit = true;
-    else throw new LocalExit(100, `qmail-local: usage: ${usage}`);
+    else usageExit();
   }
-  const a = g.rest;
-  if (a.length !== 8) throw new LocalExit(100, `qmail-local: usage: ${usage}`);
+  if (g.rest.length !== 8) usageExit();
+  if (!(g.rest[1] as string).startsWith("/")) usageExit();
+  return { doit, a: g.rest };
+}
+
+/** chdir to the home directory, whose name may not be UTF-8. */
+function enterHome(homedir: string): void {
+  try {
+    const dir = bytesOf(homedir);
+    if (isUtf8(dir)) process.chdir(dir.toString());
+    else chdirBytes(dir);
+  } catch (e) {
+    throw temp(`Unable to switch to ${homedir}: ${errorStr(e)}. (#4.3.0)`);
+  }
+}
+
+/** What one delivery works with while it follows the .qmail file's lines. */
+interface Delivery {
+  doit: boolean;
+  pid: string | undefined;
+  msg: Message;
+  env0: Env;
+  /** What qmail-local adds to the environment for programs (byte strings). */
+  env: Env;
+  rpline: Buffer;
+  ufline: Buffer;
+  dtline: Buffer;
+  /** The .qmail file has the execute bit (or is a mailing list): only forwards allowed. */
+  forwardOnly: boolean;
+  files: number;
+  forwards: number;
+  programs: number;
+  recips: string[];
+}
+
+async function deliver(raw: string[], env0: Env, pid: string | undefined): Promise<number> {
+  process.umask(0o077);
+  const { doit, a } = args(raw);
   const [user, homedir, local, dash, ext, host, sender, aliasempty] = a as [
     string,
     string,
@@ -88,104 +128,112 @@ async function deliver(raw: string[], env0: Env, pid: string | undefined): Promi
     string,
     string,
   ];
-  if (!homedir.startsWith("/")) throw new LocalExit(100, `qmail-local: usage: ${usage}`);
   // Defence in depth beside qmail-lspawn's QLX_ROOT: no file or program is ever handled as root.
   if (doit && process.getuid?.() === 0) throw temp("Not allowed to perform deliveries as root. (#4.3.0)");
-
-  try {
-    const dir = bytesOf(homedir);
-    if (isUtf8(dir)) process.chdir(dir.toString());
-    else chdirBytes(dir);
-  } catch (e) {
-    throw temp(`Unable to switch to ${homedir}: ${errorStr(e)}. (#4.3.0)`);
-  }
+  enterHome(homedir);
   checkHome(doit);
 
-  // What qmail-local adds to the environment for programs (byte strings).
-  const env: Env = {};
-  env.HOST = host;
-  env.HOME = homedir;
-  env.USER = user;
-  env.LOCAL = local;
-  env.RECIPIENT = `${local}@${host}`;
   const lines = headerLines(local, host, sender);
-  env.DTLINE = lines.dtline;
   const dtline = latin1(lines.dtline);
   const msg = new Message(0);
   if (doit) msg.checkLoop(dtline);
-
-  env.SENDER = sender;
-  env.RPLINE = lines.rpline;
-  env.UFLINE = lines.ufline;
-  env.EXT = ext;
+  const found = qmeSearch(dash, ext);
+  if (!found && dash) throw new LocalExit(100, "Sorry, no mailbox here by that name. (#5.1.1)");
+  const newsender = newSender(local, host, sender, dash, ext);
+  // What qmail-local adds to the environment for programs (byte strings), in qmail-local.c's order.
+  const env: Env = {
+    HOST: host,
+    HOME: homedir,
+    USER: user,
+    LOCAL: local,
+    RECIPIENT: `${local}@${host}`,
+    DTLINE: lines.dtline,
+    SENDER: sender,
+    RPLINE: lines.rpline,
+    UFLINE: lines.ufline,
+    EXT: ext,
+  };
   [env.EXT2, env.EXT3, env.EXT4] = extParts(ext);
   [env.HOST2, env.HOST3, env.HOST4] = hostParts(host);
-
-  const found = qmeSearch(dash, ext);
   if (found?.defaultPart !== undefined) env.DEFAULT = found.defaultPart;
-  if (!found && dash) throw new LocalExit(100, "Sorry, no mailbox here by that name. (#5.1.1)");
-
-  let newsender = sender;
-  if (sender !== "" && sender !== "#@[]" && qmeOx(dash, ext, "-owner")) {
-    newsender = qmeOx(dash, ext, "-owner-default") ? `${local}-owner-@${host}-@[]` : `${local}-owner@${host}`;
-  }
   env.NEWSENDER = newsender;
 
-  let text = found ? slurp(found.fd) : Buffer.alloc(0);
-  let forwardOnly = found?.cutable ?? false;
-  if (text.length === 0) {
-    text = latin1(aliasempty);
-    forwardOnly = false;
-  }
-
-  const rpline = latin1(lines.rpline);
-  const ufline = latin1(lines.ufline);
-  let files = 0;
-  let forwards = 0;
-  let programs = 0;
-  const recips: string[] = [];
+  const { text, forwardOnly } = qmailText(found, aliasempty);
+  const d: Delivery = {
+    doit,
+    pid,
+    msg,
+    env0,
+    env,
+    rpline: latin1(lines.rpline),
+    ufline: latin1(lines.ufline),
+    dtline,
+    forwardOnly,
+    files: 0,
+    forwards: 0,
+    programs: 0,
+    recips: [],
+  };
   const instructions = parseQmail(text);
   for (let n = 0; n < instructions.length; n++) {
     const ins = instructions[n];
-    if (!ins) break;
-    let stop = false;
-    switch (ins.kind) {
-      case "blank":
-        if (n === 0) throw temp("Uh-oh: first line of .qmail file is blank. (#4.2.1)");
-        break;
-      case "comment":
-      case "plus":
-        break;
-      case "list":
-        forwardOnly = true;
-        break;
-      case "maildir":
-      case "mbox":
-        files++;
-        if (forwardOnly) throw temp("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)");
-        if (!doit) say(`${ins.kind} ${bytestr(ins.path)}\n`);
-        else if (ins.kind === "maildir") maildirDeliver(ins.path, msg, rpline, dtline, { pid });
-        else mboxDeliver(ins.path, bytestr(ins.path), msg, ufline, rpline, dtline);
-        break;
-      case "program":
-        programs++;
-        if (forwardOnly) throw temp("Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)");
-        if (!doit) say(`program ${bytestr(ins.command)}\n`);
-        else stop = runProgram(ins.command, msg, env0, env);
-        break;
-      case "forward":
-        forwards++;
-        if (!doit) say(`forward ${bytestr(ins.address)}\n`);
-        else recips.push(bytestr(ins.address));
-        break;
-    }
-    if (stop) break;
+    if (!ins || instruction(d, ins, n)) break;
   }
 
   let qp = 0;
-  if (recips.length && doit) qp = await forward(msg, dtline, newsender, recips, textEnv(env0, env));
-  say(`did ${files}+${forwards}+${programs}\n${qp ? `qp ${qp}\n` : ""}`);
+  if (d.recips.length && doit) qp = await forward(msg, dtline, newsender, d.recips, textEnv(env0, env));
+  say(`did ${d.files}+${d.forwards}+${d.programs}\n${qp ? `qp ${qp}\n` : ""}`);
   return EXIT_OK;
+}
+
+/** The .qmail file's lines, or aliasempty's for an empty or missing file; forwardOnly when it has the execute bit. */
+function qmailText(found: QmailFile | undefined, aliasempty: string): { text: Buffer; forwardOnly: boolean } {
+  const text = found ? slurp(found.fd) : Buffer.alloc(0);
+  if (text.length === 0) return { text: latin1(aliasempty), forwardOnly: false };
+  return { text, forwardOnly: found?.cutable ?? false };
+}
+
+/** The sender for forwards: LOCAL-owner@HOST when .qmail-EXT-owner exists (VERP with -owner-default), else sender. */
+function newSender(local: string, host: string, sender: string, dash: string, ext: string): string {
+  if (sender === "" || sender === "#@[]" || !qmeOx(dash, ext, "-owner")) return sender;
+  return qmeOx(dash, ext, "-owner-default") ? `${local}-owner-@${host}-@[]` : `${local}-owner@${host}`;
+}
+
+/** One line of the .qmail file, the n-th; true when a program said to stop (exit 99). */
+function instruction(d: Delivery, ins: Instruction, n: number): boolean {
+  switch (ins.kind) {
+    case "blank":
+      if (n === 0) throw temp("Uh-oh: first line of .qmail file is blank. (#4.2.1)");
+      return false;
+    case "comment":
+    case "plus":
+      return false;
+    case "list":
+      d.forwardOnly = true;
+      return false;
+    case "maildir":
+    case "mbox":
+      d.files++;
+      if (d.forwardOnly) throw temp("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)");
+      if (!d.doit) say(`${ins.kind} ${bytestr(ins.path)}\n`);
+      else if (ins.kind === "maildir") maildirDeliver(ins.path, d.msg, d.rpline, d.dtline, { pid: d.pid });
+      else mboxDeliver(ins.path, bytestr(ins.path), d.msg, d.ufline, d.rpline, d.dtline);
+      return false;
+    case "program":
+      d.programs++;
+      if (d.forwardOnly) throw temp("Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)");
+      if (!d.doit) {
+        say(`program ${bytestr(ins.command)}\n`);
+        return false;
+      }
+      return runProgram(ins.command, d.msg, d.env0, d.env);
+    case "forward":
+      d.forwards++;
+      if (!d.doit) say(`forward ${bytestr(ins.address)}\n`);
+      else d.recips.push(bytestr(ins.address));
+      return false;
+  }
+  return false;
 }
 
 /** env0 plus vars as text, for qmail-queue (which reads none of vars). */

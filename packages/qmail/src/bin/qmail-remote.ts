@@ -74,14 +74,17 @@ export async function main(argv: string[], env: Env): Promise<number> {
   return 0;
 }
 
-async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
-  if (argv.length < 3) rep.die("DI (qmail-remote) was invoked improperly. (#5.3.5)\n");
-  const home = qmailHome(env);
-  try {
-    process.chdir(home);
-  } catch {
-    rep.die("ZUnable to switch to home directory. (#4.3.0)\n");
-  }
+/** The controls qmail-remote reads at start (qmail-remote.c's getcontrols()). */
+interface Controls {
+  c: Control;
+  timeout: number;
+  timeoutconnect: number;
+  helo: string;
+  /** control/smtproutes: domain (lowercase) to relay[:port][|user|password]. */
+  routes: Map<string, string>;
+}
+
+function getcontrols(home: string, rep: Report): Controls {
   const tempControl = () => rep.die("ZUnable to read control files. (#4.3.0)\n");
   const c = new Control(home);
   let timeout = 1200;
@@ -102,12 +105,30 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
     tempControl();
   }
   if (helohost === undefined) tempControl();
-  const helo = helohost as string;
+  return { c, timeout, timeoutconnect, helo: helohost as string, routes };
+}
 
-  // Arguments are byte strings (the exact bytes, written out as latin1, as control files are read); DNS gets their text.
-  const raw = rawArgs(argv);
-  let host = raw[0] as string;
-  let port = 25;
+/** Where the message goes: the host to look up and its port, and the smtproutes entry that sent it there. */
+interface Route {
+  host: string;
+  port: number;
+  /** The relay host, when smtproutes has an entry for the domain; undefined for the MX. */
+  relayhost?: string;
+  /** The smtproutes entry's relay[:port], for control/remoteauth. */
+  route?: string;
+  routeCred?: Credentials;
+}
+
+/** The qmail AUTH patch's relay:port|user|password in smtproutes: the relay, and the credentials if given. */
+function routeCredentials(relayhost: string | undefined): { relay?: string; routeCred?: Credentials } {
+  if (!relayhost?.includes("|")) return { relay: relayhost };
+  const [r, user, ...pw] = relayhost.split("|");
+  const routeCred = user !== undefined && pw.length > 0 ? { user, password: pw.join("|") } : undefined;
+  return { relay: r === "" ? undefined : r, routeCred };
+}
+
+/** smtproutes for host: the domain itself, then each .suffix, then the empty catch-all; an empty relay means MX. */
+function smtproute(host: string, routes: Map<string, string>): Route {
   let relayhost: string | undefined;
   const lh = lowerAscii(host);
   for (let i = 0; i <= lh.length; i++)
@@ -115,32 +136,18 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
       relayhost = routes.get(lh.slice(i));
       if (relayhost !== undefined) break;
     }
-  if (relayhost === "") relayhost = undefined;
-  // the qmail AUTH patch's relay:port|user|password in smtproutes
-  let routeCred: Credentials | undefined;
-  if (relayhost?.includes("|")) {
-    const [r, user, ...pw] = relayhost.split("|");
-    if (user !== undefined && pw.length > 0) routeCred = { user, password: pw.join("|") };
-    relayhost = r === "" ? undefined : r;
-  }
-  const route = relayhost;
-  if (relayhost !== undefined) {
-    const [h, p] = relaySplit(relayhost);
-    if (p !== undefined) port = Number(BigInt.asUintN(16, scanUlong(p)));
-    relayhost = h;
-    host = relayhost;
-  }
+  const { relay, routeCred } = routeCredentials(relayhost || undefined);
+  relayhost = relay;
+  if (relayhost === undefined) return { host, port: 25, routeCred };
+  const [h, p] = relaySplit(relayhost);
+  const port = p === undefined ? 25 : Number(BigInt.asUintN(16, scanUlong(p)));
+  return { host: h, port, relayhost: h, route: relayhost, routeCred };
+}
 
-  // SMTPUTF8 (RFC 6531) when an address has bytes past ASCII; they must then be UTF-8 (section 3.3).
-  const addrs = raw.slice(1) as string[];
-  const utf8 = addrs.some(nonAscii);
-  if (utf8 && !addrs.every(validUtf8))
-    rep.die("DSorry, an address is neither ASCII nor valid UTF-8, so SMTPUTF8 cannot carry it. (#5.6.7)\n");
-
-  const dns = new Dns(env);
+/** addrmangle(): the box quoted, the host canonicalised through CNAMEs when not routed (one lookup per host). */
+function addrMangler(dns: Dns, utf8: boolean, rep: Report) {
   const cnames = new Map<string, Promise<{ loop: number | "loop"; name: string }>>();
-  // addrmangle(): box quoted, host canonicalised through CNAMEs when not routed
-  const mangle = async (s: string, flagcname: boolean): Promise<{ addr: string; alias: boolean }> => {
+  return async (s: string, flagcname: boolean): Promise<{ addr: string; alias: boolean }> => {
     const j = s.lastIndexOf("@");
     if (j < 0) return { addr: s, alias: flagcname };
     let canon = s.slice(j + 1);
@@ -162,85 +169,151 @@ async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
     }
     return { addr: `${quoteBox(s.slice(0, j), utf8)}@${canon}`, alias };
   };
+}
 
-  const sender = (await mangle(raw[1] as string, false)).addr;
-  let me: Set<string>;
-  try {
-    me = new Set([...ipme(), ...ipme6()]);
-  } catch {
-    rep.die("ZSystem resources temporarily unavailable. (#4.3.0)\n");
-  }
-  let allAliases = true;
-  const recips: string[] = [];
-  for (const r of raw.slice(2)) {
-    const m = await mangle(r, relayhost === undefined);
-    if (!m.alias) allAliases = false;
-    recips.push(m.addr);
-  }
-
+/** The addresses to try: the relay's, or the host's MXs (its own address without one), sorted by preference. */
+async function lookup(dns: Dns, rt: Route, rep: Report): Promise<IpMx[]> {
   let ips: IpMx[] = [];
   try {
-    if (relayhost !== undefined) ips = await dns.ip(textOf(host));
+    if (rt.relayhost !== undefined) ips = await dns.ip(textOf(rt.host));
     else {
       const random = BigInt(Math.floor(Date.now() / 1000)) + (BigInt(process.pid) << 16n);
-      const r = await dns.mxip(textOf(host), random);
+      const r = await dns.mxip(textOf(rt.host), random);
       ips = r.ips;
       if (r.soft && ips.length === 0) rep.die("ZSorry, I couldn't find any host by that name. (#4.1.2)\n");
     }
   } catch (e) {
     if (e instanceof Done) throw e;
     if (e instanceof DnsError && e.kind === DNS_HARD)
-      rep.die(`DSorry, I couldn't find any host named ${outsafe(host)}. (#5.1.2)\n`);
+      rep.die(`DSorry, I couldn't find any host named ${outsafe(rt.host)}. (#5.1.2)\n`);
     rep.die("ZSorry, I couldn't find any host by that name. (#4.1.2)\n");
   }
   if (ips.length === 0) rep.die("DSorry, I couldn't find a mail exchanger or IP address. (#5.4.4)\n");
+  return ips;
+}
 
-  let prefme = 100000;
-  for (const x of ips) if (me.has(x.ip) && x.pref < prefme) prefme = x.pref;
-  if (relayhost !== undefined) prefme = 300000;
-  if (allAliases) prefme = 500000;
-  if (!ips.some((x) => x.pref < prefme))
+/** ipme_init(): our own addresses, read before the recipients' CNAME lookups as in qmail-remote.c. */
+function ipmeInit(rep: Report): Set<string> {
+  try {
+    return new Set([...ipme(), ...ipme6()]);
+  } catch {
+    return rep.die("ZSystem resources temporarily unavailable. (#4.3.0)\n");
+  }
+}
+
+/** The preference at and past which an MX is ourselves (or a relay, or every recipient an alias): not tried. */
+function prefme(ips: IpMx[], me: Set<string>, rep: Report, routed: boolean, allAliases: boolean): number {
+  let pref = 100000;
+  for (const x of ips) if (me.has(x.ip) && x.pref < pref) pref = x.pref;
+  if (routed) pref = 300000;
+  if (allAliases) pref = 500000;
+  if (!ips.some((x) => x.pref < pref))
     rep.die(
       "DSorry. Although I'm listed as a best-preference MX or A for that host,\nit isn't in my control/locals file, so I don't treat it as local. (#5.4.6)\n",
     );
+  return pref;
+}
+
+async function remote(argv: string[], env: Env, rep: Report): Promise<void> {
+  if (argv.length < 3) rep.die("DI (qmail-remote) was invoked improperly. (#5.3.5)\n");
+  const home = qmailHome(env);
+  try {
+    process.chdir(home);
+  } catch {
+    rep.die("ZUnable to switch to home directory. (#4.3.0)\n");
+  }
+  const ctl = getcontrols(home, rep);
+
+  // Arguments are byte strings (the exact bytes, written out as latin1, as control files are read); DNS gets their text.
+  const raw = rawArgs(argv);
+  const rt = smtproute(raw[0] as string, ctl.routes);
+
+  // SMTPUTF8 (RFC 6531) when an address has bytes past ASCII; they must then be UTF-8 (section 3.3).
+  const addrs = raw.slice(1) as string[];
+  const utf8 = addrs.some(nonAscii);
+  if (utf8 && !addrs.every(validUtf8))
+    rep.die("DSorry, an address is neither ASCII nor valid UTF-8, so SMTPUTF8 cannot carry it. (#5.6.7)\n");
+
+  const dns = new Dns(env);
+  const mangle = addrMangler(dns, utf8, rep);
+  const sender = (await mangle(raw[1] as string, false)).addr;
+  const me = ipmeInit(rep);
+  let allAliases = true;
+  const recips: string[] = [];
+  for (const r of raw.slice(2)) {
+    const m = await mangle(r, rt.relayhost === undefined);
+    if (!m.alias) allAliases = false;
+    recips.push(m.addr);
+  }
+
+  const ips = await lookup(dns, rt, rep);
+  const pref = prefme(ips, me, rep, rt.relayhost !== undefined, allAliases);
 
   let creds: Credentials | undefined;
   try {
-    creds = route === undefined ? undefined : credentials(c, route, routeCred);
+    creds = rt.route === undefined ? undefined : credentials(ctl.c, rt.route, rt.routeCred);
   } catch {
     rep.die("ZUnable to read control files: control/remoteauth is readable by others. (#4.3.0)\n");
   }
   const dest = textOf(raw[0] as string);
   for (const x of ips) {
-    if (x.pref >= prefme) continue;
-    const t = tcptoCheck(home, x.ip);
-    if (t.skip) continue;
-    const server = x.host ?? x.ip;
-    let policy: TlsPolicy;
-    try {
-      policy = tlsPolicy(c, server, dest, env);
-    } catch {
-      rep.die("ZUnable to read control files. (#4.3.0)\n");
-    }
-    // opportunistic TLS whose handshake fails: once more to the same address, in plain text
-    for (const plainOnly of [false, true]) {
-      let conn: SmtpConn;
-      try {
-        conn = await SmtpConn.open(x.ip, port, Math.max(timeoutconnect, 1) * 1000, Math.max(timeout, 1) * 1000);
-      } catch (e) {
-        tcptoErr(home, x.ip, (e as Error).message === "timeout", t.there);
-        break;
-      }
-      tcptoErr(home, x.ip, false, t.there);
-      try {
-        await smtp(conn, x.ip, helo, sender, recips, rep, { policy, server, creds, plainOnly, utf8 });
-      } catch (e) {
-        if (!(e instanceof TlsHandshakeFailed) || plainOnly) throw e;
-        conn.close();
-      }
-    }
+    if (x.pref >= pref) continue;
+    await tryHost(x, { ctl, rt, home, env, dest, rep, creds, helo: ctl.helo, sender, recips, utf8 });
   }
   rep.die("ZSorry, I wasn't able to establish an SMTP connection. (#4.4.1)\n");
+}
+
+/** What tryHost() needs: the run's controls, route, envelope and report. */
+interface Attempt {
+  ctl: Controls;
+  rt: Route;
+  home: string;
+  env: Env;
+  dest: string;
+  rep: Report;
+  creds?: Credentials;
+  helo: string;
+  sender: string;
+  recips: string[];
+  utf8: boolean;
+}
+
+/** One address: skipped while tcpto says it timed out, else connected and the SMTP dialogue held (ending the run). */
+async function tryHost(x: IpMx, a: Attempt): Promise<void> {
+  const t = tcptoCheck(a.home, x.ip);
+  if (t.skip) return;
+  const server = x.host ?? x.ip;
+  let policy: TlsPolicy;
+  try {
+    policy = tlsPolicy(a.ctl.c, server, a.dest, a.env);
+  } catch {
+    a.rep.die("ZUnable to read control files. (#4.3.0)\n");
+  }
+  const timeoutconnect = Math.max(a.ctl.timeoutconnect, 1) * 1000;
+  const timeout = Math.max(a.ctl.timeout, 1) * 1000;
+  // opportunistic TLS whose handshake fails: once more to the same address, in plain text
+  for (const plainOnly of [false, true]) {
+    let conn: SmtpConn;
+    try {
+      conn = await SmtpConn.open(x.ip, a.rt.port, timeoutconnect, timeout);
+    } catch (e) {
+      tcptoErr(a.home, x.ip, (e as Error).message === "timeout", t.there);
+      return;
+    }
+    tcptoErr(a.home, x.ip, false, t.there);
+    try {
+      await smtp(conn, x.ip, a.helo, a.sender, a.recips, a.rep, {
+        policy,
+        server,
+        creds: a.creds,
+        plainOnly,
+        utf8: a.utf8,
+      });
+    } catch (e) {
+      if (!(e instanceof TlsHandshakeFailed) || plainOnly) throw e;
+      conn.close();
+    }
+  }
 }
 
 interface TlsCtx {

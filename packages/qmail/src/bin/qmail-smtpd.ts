@@ -6,7 +6,8 @@ import { setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { HANDOFF_VAR, takeConnection } from "@qts/sys/handoff";
 import { qmailHome } from "../lib/home.ts";
-import { ControlError, loadConfig, OPEN_RELAY, openRelay, R, Session } from "../lib/smtpd.ts";
+import { R, Session } from "../lib/smtpd.ts";
+import { ControlError, loadConfig, OPEN_RELAY, openRelay } from "../lib/smtpd-config.ts";
 
 export const usage = "qmail-smtpd [ checkpassword-program subprogram ... ]";
 

@@ -54,6 +54,72 @@ function doSender(s: string, env: Env): void {
 const WITH_ARG = "efpoBFb";
 const KNOWN = "vimtefpoBFEJxb";
 
+interface Options {
+  /** -t: recipients from the header (qmail-inject -H). */
+  flagh: boolean;
+  sender?: string;
+  rest: string[];
+}
+
+/** sgetopt over "vimte:f:p:o:B:F:EJxb:", done here because -E and -J swallow the rest of their word. */
+function options(argv: string[], env: Env, progname: string): Options {
+  const o: Options = { flagh: false, rest: [] };
+  let i = 0;
+  while (i < argv.length) {
+    const w = argv[i] as string;
+    if (w === "--") {
+      i++;
+      break;
+    }
+    if (w.length < 2 || w[0] !== "-") break;
+    i = optionWord(argv, i + 1, o, env, progname);
+  }
+  o.rest = argv.slice(i);
+  return o;
+}
+
+/** c, if it is an option sendmail knows; else the usage. */
+function known(c: string, progname: string): string {
+  if (KNOWN.includes(c)) return c;
+  // sgetopt names the program as it was called (optprogname): "mailq: illegal option -- q".
+  errWrite(`${progname}: illegal option -- ${c}\n`);
+  return dieUsage();
+}
+
+/** The options in argv[i - 1] (-tv, -fsender, or -f with the next word); returns the next word's index. */
+function optionWord(argv: string[], i: number, o: Options, env: Env, progname: string): number {
+  const w = argv[i - 1] as string;
+  for (let j = 1; j < w.length; j++) {
+    const c = known(w[j] as string, progname);
+    if (c === "E" || c === "J") break;
+    if (!WITH_ARG.includes(c)) {
+      if (c === "t") o.flagh = true;
+      continue;
+    }
+    let arg: string;
+    if (j + 1 < w.length) arg = w.slice(j + 1);
+    else if (i < argv.length) arg = argv[i++] as string;
+    else {
+      errWrite(`${progname}: option requires an argument -- ${c}\n`);
+      dieUsage();
+    }
+    optionArg(c, arg, o, env);
+    break;
+  }
+  return i;
+}
+
+/** An option with its argument: -f sender, -F name, -b mode (-bp mailq, -bs SMTP, -bm the default). */
+function optionArg(c: string, arg: string, o: Options, env: Env): void {
+  if (c === "f") o.sender = arg;
+  else if (c === "F") env.MAILNAME = arg;
+  else if (c === "b") {
+    if (arg[0] === "p") mailq(env);
+    if (arg[0] === "s") smtpd(env);
+    if (arg[0] !== "m") dieUsage();
+  }
+}
+
 export function main(argv: string[], env: Env, progname = "sendmail"): number {
   setProg("sendmail");
   env = { ...env };
@@ -63,48 +129,7 @@ export function main(argv: string[], env: Env, progname = "sendmail"): number {
   } catch (e) {
     die(111, `unable to switch to qmail home directory ${home}: ${errorStr(e)}`);
   }
-  let flagh = false;
-  let sender: string | undefined;
-  // sgetopt over "vimte:f:p:o:B:F:EJxb:", done here because -E and -J swallow the rest of their word
-  let i = 0;
-  while (i < argv.length) {
-    const w = argv[i] as string;
-    if (w === "--") {
-      i++;
-      break;
-    }
-    if (w.length < 2 || w[0] !== "-") break;
-    i++;
-    for (let j = 1; j < w.length; j++) {
-      const c = w[j] as string;
-      if (!KNOWN.includes(c)) {
-        // sgetopt names the program as it was called (optprogname): "mailq: illegal option -- q".
-        errWrite(`${progname}: illegal option -- ${c}\n`);
-        dieUsage();
-      }
-      if (c === "E" || c === "J") break;
-      if (!WITH_ARG.includes(c)) {
-        if (c === "t") flagh = true;
-        continue;
-      }
-      let arg: string;
-      if (j + 1 < w.length) arg = w.slice(j + 1);
-      else if (i < argv.length) arg = argv[i++] as string;
-      else {
-        errWrite(`${progname}: option requires an argument -- ${c}\n`);
-        dieUsage();
-      }
-      if (c === "f") sender = arg;
-      else if (c === "F") env.MAILNAME = arg;
-      else if (c === "b") {
-        if (arg[0] === "p") mailq(env);
-        if (arg[0] === "s") smtpd(env);
-        if (arg[0] !== "m") dieUsage();
-      }
-      break;
-    }
-  }
-  const rest = argv.slice(i);
+  const { flagh, sender, rest } = options(argv, env, progname);
   if (progname === "mailq") mailq(env);
   if (progname === "newaliases") die(100, "please use fastforward/newaliases instead");
   const qi = ["bin/qmail-inject", flagh ? "-H" : "-a"];

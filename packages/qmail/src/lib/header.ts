@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Header-field helpers of qmail-inject (hfield.c, quote.c): field names it
-// knows, field validity, and RFC 821/822 quoting of a mailbox.
+// knows, field validity, and RFC 821/822 quoting of a mailbox (send-quote.ts).
 
 export enum H {
   UNKNOWN = 0,
@@ -111,34 +111,8 @@ export function valid(s: string): boolean {
   return true;
 }
 
-// quote.c's table of bytes that need no quoting in a local part.
-const OK = new Uint8Array(128);
-for (let c = 33; c < 127; c++) OK[c] = 1;
-for (const c of '"(),:;<>@[\\]') OK[c.charCodeAt(0)] = 0;
-
-/** quote_need: empty, a special or 8-bit byte, or a dot at either end or doubled. */
-export function quoteNeed(s: string): boolean {
-  if (!s.length) return true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || !OK[c]) return true;
-  }
-  if (s[0] === "." || s[s.length - 1] === ".") return true;
-  return s.includes("..");
-}
-
-function quoteAlways(s: string): string {
-  return `"${s.replace(/[\r\n"\\]/g, "\\$&")}"`;
-}
-
-/** quote2: quotes the part before the last @ when it needs it. */
-export function quote2(s: string): string {
-  if (!s) return s;
-  const j = s.lastIndexOf("@");
-  const box = j < 0 ? s : s.slice(0, j);
-  const q = quoteNeed(box) ? quoteAlways(box) : box;
-  return j < 0 ? q : q + s.slice(j);
-}
+// quote.c's quoting, shared with qmail-send's bounces and qreceipt.
+export { quote2, quoteNeed } from "./send-quote.ts";
 
 /**
  * Folds a header field we generate so that a CR or LF inside it never starts

@@ -7,19 +7,20 @@ import { readFileSync, readSync } from "node:fs";
 import { rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, errWrite, writeAll } from "@qts/core/die";
 import { errnoName, errorStr } from "@qts/core/errstr";
-import { qqExitText } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
+import type { Env } from "@qts/core/run";
 import { Control } from "./control.ts";
 import { date822 } from "./date822.ts";
 import { fold, H, known, quote2, quoteNeed, valid } from "./header.ts";
 import { qmailHome } from "./home.ts";
+import { type InjectRewrite, rwgeneric } from "./inject-rewrite.ts";
 import { envelopeBudget, isOutOfMemory, NoMem, Packed } from "./packed.ts";
 import type { QmailQueue } from "./qmail.ts";
+import { qqExitText } from "./qq.ts";
 import { readable } from "./readable.ts";
 import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "./token822.ts";
 
 const LINELEN = 80;
-type Env = Record<string, string | undefined>;
 
 function fatal(code: number, msg: string): never {
   errWrite(`qmail-inject: fatal: ${msg}`);
@@ -34,6 +35,20 @@ const perm = (): never => {
 function doordie<X>(text: string, r: X | null): X {
   if (r === null) fatal(100, `unable to parse this line:\n${text}`);
   return r;
+}
+
+/** One read into buf from off, retried on EAGAIN and EINTR; a failure is fatal (111). */
+function readRetry(fd: number, buf: Buffer, off: number): number {
+  for (;;) {
+    try {
+      return readSync(fd, buf, off, buf.length - off, null);
+    } catch (e) {
+      const code = errnoName(e);
+      if (code === "EAGAIN") Bun.sleepSync(1);
+      else if (code === "ENOMEM") fatal(111, "out of memory\n");
+      else if (code !== "EINTR") fatal(111, "read error\n");
+    }
+  }
 }
 
 /** Bytes of the message: an optional prefix, then a file descriptor read to its end. */
@@ -67,27 +82,13 @@ export class Input {
       this.buf.copy(b, 0, 0, this.end);
       this.buf = b;
     }
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
-      } catch (e) {
-        const code = errnoName(e);
-        if (code === "EAGAIN") {
-          Bun.sleepSync(1);
-          continue;
-        }
-        if (code === "EINTR") continue;
-        if (code === "ENOMEM") fatal(111, "out of memory\n");
-        fatal(111, "read error\n");
-      }
-      if (n === 0) {
-        this.eof = true;
-        return false;
-      }
-      this.end += n;
-      return true;
+    const n = readRetry(this.fd, this.buf, this.end);
+    if (n === 0) {
+      this.eof = true;
+      return false;
     }
+    this.end += n;
+    return true;
   }
 
   /** fill() once fd is readable: signal handlers run while it waits (lib/readable.ts). */
@@ -153,6 +154,56 @@ interface Flags {
   hackmess: boolean;
 }
 
+/** The Resent- fields: any of them makes the message a resent one (qmail-inject.c's finishheader()). */
+const RESENT = [H.R_SENDER, H.R_FROM, H.R_REPLYTO, H.R_TO, H.R_CC, H.R_BCC, H.R_DATE, H.R_MESSAGEID];
+
+/** $QMAILINJECT's letters (qmail-inject(8)); other letters are ignored. */
+function injectFlags(o: string): Flags {
+  return {
+    namecomment: o.includes("c"),
+    deletesender: o.includes("s"),
+    deletefrom: o.includes("f"),
+    deletemessid: o.includes("i"),
+    hackrecip: o.includes("r"),
+    hackmess: o.includes("m"),
+  };
+}
+
+/** $QMAILMFTFILE: the mailing lists Mail-Followup-To is made for, lowercased; undefined if the file is missing. */
+function readMft(file: string): Set<string> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "latin1");
+  } catch (e) {
+    if (errnoName(e) !== "ENOENT") fatal(111, "read error\n");
+    return undefined;
+  }
+  const mft = new Set<string>();
+  for (const raw of text.split("\n")) {
+    const l = raw.replace(/[ \t\n]+$/, "");
+    if (l && !l.startsWith("#")) mft.add(l.toLowerCase());
+  }
+  return mft;
+}
+
+/**
+ * The longest header field allowed so far. A header field becomes tokens and addresses, about 80 times its size
+ * in the runtime's heap (a To: of 100,000 addresses, 2.2 MB, peaked at 200 MB): past its share of the memory
+ * limit it is C's nomem(), before the runtime itself runs out and crashes.
+ */
+function fieldLimit(len: number, fieldMax: number): number {
+  if (len <= fieldMax) return fieldMax;
+  const max = Math.max(fieldMax, Math.floor(envelopeBudget() / 128));
+  if (len > max) throw new NoMem();
+  return max;
+}
+
+/** A line that starts a header field: itself, or an mbox "From " line as MBOX-Line:; undefined if it starts the body. */
+function fieldStart(line: string): string | undefined {
+  if (line.startsWith("From ")) return `MBOX-Line: ${line}`;
+  return valid(line) ? line : undefined;
+}
+
 enum Recip {
   DEFAULT = 1,
   ARGS,
@@ -165,14 +216,7 @@ function hasNl(s: string): boolean {
 }
 
 export class Injector {
-  private flags: Flags = {
-    namecomment: false,
-    deletesender: false,
-    deletefrom: false,
-    deletemessid: false,
-    hackrecip: false,
-    hackmess: false,
-  };
+  private flags: Flags;
   private mailhost?: string;
   private mailuser: string;
   private mailusertype: T;
@@ -182,9 +226,7 @@ export class Injector {
   private pid = process.pid;
 
   private idhost = "";
-  private defaultdomain: Token[] = [];
-  private defaulthost: Token[] = [];
-  private plusdomain: Token[] = [];
+  private readonly rw: InjectRewrite = { defaultdomain: [], defaulthost: [], plusdomain: [] };
 
   private sender: string | undefined;
   private seen = new Uint8Array(H.NUM);
@@ -215,16 +257,7 @@ export class Injector {
     this.env = rawEnv(procEnv);
     const env = this.env;
     this.starttime = Math.floor(Date.now() / 1000);
-    const o = env.QMAILINJECT;
-    if (o !== undefined)
-      for (const c of o) {
-        if (c === "c") this.flags.namecomment = true;
-        else if (c === "s") this.flags.deletesender = true;
-        else if (c === "f") this.flags.deletefrom = true;
-        else if (c === "i") this.flags.deletemessid = true;
-        else if (c === "r") this.flags.hackrecip = true;
-        else if (c === "m") this.flags.hackmess = true;
-      }
+    this.flags = injectFlags(env.QMAILINJECT ?? "");
     this.mailhost = env.QMAILHOST ?? env.MAILHOST;
     this.mailrhost = env.QMAILSHOST ?? this.mailhost;
     this.mailuser = env.QMAILUSER ?? env.MAILUSER ?? env.USER ?? env.LOGNAME ?? "anonymous";
@@ -232,63 +265,11 @@ export class Injector {
     this.mailruser = env.QMAILSUSER ?? this.mailuser;
   }
 
-  // ---- address rewriting (rwgeneric and friends; addresses are reversed token arrays)
+  // ---- addresses (rewriting: inject-rewrite.ts; addresses are reversed token arrays)
 
-  private rwroute(a: Token[]): void {
-    if ((a[a.length - 1] as Token).type === T.AT)
-      while (a.length) {
-        const t = a.pop() as Token;
-        if (t.type === T.COLON) return;
-      }
-  }
-
-  private insertFront(a: Token[], tokens: readonly Token[]): void {
-    const add: Token[] = [];
-    for (let i = tokens.length - 1; i >= 0; i--) {
-      const t = tokens[i] as Token;
-      add.push({ type: t.type, s: t.s });
-    }
-    a.unshift(...add);
-  }
-
-  private rwnoat(a: Token[]): void {
-    for (const t of a) if (t.type === T.AT) return;
-    this.insertFront(a, this.defaulthost);
-  }
-
-  private rwnodot(a: Token[]): void {
-    for (const t of a) {
-      if (t.type === T.DOT) return;
-      if (t.type === T.AT) break;
-    }
-    for (const t of a) {
-      if (t.type === T.LITERAL) return;
-      if (t.type === T.AT) break;
-    }
-    this.insertFront(a, this.defaultdomain);
-  }
-
-  private rwplus(a: Token[]): void {
-    const t = a[0] as Token;
-    if (t.type !== T.ATOM) return;
-    if (!t.s.length || !t.s.endsWith("+")) return;
-    a[0] = { type: T.ATOM, s: t.s.slice(0, -1) };
-    this.insertFront(a, this.plusdomain);
-  }
-
-  rwgeneric(a: Token[]): void {
-    if (!a.length) return;
-    if (a.length >= 2 && (a[1] as Token).type === T.AT && (a[0] as Token).type === T.LITERAL && !(a[0] as Token).s)
-      return;
-    this.rwroute(a);
-    if (!a.length) return;
-    if ((a[0] as Token).type === T.DOT) a.shift();
-    if (!a.length) return;
-    if ((a[0] as Token).type === T.AT) a.shift();
-    if (!a.length) return;
-    this.rwnoat(a);
-    this.rwplus(a);
-    this.rwnodot(a);
+  /** rwgeneric() with this run's controls. */
+  private rewrite(a: Token[]): void {
+    rwgeneric(a, this.rw);
   }
 
   /** The plain address of a reversed token array; an envelope address may not hold CR or LF. */
@@ -316,12 +297,12 @@ export class Injector {
     if (htype) this.seen[htype] = 1;
     else if (!valid(h)) fatal(100, `invalid header field: ${h}`);
 
-    let rw: ((a: Token[]) => void) | undefined;
+    let each: ((a: Token[]) => void) | undefined;
     switch (htype) {
       case H.TO:
       case H.CC:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           const s = this.addrOf(a);
           this.hrlist.push("", s);
           this.tocclist.push(s);
@@ -329,22 +310,22 @@ export class Injector {
         break;
       case H.BCC:
       case H.APPARENTLYTO:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           this.hrlist.push("", this.addrOf(a));
         };
         break;
       case H.R_TO:
       case H.R_CC:
       case H.R_BCC:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           this.hrrlist.push("", this.addrOf(a));
         };
         break;
       case H.RETURNPATH:
-        rw = (a) => {
-          this.rwgeneric(a);
+        each = (a) => {
+          this.rewrite(a);
           this.setreturn(a);
         };
         break;
@@ -356,13 +337,13 @@ export class Injector {
       case H.R_SENDER:
       case H.R_FROM:
       case H.R_REPLYTO:
-        rw = (a) => this.rwgeneric(a);
+        each = (a) => this.rewrite(a);
         break;
     }
-    if (rw) {
+    if (each) {
       this.current = h;
       const tokens = doordie(h, parse(h));
-      h = unparse(doordie(h, addrlist(tokens, rw)), LINELEN);
+      h = unparse(doordie(h, addrlist(tokens, each)), LINELEN);
     }
     if (htype === H.BCC || htype === H.R_BCC || htype === H.RETURNPATH || htype === H.CONTENTLENGTH) return;
     this.savedh.push(h);
@@ -384,7 +365,7 @@ export class Injector {
       unparse(
         doordie(
           first,
-          addrlist(again, (a) => this.rwgeneric(a)),
+          addrlist(again, (a) => this.rewrite(a)),
         ),
         LINELEN,
       ),
@@ -403,7 +384,7 @@ export class Injector {
     doordie(
       first,
       addrlist(again, (a) => {
-        this.rwgeneric(a);
+        this.rewrite(a);
         this.setreturn(a);
       }),
     );
@@ -455,16 +436,7 @@ export class Injector {
 
   private async finishheader(): Promise<string> {
     const seen = this.seen;
-    this.flagresent = !!(
-      seen[H.R_SENDER] ||
-      seen[H.R_FROM] ||
-      seen[H.R_REPLYTO] ||
-      seen[H.R_TO] ||
-      seen[H.R_CC] ||
-      seen[H.R_BCC] ||
-      seen[H.R_DATE] ||
-      seen[H.R_MESSAGEID]
-    );
+    this.flagresent = RESENT.some((f) => seen[f]);
     if (this.sender === undefined) this.defaultreturnpath();
     let h = "";
     if (!this.flagqueue) h += fold(`Return-Path: <${quote2(this.sender ?? "")}>\n`);
@@ -475,41 +447,36 @@ export class Injector {
       // a qmail-queue that could not even be started has no pid: qmail_close will say 120
       this.qqDead = this.qq.pid === 0;
     }
-    const date = `Date: ${date822(this.starttime * 1000)}\n`;
-    if (this.flagresent) {
-      if (!seen[H.R_DATE]) h += `Resent-${date}`;
-      if (!seen[H.R_MESSAGEID]) h += `Resent-${this.msgid()}`;
-      if (!seen[H.R_FROM]) h += `Resent-${this.defaultfrom()}`;
-      if (!seen[H.R_TO] && !seen[H.R_CC]) h += "Resent-Cc: recipient list not shown: ;\n";
-    } else {
-      if (!seen[H.DATE]) h += date;
-      if (!seen[H.MESSAGEID]) h += this.msgid();
-      if (!seen[H.FROM]) h += this.defaultfrom();
-      if (!seen[H.TO] && !seen[H.CC]) h += "Cc: recipient list not shown: ;\n";
-      h += this.finishmft();
-    }
-    return h + this.savedh.join("");
+    return h + (this.flagresent ? this.resentFields() : this.newFields()) + this.savedh.join("");
+  }
+
+  /** The fields a message lacks: Date, Message-ID, From, a Cc when no To or Cc, Mail-Followup-To. */
+  private newFields(): string {
+    const seen = this.seen;
+    let h = "";
+    if (!seen[H.DATE]) h += `Date: ${date822(this.starttime * 1000)}\n`;
+    if (!seen[H.MESSAGEID]) h += this.msgid();
+    if (!seen[H.FROM]) h += this.defaultfrom();
+    if (!seen[H.TO] && !seen[H.CC]) h += "Cc: recipient list not shown: ;\n";
+    return h + this.finishmft();
+  }
+
+  /** The Resent- fields a resent message lacks. */
+  private resentFields(): string {
+    const seen = this.seen;
+    let h = "";
+    if (!seen[H.R_DATE]) h += `Resent-Date: ${date822(this.starttime * 1000)}\n`;
+    if (!seen[H.R_MESSAGEID]) h += `Resent-${this.msgid()}`;
+    if (!seen[H.R_FROM]) h += `Resent-${this.defaultfrom()}`;
+    if (!seen[H.R_TO] && !seen[H.R_CC]) h += "Resent-Cc: recipient list not shown: ;\n";
+    return h;
   }
 
   // ---- set-up
 
   private getcontrols(): void {
     const mftfile = this.env.QMAILMFTFILE;
-    if (mftfile !== undefined) {
-      let text: string | undefined;
-      try {
-        text = readFileSync(mftfile, "latin1");
-      } catch (e) {
-        if (errnoName(e) !== "ENOENT") fatal(111, "read error\n");
-      }
-      if (text !== undefined) {
-        this.mft = new Set();
-        for (const raw of text.split("\n")) {
-          const l = raw.replace(/[ \t\n]+$/, "");
-          if (l && !l.startsWith("#")) this.mft.add(l.toLowerCase());
-        }
-      }
-    }
+    if (mftfile !== undefined) this.mft = readMft(mftfile);
     try {
       process.chdir(this.home);
     } catch (e) {
@@ -526,11 +493,11 @@ export class Injector {
     };
     const env = this.env;
     const dd = env.QMAILDEFAULTDOMAIN ?? rl("defaultdomain");
-    this.defaultdomain = doordie(`.${dd}`, parse(`.${dd}`));
+    this.rw.defaultdomain = doordie(`.${dd}`, parse(`.${dd}`));
     const dh = env.QMAILDEFAULTHOST ?? rl("defaulthost");
-    this.defaulthost = doordie(`@${dh}`, parse(`@${dh}`));
+    this.rw.defaulthost = doordie(`@${dh}`, parse(`@${dh}`));
     const pd = env.QMAILPLUSDOMAIN ?? rl("plusdomain");
-    this.plusdomain = doordie(`.${pd}`, parse(`.${pd}`));
+    this.rw.plusdomain = doordie(`.${pd}`, parse(`.${pd}`));
     this.idhost = env.QMAILIDHOST ?? rl("idhost");
   }
 
@@ -538,7 +505,7 @@ export class Injector {
     const tr = hasNl(s) ? null : parse(quote2(s));
     if (!tr) fatal(100, `unable to parse address: ${s}\n`);
     reverse(tr);
-    this.rwgeneric(tr);
+    this.rewrite(tr);
     this.reciplist.push("", unquote(tr.reverse()));
   }
 
@@ -555,8 +522,19 @@ export class Injector {
   }
 
   private async inject(argv: string[], input: Input): Promise<number> {
-    argv = rawArgs(argv);
     this.getcontrols();
+    this.options(rawArgs(argv));
+    const body = await this.header(input);
+    await this.put(await this.finishheader());
+    if (body) {
+      await this.put(body.join(""));
+      for await (const c of input.rest()) await this.put(c);
+    }
+    return await this.exitnicely();
+  }
+
+  /** The options, and the recipients on the command line (-a, -h, -H; by default -a with arguments, else -h). */
+  private options(argv: string[]): void {
     let strategy = Recip.DEFAULT;
     const { opts, rest } = getopt(argv, "aAhHnNf:");
     for (const o of opts) {
@@ -579,15 +557,9 @@ export class Injector {
         case "N":
           this.flagqueue = true;
           break;
-        case "f": {
-          const q = quote2(o.arg ?? "");
-          if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
-          const envs = doordie(q, parse(q));
-          reverse(envs);
-          this.rwgeneric(envs);
-          this.sender = unquote(reverse(envs));
+        case "f":
+          this.envelopeSender(o.arg ?? "");
           break;
-        }
         default:
           perm();
       }
@@ -595,52 +567,44 @@ export class Injector {
     if (strategy === Recip.DEFAULT) strategy = rest.length ? Recip.ARGS : Recip.HEADER;
     if (strategy !== Recip.HEADER) for (const a of rest) this.dorecip(a);
     this.flagrh = strategy !== Recip.ARGS;
+  }
 
-    // headerbody(): header lines (with continuations), then the body
+  /** -f: the envelope sender, rewritten like any address. */
+  private envelopeSender(arg: string): void {
+    const q = quote2(arg);
+    if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
+    const envs = doordie(q, parse(q));
+    reverse(envs);
+    this.rewrite(envs);
+    this.sender = unquote(reverse(envs));
+  }
+
+  /**
+   * headerbody(): the header's fields, each with its continuation lines, to
+   * doheaderfield(); returns the body's first lines (the blank line, or a
+   * line that is no field), or null when the input ends in the header.
+   */
+  private async header(input: Input): Promise<string[] | null> {
     let line = "";
     let lineok = false;
-    let body: string[] = [];
-    let eofInHeader = false;
-    // A header field becomes tokens and addresses, about 80 times its size in the runtime's heap
-    // (a To: of 100,000 addresses, 2.2 MB, peaked at 200 MB): past its share of the memory
-    // limit it is C's nomem(), before the runtime itself runs out and crashes.
     let fieldMax = 65536;
     for (;;) {
-      if (line.length > fieldMax) {
-        fieldMax = Math.max(fieldMax, Math.floor(envelopeBudget() / 128));
-        if (line.length > fieldMax) throw new NoMem();
-      }
+      fieldMax = fieldLimit(line.length, fieldMax);
       const next = await input.line();
-      if (next === null) {
-        if (lineok) this.doheaderfield(line);
-        eofInHeader = true;
-        break;
+      if (next === null) break;
+      if (lineok && (next[0] === " " || next[0] === "\t")) {
+        line += next;
+        continue;
       }
-      if (lineok) {
-        if (next[0] === " " || next[0] === "\t") {
-          line += next;
-          continue;
-        }
-        this.doheaderfield(line);
-      }
-      if (next.length === 1) {
-        body = [next];
-        break;
-      }
-      if (next.startsWith("From ")) line = `MBOX-Line: ${next}`;
-      else if (valid(next)) line = next;
-      else {
-        body = ["\n", next];
-        break;
-      }
+      if (lineok) this.doheaderfield(line);
+      if (next.length === 1) return [next];
+      const field = fieldStart(next);
+      if (field === undefined) return ["\n", next];
+      line = field;
       lineok = true;
     }
-    await this.put(await this.finishheader());
-    if (!eofInHeader) {
-      await this.put(body.join(""));
-      for await (const c of input.rest()) await this.put(c);
-    }
-    return await this.exitnicely();
+    if (lineok) this.doheaderfield(line);
+    return null;
   }
 
   private async exitnicely(): Promise<number> {

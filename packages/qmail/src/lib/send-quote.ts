@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
-// quote.c: an address's local part quoted for RFC 821/822 only when needed.
-// Strings hold bytes as latin1 characters.
+// quote.c: an address's local part quoted for RFC 821/822 only when needed
+// (qmail-send's bounces, qreceipt, qmail-inject). Strings hold bytes as latin1.
 
-// The characters that may appear unquoted in a box (quote.c's ok[] table).
-const OK = new Set<number>();
-for (const c of "!#$%&'*+-/0123456789=?ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~.")
-  OK.add(c.charCodeAt(0));
+// quote.c's ok[] table: the bytes that may appear unquoted in a box (every printable byte but the specials).
+const OK = new Uint8Array(128);
+for (let c = 33; c < 127; c++) OK[c] = 1;
+for (const c of '"(),:;<>@[\\]') OK[c.charCodeAt(0)] = 0;
 
-function quoteNeed(s: string): boolean {
+/** quote_need(): empty, a special or 8-bit byte, or a dot at either end or doubled. */
+export function quoteNeed(s: string): boolean {
   if (!s.length) return true;
-  for (let i = 0; i < s.length; i++) if (!OK.has(s.charCodeAt(i))) return true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || !OK[c]) return true;
+  }
   if (s[0] === "." || s[s.length - 1] === ".") return true;
   return s.includes("..");
 }

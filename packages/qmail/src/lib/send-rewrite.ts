@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // qmail-send's recipient rewriting and VERP (qmail-send.c). Strings
 // hold bytes as latin1 characters; domain lookups ignore ASCII case, like
-// constmap.
+// constmap. qmail-inject's rewriting, the first of the two stages and
+// different on purpose, is in inject-rewrite.ts, which says how they differ.
+import { lowerAscii } from "./cscan.ts";
 
 /** constmap: a case-insensitive (ASCII) set of keys, with values for flagcolon files. */
 export class ConstMap {
@@ -18,19 +20,15 @@ export class ConstMap {
         k = l.slice(0, i);
         v = l.slice(i + 1);
       }
-      const key = lower(k);
+      const key = lowerAscii(k);
       // constmap chains the newest entry first, so the last line for a key wins.
       this.map.set(key, v);
     }
   }
 
   get(key: string): string | undefined {
-    return this.map.get(lower(key));
+    return this.map.get(lowerAscii(key));
   }
-}
-
-function lower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 export interface RewriteConf {
@@ -56,15 +54,25 @@ export function rewrite(recip: string, conf: RewriteConf): { addr: string; chann
   }
   const at = addr.lastIndexOf("@");
   if (conf.locals.get(addr.slice(at + 1)) !== undefined) return { addr, channel: 0 };
-  for (let k = 0; k <= addr.length; k++) {
-    if (k === 0 || k === at + 1 || k === addr.length || (k > at && addr[k] === ".")) {
-      const x = conf.vdoms.get(addr.slice(k));
-      if (x === undefined) continue;
-      if (!x) break;
-      return { addr: `${x}-${addr}`, channel: 0 };
+  // virtualdomains: the whole address first, then its domain
+  let x = conf.vdoms.get(addr);
+  if (x === undefined) x = vdomPrefix(conf.vdoms, addr.slice(at + 1));
+  return x ? { addr: `${x}-${addr}`, channel: 0 } : { addr, channel: 1 };
+}
+
+/**
+ * virtualdomains' prefix for a domain (rewrite() and stripvdomprepend()): the domain itself, then each
+ * .suffix from the longest, then the empty catch-all; the first entry found decides, and an empty
+ * prefix means the domain is not virtual.
+ */
+function vdomPrefix(vdoms: ConstMap, domain: string): string {
+  for (let k = 0; k <= domain.length; k++) {
+    if (k === 0 || k === domain.length || domain[k] === ".") {
+      const x = vdoms.get(domain.slice(k));
+      if (x !== undefined) return x;
     }
   }
-  return { addr, channel: 1 };
+  return "";
 }
 
 /** senderadd(): a VERP sender owner-@host-@[] becomes owner-recipbox=reciphost@host for each recipient. */
@@ -85,16 +93,7 @@ export function verpSender(sender: string, recip: string): string {
 export function stripVdomPrepend(recip: string, vdoms: ConstMap): string {
   const i = recip.lastIndexOf("@");
   if (i < 0) return recip;
-  const domain = recip.slice(i + 1);
-  for (let k = 0; k <= domain.length; k++) {
-    if (k === 0 || k === domain.length || domain[k] === ".") {
-      const prepend = vdoms.get(domain.slice(k));
-      if (prepend === undefined) continue;
-      if (!prepend) break;
-      if (recip.slice(0, prepend.length) !== prepend) break;
-      if (recip[prepend.length] !== "-") break;
-      return recip.slice(prepend.length + 1);
-    }
-  }
-  return recip;
+  const prepend = vdomPrefix(vdoms, recip.slice(i + 1));
+  if (!prepend || recip.slice(0, prepend.length) !== prepend || recip[prepend.length] !== "-") return recip;
+  return recip.slice(prepend.length + 1);
 }

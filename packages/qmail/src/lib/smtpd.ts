@@ -2,30 +2,29 @@
 // qmail-smtpd's session (qmail-smtpd(8), RFC 5321, SIZE of RFC 1870):
 // commands parsed from big buffered reads (pipelining), replies batched and
 // written synchronously before every blocking read, DATA streamed to
-// qmail-queue through QmailQueue with bounded memory.
+// qmail-queue through QmailQueue with bounded memory. The configuration
+// (setup()) is in smtpd-config.ts, the DATA state machine (blast()) in
+// smtpd-blast.ts.
 
-import { existsSync, writeSync } from "node:fs";
-import type { Cdb } from "@qts/cdb/cdb";
+import { writeSync } from "node:fs";
 import { Exit } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
-import { Control } from "./control.ts";
 import { lowerAscii, scanUlong } from "./cscan.ts";
 import { isOutOfMemory, NoMem, Packed } from "./packed.ts";
 import type { QmailQueue } from "./qmail.ts";
-import { loadRcpthosts, rcptAllowed } from "./rcpthosts.ts";
+import { rcptAllowed } from "./rcpthosts.ts";
 import { receivedLine, safe } from "./received.ts";
-import { AR, type AuthConfig, type AuthPort, authConfig, authenticate, FAILDELAY_MS, MAXFAIL } from "./smtp-auth.ts";
+import { AR, type AuthPort, authenticate, FAILDELAY_MS, MAXFAIL } from "./smtp-auth.ts";
 import type { SmtpIo, TlsInfo } from "./smtp-tls.ts";
+import { Blast, Scan } from "./smtpd-blast.ts";
+import type { SmtpdConfig } from "./smtpd-config.ts";
 import { ReadEof, ReadTimeout, timeoutRead, writeFully, writeTimeout } from "./timeoutio.ts";
 import { nonAscii, validUtf8 } from "./utf8.ts";
-
-type Env = Record<string, string | undefined>;
 
 export const MAXHOPS = 100;
 /** Longest command line kept; the rest is discarded (C grows without bound). */
 export const MAXLINE = 65536;
 const INBUF = 65536;
-const QQCHUNK = 65536;
 
 export const R = {
   controls: "421 unable to read controls (#4.3.0)\r\n",
@@ -52,95 +51,6 @@ export const R = {
   wanttls: "530 Must issue a STARTTLS command first (#5.7.0)\r\n",
   nomem: "421 out of memory (#4.3.0)\r\n",
 } as const;
-
-/** A control error: the session answers 421 unable to read controls. */
-export class ControlError extends Error {}
-
-export interface SmtpdConfig {
-  home: string;
-  env: Env;
-  greeting: string;
-  /** localiphost (or me) when either exists: replaces our own [ip] literals. */
-  liphost?: string;
-  timeoutMs: number;
-  databytes: number;
-  /** undefined: control/rcpthosts missing, every recipient allowed. */
-  rcpthosts?: Set<string>;
-  morercpthosts?: Cdb;
-  bmf?: Set<string>;
-  remoteip: string;
-  remotehost: string;
-  remoteinfo?: string;
-  local: string;
-  relayclient?: string;
-  /** control/servercert.pem when it exists: STARTTLS offered (smtp-tls.ts). */
-  tlsCert?: string;
-  /** TLSCIPHERS, else control/tlsserverciphers: an OpenSSL cipher list. */
-  tlsCiphers?: string;
-  /** SMTPS set and not empty: TLS before the greeting (RFC 8314). */
-  smtps: boolean;
-  /** REQUIRETLS set: STARTTLS before MAIL. */
-  requireTls: boolean;
-  /** AUTH offered: a checkpassword program on the command line (smtp-auth.ts). */
-  auth?: AuthConfig;
-}
-
-function ctl<T>(f: () => T): T {
-  try {
-    return f();
-  } catch {
-    throw new ControlError();
-  }
-}
-
-/** setup(): controls and environment, cwd = home. Throws ControlError. */
-export function loadConfig(home: string, env: Env, argv: string[] = []): SmtpdConfig {
-  const c = new Control(home);
-  const me = ctl(() => c.me());
-  const greeting = ctl(() => c.line("smtpgreeting")) ?? me;
-  if (greeting === undefined) throw new ControlError();
-  const liphost = ctl(() => c.line("localiphost")) ?? me;
-  let timeout = ctl(() => c.int("timeoutsmtpd", 1200));
-  if (timeout <= 0) timeout = 1;
-  const { rcpthosts, morercpthosts } = ctl(() => loadRcpthosts(c));
-  const bmfl = ctl(() => c.lines("badmailfrom"));
-  const bmf = bmfl === undefined ? undefined : new Set(bmfl.map(lowerAscii));
-  let databytes = ctl(() => c.int("databytes", 0)) >>> 0;
-  if (env.DATABYTES !== undefined) databytes = Number(BigInt.asUintN(32, scanUlong(env.DATABYTES)));
-  if (databytes === 0xffffffff) databytes--;
-  const certFile = c.path("servercert.pem");
-  const tlsCert = existsSync(certFile) ? certFile : undefined;
-  const tlsCiphers = tlsCert ? (env.TLSCIPHERS ?? ctl(() => c.line("tlsserverciphers"))) : undefined;
-  return {
-    tlsCert,
-    tlsCiphers,
-    smtps: (env.SMTPS ?? "") !== "",
-    requireTls: env.REQUIRETLS !== undefined,
-    auth: authConfig(argv, env),
-    home,
-    env,
-    greeting,
-    liphost,
-    timeoutMs: timeout * 1000,
-    databytes,
-    rcpthosts,
-    morercpthosts,
-    bmf,
-    remoteip: env.TCPREMOTEIP ?? "unknown",
-    local: env.TCPLOCALHOST ?? env.TCPLOCALIP ?? "unknown",
-    remotehost: env.TCPREMOTEHOST ?? "unknown",
-    remoteinfo: env.TCPREMOTEINFO,
-    relayclient: env.RELAYCLIENT,
-  };
-}
-
-/** The warning for a session that relays for anyone: no control/rcpthosts and no RELAYCLIENT (qmail-smtpd(8)). */
-export const OPEN_RELAY = "control/rcpthosts is missing: accepting mail for any domain (an open relay)";
-
-/** Whether this session accepts any recipient: C's rcpthosts_init found no file, and RELAYCLIENT is unset. */
-export function openRelay(cfg: SmtpdConfig): boolean {
-  return cfg.rcpthosts === undefined && cfg.relayclient === undefined;
-}
 
 function bmfCheck(cfg: SmtpdConfig, addr: string): boolean {
   if (!cfg.bmf) return false;
@@ -176,6 +86,15 @@ export function mailSize(arg: string): bigint | undefined {
 /** SMTPUTF8 given: each non-ASCII address must be UTF-8 (RFC 6531 section 3.3); without it, bytes pass as in qmail. */
 function utf8Refused(smtputf8: boolean, addr: string): boolean {
   return smtputf8 && nonAscii(addr) && !validUtf8(addr);
+}
+
+/** A command line's text: its parts joined, a trailing CR dropped (unless cut short), cut at a NUL. */
+function commandText(parts: Buffer[], over: boolean): string {
+  let b = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  if (!over && b.length > 0 && b[b.length - 1] === 13) b = b.subarray(0, b.length - 1);
+  const nul = b.indexOf(0);
+  if (nul >= 0) b = b.subarray(0, nul);
+  return b.toString("latin1");
 }
 
 const STALL = Symbol("stall");
@@ -299,11 +218,7 @@ export class Session {
         break;
       }
     }
-    let b = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-    if (!over && b.length > 0 && b[b.length - 1] === 13) b = b.subarray(0, b.length - 1);
-    const nul = b.indexOf(0);
-    if (nul >= 0) b = b.subarray(0, nul);
-    return { s: b.toString("latin1"), over };
+    return { s: commandText(parts, over), over };
   }
 
   /**
@@ -487,21 +402,25 @@ export class Session {
         env: this.cfg.env,
         timeoutMs: this.cfg.timeoutMs,
       };
-      const r = await authenticate(port, a, arg);
-      if ("user" in r) {
-        this.authUser = r.user;
-        this.out(AR.ok);
-      } else if (r.fail === "mech") this.out(AR.unknownMech);
-      else if (r.fail === "cancelled") this.out(AR.cancelled);
-      else if (r.fail === "temp") this.out(AR.temp);
-      else if (r.fail === "malformed") await this.authFailed(AR.malformed);
-      else {
-        // a refused password is answered late, and a few end the connection
-        await new Promise((ok) => setTimeout(ok, FAILDELAY_MS));
-        await this.authFailed(AR.failed);
-      }
+      await this.authAnswer(await authenticate(port, a, arg));
     }
     this.flush();
+  }
+
+  /** The reply to AUTH's outcome. */
+  private async authAnswer(r: Awaited<ReturnType<typeof authenticate>>): Promise<void> {
+    if ("user" in r) {
+      this.authUser = r.user;
+      this.out(AR.ok);
+    } else if (r.fail === "mech") this.out(AR.unknownMech);
+    else if (r.fail === "cancelled") this.out(AR.cancelled);
+    else if (r.fail === "temp") this.out(AR.temp);
+    else if (r.fail === "malformed") await this.authFailed(AR.malformed);
+    else {
+      // a refused password is answered late, and a few end the connection
+      await new Promise((ok) => setTimeout(ok, FAILDELAY_MS));
+      await this.authFailed(AR.failed);
+    }
   }
 
   private async authFailed(reply: string): Promise<void> {
@@ -673,140 +592,25 @@ export class Session {
    * (it died without Bun reporting the broken pipe, or it hangs) stops the
    * writes, like C's flagerr, instead of waiting forever.
    */
-  private async qput(qq: QmailQueue, data: Uint8Array): Promise<void> {
-    if (this.stalled) return;
+  private async qput(qq: QmailQueue | undefined, data: Uint8Array): Promise<void> {
+    if (!qq || this.stalled) return;
     if ((await bounded(qq.put(data), this.cfg.timeoutMs)) === STALL) this.stalled = true;
   }
 
-  /**
-   * blast(): the DATA state machine of qmail-smtpd.c. Only CRLF.CRLF ends the
-   * data; any bare LF → 451 and exit (anti-smuggling, notqmail#251); CRLF → LF,
-   * a lone CR kept, a leading dot removed. Counts Received/Delivered header lines.
-   */
+  /** blast() (smtpd-blast.ts): the DATA into qq, a chunk at a time; a bare LF ends the session with 451. */
   private async blast(qq: QmailQueue | undefined, databytes: number): Promise<{ hops: number; overflow: boolean }> {
-    let state = 1;
-    let hops = 0;
-    let inHeader = true;
-    let hpos = 0;
-    let mx = true; // might be "received"
-    let my = true; // might be "\r\n" (end of header)
-    let mz = true; // might be "delivered"
-    let left = databytes ? databytes + 1 : 0; // bytestooverflow
-    let failed = false;
-    let chunk = new Uint8Array(QQCHUNK);
-    let olen = 0;
-    const RECEIVED = "received";
-    const DELIVERED = "delivered";
-
-    const put = (b: number): void => {
-      if (left) {
-        left--;
-        if (!left) failed = true;
-      }
-      if (!failed) chunk[olen++] = b;
-    };
-
+    const b = new Blast(databytes);
     for (;;) {
-      if (olen >= QQCHUNK - 4) {
-        if (qq) await this.qput(qq, chunk.subarray(0, olen));
-        chunk = new Uint8Array(QQCHUNK);
-        olen = 0;
-      }
+      // a chunk is taken even with no qq to write to, so that the DATA is read to its end all the same
+      if (b.full) await this.qput(qq, b.take());
       if (this.pos >= this.end) await this.fill();
-      const buf = this.inbuf.subarray(0, this.end);
-      let p = this.pos;
-      const end = this.end;
-      while (p < end && olen < QQCHUNK - 4) {
-        // fast path: a run of plain bytes in mid-line, outside the header's first 9 columns
-        if (state === 0 && !(inHeader && hpos < 9)) {
-          let stop = end;
-          const cr = buf.indexOf(13, p);
-          if (cr >= 0 && cr < stop) stop = cr;
-          const lf = buf.indexOf(10, p);
-          if (lf >= 0 && lf < stop) stop = lf;
-          stop = Math.min(stop, p + (QQCHUNK - 4 - olen));
-          if (left && stop - p >= left) stop = p + left - 1;
-          if (stop > p) {
-            if (!failed) chunk.set(buf.subarray(p, stop), olen);
-            if (!failed) olen += stop - p;
-            if (left) left -= stop - p;
-            p = stop;
-            continue;
-          }
-        }
-        const ch = buf[p++] as number;
-        if (inHeader) {
-          if (hpos < 9) {
-            const lc = ch | 0x20;
-            if (lc !== DELIVERED.charCodeAt(hpos)) mz = false;
-            if (mz && hpos === 8) hops++;
-            if (hpos < 8 && lc !== RECEIVED.charCodeAt(hpos)) mx = false;
-            if (mx && hpos === 7) hops++;
-            if (hpos < 2 && ch !== (hpos === 0 ? 13 : 10)) my = false;
-            if (my && hpos === 1) inHeader = false;
-            hpos++;
-          }
-          if (ch === 10) {
-            hpos = 0;
-            mx = my = mz = true;
-          }
-        }
-        switch (state) {
-          case 0:
-            if (ch === 10) this.strayNewline(p);
-            if (ch === 13) {
-              state = 4;
-              continue;
-            }
-            break;
-          case 1:
-            if (ch === 10) this.strayNewline(p);
-            if (ch === 46) {
-              state = 2;
-              continue;
-            }
-            if (ch === 13) {
-              state = 4;
-              continue;
-            }
-            state = 0;
-            break;
-          case 2:
-            if (ch === 10) this.strayNewline(p);
-            if (ch === 13) {
-              state = 3;
-              continue;
-            }
-            state = 0;
-            break;
-          case 3:
-            if (ch === 10) {
-              this.pos = p;
-              if (olen > 0 && !failed && qq) await this.qput(qq, chunk.subarray(0, olen));
-              return { hops, overflow: databytes > 0 && failed };
-            }
-            put(46);
-            put(13);
-            if (ch === 13) {
-              state = 4;
-              continue;
-            }
-            state = 0;
-            break;
-          case 4:
-            if (ch === 10) {
-              state = 1;
-              break;
-            }
-            if (ch !== 13) {
-              put(13);
-              state = 0;
-            }
-        }
-        put(ch);
-      }
-      this.pos = p;
+      const r = b.scan(this.inbuf.subarray(0, this.end), this.pos);
+      this.pos = b.pos;
+      if (r === Scan.STRAY) this.strayNewline(b.pos);
+      if (r === Scan.END) break;
     }
+    if (b.olen > 0 && !b.failed) await this.qput(qq, b.chunk.subarray(0, b.olen));
+    return { hops: b.hops, overflow: databytes > 0 && b.failed };
   }
 
   private strayNewline(p: number): never {
