@@ -3,6 +3,7 @@ import { expect, test } from "bun:test";
 import { closeSync, constants, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
+import { inheritFd } from "@qts/sys/exec";
 import { fchdir } from "@qts/sys/fchdir";
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, reap, termSig } from "@qts/sys/waitpid";
@@ -37,6 +38,33 @@ test("posix_spawn: argv, raw env, dup2, cwd, exit code; waitpid reaps that pid",
   expect(exitCode(st)).toBe(7);
   expect(readFileSync(out, "utf8")).toBe(`zero a b ${d}\n`);
   expect(() => reap(pid)).toThrow();
+});
+
+test("posix_spawn keepOnly: the child gets the kept fds and the dup2 targets, no other fd without FD_CLOEXEC", async () => {
+  const d = tmp();
+  const out = join(d, "out");
+  const fd = openSync(out, "a"); // appending: each run empties the file by name
+  // fds open without FD_CLOEXEC, as a runtime thread's transient open is: two kept, two not
+  const open = () => {
+    const f = openSync("/dev/null", "r");
+    inheritFd(f);
+    return f;
+  };
+  const [a, b, c, e] = [open(), open(), open(), open()] as [number, number, number, number];
+  // the shell lists its fds (a glob, no process of its own); \x24 keeps biome from seeing placeholders
+  const list = "for f in /proc/self/fd/*; do [ -e \x24f ] && echo \x24{f##*/}; done; true";
+  const run = async (keepOnly?: number[]) => {
+    const pid = spawn("/bin/sh", ["sh", "-c", list], [], { dup2: [[1, fd]], keepOnly });
+    expect(exitCode(await waitExit(pid))).toBe(0);
+    const got = readFileSync(out, "utf8").trim().split("\n").map(Number);
+    writeFileSync(out, "");
+    // the shell's own fd for reading the directory, if any, is above every one of ours
+    return got.filter((n) => n <= Math.max(a, b, c, e)).sort((x, y) => x - y);
+  };
+  expect(await run()).toEqual([0, 1, 2, a, b, c, e].sort((x, y) => x - y));
+  expect(await run([b, e])).toEqual([0, 1, 2, b, e].sort((x, y) => x - y));
+  expect(await run([])).toEqual([0, 1, 2]);
+  for (const f of [fd, a, b, c, e]) closeSync(f);
 });
 
 test("posix_spawn: exec errors are thrown with their errno", () => {

@@ -20,6 +20,8 @@ const c = libc({
   posix_spawn_file_actions_destroy: { args: ["ptr"], returns: "i32" },
   posix_spawn_file_actions_adddup2: { args: ["ptr", "i32", "i32"], returns: "i32" },
   posix_spawn_file_actions_addchdir_np: { args: ["ptr", "ptr"], returns: "i32" },
+  posix_spawn_file_actions_addclose: { args: ["ptr", "i32"], returns: "i32" },
+  posix_spawn_file_actions_addclosefrom_np: { args: ["ptr", "i32"], returns: "i32" },
 });
 
 function sigset(signals: readonly number[]): BigUint64Array {
@@ -52,6 +54,24 @@ export interface SpawnOptions {
   sigDefault?: readonly number[];
   /** The child's signal mask as a raw sigset (exec.ts startSigMask()); empty when not given. */
   sigMask?: BigUint64Array;
+  /**
+   * When given, the child keeps no fd above 2 but these and the dup2 targets. A C program's child
+   * inherits exactly what the program inherited and opened without FD_CLOEXEC; ours must not also
+   * get what a runtime thread has open at that moment without it (JavaScriptCore reads
+   * /proc/self/statm now and then: a tcpserver child once found it as its fd 13).
+   */
+  keepOnly?: readonly number[];
+}
+
+/** Close actions for every fd above 2 but keep: one per gap, then closefrom (glibc 2.34) above the last. */
+function closeOthers(actions: Uint8Array, keep: ReadonlySet<number>): void {
+  let top = 2;
+  for (const fd of keep) if (fd > top) top = fd;
+  // glibc's child ignores EBADF for a close action on a fd that is not open (spawni.c).
+  for (let fd = 3; fd < top; fd++)
+    if (!keep.has(fd))
+      fail("posix_spawn_file_actions_addclose", c().posix_spawn_file_actions_addclose(ptr(actions), fd));
+  fail("posix_spawn_file_actions_addclosefrom_np", c().posix_spawn_file_actions_addclosefrom_np(ptr(actions), top + 1));
 }
 
 /**
@@ -94,6 +114,7 @@ export function spawn(
     for (const [to, from] of opts.dup2 ?? []) {
       fail("posix_spawn_file_actions_adddup2", c().posix_spawn_file_actions_adddup2(ptr(actions), from, to));
     }
+    if (opts.keepOnly) closeOthers(actions, new Set([...opts.keepOnly, ...(opts.dup2 ?? []).map(([to]) => to)]));
     if (dir)
       fail("posix_spawn_file_actions_addchdir_np", c().posix_spawn_file_actions_addchdir_np(ptr(actions), ptr(dir)));
     fail("posix_spawn", c().posix_spawn(ptr(pid), ptr(path), ptr(actions), ptr(attr), ptr(a.arr), ptr(e.arr)));

@@ -30,15 +30,25 @@ export class SpawnPool {
   private readonly pending = new Map<number, Pending>();
   private next = 0;
   private turn = 0;
+  private started = false;
 
-  /** size worker threads; with 0 (or if workers cannot start) every spawn runs on the calling thread. */
+  /**
+   * size worker threads; with 0 (or if workers cannot start) every spawn runs on the calling thread.
+   * The threads start at the first spawn that is not inline: each holds a JavaScript heap (about 2 MB),
+   * which a server that spawns one child at a time never needs.
+   */
   constructor(
-    size: number,
+    private readonly size: number,
     private readonly sigDefault: readonly number[],
-  ) {
-    if (size <= 0) return;
+    /** posixspawn.ts keepOnly for every child: the fds it inherits besides the dup2 targets. */
+    private readonly keepOnly?: readonly number[],
+  ) {}
+
+  private start(): void {
+    this.started = true;
+    if (this.size <= 0) return;
     try {
-      for (let i = 0; i < size; i++) {
+      for (let i = 0; i < this.size; i++) {
         const w = new Worker(WORKER);
         w.onmessage = (ev: MessageEvent<SpawnReply>) => this.reply(ev.data);
         w.onerror = () => this.lose(w);
@@ -72,6 +82,11 @@ export class SpawnPool {
     else p.fail(new SysError("posix_spawn", m.errno ?? 0));
   }
 
+  /** Whether the worker threads run (they start at the first spawn that is not inline). */
+  get threaded(): boolean {
+    return this.workers.length > 0;
+  }
+
   /** Spawns sent to a worker and not answered yet. */
   get busy(): number {
     return this.pending.size;
@@ -94,11 +109,16 @@ export class SpawnPool {
     latin1 = false,
   ): Promise<number> {
     const enc = latin1 ? "latin1" : "utf8";
+    if (!inline && !this.started) this.start();
     if (inline || this.workers.length === 0) {
       const b = (s: string | Uint8Array) => (typeof s === "string" && latin1 ? Buffer.from(s, "latin1") : s);
       try {
         return Promise.resolve(
-          spawnSync(b(file), argv.map(b), env.map(b), { dup2: [...dup2], sigDefault: this.sigDefault }),
+          spawnSync(b(file), argv.map(b), env.map(b), {
+            dup2: [...dup2],
+            sigDefault: this.sigDefault,
+            keepOnly: this.keepOnly,
+          }),
         );
       } catch (e) {
         return Promise.reject(e);
@@ -108,7 +128,16 @@ export class SpawnPool {
       const id = this.next++;
       const w = this.workers[this.turn++ % this.workers.length] as Worker;
       this.pending.set(id, { ok, fail, worker: w });
-      const req: SpawnRequest = { id, file, argv, env, dup2: [...dup2], sigs: this.sigDefault, enc };
+      const req: SpawnRequest = {
+        id,
+        file,
+        argv,
+        env,
+        dup2: [...dup2],
+        sigs: this.sigDefault,
+        keepOnly: this.keepOnly,
+        enc,
+      };
       w.postMessage(req);
     });
   }

@@ -14,6 +14,8 @@ export interface SpawnRequest {
   dup2: [number, number][];
   /** Signals reset to SIG_DFL in the child. */
   sigs: readonly number[];
+  /** The only fds above 2 the child keeps besides the dup2 targets (posixspawn.ts keepOnly). */
+  keepOnly?: readonly number[];
   /** How the strings become bytes: latin1 for byte strings (core/bytes.ts), else UTF-8. */
   enc: "latin1" | "utf8";
 }
@@ -25,7 +27,10 @@ export type SpawnReply =
 function serve(m: SpawnRequest): SpawnReply {
   const b = (s: string | Uint8Array) => (typeof s === "string" ? Buffer.from(s, m.enc) : s);
   try {
-    return { id: m.id, pid: spawn(b(m.file), m.argv.map(b), m.env.map(b), { dup2: m.dup2, sigDefault: m.sigs }) };
+    return {
+      id: m.id,
+      pid: spawn(b(m.file), m.argv.map(b), m.env.map(b), { dup2: m.dup2, sigDefault: m.sigs, keepOnly: m.keepOnly }),
+    };
   } catch (e) {
     return { id: m.id, errno: (e as { errno?: number }).errno ?? 0 };
   }

@@ -212,7 +212,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
   setProg("tcpserver");
   sigpipeIgnore();
   // Bun marks the fds it inherited close-on-exec; a C tcpserver's children inherit them (`3>file` in run).
-  for (const fd of inheritedFds()) {
+  const inherited = inheritedFds();
+  for (const fd of inherited) {
     try {
       inheritFd(fd);
     } catch {}
@@ -250,7 +251,12 @@ export async function main(argv: string[], env: Env): Promise<number> {
   releaseStdio();
 
   // 32 and 33: glibc's posix_spawn would otherwise leave its internal signals ignored in the program.
-  const pool = new SpawnPool(2, [...CHILD_SIGDEFAULT, SIGTERM, SIGCHLD]);
+  // The children get the socket and what tcpserver inherited (the notification fd is closed by now), nothing else.
+  const pool = new SpawnPool(
+    2,
+    [...CHILD_SIGDEFAULT, SIGTERM, SIGCHLD],
+    inherited.filter((fd) => fd !== ready),
+  );
   let cx: Ctx | undefined;
   const limiter = new Limiter(first, lfd, o.limit, o.backlog, (sock) => serve(cx as Ctx, sock), log);
   const onChild = () => limiter.reap(true);

@@ -101,7 +101,9 @@ export class Prestart {
           [0, theirs],
           [1, nul],
         ],
-        false,
+        // On the main thread until tcpserver has needed the pool's threads (a connection while
+        // others run): one connection at a time never waits for this spawn, and never pays for them.
+        !this.pool.threaded,
         true,
       );
       this.ready.push({ pid, sock: mine });
