@@ -180,7 +180,16 @@ class SpawnQueue {
       this.msgW = msgW;
       this.envW = envW;
       try {
-        pid = startChild({ file: prog, args: [], cwd: home, env: execEnv(env), fds: [[0, msgR], [1, envR]] });
+        pid = startChild({
+          file: prog,
+          args: [],
+          cwd: home,
+          env: execEnv(env),
+          fds: [
+            [0, msgR],
+            [1, envR],
+          ],
+        });
       } finally {
         closeSync(msgR);
         closeSync(envR);
