@@ -5,11 +5,25 @@
 // posix_spawn (clone) on this thread gets the switched ids, as a C child that
 // called setgid+setuid after fork would, while the process itself stays root.
 import { ptr } from "bun:ffi";
+import { readdirSync } from "node:fs";
 import { SysError } from "@qts/core/errstr";
 import { errno, libc } from "./ffi.ts";
 import { sysno } from "./sysno.ts";
 
 const c = libc({ syscall: { args: ["i64", "i64", "i64", "i64"], returns: "i64" } });
+// glibc's own wrappers, which set the ids on every thread of the process (nptl's setxid broadcast).
+const all = libc({
+  setresuid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setresgid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setgroups: { args: ["u64", "ptr"], returns: "i32" },
+});
+
+/** The threads seen with the process's own ids (by tid), before the first switch and after each. */
+let settled: Set<string> | undefined;
+
+function threads(): string[] {
+  return readdirSync("/proc/self/task");
+}
 
 function sys(name: string, nr: number, a: number | bigint, b: number | bigint = 0, d: number | bigint = 0): number {
   const r = Number(c().syscall(nr, a, b, d));
@@ -40,11 +54,23 @@ export function withThreadIds<T>(uid: number, gid: number, fn: () => T): T {
   const n = sys("getgroups", sysno("getgroups"), 0, 0);
   const groups = new Uint32Array(Math.max(n, 1));
   const got = n ? sys("getgroups", sysno("getgroups"), n, ptr(groups)) : 0;
+  settled ??= new Set(threads());
   const restore = () => {
     try {
       sys("setresuid", sysno("setresuid"), ruid, euid, suid);
       sys("setresgid", sysno("setresgid"), rgid, egid, sgid);
       sys("setgroups", sysno("setgroups"), got, ptr(groups));
+      // A thread that the runtime started meanwhile (a JIT or GC helper, created on demand by this
+      // thread) inherited the switched ids and would keep them [observed: a JITWorker left with
+      // qmailr's uid made qmail-start's later setuid abort in glibc]. The process-wide wrappers put
+      // every thread back: such a thread may return to its saved uid, which the switch kept as ours.
+      const now = threads();
+      if (now.some((t) => !settled?.has(t))) {
+        if (all().setresuid(ruid, euid, suid) < 0) throw new SysError("setresuid", errno());
+        if (all().setresgid(rgid, egid, sgid) < 0) throw new SysError("setresgid", errno());
+        if (all().setgroups(got, ptr(groups)) < 0) throw new SysError("setgroups", errno());
+      }
+      settled = new Set(now);
     } catch (e) {
       throw new ThreadIdsLost(`unable to restore thread ids: ${(e as Error).message}`);
     }
