@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Renders service/ (the article's service directories) into a service dir; the options and what
 // each does: bun scripts/services.ts --help (yargs).
+// Tooling run once by an administrator, off every mail path: node:child_process is enough here. The
+// programs start their children through posix_spawn (@qts/sys/posixspawn).
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,

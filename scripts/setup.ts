@@ -16,6 +16,8 @@
 // --man DIR       install the man pages: daemontools' and ucspi-tcp's under DIR
 //                 (make setup: /usr/local/share/man, on man's default path),
 //                 qmail's under <dir>/man, as qmail installs them
+// Tooling run once by an administrator, off every mail path: node:child_process is enough here. The
+// programs start their children through posix_spawn (@qts/sys/posixspawn).
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { spawn } from "@qts/sys/posixspawn";
 import { withThreadIds } from "@qts/sys/threadids";
 import { exitCode, waitStatus } from "@qts/sys/waitpid";
-import { tmp } from "../lib/harness.ts";
+import { run, tmp } from "../lib/harness.ts";
 
 const ids = (s: string) =>
   s
@@ -44,3 +44,15 @@ test.skipIf(process.getuid?.() !== 0)("withThreadIds: an exception from fn still
   ).toThrow("x");
   expect(ids(readFileSync("/proc/thread-self/status", "utf8"))).toEqual(before);
 });
+
+test.skipIf(process.getuid?.() !== 0)(
+  "withThreadIds: a thread started inside fn (it inherits the switched ids) is put back with the others",
+  async () => {
+    const r = await run(process.execPath, [join(import.meta.dir, "fixtures/threadids.ts")]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    // the main thread, the runtime's helpers and the worker's threads
+    expect(lines.length).toBeGreaterThan(2);
+    expect(new Set(lines)).toEqual(new Set(["Uid: 0 0 0 0 Gid: 0 0 0 0"]));
+  },
+);

@@ -5,11 +5,39 @@
 // posix_spawn (clone) on this thread gets the switched ids, as a C child that
 // called setgid+setuid after fork would, while the process itself stays root.
 import { ptr } from "bun:ffi";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { SysError } from "@qts/core/errstr";
 import { errno, libc } from "./ffi.ts";
 import { sysno } from "./sysno.ts";
 
 const c = libc({ syscall: { args: ["i64", "i64", "i64", "i64"], returns: "i64" } });
+// glibc's own wrappers, which set the ids on every thread of the process (nptl's setxid broadcast).
+const all = libc({
+  setresuid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setresgid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setgroups: { args: ["u64", "ptr"], returns: "i32" },
+});
+
+/** How many threads the process has: /proc/self/task's link count is 2 plus that (fs/proc/base.c). */
+function threadCount(): number {
+  return statSync("/proc/self/task").nlink;
+}
+
+const UID = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m;
+
+/** Whether some thread of the process has real, effective or saved uid other than these. */
+function strayThread(ruid: number, euid: number, suid: number): boolean {
+  for (const t of readdirSync("/proc/self/task")) {
+    let m: RegExpExecArray | null;
+    try {
+      m = UID.exec(readFileSync(`/proc/self/task/${t}/status`, "latin1"));
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (m && (Number(m[1]) !== ruid || Number(m[2]) !== euid || Number(m[3]) !== suid)) return true;
+  }
+  return false;
+}
 
 function sys(name: string, nr: number, a: number | bigint, b: number | bigint = 0, d: number | bigint = 0): number {
   const r = Number(c().syscall(nr, a, b, d));
@@ -40,11 +68,23 @@ export function withThreadIds<T>(uid: number, gid: number, fn: () => T): T {
   const n = sys("getgroups", sysno("getgroups"), 0, 0);
   const groups = new Uint32Array(Math.max(n, 1));
   const got = n ? sys("getgroups", sysno("getgroups"), n, ptr(groups)) : 0;
+  const count = threadCount();
   const restore = () => {
     try {
       sys("setresuid", sysno("setresuid"), ruid, euid, suid);
       sys("setresgid", sysno("setresgid"), rgid, egid, sgid);
       sys("setgroups", sysno("setgroups"), got, ptr(groups));
+      // A thread that the runtime started meanwhile (a JIT or GC helper, created on demand by this
+      // thread) inherited the switched ids and would keep them [observed: a JITWorker left with
+      // qmailr's uid made qmail-start's later setuid abort in glibc]. The process-wide wrappers put
+      // every thread back: such a thread may return to its saved uid, which the switch kept as ours.
+      // Threads are counted before and after (a thread that both ends and starts within the span
+      // goes unseen); only a change costs a look at each thread's ids.
+      if (threadCount() !== count && strayThread(ruid, euid, suid)) {
+        if (all().setresuid(ruid, euid, suid) < 0) throw new SysError("setresuid", errno());
+        if (all().setresgid(rgid, egid, sgid) < 0) throw new SysError("setresgid", errno());
+        if (all().setgroups(got, ptr(groups)) < 0) throw new SysError("setgroups", errno());
+      }
     } catch (e) {
       throw new ThreadIdsLost(`unable to restore thread ids: ${(e as Error).message}`);
     }

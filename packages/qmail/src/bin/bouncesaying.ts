@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { die, errWrite, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -15,7 +16,7 @@ export function main(argv: string[], env: Env): number {
     return EXIT_USAGE;
   }
   if (argv.length > 1) {
-    const r = runChild(argv.slice(1), env);
+    const r = runChild(execArgs(argv).slice(1), execEnv(env));
     if (r.crashed) die(EXIT_TEMP, "child crashed");
     if (r.code === 111) die(EXIT_TEMP, "temporary child error");
     if (r.code !== 0) return EXIT_OK;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { die, dieSys, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -16,7 +17,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     usageLine(usage);
     return EXIT_USAGE;
   }
-  const r = runChild(argv.slice(1), env);
+  const r = runChild(execArgs(argv).slice(1), execEnv(env));
   if (r.crashed) die(EXIT_TEMP, "child crashed");
   if (r.code === 111) die(EXIT_TEMP, "temporary child error");
   if (r.code !== 0) return EXIT_OK;

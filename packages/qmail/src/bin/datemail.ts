@@ -7,6 +7,6 @@ import { main as predate } from "./predate.ts";
 
 export const usage = "datemail [ sendmail options ] [ arg ... ]";
 
-export function main(argv: string[], env: Env): Promise<number> {
+export function main(argv: string[], env: Env): number {
   return predate([join(qmailHome(env), "bin", "sendmail"), ...argv], env);
 }

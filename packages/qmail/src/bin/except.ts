@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { die, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -13,7 +14,7 @@ export function main(argv: string[], env: Env): number {
     usageLine(usage);
     return EXIT_USAGE;
   }
-  const r = runChild(argv, env);
+  const r = runChild(execArgs(argv), execEnv(env));
   if (r.crashed) die(EXIT_TEMP, "child crashed");
   if (r.code === 0) return EXIT_USAGE;
   if (r.code === 111) die(EXIT_TEMP, "temporary child error");

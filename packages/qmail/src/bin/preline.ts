@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
+import { execArgs, execEnv } from "@qts/core/bytes";
 import { die, dieSys, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { type Fed, runFed } from "../lib/child.ts";
+import { type Fed, outcome, runFed } from "../lib/child.ts";
 
 export const usage = "preline cmd [ arg ... ]";
 
 // preline(1): run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
-export async function main(argv: string[], env: Env): Promise<number> {
+export function main(argv: string[], env: Env): number {
   setProg("preline");
   sigpipeIgnore();
   process.exitCode = EXIT_TEMP;
@@ -43,16 +44,14 @@ export async function main(argv: string[], env: Env): Promise<number> {
   if (fd) head += dtline;
   let res: Fed;
   try {
-    res = await runFed(cmd, env, Buffer.from(head, "utf8"));
+    res = runFed(execArgs(argv).slice(argv.length - cmd.length), execEnv(env), Buffer.from(head, "utf8"));
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to create pipe");
   }
   if (res.error !== undefined)
     dieSys(errorTemp(res.error) ? EXIT_TEMP : EXIT_USAGE, res.error, "unable to run ", cmd[0] as string);
   if (res.copyFailed) dieSys(EXIT_TEMP, res.copyError, "unable to copy input");
-  const end = await res.ended;
-  if (end.error !== undefined)
-    dieSys(errorTemp(end.error) ? EXIT_TEMP : EXIT_USAGE, end.error, "unable to run ", cmd[0] as string);
-  if (end.signal || end.code === null) die(EXIT_TEMP, "child crashed");
+  const end = outcome(res.wait());
+  if (end.crashed) die(EXIT_TEMP, "child crashed");
   return end.code;
 }

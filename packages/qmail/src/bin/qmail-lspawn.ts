@@ -1,131 +1,49 @@
 // SPDX-License-Identifier: MIT
-import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { join } from "node:path";
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
-import { errorTemp } from "@qts/core/errstr";
+import { errorTemp, SysError } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { pipe } from "@qts/sys/pipe";
 import { exitCode, termSig } from "@qts/sys/waitpid";
+import { childEnv, collect, devNull } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
 import { LocalWorkers, WORKERS_VAR } from "../lib/lspawn-workers.ts";
-import {
-  argBytes,
-  type Outcome,
-  type Output,
-  readFd,
-  runChild,
-  type SpawnImpl,
-  spawnBytes,
-  spawnLoop,
-  waitChild,
-} from "../lib/spawn.ts";
+import { type Outcome, type Output, runDelivery, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { lspawnReport } from "../lib/spawn-report.ts";
 import { parseUserValue, QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
 
 export const usage = "qmail-lspawn defaultdelivery";
 
-/** getpw for a local part that is not UTF-8: posix_spawn with the bytes as its argument. */
-function getpwBytes(home: string, local: Buffer, uidp: number, gidn: number): Promise<Buffer | number> {
-  return new Promise((resolve) => {
-    let r: number;
-    let w: number;
-    let nul: number;
-    try {
-      [r, w] = pipe();
-    } catch {
-      resolve(QLX.SYS);
-      return;
-    }
-    try {
-      nul = openSync("/dev/null", "r+");
-    } catch {
-      closeSync(r);
-      closeSync(w);
-      resolve(QLX.SYS);
-      return;
-    }
-    let pid: number;
-    try {
-      const spec = { file: join(home, "bin/qmail-getpw"), argv0: "bin/qmail-getpw", args: [local], cwd: home };
-      pid = spawnBytes({ ...spec, uid: uidp, gid: gidn }, [
-        [0, nul],
-        [1, w],
-        [2, nul],
-      ]);
-    } catch {
-      pid = -1;
-    }
-    closeSync(w);
-    closeSync(nul);
-    if (pid < 0) {
-      closeSync(r);
-      resolve(QLX.EXECPW);
-      return;
-    }
-    const out: Buffer[] = [];
-    readFd(
-      r,
-      (d) => {
-        if (out.length < 1024) out.push(d);
-      },
-      () =>
-        waitChild(pid).then((st) => {
-          const exit = termSig(st) ? QLX.SYS : exitCode(st);
-          resolve(exit === 0 ? Buffer.concat(out) : exit);
-        }),
-    );
-  });
-}
-
 /** qmail-getpw run as qmailp/nofiles: its six NUL-terminated fields, or a qlx code (qmail-lspawn.c nughde_get). */
-function getpw(home: string, localBytes: Buffer, uidp: number, gidn: number): Promise<Buffer | number> {
-  const local = argBytes(localBytes);
-  if (typeof local !== "string") return getpwBytes(home, local, uidp, gidn);
-  return new Promise((resolve) => {
-    let out: Buffer[] = [];
-    let exit: number | undefined;
-    let ended = false;
-    const finish = () => {
-      if (exit === undefined || !ended) return;
-      resolve(exit === 0 ? Buffer.concat(out) : exit);
-    };
-    const same = process.geteuid?.() !== 0 && uidp === process.getuid?.() && gidn === process.getgid?.();
-    const c = spawn(join(home, "bin/qmail-getpw"), [local], {
-      argv0: "bin/qmail-getpw",
-      cwd: home,
-      uid: same ? undefined : uidp,
-      gid: same ? undefined : gidn,
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    c.once("error", () => {
-      exit ??= QLX.EXECPW;
-      ended = true;
-      finish();
-    });
-    c.once("exit", (code, sig) => {
-      exit ??= sig ? QLX.SYS : (code ?? QLX.SYS);
-      finish();
-    });
-    const s = c.stdout;
-    if (!s) {
-      ended = true;
-      return;
-    }
-    s.on("data", (d: Buffer) => {
+async function getpw(home: string, local: Buffer, uidp: number, gidn: number, env: Buffer[]): Promise<Buffer | number> {
+  let nul: number;
+  try {
+    nul = devNull();
+  } catch {
+    return QLX.SYS;
+  }
+  const out: Buffer[] = [];
+  let done: Promise<number>;
+  try {
+    const spec = { file: join(home, "bin/qmail-getpw"), argv0: "bin/qmail-getpw", args: [local], cwd: home, env };
+    const fds = [[0, nul] as const, [2, nul] as const];
+    done = collect({ ...spec, uid: uidp, gid: gidn, fds }, [1], (d) => {
       if (out.length < 1024) out.push(d);
     });
-    s.on("close", () => {
-      ended = true;
-      finish();
-    });
-    s.on("error", () => {
-      out = [];
-    });
-  });
+  } finally {
+    closeSync(nul);
+  }
+  let st: number;
+  try {
+    st = await done;
+  } catch (e) {
+    return e instanceof SysError && e.syscall === "pipe2" ? QLX.SYS : QLX.EXECPW;
+  }
+  const exit = termSig(st) ? QLX.SYS : exitCode(st);
+  return exit === 0 ? Buffer.concat(out) : exit;
 }
 
 // qmail-getpw's output has the users/cdb value's six NUL-terminated fields.
@@ -150,8 +68,9 @@ export async function main(argv: string[], env0: Env): Promise<number> {
   setProg("qmail-lspawn");
   sigpipeIgnore();
   if (argv[0] === undefined) return EXIT_USAGE;
-  const aliasempty = argBytes(bytesOf(rawArgs(argv)[0] as string));
+  const aliasempty = bytesOf(rawArgs(argv)[0] as string);
   const [env, idleSecs] = workerSetting(env0);
+  const entries = childEnv(env);
   const home = qmailHome(env);
   const workers =
     idleSecs > 0 ? new LocalWorkers(join(home, "bin/qmail-local"), home, env, idleSecs * 1000) : undefined;
@@ -185,7 +104,7 @@ export async function main(argv: string[], env0: Env): Promise<number> {
         return exit(e instanceof UsersError ? e.qlx : QLX.CDB);
       }
       if (!u) {
-        const r = await getpw(home, local, uidp, gidn);
+        const r = await getpw(home, local, uidp, gidn, entries);
         if (typeof r === "number") return exit(r);
         u = parseNughde(r);
         if (!u) return exit(QLX.USAGE);
@@ -193,18 +112,18 @@ export async function main(argv: string[], env0: Env): Promise<number> {
       // qmail-local never runs as root: the child would exit QLX_ROOT after setuid.
       if (u.uid === 0) return exit(QLX.ROOT);
       const args = [
-        argBytes(bytesOf(u.user)),
-        argBytes(bytesOf(u.home)),
-        argBytes(local),
-        argBytes(bytesOf(u.dash)),
-        argBytes(bytesOf(u.ext)),
-        argBytes(recip.subarray(at + 1)),
-        argBytes(sender),
+        bytesOf(u.user),
+        bytesOf(u.home),
+        local,
+        bytesOf(u.dash),
+        bytesOf(u.ext),
+        recip.subarray(at + 1),
+        sender,
         aliasempty,
       ];
       const execFail = (e: unknown) => (errorTemp(e) ? QLX.EXECSOFT : QLX.EXECHARD);
       if (workers) return workers.run(u.uid, u.gid, ["--", ...args], fdmess, out, execFail);
-      return runChild(
+      return runDelivery(
         {
           file: join(home, "bin/qmail-local"),
           argv0: "bin/qmail-local",
@@ -212,7 +131,7 @@ export async function main(argv: string[], env0: Env): Promise<number> {
           cwd: home,
           uid: u.uid,
           gid: u.gid,
-          env,
+          env: entries,
           execFail,
         },
         fdmess,

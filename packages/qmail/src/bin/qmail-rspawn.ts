@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { bytesOf, rawEnv } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { childEnv } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
-import { argBytes, runChild, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
+import { runDelivery, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
 import { rspawnReport } from "../lib/spawn-report.ts";
 
 export const usage = "qmail-rspawn";
@@ -36,16 +38,18 @@ export async function main(_argv: string[], env: Env): Promise<number> {
   }
   tcptoClean();
   // $QMAILREMOTE replaces qmail-remote, found through $PATH like execvp (netqmail).
-  const qr = env.QMAILREMOTE || "qmail-remote";
+  const raw = rawEnv(env).QMAILREMOTE;
+  const qr = raw ? bytesOf(raw) : "qmail-remote";
+  const entries = childEnv(env);
   const impl: SpawnImpl = {
     truncreport: 0,
     report: rspawnReport,
     run: (fdmess, sender, recip, at, out) =>
-      runChild(
+      runDelivery(
         {
           file: qr,
-          args: [argBytes(recip.subarray(at + 1)), argBytes(sender), argBytes(recip)],
-          env,
+          args: [recip.subarray(at + 1), sender, recip],
+          env: entries,
           execFail: (e) => (errorTemp(e) ? 111 : 100),
         },
         fdmess,

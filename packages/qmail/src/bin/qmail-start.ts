@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-import { type StdioOptions, spawn } from "node:child_process";
-import { accessSync, constants, existsSync, readdirSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { READY_VAR, takeReadyFd } from "@qts/core/ready";
@@ -9,6 +9,8 @@ import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { closeOnExec, pathexec, prepareExec } from "@qts/sys/exec";
 import { pipe } from "@qts/sys/pipe";
+import { ThreadIdsLost } from "@qts/sys/threadids";
+import { devNull, startChild } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
 
@@ -71,22 +73,32 @@ export function main(argv: string[], env: Env): number {
   }
   const defaultdelivery = argv[0] ?? "./Mailbox";
   const logger = argv.slice(1);
-  const envc = env as NodeJS.ProcessEnv;
-  const start = (name: string, args: string[], stdio: StdioOptions, uid?: number, gid?: number) => {
-    if (!root && uid === process.getuid!() && (gid === undefined || gid === process.getgid!())) {
-      uid = undefined;
-      gid = undefined;
+  const envc = execEnv(env);
+  // A helper that cannot be run is skipped: in qmail-start.c the child whose exec fails exits by itself
+  // and the others start all the same. uid without gid keeps our gid (qmail), as prot_uid alone does.
+  const start = (name: string, args: string[], fd0: number, fd1: number, fd2: number, uid?: number, gid?: number) => {
+    const fds = [[0, fd0] as const, [1, fd1] as const, [2, fd2] as const];
+    try {
+      const g = uid === undefined ? gid : (gid ?? process.getgid!());
+      startChild({ file: which(name, env, home), argv0: name, args, env: envc, fds, uid, gid: g });
+    } catch (e) {
+      if (e instanceof ThreadIdsLost) throw e;
     }
-    const c = spawn(which(name, env, home), args, { argv0: name, env: envc, stdio, uid, gid });
-    c.on("error", () => {});
-    c.unref();
   };
 
   try {
+    // The readiness descriptor is qmail-send's alone: not the helpers'.
+    if (ready !== undefined)
+      try {
+        closeOnExec(ready);
+      } catch {}
+    // The helpers' fds that go nowhere (fd 2 but for qmail-queued, which logs).
+    const nul = devNull();
     let logfd = 1;
     if (logger.length) {
       const [r, w] = pipe();
-      start(logger[0] as string, logger.slice(1), [r, 1, "ignore"], uidl, gidn);
+      start(logger[0] as string, logger.slice(1), r, 1, nul, uidl, gidn);
+      closeSync(r);
       logfd = w;
     }
     const p = Array.from({ length: 6 }, () => pipe());
@@ -98,17 +110,19 @@ export function main(argv: string[], env: Env): number {
       [number, number],
       [number, number],
     ];
-    start("qmail-lspawn", [defaultdelivery], [p1[0], p2[1], "ignore"]);
-    start("qmail-rspawn", [], [p3[0], p4[1], "ignore"], uidr);
-    start("qmail-clean", [], [p5[0], p6[1], "ignore"], uidq);
+    start("qmail-lspawn", [defaultdelivery], p1[0], p2[1], nul);
+    start("qmail-rspawn", [], p3[0], p4[1], nul, uidr);
+    start("qmail-clean", [], p5[0], p6[1], nul, uidq);
     // qmail-queued's fd 0 is a pipe whose only writer is qmail-send's fd 7: EOF there means qmail-send is gone.
     const queued = join(home, "bin/qmail-queued");
     let lifeline = -1;
     if (existsSync(queued)) {
       const [r, w] = pipe();
-      start(queued, [], [r, logfd, logfd], uidq, gidq);
+      start(queued, [], r, logfd, logfd, uidq, gidq);
+      closeSync(r);
       lifeline = w;
     }
+    closeSync(nul);
 
     if (root || process.getuid!() !== uids) process.setuid!(uids);
     // Bun's own event loop lives on low fds (3, 4): from here on nothing may run but dup2 and execve.

@@ -2,13 +2,13 @@
 // qsmhook.c: run a sendmail-style delivery program (the "hook" of a
 // .qmail line) with %g, %h, %u in its arguments filled in from the envelope,
 // and the message on its standard input after qmail-local's lines.
-import { byteStr, rawArgs, rawEnv } from "@qts/core/bytes";
+import { byteStr, execEnv, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, Exit, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { runFed } from "../lib/child.ts";
+import { type Fed, outcome, runFed } from "../lib/child.ts";
 
 export const usage = "qsmhook [ -nPl ] [ -x prefix ] [ -DFMms ] program [ arg ... ]";
 
@@ -31,7 +31,7 @@ function expand(arg: string, sender: string, host: string, recip: string): strin
   return out;
 }
 
-export async function main(argv: string[], env: Env): Promise<number> {
+export function main(argv: string[], env: Env): number {
   setProg("qsmhook");
   sigpipeIgnore();
   // Byte strings (core/bytes.ts), so an address that is not UTF-8 reaches the program unchanged.
@@ -82,14 +82,14 @@ export async function main(argv: string[], env: Env): Promise<number> {
   }
   if (rest.length === 0) die(EXIT_USAGE, "incorrect usage");
   const raw = rawArgs(argv).slice(argv.length - rest.length);
-  const cmd = raw.map((a) => Buffer.from(expand(a, sender, host, recip), "latin1").toString());
+  const cmd = raw.map((a) => Buffer.from(expand(a, sender, host, recip), "latin1"));
   let head = "";
   if (flagufline) head += ufline;
   if (flagrpline) head += rpline;
   if (flagdtline) head += dtline;
-  let fed: Awaited<ReturnType<typeof runFed>>;
+  let fed: Fed;
   try {
-    fed = await runFed(cmd, env, Buffer.from(head, "latin1"));
+    fed = runFed(cmd, execEnv(env), Buffer.from(head, "latin1"));
   } catch {
     die(EXIT_TEMP, "temporary problem");
   }
@@ -99,8 +99,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   }
   // A write error (the program stopped reading) is not one: substdio_copy's -3 goes unchecked.
   if (fed.copyFailed === "read") die(EXIT_TEMP, "unable to read message");
-  const end = await fed.ended;
-  if (end.error !== undefined) die(EXIT_TEMP, "temporary problem");
-  if (end.signal || end.code === null) die(EXIT_TEMP, "temporary problem");
+  const end = outcome(fed.wait());
+  if (end.crashed) die(EXIT_TEMP, "temporary problem");
   return end.code;
 }

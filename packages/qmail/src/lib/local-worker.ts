@@ -18,6 +18,7 @@ import { Exit, fatal, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
+import { closeOnExec } from "@qts/sys/exec";
 import { recvFds } from "@qts/sys/scmrights";
 
 /** The most bytes of arguments one request may carry. */
@@ -66,6 +67,8 @@ export async function serveDeliveries(sock: number, env: Env, deliver: Deliver, 
     usageLine(usage);
     return 100;
   }
+  // The socket is the worker's alone: a delivery's program sees fds 0-2 only, as under a qmail-local of its own.
+  closeOnExec(sock);
   const home = process.cwd();
   const mask = process.umask();
   const nul = openSync("/dev/null", "r+");

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's pieces besides files and maildirs (qmail-local(8)):
 // the environment and header lines, program delivery, forwarding.
-import { isUtf8 } from "node:buffer";
-import { spawnSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { envBytes, rawEnv, textIsExact, textOf } from "@qts/core/bytes";
+import { envBytes, rawEnv } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
-import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
-import { spawn as posixSpawn } from "@qts/sys/posixspawn";
-import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
+import { outcome, startChild, waitChildSync } from "./child.ts";
 import { dateFromLine } from "./date822.ts";
 import { qmailHome } from "./home.ts";
 import { type Message, perm, ReadError, temp } from "./local-message.ts";
@@ -88,22 +84,15 @@ export function hostParts(host: string): [string, string, string] {
   return [host.slice(0, i2), host.slice(0, i3), host.slice(0, i4)];
 }
 
-/** /bin/sh -c command: its exit code, or null when it crashed. Throws the spawn error. */
+/**
+ * /bin/sh -c command (mailprogram's child, with SIGPIPE back to default as its sig_pipedefault):
+ * its exit code, or null when it crashed. The command and the environment go to the program as
+ * bytes, as C passes them on. Throws the spawn error.
+ */
 function shell(command: Buffer, env0: Env, vars: Env): number | null {
-  // Nearly always everything is text: Bun's spawn, as it always was.
-  if (textIsExact() && isUtf8(command)) {
-    const env: Env = { ...env0 };
-    for (const [k, v] of Object.entries(vars)) if (v !== undefined) env[k] = textOf(v);
-    const r = spawnSync("/bin/sh", ["-c", command.toString()], { stdio: "inherit", env: env as NodeJS.ProcessEnv });
-    if (r.error) throw r.error;
-    return r.signal || r.status === null ? null : r.status;
-  }
-  // Bytes that are not UTF-8 go to the program as they are (C passes them on): posix_spawn, with
-  // SIGPIPE back to default as mailprogram's sig_pipedefault (and the rest of CHILD_SIGDEFAULT).
-  const entries = envBytes({ ...rawEnv(env0), ...vars });
-  const pid = posixSpawn("/bin/sh", ["/bin/sh", "-c", command], entries, { sigDefault: CHILD_SIGDEFAULT });
-  const st = waitStatus(pid);
-  return termSig(st) ? null : exitCode(st);
+  const env = envBytes({ ...rawEnv(env0), ...vars });
+  const o = outcome(waitChildSync(startChild({ file: "/bin/sh", args: ["-c", command], env })));
+  return o.crashed ? null : o.code;
 }
 
 /**

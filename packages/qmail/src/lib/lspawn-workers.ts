@@ -8,14 +8,15 @@
 // what the per-delivery process's would have been: the reply byte as the
 // exit code; when the worker dies before replying, a crash for a signal and
 // "Unable to run qmail-local" (temporary) for any exit: that delivery did not happen.
-import { closeSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
 import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
 import { sendFds } from "@qts/sys/scmrights";
 import { socketpair } from "@qts/sys/socketpair";
 import { termSig } from "@qts/sys/waitpid";
+import { childEnv, devNull, type Outcome, readFd, startChild, waitChild } from "./child.ts";
 import { encodeRequest, QUIT } from "./local-worker.ts";
-import { type Outcome, type Output, readFd, spawnBytes, waitChild } from "./spawn.ts";
+import type { Output } from "./spawn.ts";
 import { QLX } from "./users.ts";
 
 /** The variable that turns the workers on: seconds a worker may stay idle; unset or 0 for none. */
@@ -33,13 +34,16 @@ interface Worker {
 
 export class LocalWorkers {
   private readonly idle = new Map<string, Worker[]>();
+  private readonly env: Buffer[];
 
   constructor(
     private readonly file: string,
     private readonly cwd: string,
-    private readonly env: Env,
+    env: Env,
     private readonly idleMs: number,
-  ) {}
+  ) {
+    this.env = childEnv(env);
+  }
 
   /** Starts a worker for uid/gid; throws the spawn error. */
   private start(uid: number, gid: number, key: string): Worker {
@@ -47,16 +51,22 @@ export class LocalWorkers {
     let nul: number | undefined;
     let pid: number;
     try {
-      nul = openSync("/dev/null", "r+");
-      pid = spawnBytes(
-        { file: this.file, argv0: "bin/qmail-local", args: ["-W"], cwd: this.cwd, uid, gid, env: this.env },
-        [
+      nul = devNull();
+      pid = startChild({
+        file: this.file,
+        argv0: "bin/qmail-local",
+        args: ["-W"],
+        cwd: this.cwd,
+        uid,
+        gid,
+        env: this.env,
+        fds: [
           [0, nul],
           [1, nul],
           [2, nul],
           [3, theirs],
         ],
-      );
+      });
     } catch (e) {
       closeSync(mine);
       throw e;

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // qail.sh, elq.sh, pinq.sh: `QMAILBIN/maildir2mbox && exec READER "$@"`:
 // move $MAILDIR's messages into the $MAIL mbox, then run an mbox reader.
-import { spawnSync } from "node:child_process";
-import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, Exit } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
+import { exitCode, termSig } from "@qts/sys/waitpid";
+import { startChild, waitChildSync } from "./child.ts";
 
 /**
  * Runs our maildir2mbox (beside our executable: qmail's bin) and, when it
@@ -18,10 +18,14 @@ import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
  */
 export function maildirThen(reader: string, argv: string[], env: Env): never {
   const m2m = join(dirname(process.execPath), "maildir2mbox");
-  const r = spawnSync(m2m, [], { stdio: "inherit", env: env as NodeJS.ProcessEnv });
-  if (r.error) dieSys(errnoName(r.error) === "ENOENT" ? 127 : 126, r.error, "unable to run ", m2m);
-  if (r.signal) throw new Exit(128 + (constants.signals[r.signal] ?? 0));
-  if (r.status !== 0) throw new Exit(r.status ?? 1);
+  let st: number;
+  try {
+    st = waitChildSync(startChild({ file: m2m, args: [], env: execEnv(env) }));
+  } catch (e) {
+    dieSys((e as { code?: string }).code === "ENOENT" ? 127 : 126, e, "unable to run ", m2m);
+  }
+  if (termSig(st)) throw new Exit(128 + termSig(st));
+  if (exitCode(st) !== 0) throw new Exit(exitCode(st));
   const args = execArgs([reader, ...argv]);
   prepareExec(inheritedFds());
   const err = pathexec(reader, args, execEnv(env));

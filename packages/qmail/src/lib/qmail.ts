@@ -2,11 +2,12 @@
 // qmail_open/put/from/to/close (qmail.c): hands one message to qmail-queue,
 // or to $QMAILQUEUE as netqmail does, with the message on the child's fd 0
 // and the envelope on its fd 1 (qmail-queue(8)).
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, writeSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import { execEnv } from "@qts/core/bytes";
 import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
+import { outcome, startChild, waitChild, writeFully } from "./child.ts";
 import { qmailHome } from "./home.ts";
 import { Packed } from "./packed.ts";
 import { qqExitText } from "./qq.ts";
@@ -156,103 +157,106 @@ class InProcessQueue {
   }
 }
 
-/** qmail_open's fork+exec of $QMAILQUEUE: message on the child's fd 0, envelope on its fd 1. */
+/**
+ * qmail_open's fork+exec of $QMAILQUEUE: message on the child's fd 0, envelope on its fd 1.
+ * Writes block while the program is behind, as qmail.c's substdio does.
+ */
 class SpawnQueue {
   readonly pid: number;
   readonly envelope = new Envelope();
-  private child: ChildProcess | undefined;
-  private failed: boolean;
-  private envR: number;
-  private envW: number;
+  /** Our ends of the message and envelope pipes (-1: closed). */
+  private msgW = -1;
+  private envW = -1;
   private writeError = false;
-  private exited: Promise<number>;
+  private exited: Promise<number> | undefined;
 
   constructor(home: string, env: Env) {
     // qmail_open chdirs to the home and execv()s: a relative $QMAILQUEUE is relative to the home, never a PATH search.
     let prog = env.QMAILQUEUE || "bin/qmail-queue";
     if (!isAbsolute(prog)) prog = join(home, prog);
-    [this.envR, this.envW] = pipe();
-    let failed = false;
+    let pid = 0;
     try {
-      this.child = spawn(prog, [], {
-        cwd: home,
-        env: env as NodeJS.ProcessEnv,
-        stdio: ["pipe", this.envR, "inherit"],
-      });
+      const [msgR, msgW] = pipe();
+      const [envR, envW] = pipe();
+      this.msgW = msgW;
+      this.envW = envW;
+      try {
+        pid = startChild({
+          file: prog,
+          args: [],
+          cwd: home,
+          env: execEnv(env),
+          fds: [
+            [0, msgR],
+            [1, envR],
+          ],
+        });
+      } finally {
+        closeSync(msgR);
+        closeSync(envR);
+      }
     } catch {
-      failed = true;
-      this.child = undefined;
-    }
-    // A failed spawn reports 'error' later; without a listener that would crash the caller.
-    this.child?.on("error", () => {});
-    this.pid = this.child?.pid ?? 0;
-    if (!this.pid) failed = true;
-    this.exited = new Promise((ok) => {
       // exec failure is qmail_open's 120 ("Zunable to exec qq").
-      if (failed || !this.child) return ok(120);
-      this.child.once("error", () => ok(120));
-      this.child.once("exit", (code, sig) => ok(sig ? -1 : (code ?? -1)));
-    });
-    this.failed = failed;
-    this.child?.stdin?.on("error", () => {
-      this.writeError = true;
-    });
+      this.closePipes();
+      this.exited = Promise.resolve(120);
+    }
+    this.pid = pid;
   }
 
-  /** Appends message bytes; resolves when the pipe can take more (backpressure). */
+  /** Appends message bytes. */
   async put(data: Uint8Array | string): Promise<void> {
-    const s = this.child?.stdin;
-    if (!s || this.failed || this.writeError) return;
-    if (s.write(data)) return;
-    // One waiter per call, removed when it fires: no listener piles up on a long message. A queue
-    // program that exits without reading everything ends the wait too (close() then reports its code).
-    let done = () => {};
-    const drained = new Promise<void>((ok) => {
-      done = () => {
-        s.off("drain", done);
-        s.off("error", done);
-        s.off("close", done);
-        ok();
-      };
-      s.on("drain", done);
-      s.on("error", done);
-      s.on("close", done);
-    });
-    await Promise.race([drained, this.exited]);
-    done();
+    if (this.msgW < 0 || this.writeError) return;
+    try {
+      writeFully(this.msgW, typeof data === "string" ? Buffer.from(data) : data);
+    } catch {
+      this.writeError = true;
+    }
   }
 
   /** Ends the message, sends the envelope, waits for qmail-queue. */
   async close(): Promise<QueueResult> {
-    const s = this.child?.stdin;
-    if (s && !this.failed) {
-      const ended = new Promise<void>((ok) => {
-        s.once("error", () => ok());
-        s.once("close", () => ok());
-        s.end(() => ok());
-      });
-      await Promise.race([ended, this.exited]);
+    if (this.envW >= 0) {
+      closeFd(this.msgW);
+      this.msgW = -1;
+      try {
+        for (const b of this.envelope.parts() ?? []) writeFully(this.envW, b);
+      } catch {
+        this.writeError = true;
+      }
     }
-    closeSync(this.envR);
-    try {
-      for (const b of this.envelope.parts() ?? []) for (let at = 0; at < b.length; ) at += writeSync(this.envW, b, at);
-    } catch {
-      this.writeError = true;
-    }
-    closeSync(this.envW);
-    const code = await this.exited;
-    // A failed write to the pipe is qmail_close's 54 even when qq exited 0.
+    const code = await this.end();
+    // A failed write to either pipe is qmail_close's 54 even when qq exited 0.
     const eff = code === 0 && this.writeError ? 54 : code;
     return result(eff, this.pid);
   }
 
   /** Our side of both pipes closes: qmail-queue reads EOF and removes its files (qmail-queue.c die_read). */
   abort(): void {
-    this.failed = true;
-    this.child?.stdin?.destroy();
-    for (const fd of [this.envR, this.envW])
-      try {
-        closeSync(fd);
-      } catch {}
+    if (this.pid) void this.end();
+    else this.closePipes();
   }
+
+  private closePipes(): void {
+    closeFd(this.msgW);
+    closeFd(this.envW);
+    this.msgW = -1;
+    this.envW = -1;
+  }
+
+  /** Closes our pipes and reaps the child: its exit code, -1 when it crashed. */
+  private end(): Promise<number> {
+    this.closePipes();
+    this.exited ??= waitChild(this.pid).then((st) => {
+      const o = outcome(st);
+      return o.crashed ? -1 : o.code;
+    });
+    return this.exited;
+  }
+}
+
+function closeFd(fd: number): void {
+  if (fd >= 0)
+    try {
+      closeSync(fd);
+    } catch {}
 }

@@ -2,6 +2,7 @@
 // qmail-smtpd's SMTP AUTH (RFC 4954; PLAIN RFC 4616, LOGIN, CRAM-MD5 RFC 2195)
 // through the checkpassword interface, with the command line and the SMTPAUTH
 // values of the qmail AUTH patches (qmail-smtpd(8)).
+import { closeSync, writeSync } from "node:fs";
 import { info } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { safe } from "./received.ts";
@@ -183,28 +184,45 @@ function log(s: string): void {
  * or a run past the timeout is a temporary failure (2 here).
  */
 async function check(argv: string[], cred: Buffer, env: Env, ms: number): Promise<number> {
-  const { spawn } = await import("node:child_process");
+  // Loaded on first use: a session without AUTH never starts a child.
+  const { devNull, outcome, startChild, waitChild } = await import("./child.ts");
+  const { pipe } = await import("@qts/sys/pipe");
+  const { execEnv } = await import("@qts/core/bytes");
+  let nul = -1;
+  let r = -1;
+  let w = -1;
+  let pid = 0;
+  try {
+    nul = devNull();
+    [r, w] = pipe();
+    const fds = [[0, nul] as const, [1, nul] as const, [3, r] as const];
+    pid = startChild({ file: argv[0] as string, args: argv.slice(1), env: execEnv(env), fds });
+  } catch {
+    // pid stays 0: a checker that cannot be started is a temporary failure.
+  } finally {
+    for (const fd of [nul, r]) if (fd >= 0) closeSync(fd);
+  }
+  if (!pid) {
+    if (w >= 0) closeSync(w);
+    return 2;
+  }
+  // At most MAXCRED bytes: the pipe takes them whole. A checker that exits unread is EPIPE, not ours to report.
+  try {
+    writeSync(w, cred);
+  } catch {}
+  closeSync(w);
   return new Promise((ok) => {
-    let done = false;
-    const finish = (c: number) => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      ok(c);
-    };
-    const child = spawn(argv[0] as string, argv.slice(1), {
-      stdio: ["ignore", "ignore", "inherit", "pipe"],
-      env: env as NodeJS.ProcessEnv,
-    });
     const t = setTimeout(() => {
-      child.kill("SIGKILL");
-      finish(2);
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+      ok(2);
     }, ms);
-    child.on("error", () => finish(2));
-    child.on("exit", (code) => finish(code === 0 ? 0 : code === 1 ? 1 : 2));
-    const fd3 = child.stdio[3] as NodeJS.WritableStream | null;
-    fd3?.on("error", () => {});
-    // the caller zeroes cred once the checker has exited, so no copy is made here
-    fd3?.end(cred);
+    // After a timeout the wait goes on, so that the killed checker is reaped.
+    waitChild(pid).then((st) => {
+      clearTimeout(t);
+      const o = outcome(st);
+      ok(o.crashed ? 2 : o.code === 0 ? 0 : o.code === 1 ? 1 : 2);
+    });
   });
 }

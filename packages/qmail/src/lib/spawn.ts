@@ -2,24 +2,14 @@
 // The spawner side of qmail-send's delivery protocol (spawn.c), shared by
 // qmail-lspawn and qmail-rspawn: commands `<slot>messid\0sender\0recip\0` on
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1.
-import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
-import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
-import type { Env } from "@qts/core/run";
-import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
-import { envEntries, firstCandidate } from "@qts/sys/execraw";
-import { pipe } from "@qts/sys/pipe";
-import { spawn as posixSpawn } from "@qts/sys/posixspawn";
-import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
-import { exitCode, reap, termSig } from "@qts/sys/waitpid";
-import { AUTO_SPAWN } from "./conf.ts";
+import { type ChildSpec, collect, type Outcome, outcome, readFd } from "./child.ts";
 
-/** How a child ended: crashed (killed by a signal) or its exit code. */
-export interface Outcome {
-  crashed: boolean;
-  code: number;
-}
+export { type Outcome, readFd } from "./child.ts";
+
+/** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
+export const AUTO_SPAWN = 120;
 
 /** Collects a child's output, truncating like spawn.c when truncreport > 100. */
 export class Output {
@@ -62,179 +52,22 @@ export interface SpawnImpl {
   run(fdmess: number, sender: Buffer, recip: Buffer, at: number, out: Output): Promise<Outcome>;
 }
 
-export interface ChildSpec {
-  file: string;
-  argv0?: string;
-  /** A Buffer argument goes out byte for byte (argBytes). */
-  args: (string | Buffer)[];
-  cwd?: string;
-  uid?: number;
-  gid?: number;
-  env?: Env;
-  /** Exit code standing for an exec failure with this error (qmail's error_temp split). */
+/** A delivery program: how to start it, and the exit code that stands for an exec failure with this error (qmail's error_temp split). */
+export interface DeliverySpec extends ChildSpec {
   execFail: (err: unknown) => number;
 }
 
 /**
- * Reads fd to EOF through Bun's event loop (epoll), then closes it unless
- * keep. fs.createReadStream would block one of Bun's two pool threads per
- * idle pipe, starving every other read.
- */
-export function readFd(fd: number, onData: (b: Buffer) => void, onEnd: () => void, keep = false): void {
-  (async () => {
-    try {
-      for await (const d of Bun.file(fd).stream()) onData(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
-    } catch {}
-    if (!keep)
-      try {
-        closeSync(fd);
-      } catch {}
-    onEnd();
-  })();
-}
-
-/**
- * Bytes as an argument: the text when they are valid UTF-8 (spawn() encodes arguments as UTF-8),
- * else the bytes themselves, which runChild passes on untouched (C passes addresses as they are).
- */
-export function argBytes(b: Buffer): string | Buffer {
-  const s = b.toString("utf8");
-  return Buffer.from(s, "utf8").equals(b) ? s : b;
-}
-
-/** Whether spec asks for ids other than ours. Not root (a one-user install, lib/ids.ts): switching to our own ids is a no-op, and the attempt would fail. */
-function switchesIds(spec: { uid?: number; gid?: number }): boolean {
-  if (spec.uid === undefined && spec.gid === undefined) return false;
-  return !(process.geteuid?.() !== 0 && spec.uid === process.getuid?.() && spec.gid === process.getgid?.());
-}
-
-/**
- * posix_spawn of spec with byte arguments (fork+exec in C), under spec's ids
- * when it has them, searching PATH like execvp for a name without "/". dup2
- * maps child fds to ours. Returns the pid, or throws the exec error.
- */
-export function spawnBytes(spec: Omit<ChildSpec, "execFail">, dup2: [number, number][]): number {
-  const env = spec.env ?? (process.env as Env);
-  const argv = [spec.argv0 ?? spec.file, ...spec.args];
-  const opts = { dup2, cwd: spec.cwd, sigDefault: CHILD_SIGDEFAULT };
-  const entries = envEntries(execEnv(env)).entries;
-  const path = env.PATH === undefined ? undefined : Buffer.from(env.PATH);
-  const start = () => firstCandidate(spec.file, path, (file) => posixSpawn(file, argv, entries, opts));
-  if (!switchesIds(spec)) return start();
-  const uid = spec.uid ?? (process.getuid?.() as number);
-  const gid = spec.gid ?? (process.getgid?.() as number);
-  return withThreadIds(uid, gid, start);
-}
-
-/** Resolves with pid's raw wait status, polling waitpid (Bun does not reap a posix_spawn child). */
-export function waitChild(pid: number): Promise<number> {
-  return new Promise((resolve) => {
-    const wait = () => {
-      let st: ReturnType<typeof reap>;
-      try {
-        st = reap(pid);
-      } catch {
-        st = { pid, status: 0x7f };
-      }
-      if (st) resolve(st.status);
-      else setTimeout(wait, 5);
-    };
-    wait();
-  });
-}
-
-/** runChild for arguments that are not all text: posix_spawn, reaped once the pipe is at EOF. */
-function runChildBytes(spec: ChildSpec, fdmess: number, out: Output, r: number, w: number): Promise<Outcome> {
-  return new Promise((resolve) => {
-    let pid: number;
-    try {
-      pid = spawnBytes(spec, [
-        [0, fdmess],
-        [1, w],
-        [2, w],
-      ]);
-    } catch (e) {
-      // Still running with a user's ids would be worse than stopping: crash the spawner.
-      if (e instanceof ThreadIdsLost)
-        queueMicrotask(() => {
-          throw e;
-        });
-      closeSync(r);
-      closeSync(w);
-      resolve({ crashed: false, code: spec.execFail(e) });
-      return;
-    }
-    closeSync(w);
-    readFd(
-      r,
-      (d) => out.append(d),
-      () =>
-        waitChild(pid).then((st) =>
-          resolve(termSig(st) ? { crashed: true, code: 0 } : { crashed: false, code: exitCode(st) }),
-        ),
-    );
-  });
-}
-
-/**
  * fork + exec of one delivery program, as spawn.c's children: fd 0 is the
- * message, fds 1 and 2 one pipe back to us. Resolves once the child has
- * exited and the pipe reached EOF (a grandchild holding the pipe delays it).
+ * message, fds 1 and 2 one pipe back to us. Resolves once the pipe reached
+ * EOF and the child has exited (a grandchild holding the pipe delays it).
  */
-export function runChild(spec: ChildSpec, fdmess: number, out: Output): Promise<Outcome> {
-  return new Promise((resolve) => {
-    let r: number;
-    let w: number;
-    try {
-      [r, w] = pipe();
-    } catch {
-      resolve({ crashed: false, code: spec.execFail(new Error("pipe")) });
-      return;
-    }
-    if (spec.args.some((a) => typeof a !== "string")) {
-      runChildBytes(spec, fdmess, out, r, w).then(resolve);
-      return;
-    }
-    const same = !switchesIds(spec);
-    let child: ChildProcess;
-    let exited: Outcome | undefined;
-    let ended = false;
-    const finish = () => {
-      if (exited && ended) resolve(exited);
-    };
-    try {
-      child = spawn(spec.file, spec.args as string[], {
-        argv0: spec.argv0,
-        cwd: spec.cwd,
-        uid: same ? undefined : spec.uid,
-        gid: same ? undefined : spec.gid,
-        env: (spec.env ?? process.env) as NodeJS.ProcessEnv,
-        stdio: [fdmess, w, w],
-      });
-    } catch (e) {
-      closeSync(r);
-      closeSync(w);
-      resolve({ crashed: false, code: spec.execFail(e) });
-      return;
-    }
-    closeSync(w);
-    child.once("error", (e) => {
-      exited ??= { crashed: false, code: spec.execFail(e) };
-      finish();
-    });
-    child.once("exit", (code, sig) => {
-      exited ??= sig ? { crashed: true, code: 0 } : { crashed: false, code: code ?? 0 };
-      finish();
-    });
-    readFd(
-      r,
-      (d) => out.append(d),
-      () => {
-        ended = true;
-        finish();
-      },
-    );
-  });
+export async function runDelivery(spec: DeliverySpec, fdmess: number, out: Output): Promise<Outcome> {
+  try {
+    return outcome(await collect({ ...spec, fds: [[0, fdmess]] }, [1, 2], (d) => out.append(d)));
+  } catch (e) {
+    return { crashed: false, code: spec.execFail(e) };
+  }
 }
 
 interface Slot {
