@@ -3,10 +3,11 @@
 // root and the uids it was told to serve, identified by SO_PEERCRED only.
 // Each client costs a 1 KB buffer; at most maxClients at once; checks run one
 // after the other (crypt(3) runs on the event loop), so they also pace guessing.
-import { chmodSync, renameSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
 import { peercred } from "@qts/sys/peercred";
 import { FIELD_MAX, REQUEST_MAX, REQUEST_MS } from "./authd-proto.ts";
 import { CP, checkPassword } from "./passcheck.ts";
+import { listenReplacing } from "./unixlisten.ts";
 
 export interface AuthdOpts {
   /** The socket's path. */
@@ -58,26 +59,15 @@ export class Authd {
     this.o = { maxClients: 16, requestMs: REQUEST_MS, lingerMs: 1000, ...opts };
   }
 
-  /** Binds under a temporary name and renames it over the old socket, so a client never meets a half-made one. */
+  /** Listens (unixlisten.ts). Who may connect is decided by SO_PEERCRED; the directory (0750) keeps everyone else away. */
   start(): void {
-    const path = this.o.socket;
-    const tmp = `${path}.${process.pid}`;
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    this.server = Bun.listen<Client>({
-      unix: tmp,
-      socket: {
-        open: (s) => this.guard(s, () => this.open(s)),
-        data: (s, d) => this.guard(s, () => this.data(s, d)),
-        end: (s) => this.guard(s, () => this.end(s)),
-        close: (s) => this.close(s),
-        error: (s) => this.close(s),
-      },
+    this.server = listenReplacing<Client>(this.o.socket, {
+      open: (s) => this.guard(s, () => this.open(s)),
+      data: (s, d) => this.guard(s, () => this.data(s, d)),
+      end: (s) => this.guard(s, () => this.end(s)),
+      close: (s) => this.close(s),
+      error: (s) => this.close(s),
     });
-    // Who may connect is decided by SO_PEERCRED; the directory (0750) keeps everyone else away from it.
-    chmodSync(tmp, 0o777);
-    renameSync(tmp, path);
   }
 
   stop(): void {

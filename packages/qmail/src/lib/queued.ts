@@ -6,7 +6,6 @@
 // costs a 4-byte header, a 64 KiB buffer and three fds, for at most
 // qmail-queue's 24 hours.
 import {
-  chmodSync,
   closeSync,
   type Dir,
   fstatSync,
@@ -14,7 +13,6 @@ import {
   opendirSync,
   openSync,
   readSync,
-  renameSync,
   rmdirSync,
   type Stats,
   unlinkSync,
@@ -31,6 +29,7 @@ import { QQ } from "./qq.ts";
 import { DEATH_MS, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { FrameParser } from "./queued-proto.ts";
+import { listenReplacing } from "./unixlisten.ts";
 
 export interface QueuedOpts {
   home: string;
@@ -168,25 +167,13 @@ export class Queued {
     } catch (e) {
       throw new LockError(join(dir, "lock"), e);
     }
-    const path = queuedSocket(this.o.home);
-    // Bound under a temporary name, made 0777, then renamed over the old one: a client meets
-    // either the old (dead) socket or the new one, never one it may not connect to.
-    const tmp = `${path}.${process.pid}`;
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    this.server = Bun.listen<Client>({
-      unix: tmp,
-      socket: {
-        open: (s) => this.guard(s, () => this.open(s)),
-        data: (s, d) => this.guard(s, () => this.data(s, d)),
-        end: (s) => this.guard(s, () => this.end(s)),
-        close: (s) => this.guard(s, () => this.close(s)),
-        error: (s) => this.guard(s, () => this.close(s)),
-      },
+    this.server = listenReplacing<Client>(queuedSocket(this.o.home), {
+      open: (s) => this.guard(s, () => this.open(s)),
+      data: (s, d) => this.guard(s, () => this.data(s, d)),
+      end: (s) => this.guard(s, () => this.end(s)),
+      close: (s) => this.guard(s, () => this.close(s)),
+      error: (s) => this.guard(s, () => this.close(s)),
     });
-    chmodSync(tmp, 0o777);
-    renameSync(tmp, path);
     void this.drain();
     // A client that met the dead socket just before the rename may finish its drop file after
     // the drain above: look again soon rather than at the next tick.

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+// The listening socket of our privileged helpers (qmail-queued, qmail-authd): bound under a
+// temporary name, made 0777, then renamed over the old one, so that a client meets either the
+// old (dead) socket or the new one, never a half-made one or one it may not connect to. Who may
+// use it is decided per connection by SO_PEERCRED and by the directory's mode.
+import { chmodSync, renameSync, unlinkSync } from "node:fs";
+
+export function listenReplacing<T>(path: string, socket: Bun.SocketHandler<T>): ReturnType<typeof Bun.listen<T>> {
+  const tmp = `${path}.${process.pid}`;
+  try {
+    unlinkSync(tmp);
+  } catch {}
+  const server = Bun.listen<T>({ unix: tmp, socket });
+  chmodSync(tmp, 0o777);
+  renameSync(tmp, path);
+  return server;
+}
