@@ -62,7 +62,13 @@ test("posix_spawn keepOnly: the child gets the kept fds and the dup2 targets, no
     return got.filter((n) => n <= Math.max(a, b, c, e)).sort((x, y) => x - y);
   };
   expect(await run()).toEqual([0, 1, 2, a, b, c, e].sort((x, y) => x - y));
-  expect(await run([b, e])).toEqual([0, 1, 2, b, e].sort((x, y) => x - y));
+  // Above the highest kept fd everything goes (closefrom); below it each gap is closed when there are
+  // at most 32 of them (GAP_MAX): so here unless the test process already holds many fds.
+  const lo = Math.min(a, b, c, e);
+  expect(await run([lo])).toEqual([0, 1, 2, lo]);
+  const some = await run([b, e]);
+  expect(some).toEqual(expect.arrayContaining([0, 1, 2, b, e]));
+  if (Math.max(b, e) - 3 - 1 <= 32) expect(some).toEqual([0, 1, 2, b, e].sort((x, y) => x - y));
   expect(await run([])).toEqual([0, 1, 2]);
   for (const f of [fd, a, b, c, e]) closeSync(f);
 });
