@@ -11,6 +11,7 @@ import { execEnv } from "@qts/core/bytes";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import { readChunk } from "@qts/core/io";
 import type { Env } from "@qts/core/run";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { type Arg, type ExecEnv, envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
@@ -18,11 +19,6 @@ import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
 import { exitCode, reap, termSig, waitStatus } from "@qts/sys/waitpid";
 
 export type { Arg } from "@qts/sys/execraw";
-
-const SIGPIPE = 13;
-const SIGXFSZ = 25;
-// 32 and 33: glibc's internal signals (SIGCANCEL, SIGSETXID), which posix_spawn would leave ignored.
-const SIG_DEFAULT = [SIGPIPE, SIGXFSZ, 32, 33];
 
 export interface ChildSpec {
   /** The program: a name without "/" is searched in the environment's PATH, as execvp does. */
@@ -79,7 +75,7 @@ function switchesIds(spec: { uid?: number; gid?: number }): boolean {
 export function startChild(spec: ChildSpec): number {
   const { entries, path } = envEntries(spec.env ?? execEnv(process.env as Env));
   const argv = [spec.argv0 ?? spec.file, ...spec.args];
-  const opts = { dup2: spec.fds as [number, number][] | undefined, cwd: spec.cwd, sigDefault: SIG_DEFAULT };
+  const opts = { dup2: spec.fds as [number, number][] | undefined, cwd: spec.cwd, sigDefault: CHILD_SIGDEFAULT };
   const start = () => firstCandidate(spec.file, path, (file) => posixSpawn(file, argv, entries, opts));
   if (!switchesIds(spec)) return start();
   try {
@@ -177,7 +173,7 @@ export function* readChunks(fd: number, size = 65536): Generator<Buffer> {
     try {
       n = readChunk(fd, buf);
     } catch (e) {
-      if ((e as { code?: string }).code === "EAGAIN") {
+      if (errnoName(e) === "EAGAIN") {
         Bun.sleepSync(1);
         continue;
       }

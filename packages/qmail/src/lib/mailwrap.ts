@@ -22,7 +22,7 @@ export function maildirThen(reader: string, argv: string[], env: Env): never {
   try {
     st = waitChildSync(startChild({ file: m2m, args: [], env: execEnv(env) }));
   } catch (e) {
-    dieSys((e as { code?: string }).code === "ENOENT" ? 127 : 126, e, "unable to run ", m2m);
+    dieSys(errnoName(e) === "ENOENT" ? 127 : 126, e, "unable to run ", m2m);
   }
   if (termSig(st)) throw new Exit(128 + termSig(st));
   if (exitCode(st) !== 0) throw new Exit(exitCode(st));

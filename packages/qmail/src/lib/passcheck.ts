@@ -2,12 +2,14 @@
 // The password check of checkpassword(8) and qmail-authd(8), in one place: the
 // passwd entry, the shadow hash, crypt(3) of libcrypt, a constant-time
 // comparison, and a hash computed anyway when there is nothing to compare with.
-import { spawnSync } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
-import { accessSync, constants } from "node:fs";
+import { accessSync, closeSync, constants } from "node:fs";
 import { errnoName } from "@qts/core/errstr";
+import { pipe } from "@qts/sys/pipe";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { crypt, getspnam } from "@qts/sys/shadow";
+import { reap } from "@qts/sys/waitpid";
+import { childEnv, devNull, outcome, startChild, waitChildSync, writeFully } from "./child.ts";
 
 /** The checkpassword interface's exit codes (checkpassword(8)). */
 export const CP = { OK: 0, BAD: 1, MISUSE: 2, TEMP: 111 } as const;
@@ -107,6 +109,49 @@ export function checkPassword(name: Buffer, password: Buffer, opts: CheckOpts = 
 }
 
 /**
+ * Runs file with input on its standard input (0 and 1 elsewhere /dev/null), through lib/child.ts's one
+ * spawn path; its raw wait status, or undefined when it could not start. Killed after ms.
+ */
+function runBounded(file: string, args: string[], input: Buffer, ms: number): number | undefined {
+  const [r, w] = pipe();
+  const nul = devNull();
+  let pid: number;
+  try {
+    pid = startChild({
+      file,
+      args,
+      env: childEnv({ PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }),
+      fds: [
+        [0, r],
+        [1, nul],
+        [2, nul],
+      ],
+    });
+  } catch {
+    closeSync(w);
+    return undefined;
+  } finally {
+    closeSync(r);
+    closeSync(nul);
+  }
+  try {
+    writeFully(w, input);
+  } catch {
+    // it stopped reading: its status says what it made of that
+  } finally {
+    closeSync(w);
+  }
+  for (const end = Date.now() + ms; Date.now() < end; Bun.sleepSync(5)) {
+    const st = reap(pid);
+    if (st) return st.status;
+  }
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {}
+  return waitChildSync(pid);
+}
+
+/**
  * PAM's unix_chkpwd (pam_unix(8)): setgid shadow, password on standard input,
  * exit 0 when it is right. It checks only the password of the user running
  * it (unix_chkpwd.c refuses another name unless run by root).
@@ -116,17 +161,14 @@ function viaHelper(helper: string, pw: Passwd, password: Buffer, opts: CheckOpts
   const input = Buffer.alloc(password.length + 1);
   password.copy(input);
   try {
-    const r = spawnSync(helper, [pw.name, "nonull"], {
-      input,
-      stdio: ["pipe", "ignore", "ignore"],
-      timeout: 20_000,
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-    });
-    if (r.status === 0) return { code: CP.OK, pw };
+    const status = runBounded(helper, [pw.name, "nonull"], input, 20_000);
+    if (status === undefined) return { code: CP.TEMP, why: `unable to run ${helper}` };
+    const end = outcome(status);
+    if (!end.crashed && end.code === 0) return { code: CP.OK, pw };
     // PAM_AUTH_ERR (7) is a wrong password; another user's password it cannot check
     // (PAM_AUTHINFO_UNAVAIL, 9), nor anything else it says: not an answer, a temporary failure
-    if (r.status === 7) return { code: CP.BAD, why: `refused by ${helper}` };
-    return { code: CP.TEMP, why: `${helper} exit ${r.status ?? r.signal}` };
+    if (!end.crashed && end.code === 7) return { code: CP.BAD, why: `refused by ${helper}` };
+    return { code: CP.TEMP, why: `${helper} ${end.crashed ? "crashed" : `exit ${end.code}`}` };
   } finally {
     input.fill(0);
   }
