@@ -3,9 +3,16 @@
 // http@) share: our own tcpclient, addcr, delcr and mconnect-io, found beside
 // our executable (never through PATH, so a tree of ours runs ours where the
 // originals are installed too), and the pipeline "tcpclient ... | filter".
+import { closeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
+import { envEntries } from "@qts/sys/execraw";
+import { pipe } from "@qts/sys/pipe";
+import { spawn } from "@qts/sys/posixspawn";
+import { reap } from "@qts/sys/waitpid";
 import type { Filter } from "./crlf.ts";
 
 /** The path of our program name: a sibling of the running executable. */
@@ -24,12 +31,32 @@ export const CLIENT_OPTS = ["-RHl0", "--"];
  * own failure shows only in its message.
  */
 export async function pipeline(args: string[], input: string | undefined, filter: Filter, env: Env): Promise<number> {
-  const p = Bun.spawn([ours("tcpclient"), ...CLIENT_OPTS, ...args], {
-    stdin: input === undefined ? "inherit" : Buffer.from(input),
-    stdout: "pipe",
-    stderr: "inherit",
-    env: env as Record<string, string>,
-  });
+  // posix_spawn (sys/posixspawn.ts), the one way our programs start a child: tcpclient's standard
+  // output is a pipe we read through Bun's event loop; its input is ours, or a pipe holding input.
+  const [r, w] = pipe();
+  const feed = input === undefined ? undefined : pipe();
+  const { entries } = envEntries(execEnv(env));
+  const file = ours("tcpclient");
+  let pid: number;
+  try {
+    pid = spawn(file, ["tcpclient", ...CLIENT_OPTS, ...args], entries, {
+      dup2: [
+        [0, feed ? feed[0] : 0],
+        [1, w],
+        [2, 2],
+      ],
+      sigDefault: CHILD_SIGDEFAULT,
+    });
+  } finally {
+    closeSync(w);
+    if (feed) closeSync(feed[0]);
+  }
+  if (feed) {
+    try {
+      writeAll(feed[1], Buffer.from(input ?? ""));
+    } catch {}
+    closeSync(feed[1]);
+  }
   let code = 0;
   const out = (b: Uint8Array) => {
     if (code !== 0 || b.length === 0) return;
@@ -39,8 +66,11 @@ export async function pipeline(args: string[], input: string | undefined, filter
       code = 1;
     }
   };
-  for await (const chunk of p.stdout) out(filter.put(chunk));
+  try {
+    for await (const chunk of Bun.file(r).stream()) out(filter.put(chunk));
+  } catch {}
+  closeSync(r);
   out(filter.end());
-  await p.exited;
+  while (!reap(pid)) await Bun.sleep(5);
   return code;
 }
