@@ -4,10 +4,9 @@
 // Each client costs a 1 KB buffer; at most maxClients at once; checks run one
 // after the other (crypt(3) runs on the event loop), so they also pace guessing.
 import { unlinkSync } from "node:fs";
-import { peercred } from "@qts/sys/peercred";
 import { FIELD_MAX, REQUEST_MAX, REQUEST_MS } from "./authd-proto.ts";
 import { CP, checkPassword } from "./passcheck.ts";
-import { listenReplacing } from "./unixlisten.ts";
+import { listenReplacing, peerOf } from "./unixlisten.ts";
 
 export interface AuthdOpts {
   /** The socket's path. */
@@ -91,13 +90,7 @@ export class Authd {
   }
 
   private open(s: Bun.Socket<Client>): void {
-    let uid = -1;
-    let pid = 0;
-    try {
-      const cred = peercred((s as unknown as { fd: number }).fd);
-      uid = cred.uid;
-      pid = cred.pid;
-    } catch {}
+    const { uid, pid } = peerOf(s);
     const cl: Client = { uid, buf: Buffer.alloc(0), len: 0, field: 0, nuls: 0, answered: false, counted: false };
     s.data = cl;
     if (uid !== 0 && !this.o.allowed.has(uid)) {

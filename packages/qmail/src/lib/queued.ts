@@ -21,7 +21,6 @@ import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
 import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
-import { peercred } from "@qts/sys/peercred";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 import type { QmailIds } from "./ids.ts";
 import { nextQp } from "./qp.ts";
@@ -29,7 +28,7 @@ import { QQ } from "./qq.ts";
 import { DEATH_MS, QQError, QueueWriter } from "./queue.ts";
 import { dropLimit, queuedDrop, queuedSocket } from "./queued-paths.ts";
 import { FrameParser } from "./queued-proto.ts";
-import { listenReplacing } from "./unixlisten.ts";
+import { listenReplacing, peerOf } from "./unixlisten.ts";
 
 export interface QueuedOpts {
   home: string;
@@ -227,13 +226,7 @@ export class Queued {
   }
 
   private open(s: Bun.Socket<Client>): void {
-    let uid = -1;
-    let pid = 0;
-    try {
-      const cred = peercred((s as unknown as { fd: number }).fd);
-      uid = cred.uid;
-      pid = cred.pid;
-    } catch {}
+    const { uid, pid } = peerOf(s);
     const cl: Client = { uid: -2, pid: 0, qp: 0, parser: new FrameParser(), code: -1 };
     s.data = cl;
     // Refused: the answer, and the slot is free at once (it was never counted). A few refused
