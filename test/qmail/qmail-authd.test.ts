@@ -28,6 +28,25 @@ function addUser(name: string, password: string | undefined, extra: string[] = [
   }
 }
 
+/** checkpassword run as user:group (setpriv), the request on its fd 3, with home as its qmail home. */
+function checkAs(user: string, group: string, home: string, input: string, prog: string[]) {
+  return run(
+    "setpriv",
+    [
+      `--reuid=${user}`,
+      `--regid=${group}`,
+      "--clear-groups",
+      "sh",
+      "-c",
+      'exec "$@" 3<&0 </dev/null',
+      "sh",
+      CP,
+      ...prog,
+    ],
+    { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: home }, extendEnv: false },
+  );
+}
+
 const GOOD = "qtsau_good";
 const LOCKED = "qtsau_locked";
 const EMPTY = "qtsau_empty";
@@ -242,22 +261,7 @@ describe("qmail-authd", () => {
 });
 
 describe("checkpassword as qmail-authd's client (not root)", () => {
-  const asQmaild = (input: string, prog: string[]) =>
-    run(
-      "setpriv",
-      [
-        "--reuid=qmaild",
-        "--regid=nofiles",
-        "--clear-groups",
-        "sh",
-        "-c",
-        'exec "$@" 3<&0 </dev/null',
-        "sh",
-        CP,
-        ...prog,
-      ],
-      { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: home }, extendEnv: false },
-    );
+  const asQmaild = (input: string, prog: string[]) => checkAs("qmaild", "nofiles", home, input, prog);
 
   test("the right password: the program runs as the caller, with USER, HOME, SHELL of the account", async () => {
     const r = await asQmaild(`${GOOD}\0${PW}\0ts\0`, ["/bin/sh", "-c", 'echo "$USER $HOME $SHELL"; id -un']);
@@ -271,26 +275,7 @@ describe("checkpassword as qmail-authd's client (not root)", () => {
   test("a wrong password, a uid 0 account: 1, nothing run; no qmail-authd: 111", async () => {
     expect((await asQmaild(`${GOOD}\0wrong\0ts\0`, ["/bin/echo", "ran"])).code).toBe(1);
     expect((await asQmaild(`${TOOR}\0toor secret\0ts\0`, ["/bin/echo", "ran"])).stdout).toBe("");
-    const r = await run(
-      "setpriv",
-      [
-        "--reuid=qmaild",
-        "--regid=nofiles",
-        "--clear-groups",
-        "sh",
-        "-c",
-        'exec "$@" 3<&0',
-        "sh",
-        CP,
-        "/bin/echo",
-        "ran",
-      ],
-      {
-        input: `${GOOD}\0${PW}\0`,
-        env: { PATH: "/usr/bin:/bin", QMAILHOME: tmp("qts-authd-none-") },
-        extendEnv: false,
-      },
-    );
+    const r = await checkAs("qmaild", "nofiles", tmp("qts-authd-none-"), `${GOOD}\0${PW}\0`, ["/bin/echo", "ran"]);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 111, stdout: "" });
   });
 });
@@ -347,23 +332,7 @@ describe.skipIf(!existsSync("/usr/sbin/unix_chkpwd"))(
     }, 30_000);
     afterAll(() => p?.kill());
 
-    const asMe = (input: string) =>
-      run(
-        "setpriv",
-        [
-          `--reuid=${ME}`,
-          `--regid=${ME}`,
-          "--clear-groups",
-          "sh",
-          "-c",
-          'exec "$@" 3<&0',
-          "sh",
-          CP,
-          "/bin/echo",
-          "ran",
-        ],
-        { input, env: { PATH: "/usr/bin:/bin", QMAILHOME: h }, extendEnv: false },
-      );
+    const asMe = (input: string) => checkAs(ME, ME, h, input, ["/bin/echo", "ran"]);
 
     test("its own user's password: right 0, wrong 1; another account's cannot be checked: 111", async () => {
       expect((await asMe(`${ME}\0my secret\0ts\0`)).stdout).toBe("ran\n");

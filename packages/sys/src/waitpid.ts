@@ -30,7 +30,26 @@ export function reap(pid: number): Reaped | undefined {
   }
 }
 
-/** The signal that killed the child, or 0 if it exited. */
+/**
+ * Resolves with pid's raw wait status: reap() now and then (every 5 ms), so the event loop runs on
+ * meanwhile. A pid that is not our child resolves as 0x7f, a status no exit gives (crashed).
+ */
+export function waitAsync(pid: number): Promise<number> {
+  return new Promise((resolve) => {
+    const wait = () => {
+      let st: Reaped | undefined;
+      try {
+        st = reap(pid);
+      } catch {
+        st = { pid, status: 0x7f };
+      }
+      if (st) resolve(st.status);
+      else setTimeout(wait, 5);
+    };
+    wait();
+  });
+}
+
 /** waitpid(pid, 0): waits for pid to end (EINTR retried) and gives its raw wait status. */
 export function waitStatus(pid: number): number {
   const st = new Int32Array(1);
@@ -42,6 +61,7 @@ export function waitStatus(pid: number): number {
   }
 }
 
+/** The signal that killed the child, or 0 if it exited. */
 export function termSig(status: number): number {
   return status & 0x7f;
 }

@@ -16,7 +16,7 @@ import { type Arg, type ExecEnv, envEntries, firstCandidate } from "@qts/sys/exe
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
 import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
-import { exitCode, reap, termSig, waitStatus } from "@qts/sys/waitpid";
+import { exitCode, termSig, waitAsync, waitStatus } from "@qts/sys/waitpid";
 
 export type { Arg } from "@qts/sys/execraw";
 
@@ -89,25 +89,8 @@ export function startChild(spec: ChildSpec): number {
   }
 }
 
-/**
- * Resolves with pid's raw wait status: waitpid(pid, WNOHANG) now and then every 5 ms, so the
- * event loop runs on meanwhile. A pid that is not our child counts as crashed.
- */
-export function waitChild(pid: number): Promise<number> {
-  return new Promise((resolve) => {
-    const wait = () => {
-      let st: ReturnType<typeof reap>;
-      try {
-        st = reap(pid);
-      } catch {
-        st = { pid, status: 0x7f };
-      }
-      if (st) resolve(st.status);
-      else setTimeout(wait, 5);
-    };
-    wait();
-  });
-}
+/** sys/waitpid.ts waitAsync: pid's raw wait status, the event loop running meanwhile. */
+export const waitChild = waitAsync;
 
 /** waitpid(pid, 0): blocks until pid ends; its raw wait status. */
 export function waitChildSync(pid: number): number {

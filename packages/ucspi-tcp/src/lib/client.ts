@@ -12,7 +12,7 @@ import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { envEntries } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn } from "@qts/sys/posixspawn";
-import { reap } from "@qts/sys/waitpid";
+import { waitAsync } from "@qts/sys/waitpid";
 import type { Filter } from "./crlf.ts";
 
 /** The path of our program name: a sibling of the running executable. */
@@ -71,6 +71,6 @@ export async function pipeline(args: string[], input: string | undefined, filter
   } catch {}
   closeSync(r);
   out(filter.end());
-  while (!reap(pid)) await Bun.sleep(5);
+  await waitAsync(pid);
   return code;
 }
