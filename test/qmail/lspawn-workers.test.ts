@@ -9,18 +9,22 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { cdbBuild } from "@qts/cdb/cdb";
-import { kill, ours, run, waitFor } from "../lib/harness.ts";
+import { getpwnam } from "@qts/sys/pwd";
+import { kill, ours, run, runSync, waitFor } from "../lib/harness.ts";
 import { type Home, inject, makeHome, messid, NOBODY, SpawnerProc } from "./qmail-send.helpers.ts";
 
 const started: SpawnerProc[] = [];
+const madeUsers: string[] = [];
 afterAll(() => {
   for (const p of started) kill(p.child.pid);
+  for (const u of madeUsers) runSync("userdel", [u]);
 });
 
 /** A home whose bin/qmail-local is ours, nobody's Maildir, and "other-*" delivered as the alias user. */
@@ -67,7 +71,7 @@ async function deliver(p: SpawnerProc, h: Home, recip: string, sender = "me@doma
 }
 
 /** The qmail-local children of pid: [pid, argv]. */
-function locals(pid: number): [number, string[]][] {
+function locals(pid: number, comm = "qmail-local"): [number, string[]][] {
   const out: [number, string[]][] = [];
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     let kids = "";
@@ -77,7 +81,7 @@ function locals(pid: number): [number, string[]][] {
     for (const k of kids.split(" ").filter(Boolean)) {
       try {
         const argv = readFileSync(`/proc/${k}/cmdline`, "latin1").split("\0").slice(0, -1);
-        if (readFileSync(`/proc/${k}/comm`, "utf8").trim() === "qmail-local") out.push([Number(k), argv]);
+        if (readFileSync(`/proc/${k}/comm`, "utf8").trim() === comm) out.push([Number(k), argv]);
       } catch {}
     }
   }
@@ -221,5 +225,92 @@ describe("qmail-lspawn delivery workers", () => {
     expect(r.stderr).toBe(
       "qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty\n",
     );
+  });
+});
+
+/**
+ * A home without users/cdb, and a passwd user (useradd) whose home is in it with a Maildir: its
+ * deliveries need qmail-getpw's lookup, as on an installation without qmail-newu.
+ */
+function passwdHome(name: string): Home & { pwHome: string } {
+  const h = makeHome();
+  rmSync(join(h.dir, "users/cdb"));
+  rmSync(join(h.dir, "bin/qmail-local"));
+  symlinkSync(ours("qmail-local"), join(h.dir, "bin/qmail-local"));
+  const pwHome = join(h.dir, name);
+  mkdirSync(pwHome);
+  if (getpwnam(name)) runSync("userdel", [name]);
+  const r = runSync("useradd", ["-M", "-d", pwHome, "-s", "/usr/sbin/nologin", name]);
+  if (r.code !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
+  madeUsers.push(name);
+  const pw = getpwnam(name);
+  if (!pw) throw new Error(name);
+  for (const d of ["", "Maildir", "Maildir/tmp", "Maildir/new", "Maildir/cur"]) {
+    mkdirSync(join(pwHome, d), { recursive: true });
+    chownSync(join(pwHome, d), pw.uid, pw.gid);
+  }
+  writeFileSync(join(pwHome, ".qmail"), "./Maildir/\n");
+  writeFileSync(join(pwHome, ".qmail-ext"), "./Maildir/\n");
+  return { ...h, pwHome };
+}
+
+describe("qmail-lspawn's lookup worker (qmail-getpw -W)", () => {
+  test("lookups of users without a users/cdb entry go to one qmail-getpw -W with qmail-getpw's ids", async () => {
+    const h = passwdHome("qtslw_a");
+    const p = spawner(h, { QTS_LOCALWORKERS: "30" });
+    expect(await deliver(p, h, "qtslw_a@domain")).toBe("Kdid 1+0+0\n");
+    const w = locals(p.child.pid as number, "qmail-getpw");
+    expect(w.length).toBe(1);
+    const [pid, argv] = w[0] as [number, string[]];
+    expect(argv).toEqual(["bin/qmail-getpw", "-W"]);
+    expect(status(pid, "Uid")).toBe(Array(4).fill(h.ids.qmailp).join(" "));
+    expect(status(pid, "Gid")).toBe(Array(4).fill(h.ids.nofiles).join(" "));
+    expect(status(pid, "Groups")).toBe(`${h.ids.nofiles}`);
+    // Its descriptors: /dev/null on 0-2, the socket on 3, and only the runtime's own (epoll, eventfd).
+    const fds = readdirSync(`/proc/${pid}/fd`).map((f) => [Number(f), readlinkSync(`/proc/${pid}/fd/${f}`)] as const);
+    expect(fds.filter(([f]) => f <= 3).map(([, l]) => l.replace(/[0-9]+/, "N"))).toEqual([
+      "/dev/null",
+      "/dev/null",
+      "/dev/null",
+      "socket:[N]",
+    ]);
+    expect(fds.filter(([f, l]) => f > 3 && !l.startsWith("anon_inode:"))).toEqual([]);
+    for (const r of ["qtslw_a-ext@domain", "QTSLW_A@domain"]) expect(await deliver(p, h, r)).toBe("Kdid 1+0+0\n");
+    expect(locals(p.child.pid as number, "qmail-getpw").map(([k]) => k)).toEqual([pid]);
+    const texts = readdirSync(join(h.pwHome, "Maildir/new")).map((f) =>
+      readFileSync(join(h.pwHome, "Maildir/new", f), "latin1"),
+    );
+    expect(texts.length).toBe(3);
+    expect(texts.filter((t) => t.includes("Delivered-To: qtslw_a-ext@domain\n")).length).toBe(1);
+  });
+
+  test("a killed lookup worker is replaced; an idle one exits and is reaped", async () => {
+    const h = passwdHome("qtslw_b");
+    const p = spawner(h, { QTS_LOCALWORKERS: "1" });
+    expect(await deliver(p, h, "qtslw_b@domain")).toBe("Kdid 1+0+0\n");
+    const [first] = locals(p.child.pid as number, "qmail-getpw")[0] as [number, string[]];
+    process.kill(first, "SIGKILL");
+    await waitFor(() => !existsSync(`/proc/${first}`), 10000);
+    expect(await deliver(p, h, "qtslw_b@domain")).toBe("Kdid 1+0+0\n");
+    const [second] = locals(p.child.pid as number, "qmail-getpw")[0] ?? [0];
+    expect(second).not.toBe(first);
+    // Idle for a second: told to exit, and reaped (no zombie left under qmail-lspawn).
+    await waitFor(() => !existsSync(`/proc/${second}`), 15000);
+    expect(readdirSync(join(h.pwHome, "Maildir/new")).length).toBe(2);
+  });
+
+  test("the same deliveries with and without the workers land alike", async () => {
+    const land = async (env: Record<string, string>, name: string) => {
+      const h = passwdHome(name);
+      const p = spawner(h, env);
+      const reports: string[] = [];
+      for (const r of [`${name}@domain`, `${name}-ext@domain`, `${name}-none@domain`])
+        reports.push(await deliver(p, h, r));
+      return { reports, files: readdirSync(join(h.pwHome, "Maildir/new")).length };
+    };
+    const classic = await land({}, "qtslw_c");
+    const fast = await land({ QTS_LOCALWORKERS: "30" }, "qtslw_d");
+    expect(fast).toEqual(classic);
+    expect(classic.files).toBe(2);
   });
 });

@@ -112,6 +112,72 @@ describe("qmail-getpw", () => {
   test("no argument: 100", async () => {
     expect(await run(getpw, [])).toMatchObject({ code: 100, stdout: "", stderr: "" });
   });
+
+  test("-W without a socket on fd 3 is a local part, as in C: the alias user, ext -W", async () => {
+    expect(await run(getpw, ["-W"])).toMatchObject({ code: 0, stdout: alias("-W"), stderr: "" });
+  });
+});
+
+// qmail-lspawn's lookup worker (qmail-lspawn(8), "Delivery workers"): python holds the other end of
+// the socket on fd 3, sends framed local parts, and prints each reply; every reply must be what a
+// qmail-getpw of its own gives for that local part (exit code, then its output).
+const WORKER_PEER = `
+import os, socket, struct, subprocess, sys
+pad = [os.open("/dev/null", os.O_RDONLY) for _ in range(4)]  # the pair lands above fd 3
+a, b = socket.socketpair()
+os.dup2(b.fileno(), 3)
+p = subprocess.Popen([sys.argv[1], "-W"], pass_fds=(3,), stdin=subprocess.DEVNULL)
+os.close(3); b.close()
+def ask(local):
+    a.sendall(struct.pack("<I", len(local)) + local)
+    head = a.recv(4, socket.MSG_WAITALL)
+    n = struct.unpack("<I", head)[0]
+    body = a.recv(n, socket.MSG_WAITALL) if n else b""
+    sys.stdout.buffer.write(struct.pack("<I", n) + body)
+for arg in sys.argv[2:]:
+    ask(bytes.fromhex(arg))
+a.sendall(struct.pack("<I", 0))
+sys.stdout.buffer.write(b"exit %d" % p.wait())
+`;
+
+describe("qmail-getpw -W: the lookup worker", () => {
+  test("each reply is a qmail-getpw of its own: exit code, then the six fields; length 0 ends it", () => {
+    const locals = ["qtsgpa", "qtsgpa-b-Foo.Bar", "QTSGPC", "qtsgpnotown", "nosuchuser-x", "-W", "qtsgpa-\xe9\xff"];
+    const bytes = locals.map((l) =>
+      Buffer.from(
+        l.replace(/\\x(..)/g, (_, h) => String.fromCharCode(parseInt(h, 16))),
+        "latin1",
+      ),
+    );
+    const r = runSyncBytes("python3", ["-c", WORKER_PEER, getpw, ...bytes.map((b) => b.toString("hex"))], {
+      timeout: 20_000,
+    });
+    expect(r.stderr.toString()).toBe("");
+    let out = r.stdout;
+    for (const b of bytes) {
+      const n = out.readUInt32LE(0);
+      const body = out.subarray(4, 4 + n);
+      out = out.subarray(4 + n);
+      const own = runSyncBytes(
+        "/bin/sh",
+        ["-c", 'exec "$0" "$(printf "$1")"', getpw, [...b].map((c) => `\\${c.toString(8)}`).join("")],
+        {
+          timeout: 20_000,
+        },
+      );
+      expect([body[0], body.subarray(1).toString("latin1")]).toEqual([own.code, own.stdout.toString("latin1")]);
+    }
+    expect(out.toString()).toBe("exit 0");
+  });
+
+  test("a request over the limit ends the worker with 111, answering nothing", () => {
+    const peer = WORKER_PEER.replace(
+      "for arg in",
+      "a.sendall(struct.pack('<I', 65537)); print(p.wait()); sys.exit(0)\nfor arg in",
+    );
+    const r = runSyncBytes("python3", ["-c", peer, getpw], { timeout: 20_000 });
+    expect(r.stdout.toString()).toBe("111\n");
+  });
 });
 
 describe("qmail-getpw -> qmail-local, as qmail-lspawn chains them (real uid from useradd)", () => {

@@ -8,6 +8,7 @@ import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { exitCode, termSig } from "@qts/sys/waitpid";
 import { childEnv, collect, devNull } from "../lib/child.ts";
+import { GetpwWorker } from "../lib/getpw-worker.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
 import { LocalWorkers, WORKERS_VAR } from "../lib/lspawn-workers.ts";
@@ -87,6 +88,12 @@ export async function main(argv: string[], env0: Env): Promise<number> {
   } catch {
     return EXIT_TEMP;
   }
+  // With the workers on, the lookups of users without a users/cdb entry go to one long-lived
+  // qmail-getpw with the same ids (lib/getpw-worker.ts); a failed worker falls back to one per lookup.
+  const pw =
+    idleSecs > 0
+      ? new GetpwWorker(join(home, "bin/qmail-getpw"), home, entries, uidp, gidn, idleSecs * 1000)
+      : undefined;
 
   const impl: SpawnImpl = {
     truncreport: 3000,
@@ -104,7 +111,7 @@ export async function main(argv: string[], env0: Env): Promise<number> {
         return exit(e instanceof UsersError ? e.qlx : QLX.CDB);
       }
       if (!u) {
-        const r = await getpw(home, local, uidp, gidn, entries);
+        const r = (await pw?.lookup(local)) ?? (await getpw(home, local, uidp, gidn, entries));
         if (typeof r === "number") return exit(r);
         u = parseNughde(r);
         if (!u) return exit(QLX.USAGE);
