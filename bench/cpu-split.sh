@@ -7,7 +7,8 @@
 # (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
 #   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
 #   DT_BIN= where tcpserver and multilog come from, default bin; LOCALWORKERS=N: qmail-lspawn's
-#   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N)
+#   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N;
+#   NOUSERS=1: no users/cdb, so every delivery needs qmail-getpw's lookup; the recipient is then bench)
 # PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
 # bench/prof.py); tcpserver then comes from /usr/bin so that only qmail-smtpd is profiled. (Profiling
 # qmail-start's tree the same way kills qmail-start with SIGPWR, so qmail-local is profiled alone.)
@@ -34,12 +35,24 @@ trap '[ -n "$TS" ] && kill "$TS" 2>/dev/null; [ -n "$SEND" ] && kill -TERM "$SEN
 node_modules/.bin/bun scripts/setup.ts --home "$H" >/dev/null || exit 111
 "$H/bin/config-fast" test.example >/dev/null
 echo 10 >"$H/control/concurrencylocal"
-setpriv --reuid=alias --regid="$(id -g alias)" --clear-groups "$H/bin/maildirmake" "$H/alias/Maildir"
-echo ./Maildir/ >"$H/alias/.qmail-prof"
-# the alias user's passwd home is /var/qmail/alias: point prof at this home's alias directory instead
-printf '=prof:alias:%s:%s:%s/alias:-:prof:\n.\n' "$(id -u alias)" "$(id -g alias)" "$H" >"$H/users/assign"
-(cd "$H" && "$H/bin/qmail-newu") || exit 111
-chown alias "$H/alias/.qmail-prof"
+if [ "${NOUSERS:-0}" = 1 ]; then
+  # no users/cdb: every delivery needs qmail-getpw's lookup, as on an installation without qmail-newu;
+  # the recipient is the passwd user bench (as in bench/fastpath.sh)
+  id bench >/dev/null 2>&1 || useradd -m -d /home/bench -s /bin/sh bench || exit 111
+  BH=$(getent passwd bench | cut -d: -f6)
+  mkdir -p "$BH" && chown bench: "$BH"
+  [ -d "$BH/Maildir/new" ] || setpriv --reuid=bench --regid=bench --clear-groups "$H/bin/maildirmake" "$BH/Maildir"
+  echo "./Maildir/" >"$BH/.qmail" && chown bench: "$BH/.qmail" && chmod 644 "$BH/.qmail"
+  RCPT=bench@test.example NEW=$BH/Maildir/new
+else
+  setpriv --reuid=alias --regid="$(id -g alias)" --clear-groups "$H/bin/maildirmake" "$H/alias/Maildir"
+  echo ./Maildir/ >"$H/alias/.qmail-prof"
+  # the alias user's passwd home is /var/qmail/alias: point prof at this home's alias directory instead
+  printf '=prof:alias:%s:%s:%s/alias:-:prof:\n.\n' "$(id -u alias)" "$(id -g alias)" "$H" >"$H/users/assign"
+  (cd "$H" && "$H/bin/qmail-newu") || exit 111
+  chown alias "$H/alias/.qmail-prof"
+  RCPT=prof@test.example NEW=$H/alias/Maildir/new
+fi
 mkdir -p "$W/log" && chown qmaill "$W/log"
 (cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" ${LOCALWORKERS:+QTS_LOCALWORKERS=$LOCALWORKERS} qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
 SEND=$!
@@ -55,22 +68,23 @@ snap() { # comm own-cpu-ticks children-cpu-ticks, for tcpserver, qmail-send and 
   done
 }
 snap >"$W/before"
-python3 - "$PORT" "$N" "$H/alias/Maildir/new" "$M" >"$W/client" <<'PY'
+python3 - "$PORT" "$N" "$NEW" "$M" "$RCPT" >"$W/client" <<'PY'
 import os, resource, smtplib, sys, time
-port, n, new, m = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-body = b"From: a@client.example\r\nTo: prof@test.example\r\nSubject: cpu split\r\n\r\n" + (b"x" * 62 + b"\r\n") * 14
+port, n, new, m, rcpt = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+base = len(os.listdir(new))
+body = b"From: a@client.example\r\nTo: " + rcpt.encode() + b"\r\nSubject: cpu split\r\n\r\n" + (b"x" * 62 + b"\r\n") * 14
 t0 = time.monotonic()
 for i in range(0, n, m):
     s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=60)
     for _ in range(min(m, n - i)):
-        s.sendmail("a@client.example", ["prof@test.example"], body)
+        s.sendmail("a@client.example", [rcpt], body)
     s.quit()
 t1 = time.monotonic()
-while len(os.listdir(new)) < n and time.monotonic() - t1 < 60:
+while len(os.listdir(new)) - base < n and time.monotonic() - t1 < 60:
     time.sleep(0.01)
 t2 = time.monotonic()
 ru = resource.getrusage(resource.RUSAGE_SELF)
-print(f"{m} per connection: accepted {n} in {t1 - t0:.2f} s ({n / (t1 - t0):.1f} msg/s); all {len(os.listdir(new))} in the Maildir after "
+print(f"{m} per connection: accepted {n} in {t1 - t0:.2f} s ({n / (t1 - t0):.1f} msg/s); all {len(os.listdir(new)) - base} in the Maildir after "
       f"{t2 - t0:.2f} s ({n / (t2 - t0):.1f} msg/s); client CPU {(ru.ru_utime + ru.ru_stime) * 1000 / n:.2f} ms/msg")
 PY
 # live delivery workers are counted once they have exited idle and been reaped
