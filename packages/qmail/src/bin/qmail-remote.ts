@@ -404,7 +404,7 @@ class Session {
     if (code !== 250) await this.quit("ZConnected to ", " but my name was rejected");
   }
 
-  // EHLO, and HELO when EHLO is refused, as the TLS and AUTH patches' ehlo() do: the keywords offered.
+  // The TLS patch's ehlo(): the keywords offered; HELO when EHLO is refused, as the TLS and AUTH patches do.
   private async ehlo(name: string): Promise<Map<string, string>> {
     await this.conn.write(`EHLO ${name}\r\n`);
     if ((await this.conn.code()) === 250) return ehloKeywords(this.conn.parser.textBytes);
