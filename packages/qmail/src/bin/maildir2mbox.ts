@@ -26,34 +26,35 @@ function fromLine(first: Buffer | undefined, mtime: number): Buffer {
   return Buffer.from(`From ${who} ${dateFromLine(mtime * 1000)}\n`, "latin1");
 }
 
-// maildir2mbox.c: $MAILDIR's new/ and cur/ messages appended to $MAIL through $MAILTMP, then removed.
-export function main(_argv: string[], env: Env): number {
-  setProg("maildir2mbox");
-  process.umask(0o077);
-  const mbox = env.MAIL;
-  if (mbox === undefined) die(EXIT_TEMP, "MAIL not set");
-  const mboxtmp = env.MAILTMP;
-  if (mboxtmp === undefined) die(EXIT_TEMP, "MAILTMP not set");
-  const maildir = env.MAILDIR;
-  if (maildir === undefined) die(EXIT_TEMP, "MAILDIR not set");
+function need(env: Env, name: string): string {
+  const v = env[name];
+  if (v === undefined) die(EXIT_TEMP, `${name} not set`);
+  return v;
+}
+
+function scan(maildir: string): ReturnType<typeof maildirScan> {
   try {
     process.chdir(maildir);
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to chdir to ", maildir);
   }
   maildirClean();
-  let found: ReturnType<typeof maildirScan>;
   try {
-    found = maildirScan(true, true);
+    return maildirScan(true, true);
   } catch (e) {
     if (e instanceof ScanError) dieSys(EXIT_TEMP, e.err, e.message);
     throw e;
   }
-  if (found.length === 0) return EXIT_OK;
+}
 
-  let lockfd: number;
+// $MAIL locked (the lock is held until exit), opened for reading, and $MAILTMP created.
+function openBoth(mbox: string, mboxtmp: string): { oldfd: number; newfd: number } {
   try {
-    lockfd = openSync(mbox, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o600);
+    const lockfd = openSync(
+      mbox,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK,
+      0o600,
+    );
     flock(lockfd, LOCK_EX);
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to lock ", mbox);
@@ -70,14 +71,19 @@ export function main(_argv: string[], env: Env): number {
   } catch (e) {
     dieSys(EXIT_TEMP, e, "unable to create ", mboxtmp);
   }
-  const out = new Out(newfd);
-  const wr = (f: () => void) => {
-    try {
-      f();
-    } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to write to ", mboxtmp);
-    }
-  };
+  return { oldfd, newfd };
+}
+
+/** Writes through f, dying as maildir2mbox does when $MAILTMP cannot take them. */
+function wr(mboxtmp: string, f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to write to ", mboxtmp);
+  }
+}
+
+function copyOld(oldfd: number, out: Out, mbox: string, mboxtmp: string): void {
   const buf = Buffer.allocUnsafe(65536);
   for (;;) {
     let n = 0;
@@ -87,31 +93,46 @@ export function main(_argv: string[], env: Env): number {
       dieSys(EXIT_TEMP, e, "unable to read ", mbox);
     }
     if (n === 0) break;
-    wr(() => out.put(buf, 0, n));
+    wr(mboxtmp, () => out.put(buf, 0, n));
   }
   closeSync(oldfd);
+}
 
-  for (const m of found) {
-    let text: Buffer;
-    try {
-      text = readFileSync(m.path);
-    } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to read $MAILDIR/", m.path);
-    }
-    const nl = text.indexOf(10);
-    const first = nl < 0 ? undefined : text.subarray(0, nl + 1);
-    wr(() => out.put(fromLine(first, m.mtime)));
-    // A message whose first line has no newline contributes no body (getln found no complete line).
-    if (first) {
-      const q = new FromQuoter(out);
-      wr(() => {
-        q.write(text);
-        q.end();
-      });
-    }
-    wr(() => out.put(Buffer.from("\n")));
+function appendMessage(m: { path: string; mtime: number }, out: Out, mboxtmp: string): void {
+  let text: Buffer;
+  try {
+    text = readFileSync(m.path);
+  } catch (e) {
+    dieSys(EXIT_TEMP, e, "unable to read $MAILDIR/", m.path);
   }
-  wr(() => {
+  const nl = text.indexOf(10);
+  const first = nl < 0 ? undefined : text.subarray(0, nl + 1);
+  wr(mboxtmp, () => out.put(fromLine(first, m.mtime)));
+  // A message whose first line has no newline contributes no body (getln found no complete line).
+  if (first) {
+    const q = new FromQuoter(out);
+    wr(mboxtmp, () => {
+      q.write(text);
+      q.end();
+    });
+  }
+  wr(mboxtmp, () => out.put(Buffer.from("\n")));
+}
+
+// maildir2mbox.c: $MAILDIR's new/ and cur/ messages appended to $MAIL through $MAILTMP, then removed.
+export function main(_argv: string[], env: Env): number {
+  setProg("maildir2mbox");
+  process.umask(0o077);
+  const mbox = need(env, "MAIL");
+  const mboxtmp = need(env, "MAILTMP");
+  const found = scan(need(env, "MAILDIR"));
+  if (found.length === 0) return EXIT_OK;
+
+  const { oldfd, newfd } = openBoth(mbox, mboxtmp);
+  const out = new Out(newfd);
+  copyOld(oldfd, out, mbox, mboxtmp);
+  for (const m of found) appendMessage(m, out, mboxtmp);
+  wr(mboxtmp, () => {
     out.flush();
     fsyncSync(newfd);
     closeSync(newfd);

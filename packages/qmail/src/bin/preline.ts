@@ -9,18 +9,18 @@ import { type Fed, outcome, runFed } from "../lib/child.ts";
 
 export const usage = "preline cmd [ arg ... ]";
 
-// preline(1): run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
-export function main(argv: string[], env: Env): number {
-  setProg("preline");
-  sigpipeIgnore();
-  process.exitCode = EXIT_TEMP;
+// preline.c's die_usage.
+function dieUsage(): never {
+  usageLine(usage);
+  throw new Exit(EXIT_USAGE);
+}
+
+// preline.c's main up to the pipe: the three lines from the environment (each required), the
+// options that leave them out or put them back, and what is to go before the message.
+function prelines(argv: string[], env: Env): { head: string; cmd: string[] } {
   const ufline = env.UFLINE;
   const rpline = env.RPLINE;
   const dtline = env.DTLINE;
-  const dieUsage = (): never => {
-    usageLine(usage);
-    throw new Exit(EXIT_USAGE);
-  };
   if (ufline === undefined || rpline === undefined || dtline === undefined) dieUsage();
   let fu = true;
   let fr = true;
@@ -37,11 +37,15 @@ export function main(argv: string[], env: Env): number {
   }
   const cmd = g.rest;
   if (cmd.length === 0) dieUsage();
+  return { head: (fu ? ufline : "") + (fr ? rpline : "") + (fd ? dtline : ""), cmd };
+}
 
-  let head = "";
-  if (fu) head += ufline;
-  if (fr) head += rpline;
-  if (fd) head += dtline;
+// preline(1): run cmd with $UFLINE, $RPLINE, $DTLINE put before the message (-f, -r, -d leave one out).
+export function main(argv: string[], env: Env): number {
+  setProg("preline");
+  sigpipeIgnore();
+  process.exitCode = EXIT_TEMP;
+  const { head, cmd } = prelines(argv, env);
   let res: Fed;
   try {
     res = runFed(execArgs(argv).slice(argv.length - cmd.length), execEnv(env), Buffer.from(head, "utf8"));

@@ -43,6 +43,42 @@ function ttys(user: string): string[] {
   return out;
 }
 
+/** The Subject field's value and the body, after four blanks, cut at 78 bytes; undefined if stdin fails. */
+function summary(): string | undefined {
+  let text = "    ";
+  const add = (s: string) => {
+    if (text.length < 78) text = (text + s).slice(0, 78);
+  };
+  try {
+    for (const part of headerbody(lines(0))) {
+      if ("field" in part) {
+        if (known(part.field) === H.SUBJECT) add(part.field.slice(skipName(part.field)));
+      } else if ("body" in part) add(part.body);
+    }
+  } catch {
+    return undefined;
+  }
+  return text;
+}
+
+/** Writes woof on terminal line (under /dev) if the user owns it and said `biff y`; silent otherwise. */
+function bark(line: string, woof: Buffer, uid: number): void {
+  // Only a plain name under /dev: no absolute path, nothing empty, no dot.
+  if (line === "" || line.startsWith("/") || line.includes(".")) return;
+  let fd: number;
+  try {
+    fd = openSync(line, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND);
+  } catch {
+    return;
+  }
+  try {
+    const st = fstatSync(fd);
+    // `biff y` sets the owner's execute bit on the terminal; and it must be the user's own.
+    if (st.mode & 0o100 && st.uid === uid) writeSync(fd, woof);
+  } catch {}
+  closeSync(fd);
+}
+
 // Every failure is a silent exit 0: a biff must never hold up a delivery.
 export function main(_argv: string[], env: Env): number {
   setProg("qbiff");
@@ -56,39 +92,11 @@ export function main(_argv: string[], env: Env): number {
   if (user === undefined || sender === undefined || userext === undefined) return EXIT_OK;
   if (user.length > UT_NAMESIZE) return EXIT_OK;
   const tofrom = printable(`*** TO <${userext}> FROM <${sender}>`, "_");
-
-  // The Subject field's value and the body, cut at 78 bytes.
-  let text = "    ";
-  const add = (s: string) => {
-    if (text.length < 78) text = (text + s).slice(0, 78);
-  };
-  try {
-    for (const part of headerbody(lines(0))) {
-      if ("field" in part) {
-        if (known(part.field) === H.SUBJECT) add(part.field.slice(skipName(part.field)));
-      } else if ("body" in part) add(part.body);
-    }
-  } catch {
-    return EXIT_OK;
-  }
+  const text = summary();
+  if (text === undefined) return EXIT_OK;
   const woof = Buffer.from(`\r\n\x07${tofrom}\r\n${printable(text, "/")}\r\n`, "latin1");
 
   const uid = process.getuid?.() ?? -1;
-  for (const line of ttys(user)) {
-    // Only a plain name under /dev: no absolute path, nothing empty, no dot.
-    if (line === "" || line.startsWith("/") || line.includes(".")) continue;
-    let fd: number;
-    try {
-      fd = openSync(line, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND);
-    } catch {
-      continue;
-    }
-    try {
-      const st = fstatSync(fd);
-      // `biff y` sets the owner's execute bit on the terminal; and it must be the user's own.
-      if (st.mode & 0o100 && st.uid === uid) writeSync(fd, woof);
-    } catch {}
-    closeSync(fd);
-  }
+  for (const line of ttys(user)) bark(line, woof, uid);
   return EXIT_OK;
 }

@@ -38,6 +38,53 @@ function cleanuppid(): void {
 
 class Gone extends Error {}
 
+/** Fd 0 read a NUL-terminated line at a time, as qmail-clean.c's getln(&ssin, &line, &match, '\0'). */
+class NulLines {
+  private readonly buf = Buffer.alloc(1024);
+  private pending: number[] = [];
+  private len = 0;
+  private pos = 0;
+
+  /** The next line with its NUL; undefined at EOF or on a read error (a partial line is dropped). */
+  getln(): Buffer | undefined {
+    for (;;) {
+      if (this.pos >= this.len && !this.fill()) return undefined;
+      const z = this.buf.indexOf(0, this.pos);
+      if (z >= 0 && z < this.len) {
+        this.pending.push(...this.buf.subarray(this.pos, z + 1));
+        this.pos = z + 1;
+        const line = Buffer.from(this.pending);
+        this.pending = [];
+        return line;
+      }
+      this.pending.push(...this.buf.subarray(this.pos, this.len));
+      this.pos = this.len;
+    }
+  }
+
+  /** Refills the buffer, retrying EAGAIN; false at EOF or on another error. */
+  private fill(): boolean {
+    for (;;) {
+      try {
+        this.len = readSync(0, this.buf, 0, this.buf.length, null);
+      } catch (e) {
+        if (errnoName(e) === "EAGAIN") continue;
+        this.len = 0;
+      }
+      this.pos = 0;
+      return this.len > 0;
+    }
+  }
+}
+
+function respond(ch: string): void {
+  try {
+    writeSync(1, ch);
+  } catch {
+    throw new Gone();
+  }
+}
+
 // qmail-clean.c: `foop/N\0` or `todo/N\0` on fd 0, one byte back on fd 1.
 export function main(_argv: string[], env: Env): number {
   setProg("qmail-clean");
@@ -48,18 +95,8 @@ export function main(_argv: string[], env: Env): number {
   } catch {
     return EXIT_TEMP;
   }
-  const respond = (ch: string) => {
-    try {
-      writeSync(1, ch);
-    } catch {
-      throw new Gone();
-    }
-  };
-  const buf = Buffer.alloc(1024);
-  let pending: number[] = [];
+  const input = new NulLines();
   let cleanuploop = 0;
-  let len = 0;
-  let pos = 0;
   try {
     for (;;) {
       if (cleanuploop) --cleanuploop;
@@ -67,30 +104,8 @@ export function main(_argv: string[], env: Env): number {
         cleanuppid();
         cleanuploop = 30;
       }
-      // getln up to and including a NUL; EOF or a read error ends the program.
-      let line: Buffer | undefined;
-      for (;;) {
-        if (pos >= len) {
-          try {
-            len = readSync(0, buf, 0, buf.length, null);
-          } catch (e) {
-            if (errnoName(e) === "EAGAIN") continue;
-            len = 0;
-          }
-          pos = 0;
-          if (len <= 0) break;
-        }
-        const z = buf.indexOf(0, pos);
-        if (z >= 0 && z < len) {
-          pending.push(...buf.subarray(pos, z + 1));
-          pos = z + 1;
-          line = Buffer.from(pending);
-          pending = [];
-          break;
-        }
-        pending.push(...buf.subarray(pos, len));
-        pos = len;
-      }
+      // EOF or a read error ends the program.
+      const line = input.getln();
       if (!line) break;
       respond(cleanRequest(line));
     }

@@ -56,6 +56,27 @@ function parseNughde(b: Buffer): UserEntry | undefined {
   }
 }
 
+/** The user for local: users/cdb first, else qmail-getpw; or a qlx code (qmail-lspawn.c nughde_get). */
+async function nughde(
+  home: string,
+  local: Buffer,
+  uidp: number,
+  gidn: number,
+  entries: Buffer[],
+  pw: GetpwWorker | undefined,
+): Promise<UserEntry | number> {
+  try {
+    const found = usersLookup(home, local.toString("latin1"));
+    if (found !== "not found") return found;
+  } catch (e) {
+    return e instanceof UsersError ? e.qlx : QLX.CDB;
+  }
+  // With the workers on, one long-lived qmail-getpw (lib/getpw-worker.ts); it falls back to one per lookup.
+  const r = (await pw?.lookup(local)) ?? (await getpw(home, local, uidp, gidn, entries));
+  if (typeof r === "number") return r;
+  return parseNughde(r) ?? QLX.USAGE;
+}
+
 /** The environment for qmail-local, and the workers' idle seconds (0: one qmail-local per delivery). */
 function workerSetting(env: Env): [Env, number] {
   const v = env[WORKERS_VAR];
@@ -103,19 +124,8 @@ export async function main(argv: string[], env0: Env): Promise<number> {
       const local = recip.subarray(0, at);
       // <>: nothing to deliver, a success (qmail-lspawn.c spawn()).
       if (!local.length) return exit(0);
-      let u: UserEntry | undefined;
-      try {
-        const found = usersLookup(home, local.toString("latin1"));
-        if (found !== "not found") u = found;
-      } catch (e) {
-        return exit(e instanceof UsersError ? e.qlx : QLX.CDB);
-      }
-      if (!u) {
-        const r = (await pw?.lookup(local)) ?? (await getpw(home, local, uidp, gidn, entries));
-        if (typeof r === "number") return exit(r);
-        u = parseNughde(r);
-        if (!u) return exit(QLX.USAGE);
-      }
+      const u = await nughde(home, local, uidp, gidn, entries, pw);
+      if (typeof u === "number") return exit(u);
       // qmail-local never runs as root: the child would exit QLX_ROOT after setuid.
       if (u.uid === 0) return exit(QLX.ROOT);
       const args = [

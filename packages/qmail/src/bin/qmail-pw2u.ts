@@ -51,9 +51,8 @@ function readOptional(fn: string): Buffer | undefined {
   }
 }
 
-// qmail-pw2u.c: passwd on stdin -> users/assign on stdout, with users/{include,exclude,mailnames,subusers,append}.
-export function main(argv: string[], env: Env): number {
-  setProg("qmail-pw2u");
+/** The options, or undefined for an unknown one (main then exits 100). */
+function options(argv: string[]): Pw2uOptions | undefined {
   const o: Pw2uOptions = { dashcolon: "-:", homestrategy: 2, noupper: true, brk: AUTO_BREAK };
   for (const { opt, arg } of getopt(argv, "/ohHuUc:C").opts) {
     if (opt === "/") o.dashcolon = "-/:";
@@ -64,32 +63,21 @@ export function main(argv: string[], env: Env): number {
     else if (opt === "U") o.noupper = true;
     else if (opt === "c") o.brk = (arg ?? "").slice(0, 1);
     else if (opt === "C") o.brk = "";
-    else return EXIT_USAGE;
+    else return undefined;
   }
-  const home = qmailHome(env);
-  try {
-    process.chdir(home);
-  } catch {
-    die(EXIT_TEMP, "unable to chdir");
-  }
-  const users = (name: string) => {
-    try {
-      return readControlFile(name);
-    } catch {
-      die(EXIT_TEMP, "unable to read controls");
-    }
-  };
-  o.include = users("users/include");
-  o.exclude = users("users/exclude");
-  o.mailnames = users("users/mailnames");
+  return o;
+}
 
-  let input: Buffer;
+function users(name: string): string[] | undefined {
   try {
-    input = readFileSync(0);
+    return readControlFile(name);
   } catch {
-    die(EXIT_TEMP, "unable to read input");
+    die(EXIT_TEMP, "unable to read controls");
   }
-  const p = new Pw2u(o);
+}
+
+/** The passwd lines, then users/subusers, as users/assign lines. */
+function convert(p: Pw2u, input: Buffer): string {
   let out = "";
   try {
     for (const l of lines(input)) out += p.account(l);
@@ -100,6 +88,31 @@ export function main(argv: string[], env: Env): number {
     if (e instanceof HomeError || e instanceof SubuserError) die(EXIT_TEMP, e.message);
     throw e;
   }
+  return out;
+}
+
+// qmail-pw2u.c: passwd on stdin -> users/assign on stdout, with users/{include,exclude,mailnames,subusers,append}.
+export function main(argv: string[], env: Env): number {
+  setProg("qmail-pw2u");
+  const o = options(argv);
+  if (!o) return EXIT_USAGE;
+  const home = qmailHome(env);
+  try {
+    process.chdir(home);
+  } catch {
+    die(EXIT_TEMP, "unable to chdir");
+  }
+  o.include = users("users/include");
+  o.exclude = users("users/exclude");
+  o.mailnames = users("users/mailnames");
+
+  let input: Buffer;
+  try {
+    input = readFileSync(0);
+  } catch {
+    die(EXIT_TEMP, "unable to read input");
+  }
+  let out = convert(new Pw2u(o), input);
   const app = readOptional("users/append");
   if (app) out += app.toString("latin1");
   out += ".\n";

@@ -114,7 +114,83 @@ async function body(inp: NetIn, qq: QmailQueue, len: number, dos: boolean, datab
   return !failed;
 }
 
-/** One message: its replies, or a Quit. */
+/** The sender netstring: 1000 bytes or more, or a NUL in it, is refused (qmail-qmtpd.c's flagsenderok). */
+async function senderOf(inp: NetIn): Promise<{ sender: Buffer; senderOk: boolean }> {
+  const len = await inp.len();
+  let senderOk = true;
+  let sender: Buffer = Buffer.alloc(0);
+  if (len >= 1000) {
+    senderOk = false;
+    await inp.take(len, () => {});
+  } else {
+    sender = await inp.bytes(len);
+    if (sender.includes(0)) senderOk = false;
+  }
+  await inp.comma();
+  return { sender, senderOk };
+}
+
+/** A recipient's length inside the recipients' netstring: its digits and colon, never past biglen. */
+async function innerLen(inp: NetIn, biglen: number): Promise<{ len: number; biglen: number }> {
+  let len = 0;
+  for (;;) {
+    if (!biglen) throw new Quit(100);
+    const ch = await inp.byte();
+    biglen--;
+    if (ch === 0x3a) return { len, biglen };
+    if (len > 200000000) throw new Quit(111);
+    if (ch < 0x30 || ch > 0x39) throw new Quit(100);
+    len = 10 * len + (ch - 0x30);
+  }
+}
+
+/**
+ * One recipient of len bytes: its failure letter (qmail-qmtpd.c's failure.s: "" accepted, L too
+ * long, N a NUL in it, D not in rcpthosts) and the address, with $RELAYCLIENT appended if set.
+ */
+async function recipient(cfg: Config, inp: NetIn, len: number): Promise<{ f: string; addr: string }> {
+  const relay = cfg.relayclient;
+  if (len + (relay?.length ?? 0) >= 1000) {
+    await inp.take(len, () => {});
+    return { f: "L", addr: "" };
+  }
+  const b = await inp.bytes(len);
+  let f = b.includes(0) ? "N" : "";
+  let addr = b.toString("latin1");
+  if (relay !== undefined) addr += relay;
+  else {
+    let ok: boolean;
+    try {
+      ok = rcptAllowed(cfg.rh, addr);
+    } catch {
+      throw new Quit(111);
+    }
+    if (!ok) f = "D";
+  }
+  return { f, addr };
+}
+
+/** The recipients, a netstring of netstrings: a failure letter for each, and the accepted ones. */
+async function recipients(cfg: Config, inp: NetIn): Promise<{ failure: string[]; rcpts: string[] }> {
+  const failure: string[] = [];
+  const rcpts: string[] = [];
+  let biglen = await inp.len();
+  while (biglen > 0) {
+    const inner = await innerLen(inp, biglen);
+    const len = inner.len;
+    biglen = inner.biglen;
+    if (len >= biglen) throw new Quit(100);
+    const { f, addr } = await recipient(cfg, inp, len);
+    if (!f) rcpts.push(addr);
+    failure.push(f);
+    await inp.comma();
+    biglen -= len + 1;
+  }
+  await inp.comma();
+  return { failure, rcpts };
+}
+
+/** One message: its replies, or a Quit (the body of qmail-qmtpd.c's main loop). */
 async function message(cfg: Config, inp: NetIn, out: Out, setOpen: (q?: QmailQueue) => void): Promise<void> {
   let len = await inp.len();
   if (len === 0) throw new Quit(100);
@@ -137,62 +213,8 @@ async function message(cfg: Config, inp: NetIn, out: Out, setOpen: (q?: QmailQue
   );
   const sizeOk = await body(inp, qq, len, dos, cfg.databytes);
   await inp.comma();
-
-  // the sender: 1000 bytes or more, or a NUL in it, is refused
-  len = await inp.len();
-  let senderOk = true;
-  let sender: Buffer = Buffer.alloc(0);
-  if (len >= 1000) {
-    senderOk = false;
-    await inp.take(len, () => {});
-  } else {
-    sender = await inp.bytes(len);
-    if (sender.includes(0)) senderOk = false;
-  }
-  await inp.comma();
-
-  // the recipients: a netstring of netstrings
-  const failure: string[] = [];
-  const rcpts: string[] = [];
-  const relay = cfg.relayclient;
-  let biglen = await inp.len();
-  while (biglen > 0) {
-    let f = "";
-    len = 0;
-    for (;;) {
-      if (!biglen) throw new Quit(100);
-      const ch = await inp.byte();
-      biglen--;
-      if (ch === 0x3a) break;
-      if (len > 200000000) throw new Quit(111);
-      if (ch < 0x30 || ch > 0x39) throw new Quit(100);
-      len = 10 * len + (ch - 0x30);
-    }
-    if (len >= biglen) throw new Quit(100);
-    if (len + (relay?.length ?? 0) >= 1000) {
-      f = "L";
-      await inp.take(len, () => {});
-    } else {
-      const b = await inp.bytes(len);
-      if (b.includes(0)) f = "N";
-      let addr = b.toString("latin1");
-      if (relay !== undefined) addr += relay;
-      else {
-        let ok: boolean;
-        try {
-          ok = rcptAllowed(cfg.rh, addr);
-        } catch {
-          throw new Quit(111);
-        }
-        if (!ok) f = "D";
-      }
-      if (!f) rcpts.push(addr);
-    }
-    failure.push(f);
-    await inp.comma();
-    biglen -= len + 1;
-  }
-  await inp.comma();
+  const { sender, senderOk } = await senderOf(inp);
+  const { failure, rcpts } = await recipients(cfg, inp);
 
   // qmail_fail(): no envelope goes out, so qmail-queue does not queue the message
   if (sizeOk && senderOk && rcpts.length) {

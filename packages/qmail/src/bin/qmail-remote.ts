@@ -302,7 +302,7 @@ async function tryHost(x: IpMx, a: Attempt): Promise<void> {
     }
     tcptoErr(a.home, x.ip, false, t.there);
     try {
-      await smtp(conn, x.ip, a.helo, a.sender, a.recips, a.rep, {
+      await new Session(conn, x.ip, a.rep).smtp(a.helo, a.sender, a.recips, {
         policy,
         server,
         creds: a.creds,
@@ -327,151 +327,208 @@ interface TlsCtx {
   utf8: boolean;
 }
 
-async function smtp(
-  conn: SmtpConn,
-  ip: string,
-  helo: string,
-  sender: string,
-  recips: string[],
-  rep: Report,
-  tc: TlsCtx,
-): Promise<never> {
-  let critical = false;
-  // the report's note on TLS (qmail-remote(8)); empty for a classic session
-  let tlsNote = "";
-  const saidText = () => {
-    const t = conn.parser.textBytes;
+/**
+ * One SMTP session on a connected socket: qmail-remote.c's smtp() and the functions it calls, with
+ * the TLS, AUTH and SMTPUTF8 steps of the patches between the greeting and MAIL. Every way out
+ * throws: quit()'s or rep.die's Done, or TlsHandshakeFailed for tryHost() to retry in plain text.
+ */
+class Session {
+  /** qmail-remote.c's flagcritical: the message is sent and its reply not yet read. */
+  private critical = false;
+  /** The report's note on TLS (qmail-remote(8)); empty for a classic session. */
+  private tlsNote = "";
+
+  constructor(
+    private readonly conn: SmtpConn,
+    private readonly ip: string,
+    private readonly rep: Report,
+  ) {}
+
+  // qmail-remote.c's smtp(): the dialogue, ending in quit() or, if the connection is lost, dropped().
+  async smtp(helo: string, sender: string, recips: string[], tc: TlsCtx): Promise<never> {
+    try {
+      await this.greeting();
+      await this.hello(helo, tc);
+      await this.mailRcpt(sender, recips, tc.utf8);
+      await this.data();
+      await this.blast();
+    } catch (e) {
+      if (e instanceof SmtpConnLost) this.dropped();
+      throw e;
+    }
+    throw new Done();
+  }
+
+  // qmail-remote.c's outsmtptext(): the server's reply after "Remote host said: ", NULs as '?'.
+  private outsmtptext(): void {
+    const t = this.conn.parser.textBytes;
     if (t.length === 0) return;
-    rep.out("Remote host said: ");
+    this.rep.out("Remote host said: ");
     for (let i = 0; i < t.length; i++) if (t[i] === 0) t[i] = 63;
-    rep.out(t);
-    conn.parser.reset();
-  };
-  const dropped = (): never => {
-    conn.close();
-    rep.die(`ZConnected to ${ip} but connection died. ${critical ? "Possible duplicate! " : ""}(#4.4.2)\n`);
-  };
-  const quit = async (prepend: string, append: string): Promise<never> => {
+    this.rep.out(t);
+    this.conn.parser.reset();
+  }
+
+  // qmail-remote.c's dropped()
+  private dropped(): never {
+    this.conn.close();
+    this.rep.die(
+      `ZConnected to ${this.ip} but connection died. ${this.critical ? "Possible duplicate! " : ""}(#4.4.2)\n`,
+    );
+  }
+
+  // qmail-remote.c's quit(): QUIT, then the report line and the server's text.
+  private async quit(prepend: string, append: string): Promise<never> {
     // best effort: a server that said 554 and closed gets the report, not "connection died"
     // (C's write of QUIT to a half-closed socket succeeds)
-    await conn.write("QUIT\r\n").catch(() => {});
+    await this.conn.write("QUIT\r\n").catch(() => {});
     // waiting for the remote side is just too ridiculous (qmail-remote.c)
-    conn.close();
-    rep.out(`${prepend}${ip}${append}.\n${tlsNote}`);
-    saidText();
-    rep.die("");
-  };
-  try {
-    let code = await conn.code();
-    // accept-5xx patch: a 5xx greeting or HELO reply is permanent
-    if (code >= 500) await quit("DConnected to ", " but greeting failed");
-    if (code !== 220) await quit("ZConnected to ", " but greeting failed");
-    const heloOnly = async () => {
-      await conn.write(`HELO ${helo}\r\n`);
-      code = await conn.code();
-      if (code >= 500) await quit("DConnected to ", " but my name was rejected");
-      if (code !== 250) await quit("ZConnected to ", " but my name was rejected");
-    };
-    // EHLO, and HELO when EHLO is refused, as the TLS and AUTH patches do
-    const ehlo = async (): Promise<Map<string, string>> => {
-      await conn.write(`EHLO ${helo}\r\n`);
-      if ((await conn.code()) === 250) return ehloKeywords(conn.parser.textBytes);
-      await heloOnly();
-      return new Map();
-    };
+    this.conn.close();
+    this.rep.out(`${prepend}${this.ip}${append}.\n${this.tlsNote}`);
+    this.outsmtptext();
+    this.rep.die("");
+  }
+
+  // smtp()'s first smtpcode(); with the accept-5xx patch a 5xx greeting is permanent.
+  private async greeting(): Promise<void> {
+    const code = await this.conn.code();
+    if (code >= 500) await this.quit("DConnected to ", " but greeting failed");
+    if (code !== 220) await this.quit("ZConnected to ", " but greeting failed");
+  }
+
+  // smtp()'s HELO; with the accept-5xx patch a 5xx reply is permanent.
+  private async helo(name: string): Promise<void> {
+    await this.conn.write(`HELO ${name}\r\n`);
+    const code = await this.conn.code();
+    if (code >= 500) await this.quit("DConnected to ", " but my name was rejected");
+    if (code !== 250) await this.quit("ZConnected to ", " but my name was rejected");
+  }
+
+  // The TLS patch's ehlo(): the keywords offered; HELO when EHLO is refused, as the TLS and AUTH patches do.
+  private async ehlo(name: string): Promise<Map<string, string>> {
+    await this.conn.write(`EHLO ${name}\r\n`);
+    if ((await this.conn.code()) === 250) return ehloKeywords(this.conn.parser.textBytes);
+    await this.helo(name);
+    return new Map();
+  }
+
+  /** Between the greeting and MAIL: HELO as qmail-remote.c, unless TLS, AUTH or SMTPUTF8 needs EHLO's keywords. */
+  private async hello(name: string, tc: TlsCtx): Promise<void> {
     const wantTls = tc.policy.attempt && !tc.plainOnly;
-    // HELO as qmail-remote.c, unless TLS, AUTH or SMTPUTF8 needs EHLO's keywords.
-    if (!wantTls && !tc.creds && !tc.plainOnly && !tc.utf8) await heloOnly();
-    else {
-      let ext = await ehlo();
-      let secure = false;
-      if (tc.plainOnly) tlsNote = "TLS: the handshake failed; sent without TLS.\n";
-      if (wantTls && ext.has("STARTTLS")) {
-        await conn.write("STARTTLS\r\n");
-        code = await conn.code();
-        if (code === 220) {
-          try {
-            const t = await startTls(conn, tc.server, tc.policy);
-            secure = true;
-            tlsNote = `TLS: ${t.version} ${t.cipher}${t.verified ? `, certificate of ${outsafe(tc.server)} verified` : ""}.\n`;
-          } catch (e) {
-            if (e instanceof TlsVerifyFailed) {
-              conn.close();
-              rep.die(
-                `ZTLS to ${ip}: the certificate of ${outsafe(tc.server)} did not verify: ${outsafe(e.message)}. (#4.7.5)\n`,
-              );
-            }
-            if (e instanceof TlsHandshakeFailed && tc.policy.verify) {
-              conn.close();
-              rep.die(`ZTLS to ${ip}: the handshake failed: ${outsafe(e.message)}. (#4.7.5)\n`);
-            }
-            throw e;
-          }
-          // RFC 3207 4.2: everything learnt before TLS is forgotten; EHLO again
-          ext = await ehlo();
-        } else if (tc.policy.verify) await quit("ZConnected to ", " but STARTTLS was refused");
-      } else if (wantTls && tc.policy.verify) await quit("ZConnected to ", " but TLS is required and not offered");
-      if (tc.creds) {
-        // a password goes out only encrypted
-        if (!secure) await quit("ZConnected to ", " but no TLS to send the AUTH password over");
-        const mechs = ext.get("AUTH");
-        if (mechs === undefined) await quit("ZConnected to ", " but AUTH is not offered");
-        const r = await authenticate(conn, mechs ?? "", tc.creds);
-        if (r.code === -1) await quit("ZConnected to ", " but it offers neither AUTH PLAIN nor AUTH LOGIN");
-        if (r.code !== 235) await quit("ZConnected to ", ` but authentication was rejected (AUTH ${r.mech})`);
-      }
-      if (tc.utf8 && !ext.has("SMTPUTF8")) {
-        // RFC 6531 section 3.2: a server without SMTPUTF8 does not get the message; bounce, never mangle.
-        conn.parser.reset();
-        await quit("DConnected to ", " but it does not offer SMTPUTF8, which the non-ASCII addresses need (#5.6.7)");
-      }
+    if (!wantTls && !tc.creds && !tc.plainOnly && !tc.utf8) return this.helo(name);
+    let ext = await this.ehlo(name);
+    let secure = false;
+    if (tc.plainOnly) this.tlsNote = "TLS: the handshake failed; sent without TLS.\n";
+    if (wantTls && ext.has("STARTTLS")) ({ ext, secure } = await this.tlsInit(name, tc, ext));
+    else if (wantTls && tc.policy.verify) await this.quit("ZConnected to ", " but TLS is required and not offered");
+    if (tc.creds) await this.smtpAuth(tc.creds, ext, secure);
+    if (tc.utf8 && !ext.has("SMTPUTF8")) {
+      // RFC 6531 section 3.2: a server without SMTPUTF8 does not get the message; bounce, never mangle.
+      this.conn.parser.reset();
+      await this.quit("DConnected to ", " but it does not offer SMTPUTF8, which the non-ASCII addresses need (#5.6.7)");
     }
-    await conn.write(`MAIL FROM:<${sender}>${tc.utf8 ? " SMTPUTF8" : ""}\r\n`);
-    code = await conn.code();
-    if (code >= 500) await quit("DConnected to ", " but sender was rejected");
-    if (code >= 400) await quit("ZConnected to ", " but sender was rejected");
+  }
+
+  // The TLS patch's tls_init(): STARTTLS, the handshake, then EHLO again (RFC 3207 section 4.2:
+  // everything learnt before TLS is forgotten). A refusal is the end only when TLS is required.
+  private async tlsInit(
+    name: string,
+    tc: TlsCtx,
+    ext: Map<string, string>,
+  ): Promise<{ ext: Map<string, string>; secure: boolean }> {
+    await this.conn.write("STARTTLS\r\n");
+    if ((await this.conn.code()) !== 220) {
+      if (tc.policy.verify) await this.quit("ZConnected to ", " but STARTTLS was refused");
+      return { ext, secure: false };
+    }
+    try {
+      const t = await startTls(this.conn, tc.server, tc.policy);
+      this.tlsNote = `TLS: ${t.version} ${t.cipher}${t.verified ? `, certificate of ${outsafe(tc.server)} verified` : ""}.\n`;
+    } catch (e) {
+      this.tlsFailed(e, tc);
+    }
+    return { ext: await this.ehlo(name), secure: true };
+  }
+
+  /** A handshake that failed: the end when the certificate did not verify or TLS is required, else rethrown. */
+  private tlsFailed(e: unknown, tc: TlsCtx): never {
+    const server = outsafe(tc.server);
+    if (e instanceof TlsVerifyFailed) {
+      this.conn.close();
+      this.rep.die(
+        `ZTLS to ${this.ip}: the certificate of ${server} did not verify: ${outsafe(e.message)}. (#4.7.5)\n`,
+      );
+    }
+    if (e instanceof TlsHandshakeFailed && tc.policy.verify) {
+      this.conn.close();
+      this.rep.die(`ZTLS to ${this.ip}: the handshake failed: ${outsafe(e.message)}. (#4.7.5)\n`);
+    }
+    throw e;
+  }
+
+  // The AUTH patch's smtp_auth(): PLAIN or LOGIN from the offered mechanisms; a password goes out only encrypted.
+  private async smtpAuth(creds: Credentials, ext: Map<string, string>, secure: boolean): Promise<void> {
+    if (!secure) await this.quit("ZConnected to ", " but no TLS to send the AUTH password over");
+    const mechs = ext.get("AUTH");
+    if (mechs === undefined) await this.quit("ZConnected to ", " but AUTH is not offered");
+    const r = await authenticate(this.conn, mechs ?? "", creds);
+    if (r.code === -1) await this.quit("ZConnected to ", " but it offers neither AUTH PLAIN nor AUTH LOGIN");
+    if (r.code !== 235) await this.quit("ZConnected to ", ` but authentication was rejected (AUTH ${r.mech})`);
+  }
+
+  // smtp()'s MAIL FROM, then RCPT TO for each recipient, each answered in the report ("r", or h/s and the text).
+  private async mailRcpt(sender: string, recips: string[], utf8: boolean): Promise<void> {
+    await this.conn.write(`MAIL FROM:<${sender}>${utf8 ? " SMTPUTF8" : ""}\r\n`);
+    let code = await this.conn.code();
+    if (code >= 500) await this.quit("DConnected to ", " but sender was rejected");
+    if (code >= 400) await this.quit("ZConnected to ", " but sender was rejected");
     let bother = false;
     for (const r of recips) {
-      await conn.write(`RCPT TO:<${r}>\r\n`);
-      code = await conn.code();
+      await this.conn.write(`RCPT TO:<${r}>\r\n`);
+      code = await this.conn.code();
       if (code >= 400) {
-        rep.out(`${code >= 500 ? "h" : "s"}${ip} does not like recipient.\n`);
-        saidText();
-        rep.zero();
+        this.rep.out(`${code >= 500 ? "h" : "s"}${this.ip} does not like recipient.\n`);
+        this.outsmtptext();
+        this.rep.zero();
       } else {
-        rep.out("r");
-        rep.zero();
+        this.rep.out("r");
+        this.rep.zero();
         bother = true;
       }
     }
-    if (!bother) await quit("DGiving up on ", "");
-    await conn.write("DATA\r\n");
-    code = await conn.code();
-    if (code >= 500) await quit("D", " failed on DATA command");
-    if (code >= 400) await quit("Z", " failed on DATA command");
+    if (!bother) await this.quit("DGiving up on ", "");
+  }
+
+  // smtp()'s DATA command.
+  private async data(): Promise<void> {
+    await this.conn.write("DATA\r\n");
+    const code = await this.conn.code();
+    if (code >= 500) await this.quit("D", " failed on DATA command");
+    if (code >= 400) await this.quit("Z", " failed on DATA command");
+  }
+
+  // qmail-remote.c's blast() and the reply to it that ends smtp(): the message with CRLF line ends,
+  // dot-stuffed, and the final dot; while its reply is awaited, a lost connection is a possible duplicate.
+  private async blast(): Promise<never> {
     const enc = new DataEncoder();
-    // the last chunk goes out with the terminator: no Nagle wait on a lone ".\r\n" (shared/bench note 2)
+    // the last chunk goes out with the terminator: no Nagle wait on a lone ".\r\n"
     let last: Buffer = Buffer.alloc(0);
     try {
       for (const b of readMessage(0, enc)) {
-        if (last.length > 0) await conn.write(last);
+        if (last.length > 0) await this.conn.write(last);
         last = b;
       }
     } catch (e) {
       if (e instanceof SmtpConnLost) throw e;
-      rep.die("ZUnable to read message. (#4.3.0)\n");
+      this.rep.die("ZUnable to read message. (#4.3.0)\n");
     }
-    if (enc.partial) rep.die("DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
-    critical = true;
-    await conn.write(Buffer.concat([last, Buffer.from(".\r\n")]));
-    code = await conn.code();
-    critical = false;
-    if (code >= 500) await quit("D", " failed after I sent the message");
-    if (code >= 400) await quit("Z", " failed after I sent the message");
-    await quit("K", " accepted message");
-  } catch (e) {
-    if (e instanceof SmtpConnLost) dropped();
-    throw e;
+    if (enc.partial) this.rep.die("DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n");
+    this.critical = true;
+    await this.conn.write(Buffer.concat([last, Buffer.from(".\r\n")]));
+    const code = await this.conn.code();
+    this.critical = false;
+    if (code >= 500) await this.quit("D", " failed after I sent the message");
+    if (code >= 400) await this.quit("Z", " failed after I sent the message");
+    return this.quit("K", " accepted message");
   }
-  throw new Done();
 }

@@ -38,6 +38,37 @@ async function notice(target: string, returnpath: string, messageid: string | un
   if (r.text !== "") fatal(EXIT_TEMP, "temporary qmail-queue error\n");
 }
 
+/** Whether a Notice-Requested-Upon-Delivery-To field names target (qreceipt.c's doheaderfield). */
+function asksFor(h: string, target: string): boolean {
+  let wanted = false;
+  const t = parse(h);
+  const rewritten =
+    t &&
+    addrlist(t, (a) => {
+      if (unquote([...a].reverse()) === target) wanted = true;
+    });
+  if (!rewritten) fatal(EXIT_USAGE, `unable to parse this: ${h}`);
+  return wanted;
+}
+
+// qreceipt.c's main loop: doheaderfield for each field, finishheader where the header ends.
+async function message(target: string, returnpath: string): Promise<number> {
+  let wanted = false;
+  let messageid: string | undefined;
+  for (const part of headerbody(lines(0))) {
+    if ("field" in part) {
+      const h = part.field;
+      const k = known(h);
+      if (k === H.MESSAGEID) messageid = h;
+      else if (k === H.NOTICEREQUESTED && asksFor(h, target)) wanted = true;
+    } else if ("end" in part) {
+      if (!wanted) return EXIT_OK;
+      await notice(target, returnpath, messageid);
+    }
+  }
+  return EXIT_OK;
+}
+
 export async function main(argv: string[], env: Env): Promise<number> {
   setProg("qreceipt");
   sigpipeIgnore();
@@ -48,31 +79,10 @@ export async function main(argv: string[], env: Env): Promise<number> {
     usageLine(usage);
     throw new Exit(EXIT_USAGE);
   }
-  let wanted = false;
-  let messageid: string | undefined;
   try {
-    for (const part of headerbody(lines(0))) {
-      if ("field" in part) {
-        const h = part.field;
-        const k = known(h);
-        if (k === H.MESSAGEID) messageid = h;
-        else if (k === H.NOTICEREQUESTED) {
-          const t = parse(h);
-          const rewritten =
-            t &&
-            addrlist(t, (a) => {
-              if (unquote([...a].reverse()) === target) wanted = true;
-            });
-          if (!rewritten) fatal(EXIT_USAGE, `unable to parse this: ${h}`);
-        }
-      } else if ("end" in part) {
-        if (!wanted) return EXIT_OK;
-        await notice(target, returnpath, messageid);
-      }
-    }
+    return await message(target, returnpath);
   } catch (e) {
     if (e instanceof Exit) throw e;
     fatal(EXIT_TEMP, "read error\n");
   }
-  return EXIT_OK;
 }

@@ -60,6 +60,45 @@ function stampNow(): string {
   return `${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, "0")}`;
 }
 
+/** splogger.c's line buffer: bytes gathered into 799-byte pieces, each piece sent by flush(). */
+class Pieces {
+  private readonly buf = Buffer.alloc(800);
+  private pos = 0;
+  private cont = false;
+  private priority = LOG_INFO;
+  private stamp = "";
+
+  constructor(private readonly log: Syslog) {}
+
+  /** One input byte: a newline ends the line, anything outside 32..126 becomes "?". */
+  put(ch: number): void {
+    if (ch === 10) {
+      this.flush();
+      this.cont = false;
+      return;
+    }
+    if (this.pos === this.buf.length - 1) this.flush();
+    this.buf[this.pos++] = ch < 32 || ch > 126 ? 63 : ch;
+  }
+
+  // splogger.c's flush(): a line's first piece gets a new stamp and its priority, the rest "stamp+".
+  private flush(): void {
+    if (this.pos) {
+      const text = this.buf.toString("latin1", 0, this.pos);
+      if (this.cont) this.log.send(this.priority, `${this.stamp}+${text}`);
+      else {
+        this.stamp = stampNow();
+        this.priority = LOG_INFO;
+        if (text.startsWith("warning:")) this.priority = LOG_WARNING;
+        if (text.startsWith("alert:")) this.priority = LOG_ALERT;
+        this.log.send(this.priority, `${this.stamp} ${text}`);
+        this.cont = true;
+      }
+    }
+    this.pos = 0;
+  }
+}
+
 // splogger.c: lines cut into 799-byte pieces (the rest follows as "stamp+piece"), bytes outside
 // 32..126 as "?", priority from a "warning:" or "alert:" start; a last line without "\n" is dropped.
 export function main(argv: string[], _env: Env): number {
@@ -69,27 +108,7 @@ export function main(argv: string[], _env: Env): number {
     const f = scanUlong(argv[1]) * 8;
     facility = f !== 0 && f <= LOG_FACMASK && (f & ~LOG_FACMASK) === 0 ? f : LOG_USER;
   }
-  const log = new Syslog(argv[0] ?? "splogger", facility);
-  const buf = Buffer.alloc(800);
-  let pos = 0;
-  let cont = false;
-  let priority = LOG_INFO;
-  let stamp = "";
-  const flush = () => {
-    if (pos) {
-      const text = buf.toString("latin1", 0, pos);
-      if (cont) log.send(priority, `${stamp}+${text}`);
-      else {
-        stamp = stampNow();
-        priority = LOG_INFO;
-        if (text.startsWith("warning:")) priority = LOG_WARNING;
-        if (text.startsWith("alert:")) priority = LOG_ALERT;
-        log.send(priority, `${stamp} ${text}`);
-        cont = true;
-      }
-    }
-    pos = 0;
-  };
+  const pieces = new Pieces(new Syslog(argv[0] ?? "splogger", facility));
   const inb = Buffer.allocUnsafe(8192);
   for (;;) {
     let n: number;
@@ -99,15 +118,6 @@ export function main(argv: string[], _env: Env): number {
       return EXIT_OK;
     }
     if (n <= 0) return EXIT_OK;
-    for (let i = 0; i < n; i++) {
-      const ch = inb[i] as number;
-      if (ch === 10) {
-        flush();
-        cont = false;
-        continue;
-      }
-      if (pos === buf.length - 1) flush();
-      buf[pos++] = ch < 32 || ch > 126 ? 63 : ch;
-    }
+    for (let i = 0; i < n; i++) pieces.put(inb[i] as number);
   }
 }

@@ -39,6 +39,33 @@ export interface IpMx {
   host?: string;
 }
 
+interface Mx {
+  name: string;
+  p: number;
+}
+
+/**
+ * dns_mxip's choice of the next MX to resolve: the lowest preference, ties broken by dns.c's
+ * random = random * 69069 + 1 step. Returns its index and the new random.
+ */
+function nextMx(left: Mx[], rnd: bigint): { i: number; rnd: bigint } {
+  let i = 0;
+  let numsame = 1n;
+  for (let j = 1; j < left.length; j++) {
+    const a = left[j] as Mx;
+    const b = left[i] as Mx;
+    if (a.p < b.p) {
+      i = j;
+      numsame = 1n;
+    } else if (a.p === b.p) {
+      numsame++;
+      rnd = BigInt.asUintN(64, rnd * 69069n + 1n);
+      if (rnd / 2n < 2147483647n / numsame) i = j;
+    }
+  }
+  return { i, rnd };
+}
+
 export class Dns {
   private res: Resolver | undefined;
 
@@ -118,33 +145,21 @@ export class Dns {
       throw new DnsError(DNS_SOFT);
     }
     if (mx.length === 0) return { ips: await this.ip(name), soft: false };
-    const left = mx.map((m) => ({ name: m.exchange, p: m.priority }));
+    const left: Mx[] = mx.map((m) => ({ name: m.exchange, p: m.priority }));
     const ips: IpMx[] = [];
     let soft = false;
     let rnd = BigInt.asUintN(64, random);
     while (left.length > 0) {
-      let i = 0;
-      let numsame = 1n;
-      for (let j = 1; j < left.length; j++) {
-        const a = left[j] as { p: number };
-        const b = left[i] as { p: number };
-        if (a.p < b.p) {
-          i = j;
-          numsame = 1n;
-        } else if (a.p === b.p) {
-          numsame++;
-          rnd = BigInt.asUintN(64, rnd * 69069n + 1n);
-          if (rnd / 2n < 2147483647n / numsame) i = j;
-        }
-      }
-      const pick = left[i] as { name: string; p: number };
+      const next = nextMx(left, rnd);
+      rnd = next.rnd;
+      const pick = left[next.i] as Mx;
       try {
         await this.ipplus(pick.name, pick.p, ips);
       } catch (e) {
         if (e instanceof DnsError && e.kind === DNS_SOFT) soft = true;
         else if (!(e instanceof DnsError)) throw e;
       }
-      left[i] = left[left.length - 1] as { name: string; p: number };
+      left[next.i] = left[left.length - 1] as Mx;
       left.pop();
     }
     return { ips, soft };

@@ -85,61 +85,66 @@ async function response(p: AuthPort, challenge: string): Promise<Buffer | "malfo
   return b64decode(s) ?? "malformed";
 }
 
-/**
- * One AUTH exchange (after the caller's state checks); the credentials go to
- * the checker on fd 3 as name\0password\0timestamp\0 (CRAM-MD5: name\0challenge\0digest\0)
- * and the buffer is zeroed after.
- */
-export async function authenticate(p: AuthPort, cfg: AuthConfig, arg: string): Promise<AuthResult> {
-  const sp = arg.indexOf(" ");
-  const mech = (sp < 0 ? arg : arg.slice(0, sp)).toUpperCase();
-  const initial = sp < 0 ? undefined : arg.slice(sp + 1).trim();
-  if (!cfg.mechs.includes(mech)) return { fail: "mech" };
-  await noCore();
-  let user: Buffer;
-  let secret: Buffer;
-  let third: Buffer;
-  if (mech === "PLAIN") {
-    let r: Buffer | "malformed" | "cancelled";
-    if (initial === undefined || initial === "") r = await response(p, "");
-    else if (initial === "=") r = Buffer.alloc(0);
-    else r = b64decode(initial) ?? "malformed";
-    if (typeof r === "string") return { fail: r };
-    // authzid NUL authcid NUL passwd (RFC 4616); an authzid other than the authcid is not ours to grant
-    const a = r.indexOf(0);
-    const b = a < 0 ? -1 : r.indexOf(0, a + 1);
-    if (a < 0 || b < 0 || r.indexOf(0, b + 1) >= 0) {
-      r.fill(0);
-      return { fail: "malformed" };
-    }
-    user = r.subarray(a + 1, b);
-    secret = r.subarray(b + 1);
-    if (a > 0 && !r.subarray(0, a).equals(user)) {
-      r.fill(0);
-      return { fail: "denied" };
-    }
-    third = Buffer.from(`${Math.floor(Date.now() / 1000)}`);
-  } else if (mech === "LOGIN") {
-    let u: Buffer | "malformed" | "cancelled";
-    if (initial !== undefined && initial !== "") u = b64decode(initial) ?? "malformed";
-    else u = await response(p, Buffer.from("Username:").toString("base64"));
-    if (typeof u === "string") return { fail: u };
-    const pw = await response(p, Buffer.from("Password:").toString("base64"));
-    if (typeof pw === "string") return { fail: pw };
-    user = u;
-    secret = pw;
-    third = Buffer.from(`${Math.floor(Date.now() / 1000)}`);
-  } else {
-    if (initial !== undefined && initial !== "") return { fail: "malformed" };
-    const challenge = `<${process.pid}.${Math.floor(Date.now() / 1000)}@${p.greeting}>`;
-    const r = await response(p, Buffer.from(challenge, "latin1").toString("base64"));
-    if (typeof r === "string") return { fail: r };
-    const s = r.lastIndexOf(32);
-    if (s <= 0) return { fail: "malformed" };
-    user = r.subarray(0, s);
-    third = r.subarray(s + 1);
-    secret = Buffer.from(challenge, "latin1");
+/** What goes to the checker on fd 3: user, secret and a third field (a timestamp or CRAM-MD5's digest). */
+interface Creds {
+  user: Buffer;
+  secret: Buffer;
+  third: Buffer;
+}
+type Fail = Extract<AuthResult, { fail: unknown }>;
+
+function now(): Buffer {
+  return Buffer.from(`${Math.floor(Date.now() / 1000)}`);
+}
+
+// The AUTH patch's auth_plain: authzid NUL authcid NUL passwd (RFC 4616), in the command or after a 334.
+async function plain(p: AuthPort, initial: string | undefined): Promise<Creds | Fail> {
+  let r: Buffer | "malformed" | "cancelled";
+  if (initial === undefined || initial === "") r = await response(p, "");
+  else if (initial === "=") r = Buffer.alloc(0);
+  else r = b64decode(initial) ?? "malformed";
+  if (typeof r === "string") return { fail: r };
+  const a = r.indexOf(0);
+  const b = a < 0 ? -1 : r.indexOf(0, a + 1);
+  if (a < 0 || b < 0 || r.indexOf(0, b + 1) >= 0) {
+    r.fill(0);
+    return { fail: "malformed" };
   }
+  const user = r.subarray(a + 1, b);
+  // an authzid other than the authcid is not ours to grant
+  if (a > 0 && !r.subarray(0, a).equals(user)) {
+    r.fill(0);
+    return { fail: "denied" };
+  }
+  return { user, secret: r.subarray(b + 1), third: now() };
+}
+
+// The AUTH patch's auth_login: the user name (in the command or after "Username:"), then "Password:".
+async function login(p: AuthPort, initial: string | undefined): Promise<Creds | Fail> {
+  let u: Buffer | "malformed" | "cancelled";
+  if (initial !== undefined && initial !== "") u = b64decode(initial) ?? "malformed";
+  else u = await response(p, Buffer.from("Username:").toString("base64"));
+  if (typeof u === "string") return { fail: u };
+  const pw = await response(p, Buffer.from("Password:").toString("base64"));
+  if (typeof pw === "string") return { fail: pw };
+  return { user: u, secret: pw, third: now() };
+}
+
+// The AUTH patch's auth_cram (RFC 2195): a challenge out, "user digest" back; the checker gets
+// name, challenge and digest.
+async function cram(p: AuthPort, initial: string | undefined): Promise<Creds | Fail> {
+  if (initial !== undefined && initial !== "") return { fail: "malformed" };
+  const challenge = `<${process.pid}.${Math.floor(Date.now() / 1000)}@${p.greeting}>`;
+  const r = await response(p, Buffer.from(challenge, "latin1").toString("base64"));
+  if (typeof r === "string") return { fail: r };
+  const s = r.lastIndexOf(32);
+  if (s <= 0) return { fail: "malformed" };
+  return { user: r.subarray(0, s), third: r.subarray(s + 1), secret: Buffer.from(challenge, "latin1") };
+}
+
+/** The credentials to the checker, zeroed after; its answer logged and returned. */
+async function verify(p: AuthPort, cfg: AuthConfig, mech: string, c: Creds): Promise<AuthResult> {
+  const { user, secret, third } = c;
   if (user.length === 0 || user.includes(0) || secret.includes(0) || third.includes(0)) {
     secret.fill(0);
     return { fail: "malformed" };
@@ -158,6 +163,23 @@ export async function authenticate(p: AuthPort, cfg: AuthConfig, arg: string): P
   }
   log(`auth ${mech} ${code === 1 ? "failed" : "unavailable"}: ${safe(name)} from ${safe(p.remoteip)}`);
   return { fail: code === 1 ? "denied" : "temp" };
+}
+
+/**
+ * One AUTH exchange (after the caller's state checks); the credentials go to
+ * the checker on fd 3 as name\0password\0timestamp\0 (CRAM-MD5: name\0challenge\0digest\0)
+ * and the buffer is zeroed after.
+ */
+export async function authenticate(p: AuthPort, cfg: AuthConfig, arg: string): Promise<AuthResult> {
+  const sp = arg.indexOf(" ");
+  const mech = (sp < 0 ? arg : arg.slice(0, sp)).toUpperCase();
+  const initial = sp < 0 ? undefined : arg.slice(sp + 1).trim();
+  if (!cfg.mechs.includes(mech)) return { fail: "mech" };
+  await noCore();
+  const c =
+    mech === "PLAIN" ? await plain(p, initial) : mech === "LOGIN" ? await login(p, initial) : await cram(p, initial);
+  if ("fail" in c) return c;
+  return verify(p, cfg, mech, c);
 }
 
 let coreOff = false;

@@ -9,19 +9,35 @@ import { setBlocking } from "@qts/sys/exec";
 /** Most reply text kept for "Remote host said:" (HUGESMTPTEXT). */
 export const HUGESMTPTEXT = 5000;
 
+/** ReplyParser's states: where in a reply the next byte falls. */
+enum St {
+  /** the first line's 3 code digits */
+  CODE = 0,
+  /** the byte after a line's code: '-' continues, anything else starts the last line */
+  AFTERCODE = 1,
+  /** a continuation line, up to LF */
+  MORELINE = 2,
+  /** the next line's 3 code characters, ignored */
+  NEXTCODE = 3,
+  /** the last line, up to LF */
+  LASTLINE = 4,
+  /** the reply is complete */
+  DONE = 5,
+}
+
 /**
  * smtpcode(): reads one (multi-line) reply byte by byte: 3 code characters,
  * then '-' lines continue. Text keeps every byte but CR, capped at 5000, so an
  * endless reply costs no memory.
  */
 export class ReplyParser {
-  private st = 0;
+  private st = St.CODE;
   private n = 0;
   private c = 0;
   private text: number[] = [];
 
   reset(): void {
-    this.st = 0;
+    this.st = St.CODE;
     this.n = 0;
     this.c = 0;
     this.text = [];
@@ -32,36 +48,42 @@ export class ReplyParser {
     for (let i = at; i < buf.length; i++) {
       const ch = buf[i] as number;
       if (ch !== 13 && this.text.length < HUGESMTPTEXT) this.text.push(ch);
-      switch (this.st) {
-        case 0: // code digits
-          this.c = this.c * 10 + (ch - 48);
-          if (++this.n === 3) this.st = 1;
-          break;
-        case 1: // after the code
-          if (ch === 45) this.st = 2;
-          else if (ch === 10) {
-            this.st = 5;
-            return i + 1;
-          } else this.st = 4;
-          break;
-        case 2: // continuation line, up to LF
-          if (ch === 10) {
-            this.st = 3;
-            this.n = 0;
-          }
-          break;
-        case 3: // the next line's 3 code characters, ignored
-          if (++this.n === 3) this.st = 1;
-          break;
-        case 4: // last line, up to LF
-          if (ch === 10) {
-            this.st = 5;
-            return i + 1;
-          }
-          break;
-      }
+      if (this.step(ch)) return i + 1;
     }
     return -1;
+  }
+
+  /** One byte through the states; true when it ends the reply. */
+  private step(ch: number): boolean {
+    switch (this.st) {
+      case St.CODE:
+        this.c = this.c * 10 + (ch - 48);
+        if (++this.n === 3) this.st = St.AFTERCODE;
+        break;
+      case St.AFTERCODE:
+        if (ch === 45) this.st = St.MORELINE;
+        else if (ch === 10) {
+          this.st = St.DONE;
+          return true;
+        } else this.st = St.LASTLINE;
+        break;
+      case St.MORELINE:
+        if (ch === 10) {
+          this.st = St.NEXTCODE;
+          this.n = 0;
+        }
+        break;
+      case St.NEXTCODE:
+        if (++this.n === 3) this.st = St.AFTERCODE;
+        break;
+      case St.LASTLINE:
+        if (ch === 10) {
+          this.st = St.DONE;
+          return true;
+        }
+        break;
+    }
+    return false;
   }
 
   /** The code as C's unsigned long arithmetic sees it: garbage below '0' is huge. */

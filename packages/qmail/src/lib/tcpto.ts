@@ -110,6 +110,49 @@ export function tcptoCheck(
   );
 }
 
+/** The index of ip's record in the table, or -1 (tcpto_err's first loop). */
+function findRecord(buf: Buffer, want: number[]): number {
+  const n = buf.length >> 4;
+  for (let i = 0; i < n; i++) {
+    const r = buf.subarray(i << 4, (i + 1) << 4);
+    if (r[0] === want[0] && r[1] === want[1] && r[2] === want[2] && r[3] === want[3]) return i;
+  }
+  return -1;
+}
+
+/**
+ * ip's own record updated in place: a success clears the count, a timeout counts up (at most 10)
+ * and stamps now. False when a timeout within 120 s of the last one leaves the record as it is.
+ */
+function updateRecord(r: Buffer, flagerr: boolean, now: number): boolean {
+  if (!flagerr) r[4] = 0;
+  else {
+    const last = r.readUInt32LE(8);
+    if (r[4] && now < 120 + last) return false;
+    r[4] = Math.min((r[4] as number) + 1, 10);
+    r.writeUInt32LE(now >>> 0, 8);
+  }
+  return true;
+}
+
+/** The record a new ip takes: the first with a zero count, else the smallest when + count*1024. */
+function newRecord(buf: Buffer): number {
+  const n = buf.length >> 4;
+  let i = 0;
+  while (i < n && buf[(i << 4) + 4]) i++;
+  if (i < n) return i;
+  let first = -1;
+  let firstWhen = 0;
+  for (let k = 0; k < n; k++) {
+    const w = buf.readUInt32LE((k << 4) + 8) + ((buf[(k << 4) + 4] as number) << 10);
+    if (first < 0 || w < firstWhen) {
+      first = k;
+      firstWhen = w;
+    }
+  }
+  return first;
+}
+
 /**
  * tcpto_err(): records a connect timeout for ip (flagerr) or clears its
  * count after a success (only if it was there). A new ip takes a free
@@ -128,39 +171,16 @@ export function tcptoErr(
   withTable(
     home,
     (fdlock, buf) => {
-      const n = buf.length >> 4;
       const put = (i: number) => {
         writeSync(fdlock, buf, i << 4, 16, i << 4);
       };
-      for (let i = 0; i < n; i++) {
-        const r = buf.subarray(i << 4, (i + 1) << 4);
-        if (r[0] === want[0] && r[1] === want[1] && r[2] === want[2] && r[3] === want[3]) {
-          if (!flagerr) r[4] = 0;
-          else {
-            const last = r.readUInt32LE(8);
-            if (r[4] && now < 120 + last) return undefined;
-            r[4] = Math.min((r[4] as number) + 1, 10);
-            r.writeUInt32LE(now >>> 0, 8);
-          }
-          put(i);
-          return undefined;
-        }
+      const found = findRecord(buf, want);
+      if (found >= 0) {
+        if (updateRecord(buf.subarray(found << 4, (found + 1) << 4), flagerr, now)) put(found);
+        return undefined;
       }
       if (!flagerr) return undefined;
-      let i = 0;
-      while (i < n && buf[(i << 4) + 4]) i++;
-      if (i >= n) {
-        let first = -1;
-        let firstWhen = 0;
-        for (let k = 0; k < n; k++) {
-          const w = buf.readUInt32LE((k << 4) + 8) + ((buf[(k << 4) + 4] as number) << 10);
-          if (first < 0 || w < firstWhen) {
-            first = k;
-            firstWhen = w;
-          }
-        }
-        i = first;
-      }
+      const i = newRecord(buf);
       if (i >= 0) {
         const r = buf.subarray(i << 4, (i + 1) << 4);
         r.set(want, 0);
