@@ -7,30 +7,36 @@ import { ip6Literal, ipme, ipme6, ipScanBracket } from "./addrip.ts";
 export const ADDR_MAX = 899;
 
 /**
- * The address in a MAIL/RCPT argument, or undefined for a syntax error (555).
- * liphost: control/localiphost (or me), replacing our own [ip] literals.
+ * addrparse's start: just after "<" (terminator ">"), else, for a partner that should go read RFC 821,
+ * after ":" and any spaces (terminator " "); then past a source route "@a,@b:".
  */
-export function addrparse(arg: string, liphost?: string): string | undefined {
+function addrStart(arg: string): { p: number; terminator: string } {
   let terminator = ">";
   let p = arg.indexOf("<");
   if (p >= 0) p++;
   else {
-    // no angle brackets: after ':' up to a space
     terminator = " ";
     p = arg.indexOf(":");
     if (p < 0) p = arg.length;
     else p++;
     while (arg[p] === " ") p++;
   }
-  // strip a source route @a,@b:
   if (arg[p] === "@") {
     while (p < arg.length) if (arg[p++] === ":") break;
   }
+  return { p, terminator };
+}
+
+/**
+ * addrparse's copy of arg from p to addr, stripping quotes and backslashes, up to an unquoted terminator.
+ * With bounded, undefined as soon as the copy is longer than any address accepted.
+ */
+function addrCopy(arg: string, p: number, terminator: string, bounded: boolean): string | undefined {
   let addr = "";
   let esc = false;
   let quoted = false;
-  for (; p < arg.length; p++) {
-    const ch = arg[p] as string;
+  for (let i = p; i < arg.length; i++) {
+    const ch = arg[i] as string;
     if (esc) {
       addr += ch;
       esc = false;
@@ -40,22 +46,36 @@ export function addrparse(arg: string, liphost?: string): string | undefined {
     if (ch === "\\") esc = true;
     else if (ch === '"') quoted = !quoted;
     else addr += ch;
-    if (addr.length > ADDR_MAX + 1 && liphost === undefined) return undefined;
+    if (bounded && addr.length > ADDR_MAX + 1) return undefined;
   }
-  if (liphost !== undefined) {
-    const at = addr.lastIndexOf("@");
-    if (at >= 0 && addr[at + 1] === "[") {
-      const [n, ip] = ipScanBracket(addr, at + 1);
-      if (n && at + 1 + n === addr.length && ipme().has(ip)) addr = addr.slice(0, at + 1) + liphost;
-      else {
-        // An IPv6 address literal (RFC 5321 section 4.1.3): malformed, a syntax error; ours, localiphost.
-        const v6 = /^\[ipv6:/i.test(addr.slice(at + 1)) ? ip6Literal(addr.slice(at + 1)) : undefined;
-        if (v6 === "bad") return undefined;
-        if (v6 !== undefined && ipme6().has(v6)) addr = addr.slice(0, at + 1) + liphost;
-      }
-    }
-  }
-  if (addr.length > ADDR_MAX) return undefined;
+  return addr;
+}
+
+/**
+ * addrparse's liphostok step: a domain that is a literal of one of our own addresses becomes liphost.
+ * undefined for a malformed IPv6 literal.
+ */
+function localIpHost(addr: string, liphost: string): string | undefined {
+  const at = addr.lastIndexOf("@");
+  if (at < 0 || addr[at + 1] !== "[") return addr;
+  const [n, ip] = ipScanBracket(addr, at + 1);
+  if (n && at + 1 + n === addr.length && ipme().has(ip)) return addr.slice(0, at + 1) + liphost;
+  // An IPv6 address literal (RFC 5321 section 4.1.3): malformed, a syntax error; ours, localiphost.
+  const v6 = /^\[ipv6:/i.test(addr.slice(at + 1)) ? ip6Literal(addr.slice(at + 1)) : undefined;
+  if (v6 === "bad") return undefined;
+  if (v6 !== undefined && ipme6().has(v6)) return addr.slice(0, at + 1) + liphost;
+  return addr;
+}
+
+/**
+ * The address in a MAIL/RCPT argument, or undefined for a syntax error (555).
+ * liphost: control/localiphost (or me), replacing our own [ip] literals.
+ */
+export function addrparse(arg: string, liphost?: string): string | undefined {
+  const { p, terminator } = addrStart(arg);
+  let addr = addrCopy(arg, p, terminator, liphost === undefined);
+  if (addr !== undefined && liphost !== undefined) addr = localIpHost(addr, liphost);
+  if (addr === undefined || addr.length > ADDR_MAX) return undefined;
   return addr;
 }
 

@@ -64,6 +64,39 @@ export interface ResConf {
   ndots: number;
 }
 
+/** ndots from an `options` line's words (res_init caps it at 15); the last one wins. */
+function optionsNdots(s: string, ndots: number): number {
+  let n = ndots;
+  for (const o of s.split(/[ \t]+/)) {
+    const m = /^ndots:(\d+)$/.exec(o);
+    if (m) n = Math.min(Number(m[1]), 15);
+  }
+  return n;
+}
+
+/** /etc/resolv.conf's text, or nothing when it cannot be read. */
+function readResolvConf(): string {
+  try {
+    return readFileSync("/etc/resolv.conf", "latin1");
+  } catch {
+    return "";
+  }
+}
+
+/** resolv.conf's last `search` or `domain` line (undefined when none) and its `options` lines' ndots. */
+function parseResolvConf(conf: string): { search: string[] | undefined; ndots: number } {
+  let search: string[] | undefined;
+  let ndots = 1;
+  for (const line of conf.split("\n")) {
+    const m = /^(domain|search|options)[ \t]+(.*)$/.exec(line);
+    if (!m) continue;
+    const words = (m[2] ?? "").split(/[ \t]+/).filter((w) => w.length > 0 && !w.startsWith("#") && !w.startsWith(";"));
+    if (m[1] === "options") ndots = optionsNdots(m[2] ?? "", ndots);
+    else if (words.length > 0) search = m[1] === "domain" ? words.slice(0, 1) : words;
+  }
+  return { search, ndots };
+}
+
 /**
  * The resolver's search list and ndots, as glibc's res_init finds them:
  * $LOCALDOMAIN, else the last `search` or `domain` line of /etc/resolv.conf,
@@ -71,30 +104,9 @@ export interface ResConf {
  * $RES_OPTIONS.
  */
 export function resConf(env: Env, host: string, text?: string): ResConf {
-  let conf = text;
-  if (conf === undefined)
-    try {
-      conf = readFileSync("/etc/resolv.conf", "latin1");
-    } catch {
-      conf = "";
-    }
-  let search: string[] | undefined;
-  let ndots = 1;
-  const options = (s: string) => {
-    for (const o of s.split(/[ \t]+/)) {
-      const m = /^ndots:(\d+)$/.exec(o);
-      if (m) ndots = Math.min(Number(m[1]), 15);
-    }
-  };
-  for (const line of conf.split("\n")) {
-    const m = /^(domain|search|options)[ \t]+(.*)$/.exec(line);
-    if (!m) continue;
-    const words = (m[2] ?? "").split(/[ \t]+/).filter((w) => w.length > 0 && !w.startsWith("#") && !w.startsWith(";"));
-    if (m[1] === "options") options(m[2] ?? "");
-    else if (words.length > 0) search = m[1] === "domain" ? words.slice(0, 1) : words;
-  }
+  let { search, ndots } = parseResolvConf(text ?? readResolvConf());
   if (env.LOCALDOMAIN !== undefined) search = env.LOCALDOMAIN.split(/[ \t\n]+/).filter((w) => w.length > 0);
-  if (env.RES_OPTIONS) options(env.RES_OPTIONS);
+  if (env.RES_OPTIONS) ndots = optionsNdots(env.RES_OPTIONS, ndots);
   if (search === undefined) {
     const dot = host.indexOf(".");
     search = dot >= 0 && dot + 1 < host.length ? [host.slice(dot + 1)] : [];
@@ -123,6 +135,16 @@ export function searchNames(name: string, conf: ResConf): { names: string[]; asI
   return { names, asIsFirst };
 }
 
+/** dns.ip's addresses for name, or the DnsError it failed with (any other error is thrown). */
+async function ipsOrError(dns: Dns, name: string): Promise<string[] | DnsError> {
+  try {
+    return (await dns.ip(name)).map((x) => x.ip);
+  } catch (e) {
+    if (!(e instanceof DnsError)) throw e;
+    return e;
+  }
+}
+
 /** dnsip: the A records of name (dns_ip: a literal is itself); with conf, res_search's names in turn. */
 export async function dnsIp(dns: Dns, name: string, conf?: ResConf): Promise<string[]> {
   if (!conf || ipLiteral(name) !== undefined || name === "") return (await dns.ip(name)).map((x) => x.ip);
@@ -133,15 +155,12 @@ export async function dnsIp(dns: Dns, name: string, conf?: ResConf): Promise<str
   for (const [i, n] of names.entries()) {
     const searching = !(asIsFirst && i === 0) && n !== name;
     if (stop && searching) continue;
-    try {
-      return (await dns.ip(n)).map((x) => x.ip);
-    } catch (e) {
-      if (!(e instanceof DnsError)) throw e;
-      last = e;
-      if (asIsFirst && i === 0) first = e;
-      // res_search gives up on the search list after a timeout or refusal.
-      else if (searching && e.kind !== DNS_HARD) stop = true;
-    }
+    const r = await ipsOrError(dns, n);
+    if (!(r instanceof DnsError)) return r;
+    last = r;
+    if (asIsFirst && i === 0) first = r;
+    // res_search gives up on the search list after a timeout or refusal.
+    else if (searching && r.kind !== DNS_HARD) stop = true;
   }
   throw first ?? last;
 }

@@ -56,6 +56,20 @@ function fill(sock: number, buf: Buffer, have: number, want: number): boolean {
 export type Deliver = (raw: string[], env: Env, pid: string) => Promise<number>;
 
 /**
+ * Runs one delivery: its exit code, and whether the worker must stop because the delivery threw
+ * (as core's run() would end the delivery's own process; this worker's state is then suspect).
+ */
+async function deliverOnce(delivery: () => Promise<number>): Promise<{ code: number; stop: boolean }> {
+  try {
+    return { code: await delivery(), stop: false };
+  } catch (e) {
+    if (e instanceof Exit) return { code: e.code, stop: true };
+    fatal("internal error: ", e instanceof Error ? e.message : String(e));
+    return { code: EXIT_TEMP, stop: true };
+  }
+}
+
+/**
  * Serves deliveries from sock until qmail-lspawn asks it to stop or goes away. Returns the exit
  * code: 0 when asked, 100 (and the usage line) when sock is not a socket (run by hand), else the
  * failing delivery's.
@@ -94,21 +108,11 @@ export async function serveDeliveries(sock: number, env: Env, deliver: Deliver, 
     dup2(report, 1);
     dup2(report, 2);
     closeAll([mess, report]);
-    let code: number;
-    let stop = false;
-    try {
+    const { code, stop } = await deliverOnce(async () => {
       process.chdir(home);
       process.umask(mask);
-      code = await deliver(raw, { ...env }, `${process.pid}_${n}`);
-    } catch (e) {
-      // As core's run() would end the delivery's own process; this worker's state is then suspect.
-      stop = true;
-      if (e instanceof Exit) code = e.code;
-      else {
-        code = EXIT_TEMP;
-        fatal("internal error: ", e instanceof Error ? e.message : String(e));
-      }
-    }
+      return await deliver(raw, { ...env }, `${process.pid}_${n}`);
+    });
     dup2(nul, 0);
     dup2(nul, 1);
     dup2(nul, 2);

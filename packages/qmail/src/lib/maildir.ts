@@ -63,6 +63,53 @@ function checkDir(dir: Buffer): void {
   }
 }
 
+const deliveryFailed = () => temp("Temporary error on maildir delivery. (#4.3.0)");
+
+/**
+ * maildir_child's first loop: <time>.<pid>.<host>, unused in tmp/ and new/ (at makes a path in the
+ * maildir); tried three times, two seconds apart, before the delivery defers.
+ */
+function freshName(at: (p: string) => Buffer, o: MaildirOptions): string {
+  const now = o.now ?? (() => Math.floor(Date.now() / 1000));
+  const host = maildirHost();
+  for (let loop = 0; ; loop++) {
+    const name = `${now()}.${o.pid ?? process.pid}.${host}`;
+    // One qmail-local has one pid for all its lines (C forks a child each time): a second delivery into the
+    // same maildir within the same second must not meet the first one's new/ file.
+    if (!exists(at(`tmp/${name}`)) && !exists(at(`new/${name}`))) return name;
+    if (loop === 2) throw deliveryFailed();
+    Bun.sleepSync(2000);
+  }
+}
+
+/** maildir_child's writes to the tmp file on fd: Return-Path, Delivered-To, the message; then fsync and close. */
+function writeTmp(fd: number, msg: Message, rpline: Buffer, dtline: Buffer, timeoutMs: number): void {
+  try {
+    const out = new Out(fd);
+    out.put(rpline);
+    out.put(dtline);
+    const deadline = Date.now() + timeoutMs;
+    for (const chunk of msg.chunks()) {
+      if (Date.now() > deadline) throw temp("Timeout on maildir delivery. (#4.3.0)");
+      out.put(chunk);
+    }
+    out.flush();
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** fsync of a directory, so a link made in it is on disk. */
+function fsyncDir(path: Buffer): void {
+  const d = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
+}
+
 /**
  * Delivers the message into the maildir dir (a path relative to the home, as
  * bytes, ending in "/"). Returns the name used, "new/<time>.<pid>.<host>".
@@ -78,55 +125,26 @@ export function maildirDeliver(
   msg.rewind();
   checkDir(dir);
   const at = (p: string) => Buffer.concat([dir, Buffer.from(p, "latin1")]);
-  const now = o.now ?? (() => Math.floor(Date.now() / 1000));
-  const fail = () => temp("Temporary error on maildir delivery. (#4.3.0)");
-  const host = maildirHost();
-  let name = "";
-  for (let loop = 0; ; loop++) {
-    name = `${now()}.${o.pid ?? process.pid}.${host}`;
-    // One qmail-local has one pid for all its lines (C forks a child each time): a second delivery into the
-    // same maildir within the same second must not meet the first one's new/ file.
-    if (!exists(at(`tmp/${name}`)) && !exists(at(`new/${name}`))) break;
-    if (loop === 2) throw fail();
-    Bun.sleepSync(2000);
-  }
+  const name = freshName(at, o);
   const tmpName = at(`tmp/${name}`);
   const newName = at(`new/${name}`);
   let fd: number;
   try {
     fd = openSync(tmpName, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   } catch {
-    throw fail();
+    throw deliveryFailed();
   }
   try {
-    try {
-      const out = new Out(fd);
-      out.put(rpline);
-      out.put(dtline);
-      const deadline = Date.now() + (o.timeoutMs ?? 86_400_000);
-      for (const chunk of msg.chunks()) {
-        if (Date.now() > deadline) throw temp("Timeout on maildir delivery. (#4.3.0)");
-        out.put(chunk);
-      }
-      out.flush();
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeTmp(fd, msg, rpline, dtline, o.timeoutMs ?? 86_400_000);
     linkSync(tmpName, newName);
-    const d = openSync(at("new"), constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      fsyncSync(d);
-    } finally {
-      closeSync(d);
-    }
+    fsyncDir(at("new"));
   } catch (e) {
     try {
       unlinkSync(tmpName);
     } catch {}
     if (e instanceof ReadError) throw temp("Unable to read message. (#4.3.0)");
     if (e instanceof LocalExit) throw e;
-    throw fail();
+    throw deliveryFailed();
   }
   try {
     unlinkSync(tmpName);

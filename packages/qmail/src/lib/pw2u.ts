@@ -73,7 +73,7 @@ export class Pw2u {
     if (o.mailnames) this.mana = new ConstMap(o.mailnames, true);
   }
 
-  /** The assign lines for one passwd line (with or without its newline); "" for a skipped account. */
+  /** doaccount(): the assign lines for one passwd line (with or without its newline); "" for a skipped account. */
   account(line: string): string {
     if (line.includes("\0")) return "";
     const f = line.split(":");
@@ -82,23 +82,38 @@ export class Pw2u {
     const [user, , uidstr, gidstr, , home] = f as [string, string, string, string, string, string];
     const m = /^\d+/.exec(uidstr);
     const uid = m ? Number(m[0]) : 0;
-    if (!uid) return "";
-    if (this.o.noupper && /[A-Z]/.test(user)) return "";
-    if (this.incl && !this.incl.has(user)) return "";
-    if (this.excl?.has(user)) return "";
-    if (this.o.homestrategy) {
-      let owner: number;
-      try {
-        owner = statSync(home).uid;
-      } catch (e) {
-        if (errnoName(e) !== "ENOENT" || this.o.homestrategy === 1) throw new HomeError(home);
-        return "";
-      }
-      if (owner !== uid) return "";
-    }
+    if (!uid || !this.wanted(user) || !this.homeOk(home, uid)) return "";
     const uugh = `:${user}:${uidstr}:${gidstr}:${home}:`;
     // constmap_init with colons: the first entry for a name is found last, so a later one wins.
     this.users.set(lowerAscii(user), uugh);
+    return this.accountLines(user, uugh);
+  }
+
+  /** doaccount's name checks: no uppercase (-U), in the include list if there is one, not in the exclude list. */
+  private wanted(user: string): boolean {
+    if (this.o.noupper && /[A-Z]/.test(user)) return false;
+    if (this.incl && !this.incl.has(user)) return false;
+    return !this.excl?.has(user);
+  }
+
+  /**
+   * doaccount's home check (-h, -H): with homestrategy, the home must be owned by uid; a missing one skips
+   * the account under 2 and is fatal under 1, any other stat error is fatal (HomeError).
+   */
+  private homeOk(home: string, uid: number): boolean {
+    if (!this.o.homestrategy) return true;
+    let owner: number;
+    try {
+      owner = statSync(home).uid;
+    } catch (e) {
+      if (errnoName(e) !== "ENOENT" || this.o.homestrategy === 1) throw new HomeError(home);
+      return false;
+    }
+    return owner === uid;
+  }
+
+  /** doaccount's output: the alias user's wildcard line, then for each mail name its "=" and "+" lines. */
+  private accountLines(user: string, uugh: string): string {
     let out = "";
     if (user === this.alias) {
       out += `+${uugh}${this.o.dashcolon}:\n`;

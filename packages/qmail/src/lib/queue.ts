@@ -166,46 +166,52 @@ export class EnvelopeParser {
       switch (this.st) {
         case St.Start:
           if (b[i] !== 0x46) return QQ.ENVELOPE;
-          this.st = St.Addr;
-          this.len = 0;
-          out(b.subarray(i, i + 1));
-          i++;
+          i = this.record(b, i, out);
           break;
-        case St.Next: {
-          const c = b[i];
-          if (c === 0) {
+        case St.Next:
+          if (b[i] === 0) {
             this.st = St.Done;
             this.rest = n - i - 1;
             return QQ.OK;
           }
-          if (c !== 0x54) return QQ.ENVELOPE;
-          this.st = St.Addr;
-          this.len = 0;
-          out(b.subarray(i, i + 1));
-          i++;
+          if (b[i] !== 0x54) return QQ.ENVELOPE;
+          i = this.record(b, i, out);
           break;
-        }
-        case St.Addr: {
-          const end = Math.min(n, i + (ADDR - this.len));
-          const z = b.indexOf(0, i);
-          if (z >= 0 && z < end) {
-            out(b.subarray(i, z + 1));
-            this.len += z - i;
-            i = z + 1;
-            this.st = St.Next;
-          } else {
-            out(b.subarray(i, end));
-            this.len += end - i;
-            i = end;
-            if (this.len >= ADDR) return QQ.ADDR_TOO_LONG;
-          }
+        case St.Addr:
+          i = this.addr(b, i, out);
+          if (this.len >= ADDR) return QQ.ADDR_TOO_LONG;
           break;
-        }
         default:
           return QQ.OK;
       }
     }
     return this.st === St.Done ? QQ.OK : -1;
+  }
+
+  /** An `F` or `T` at b[i] starts a record: copied out, its address follows. Returns the next index. */
+  private record(b: Uint8Array, i: number, out: (b: Uint8Array) => void): number {
+    this.st = St.Addr;
+    this.len = 0;
+    out(b.subarray(i, i + 1));
+    return i + 1;
+  }
+
+  /**
+   * Address bytes from b[i]: copied out up to and with their NUL (then the next record), or as far as
+   * the address may still grow (len reaches ADDR when it may not). Returns the next index.
+   */
+  private addr(b: Uint8Array, i: number, out: (b: Uint8Array) => void): number {
+    const end = Math.min(b.length, i + (ADDR - this.len));
+    const z = b.indexOf(0, i);
+    if (z >= 0 && z < end) {
+      out(b.subarray(i, z + 1));
+      this.len += z - i;
+      this.st = St.Next;
+      return z + 1;
+    }
+    out(b.subarray(i, end));
+    this.len += end - i;
+    return end;
   }
 }
 

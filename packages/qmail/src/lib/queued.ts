@@ -110,6 +110,18 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * A partial drop file (only where O_TMPFILE is missing): its writer removes it unless killed, so it is
+ * removed here once the writer is gone or the file is older than OSSIFIED_MS.
+ */
+function removeAbandoned(path: string, st: Stats, writer: number): undefined {
+  if (!alive(writer) || Date.now() - st.mtimeMs > OSSIFIED_MS)
+    try {
+      unlinkSync(path);
+    } catch {}
+  return undefined;
+}
+
 function yieldLoop(): Promise<void> {
   return new Promise((ok) => setTimeout(ok, 0));
 }
@@ -349,33 +361,40 @@ export class Queued {
     }
     const limit = this.o.dropMax ?? dropLimit(this.o.home);
     const seen = new Set<string>();
-    let n = 0;
-    let slice = performance.now();
+    let n: number;
     try {
-      for (;;) {
-        if (this.stopped) break;
-        if (performance.now() - slice > SLICE_MS) {
-          await yieldLoop();
-          slice = performance.now();
-        }
-        const ent = dir.readSync();
-        if (!ent) break;
-        const name = ent.name;
-        if (seen.size < LOGGED_MAX) seen.add(name);
-        const r = await this.entry(name, limit);
-        if (r === "stop") break;
-        if (r === "queued") {
-          n++;
-          // A message costs two fsyncs: let the clients in before the next.
-          await yieldLoop();
-          slice = performance.now();
-        }
-      }
+      n = await this.walk(dir, limit, seen);
     } finally {
       dir.closeSync();
     }
     // Forget what was logged about names that are gone, so a new one by the same name is said again.
     if (seen.size < LOGGED_MAX) for (const k of this.logged.keys()) if (!seen.has(k)) this.logged.delete(k);
+    return n;
+  }
+
+  /** One pass over the drop directory: each entry in turn (its name into seen), until stopped. Returns the number queued. */
+  private async walk(dir: Dir, limit: number, seen: Set<string>): Promise<number> {
+    let n = 0;
+    let slice = performance.now();
+    for (;;) {
+      if (this.stopped) break;
+      if (performance.now() - slice > SLICE_MS) {
+        await yieldLoop();
+        slice = performance.now();
+      }
+      const ent = dir.readSync();
+      if (!ent) break;
+      const name = ent.name;
+      if (seen.size < LOGGED_MAX) seen.add(name);
+      const r = await this.entry(name, limit);
+      if (r === "stop") break;
+      if (r === "queued") {
+        n++;
+        // A message costs two fsyncs: let the clients in before the next.
+        await yieldLoop();
+        slice = performance.now();
+      }
+    }
     return n;
   }
 
@@ -425,14 +444,7 @@ export class Queued {
       return;
     }
     const t = DROP_TMP.exec(name);
-    if (t && st.isFile()) {
-      // A partial file (only where O_TMPFILE is missing): its writer removes it unless killed.
-      if (!alive(Number(t[1])) || Date.now() - st.mtimeMs > OSSIFIED_MS)
-        try {
-          unlinkSync(path);
-        } catch {}
-      return;
-    }
+    if (t && st.isFile()) return removeAbandoned(path, st, Number(t[1]));
     if (!DROP_NAME.test(name)) return this.junk(name, st, "not a drop file");
     const why = this.refusal(st, limit);
     if (why) return this.junk(name, st, why);
@@ -443,23 +455,35 @@ export class Queued {
       if (errnoName(e) === "ENOENT") return;
       return this.junk(name, st, "unreadable");
     }
-    let code: number;
+    let code: number | "stop" | undefined;
     try {
-      const fst = fstatSync(fd);
-      // What was opened is what was checked, and still passes.
-      const why2 = fst.ino !== st.ino || fst.dev !== st.dev ? "replaced while being opened" : this.refusal(fst, limit);
-      if (why2) return this.junk(name, fst, why2);
-      try {
-        code = await this.queue(fd, fst.uid, limit);
-      } catch (e) {
-        this.o.log(`warning: unable to queue ${name}: ${e instanceof Error ? e.message : String(e)}`);
-        return "stop";
-      }
+      code = await this.queueOpened(name, fd, st, limit);
     } finally {
       closeSync(fd);
     }
+    if (code === undefined || code === "stop") return code;
+    return this.settle(name, path, code);
+  }
+
+  /**
+   * The opened drop file queued, once it proves to be the file checked (st) and still passes: its qq
+   * code; undefined when it was junk instead, "stop" when queueing failed outright.
+   */
+  private async queueOpened(name: string, fd: number, st: Stats, limit: number): Promise<number | "stop" | undefined> {
+    const fst = fstatSync(fd);
+    const why = fst.ino !== st.ino || fst.dev !== st.dev ? "replaced while being opened" : this.refusal(fst, limit);
+    if (why) return this.junk(name, fst, why);
+    try {
+      return await this.queue(fd, fst.uid, limit);
+    } catch (e) {
+      this.o.log(`warning: unable to queue ${name}: ${e instanceof Error ? e.message : String(e)}`);
+      return "stop";
+    }
+  }
+
+  /** After qq said code: queue trouble (53, 6x) keeps the file for the next round; anything else is final. */
+  private settle(name: string, path: string, code: number): "queued" | "stop" | undefined {
     if (this.stopped) return "stop";
-    // Queue trouble (53, 6x): keep the file for the next round. Anything else is final.
     if (code === QQ.WRITE || (code >= 61 && code <= 66)) {
       this.o.log(`warning: unable to queue ${name}: qq ${code}`);
       return "stop";

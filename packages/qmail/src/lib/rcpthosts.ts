@@ -28,6 +28,12 @@ export function loadRcpthosts(c: Control): Rcpthosts {
   return { rcpthosts: new Set(rh.map(lowerAscii)), morercpthosts: fd >= 0 ? Cdb.fromFd(fd) : undefined };
 }
 
+/** Whether has() holds for host or any of its ".suffix"es, longest first (rcpthosts.c's loop over j). */
+function anySuffix(host: string, has: (suffix: string) => boolean): boolean {
+  for (let j = 0; j < host.length; j++) if ((j === 0 || host[j] === ".") && has(host.slice(j))) return true;
+  return false;
+}
+
 /**
  * rcpthosts(): allowed when there is no rcpthosts file or the address has no
  * "@"; else when the domain after the last "@" (lower-cased) or any of its
@@ -35,19 +41,15 @@ export function loadRcpthosts(c: Control): Rcpthosts {
  * A cdb read error is thrown (the C returns -1).
  */
 export function rcptAllowed(cfg: Rcpthosts, addr: string): boolean {
-  if (!cfg.rcpthosts) return true;
+  const rh = cfg.rcpthosts;
+  if (!rh) return true;
   const at = addr.lastIndexOf("@");
   if (at < 0) return true;
   const host = lowerAscii(addr.slice(at + 1));
   // An IPv6 literal also matches rcpthosts' line for the same address in ip6_fmt's form.
   const v6 = ip6Literal(host);
-  if (v6 !== undefined && v6 !== "bad" && cfg.rcpthosts.has(`[ipv6:${v6}]`)) return true;
-  for (let j = 0; j < host.length; j++)
-    if (j === 0 || host[j] === ".") if (cfg.rcpthosts.has(host.slice(j))) return true;
+  if (v6 !== undefined && v6 !== "bad" && rh.has(`[ipv6:${v6}]`)) return true;
+  if (anySuffix(host, (d) => rh.has(d))) return true;
   const m = cfg.morercpthosts;
-  if (m) {
-    for (let j = 0; j < host.length; j++)
-      if (j === 0 || host[j] === ".") if (m.get(Buffer.from(host.slice(j), "latin1")) !== undefined) return true;
-  }
-  return false;
+  return m !== undefined && anySuffix(host, (d) => m.get(Buffer.from(d, "latin1")) !== undefined);
 }

@@ -34,6 +34,36 @@ export function lspawnReport(o: Outcome, output: Buffer): Buffer {
 }
 
 /**
+ * report()'s first loop in qmail-rspawn.c: the message report (the first
+ * NUL-ended report starting K, Z or D) as 1, 0 or -1; -1 when there is none.
+ */
+function messageResult(s: Buffer): number {
+  let j = 0;
+  for (let k = 0; k < s.length; k++) {
+    if (s[k] !== 0) continue;
+    if (s[j] === 0x4b) return 1;
+    if (s[j] === 0x5a) return 0;
+    if (s[j] === 0x44) return -1;
+    j = k + 1;
+  }
+  return -1;
+}
+
+/**
+ * report()'s last loop: the first report's text (after its letter), then the
+ * next report's when that is a message report and result is no more optimistic than orr.
+ * Nothing when s has no NUL after its first byte.
+ */
+function reportText(s: Buffer, result: number, orr: number): Buffer[] {
+  const k = s.indexOf(0, 1) + 1;
+  if (k === 0) return [];
+  const parts = [upToNul(s, 1)];
+  const ch = s[k];
+  if (result <= orr && k < s.length && (ch === 0x5a || ch === 0x44 || ch === 0x4b)) parts.push(upToNul(s, k + 1));
+  return parts;
+}
+
+/**
  * qmail-rspawn's report(): qmail-remote's recipient reports (r/h/s) and its
  * message report (K/Z/D) become one result. An s first means Z, an h first
  * means D, otherwise the message letter; the text is the first report's,
@@ -44,35 +74,11 @@ export function rspawnReport(o: Outcome, s: Buffer): Buffer {
   if (o.crashed) return Buffer.from("Zqmail-remote crashed.\n");
   if (o.code === 111) return Buffer.from("ZUnable to run qmail-remote.\n");
   if (o.code !== 0) return Buffer.from("DUnable to run qmail-remote.\n");
-  const len = s.length;
-  if (!len) return Buffer.from("Zqmail-remote produced no output.\n");
-  let result = -1;
-  let j = 0;
-  for (let k = 0; k < len; k++) {
-    if (s[k] !== 0) continue;
-    if (s[j] === 0x4b) {
-      result = 1;
-      break;
-    }
-    if (s[j] === 0x5a) {
-      result = 0;
-      break;
-    }
-    if (s[j] === 0x44) break;
-    j = k + 1;
-  }
+  if (!s.length) return Buffer.from("Zqmail-remote produced no output.\n");
+  const result = messageResult(s);
   let orr = result;
   if (s[0] === 0x73) orr = 0;
   else if (s[0] === 0x68) orr = -1;
-  const parts: Buffer[] = [Buffer.from(orr === 1 ? "K" : orr === 0 ? "Z" : "D")];
-  for (let k = 1; k < len; ) {
-    if (s[k++] !== 0) continue;
-    parts.push(upToNul(s, 1));
-    if (result <= orr && k < len) {
-      const ch = s[k];
-      if (ch === 0x5a || ch === 0x44 || ch === 0x4b) parts.push(upToNul(s, k + 1));
-    }
-    break;
-  }
-  return Buffer.concat(parts);
+  const letter = Buffer.from(orr === 1 ? "K" : orr === 0 ? "Z" : "D");
+  return Buffer.concat([letter, ...reportText(s, result, orr)]);
 }

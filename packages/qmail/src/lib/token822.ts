@@ -83,66 +83,59 @@ function bracket(sa: string, i: number, open: string, close: string, nests: bool
   return [out, i];
 }
 
+/** token822_parse's one-character tokens. */
+const PUNCT = new Map<string, T>([
+  [".", T.DOT],
+  [",", T.COMMA],
+  ["@", T.AT],
+  ["<", T.LEFT],
+  [">", T.RIGHT],
+  [":", T.COLON],
+  [";", T.SEMI],
+]);
+
+/** token822_parse's bracketed tokens by opener: the type, the closer, and whether it nests (comments do). */
+const BRACKETED = new Map<string, [T, string, boolean]>([
+  ["(", [T.COMMENT, ")", true]],
+  ['"', [T.QUOTE, '"', false]],
+  ["[", [T.LITERAL, "]", false]],
+]);
+
+/**
+ * token822_parse's default case: the atom starting at i, a backslash quoting the next byte, up to a
+ * byte that atomok refuses. Returns [content, index of its last byte].
+ */
+function scanAtom(sa: string, i: number): [string, number] {
+  const n = sa.length;
+  let s = "";
+  do {
+    if (sa[i] === "\\") if (++i >= n) break;
+    s += sa[i];
+    if (++i >= n) break;
+  } while (atomok(sa[i] as string));
+  return [s, i - 1];
+}
+
 /** token822_parse: null where the C returns 0 (unbalanced `)` `]`, unterminated quote, comment or literal). */
 export function parse(sa: string): Token[] | null {
   const out: Token[] = [];
-  const n = sa.length;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < sa.length; i++) {
     const c = sa[i] as string;
-    switch (c) {
-      case ".":
-        out.push(tok(T.DOT));
-        break;
-      case ",":
-        out.push(tok(T.COMMA));
-        break;
-      case "@":
-        out.push(tok(T.AT));
-        break;
-      case "<":
-        out.push(tok(T.LEFT));
-        break;
-      case ">":
-        out.push(tok(T.RIGHT));
-        break;
-      case ":":
-        out.push(tok(T.COLON));
-        break;
-      case ";":
-        out.push(tok(T.SEMI));
-        break;
-      case " ":
-      case "\t":
-      case "\r":
-      case "\n":
-        break;
-      case ")":
-      case "]":
-        return null;
-      case "(":
-      case '"':
-      case "[": {
-        const r =
-          c === "("
-            ? bracket(sa, i, "(", ")", true)
-            : c === '"'
-              ? bracket(sa, i, '"', '"', false)
-              : bracket(sa, i, "[", "]", false);
-        if (!r) return null;
-        out.push(tok(c === "(" ? T.COMMENT : c === '"' ? T.QUOTE : T.LITERAL, r[0]));
-        i = r[1];
-        break;
-      }
-      default: {
-        let s = "";
-        do {
-          if (sa[i] === "\\") if (++i >= n) break;
-          s += sa[i];
-          if (++i >= n) break;
-        } while (atomok(sa[i] as string));
-        --i;
-        out.push(tok(atomcheck(s), s));
-      }
+    const punct = PUNCT.get(c);
+    const bracketed = BRACKETED.get(c);
+    if (punct !== undefined) out.push(tok(punct));
+    else if (c === " " || c === "\t" || c === "\r" || c === "\n") continue;
+    else if (c === ")" || c === "]") return null;
+    else if (bracketed !== undefined) {
+      const [type, close, nests] = bracketed;
+      const r = bracket(sa, i, c, close, nests);
+      if (!r) return null;
+      out.push(tok(type, r[0]));
+      i = r[1];
+    } else {
+      const [s, last] = scanAtom(sa, i);
+      out.push(tok(atomcheck(s), s));
+      i = last;
     }
   }
   return out;
@@ -191,92 +184,146 @@ export function unquote(ta: readonly Token[]): string {
   return s;
 }
 
+/** token822_addrlist's beginning: the field's name and colon are the first two tokens, never part of an address. */
+const BEGINNING = 2;
+
+/**
+ * token822_addrlist's state, read right to left from the field's last token (t): the tokens put out
+ * so far (reversed), the address being gathered (reversed, as the callback gets it), ingroup and wordok.
+ */
+class AddrList {
+  readonly out: Token[] = [];
+  private addr: Token[] = [];
+  private ingroup = false;
+  private wordok = true;
+  private t: number;
+
+  constructor(
+    private readonly ta: readonly Token[],
+    private readonly cb: (addr: Token[]) => void,
+  ) {
+    this.t = ta.length - 1;
+  }
+
+  private at(k: number): Token {
+    return this.ta[k] as Token;
+  }
+
+  /** gotaddr: the address through the callback, then onto the output. */
+  private gotaddr(): void {
+    this.cb(this.addr);
+    for (const x of this.addr) this.out.push(x);
+    this.addr = [];
+  }
+
+  /** FLUSH */
+  private flush(): void {
+    if (this.addr.length) this.gotaddr();
+  }
+
+  /** FLUSHCOMMA: a finished address, then the comma that separates it from the one to its left. */
+  private flushComma(): void {
+    if (!this.addr.length) return;
+    this.gotaddr();
+    this.out.push(tok(T.COMMA));
+  }
+
+  /** OUTLEFT */
+  private outLeft(): void {
+    this.out.push(this.at(this.t--));
+  }
+
+  /** ADDRLEFT */
+  private addrLeft(): void {
+    this.addr.push(this.at(this.t--));
+  }
+
+  /** The main loop, then the field's name and colon; null on a syntax error. */
+  run(): Token[] | null {
+    while (this.t >= BEGINNING) if (!this.step()) return null;
+    this.flush();
+    let t = this.t + 1;
+    while (t > 0) this.out.push(this.at(--t));
+    return this.out.reverse();
+  }
+
+  /** One turn of the loop, by the type of token t; false on a syntax error. */
+  private step(): boolean {
+    switch (this.at(this.t).type) {
+      case T.SEMI:
+        return this.semi();
+      case T.COLON:
+        return this.colon();
+      case T.RIGHT:
+        return this.angle();
+      case T.ATOM:
+      case T.QUOTE:
+      case T.LITERAL:
+        if (!this.wordok) this.flushComma();
+        this.wordok = false;
+        this.addrLeft();
+        return true;
+      case T.COMMENT:
+        // a comment is lexically a space: wordok stays as it is
+        this.outLeft();
+        return true;
+      case T.COMMA:
+        this.flush();
+        this.wordok = true;
+        this.outLeft();
+        return true;
+      default:
+        this.wordok = true;
+        this.addrLeft();
+        return true;
+    }
+  }
+
+  /** A group's closing `;` (groups are met end first). */
+  private semi(): boolean {
+    this.flushComma();
+    if (this.ingroup) return false;
+    this.ingroup = true;
+    this.wordok = true;
+    this.outLeft();
+    return true;
+  }
+
+  /** A group's `:`: its display name goes out as it is, up to and with the comma before it. */
+  private colon(): boolean {
+    this.flush();
+    if (!this.ingroup) return false;
+    this.ingroup = false;
+    while (this.t >= BEGINNING && this.at(this.t).type !== T.COMMA) this.outLeft();
+    if (this.t >= BEGINNING) this.outLeft();
+    this.wordok = true;
+    return true;
+  }
+
+  /** `>`: the route address inside `<>` (used even when empty: <>), then the phrase before `<`. */
+  private angle(): boolean {
+    this.flushComma();
+    this.outLeft();
+    while (this.t >= BEGINNING && this.at(this.t).type !== T.LEFT) this.addrLeft();
+    this.gotaddr();
+    if (this.t < BEGINNING) return false;
+    this.outLeft();
+    while (this.t >= BEGINNING && PHRASE.has(this.at(this.t).type)) this.outLeft();
+    this.wordok = false;
+    return true;
+  }
+}
+
+/** Tokens of the phrase before a route address `<...>` (token822_addrlist's RIGHT case). */
+const PHRASE = new Set([T.COMMENT, T.ATOM, T.QUOTE, T.AT, T.DOT]);
+
 /**
  * token822_addrlist: ta is a whole header field (name, colon, value). Each
  * address is handed to cb as a token array in reverse order; cb may rewrite
  * it in place. Returns the rewritten field, or null on a syntax error.
  */
 export function addrlist(ta: readonly Token[], cb: (addr: Token[]) => void): Token[] | null {
-  const out: Token[] = [];
-  let addr: Token[] = [];
-  let ingroup = false;
-  let wordok = true;
-  const beginning = 2;
-  let t = ta.length - 1;
-  const at = (k: number) => ta[k] as Token;
-  const flush = () => {
-    if (addr.length) {
-      cb(addr);
-      for (const x of addr) out.push(x);
-      addr = [];
-    }
-  };
-  const flushComma = () => {
-    if (addr.length) {
-      flush();
-      out.push(tok(T.COMMA));
-    }
-  };
-  while (t >= beginning) {
-    const type = at(t).type;
-    switch (type) {
-      case T.SEMI:
-        flushComma();
-        if (ingroup) return null;
-        ingroup = true;
-        wordok = true;
-        break;
-      case T.COLON:
-        flush();
-        if (!ingroup) return null;
-        ingroup = false;
-        while (t >= beginning && at(t).type !== T.COMMA) out.push(at(t--));
-        if (t >= beginning) out.push(at(t--));
-        wordok = true;
-        continue;
-      case T.RIGHT: {
-        flushComma();
-        out.push(at(t--));
-        while (t >= beginning && at(t).type !== T.LEFT) addr.push(at(t--));
-        // the address is used even when empty: <>
-        cb(addr);
-        for (const x of addr) out.push(x);
-        addr = [];
-        if (t < beginning) return null;
-        out.push(at(t--));
-        while (t >= beginning) {
-          const k = at(t).type;
-          if (k !== T.COMMENT && k !== T.ATOM && k !== T.QUOTE && k !== T.AT && k !== T.DOT) break;
-          out.push(at(t--));
-        }
-        wordok = false;
-        continue;
-      }
-      case T.ATOM:
-      case T.QUOTE:
-      case T.LITERAL:
-        if (!wordok) flushComma();
-        wordok = false;
-        addr.push(at(t--));
-        continue;
-      case T.COMMENT:
-        // a comment is lexically a space: wordok stays as it is
-        break;
-      case T.COMMA:
-        flush();
-        wordok = true;
-        break;
-      default:
-        wordok = true;
-        addr.push(at(t--));
-        continue;
-    }
-    out.push(at(t--));
-  }
-  flush();
-  ++t;
-  while (t > 0) out.push(at(--t));
-  return out.reverse();
+  return new AddrList(ta, cb).run();
 }
 
 function needspace(t1: number, t2: number): boolean {
@@ -296,6 +343,103 @@ function startsLine(s: string, j: number, ch: number): boolean {
   return !(ch === 0x0d && next === 0x0a);
 }
 
+/** Word tokens: printed with their content escaped, and delimiters unless atoms. */
+function isWord(type: T): boolean {
+  return type === T.ATOM || type === T.QUOTE || type === T.LITERAL || type === T.COMMENT;
+}
+
+/** token822_unparse's one-byte tokens (the comma also gets NSUW). */
+const PUNCT_BYTE = new Map<T, number>([
+  [T.AT, 0x40],
+  [T.DOT, 0x2e],
+  [T.LEFT, 0x3c],
+  [T.RIGHT, 0x3e],
+  [T.SEMI, 0x3b],
+  [T.COLON, 0x3a],
+]);
+
+/** The delimiters a word token is printed in: [opener, closer], none for an atom. */
+const DELIMS = new Map<T, [number, number]>([
+  [T.QUOTE, [0x22, 0x22]],
+  [T.LITERAL, [0x5b, 0x5d]],
+  [T.COMMENT, [0x28, 0x29]],
+]);
+
+/** token822_unparse's first pass: room for the printed tokens (an escape and its space counted as 3). */
+function unparseLen(ta: readonly Token[]): number {
+  let len = 0;
+  let last = 0;
+  for (const t of ta) {
+    if (needspace(last, t.type)) ++len;
+    last = t.type;
+    if (t.type === T.COMMA) len += 3;
+    else if (isWord(t.type)) {
+      if (t.type !== T.ATOM) len += 2;
+      for (let j = 0; j < t.s.length; j++) len += ESC.has(t.s.charCodeAt(j)) ? 3 : 1;
+    } else ++len;
+  }
+  return len + 4;
+}
+
+/** token822_unparse's second pass: the output buffer, its end s, and the line being folded (lineb, linee). */
+class Unparser {
+  private readonly b: Buffer;
+  private s = 0;
+  private lineb = 0;
+  private linee = -1;
+
+  constructor(
+    len: number,
+    private readonly linelen: number,
+  ) {
+    this.b = Buffer.alloc(len);
+  }
+
+  put(ch: number): void {
+    this.b[this.s++] = ch;
+  }
+
+  /**
+   * NSUW: a "\n " after the comma just put; when the previous one is still pending and the line stays
+   * within linelen, that one is taken back out (the line goes on), else the line breaks there.
+   */
+  nsuw(): void {
+    const b = this.b;
+    b[this.s] = 0x0a;
+    b[this.s + 1] = 0x20;
+    if (this.linee >= 0 && (!this.linelen || this.s - this.lineb <= this.linelen)) {
+      while (this.linee < this.s) {
+        b[this.linee] = b[this.linee + 2] as number;
+        ++this.linee;
+      }
+      this.linee -= 2;
+    } else {
+      if (this.linee >= 0) this.lineb = this.linee + 1;
+      this.linee = this.s;
+      this.s += 2;
+    }
+  }
+
+  /** A word token: its delimiters, its bytes with quote-worthy ones escaped (and an escaped CR or LF followed by a space). */
+  word(t: Token): void {
+    const delims = DELIMS.get(t.type);
+    if (delims) this.put(delims[0]);
+    const v = t.s;
+    for (let j = 0; j < v.length; j++) {
+      const ch = v.charCodeAt(j) & 0xff;
+      if (ESC.has(ch)) this.put(0x5c);
+      this.put(ch);
+      if ((ch === 0x0a || ch === 0x0d) && startsLine(v, j, ch)) this.put(0x20);
+    }
+    if (delims) this.put(delims[1]);
+  }
+
+  /** The text, without the last NSUW's space. */
+  text(): string {
+    return this.b.toString("latin1", 0, this.s - 1);
+  }
+}
+
 /**
  * token822_unparse: prints the tokens, with ",\n  " between addresses and
  * the line breaks merged back while the line stays within linelen; ends in \n.
@@ -304,82 +448,18 @@ function startsLine(s: string, j: number, ch: number): boolean {
  * from argv or the environment can never start a header line of its own.
  */
 export function unparse(ta: readonly Token[], linelen = 80): string {
-  let len = 0;
+  const u = new Unparser(unparseLen(ta), linelen);
   let last = 0;
   for (const t of ta) {
-    if (needspace(last, t.type)) ++len;
+    if (needspace(last, t.type)) u.put(0x20);
     last = t.type;
-    if (t.type === T.COMMA) len += 3;
-    else if (t.type === T.ATOM || t.type === T.QUOTE || t.type === T.LITERAL || t.type === T.COMMENT) {
-      if (t.type !== T.ATOM) len += 2;
-      for (let j = 0; j < t.s.length; j++) len += ESC.has(t.s.charCodeAt(j)) ? 3 : 1;
-    } else ++len;
+    const punct = PUNCT_BYTE.get(t.type);
+    if (t.type === T.COMMA) {
+      u.put(0x2c);
+      u.nsuw();
+    } else if (punct !== undefined) u.put(punct);
+    else u.word(t);
   }
-  len += 4;
-  const b = Buffer.alloc(len);
-  let s = 0;
-  let lineb = 0;
-  let linee = -1;
-  const nsuw = () => {
-    b[s] = 0x0a;
-    b[s + 1] = 0x20;
-    if (linee >= 0 && (!linelen || s - lineb <= linelen)) {
-      while (linee < s) {
-        b[linee] = b[linee + 2] as number;
-        ++linee;
-      }
-      linee -= 2;
-    } else {
-      if (linee >= 0) lineb = linee + 1;
-      linee = s;
-      s += 2;
-    }
-  };
-  last = 0;
-  for (const t of ta) {
-    if (needspace(last, t.type)) b[s++] = 0x20;
-    last = t.type;
-    switch (t.type) {
-      case T.COMMA:
-        b[s++] = 0x2c;
-        nsuw();
-        break;
-      case T.AT:
-        b[s++] = 0x40;
-        break;
-      case T.DOT:
-        b[s++] = 0x2e;
-        break;
-      case T.LEFT:
-        b[s++] = 0x3c;
-        break;
-      case T.RIGHT:
-        b[s++] = 0x3e;
-        break;
-      case T.SEMI:
-        b[s++] = 0x3b;
-        break;
-      case T.COLON:
-        b[s++] = 0x3a;
-        break;
-      default: {
-        if (t.type === T.QUOTE) b[s++] = 0x22;
-        if (t.type === T.LITERAL) b[s++] = 0x5b;
-        if (t.type === T.COMMENT) b[s++] = 0x28;
-        const v = t.s;
-        for (let j = 0; j < v.length; j++) {
-          const ch = v.charCodeAt(j) & 0xff;
-          if (ESC.has(ch)) b[s++] = 0x5c;
-          b[s++] = ch;
-          if ((ch === 0x0a || ch === 0x0d) && startsLine(v, j, ch)) b[s++] = 0x20;
-        }
-        if (t.type === T.QUOTE) b[s++] = 0x22;
-        if (t.type === T.LITERAL) b[s++] = 0x5d;
-        if (t.type === T.COMMENT) b[s++] = 0x29;
-      }
-    }
-  }
-  nsuw();
-  --s;
-  return b.toString("latin1", 0, s);
+  u.nsuw();
+  return u.text();
 }

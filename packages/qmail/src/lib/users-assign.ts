@@ -18,6 +18,32 @@ function lowerBytes(b: Buffer): Buffer {
 }
 
 /**
+ * One line's cdb key, lowercased: "!prefix" for a wildcard line ("+"), "!name\0"
+ * for an exact one; a wildcard's last prefix character joins wild (qmail-newu.c's main loop).
+ */
+function assignKey(line: Buffer, colon: number, wild: number[]): Buffer {
+  if (line[0] !== 0x2b) return lowerBytes(Buffer.concat([Buffer.from("!"), line.subarray(1, colon), Buffer.from([0])]));
+  const last = line[colon - 1] as number;
+  if (colon >= 2 && !wild.includes(last)) wild.push(last);
+  return lowerBytes(Buffer.concat([Buffer.from("!"), line.subarray(1, colon)]));
+}
+
+/** The fields after the name, their first six colons turned into NULs and cut after the sixth. */
+function assignData(line: Buffer, colon: number): Buffer {
+  const data = Buffer.from(line.subarray(colon + 1));
+  let colons = 0;
+  let j = 0;
+  for (; j < data.length; j++) {
+    if (data[j] === 0x3a) {
+      data[j] = 0;
+      if (++colons === 6) break;
+    }
+  }
+  if (colons < 6) throw new AssignFormatError();
+  return data.subarray(0, j);
+}
+
+/**
  * Parses users/assign into [key, value] records in file order, plus the
  * wildcard-character record under the empty key last. Reading stops at a line
  * starting with "."; every line before it must end in a newline, hold no NUL,
@@ -34,29 +60,11 @@ export function assignRecords(text: Buffer): [Buffer, Buffer][] {
     const line = nl < 0 ? text.subarray(pos) : text.subarray(pos, nl + 1);
     pos = nl < 0 ? text.length : nl + 1;
     if (line.length && line[0] === 0x2e) break;
-    if (nl < 0) throw new AssignFormatError();
-    if (line.includes(0)) throw new AssignFormatError();
+    if (nl < 0 || line.includes(0)) throw new AssignFormatError();
     const i = line.indexOf(0x3a);
     if (i <= 0) throw new AssignFormatError();
-    let key: Buffer;
-    if (line[0] === 0x2b) {
-      key = lowerBytes(Buffer.concat([Buffer.from("!"), line.subarray(1, i)]));
-      const last = line[i - 1] as number;
-      if (i >= 2 && !wild.includes(last)) wild.push(last);
-    } else {
-      key = lowerBytes(Buffer.concat([Buffer.from("!"), line.subarray(1, i), Buffer.from([0])]));
-    }
-    const data = Buffer.from(line.subarray(i + 1));
-    let colons = 0;
-    let j = 0;
-    for (; j < data.length; j++) {
-      if (data[j] === 0x3a) {
-        data[j] = 0;
-        if (++colons === 6) break;
-      }
-    }
-    if (colons < 6) throw new AssignFormatError();
-    out.push([key, data.subarray(0, j)]);
+    const key = assignKey(line, i, wild);
+    out.push([key, assignData(line, i)]);
   }
   out.push([Buffer.alloc(0), Buffer.from(wild)]);
   return out;
