@@ -7,7 +7,7 @@ import { dup } from "@qts/sys/dup";
 import { closeOnExec } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
 import { reap } from "@qts/sys/waitpid";
-import { DROP, type Log } from "./log.ts";
+import type { Log } from "./log.ts";
 
 /** Bun listens with its own backlog (511); -b is the original's listen(s, backlog). */
 export function setBacklog(lfd: number, backlog: number): void {
@@ -69,7 +69,7 @@ export class Limiter {
     if (this.count >= this.limit) this.pause();
     this.serve(sock).catch((e) => {
       // A bug, not a connection problem: count the connection as done.
-      this.log.say(`${DROP}${e instanceof Error ? e.message : String(e)}\n`);
+      this.log.drop(e instanceof Error ? e.message : String(e));
       sock.destroy();
       this.count--;
       this.status();
