@@ -5,6 +5,7 @@ import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";
 import { byteStr, bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import {
+  dieUsage,
   Exit,
   errWrite,
   fatal,
@@ -18,7 +19,7 @@ import {
   verbose,
 } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
-import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
@@ -33,11 +34,6 @@ import { literalIp4s, NoAddress, name4, portNumber, scanUlong } from "../lib/nam
 
 export const usage =
   "tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program";
-
-function dieUsage(): never {
-  errWrite(`tcpclient: usage: ${usage}\n`);
-  throw new Exit(EXIT_USAGE);
-}
 
 // A name's IPv4 addresses first (0.88's), then its IPv6 ones unless -4 (ucspi-tcp-ipv6).
 async function addresses(host: string, noipv6: boolean): Promise<string[]> {
@@ -104,7 +100,7 @@ function scanLocalIp(arg: string): string {
   const v6 = scan6(arg);
   if (v6) return fmt6(v6);
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
-  if (!m) dieUsage();
+  if (!m) dieUsage(usage);
   return m
     .slice(1, 5)
     .map((x) => Number(x) & 255)
@@ -191,7 +187,7 @@ function parseOptions(argv: string[]): { o: Opts; rest: string[] } {
   const { opts, rest } = getopt(argv, "46dDvqQhHrRi:p:t:T:l:I:");
   for (const { opt, arg = "" } of opts) {
     const set = Object.hasOwn(SET, opt) ? SET[opt] : undefined;
-    if (!set) dieUsage();
+    if (!set) dieUsage(usage);
     set(o, arg);
   }
   return { o, rest };
@@ -277,17 +273,17 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const { o, rest } = parseOptions(argv);
   setVerbosity(o.verbosity);
   let host = rest[0];
-  if (host === undefined) dieUsage();
+  if (host === undefined) dieUsage(usage);
   if (host === "" || host === "0") host = "127.0.0.1";
   const portName = rest[1];
-  if (portName === undefined) dieUsage();
+  if (portName === undefined) dieUsage(usage);
   const port = portNumber(portName);
   if (port === undefined) {
     fatalUnable(`figure out port number for ${portName}`);
     quit();
   }
   const prog = rest.slice(2);
-  if (prog.length === 0) dieUsage();
+  if (prog.length === 0) dieUsage(usage);
 
   const sock = await connectAny(o, await targets(o, host), port);
   if (!sock) return EXIT_TEMP;

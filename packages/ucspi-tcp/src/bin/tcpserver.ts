@@ -11,6 +11,7 @@ import { closeSync, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import {
+  dieUsage,
   Exit,
   fatal,
   fatalSys,
@@ -19,6 +20,7 @@ import {
   setVerbosity,
   sigpipeIgnore,
   unable,
+  verbose,
   writeAll,
 } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
@@ -38,7 +40,7 @@ import { PRESTART_VAR, Prestart, prestartFor } from "../lib/prestart.ts";
 import { applyRules, type Conn, lookups, okLine } from "../lib/tcpserver/connection.ts";
 import { Limiter, setBacklog } from "../lib/tcpserver/limiter.ts";
 import { Log } from "../lib/tcpserver/log.ts";
-import { dieUsage, type Opts, parseOptions } from "../lib/tcpserver/options.ts";
+import { type Opts, parseOptions } from "../lib/tcpserver/options.ts";
 import { Spawner } from "../lib/tcpserver/spawner.ts";
 
 export const usage =
@@ -157,7 +159,7 @@ function socketOptions(fd: number, o: Opts): void {
 /** A C child that died before exec: a stand-in exits 111 in its place, then the warning. */
 async function drop(cx: Ctx, sock: Socket, remoteIp: string, what: string, err: unknown): Promise<void> {
   const pid = await cx.spawner.standIn(111);
-  if (pid !== undefined) cx.log.info(`tcpserver: pid ${pid} from ${remoteIp}\n`);
+  if (pid !== undefined) verbose(`pid ${pid} from ${remoteIp}`);
   cx.log.drop(unable(what, err));
   cx.limiter.done(sock, pid);
 }

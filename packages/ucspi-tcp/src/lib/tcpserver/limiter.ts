@@ -3,6 +3,7 @@
 // stops accepting, so further connections wait in the kernel's backlog, as in
 // C where the parent sleeps in sig_pause; a child's end resumes it.
 import { createServer, type Server, type Socket } from "node:net";
+import { verbose } from "@qts/core/die";
 import { dup } from "@qts/sys/dup";
 import { closeOnExec } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
@@ -46,7 +47,7 @@ export class Limiter {
 
   /** -v's "status: n/limit" line. */
   status(): void {
-    this.log.info(`tcpserver: status: ${this.count}/${this.limit}\n`);
+    verbose(`status: ${this.count}/${this.limit}`);
   }
 
   private connection(sock: Socket): void {
@@ -121,7 +122,7 @@ export class Limiter {
       }
       if (!r) continue;
       this.children.delete(pid);
-      this.log.info(`tcpserver: end ${pid} status ${r.status}\n`);
+      verbose(`end ${pid} status ${r.status}`);
       if (this.count) this.count--;
       this.status();
     }
