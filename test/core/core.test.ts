@@ -145,6 +145,31 @@ describe("die/warn/run through a real process", () => {
     const loud = await prog('run(()=>{ d.setVerbosity(2); d.verbose("status: 1/40"); d.warn("w"); return 0 })');
     expect(loud).toMatchObject({ code: 0, stderr: "prog: status: 1/40\nprog: warning: w\n" });
   });
+  test("the unable-to family: the caller names what, err adds its error_str; same lines as by hand", async () => {
+    const r = await prog(
+      'run(()=>{ let e; try { require("fs").openSync("/nonexistent/x","r") } catch(x) { e = x } d.warnUnable("control s2"); d.warnUnable("stat s3", e); d.fatalUnable("bind", e); d.errWrite(d.unable("fork", e) + "|" + d.unable("fork") + "\\n"); d.dieUnable(100, "open /nonexistent/x", e) })',
+    );
+    expect(r).toMatchObject({
+      code: 100,
+      stdout: "",
+      stderr:
+        "prog: warning: unable to control s2\n" +
+        "prog: warning: unable to stat s3: file does not exist\n" +
+        "prog: fatal: unable to bind: file does not exist\n" +
+        "unable to fork: file does not exist|unable to fork\n" +
+        "prog: fatal: unable to open /nonexistent/x: file does not exist\n",
+    });
+    // As dieSys prints it.
+    const bySys = await prog(
+      'run(()=>{ try { require("fs").openSync("/nonexistent/x","r") } catch(e) { d.dieSys(100, e, "unable to open ", "/nonexistent/x") } return 0 })',
+    );
+    expect(bySys.stderr).toBe("prog: fatal: unable to open /nonexistent/x: file does not exist\n");
+    // Verbosity 0 silences the warning and the non-exiting fatal line; dieUnable prints, as die does.
+    const quiet = await prog(
+      'run(()=>{ d.setVerbosity(0); d.warnUnable("w", new Error()); d.fatalUnable("f"); d.dieUnable(111, "chdir to /x", Object.assign(new Error(), { code: "EACCES" })) })',
+    );
+    expect(quiet).toMatchObject({ code: 111, stderr: "prog: fatal: unable to chdir to /x: access denied\n" });
+  });
   test("an async main's code, and die() from an event callback", async () => {
     expect((await prog("run(async()=>{ await Bun.sleep(1); return 7 })")).code).toBe(7);
     const r = await prog('run(()=>{ setTimeout(()=>d.die(111,"timer went off"),1); return new Promise(()=>{}) })');

@@ -152,8 +152,9 @@ function composed(text: string, files: string[]): boolean {
   const p = pool;
   const n = text.length;
   // reach[i]: a piece ends at i at the end of a literal, where the code puts in a value (or i is 0).
-  // The first piece is the end of a literal; the others a whole literal (a value such as
-  // "qmail-qread"), a literal's start of 4 characters or more, or 8 characters or more of one.
+  // The first piece is the end of a literal of 3 characters or more, or a whole literal (svstat's
+  // `${dir}: ${show(dir)}`); the others a whole literal (a value such as "qmail-qread"), a literal's
+  // start of 4 characters or more, or 8 characters or more of one.
   // Only the last piece may stop inside a literal.
   const reach = new Uint8Array(n + 1);
   reach[0] = 1;
@@ -168,7 +169,7 @@ function composed(text: string, files: string[]): boolean {
       const starts = p.includes(`\u0001${seg}`);
       const ok =
         i === 0
-          ? seg.length >= 3
+          ? seg.length >= 3 || (whole && seg.length >= 2)
           : seg.length >= 8 || (whole && seg.length >= 2) || (starts && (seg.length >= 4 || j === n));
       if (ok) reach[j] = 1;
     }

@@ -124,6 +124,30 @@ export function dieSys(code: number, err: unknown, ...parts: string[]): never {
   throw new Exit(code);
 }
 
+// The "unable to" family: daemontools' strerr_die4sys(111,FATAL,"unable to ",x,": "), qmail's
+// die_*() functions, ucspi-tcp's strerr_die2sys(111,FATAL,"unable to ..."). The caller names only
+// what could not be done; err, when given, adds ": " and its error_str() wording.
+
+/** `unable to what`, or `unable to what: <error_str>` with err: for a caller that prints it its own way. */
+export function unable(what: string, err?: unknown): string {
+  return err === undefined ? `unable to ${what}` : `unable to ${what}: ${errorStr(err)}`;
+}
+
+/** `prog: fatal: unable to what[: <error_str>]`, then exit with code. */
+export function dieUnable(code: number, what: string, err?: unknown): never {
+  return die(code, unable(what, err));
+}
+
+/** `prog: fatal: unable to what[: <error_str>]`, without exiting (silent at verbosity 0, like fatal()). */
+export function fatalUnable(what: string, err?: unknown): void {
+  fatal(unable(what, err));
+}
+
+/** `prog: warning: unable to what[: <error_str>]` (silent at verbosity 0, like warn()). */
+export function warnUnable(what: string, err?: unknown): void {
+  warn(unable(what, err));
+}
+
 /** `prog: usage: text`, without exiting (envdir's usage exit is 111, not 100). */
 export function usageLine(text: string): void {
   emit(`${prog}: usage: ${text}\n`);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { readdirSync, readFileSync } from "node:fs";
 import { bytesOf, envBytes, rawArgs, rawEnv, textOf } from "@qts/core/bytes";
-import { dieSys, Exit, setProg, usageLine } from "@qts/core/die";
+import { dieUnable, Exit, setProg, usageLine } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -34,20 +34,20 @@ export function main(argv: string[], env: Env): number {
   try {
     start = process.cwd();
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to switch to current directory");
+    dieUnable(EXIT_TEMP, "switch to current directory", e);
   }
   const rawDir = bytesOf(rawArgs(argv)[0] as string);
   try {
     chdirBytes(rawDir);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to switch to directory ", dir);
+    dieUnable(EXIT_TEMP, `switch to directory ${dir}`, e);
   }
   // Names and values are byte strings: the child gets the files' very bytes, as from C's envdir.
   let names: string[];
   try {
     names = readdirSync(".", "latin1");
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read directory ", dir);
+    dieUnable(EXIT_TEMP, `read directory ${dir}`, e);
   }
   const plus: [string, string | undefined][] = [];
   // openreadclose leaves the buffer alone for a vanished file: the previous value (with its NUL) is reused.
@@ -58,7 +58,7 @@ export function main(argv: string[], env: Env): number {
     try {
       b = readFileSync(bytesOf(name));
     } catch (e) {
-      if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to read ", dir, "/", textOf(name));
+      if (errnoName(e) !== "ENOENT") dieUnable(EXIT_TEMP, `read ${dir}/${textOf(name)}`, e);
       b = last;
     }
     if (b.length === 0) {
@@ -73,10 +73,10 @@ export function main(argv: string[], env: Env): number {
   try {
     process.chdir(start);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to switch to starting directory");
+    dieUnable(EXIT_TEMP, "switch to starting directory", e);
   }
   const e = envPlus(rawEnv(env), plus);
   const args = rawArgs(argv).slice(1).map(bytesOf);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as Buffer, args, envBytes(e)), "unable to run ", child[0] as string);
+  dieUnable(EXIT_TEMP, `run ${child[0]}`, pathexec(args[0] as Buffer, args, envBytes(e)));
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { envBytes, execArgs, rawEnv, textIsExact } from "@qts/core/bytes";
-import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
@@ -25,10 +25,5 @@ export function main(argv: string[], env: Env): number {
   ]);
   const args = execArgs(argv).slice(1);
   prepareExec(inheritedFds());
-  dieSys(
-    EXIT_TEMP,
-    pathexec(args[0] as string | Buffer, args, exact ? e : envBytes(e)),
-    "unable to run ",
-    child[0] as string,
-  );
+  dieUnable(EXIT_TEMP, `run ${child[0]}`, pathexec(args[0] as string | Buffer, args, exact ? e : envBytes(e)));
 }

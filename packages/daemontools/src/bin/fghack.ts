@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, readSync } from "node:fs";
 import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
-import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -40,7 +40,7 @@ export function main(argv: string[], env: Env): number {
   try {
     fds = pipe();
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to create pipe");
+    dieUnable(EXIT_TEMP, "create pipe", e);
   }
   const [r, w] = fds;
   // The copies take the 31 lowest fd numbers the child has free, as C's dup() gives them; fds we
@@ -63,7 +63,7 @@ export function main(argv: string[], env: Env): number {
   try {
     pid = start(args, spawnEnv(args[0] as Buffer, envBytes(e)), path, dup2);
   } catch (err) {
-    dieSys(EXIT_TEMP, err, "unable to run ", argv[0] as string);
+    dieUnable(EXIT_TEMP, `run ${argv[0]}`, err);
   }
   closeSync(w);
   const b = Buffer.alloc(1);

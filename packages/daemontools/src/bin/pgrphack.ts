@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -17,5 +17,5 @@ export function main(argv: string[], env: Env): number {
   } catch {}
   const args = execArgs(argv);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", argv[0] as string);
+  dieUnable(EXIT_TEMP, `run ${argv[0]}`, pathexec(args[0] as string | Buffer, args, execEnv(env)));
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { constants, openSync } from "node:fs";
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
@@ -49,14 +49,14 @@ export function main(argv: string[], env: Env): number {
     );
   } catch (e) {
     if (x) return EXIT_OK;
-    dieSys(EXIT_TEMP, e, "unable to open ", file);
+    dieUnable(EXIT_TEMP, `open ${file}`, e);
   }
   try {
     if (ndelay) lockExNb(fd);
     else lockEx(fd);
   } catch (e) {
     if (x) return EXIT_OK;
-    dieSys(EXIT_TEMP, e, "unable to lock ", file);
+    dieUnable(EXIT_TEMP, `lock ${file}`, e);
   }
   // The child finds the lock on the fd C's open() would have given: the lowest one not inherited.
   // It may be one of Bun's own (epoll), which nothing uses between here and execve.
@@ -70,5 +70,5 @@ export function main(argv: string[], env: Env): number {
   }
   const args = execArgs(argv).slice(argv.length - child.length);
   prepareExec([...inherited, fd]);
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", child[0] as string);
+  dieUnable(EXIT_TEMP, `run ${child[0]}`, pathexec(args[0] as string | Buffer, args, execEnv(env)));
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -20,15 +20,15 @@ export function main(argv: string[], env: Env): number {
     (process.setgroups as (g: number[]) => void)([pw.gid]);
     (process.setgid as (g: number) => void)(pw.gid);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to setgid");
+    dieUnable(EXIT_TEMP, "setgid", e);
   }
   try {
     (process.setuid as (u: number) => void)(pw.uid);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to setuid");
+    dieUnable(EXIT_TEMP, "setuid", e);
   }
   // The child gets the very bytes of its arguments and of the environment: core/bytes.ts.
   const args = execArgs(argv).slice(1);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", child[0] as string);
+  dieUnable(EXIT_TEMP, `run ${child[0]}`, pathexec(args[0] as string | Buffer, args, execEnv(env)));
 }

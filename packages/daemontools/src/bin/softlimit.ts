@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { existsSync } from "node:fs";
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { dieSys, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -136,17 +136,17 @@ export function main(argv: string[], env: Env): number {
     // One of ours could not start under this limit (the runtime's own reservations): say so now, in
     // one line, rather than leave it to a crash before its first line of code.
     if (limit < FLOOR && runsSelf(args[0] as string | Buffer, cenv))
-      die(EXIT_TEMP, "unable to run ", rest[0] as string, ": ", floorMessage(limit));
+      dieUnable(EXIT_TEMP, `run ${rest[0]}: ${floorMessage(limit)}`);
     cenv = withFitVars(cenv);
   }
   // A program that is not there fails before any limit is set: under a small -m the runtime itself
   // may abort for want of memory while it reports a failed execve (measured: 4 in 20 at 50 MB).
   if (!pathCandidates(args[0] as string | Buffer, envEntries(cenv).path).some((p) => existsSync(p)))
-    dieSys(EXIT_TEMP, new SysError("execve", ENOENT), "unable to run ", rest[0] as string);
+    dieUnable(EXIT_TEMP, `run ${rest[0]}`, new SysError("execve", ENOENT));
   prepareExec(inheritedFds());
   const exec = preparePathexec(args[0] as string | Buffer, args, cenv, nofile);
   setAll(sets);
   const err = exec();
   for (let j = sets.length - 1; j >= 0; j--) (sets[j] as RlimitSet).undo();
-  dieSys(EXIT_TEMP, err, "unable to run ", rest[0] as string);
+  dieUnable(EXIT_TEMP, `run ${rest[0]}`, err);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, mkdirSync, openSync, readlinkSync, statSync } from "node:fs";
 import { bytesOf, rawArgs } from "@qts/core/bytes";
-import { dieSys, dieUsage, errWrite, setProg, warn, warnSys } from "@qts/core/die";
-import { errnoName, errorStr } from "@qts/core/errstr";
+import { dieUnable, dieUsage, fatalUnable, setProg, warn, warnUnable } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
@@ -63,21 +63,21 @@ function openService(argv: string[], dir: string): { wantup: boolean; fdcontrol:
     // The directory's own bytes (core/bytes.ts): svscan hands on a service name as it is.
     chdirBytes(bytesOf(rawArgs(argv)[0] as string));
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
+    dieUnable(EXIT_TEMP, `chdir to ${dir}`, e);
   }
   let wantup = true;
   try {
     statSync("down");
     wantup = false;
   } catch (e) {
-    if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", dir, "/down");
+    if (errnoName(e) !== "ENOENT") dieUnable(EXIT_TEMP, `stat ${dir}/down`, e);
   }
   makeSuperviseDir();
   try {
     const fdlock = openSync("supervise/lock", constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     lockExNb(fdlock);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to acquire ", dir, "/supervise/lock");
+    dieUnable(EXIT_TEMP, `acquire ${dir}/supervise/lock`, e);
   }
   makeEventDir();
   try {
@@ -87,13 +87,13 @@ function openService(argv: string[], dir: string): { wantup: boolean; fdcontrol:
   try {
     fdcontrol = openSync("supervise/control", constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read ", dir, "/supervise/control");
+    dieUnable(EXIT_TEMP, `read ${dir}/supervise/control`, e);
   }
   try {
     // Our own writer: the reader never sees EOF.
     openSync("supervise/control", constants.O_WRONLY | constants.O_NONBLOCK);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to write ", dir, "/supervise/control");
+    dieUnable(EXIT_TEMP, `write ${dir}/supervise/control`, e);
   }
   return { wantup, fdcontrol };
 }
@@ -108,7 +108,7 @@ function makeSuperviseDir(): void {
       target = readlinkSync("supervise");
     } catch (e) {
       const code = errnoName(e);
-      if (code !== "EINVAL" && code !== "ENOENT") warnSys(e, "unable to readlink ./supervise");
+      if (code !== "EINVAL" && code !== "ENOENT") warnUnable("readlink ./supervise", e);
     }
     if (target !== undefined) {
       try {
@@ -172,7 +172,7 @@ class Supervisor {
     try {
       writeReady(now(), forPid);
     } catch (e) {
-      warnSys(e, "unable to write ", this.dir, "/supervise/ready");
+      warnUnable(`write ${this.dir}/supervise/ready`, e);
     }
     sendEvent("U");
   }
@@ -186,7 +186,7 @@ class Supervisor {
       const [r, w] = pipe();
       return [nfd, r, w];
     } catch (e) {
-      warnSys(e, "unable to create the notification pipe for ", this.dir);
+      warnUnable(`create the notification pipe for ${this.dir}`, e);
       return undefined;
     }
   }
@@ -212,13 +212,13 @@ class Supervisor {
       }
       const code = errnoName(e);
       if (code === "EAGAIN" || code === "ENOMEM") {
-        warnSys(e, "unable to fork for ", this.dir, ", sleeping 60 seconds");
+        warnUnable(`fork for ${this.dir}, sleeping 60 seconds`, e);
         await sleep(60_000);
         this.pending = true;
         return undefined;
       }
       // In C the forked child reports the failed execve and exits 111; a stand-in child keeps the pid visible.
-      errWrite(`supervise: fatal: unable to start ${this.dir}/run: ${errorStr(e)}\n`);
+      fatalUnable(`start ${this.dir}/run`, e);
       try {
         return startChild("/bin/sh", ["sh", "-c", "exit 111"]);
       } catch {
@@ -353,7 +353,7 @@ export async function main(argv: string[], _env: Env): Promise<number> {
   try {
     openSync("supervise/ok", constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read ", dir, "/supervise/ok");
+    dieUnable(EXIT_TEMP, `read ${dir}/supervise/ok`, e);
   }
   s.control = new ControlQueue(fdcontrol, () => s.trigger());
   // A wake-up with nothing to do changes nothing (C wakes every 3600 s); this one guards against a lost SIGCHLD.

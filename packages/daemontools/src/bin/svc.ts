@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, openSync, writeSync } from "node:fs";
-import { dieSys, errWrite, setProg, sigpipeIgnore, warn, warnSys } from "@qts/core/die";
+import { dieUnable, errWrite, setProg, sigpipeIgnore, warnSys, warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -30,14 +30,14 @@ export function main(argv: string[], _env: Env): number {
   try {
     orig = openSync(".", constants.O_RDONLY);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to open current directory");
+    dieUnable(EXIT_TEMP, "open current directory", e);
   }
   const bytes = Buffer.from(data);
   for (const dir of rest) {
     try {
       process.chdir(dir);
     } catch (e) {
-      warnSys(e, "unable to chdir to ", dir);
+      warnUnable(`chdir to ${dir}`, e);
       restore(orig);
       continue;
     }
@@ -53,8 +53,8 @@ function control(dir: string, bytes: Buffer): void {
   try {
     fd = openSync("supervise/control", constants.O_WRONLY | constants.O_NONBLOCK);
   } catch (e) {
-    if (errnoName(e) === "ENXIO") warn("unable to control ", dir, ": supervise not running");
-    else warnSys(e, "unable to control ", dir);
+    if (errnoName(e) === "ENXIO") warnUnable(`control ${dir}: supervise not running`);
+    else warnUnable(`control ${dir}`, e);
     return;
   }
   try {
@@ -71,6 +71,6 @@ function restore(fd: number): void {
   try {
     fchdir(fd);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to set directory");
+    dieUnable(EXIT_TEMP, "set directory", e);
   }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { constants, openSync } from "node:fs";
-import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -15,7 +15,7 @@ export function main(argv: string[], _env: Env): number {
   try {
     process.chdir(dir);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
+    dieUnable(EXIT_TEMP, `chdir to ${dir}`, e);
   }
   try {
     // O_NONBLOCK: a FIFO with no reader fails at once with ENXIO instead of blocking.
@@ -23,7 +23,7 @@ export function main(argv: string[], _env: Env): number {
   } catch (e) {
     const code = errnoName(e);
     if (code === "ENXIO" || code === "ENOENT") return EXIT_USAGE;
-    dieSys(EXIT_TEMP, e, "unable to open ", dir, "/supervise/ok");
+    dieUnable(EXIT_TEMP, `open ${dir}/supervise/ok`, e);
   }
   return EXIT_OK;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { bytesOf, rawArgs } from "@qts/core/bytes";
-import { dieSys, info, setProg } from "@qts/core/die";
+import { dieUnable, info, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/fchdir";
@@ -25,7 +25,7 @@ export function main(argv: string[], env: Env): Promise<number> {
     try {
       chdirBytes(bytesOf(rawArgs(argv)[0] as string));
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to chdir to ", dir);
+      dieUnable(EXIT_TEMP, `chdir to ${dir}`, e);
     }
   }
   const scanner = new Scanner(env.PATH);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, existsSync, openSync, readdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { dieSys, setProg } from "@qts/core/die";
+import { dieUnable, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
@@ -42,7 +42,7 @@ export function main(argv: string[], env: Env): Promise<number> {
   try {
     nul = openSync("/dev/null", constants.O_RDWR);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to open /dev/null");
+    dieUnable(EXIT_TEMP, "open /dev/null", e);
   }
   // exec </dev/null >/dev/null 2>/dev/null, as the script does for itself.
   for (const fd of [0, 1, 2]) {

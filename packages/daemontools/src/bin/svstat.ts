@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, openSync, readSync, statSync } from "node:fs";
-import { dieSys, setProg, writeAll } from "@qts/core/die";
-import { errnoName, errorStr } from "@qts/core/errstr";
+import { dieUnable, setProg, unable, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { fchdir } from "@qts/sys/fchdir";
@@ -18,7 +18,7 @@ export function main(argv: string[], _env: Env): number {
   try {
     orig = openSync(".", constants.O_RDONLY);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to open current directory");
+    dieUnable(EXIT_TEMP, "open current directory", e);
   }
   let out = "";
   for (const dir of argv) {
@@ -26,7 +26,7 @@ export function main(argv: string[], _env: Env): number {
     try {
       fchdir(orig);
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to set directory");
+      dieUnable(EXIT_TEMP, "set directory", e);
     }
   }
   if (out) writeAll(1, out);
@@ -37,26 +37,26 @@ function show(dir: string): string {
   try {
     process.chdir(dir);
   } catch (e) {
-    return `unable to chdir: ${errorStr(e)}`;
+    return unable("chdir", e);
   }
   let normallyUp = false;
   try {
     statSync("down");
   } catch (e) {
-    if (errnoName(e) !== "ENOENT") return `unable to stat down: ${errorStr(e)}`;
+    if (errnoName(e) !== "ENOENT") return unable("stat down", e);
     normallyUp = true;
   }
   try {
     closeSync(openSync("supervise/ok", constants.O_WRONLY | constants.O_NONBLOCK));
   } catch (e) {
     if (errnoName(e) === "ENXIO") return "supervise not running";
-    return `unable to open supervise/ok: ${errorStr(e)}`;
+    return unable("open supervise/ok", e);
   }
   let fd: number;
   try {
     fd = openSync("supervise/status", constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    return `unable to open supervise/status: ${errorStr(e)}`;
+    return unable("open supervise/status", e);
   }
   const buf = new Uint8Array(STATUS_SIZE);
   let r: number;
@@ -64,10 +64,10 @@ function show(dir: string): string {
     r = readSync(fd, buf, 0, STATUS_SIZE, null);
   } catch (e) {
     closeSync(fd);
-    return `unable to read supervise/status: ${errorStr(e)}`;
+    return unable("read supervise/status", e);
   }
   closeSync(fd);
-  if (r < STATUS_SIZE) return "unable to read supervise/status: bad format";
+  if (r < STATUS_SIZE) return unable("read supervise/status: bad format");
   const s = decodeStatus(buf);
   return statusText(s, normallyUp) + readyText(s.pid);
 }

@@ -7,7 +7,7 @@
 // checked every 100 ms instead. Exit: 0 the condition holds, 99 timeout, 100 usage, 111 error
 // (no supervise, or it exited while waited for).
 import { closeSync, constants, openSync, readSync, statSync, unlinkSync } from "node:fs";
-import { die, dieSys, dieUsage, setProg } from "@qts/core/die";
+import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -93,7 +93,7 @@ function subscribe(dir: string): Watch {
       if (!isDir(`${dir}/supervise`)) die(EXIT_ERROR, "supervise not running in ", dir);
       return w;
     }
-    dieSys(EXIT_ERROR, e, "unable to subscribe to ", dir, "/", EVENT_DIR);
+    dieUnable(EXIT_ERROR, `subscribe to ${dir}/${EVENT_DIR}`, e);
   }
   w.fifo = fifo;
   try {
@@ -101,7 +101,7 @@ function subscribe(dir: string): Watch {
     w.wfd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
   } catch (e) {
     unsubscribe(w);
-    dieSys(EXIT_ERROR, e, "unable to open ", fifo);
+    dieUnable(EXIT_ERROR, `open ${fifo}`, e);
   }
   return w;
 }
@@ -141,7 +141,7 @@ function holds(dir: string, want: "u" | "U" | "d" | "D"): boolean {
     closeSync(openSync(`${dir}/supervise/ok`, constants.O_WRONLY | constants.O_NONBLOCK));
   } catch (e) {
     if (errnoName(e) === "ENXIO" || errnoName(e) === "ENOENT") die(EXIT_ERROR, "supervise not running in ", dir);
-    dieSys(EXIT_ERROR, e, "unable to open ", dir, "/supervise/ok");
+    dieUnable(EXIT_ERROR, `open ${dir}/supervise/ok`, e);
   }
   const pid = readPid(dir);
   if (want === "d" || want === "D") return pid === 0;
@@ -155,6 +155,6 @@ function holds(dir: string, want: "u" | "U" | "d" | "D"): boolean {
 
 function readPid(dir: string): number {
   const b = readExact(`${dir}/supervise/status`, STATUS_SIZE);
-  if (!b) die(EXIT_ERROR, "unable to read ", dir, "/supervise/status");
+  if (!b) dieUnable(EXIT_ERROR, `read ${dir}/supervise/status`);
   return decodeStatus(b).pid;
 }

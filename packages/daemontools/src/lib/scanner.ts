@@ -4,7 +4,7 @@
 // svscan holds for as long as the entry exists, so no line is lost when either side restarts.
 import { type BigIntStats, closeSync, constants, openSync, readdirSync, statSync, writeSync } from "node:fs";
 import { bytesOf, textOf } from "@qts/core/bytes";
-import { warn, warnSys } from "@qts/core/die";
+import { warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { pipe } from "@qts/sys/pipe";
 import { reapChild, reapOrphans, startChildPath } from "./child.ts";
@@ -40,7 +40,7 @@ export class Scanner {
     try {
       names = readdirSync(".", "latin1");
     } catch (e) {
-      warnSys(e, "unable to read directory");
+      warnUnable("read directory", e);
       return;
     }
     for (const name of names) this.start(name);
@@ -67,7 +67,7 @@ export class Scanner {
     try {
       st = statSync(path, { bigint: true });
     } catch (e) {
-      warnSys(e, "unable to stat ", fn);
+      warnUnable(`stat ${fn}`, e);
       return;
     }
     if (!st.isDirectory()) return;
@@ -83,7 +83,7 @@ export class Scanner {
   private add(key: string, raw: string): Service | undefined {
     const fn = textOf(raw);
     if (this.services.length >= SERVICES) {
-      warn("unable to start ", fn, ": running too many services");
+      warnUnable(`start ${fn}: running too many services`);
       return undefined;
     }
     const log = hasLog(raw);
@@ -93,7 +93,7 @@ export class Scanner {
       try {
         pi = pipe();
       } catch (e) {
-        warnSys(e, "unable to create pipe for ", fn);
+        warnUnable(`create pipe for ${fn}`, e);
         return undefined;
       }
     }
@@ -107,11 +107,11 @@ export class Scanner {
       s.pid = startChildPath("supervise", ["supervise", path], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
     } catch (e) {
       if (forkError(e)) {
-        warnSys(e, "unable to fork for ", fn);
+        warnUnable(`fork for ${fn}`, e);
         return;
       }
       // C's forked child says this and exits 111; the next scan tries again either way.
-      warnSys(e, "unable to start supervise ", fn);
+      warnUnable(`start supervise ${fn}`, e);
     }
   }
 
@@ -122,9 +122,9 @@ export class Scanner {
         cwd: path,
       });
     } catch (e) {
-      if (forkError(e)) warnSys(e, "unable to fork for ", fn, "/log");
-      else if (!isDir(path)) warnSys(e, "unable to switch to ", fn);
-      else warnSys(e, "unable to start supervise ", fn, "/log");
+      if (forkError(e)) warnUnable(`fork for ${fn}/log`, e);
+      else if (!isDir(path)) warnUnable(`switch to ${fn}`, e);
+      else warnUnable(`start supervise ${fn}/log`, e);
     }
   }
 }
@@ -137,7 +137,7 @@ function hasLog(raw: string): boolean | undefined {
     return true;
   } catch (e) {
     if (errnoName(e) === "ENOENT") return false;
-    warnSys(e, "unable to stat ", textOf(raw), "/log");
+    warnUnable(`stat ${textOf(raw)}/log`, e);
     return undefined;
   }
 }

@@ -2,7 +2,7 @@
 // supervise/status, 18 bytes (supervise.c's announce()): TAI64N of the last
 // pid change (12 bytes, big-endian), pid (4 bytes, little-endian), paused, want.
 import { closeSync, constants, openSync, renameSync, writeSync } from "node:fs";
-import { errorStr } from "@qts/core/errstr";
+import { unable } from "@qts/core/die";
 import { now, pack, type Tain, unpack } from "@qts/tai64/tai64";
 
 export const STATUS_SIZE = 18;
@@ -50,27 +50,23 @@ export function writeStatus(dir: string, data: Uint8Array): string | undefined {
       0o644,
     );
   } catch (e) {
-    return `unable to open ${dir}/supervise/status.new: ${errText(e)}`;
+    return unable(`open ${dir}/supervise/status.new`, e);
   }
   let n: number;
   try {
     n = writeSync(fd, data);
   } catch (e) {
     closeSync(fd);
-    return `unable to write ${dir}/supervise/status.new: ${errText(e)}`;
+    return unable(`write ${dir}/supervise/status.new`, e);
   }
   closeSync(fd);
-  if (n < data.length) return `unable to write ${dir}/supervise/status.new: partial write`;
+  if (n < data.length) return unable(`write ${dir}/supervise/status.new: partial write`);
   try {
     renameSync("supervise/status.new", "supervise/status");
   } catch (e) {
-    return `unable to rename ${dir}/supervise/status.new to status: ${errText(e)}`;
+    return unable(`rename ${dir}/supervise/status.new to status`, e);
   }
   return undefined;
-}
-
-function errText(e: unknown): string {
-  return errorStr(e);
 }
 
 /**

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { die, dieSys, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
+import { die, dieUnable, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { rewind } from "@qts/sys/seek";
@@ -24,7 +24,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   try {
     rewind(0);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to rewind");
+    dieUnable(EXIT_TEMP, "rewind", e);
   }
   sigpipeIgnore();
   const sender = env.SENDER;

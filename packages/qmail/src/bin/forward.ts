@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { die, dieSys, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieUnable, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readChunks } from "../lib/child.ts";
@@ -25,13 +25,13 @@ export async function reinject(
     q = openQueue(env);
   } catch (e) {
     if (e instanceof QueueOpenError) die(EXIT_TEMP, e.text.slice(1));
-    dieSys(EXIT_TEMP, e, "unable to fork");
+    dieUnable(EXIT_TEMP, "fork", e);
   }
   await q.put(Buffer.from(dtline, "utf8"));
   try {
     for (const b of readChunks(0)) await q.put(Buffer.from(b));
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read message");
+    dieUnable(EXIT_TEMP, "read message", e);
   }
   // Envelope strings are written one char per byte: hand over the argv/env bytes.
   q.from(Buffer.from(sender, "utf8").toString("latin1"));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { dieSys, setProg, usageLine } from "@qts/core/die";
+import { dieUnable, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { maildirMake } from "../lib/maildir.ts";
@@ -19,9 +19,9 @@ export function main(argv: string[], _env: Env): number {
     maildirMake(name);
   } catch (e) {
     const step = (e as { step?: string }).step;
-    if (step === "mkdir") dieSys(EXIT_TEMP, e, "unable to mkdir ", name);
-    if (step === "chdir") dieSys(EXIT_TEMP, e, "unable to chdir to ", name);
-    dieSys(EXIT_TEMP, e, "unable to mkdir ", name, "/", step ?? "");
+    if (step === "mkdir") dieUnable(EXIT_TEMP, `mkdir ${name}`, e);
+    if (step === "chdir") dieUnable(EXIT_TEMP, `chdir to ${name}`, e);
+    dieUnable(EXIT_TEMP, `mkdir ${name}/${step ?? ""}`, e);
   }
   return EXIT_OK;
 }

@@ -2,7 +2,7 @@
 // maildirwatch.c: show the new messages of $MAILDIR on the terminal, a
 // screenful every 30 seconds, until interrupted.
 import { closeSync, openSync } from "node:fs";
-import { die, dieSys, setProg, writeAll } from "@qts/core/die";
+import { die, dieSys, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { H, known } from "../lib/header.ts";
@@ -68,7 +68,7 @@ export function main(_argv: string[], env: Env): number {
   try {
     process.chdir(maildir);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to chdir to ", maildir);
+    dieUnable(EXIT_TEMP, `chdir to ${maildir}`, e);
   }
   const out = (s: string) => writeAll(1, Buffer.from(s, "latin1"));
   for (;;) {

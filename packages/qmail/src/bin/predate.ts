@@ -2,7 +2,7 @@
 // predate child [arg ...]: runs child with a Date: line (local time, numeric
 // offset) put in front of stdin (predate(1), netqmail's predate.c).
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { die, dieSys, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
+import { die, dieUnable, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { outcome, runFed } from "../lib/child.ts";
@@ -25,9 +25,9 @@ export function main(argv: string[], env: Env): number {
   try {
     fed = runFed(execArgs(argv), execEnv(env), Buffer.from(`Date: ${date822()}\n`));
   } catch (e) {
-    dieSys(111, e, "unable to create pipe");
+    dieUnable(111, "create pipe", e);
   }
-  if (fed.error !== undefined) dieSys(111, fed.error, "unable to run ", child);
+  if (fed.error !== undefined) dieUnable(111, `run ${child}`, fed.error);
   // predate.c leaves substdio_copy unchecked: a child that stops reading has the last word through its exit.
   const end = outcome(fed.wait());
   if (end.crashed) die(111, "child crashed");

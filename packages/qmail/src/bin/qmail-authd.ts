@@ -6,7 +6,7 @@
 // runs, so a setuid bit would give root to any local user (qmail-queued(8)
 // explains the same choice for qmail-queue).
 import { existsSync } from "node:fs";
-import { die, dieSys, dieUsage, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieUnable, dieUsage, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { signalReady, takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
 import { getpwnam } from "@qts/sys/pwd";
@@ -39,7 +39,7 @@ export function main(argv: string[], env: Env): Promise<number> {
   try {
     setrlimit(RLIMIT.CORE, { soft: 0n, hard: 0n });
   } catch (e) {
-    dieSys(111, e, "unable to set the core limit");
+    dieUnable(111, "set the core limit", e);
   }
   process.umask(0o077);
   const log = (line: string) => errWrite(`qmail-authd: ${line}\n`);
@@ -68,7 +68,7 @@ export function main(argv: string[], env: Env): Promise<number> {
   try {
     d.start();
   } catch (e) {
-    dieSys(111, e, `unable to listen on ${socket}`);
+    dieUnable(111, `listen on ${socket}`, e);
   }
   signalReady(ready);
   return finished;

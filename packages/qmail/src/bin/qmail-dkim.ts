@@ -4,7 +4,7 @@
 // qmail-queue's exit codes.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
-import { die, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieUnable, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readAll } from "@qts/ucspi-tcp/lib/readall";
@@ -58,7 +58,7 @@ function loadKey(path: string): DkimKey | undefined {
   } catch (e) {
     const code = errnoName(e);
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    die(QQ.CONFIG, `unable to read key ${path}: ${(e as Error).message}`);
+    dieUnable(QQ.CONFIG, `read key ${path}: ${(e as Error).message}`);
   }
   try {
     const st = fstatSync(fd);
@@ -71,7 +71,7 @@ function loadKey(path: string): DkimKey | undefined {
     try {
       return readKey(readFileSync(fd));
     } catch {
-      die(QQ.CONFIG, `unable to parse key ${path}`);
+      dieUnable(QQ.CONFIG, `parse key ${path}`);
     }
   } finally {
     closeSync(fd);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
-import { die, dieSys, setProg } from "@qts/core/die";
+import { dieUnable, setProg } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -41,7 +41,7 @@ export function main(_argv: string[], env: Env): number {
   try {
     process.chdir(home);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to chdir to ", home);
+    dieUnable(EXIT_TEMP, `chdir to ${home}`, e);
   }
   let text: Buffer;
   try {
@@ -52,7 +52,7 @@ export function main(_argv: string[], env: Env): number {
       closeSync(fd);
     }
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read control/morercpthosts");
+    dieUnable(EXIT_TEMP, "read control/morercpthosts", e);
   }
   try {
     cdbWriteAtomic("control/morercpthosts.cdb", "control/morercpthosts.tmp", (m) => {
@@ -61,8 +61,8 @@ export function main(_argv: string[], env: Env): number {
   } catch (e) {
     // the C's strerr_die2sys here puts no ": " between the text and the error; neither do we
     if ((e as { step?: string }).step === "rename")
-      die(EXIT_TEMP, `unable to move control/morercpthosts.tmp to control/morercpthosts.cdb${errorStr(e)}`);
-    dieSys(EXIT_TEMP, e, "unable to write to control/morercpthosts.tmp");
+      dieUnable(EXIT_TEMP, `move control/morercpthosts.tmp to control/morercpthosts.cdb${errorStr(e)}`);
+    dieUnable(EXIT_TEMP, "write to control/morercpthosts.tmp", e);
   }
   return EXIT_OK;
 }

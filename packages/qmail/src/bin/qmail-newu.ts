@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
-import { die, setProg } from "@qts/core/die";
+import { die, dieUnable, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
@@ -17,19 +17,19 @@ export function main(_argv: string[], env: Env): number {
   try {
     process.chdir(qmailHome(env));
   } catch {
-    die(EXIT_TEMP, "unable to chdir");
+    dieUnable(EXIT_TEMP, "chdir");
   }
   let fd: number;
   try {
     fd = openSync("users/assign", "r");
   } catch {
-    die(EXIT_TEMP, "unable to open users/assign");
+    dieUnable(EXIT_TEMP, "open users/assign");
   }
   let text: Buffer;
   try {
     text = readFileSync(fd);
   } catch {
-    die(EXIT_TEMP, "unable to read users/assign");
+    dieUnable(EXIT_TEMP, "read users/assign");
   } finally {
     closeSync(fd);
   }
@@ -40,10 +40,10 @@ export function main(_argv: string[], env: Env): number {
   } catch (e) {
     const step = (e as { step?: string }).step;
     if (step === "format") die(EXIT_TEMP, "bad format in users/assign");
-    if (step === "create") die(EXIT_TEMP, "unable to open users/cdb.tmp");
-    if (step === "rename") die(EXIT_TEMP, "unable to move users/cdb.tmp to users/cdb");
+    if (step === "create") dieUnable(EXIT_TEMP, "open users/cdb.tmp");
+    if (step === "rename") dieUnable(EXIT_TEMP, "move users/cdb.tmp to users/cdb");
     if (errnoName(e) === "ENOMEM") die(EXIT_TEMP, "out of memory");
-    die(EXIT_TEMP, "unable to write users/cdb.tmp");
+    dieUnable(EXIT_TEMP, "write users/cdb.tmp");
   }
   return EXIT_OK;
 }

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // qmail-qread: lists the messages in the queue and their recipients
 // (netqmail's qmail-qread.c). Everything, warnings included, goes to stdout.
-import { writeAll } from "@qts/core/die";
-import { errorStr } from "@qts/core/errstr";
+import { unable, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { qread } from "../lib/qread.ts";
@@ -14,7 +13,7 @@ export function main(_argv: string[], env: Env): number {
     process.chdir(qmailHome(env));
     process.chdir("queue");
   } catch (e) {
-    writeAll(1, `fatal: unable to chdir: ${errorStr(e)}\n`);
+    writeAll(1, `fatal: ${unable("chdir", e)}\n`);
     return 111;
   }
   const [text, fatal] = qread();

@@ -3,7 +3,7 @@
 // preprocessed (netqmail's qmail-qstat.sh: files under queue/mess/* and
 // queue/todo, as `find | wc -w` counts them).
 import { lstatSync } from "node:fs";
-import { dieSys, setProg, writeAll } from "@qts/core/die";
+import { dieUnable, setProg, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { readdirRaw } from "../lib/qread.ts";
@@ -35,7 +35,7 @@ export function main(_argv: string[], env: Env): number {
   try {
     process.chdir(home);
   } catch (e) {
-    dieSys(111, e, "unable to chdir to ", home);
+    dieUnable(111, `chdir to ${home}`, e);
   }
   // `echo queue/mess/*`: the visible entries, or the pattern itself (one word) when none match
   let mess: string[] = [];

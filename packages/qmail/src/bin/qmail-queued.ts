@@ -6,7 +6,7 @@
 // on SIGALRM; exits 0 on SIGTERM, or at EOF on fd 0 when fd 0 is a pipe
 // (qmail-start's lifeline from qmail-send). Warnings go to fd 2.
 import { fstatSync } from "node:fs";
-import { die, dieSys, setProg, sigpipeIgnore, warn } from "@qts/core/die";
+import { die, dieSys, dieUnable, setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { IdsError, qmailIds } from "../lib/ids.ts";
@@ -22,7 +22,7 @@ export function main(_argv: string[], env: Env): Promise<number> {
   try {
     ids = qmailIds(home);
   } catch (e) {
-    if (e instanceof IdsError) die(111, "unable to find the qmail ids: ", e.message);
+    if (e instanceof IdsError) dieUnable(111, `find the qmail ids: ${e.message}`);
     throw e;
   }
   const euid = process.geteuid?.() ?? -1;
@@ -32,7 +32,7 @@ export function main(_argv: string[], env: Env): Promise<number> {
       process.setgid?.(ids.gid.qmail);
       process.setuid?.(ids.uid.qmailq);
     } catch (e) {
-      dieSys(111, e, "unable to switch to qmailq");
+      dieUnable(111, "switch to qmailq", e);
     }
   } else if (euid !== ids.uid.qmailq) {
     die(111, "must run as root or qmailq");
@@ -76,7 +76,7 @@ export function main(_argv: string[], env: Env): Promise<number> {
     started = true;
   } catch (e) {
     if (e instanceof LockError) dieSys(111, e.cause, e.message);
-    dieSys(111, e, `unable to listen on ${home}/queued/socket`);
+    dieUnable(111, `listen on ${home}/queued/socket`, e);
   }
   return finished;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-tcpok: clears the remote-timeout table queue/lock/tcpto (netqmail's qmail-tcpok.c).
-import { dieSys, setProg } from "@qts/core/die";
+import { dieUnable, setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lockEx } from "@qts/sys/flock";
 import { qmailHome } from "../lib/home.ts";
@@ -14,28 +14,28 @@ export function main(_argv: string[], env: Env): number {
   try {
     process.chdir(home);
   } catch (e) {
-    dieSys(111, e, "unable to chdir to ", home);
+    dieUnable(111, `chdir to ${home}`, e);
   }
   try {
     process.chdir("queue/lock");
   } catch (e) {
-    dieSys(111, e, "unable to chdir to ", home, "/queue/lock");
+    dieUnable(111, `chdir to ${home}/queue/lock`, e);
   }
   let fd = -1;
   try {
     fd = openLock("tcpto");
   } catch (e) {
-    dieSys(111, e, "unable to write ", home, "/queue/lock/tcpto");
+    dieUnable(111, `write ${home}/queue/lock/tcpto`, e);
   }
   try {
     lockEx(fd);
   } catch (e) {
-    dieSys(111, e, "unable to lock ", home, "/queue/lock/tcpto");
+    dieUnable(111, `lock ${home}/queue/lock/tcpto`, e);
   }
   try {
     clearTable(fd);
   } catch (e) {
-    dieSys(111, e, "unable to clear ", home, "/queue/lock/tcpto");
+    dieUnable(111, `clear ${home}/queue/lock/tcpto`, e);
   }
   return 0;
 }

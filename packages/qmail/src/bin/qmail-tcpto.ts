@@ -2,8 +2,7 @@
 // qmail-tcpto: prints the remote-timeout table queue/lock/tcpto (netqmail's
 // qmail-tcpto.c). Messages, fatal ones included, go to stdout as in C.
 import { closeSync, constants, openSync, readSync } from "node:fs";
-import { writeAll } from "@qts/core/die";
-import { errorStr } from "@qts/core/errstr";
+import { unable, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lockEx } from "@qts/sys/flock";
 import { qmailHome } from "../lib/home.ts";
@@ -12,15 +11,15 @@ import { openLock, records, TCPTO_SIZE } from "../lib/tcpto.ts";
 export const usage = "qmail-tcpto";
 
 export function main(_argv: string[], env: Env): number {
-  const die = (msg: string, e: unknown): number => {
-    writeAll(1, `fatal: ${msg}: ${errorStr(e)}\n`);
+  const fail = (what: string, e: unknown): number => {
+    writeAll(1, `fatal: ${unable(what, e)}\n`);
     return 111;
   };
   try {
     process.chdir(qmailHome(env));
     process.chdir("queue/lock");
   } catch (e) {
-    return die("unable to chdir", e);
+    return fail("chdir", e);
   }
   let fdlock: number;
   let fd: number;
@@ -28,19 +27,19 @@ export function main(_argv: string[], env: Env): number {
     fdlock = openLock("tcpto");
     fd = openSync("tcpto", constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    return die("unable to open tcpto", e);
+    return fail("open tcpto", e);
   }
   const buf = Buffer.alloc(TCPTO_SIZE);
   let n: number;
   try {
     lockEx(fdlock);
   } catch (e) {
-    return die("unable to lock tcpto", e);
+    return fail("lock tcpto", e);
   }
   try {
     n = readSync(fd, buf, 0, TCPTO_SIZE, null);
   } catch (e) {
-    return die("unable to read tcpto", e);
+    return fail("read tcpto", e);
   } finally {
     closeSync(fd);
     closeSync(fdlock);

@@ -3,7 +3,7 @@
 // .qmail line) with %g, %h, %u in its arguments filled in from the envelope,
 // and the message on its standard input after qmail-local's lines.
 import { byteStr, execEnv, rawArgs, rawEnv } from "@qts/core/bytes";
-import { die, Exit, setProg, sigpipeIgnore } from "@qts/core/die";
+import { die, dieUnable, Exit, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -98,7 +98,7 @@ export function main(argv: string[], env: Env): number {
     die(EXIT_USAGE, "command not found");
   }
   // A write error (the program stopped reading) is not one: substdio_copy's -3 goes unchecked.
-  if (fed.copyFailed === "read") die(EXIT_TEMP, "unable to read message");
+  if (fed.copyFailed === "read") dieUnable(EXIT_TEMP, "read message");
   const end = outcome(fed.wait());
   if (end.crashed) die(EXIT_TEMP, "temporary problem");
   return end.code;

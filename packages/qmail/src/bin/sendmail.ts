@@ -2,8 +2,7 @@
 // sendmail: the sendmail-compatible front end of qmail (sendmail(8),
 // netqmail's sendmail.c). Runs <home>/bin/qmail-inject, or qmail-smtpd for
 // -bs and qmail-qread for -bp (or when called as mailq).
-import { die, Exit, errWrite, setProg, usageLine } from "@qts/core/die";
-import { errorStr } from "@qts/core/errstr";
+import { die, dieUnable, Exit, errWrite, setProg, usageLine } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { pathexec, prepareExec } from "@qts/sys/exec";
 import { qmailHome } from "../lib/home.ts";
@@ -18,7 +17,7 @@ function dieUsage(): never {
 function exec(file: string, env: Env, what: string): never {
   prepareExec([]);
   const err = pathexec(file, [file], env);
-  die(111, `unable to run ${what} (${process.cwd()}/${file}): ${errorStr(err)}`);
+  dieUnable(111, `run ${what} (${process.cwd()}/${file})`, err);
 }
 
 function smtpd(env: Env): never {
@@ -127,7 +126,7 @@ export function main(argv: string[], env: Env, progname = "sendmail"): number {
   try {
     process.chdir(home);
   } catch (e) {
-    die(111, `unable to switch to qmail home directory ${home}: ${errorStr(e)}`);
+    dieUnable(111, `switch to qmail home directory ${home}`, e);
   }
   const { flagh, sender, rest } = options(argv, env, progname);
   if (progname === "mailq") mailq(env);
@@ -140,5 +139,5 @@ export function main(argv: string[], env: Env, progname = "sendmail"): number {
   qi.push("--", ...rest);
   prepareExec([]);
   const err = pathexec(qi[0] as string, qi, env);
-  return die(111, `unable to run qmail-inject (${process.cwd()}/${qi[0]}): ${errorStr(err)}`);
+  return dieUnable(111, `run qmail-inject (${process.cwd()}/${qi[0]})`, err);
 }

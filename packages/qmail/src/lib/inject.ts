@@ -5,8 +5,8 @@
 // prints it with -n. Behaviour and texts follow netqmail 1.06's qmail-inject.c.
 import { readFileSync, readSync } from "node:fs";
 import { rawArgs, rawEnv } from "@qts/core/bytes";
-import { Exit, errWrite, writeAll } from "@qts/core/die";
-import { errnoName, errorStr } from "@qts/core/errstr";
+import { die, dieUnable, Exit, errWrite, fatal, getProg, unable, writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { Control } from "./control.ts";
@@ -22,9 +22,15 @@ import { addrlist, parse, reverse, T, type Token, tok, unparse, unquote } from "
 
 const LINELEN = 80;
 
-function fatal(code: number, msg: string): never {
-  errWrite(`qmail-inject: fatal: ${msg}`);
+/** `qmail-inject: fatal: ` and text as it is: C prints the offending line raw, with its own newline or none. */
+function fatalRaw(code: number, text: string): never {
+  errWrite(`${getProg()}: fatal: ${text}`);
   throw new Exit(code);
+}
+
+/** C's doordie and the envelope checks: the line that would not parse, then exit 100. */
+function unparsable(text: string): never {
+  return fatalRaw(100, `${unable("parse this line")}:\n${text}`);
 }
 
 const perm = (): never => {
@@ -33,7 +39,7 @@ const perm = (): never => {
 
 /** doordie: a parse failure prints the offending text as it is and exits 100. */
 function doordie<X>(text: string, r: X | null): X {
-  if (r === null) fatal(100, `unable to parse this line:\n${text}`);
+  if (r === null) unparsable(text);
   return r;
 }
 
@@ -45,8 +51,8 @@ function readRetry(fd: number, buf: Buffer, off: number): number {
     } catch (e) {
       const code = errnoName(e);
       if (code === "EAGAIN") Bun.sleepSync(1);
-      else if (code === "ENOMEM") fatal(111, "out of memory\n");
-      else if (code !== "EINTR") fatal(111, "read error\n");
+      else if (code === "ENOMEM") die(111, "out of memory");
+      else if (code !== "EINTR") die(111, "read error");
     }
   }
 }
@@ -140,7 +146,7 @@ export class Input {
  */
 export function guardPending(): void {
   process.once("beforeExit", () => {
-    errWrite("qmail-inject: fatal: qq temporary problem (#4.3.0)\n");
+    fatal("qq temporary problem (#4.3.0)");
     process.exitCode = 111;
   });
 }
@@ -175,7 +181,7 @@ function readMft(file: string): Set<string> | undefined {
   try {
     text = readFileSync(file, "latin1");
   } catch (e) {
-    if (errnoName(e) !== "ENOENT") fatal(111, "read error\n");
+    if (errnoName(e) !== "ENOENT") die(111, "read error");
     return undefined;
   }
   const mft = new Set<string>();
@@ -275,7 +281,7 @@ export class Injector {
   /** The plain address of a reversed token array; an envelope address may not hold CR or LF. */
   private addrOf(a: Token[]): string {
     const s = unquote([...a].reverse());
-    if (hasNl(s)) fatal(100, `unable to parse this line:\n${this.current}`);
+    if (hasNl(s)) unparsable(this.current);
     return s;
   }
 
@@ -295,7 +301,7 @@ export class Injector {
     if (f.deletemessid && htype === H.MESSAGEID) return;
     if (f.deletesender && htype === H.RETURNPATH) return;
     if (htype) this.seen[htype] = 1;
-    else if (!valid(h)) fatal(100, `invalid header field: ${h}`);
+    else if (!valid(h)) fatalRaw(100, `invalid header field: ${h}`);
 
     let each: ((a: Token[]) => void) | undefined;
     switch (htype) {
@@ -481,14 +487,14 @@ export class Injector {
       process.chdir(this.home);
     } catch (e) {
       // C says only "internal bug" (its home is compiled in); ours names the home it was given.
-      fatal(111, `unable to switch to qmail home directory ${this.home}: ${errorStr(e)}\n`);
+      dieUnable(111, `switch to qmail home directory ${this.home}`, e);
     }
     const ctl = new Control(this.home);
     const rl = (name: string) => {
       try {
         return ctl.lineDefault(name, true, name);
       } catch {
-        return fatal(111, "read error\n");
+        return die(111, "read error");
       }
     };
     const env = this.env;
@@ -503,7 +509,7 @@ export class Injector {
 
   private dorecip(s: string): void {
     const tr = hasNl(s) ? null : parse(quote2(s));
-    if (!tr) fatal(100, `unable to parse address: ${s}\n`);
+    if (!tr) dieUnable(100, `parse address: ${s}`);
     reverse(tr);
     this.rewrite(tr);
     this.reciplist.push("", unquote(tr.reverse()));
@@ -517,7 +523,7 @@ export class Injector {
     } catch (e) {
       if (!isOutOfMemory(e)) throw e;
       this.qq?.abort();
-      fatal(111, "out of memory\n");
+      die(111, "out of memory");
     }
   }
 
@@ -572,7 +578,7 @@ export class Injector {
   /** -f: the envelope sender, rewritten like any address. */
   private envelopeSender(arg: string): void {
     const q = quote2(arg);
-    if (hasNl(q)) fatal(100, `unable to parse this line:\n${q}`);
+    if (hasNl(q)) unparsable(q);
     const envs = doordie(q, parse(q));
     reverse(envs);
     this.rewrite(envs);
@@ -622,7 +628,7 @@ export class Injector {
     for (const r of this.reciplist.strings(0)) qq.to(z(r));
     if (this.flagrh) for (const r of (this.flagresent ? this.hrrlist : this.hrlist).strings(0)) qq.to(z(r));
     const r = this.qqDead ? { text: qqExitText(120) } : await qq.close();
-    if (r.text) fatal(r.text[0] === "D" ? 100 : 111, `${r.text.slice(1)}\n`);
+    if (r.text) die(r.text[0] === "D" ? 100 : 111, r.text.slice(1));
     return 0;
   }
 }

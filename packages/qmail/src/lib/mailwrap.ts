@@ -3,7 +3,7 @@
 // move $MAILDIR's messages into the $MAIL mbox, then run an mbox reader.
 import { dirname, join } from "node:path";
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, Exit } from "@qts/core/die";
+import { dieUnable, Exit } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -22,7 +22,7 @@ export function maildirThen(reader: string, argv: string[], env: Env): never {
   try {
     st = waitChildSync(startChild({ file: m2m, args: [], env: execEnv(env) }));
   } catch (e) {
-    dieSys(errnoName(e) === "ENOENT" ? 127 : 126, e, "unable to run ", m2m);
+    dieUnable(errnoName(e) === "ENOENT" ? 127 : 126, `run ${m2m}`, e);
   }
   if (termSig(st)) throw new Exit(128 + termSig(st));
   if (exitCode(st) !== 0) throw new Exit(exitCode(st));
@@ -30,5 +30,5 @@ export function maildirThen(reader: string, argv: string[], env: Env): never {
   prepareExec(inheritedFds());
   const err = pathexec(reader, args, execEnv(env));
   // sh's exec: 127 when the reader is not found, 126 when it cannot be run.
-  dieSys(errnoName(err) === "ENOENT" ? 127 : 126, err, "unable to run ", reader);
+  dieUnable(errnoName(err) === "ENOENT" ? 127 : 126, `run ${reader}`, err);
 }

@@ -6,8 +6,7 @@
 // (setup()) is in smtpd-config.ts, the DATA state machine (blast()) in
 // smtpd-blast.ts.
 
-import { writeSync } from "node:fs";
-import { Exit } from "@qts/core/die";
+import { Exit, info } from "@qts/core/die";
 import { addrparse } from "./addrparse.ts";
 import { lowerAscii, scanUlong } from "./cscan.ts";
 import { isOutOfMemory, NoMem, Packed } from "./packed.ts";
@@ -371,12 +370,7 @@ export class Session {
       this.io = ch;
       this.tls = ch.info;
     } catch (e) {
-      try {
-        writeSync(
-          2,
-          `qmail-smtpd: info: pid ${process.pid} TLS failed from ${safe(this.cfg.remoteip)}: ${(e as Error).message}\n`,
-        );
-      } catch {}
+      info(`pid ${process.pid} TLS failed from ${safe(this.cfg.remoteip)}: ${(e as Error).message}`);
       throw new Exit(1);
     }
   }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // argv0.c: run program with argument 0 set to realname.
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, setProg } from "@qts/core/die";
+import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -14,10 +14,5 @@ export function main(argv: string[], env: Env): number {
   // argv[0] is the file to run; argv[1] and the rest become its argument list.
   const args = execArgs(argv);
   prepareExec(inheritedFds());
-  dieSys(
-    EXIT_TEMP,
-    pathexec(args[0] as string | Buffer, args.slice(1), execEnv(env)),
-    "unable to run ",
-    argv[0] as string,
-  );
+  dieUnable(EXIT_TEMP, `run ${argv[0]}`, pathexec(args[0] as string | Buffer, args.slice(1), execEnv(env)));
 }

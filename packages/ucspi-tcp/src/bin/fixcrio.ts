@@ -2,7 +2,7 @@
 // fixcrio.c: run program with a CR put before every bare LF, both in what it
 // reads from standard input and in what it writes to standard output.
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, setProg, sigpipeIgnore } from "@qts/core/die";
+import { dieUnable, dieUsage, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -26,8 +26,8 @@ export function main(argv: string[], env: Env): number {
   setProg("fixcrio");
   if (argv.length === 0 && env[RELAY_VAR] !== undefined) return copier();
   if (argv.length === 0) dieUsage(usage);
-  forkRelay("fixcrio", (step, e) => dieSys(EXIT_TEMP, e, step));
+  forkRelay("fixcrio", (what, e) => dieUnable(EXIT_TEMP, what, e));
   const args = execArgs(argv);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", argv[0] as string);
+  dieUnable(EXIT_TEMP, `run ${argv[0]}`, pathexec(args[0] as string | Buffer, args, execEnv(env)));
 }

@@ -2,7 +2,7 @@
 // ucspi-tcp's mconnect script: talk to an SMTP server from the terminal.
 //   exec tcpclient -RHl0 -- "${1-0}" "${2-25}" mconnect-io
 import { execEnv } from "@qts/core/bytes";
-import { dieSys, setProg } from "@qts/core/die";
+import { dieUnable, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -15,5 +15,5 @@ export function main(argv: string[], env: Env): number {
   const tcpclient = ours("tcpclient");
   const args = [tcpclient, ...CLIENT_OPTS, argv[0] ?? "0", argv[1] ?? "25", ours("mconnect-io")];
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(tcpclient, args, execEnv(env)), "unable to run ", tcpclient);
+  dieUnable(EXIT_TEMP, `run ${tcpclient}`, pathexec(tcpclient, args, execEnv(env)));
 }

@@ -2,7 +2,7 @@
 // rblsmtpd.c: block SMTP clients listed in an RBL, or named by $RBLSMTPD,
 // with a fake SMTP session; let the others through to smtpd.
 import { execArgs, execEnv, rawEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, Exit, errWrite, setProg, writeAll } from "@qts/core/die";
+import { dieUnable, dieUsage, Exit, errWrite, setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import { readChunk } from "@qts/core/io";
@@ -201,5 +201,5 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   const args = execArgs(rest);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", rest[0] as string);
+  dieUnable(EXIT_TEMP, `run ${rest[0]}`, pathexec(args[0] as string | Buffer, args, execEnv(env)));
 }

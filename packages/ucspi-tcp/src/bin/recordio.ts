@@ -2,7 +2,7 @@
 // recordio.c: run program with its input and output copied through a second
 // process that writes every chunk to descriptor 2 as it goes by.
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { dieSys, dieUsage, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
+import { dieUnable, dieUsage, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -58,8 +58,8 @@ export function main(argv: string[], env: Env): number {
   const relayPid = env[RELAY_VAR];
   if (argv.length === 0 && relayPid !== undefined) return copier(relayPid);
   if (argv.length === 0) dieUsage(usage);
-  forkRelay("recordio", (step, e) => dieSys(EXIT_TEMP, e, step));
+  forkRelay("recordio", (what, e) => dieUnable(EXIT_TEMP, what, e));
   const args = execArgs(argv);
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(args[0] as string | Buffer, args, execEnv(env)), "unable to run ", argv[0] as string);
+  dieUnable(EXIT_TEMP, `run ${argv[0]}`, pathexec(args[0] as string | Buffer, args, execEnv(env)));
 }

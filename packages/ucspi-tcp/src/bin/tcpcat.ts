@@ -2,7 +2,7 @@
 // ucspi-tcp's tcpcat script: print what a TCP server sends.
 //   exec tcpclient -RHl0 -- "${1-0}" "${2-17}" sh -c 'exec cat <&6'
 import { execEnv } from "@qts/core/bytes";
-import { dieSys, setProg } from "@qts/core/die";
+import { dieUnable, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
@@ -15,5 +15,5 @@ export function main(argv: string[], env: Env): number {
   const tcpclient = ours("tcpclient");
   const args = [tcpclient, ...CLIENT_OPTS, argv[0] ?? "0", argv[1] ?? "17", "sh", "-c", "exec cat <&6"];
   prepareExec(inheritedFds());
-  dieSys(EXIT_TEMP, pathexec(tcpclient, args, execEnv(env)), "unable to run ", tcpclient);
+  dieUnable(EXIT_TEMP, `run ${tcpclient}`, pathexec(tcpclient, args, execEnv(env)));
 }

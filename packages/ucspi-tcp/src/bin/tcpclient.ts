@@ -4,9 +4,22 @@
 import dns from "node:dns/promises";
 import { connect, type Socket } from "node:net";
 import { byteStr, bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
-import { Exit, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
-import { errnoName, errorStr } from "@qts/core/errstr";
-import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import {
+  dieUsage,
+  Exit,
+  errWrite,
+  fatal,
+  fatalSys,
+  fatalUnable,
+  getVerbosity,
+  setProg,
+  setVerbosity,
+  sigpipeIgnore,
+  unable,
+  verbose,
+} from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
@@ -21,11 +34,6 @@ import { literalIp4s, NoAddress, name4, portNumber, scanUlong } from "../lib/nam
 
 export const usage =
   "tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program";
-
-function dieUsage(): never {
-  errWrite(`tcpclient: usage: ${usage}\n`);
-  throw new Exit(EXIT_USAGE);
-}
 
 // A name's IPv4 addresses first (0.88's), then its IPv6 ones unless -4 (ucspi-tcp-ipv6).
 async function addresses(host: string, noipv6: boolean): Promise<string[]> {
@@ -92,7 +100,7 @@ function scanLocalIp(arg: string): string {
   const v6 = scan6(arg);
   if (v6) return fmt6(v6);
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)/.exec(arg);
-  if (!m) dieUsage();
+  if (!m) dieUsage(usage);
   return m
     .slice(1, 5)
     .map((x) => Number(x) & 255)
@@ -179,18 +187,14 @@ function parseOptions(argv: string[]): { o: Opts; rest: string[] } {
   const { opts, rest } = getopt(argv, "46dDvqQhHrRi:p:t:T:l:I:");
   for (const { opt, arg = "" } of opts) {
     const set = Object.hasOwn(SET, opt) ? SET[opt] : undefined;
-    if (!set) dieUsage();
+    if (!set) dieUsage(usage);
     set(o, arg);
   }
   return { o, rest };
 }
 
-function say(o: Opts, s: string): void {
-  if (o.verbosity > 0) errWrite(s);
-}
-
-function fatal(o: Opts, msg: string): never {
-  say(o, `tcpclient: fatal: ${msg}\n`);
+// C's strerr_die*: the fatal lines (core's fatal*, silent under -q, where C's buffer_2->fd is -1), then 111.
+function quit(): never {
   throw new Exit(EXIT_TEMP);
 }
 
@@ -200,13 +204,29 @@ async function targets(o: Opts, host: string): Promise<string[]> {
   try {
     addrs = await addresses(host, o.noipv6);
   } catch (e) {
-    if (e instanceof NoAddress) fatal(o, `no IP address for ${host}`);
-    fatal(o, `temporarily unable to figure out IP address for ${host}: ${errorStr(e)}`);
+    if (e instanceof NoAddress) fatal("no IP address for ", host);
+    else fatalSys(e, "temporarily unable to figure out IP address for ", host);
+    return quit();
   }
   const scope = o.iface === undefined ? 0 : ifIndex(o.iface);
   if (scope) addrs = addrs.map((a) => (a.includes(":") ? `${a}%${scope}` : a));
   if (addrs.length === 1) o.ctimeout = [o.ctimeout[0] + o.ctimeout[1], 0];
   return addrs;
+}
+
+/** A failed connect: fatal if it was -i/-p's bind, else true when the address is worth a second, longer try. */
+function connectFailed(o: Opts, ip: string, port: number, loop: number, e: unknown): boolean {
+  const code = errnoName(e);
+  // Bun reports a failed bind() of -i/-p as a connect error; C dies on the bind.
+  const bound = o.localIp !== "0.0.0.0" || o.localPort !== 0;
+  if (bound && (code === "EADDRNOTAVAIL" || code === "EADDRINUSE")) {
+    fatalUnable("bind socket", e);
+    quit();
+  }
+  if (loop === 0 && o.ctimeout[1] && code === "ETIMEDOUT") return true;
+  // C's CONNECT, "tcpclient: unable to connect to ", has no "warning: ".
+  if (getVerbosity() > 0) errWrite(`tcpclient: ${unable(`connect to ${ip.replace(/%.*/, "")} port ${port}`, e)}\n`);
+  return false;
 }
 
 /** Every address with the short timeout, then the ones that timed out with the long one. */
@@ -217,14 +237,7 @@ async function connectAny(o: Opts, addrs: string[], port: number): Promise<Socke
       try {
         return await tryConnect(ip, port, o.localIp, o.localPort, o.ctimeout[loop] as number);
       } catch (e) {
-        const code = errnoName(e);
-        // Bun reports a failed bind() of -i/-p as a connect error; C dies on the bind.
-        const bound = o.localIp !== "0.0.0.0" || o.localPort !== 0;
-        if (bound && (code === "EADDRNOTAVAIL" || code === "EADDRINUSE")) {
-          fatal(o, `unable to bind socket: ${errorStr(e)}`);
-        }
-        if (loop === 0 && o.ctimeout[1] && code === "ETIMEDOUT") more.push(ip);
-        else say(o, `tcpclient: unable to connect to ${ip.replace(/%.*/, "")} port ${port}: ${errorStr(e)}\n`);
+        if (connectFailed(o, ip, port, loop, e)) more.push(ip);
       }
     }
     addrs = more;
@@ -243,7 +256,7 @@ async function clientEnv(o: Opts, fd: number, env: Env): Promise<EnvMod[]> {
   ];
   mods.push(["TCPLOCALHOST", o.forcelocal ?? (await name4(a.lookupLocal, env))]);
   mods.push(["TCPREMOTEPORT", String(a.remotePort)], ["TCPREMOTEIP", a.remoteIp]);
-  if (o.verbosity >= 2) errWrite(`tcpclient: connected to ${a.remoteIp} port ${a.remotePort}\n`);
+  verbose(`connected to ${a.remoteIp} port ${a.remotePort}`);
   mods.push(["TCPREMOTEHOST", o.remotehost ? await name4(a.lookupRemote, env) : undefined]);
   const info = o.remoteinfo
     ? await remoteInfo(a.identRemote, a.remotePort, a.identLocal, a.localPort, o.itimeout)
@@ -258,15 +271,19 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // What the C program would pass on: the fds it inherited, less 6 and 7, which it closes first.
   const inherited = inheritedFds([6, 7]);
   const { o, rest } = parseOptions(argv);
+  setVerbosity(o.verbosity);
   let host = rest[0];
-  if (host === undefined) dieUsage();
+  if (host === undefined) dieUsage(usage);
   if (host === "" || host === "0") host = "127.0.0.1";
   const portName = rest[1];
-  if (portName === undefined) dieUsage();
+  if (portName === undefined) dieUsage(usage);
   const port = portNumber(portName);
-  if (port === undefined) fatal(o, `unable to figure out port number for ${portName}`);
+  if (port === undefined) {
+    fatalUnable(`figure out port number for ${portName}`);
+    quit();
+  }
   const prog = rest.slice(2);
-  if (prog.length === 0) dieUsage();
+  if (prog.length === 0) dieUsage(usage);
 
   const sock = await connectAny(o, await targets(o, host), port);
   if (!sock) return EXIT_TEMP;
@@ -291,9 +308,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
     dup2(fd, 7);
     setBlocking(6, true);
   } catch (e) {
-    fatal(o, `unable to set up descriptor 6: ${errorStr(e)}`);
+    fatalUnable("set up descriptor 6", e);
+    quit();
   }
   prepareExec([6, 7, ...inherited.filter((f) => f !== fd)]);
   const err = pathexec(args[0] as Buffer, args, entries);
-  return fatal(o, `unable to run ${prog[0]}: ${errorStr(err)}`);
+  fatalUnable(`run ${prog[0]}`, err);
+  return quit();
 }

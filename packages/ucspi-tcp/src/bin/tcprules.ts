@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
-import { dieSys, dieUsage, Exit, setProg, writeAll } from "@qts/core/die";
+import { dieUnable, dieUsage, Exit, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readAll } from "../lib/readall.ts";
@@ -20,7 +20,7 @@ export function main(argv: string[], _env: Env): number {
       try {
         input = readAll(0);
       } catch (e) {
-        dieSys(EXIT_TEMP, e, "unable to read input");
+        dieUnable(EXIT_TEMP, "read input", e);
       }
       try {
         compileRules(input, (k, d) => m.add(k, d));
@@ -39,9 +39,9 @@ export function main(argv: string[], _env: Env): number {
   } catch (e) {
     if (e instanceof Exit) throw e;
     const step = (e as { step?: string }).step;
-    if (step === "create") dieSys(EXIT_TEMP, e, "unable to create ", fntemp);
-    if (step === "rename") dieSys(EXIT_TEMP, e, "unable to move ", fntemp, " to ", fn);
-    dieSys(EXIT_TEMP, e, "unable to write to ", fntemp);
+    if (step === "create") dieUnable(EXIT_TEMP, `create ${fntemp}`, e);
+    if (step === "rename") dieUnable(EXIT_TEMP, `move ${fntemp} to ${fn}`, e);
+    dieUnable(EXIT_TEMP, `write to ${fntemp}`, e);
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync } from "node:fs";
 import { Cdb } from "@qts/cdb/cdb";
-import { dieSys, Exit, setProg, usageLine, writeAll } from "@qts/core/die";
+import { dieUnable, Exit, setProg, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { findRule, type RuleHit } from "../lib/rules.ts";
@@ -43,7 +43,7 @@ export function main(argv: string[], env: Env): number {
       closeSync(fd);
     }
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read ", fn);
+    dieUnable(EXIT_TEMP, `read ${fn}`, e);
   }
   writeAll(1, hit ? describe(hit) : "default:\nallow connection\n");
   return 0;

@@ -10,8 +10,20 @@
 import { closeSync, openSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
-import { Exit, errWrite, setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
-import { errnoName, errorStr } from "@qts/core/errstr";
+import {
+  dieUsage,
+  Exit,
+  fatal,
+  fatalSys,
+  fatalUnable,
+  setProg,
+  setVerbosity,
+  sigpipeIgnore,
+  unable,
+  verbose,
+  writeAll,
+} from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { signalReady, takeReadyFd } from "@qts/core/ready";
 import { type Env, exit } from "@qts/core/run";
@@ -27,8 +39,8 @@ import { hostIp, NoAddress, portNumber } from "../lib/names.ts";
 import { PRESTART_VAR, Prestart, prestartFor } from "../lib/prestart.ts";
 import { applyRules, type Conn, lookups, okLine } from "../lib/tcpserver/connection.ts";
 import { Limiter, setBacklog } from "../lib/tcpserver/limiter.ts";
-import { DROP, Log } from "../lib/tcpserver/log.ts";
-import { dieUsage, type Opts, parseOptions } from "../lib/tcpserver/options.ts";
+import { Log } from "../lib/tcpserver/log.ts";
+import { type Opts, parseOptions } from "../lib/tcpserver/options.ts";
 import { Spawner } from "../lib/tcpserver/spawner.ts";
 
 export const usage =
@@ -47,23 +59,23 @@ interface Ctx {
   prog: string[];
 }
 
-function fatal(log: Log, msg: string, err?: unknown): never {
-  if (log.verbosity > 0) errWrite(`tcpserver: fatal: ${msg}${err === undefined ? "" : errorStr(err)}\n`);
+// C's strerr_die*: the fatal lines (core's fatal*, silent under -q, where C's buffer_2->fd is -1), then 111.
+function quit(): never {
   throw new Exit(EXIT_TEMP);
 }
 
-async function localAddress(host: string, o: Opts, log: Log): Promise<string> {
+async function localAddress(host: string, o: Opts): Promise<string> {
   try {
     return await hostIp(host, o.noipv6);
   } catch (e) {
-    if (!(e instanceof NoAddress)) fatal(log, `temporarily unable to figure out IP address for ${host}: `, e);
-    log.say(`tcpserver: fatal: no IP address for ${host}\n`);
-    throw new Exit(EXIT_TEMP);
+    if (e instanceof NoAddress) fatal("no IP address for ", host);
+    else fatalSys(e, "temporarily unable to figure out IP address for ", host);
+    return quit();
   }
 }
 
 /** Binds and listens; returns the server and a dup of its socket (closed on exec) that outlives it. */
-async function bindListener(localIp: string, port: number, o: Opts, log: Log): Promise<{ first: Server; lfd: number }> {
+async function bindListener(localIp: string, port: number, o: Opts): Promise<{ first: Server; lfd: number }> {
   // -I names the scope of a link-local address (an unknown interface is scope 0, as in ucspi-tcp-ipv6).
   const scope = o.iface !== undefined && localIp.includes(":") ? ifIndex(o.iface) : 0;
   const bindIp = scope ? `${localIp}%${scope}` : localIp;
@@ -84,7 +96,8 @@ async function bindListener(localIp: string, port: number, o: Opts, log: Log): P
       await bind("0.0.0.0");
     }
   } catch (e) {
-    fatal(log, "unable to bind: ", e);
+    fatalUnable("bind", e);
+    quit();
   }
   // The listening socket outlives any one node:net server: -c closes the server to stop accepting, so
   // further connections wait in the kernel's backlog, and a new server over a dup resumes (lib/tcpserver/limiter.ts).
@@ -95,19 +108,21 @@ async function bindListener(localIp: string, port: number, o: Opts, log: Log): P
 }
 
 /** -g and -u, after binding (a low port needs root). */
-function dropPrivileges(o: Opts, log: Log): void {
+function dropPrivileges(o: Opts): void {
   try {
     if (o.gid) {
       (process.setgroups as (g: number[]) => void)([o.gid]);
       (process.setgid as (g: number) => void)(o.gid);
     }
   } catch (e) {
-    fatal(log, "unable to set gid: ", e);
+    fatalUnable("set gid", e);
+    quit();
   }
   try {
     if (o.uid) (process.setuid as (u: number) => void)(o.uid);
   } catch (e) {
-    fatal(log, "unable to set uid: ", e);
+    fatalUnable("set uid", e);
+    quit();
   }
 }
 
@@ -142,10 +157,10 @@ function socketOptions(fd: number, o: Opts): void {
 }
 
 /** A C child that died before exec: a stand-in exits 111 in its place, then the warning. */
-async function drop(cx: Ctx, sock: Socket, remoteIp: string, msg: string, err?: unknown): Promise<void> {
+async function drop(cx: Ctx, sock: Socket, remoteIp: string, what: string, err: unknown): Promise<void> {
   const pid = await cx.spawner.standIn(111);
-  if (pid !== undefined) cx.log.info(`tcpserver: pid ${pid} from ${remoteIp}\n`);
-  cx.log.say(`${DROP}${msg}${err === undefined ? "" : errorStr(err)}\n`);
+  if (pid !== undefined) verbose(`pid ${pid} from ${remoteIp}`);
+  cx.log.drop(unable(what, err));
   cx.limiter.done(sock, pid);
 }
 
@@ -170,7 +185,7 @@ async function startProgram(cx: Ctx, sock: Socket, fd: number, c: Conn): Promise
   const code = r.err === undefined ? undefined : errnoName(r.err);
   if (code === "EAGAIN" || code === "ENOMEM") {
     // posix_spawn could not create the process: C's "unable to fork" in the parent.
-    log.say(`${DROP}unable to fork: ${errorStr(r.err)}\n`);
+    log.drop(unable("fork", r.err));
     return limiter.done(sock, undefined);
   }
   if (r.pid !== undefined) {
@@ -179,7 +194,7 @@ async function startProgram(cx: Ctx, sock: Socket, fd: number, c: Conn): Promise
   }
   const pid = await cx.spawner.standIn(111);
   if (pid !== undefined) started(pid);
-  log.say(`${DROP}unable to run ${cx.prog[0]}: ${errorStr(r.err)}\n`);
+  log.drop(unable(`run ${cx.prog[0]}`, r.err));
   limiter.done(sock, pid);
 }
 
@@ -191,7 +206,7 @@ async function serve(cx: Ctx, sock: Socket): Promise<void> {
   try {
     addrs = connAddrs(sockName(fd), peerName(fd), o.forcev6);
   } catch (e) {
-    cx.log.say(`${DROP}unable to get local address: ${errorStr(e)}\n`);
+    cx.log.drop(unable("get local address", e));
     return cx.limiter.done(sock, undefined);
   }
   socketOptions(fd, o);
@@ -199,12 +214,12 @@ async function serve(cx: Ctx, sock: Socket): Promise<void> {
     try {
       writeAll(fd, o.banner);
     } catch (e) {
-      return drop(cx, sock, addrs.remoteIp, "unable to print banner: ", e);
+      return drop(cx, sock, addrs.remoteIp, "print banner", e);
     }
   }
   const c = await lookups(o, addrs, cx.env);
   const err = applyRules(o, c);
-  if (err !== undefined) return drop(cx, sock, addrs.remoteIp, `unable to read ${o.rules}: `, err);
+  if (err !== undefined) return drop(cx, sock, addrs.remoteIp, `read ${o.rules}`, err);
   return startProgram(cx, sock, fd, c);
 }
 
@@ -219,11 +234,12 @@ export async function main(argv: string[], env: Env): Promise<number> {
     } catch {}
   }
   const { o, host, port: portName, prog } = parseOptions(argv, env, usage);
-  const log = new Log(o.verbosity);
+  setVerbosity(o.verbosity);
+  const log = new Log();
   const port = portNumber(portName);
   if (port === undefined) {
-    log.say(`tcpserver: fatal: unable to figure out port number for ${portName}\n`);
-    throw new Exit(EXIT_TEMP);
+    fatalUnable(`figure out port number for ${portName}`);
+    quit();
   }
   if (prog.length === 0) dieUsage(usage);
 
@@ -239,9 +255,9 @@ export async function main(argv: string[], env: Env): Promise<number> {
 
   process.on("SIGTERM", () => exit(0));
 
-  const localIp = await localAddress(host, o, log);
-  const { first, lfd } = await bindListener(localIp, port, o, log);
-  dropPrivileges(o, log);
+  const localIp = await localAddress(host, o);
+  const { first, lfd } = await bindListener(localIp, port, o);
+  dropPrivileges(o);
   if (o.flag1) {
     try {
       writeAll(1, `${(first.address() as { port: number }).port}\n`);

@@ -142,8 +142,9 @@ export const RELAY_VAR = "QTS_RELAY";
  * executable named prog, with our descriptors 0-2, the write end of the
  * program's input pipe on 3 and the read end of its output pipe on 4; this
  * process then gets the other ends as 0 and 1, ready to exec the program.
+ * fail gets what could not be done ("fork"), for "unable to fork: ...".
  */
-export function forkRelay(prog: string, fail: (step: string, e: unknown) => never): void {
+export function forkRelay(prog: string, fail: (what: string, e: unknown) => never): void {
   for (const fd of [0, 1, 2]) {
     try {
       inheritFd(fd);
@@ -157,7 +158,7 @@ export function forkRelay(prog: string, fail: (step: string, e: unknown) => neve
     [inR, inW] = pipe();
     [outR, outW] = pipe();
   } catch (e) {
-    fail("unable to create pipe", e);
+    fail("create pipe", e);
   }
   try {
     spawn(process.execPath, [prog], [`${RELAY_VAR}=${process.pid}`], {
@@ -167,7 +168,7 @@ export function forkRelay(prog: string, fail: (step: string, e: unknown) => neve
       ],
     });
   } catch (e) {
-    fail("unable to fork", e);
+    fail("fork", e);
   }
   closeSync(inW);
   closeSync(outR);
@@ -175,7 +176,7 @@ export function forkRelay(prog: string, fail: (step: string, e: unknown) => neve
     dup2(inR, 0);
     dup2(outW, 1);
   } catch (e) {
-    fail("unable to move descriptors", e);
+    fail("move descriptors", e);
   }
   closeSync(inR);
   closeSync(outW);

@@ -37,7 +37,7 @@ export abstract class Cyclog {
       try {
         off += writeSync(this.fd, this.out, off, this.cw - off);
       } catch (e) {
-        pause(e, "unable to write to ", this.dir, "/current");
+        pause(e, `write to ${this.dir}/current`);
       }
     }
     if (this.cw > 0) {

@@ -16,8 +16,8 @@ import {
   unlinkSync,
 } from "node:fs";
 import { envBytes, rawEnv } from "@qts/core/bytes";
-import { dieSys, errWrite, warn } from "@qts/core/die";
-import { errnoName, errorStr } from "@qts/core/errstr";
+import { dieUnable, fatalUnable, warn } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";
@@ -78,18 +78,18 @@ export class LogDir extends Cyclog {
     try {
       closeSync(openSync(this.raw, constants.O_RDONLY | constants.O_DIRECTORY));
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to open directory ", d);
+      dieUnable(EXIT_TEMP, `open directory ${d}`, e);
     }
     try {
       lockExNb(openSync(this.path("lock"), O_APPEND, 0o600));
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to lock directory ", d);
+      dieUnable(EXIT_TEMP, `lock directory ${d}`, e);
     }
     let st: ReturnType<typeof statSync> | undefined;
     try {
       st = statSync(this.path("current"));
     } catch (e) {
-      if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", d, "/current");
+      if (errnoName(e) !== "ENOENT") dieUnable(EXIT_TEMP, `stat ${d}/current`, e);
     }
     if (st && Number(st.mode) & 0o100) this.reopen(Number(st.size));
     else this.recover();
@@ -101,12 +101,12 @@ export class LogDir extends Cyclog {
     try {
       this.fd = openSync(this.path("current"), O_APPEND, 0o600);
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to append to ", d, "/current");
+      dieUnable(EXIT_TEMP, `append to ${d}/current`, e);
     }
     try {
       fchmodSync(this.fd, 0o644);
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to set mode of ", d, "/current");
+      dieUnable(EXIT_TEMP, `set mode of ${d}/current`, e);
     }
     this.bytes = size;
   }
@@ -122,7 +122,7 @@ export class LogDir extends Cyclog {
     try {
       processed = (Number(statSync(this.path("processed")).mode) & 0o100) !== 0;
     } catch (e) {
-      if (errnoName(e) !== "ENOENT") dieSys(EXIT_TEMP, e, "unable to stat ", d, "/processed");
+      if (errnoName(e) !== "ENOENT") dieUnable(EXIT_TEMP, `stat ${d}/processed`, e);
     }
     if (processed) {
       try {
@@ -139,13 +139,13 @@ export class LogDir extends Cyclog {
     try {
       closeSync(openSync(this.path("state"), O_TRUNC, 0o644));
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to write to ", d, "/state");
+      dieUnable(EXIT_TEMP, `write to ${d}/state`, e);
     }
     try {
       this.fd = openSync(this.path("current"), O_APPEND, 0o600);
       fchmodSync(this.fd, 0o644);
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to write to ", d, "/current");
+      dieUnable(EXIT_TEMP, `write to ${d}/current`, e);
     }
     this.bytes = 0;
   }
@@ -160,7 +160,7 @@ export class LogDir extends Cyclog {
         break;
       } catch (e) {
         if (errnoName(e) === "ENOENT") return;
-        pause(e, "unable to stat ", d, "/", file);
+        pause(e, `stat ${d}/${file}`);
       }
     }
     if (st.nlink === 1)
@@ -170,17 +170,17 @@ export class LogDir extends Cyclog {
           linkSync(this.path(file), this.path(fn));
           break;
         } catch (e) {
-          pause(e, "unable to link to ", d, "/", fn);
+          pause(e, `link to ${d}/${fn}`);
         }
       }
-    retry(() => unlinkSync(this.path(file)), "unable to remove ", d, "/", file);
+    retry(() => unlinkSync(this.path(file)), `remove ${d}/${file}`);
     while (this.removeOldest()) {}
   }
 
   /** One pass of finish()'s loop: with num or more archives, removes the oldest and returns true. */
   private removeOldest(): boolean {
     const d = this.dir;
-    const names = retry(() => readdirSync(this.raw, "utf8"), "unable to read ", d);
+    const names = retry(() => readdirSync(this.raw, "utf8"), `read ${d}`);
     let oldest = "@z";
     let count = 0;
     for (const n of names)
@@ -189,9 +189,9 @@ export class LogDir extends Cyclog {
         if (n < oldest) oldest = n.slice(0, STAMP_LEN);
       }
     if (count < this.num) return false;
-    const again = retry(() => readdirSync(this.raw, "utf8"), "unable to read ", d);
+    const again = retry(() => readdirSync(this.raw, "utf8"), `read ${d}`);
     const victim = again.find((n) => isArchive(n) && n.startsWith(oldest));
-    if (victim !== undefined) retry(() => unlinkSync(this.path(victim)), "unable to remove ", d, "/", victim);
+    if (victim !== undefined) retry(() => unlinkSync(this.path(victim)), `remove ${d}/${victim}`);
     return true;
   }
 
@@ -199,17 +199,16 @@ export class LogDir extends Cyclog {
   full(): void {
     const d = this.dir;
     this.writeOut();
-    retry(() => fsyncSync(this.fd), "unable to write ", d, "/current to disk");
+    retry(() => fsyncSync(this.fd), `write ${d}/current to disk`);
     closeSync(this.fd);
     retry(
       () => renameSync(this.path("current"), this.path("previous")),
-      "unable to rename current to previous in directory ",
-      d,
+      `rename current to previous in directory ${d}`,
     );
-    this.fd = retry(() => openSync(this.path("current"), O_APPEND, 0o600), "unable to create ", d, "/current");
+    this.fd = retry(() => openSync(this.path("current"), O_APPEND, 0o600), `create ${d}/current`);
     this.bytes = 0;
-    retry(() => fchmodSync(this.fd, 0o644), "unable to set mode of ", d, "/current");
-    retry(() => chmodSync(this.path("previous"), 0o744), "unable to set mode of ", d, "/previous");
+    retry(() => fchmodSync(this.fd, 0o644), `set mode of ${d}/current`);
+    retry(() => chmodSync(this.path("previous"), 0o744), `set mode of ${d}/previous`);
     if (this.processor === undefined) {
       this.finish("previous", "s");
       return;
@@ -233,19 +232,15 @@ export class LogDir extends Cyclog {
       warn("processor failed in ", d, ", pausing");
       Bun.sleepSync(pauseSeconds * 1000);
     }
-    const fd = retry(() => openSync(this.path("processed"), O_APPEND, 0o600), "unable to create ", d, "/processed");
-    retry(() => fsyncSync(fd), "unable to write ", d, "/processed to disk");
-    retry(() => fchmodSync(fd, 0o744), "unable to set mode of ", d, "/processed");
+    const fd = retry(() => openSync(this.path("processed"), O_APPEND, 0o600), `create ${d}/processed`);
+    retry(() => fsyncSync(fd), `write ${d}/processed to disk`);
+    retry(() => fchmodSync(fd, 0o744), `set mode of ${d}/processed`);
     closeSync(fd);
-    const ns = retry(() => openSync(this.path("newstate"), O_APPEND, 0o600), "unable to create ", d, "/newstate");
-    retry(() => fsyncSync(ns), "unable to write ", d, "/newstate to disk");
+    const ns = retry(() => openSync(this.path("newstate"), O_APPEND, 0o600), `create ${d}/newstate`);
+    retry(() => fsyncSync(ns), `write ${d}/newstate to disk`);
     closeSync(ns);
-    retry(() => unlinkSync(this.path("previous")), "unable to remove ", d, "/previous");
-    retry(
-      () => renameSync(this.path("newstate"), this.path("state")),
-      "unable to rename newstate to state in directory ",
-      d,
-    );
+    retry(() => unlinkSync(this.path("previous")), `remove ${d}/previous`);
+    retry(() => renameSync(this.path("newstate"), this.path("state")), `rename newstate to state in directory ${d}`);
     this.finish("processed", "s");
   }
 
@@ -260,7 +255,7 @@ export class LogDir extends Cyclog {
         fds.push(openSync(this.path("newstate"), O_TRUNC, 0o644));
       } catch (e) {
         // What the original's child says before exiting 111.
-        errWrite(`multilog: fatal: unable to run ${this.processor}: ${errorStr(e)}\n`);
+        fatalUnable(`run ${this.processor}`, e);
         return "failed";
       }
       const [a, b, c, e] = fds as [number, number, number, number];
@@ -282,7 +277,7 @@ export class LogDir extends Cyclog {
         });
         st = waitStatus(pid);
       } catch (err) {
-        pause(err, "unable to fork for processor in ", this.dir);
+        pause(err, `fork for processor in ${this.dir}`);
         return "nofork";
       }
       if (termSig(st) !== 0) return "crashed";
@@ -296,7 +291,7 @@ export class LogDir extends Cyclog {
   quit(): void {
     this.flush();
     this.writeOut();
-    retry(() => fsyncSync(this.fd), "unable to write ", this.dir, "/current to disk");
-    retry(() => fchmodSync(this.fd, 0o744), "unable to set mode of ", this.dir, "/current");
+    retry(() => fsyncSync(this.fd), `write ${this.dir}/current to disk`);
+    retry(() => fchmodSync(this.fd, 0o744), `set mode of ${this.dir}/current`);
   }
 }

@@ -61,9 +61,9 @@ function status(fd: number, name: string, line: Buffer): void {
   for (;;) {
     try {
       if (writeSync(fd, line, 0, LINE + 1, 0) === LINE + 1) return;
-      pause(new Error(), "unable to write ", name);
+      pause(new Error(), `write ${name}`);
     } catch (e) {
-      pause(e, "unable to write ", name);
+      pause(e, `write ${name}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s answer to a failed write, rename or fsync: a warning, five seconds' sleep, and again.
 import { constants } from "node:fs";
-import { warnSys } from "@qts/core/die";
+import { warnUnable } from "@qts/core/die";
 
 export const O_APPEND = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT;
 export const O_TRUNC = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_TRUNC | constants.O_CREAT;
@@ -13,18 +13,19 @@ export function setPauseSeconds(s: number): void {
   pauseSeconds = s;
 }
 
-export function pause(err: unknown, ...parts: string[]): void {
-  warnSys(err, ...parts, ", pausing");
+/** `multilog: warning: unable to what, pausing: <error_str>`, then the sleep. */
+export function pause(err: unknown, what: string): void {
+  warnUnable(`${what}, pausing`, err);
   Bun.sleepSync(pauseSeconds * 1000);
 }
 
-/** Retries op until it works, pausing with the message after each failure. */
-export function retry<T>(op: () => T, ...parts: string[]): T {
+/** Retries op until it works, pausing with "unable to what" after each failure. */
+export function retry<T>(op: () => T, what: string): T {
   for (;;) {
     try {
       return op();
     } catch (e) {
-      pause(e, ...parts);
+      pause(e, what);
     }
   }
 }

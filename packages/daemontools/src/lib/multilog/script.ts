@@ -3,7 +3,7 @@
 // directories and the items applied to each line (c_init).
 import { closeSync, openSync } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";
-import { dieSys } from "@qts/core/die";
+import { dieUnable } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { LogDir } from "./logdir.ts";
 import { O_APPEND, O_WRITE } from "./pause.ts";
@@ -53,12 +53,12 @@ function openStatusFiles(script: string[], raw: string[]): Map<number, number> {
     try {
       closeSync(openSync(path, O_APPEND, 0o600));
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to create ", name);
+      dieUnable(EXIT_TEMP, `create ${name}`, e);
     }
     try {
       status.set(i, openSync(path, O_WRITE));
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to write ", name);
+      dieUnable(EXIT_TEMP, `write ${name}`, e);
     }
   });
   return status;

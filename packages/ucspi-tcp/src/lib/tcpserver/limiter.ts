@@ -3,11 +3,12 @@
 // stops accepting, so further connections wait in the kernel's backlog, as in
 // C where the parent sleeps in sig_pause; a child's end resumes it.
 import { createServer, type Server, type Socket } from "node:net";
+import { verbose } from "@qts/core/die";
 import { dup } from "@qts/sys/dup";
 import { closeOnExec } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
 import { reap } from "@qts/sys/waitpid";
-import { DROP, type Log } from "./log.ts";
+import type { Log } from "./log.ts";
 
 /** Bun listens with its own backlog (511); -b is the original's listen(s, backlog). */
 export function setBacklog(lfd: number, backlog: number): void {
@@ -46,7 +47,7 @@ export class Limiter {
 
   /** -v's "status: n/limit" line. */
   status(): void {
-    this.log.info(`tcpserver: status: ${this.count}/${this.limit}\n`);
+    verbose(`status: ${this.count}/${this.limit}`);
   }
 
   private connection(sock: Socket): void {
@@ -69,7 +70,7 @@ export class Limiter {
     if (this.count >= this.limit) this.pause();
     this.serve(sock).catch((e) => {
       // A bug, not a connection problem: count the connection as done.
-      this.log.say(`${DROP}${e instanceof Error ? e.message : String(e)}\n`);
+      this.log.drop(e instanceof Error ? e.message : String(e));
       sock.destroy();
       this.count--;
       this.status();
@@ -121,7 +122,7 @@ export class Limiter {
       }
       if (!r) continue;
       this.children.delete(pid);
-      this.log.info(`tcpserver: end ${pid} status ${r.status}\n`);
+      verbose(`end ${pid} status ${r.status}`);
       if (this.count) this.count--;
       this.status();
     }

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
-// tcpserver(1)'s messages on fd 2: -q silences them all, -v adds the status, pid and end lines.
-import { errWrite } from "@qts/core/die";
-
-export const DROP = "tcpserver: warning: dropping connection, ";
+// tcpserver(1)'s messages on fd 2, through core's verbosity switch (set from -q/-Q/-v): -q silences
+// them all, as C's buffer_2->fd = -1 does, and -v adds the status, pid and end lines.
+import { errWrite, getVerbosity, warn } from "@qts/core/die";
 
 export class Log {
-  constructor(readonly verbosity: number) {}
+  get verbosity(): number {
+    return getVerbosity();
+  }
 
-  /** Any message but -v's: nothing under -q (C's buffer_2->fd = -1), in the parent and before exec. */
-  say(s: string): void {
-    if (this.verbosity > 0) errWrite(s);
+  /** C's DROP lines, `tcpserver: warning: dropping connection, ...`: the connection's child gives up. */
+  drop(...parts: string[]): void {
+    warn("dropping connection, ", ...parts);
   }
 
   /** -v's lines. */
   info(s: string): void {
-    if (this.verbosity >= 2) errWrite(s);
+    if (getVerbosity() >= 2) errWrite(s);
   }
 }
 

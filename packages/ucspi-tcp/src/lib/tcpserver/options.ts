@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // tcpserver(1)'s command line: the options, each one line of a table, as tcpserver.c's getopt loop.
-import { Exit, errWrite } from "@qts/core/die";
-import { EXIT_USAGE } from "@qts/core/exit";
+import { dieUsage } from "@qts/core/die";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { scanUlong } from "../names.ts";
@@ -29,12 +28,6 @@ export interface Opts {
   forcev6: boolean;
   /** -I: the interface for link-local addresses. */
   iface?: string;
-}
-
-/** "tcpserver: usage: " and usage (bin/tcpserver.ts's), exit 100. */
-export function dieUsage(usage: string): never {
-  errWrite(`tcpserver: usage: ${usage}\n`);
-  throw new Exit(EXIT_USAGE);
 }
 
 const num = (s: string | undefined) => scanUlong(s ?? "").value;

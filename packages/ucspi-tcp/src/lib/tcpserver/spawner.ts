@@ -4,10 +4,11 @@
 // would have (deny, a failed lookup), so that -v logs its pid and status.
 import { accessSync, constants } from "node:fs";
 import { bytesOf } from "@qts/core/bytes";
-import { errnoName, errorStr } from "@qts/core/errstr";
+import { unable } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
 import { pathCandidates } from "@qts/sys/execraw";
 import type { SpawnPool } from "@qts/sys/spawnpool";
-import { DROP, type Log } from "./log.ts";
+import type { Log } from "./log.ts";
 
 type Bytes = string | Uint8Array;
 
@@ -43,7 +44,7 @@ export class Spawner {
     try {
       return await this.start("/bin/sh", ["sh", "-c", `exit ${code}`], [], undefined);
     } catch (e) {
-      this.log.say(`${DROP}unable to fork: ${errorStr(e)}\n`);
+      this.log.drop(unable("fork", e));
       return undefined;
     }
   }
