@@ -96,6 +96,8 @@ export interface Result {
   signal?: string;
   stdout: string;
   stderr: string;
+  /** The program's pid (run() and runBytes(); a test that checks what the program recorded of itself). */
+  pid?: number;
 }
 
 /** Runs a program to completion (bounded by timeout), never throwing on failure. */
@@ -104,18 +106,20 @@ export async function run(
   args: string[] = [],
   opts: Options & { input?: string | Buffer } = {},
 ): Promise<Result> {
-  const r = await execa(file, args, {
+  const p = execa(file, args, {
     reject: false,
     timeout: 20_000,
     stripFinalNewline: false,
     encoding: "utf8",
     ...opts,
   } as Options);
+  const r = await p;
   return {
     code: (r.exitCode ?? -1) as number,
     signal: r.signal ?? undefined,
     stdout: String(r.stdout ?? ""),
     stderr: String(r.stderr ?? ""),
+    pid: p.pid,
   };
 }
 
@@ -134,6 +138,7 @@ export interface BytesResult {
   signal?: string;
   stdout: Buffer;
   stderr: Buffer;
+  pid?: number;
 }
 
 type RunOptions = Options & { input?: string | Buffer | Uint8Array };
@@ -163,18 +168,20 @@ export function runSync(file: string, args: string[] = [], opts: RunSyncOptions 
 
 /** Like run(), with stdout and stderr as Buffers, byte for byte. */
 export async function runBytes(file: string, args: string[] = [], opts: RunOptions = {}): Promise<BytesResult> {
-  const r = await execa(file, args, {
+  const p = execa(file, args, {
     reject: false,
     timeout: 20_000,
     stripFinalNewline: false,
     ...opts,
     encoding: "buffer",
   } as Options);
+  const r = await p;
   return {
     code: (r.exitCode ?? -1) as number,
     signal: r.signal ?? undefined,
     stdout: bytes(r.stdout),
     stderr: bytes(r.stderr),
+    pid: p.pid,
   };
 }
 
@@ -204,10 +211,21 @@ export interface Started {
   stderr(enc?: BufferEncoding): string;
   /** stdout and stderr (when piped) read so far, interleaved as they arrived. */
   all(enc?: BufferEncoding): string;
+  /**
+   * The complete lines (without their newline) of stdout and stderr (when piped) so far, each
+   * stream split on its own and the lines interleaved in the order they were completed: a log
+   * that a program and its children write to both. Decoded as latin1, byte for byte.
+   */
+  lines(): string[];
   /** Waits until stdout (or stderr) holds want, or timeoutMs passes; returns that stream's text so far. */
   until(want: string | RegExp, timeoutMs?: number, from?: "stdout" | "stderr"): Promise<string>;
-  /** Writes to stdin (when piped). */
-  write(data: string | Uint8Array): void;
+  /**
+   * Waits until stdout (or stderr) is at its end, every holder of its writing end having closed it
+   * (the program may still run), or timeoutMs passes; true at the end.
+   */
+  eof(from?: "stdout" | "stderr", timeoutMs?: number): Promise<boolean>;
+  /** Writes to stdin (when piped); settles once the pipe takes more (drain), or it closes. */
+  write(data: string | Uint8Array): Promise<void>;
   /** Closes stdin (when piped). */
   end(): void;
   /** Settles when the program exits, with its code, signal and all its piped output. */
@@ -255,20 +273,35 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const both: Buffer[] = [];
+  const lines: string[] = [];
+  const partial = { stdout: "", stderr: "" };
+  const ended = { stdout: false, stderr: false };
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of waiters) w();
   };
+  const take = (from: "stdout" | "stderr", d: Buffer) => {
+    const got = (partial[from] + d.toString("latin1")).split("\n");
+    partial[from] = got.pop() as string;
+    lines.push(...got);
+  };
   p.stdout?.on("data", (d: Buffer) => {
     out.push(d);
     both.push(d);
+    take("stdout", d);
     wake();
   });
   p.stderr?.on("data", (d: Buffer) => {
     err.push(d);
     both.push(d);
+    take("stderr", d);
     wake();
   });
+  for (const k of ["stdout", "stderr"] as const)
+    p[k]?.once("end", () => {
+      ended[k] = true;
+      wake();
+    });
   const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
   // The exit itself, as Bun's `exited`: execa's own promise also waits for the pipes to close,
   // which a grandchild that keeps them open would hold up. After the exit, the output still in
@@ -316,6 +349,7 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
     stdout: (enc) => text(out, enc),
     stderr: (enc) => text(err, enc),
     all: (enc) => text(both, enc),
+    lines: () => lines,
     async until(want, timeoutMs = 5000, from = "stdout") {
       const end = Date.now() + timeoutMs;
       const now = () => text(from === "stdout" ? out : err);
@@ -333,8 +367,28 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
       }
       return now();
     },
+    async eof(from = "stdout", timeoutMs = 5000) {
+      const end = Date.now() + timeoutMs;
+      while (!ended[from] && Date.now() < end) {
+        await new Promise<void>((ok) => {
+          const t = setTimeout(w, Math.max(1, end - Date.now()));
+          function w() {
+            clearTimeout(t);
+            waiters.delete(w);
+            ok();
+          }
+          waiters.add(w);
+        });
+      }
+      return ended[from];
+    },
     write(data) {
-      p.stdin?.write(data);
+      const s = p.stdin;
+      if (!s || s.write(data)) return Promise.resolve();
+      return new Promise<void>((ok) => {
+        s.once("drain", ok);
+        s.once("close", ok);
+      });
     },
     end() {
       p.stdin?.end();
