@@ -26,6 +26,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { execa, execaSync, type Options, type SyncOptions } from "execa";
+import split2 from "split2";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 
@@ -212,9 +213,9 @@ export interface Started {
   /** stdout and stderr (when piped) read so far, interleaved as they arrived. */
   all(enc?: BufferEncoding): string;
   /**
-   * The complete lines (without their newline) of stdout and stderr (when piped) so far, each
-   * stream split on its own and the lines interleaved in the order they were completed: a log
-   * that a program and its children write to both. Decoded as latin1, byte for byte.
+   * The lines of stdout and stderr (when piped) so far, each stream split on its own (split2: utf8,
+   * on LF or CRLF, a last line without LF once the stream ends) and the lines interleaved in the
+   * order they were completed: a text log that a program and its children write to both.
    */
   lines(): string[];
   /** Waits until stdout (or stderr) holds want, or timeoutMs passes; returns that stream's text so far. */
@@ -274,34 +275,31 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
   const err: Buffer[] = [];
   const both: Buffer[] = [];
   const lines: string[] = [];
-  const partial = { stdout: "", stderr: "" };
   const ended = { stdout: false, stderr: false };
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of waiters) w();
   };
-  const take = (from: "stdout" | "stderr", d: Buffer) => {
-    const got = (partial[from] + d.toString("latin1")).split("\n");
-    partial[from] = got.pop() as string;
-    lines.push(...got);
-  };
   p.stdout?.on("data", (d: Buffer) => {
     out.push(d);
     both.push(d);
-    take("stdout", d);
     wake();
   });
   p.stderr?.on("data", (d: Buffer) => {
     err.push(d);
     both.push(d);
-    take("stderr", d);
     wake();
   });
-  for (const k of ["stdout", "stderr"] as const)
+  for (const k of ["stdout", "stderr"] as const) {
     p[k]?.once("end", () => {
       ended[k] = true;
       wake();
     });
+    p[k]?.pipe(split2()).on("data", (l: string) => {
+      lines.push(l);
+      wake();
+    });
+  }
   const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
   // The exit itself, as Bun's `exited`: execa's own promise also waits for the pipes to close,
   // which a grandchild that keeps them open would hold up. After the exit, the output still in
