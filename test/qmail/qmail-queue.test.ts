@@ -263,7 +263,7 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
         ],
         { input: MSG, timeout: 20_000 },
       );
-      // spawnSync's status: null when a signal ended it
+      // the exit status as node reports it: null when a signal ended it
       expect({ point, status: r.signal ? null : r.code, signal: r.signal }).toEqual({
         point,
         status: null,
