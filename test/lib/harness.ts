@@ -301,6 +301,17 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
     });
   }
   const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
+  // Sleeps until output comes, a stream ends, the program exits, or the time end.
+  const nap = (end: number) =>
+    new Promise<void>((ok) => {
+      const t = setTimeout(w, Math.max(1, end - Date.now()));
+      function w() {
+        clearTimeout(t);
+        waiters.delete(w);
+        ok();
+      }
+      waiters.add(w);
+    });
   // The exit itself, as Bun's `exited`: execa's own promise also waits for the pipes to close,
   // which a grandchild that keeps them open would hold up. After the exit, the output still in
   // the stdout and stderr pipes is read until they close, or for at most 2 s.
@@ -353,30 +364,14 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
       const now = () => text(from === "stdout" ? out : err);
       const has = () => (typeof want === "string" ? now().includes(want) : want.test(now()));
       while (!has() && !done && Date.now() < end) {
-        await new Promise<void>((ok) => {
-          const t = setTimeout(w, Math.max(1, end - Date.now()));
-          function w() {
-            clearTimeout(t);
-            waiters.delete(w);
-            ok();
-          }
-          waiters.add(w);
-        });
+        await nap(end);
       }
       return now();
     },
     async eof(from = "stdout", timeoutMs = 5000) {
       const end = Date.now() + timeoutMs;
       while (!ended[from] && Date.now() < end) {
-        await new Promise<void>((ok) => {
-          const t = setTimeout(w, Math.max(1, end - Date.now()));
-          function w() {
-            clearTimeout(t);
-            waiters.delete(w);
-            ok();
-          }
-          waiters.add(w);
-        });
+        await nap(end);
       }
       return ended[from];
     },
