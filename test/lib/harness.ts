@@ -97,8 +97,6 @@ export interface Result {
   signal?: string;
   stdout: string;
   stderr: string;
-  /** The program's pid (run() and runBytes(); a test that checks what the program recorded of itself). */
-  pid?: number;
 }
 
 /** Runs a program to completion (bounded by timeout), never throwing on failure. */
@@ -107,20 +105,18 @@ export async function run(
   args: string[] = [],
   opts: Options & { input?: string | Buffer } = {},
 ): Promise<Result> {
-  const p = execa(file, args, {
+  const r = await execa(file, args, {
     reject: false,
     timeout: 20_000,
     stripFinalNewline: false,
     encoding: "utf8",
     ...opts,
   } as Options);
-  const r = await p;
   return {
     code: (r.exitCode ?? -1) as number,
     signal: r.signal ?? undefined,
     stdout: String(r.stdout ?? ""),
     stderr: String(r.stderr ?? ""),
-    pid: p.pid,
   };
 }
 
@@ -139,7 +135,6 @@ export interface BytesResult {
   signal?: string;
   stdout: Buffer;
   stderr: Buffer;
-  pid?: number;
 }
 
 type RunOptions = Options & { input?: string | Buffer | Uint8Array };
@@ -169,20 +164,18 @@ export function runSync(file: string, args: string[] = [], opts: RunSyncOptions 
 
 /** Like run(), with stdout and stderr as Buffers, byte for byte. */
 export async function runBytes(file: string, args: string[] = [], opts: RunOptions = {}): Promise<BytesResult> {
-  const p = execa(file, args, {
+  const r = await execa(file, args, {
     reject: false,
     timeout: 20_000,
     stripFinalNewline: false,
     ...opts,
     encoding: "buffer",
   } as Options);
-  const r = await p;
   return {
     code: (r.exitCode ?? -1) as number,
     signal: r.signal ?? undefined,
     stdout: bytes(r.stdout),
     stderr: bytes(r.stderr),
-    pid: p.pid,
   };
 }
 

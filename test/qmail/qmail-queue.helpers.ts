@@ -63,16 +63,17 @@ export async function qq(
   const e = openSync(ef, "r");
   try {
     const who = opts.user ? ids(opts.user) : { uid: 0, gid: 0 };
-    const r = await run(opts.prog ?? join(home, "bin/qmail-queue"), [], {
+    // start() rather than run(): the pid is wanted too.
+    const p = start(opts.prog ?? join(home, "bin/qmail-queue"), [], {
       stdio: [stdioFd(m), stdioFd(e), "pipe"],
       uid: who.uid,
       gid: who.gid,
       env: opts.env ?? { PATH: process.env.PATH ?? "/bin:/usr/bin" },
       extendEnv: false,
-      timeout: 20_000,
     });
+    const r = await p.wait(20_000);
     if (r.stderr.length) throw new Error(`qmail-queue wrote to stderr: ${r.stderr}`);
-    return { code: r.signal ? null : r.code, signal: r.signal ?? null, pid: r.pid ?? 0 };
+    return { code: r.signal ? null : r.code, signal: r.signal ?? null, pid: p.pid };
   } finally {
     closeSync(m);
     closeSync(e);
