@@ -158,23 +158,28 @@ function composed(text: string, files: string[]): boolean {
   // Only the last piece may stop inside a literal.
   const reach = new Uint8Array(n + 1);
   reach[0] = 1;
-  for (let i = 0; i < n; i++) {
-    if (!reach[i]) continue;
-    if (text[i] === "/" && i > 0) reach[i + 1] = 1; // a path joined by path.join
-    for (let j = i + 1; j <= n; j++) {
-      const seg = text.slice(i, j);
-      if (!p.includes(seg)) break;
-      if (j < n && !p.includes(`${seg}\u0001`)) continue;
-      const whole = p.includes(`\u0001${seg}\u0001`);
-      const starts = p.includes(`\u0001${seg}`);
-      const ok =
-        i === 0
-          ? seg.length >= 3 || (whole && seg.length >= 2)
-          : seg.length >= 8 || (whole && seg.length >= 2) || (starts && (seg.length >= 4 || j === n));
-      if (ok) reach[j] = 1;
-    }
-  }
+  for (let i = 0; i < n; i++) if (reach[i]) reachFrom(p, text, i, reach);
   return reach[n] !== 0;
+}
+
+/** Marks in reach each end j of a piece of text that starts at i, in the literals' pool p (composed()). */
+function reachFrom(p: string, text: string, i: number, reach: Uint8Array): void {
+  const n = text.length;
+  if (text[i] === "/" && i > 0) reach[i + 1] = 1; // a path joined by path.join
+  for (let j = i + 1; j <= n; j++) {
+    const seg = text.slice(i, j);
+    if (!p.includes(seg)) break;
+    if (j < n && !p.includes(`${seg}\u0001`)) continue;
+    if (pieceOk(p, seg, i === 0, j === n)) reach[j] = 1;
+  }
+}
+
+/** Whether seg, ending a literal (or text), may be a piece: the first, a later one, or the last. */
+function pieceOk(p: string, seg: string, first: boolean, last: boolean): boolean {
+  const whole = p.includes(`\u0001${seg}\u0001`);
+  if (first) return seg.length >= 3 || (whole && seg.length >= 2);
+  const starts = p.includes(`\u0001${seg}`);
+  return seg.length >= 8 || (whole && seg.length >= 2) || (starts && (seg.length >= 4 || last));
 }
 
 // DJB's error_str wordings: dieSys/warnSys append ": <one of these>" to the literal parts.
@@ -266,19 +271,25 @@ function runs(tokens: Token[]): { parts: Part[]; raw: string }[] {
     // Two code spans with only a space between are two quotes.
     if (t.type === "codespan" && prev === "codespan") flush();
     if (t.type !== "text" || !/^\s+$/.test(t.raw)) prev = t.type;
-    if (t.type === "codespan") {
-      if (cur.length === 0) raw = t.raw;
-      cur.push(...splitUpper(unescapeHtml((t as Tokens.Codespan).text)));
-    } else if (t.type === "em") {
-      if (cur.length > 0) cur.push({ meta: (t as Tokens.Em).text });
-    } else if (t.type === "text" && cur.length > 0 && /^\s+$/.test(t.raw)) {
-      cur.push({ lit: " " });
-    } else if (t.type === "text" && cur.length > 0 && t.raw === "'") {
-      cur.push({ lit: "'" }); // some pages write `isn`'`t`
-    } else flush();
+    const part = runPart(t, cur);
+    if (part === false) {
+      flush();
+      continue;
+    }
+    if (t.type === "codespan" && cur.length === 0) raw = t.raw;
+    cur.push(...part);
   }
   flush();
   return out;
+}
+
+/** What token t adds to the run cur, or false when it ends the run. */
+function runPart(t: Token, cur: Part[]): Part[] | false {
+  if (t.type === "codespan") return splitUpper(unescapeHtml((t as Tokens.Codespan).text));
+  if (t.type === "em") return cur.length > 0 ? [{ meta: (t as Tokens.Em).text }] : [];
+  if (t.type === "text" && cur.length > 0 && /^\s+$/.test(t.raw)) return [{ lit: " " }];
+  if (t.type === "text" && cur.length > 0 && t.raw === "'") return [{ lit: "'" }]; // some pages write `isn`'`t`
+  return false;
 }
 
 function claimsOf(page: string): Claim[] {
@@ -298,16 +309,19 @@ function claimsOf(page: string): Claim[] {
     }
     out.push({ page, line: lineAt(at), text: text(merged).trim(), parts: merged });
   };
+  // An example's lines, each found in the page from base on.
+  const code = (t: Tokens.Code, base: number): void => {
+    let at = base;
+    for (const l of t.text.split("\n")) {
+      at = md.indexOf(l, at);
+      add(values(l), at);
+    }
+  };
   const walk = (tokens: Token[], base: number): void => {
     for (const t of tokens) {
       const inner = (t as { tokens?: Token[] }).tokens;
-      if (t.type === "code") {
-        let at = base;
-        for (const l of (t as Tokens.Code).text.split("\n")) {
-          at = md.indexOf(l, at);
-          add(values(l), at);
-        }
-      } else if (t.type === "list") {
+      if (t.type === "code") code(t as Tokens.Code, base);
+      else if (t.type === "list") {
         for (const item of (t as Tokens.List).items) walk(item.tokens, find(item.raw, base));
       } else if (inner) {
         for (const r of runs(inner)) add(r.parts, find(r.raw, base));
@@ -383,6 +397,50 @@ function pageProgram(page: string): string | undefined {
   return m && binFile(m[1] as string) ? m[1] : undefined;
 }
 
+/** A "prog: ..." claim (DIAG matched as d) of a page about own: a usage or diag check. */
+function diagCheck(c: Claim, d: RegExpExecArray, own: string | undefined): Check {
+  const prog = d[1] as string;
+  const f = binFile(prog);
+  // A page may quote a program it runs (datemail(1) quotes predate's messages).
+  const files = f ? closure(own ? [f, binFile(own) as string] : [f]) : [];
+  if (d[2]?.startsWith("usage")) return { claim: { ...c, parts: literal(c.parts) }, kind: "usage", prog, files };
+  return { claim: c, kind: "diag", prog, files };
+}
+
+/** Whether a claim whose first literal is first, on page, is one of qmail-send's log lines. */
+function isLogLine(page: string, first: string): boolean {
+  if (page === "qmail-log.5.md") return !COMMAND.test(first);
+  if (page === "qmail-send.8.md") return SENDLOG.test(first);
+  return /^(alert: |triple bounce|delivery \d+: )/.test(first);
+}
+
+/**
+ * A program page's "unable to" texts, qmail-remote's and qmail-local's reports, bounce texts
+ * (not a .qmail line's own text for bouncesaying), and the other output OUTPUT lists.
+ */
+function isOwnText(c: Claim, own: string | undefined, first: string, lead: string): boolean {
+  return (
+    (own !== undefined && /^(unable to |fatal: |warning: |Warning: |[KZD][A-Z][a-z])/.test(first)) ||
+    (/\(#\d\.\d\.\d+\)/.test(c.text) && !first.startsWith("|")) ||
+    OUTPUT.test(lead)
+  );
+}
+
+/** The check of claim c on page (a page about program own, whose texts are in ownFiles), if any. */
+function checkOf(c: Claim, page: string, own: string | undefined, ownFiles: string[]): Check | undefined {
+  const first = "lit" in (c.parts[0] as Part) ? (c.parts[0] as { lit: string }).lit : "";
+  // An example line may start with a value (`192.0.2.7 timed out ...`).
+  const lead =
+    (c.parts.find((p) => "lit" in p && p.lit.trim() !== "") as { lit: string } | undefined)?.lit.trimStart() ?? "";
+  const d = DIAG.exec(first);
+  if (d && binFile(d[1] as string)) return diagCheck(c, d, own);
+  if (SMTP.test(c.text)) return { claim: c, kind: "smtp", files: ownFiles };
+  if (isLogLine(page, first)) return { claim: c, kind: "log", files: closure([binFile("qmail-send") as string]) };
+  if (page === "svstat.8.md" && SVSTAT.test(lead)) return { claim: c, kind: "form", files: ownFiles };
+  if (isOwnText(c, own, first, lead)) return { claim: c, kind: "own", files: ownFiles };
+  return undefined;
+}
+
 function checks(): Check[] {
   const out: Check[] = [];
   for (const page of PAGES) {
@@ -391,37 +449,8 @@ function checks(): Check[] {
     // about qmail-remote, for instance.
     const ownFiles = own ? closure([own, ...seeAlso(page)].map((p) => binFile(p) as string)) : ALL_SOURCES;
     for (const c of claimsOf(page)) {
-      const first = "lit" in (c.parts[0] as Part) ? (c.parts[0] as { lit: string }).lit : "";
-      // An example line may start with a value (`192.0.2.7 timed out ...`).
-      const lead =
-        (c.parts.find((p) => "lit" in p && p.lit.trim() !== "") as { lit: string } | undefined)?.lit.trimStart() ?? "";
-      const d = DIAG.exec(first);
-      if (d && binFile(d[1] as string)) {
-        const prog = d[1] as string;
-        const f = binFile(prog);
-        // A page may quote a program it runs (datemail(1) quotes predate's messages).
-        const files = f ? closure(own ? [f, binFile(own) as string] : [f]) : [];
-        if (d[2]?.startsWith("usage"))
-          out.push({ claim: { ...c, parts: literal(c.parts) }, kind: "usage", prog, files });
-        else out.push({ claim: c, kind: "diag", prog, files });
-      } else if (SMTP.test(c.text)) out.push({ claim: c, kind: "smtp", files: ownFiles });
-      else if (
-        page === "qmail-log.5.md"
-          ? !COMMAND.test(first)
-          : page === "qmail-send.8.md"
-            ? SENDLOG.test(first)
-            : /^(alert: |triple bounce|delivery \d+: )/.test(first)
-      )
-        out.push({ claim: c, kind: "log", files: closure([binFile("qmail-send") as string]) });
-      else if (page === "svstat.8.md" && SVSTAT.test(lead)) out.push({ claim: c, kind: "form", files: ownFiles });
-      // A program page's "unable to" texts, qmail-remote's and qmail-local's reports, bounce texts
-      // (not a .qmail line's own text for bouncesaying).
-      else if (
-        (own && /^(unable to |fatal: |warning: |Warning: |[KZD][A-Z][a-z])/.test(first)) ||
-        (/\(#\d\.\d\.\d+\)/.test(c.text) && !first.startsWith("|")) ||
-        OUTPUT.test(lead)
-      )
-        out.push({ claim: c, kind: "own", files: ownFiles });
+      const ch = checkOf(c, page, own, ownFiles);
+      if (ch) out.push(ch);
     }
   }
   return out;

@@ -26,6 +26,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { execa, execaSync, type Options, type SyncOptions } from "execa";
+import split2 from "split2";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 
@@ -204,10 +205,21 @@ export interface Started {
   stderr(enc?: BufferEncoding): string;
   /** stdout and stderr (when piped) read so far, interleaved as they arrived. */
   all(enc?: BufferEncoding): string;
+  /**
+   * The lines of stdout and stderr (when piped) so far, each stream split on its own (split2: utf8,
+   * on LF or CRLF, a last line without LF once the stream ends) and the lines interleaved in the
+   * order they were completed: a text log that a program and its children write to both.
+   */
+  lines(): string[];
   /** Waits until stdout (or stderr) holds want, or timeoutMs passes; returns that stream's text so far. */
   until(want: string | RegExp, timeoutMs?: number, from?: "stdout" | "stderr"): Promise<string>;
-  /** Writes to stdin (when piped). */
-  write(data: string | Uint8Array): void;
+  /**
+   * Waits until stdout (or stderr) is at its end, every holder of its writing end having closed it
+   * (the program may still run), or timeoutMs passes; true at the end.
+   */
+  eof(from?: "stdout" | "stderr", timeoutMs?: number): Promise<boolean>;
+  /** Writes to stdin (when piped); settles once the pipe takes more (drain), or it closes. */
+  write(data: string | Uint8Array): Promise<void>;
   /** Closes stdin (when piped). */
   end(): void;
   /** Settles when the program exits, with its code, signal and all its piped output. */
@@ -255,6 +267,8 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const both: Buffer[] = [];
+  const lines: string[] = [];
+  const ended = { stdout: false, stderr: false };
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of waiters) w();
@@ -269,7 +283,28 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
     both.push(d);
     wake();
   });
+  for (const k of ["stdout", "stderr"] as const) {
+    p[k]?.once("end", () => {
+      ended[k] = true;
+      wake();
+    });
+    p[k]?.pipe(split2()).on("data", (l: string) => {
+      lines.push(l);
+      wake();
+    });
+  }
   const text = (b: Buffer[], enc: BufferEncoding = "utf8") => Buffer.concat(b).toString(enc);
+  // Sleeps until output comes, a stream ends, the program exits, or the time end.
+  const nap = (end: number) =>
+    new Promise<void>((ok) => {
+      const t = setTimeout(w, Math.max(1, end - Date.now()));
+      function w() {
+        clearTimeout(t);
+        waiters.delete(w);
+        ok();
+      }
+      waiters.add(w);
+    });
   // The exit itself, as Bun's `exited`: execa's own promise also waits for the pipes to close,
   // which a grandchild that keeps them open would hold up. After the exit, the output still in
   // the stdout and stderr pipes is read until they close, or for at most 2 s.
@@ -316,25 +351,30 @@ export function start(file: string, args: string[] = [], opts: Options = {}): St
     stdout: (enc) => text(out, enc),
     stderr: (enc) => text(err, enc),
     all: (enc) => text(both, enc),
+    lines: () => lines,
     async until(want, timeoutMs = 5000, from = "stdout") {
       const end = Date.now() + timeoutMs;
       const now = () => text(from === "stdout" ? out : err);
       const has = () => (typeof want === "string" ? now().includes(want) : want.test(now()));
       while (!has() && !done && Date.now() < end) {
-        await new Promise<void>((ok) => {
-          const t = setTimeout(w, Math.max(1, end - Date.now()));
-          function w() {
-            clearTimeout(t);
-            waiters.delete(w);
-            ok();
-          }
-          waiters.add(w);
-        });
+        await nap(end);
       }
       return now();
     },
+    async eof(from = "stdout", timeoutMs = 5000) {
+      const end = Date.now() + timeoutMs;
+      while (!ended[from] && Date.now() < end) {
+        await nap(end);
+      }
+      return ended[from];
+    },
     write(data) {
-      p.stdin?.write(data);
+      const s = p.stdin;
+      if (!s || s.write(data)) return Promise.resolve();
+      return new Promise<void>((ok) => {
+        s.once("drain", ok);
+        s.once("close", ok);
+      });
     },
     end() {
       p.stdin?.end();

@@ -9,10 +9,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { ours, ROOT, run, tmp } from "../lib/harness.ts";
 
-// A script of its own, run by bun inside the namespaces (not a test file): it starts the program with
-// Bun.spawn, since the harness (bun:test) is not there.
+// A script of its own, run by bun inside the namespaces (not a test file, so without the harness, whose
+// clean-up hooks are bun:test's): it runs the program with execa, as the harness does.
 const RUNNER = `
 import { createSocket } from "node:dgram";
+import { execa } from ${JSON.stringify(join(ROOT, "node_modules/execa/index.js"))};
 import { readFileSync } from "node:fs";
 import { answer } from ${JSON.stringify(join(ROOT, "test/qmail/fixtures/dnsserver.ts"))};
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
@@ -42,11 +43,15 @@ u.on("message", (m, r) => {
   if (a) u.send(a, r.port, r.address);
 });
 await new Promise((ok) => u.bind(53, "127.0.0.1", ok));
-const p = Bun.spawn([spec.prog, ...spec.args], { env: spec.env, stdout: "pipe", stderr: "pipe" });
-const timer = setTimeout(() => p.kill(), 20000);
-const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-const code = await p.exited;
-clearTimeout(timer);
+const r = await execa(spec.prog, spec.args, {
+  env: spec.env,
+  extendEnv: false,
+  stdin: "ignore",
+  reject: false,
+  timeout: 20000,
+  stripFinalNewline: false,
+});
+const [code, stdout, stderr] = [r.exitCode ?? -1, r.stdout, r.stderr];
 u.close();
 process.stdout.write(JSON.stringify({ code, stdout, stderr, log: [...new Set(log)] }));
 `;

@@ -125,6 +125,32 @@ const servers: Server[] = [];
 afterAll(() => {
   for (const s of servers) s.close();
 });
+/**
+ * One step of sink's dialogue on the text received so far: a command line answered, or DATA's body
+ * taken to its end ("\r\n.\r\n"; entering DATA puts back a "\r\n" so an empty body ends too); the
+ * text left and whether the body is being read, or undefined when more text must come first.
+ */
+function sinkStep(s: Socket, buf: string, data: boolean, got: string[]): [string, boolean] | undefined {
+  if (data) {
+    const e = buf.indexOf("\r\n.\r\n");
+    if (e < 0) return undefined;
+    s.write("250 sunk\r\n");
+    return [buf.slice(e + 5), false];
+  }
+  const nl = buf.indexOf("\r\n");
+  if (nl < 0) return undefined;
+  const line = buf.slice(0, nl);
+  const rest = buf.slice(nl + 2);
+  got.push(line);
+  if (/^data/i.test(line)) {
+    s.write("354 go\r\n");
+    return [`\r\n${rest}`, true];
+  }
+  if (/^quit/i.test(line)) s.end("221 bye\r\n");
+  else s.write("250 ok\r\n");
+  return [rest, false];
+}
+
 async function sink(host: string, port = 0): Promise<{ port: number; got: string[] } | undefined> {
   const got: string[] = [];
   const srv = createServer((s: Socket) => {
@@ -134,27 +160,7 @@ async function sink(host: string, port = 0): Promise<{ port: number; got: string
     s.write("220 sink\r\n");
     s.on("data", (d: Buffer) => {
       buf += d.toString("latin1");
-      for (;;) {
-        if (data) {
-          const e = buf.indexOf("\r\n.\r\n");
-          if (e < 0) return;
-          buf = buf.slice(e + 5);
-          data = false;
-          s.write("250 sunk\r\n");
-          continue;
-        }
-        const nl = buf.indexOf("\r\n");
-        if (nl < 0) return;
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 2);
-        got.push(line);
-        if (/^data/i.test(line)) {
-          data = true;
-          buf = `\r\n${buf}`;
-          s.write("354 go\r\n");
-        } else if (/^quit/i.test(line)) s.end("221 bye\r\n");
-        else s.write("250 ok\r\n");
-      }
+      for (let step = sinkStep(s, buf, data, got); step; step = sinkStep(s, buf, data, got)) [buf, data] = step;
     });
   });
   try {

@@ -4,14 +4,12 @@
 // answers, uid 0 and locked accounts, bounds (size, time, clients), its log lines, and
 // checkpassword as its client when run as qmaild.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-// node:child_process for the daemon only: it needs a pipe as fd 3 (its notification-fd)
-import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { getpwnam } from "@qts/sys/pwd";
 import fc from "fast-check";
-import { kill, ours, run, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
+import { ours, run, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
 
 const AUTHD = ours("qmail-authd");
 const CP = ours("checkpassword");
@@ -56,7 +54,7 @@ const PW = "good secret";
 let home = "";
 let socket = "";
 let logFile = "";
-let d: ChildProcess | undefined;
+let d: Started | undefined;
 let log = "";
 
 beforeAll(async () => {
@@ -73,26 +71,20 @@ beforeAll(async () => {
   mkdirSync(join(home, "authd"), { mode: 0o755 });
   socket = join(home, "authd/socket");
   logFile = join(home, "log");
-  d = spawn("sh", ["-c", `exec "$@" 2>>${logFile}`, "sh", AUTHD, "qmaild"], {
+  // Its notification-fd 3 is the pipe of our stdout, its own stdout /dev/null.
+  d = start("sh", ["-c", `exec "$@" 3>&1 >/dev/null 2>>${logFile}`, "sh", AUTHD, "qmaild"], {
     env: { PATH: "/usr/bin:/bin", QMAILHOME: home, NOTIFICATION_FD: "3" },
-    stdio: ["ignore", "ignore", "ignore", "pipe"],
+    extendEnv: false,
+    stdio: ["ignore", "pipe", "ignore"],
   });
   // ready: a newline on NOTIFICATION_FD once listening
-  const ready = await new Promise<string>((ok) => {
-    let got = "";
-    const t = setTimeout(() => ok(got), 10_000);
-    d?.stdio[3]?.on("data", (b: Buffer) => {
-      got += b.toString();
-      clearTimeout(t);
-      ok(got);
-    });
-  });
+  const ready = await d.until("\n", 10_000);
   expect(ready).toBe("\n");
   expect(existsSync(socket)).toBe(true);
 }, 30_000);
 
 afterAll(() => {
-  kill(d?.pid, "SIGKILL");
+  d?.kill("SIGKILL");
   for (const n of made) runSync("userdel", ["-f", n]);
 });
 

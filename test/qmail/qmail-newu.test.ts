@@ -145,6 +145,30 @@ describe("users.ts lookup (qmail-lspawn's nughde_get)", () => {
   });
 });
 
+interface ModelEntry {
+  wild: boolean;
+  name: string;
+  user: string;
+  pre: string;
+}
+
+/** The model: what qmail-lspawn finds for local among the assign entries, or "not found". */
+function modelLookup(valid: ModelEntry[], local: string): unknown {
+  const lc = (s: string) => s.toLowerCase();
+  // qmail-newu records each wildcard's last character as written (not lowercased); qmail-lspawn tests
+  // the lowercased address against that set, so "+Joe-" style prefixes with a capital at the end never match.
+  const wildchars = new Set(valid.filter((e) => e.wild && e.name.length > 0).map((e) => e.name.at(-1)));
+  const exact = valid.find((e) => !e.wild && lc(e.name) === lc(local));
+  if (exact) return { user: exact.user, uid: 1, gid: 2, home: `/h/${exact.user}`, dash: "-", ext: exact.pre };
+  for (let p = local.length; p >= 0; p--) {
+    const prefix = lc(local.slice(0, p));
+    if (p > 0 && !wildchars.has(prefix.at(-1))) continue;
+    const w = valid.find((e) => e.wild && lc(e.name) === prefix);
+    if (w) return { user: w.user, uid: 1, gid: 2, home: `/h/${w.user}`, dash: "-", ext: w.pre + local.slice(p) };
+  }
+  return "not found";
+}
+
 describe("users/cdb lookup against a model of qmail-lspawn's rules", () => {
   test("random assign files and addresses", () => {
     const name = fc.stringMatching(/^[a-cA-C.-]{0,4}$/);
@@ -160,27 +184,8 @@ describe("users/cdb lookup against a model of qmail-lspawn's rules", () => {
           const valid = entries;
           const text = `${valid.map((e) => `${e.wild ? "+" : "="}${e.name}:${e.user}:1:2:/h/${e.user}:-:${e.pre}:\n`).join("")}.\n`;
           writeFileSync(join(h, "users/cdb"), cdbBuild(assignRecords(Buffer.from(text))));
-          const lc = (s: string) => s.toLowerCase();
-          // qmail-newu records each wildcard's last character as written (not lowercased); qmail-lspawn tests
-          // the lowercased address against that set, so "+Joe-" style prefixes with a capital at the end never match.
-          const wildchars = new Set(valid.filter((e) => e.wild && e.name.length > 0).map((e) => e.name.at(-1)));
-          for (const local of locals) {
-            let want: unknown = "not found";
-            const exact = valid.find((e) => !e.wild && lc(e.name) === lc(local));
-            if (exact) want = { user: exact.user, uid: 1, gid: 2, home: `/h/${exact.user}`, dash: "-", ext: exact.pre };
-            else {
-              for (let p = local.length; p >= 0; p--) {
-                const prefix = lc(local.slice(0, p));
-                if (p > 0 && !wildchars.has(prefix.at(-1))) continue;
-                const w = valid.find((e) => e.wild && lc(e.name) === prefix);
-                if (w) {
-                  want = { user: w.user, uid: 1, gid: 2, home: `/h/${w.user}`, dash: "-", ext: w.pre + local.slice(p) };
-                  break;
-                }
-              }
-            }
-            expect(usersLookup(h, local)).toEqual(want as ReturnType<typeof usersLookup>);
-          }
+          for (const local of locals)
+            expect(usersLookup(h, local)).toEqual(modelLookup(valid, local) as ReturnType<typeof usersLookup>);
         },
       ),
       { numRuns: 300 },

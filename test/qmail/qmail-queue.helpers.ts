@@ -2,9 +2,6 @@
 // Shared by the qmail-queue and qmail-queued tests: a temp qmail home, runs of
 // qmail-queue as any user with the message and envelope from files, and a
 // look at what landed in the queue.
-// qq() keeps node's spawnSync, the one direct use in the tests: its callers check the child's pid
-// (the qp in todo/ and the Received line), which execaSync does not report; bounded by its timeout.
-import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -18,7 +15,7 @@ import {
 import { join } from "node:path";
 import { date822 } from "@qts/qmail/lib/date822";
 import { getpwnam } from "@qts/sys/pwd";
-import { ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
+import { ROOT, run, start, stdioFd, tmp, waitFor } from "../lib/harness.ts";
 
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 
@@ -47,13 +44,16 @@ export interface QQRun {
   pid: number;
 }
 
-/** Runs prog (default <home>/bin/qmail-queue) as user with fd 0 = message, fd 1 = envelope. */
-export function qq(
+/**
+ * Runs prog (default <home>/bin/qmail-queue) as user with fd 0 = message, fd 1 = envelope, in exactly
+ * the environment given; its pid comes back for the callers that check the qp it recorded.
+ */
+export async function qq(
   home: string,
   message: string | Buffer,
   envelope: string | Buffer,
   opts: { user?: string; prog?: string; env?: Record<string, string> } = {},
-): QQRun {
+): Promise<QQRun> {
   const d = tmp("qts-qqin-");
   const mf = join(d, "m");
   const ef = join(d, "e");
@@ -63,15 +63,17 @@ export function qq(
   const e = openSync(ef, "r");
   try {
     const who = opts.user ? ids(opts.user) : { uid: 0, gid: 0 };
-    const r = spawnSync(opts.prog ?? join(home, "bin/qmail-queue"), [], {
-      stdio: [m, e, "pipe"],
+    // start() rather than run(): the pid is wanted too.
+    const p = start(opts.prog ?? join(home, "bin/qmail-queue"), [], {
+      stdio: [stdioFd(m), stdioFd(e), "pipe"],
       uid: who.uid,
       gid: who.gid,
       env: opts.env ?? { PATH: process.env.PATH ?? "/bin:/usr/bin" },
-      timeout: 20_000,
+      extendEnv: false,
     });
-    if (r.stderr?.length) throw new Error(`qmail-queue wrote to stderr: ${r.stderr}`);
-    return { code: r.status, signal: r.signal, pid: r.pid };
+    const r = await p.wait(20_000);
+    if (r.stderr.length) throw new Error(`qmail-queue wrote to stderr: ${r.stderr}`);
+    return { code: r.signal ? null : r.code, signal: r.signal ?? null, pid: p.pid };
   } finally {
     closeSync(m);
     closeSync(e);

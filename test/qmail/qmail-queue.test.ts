@@ -3,7 +3,6 @@
 // crash consistency. There is no C qmail to compare with: the expected bytes
 // are the spec's and qmail-queue.c's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -20,7 +19,7 @@ import {
 import { join } from "node:path";
 import { QP_SPACE } from "@qts/qmail/lib/qp";
 import { pipe } from "@qts/sys/pipe";
-import { BIN, ROOT, run, runSync, tmp, waitFor } from "../lib/harness.ts";
+import { BIN, ROOT, run, runSync, start, stdioFd, tmp, waitFor } from "../lib/harness.ts";
 import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
 
 let home: string;
@@ -40,12 +39,11 @@ describe("qmail-queue as root (writes the queue itself)", () => {
   test("mess, intd and todo byte for byte; owners and modes; pid/ left empty; trigger pulled", async () => {
     const before = todo(home);
     // A reader on the trigger FIFO sees the pull.
-    const trig = spawn("head", ["-c", "1", join(home, "queue/lock/trigger")], { stdio: ["ignore", "pipe", "ignore"] });
-    const got: Buffer[] = [];
-    trig.stdout.on("data", (d) => got.push(d));
+    const trig = start("head", ["-c", "1", join(home, "queue/lock/trigger")], { stdio: ["ignore", "pipe", "ignore"] });
+    const got = () => Buffer.from(trig.stdout("latin1"), "latin1");
     await Bun.sleep(100);
     const t0 = Date.now();
-    const r = qq(home, MSG, ENV);
+    const r = await qq(home, MSG, ENV);
     const t1 = Date.now();
     expect(r).toMatchObject({ code: 0, signal: null });
     const [m, ...more] = added(home, before);
@@ -61,18 +59,18 @@ describe("qmail-queue as root (writes the queue itself)", () => {
     // intd/N and todo/N are one file (link); qmail-clean removes both later.
     expect(lstatSync(join(home, "queue/intd", m.num)).nlink).toBe(2);
     expect(files(home).filter((f) => f.startsWith("pid/"))).toEqual([]);
-    await waitFor(() => got.length > 0, 3000);
-    trig.kill();
-    expect(Buffer.concat(got)).toEqual(Buffer.alloc(1));
+    await waitFor(() => got().length > 0, 3000);
+    trig.kill("SIGTERM");
+    expect(got()).toEqual(Buffer.alloc(1));
   });
 
-  test("an empty sender, binary bytes and a 1002-byte address are kept as they are", () => {
+  test("an empty sender, binary bytes and a 1002-byte address are kept as they are", async () => {
     const before = todo(home);
     const msg = Buffer.from([0, 1, 255, 10, 13, 10, 46, 10]);
     const long = "x".repeat(1002);
     const env = `F\0T${long}\0T\xe9@\xff\0\0`;
     const t0 = Date.now();
-    const r = qq(home, msg, Buffer.from(env, "latin1"));
+    const r = await qq(home, msg, Buffer.from(env, "latin1"));
     expect(r.code).toBe(0);
     const [m] = added(home, before);
     if (!m) throw new Error("nothing queued");
@@ -86,17 +84,17 @@ describe("qmail-queue as root (writes the queue itself)", () => {
     });
   });
 
-  test("data after the envelope's final NUL is not read", () => {
+  test("data after the envelope's final NUL is not read", async () => {
     const before = todo(home);
-    const r = qq(home, MSG, "Fa\0Tb\0\0garbage that is never read");
+    const r = await qq(home, MSG, "Fa\0Tb\0\0garbage that is never read");
     expect(r.code).toBe(0);
     expect(added(home, before)[0]?.todo.toString("latin1")).toBe(`u0\0p${r.pid}\0Fa\0Tb\0`);
   });
 
-  test("qmailq writes directly too; its uid is an ordinary 'by uid N'", () => {
+  test("qmailq writes directly too; its uid is an ordinary 'by uid N'", async () => {
     const before = todo(home);
     const t0 = Date.now();
-    const r = qq(home, MSG, ENV, { user: "qmailq" });
+    const r = await qq(home, MSG, ENV, { user: "qmailq" });
     expect(r.code).toBe(0);
     const [m] = added(home, before);
     if (!m) throw new Error("nothing queued");
@@ -108,19 +106,19 @@ describe("qmail-queue as root (writes the queue itself)", () => {
 describe("qmail-queue exit codes (spec §2.4)", () => {
   const nothingNew = (before: string[]) => expect(files(home)).toEqual(before);
 
-  test("11: a sender or recipient of 1003 bytes", () => {
-    expect(qq(home, MSG, `F${"a".repeat(1003)}\0Tb\0\0`).code).toBe(11);
-    expect(qq(home, MSG, `Fa\0Tb\0T${"b".repeat(1003)}\0\0`).code).toBe(11);
-    expect(qq(home, MSG, `F${"a".repeat(1002)}\0T${"b".repeat(1002)}\0\0`).code).toBe(0);
+  test("11: a sender or recipient of 1003 bytes", async () => {
+    expect((await qq(home, MSG, `F${"a".repeat(1003)}\0Tb\0\0`)).code).toBe(11);
+    expect((await qq(home, MSG, `Fa\0Tb\0T${"b".repeat(1003)}\0\0`)).code).toBe(11);
+    expect((await qq(home, MSG, `F${"a".repeat(1002)}\0T${"b".repeat(1002)}\0\0`)).code).toBe(0);
   });
 
-  test("91: envelope not starting with F, or a record not starting with T", () => {
-    for (const env of ["Ta\0\0", "\0", "Fa\0Xb\0\0", "Fa\0Tb\0 \0"]) expect(qq(home, MSG, env).code).toBe(91);
+  test("91: envelope not starting with F, or a record not starting with T", async () => {
+    for (const env of ["Ta\0\0", "\0", "Fa\0Xb\0\0", "Fa\0Tb\0 \0"]) expect((await qq(home, MSG, env)).code).toBe(91);
   });
 
-  test("54: envelope ends early (nothing queued, files removed)", () => {
+  test("54: envelope ends early (nothing queued, files removed)", async () => {
     const before = files(home);
-    for (const env of ["", "F", "Fa", "Fa\0", "Fa\0Tb", "Fa\0Tb\0"]) expect(qq(home, MSG, env).code).toBe(54);
+    for (const env of ["", "F", "Fa", "Fa\0", "Fa\0Tb", "Fa\0Tb\0"]) expect((await qq(home, MSG, env)).code).toBe(54);
     nothingNew(before);
   });
 
@@ -138,8 +136,8 @@ describe("qmail-queue exit codes (spec §2.4)", () => {
     nothingNew(before);
   });
 
-  test("61: no home (the checkout's bin/ with QMAILHOME pointing nowhere)", () => {
-    const r = qq(home, MSG, ENV, {
+  test("61: no home (the checkout's bin/ with QMAILHOME pointing nowhere)", async () => {
+    const r = await qq(home, MSG, ENV, {
       prog: join(BIN, "qmail-queue"),
       env: { QMAILHOME: join(tmp(), "nonexistent") },
     });
@@ -158,10 +156,10 @@ describe("qmail-queue exit codes (spec §2.4)", () => {
     ];
     for (const [d, code] of cases) {
       renameSync(join(h, d), join(h, `${d}.away`));
-      expect({ d, code: qq(h, MSG, ENV).code }).toEqual({ d, code });
+      expect({ d, code: (await qq(h, MSG, ENV)).code }).toEqual({ d, code });
       renameSync(join(h, `${d}.away`), join(h, d));
     }
-    expect(qq(h, MSG, ENV).code).toBe(0);
+    expect((await qq(h, MSG, ENV)).code).toBe(0);
     expect(existsSync(q)).toBe(true);
   });
 
@@ -197,10 +195,10 @@ describe("qmail-queue exit codes (spec §2.4)", () => {
       if (typeof q === "number") process.exit(200 + q);
       process.exit(await injectWithDeath(q, 300));
     `;
-    const p = spawn(BUN, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] });
-    p.stdin?.write("a message that never ends\n");
-    const code = await new Promise<number | null>((ok) => p.once("exit", ok));
-    p.stdin?.destroy();
+    const p = start(BUN, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+    p.write("a message that never ends\n");
+    const { code } = await p.wait();
+    p.end();
     expect(code).toBe(52);
     // "thou shalt not clean up here": the partial message stays for qmail-send's cleanup.
     expect(files(h).filter((f) => f.startsWith("mess/")).length).toBe(1);
@@ -214,11 +212,12 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
       const before = todo(home);
       const beforeFiles = files(home);
       const [er, ew] = pipe();
-      const p = spawn(join(home, "bin/qmail-queue"), [], { stdio: ["pipe", er, "ignore"] });
+      const p = start(join(home, "bin/qmail-queue"), [], { stdio: ["pipe", stdioFd(er), "ignore"] });
       closeSync(er);
-      p.stdin?.write("Subject: partial\n\n");
+      p.write("Subject: partial\n\n");
       if (stage === "envelope") {
-        p.stdin?.end("rest\n");
+        p.write("rest\n");
+        p.end();
         writeSync(ew, "Fa@b\0Tc@d\0");
         // intd/N appears once the message is fsynced and the envelope is being read.
         await waitFor(() => files(home).some((f) => f.startsWith("intd/") && !beforeFiles.includes(f)), 5000);
@@ -226,7 +225,7 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
         await waitFor(() => files(home).some((f) => f.startsWith("mess/") && !beforeFiles.includes(f)), 5000);
       }
       p.kill("SIGKILL");
-      await new Promise((ok) => p.once("exit", ok));
+      await p.exited;
       closeSync(ew);
       expect({ stage, added: added(home, before) }).toEqual({ stage, added: [] });
       const left = files(home).filter((f) => !beforeFiles.includes(f));
@@ -264,7 +263,7 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
         ],
         { input: MSG, timeout: 20_000 },
       );
-      // spawnSync's status: null when a signal ended it
+      // the exit status as node reports it: null when a signal ended it
       expect({ point, status: r.signal ? null : r.code, signal: r.signal }).toEqual({
         point,
         status: null,
@@ -284,11 +283,10 @@ describe("crash consistency: kill -9 never leaves a partial message in todo", ()
     writeFileSync(join(d, "e"), ENV);
     let completed = 0;
     for (let i = 0; i < 16; i++) {
-      const p = spawn("sh", ["-c", `exec ${h}/bin/qmail-queue <${d}/m 1<${d}/e`], { stdio: "ignore" });
-      const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
+      const p = start("sh", ["-c", `exec ${h}/bin/qmail-queue <${d}/m 1<${d}/e`], { stdio: "ignore" });
       await Bun.sleep(Math.floor(Math.random() * 40));
       p.kill("SIGKILL");
-      const code = await exited;
+      const { code } = await p.exited;
       if (code === 0) completed++;
     }
     const t = todo(h);
@@ -313,10 +311,10 @@ describe("qmail-queue as other users: through qmail-queued", () => {
     ["nobody", `by uid ${ids("nobody").uid}`],
   ];
   for (const [user, who] of cases)
-    test(`${user}: Received says "${who}", u is the real uid, p a qp of qmail-queued (its pid mod 2^22)`, () => {
+    test(`${user}: Received says "${who}", u is the real uid, p a qp of qmail-queued (its pid mod 2^22)`, async () => {
       const before = todo(home);
       const t0 = Date.now();
-      const r = qq(home, MSG, ENV, { user });
+      const r = await qq(home, MSG, ENV, { user });
       expect(r.code).toBe(0);
       const [m] = added(home, before);
       if (!m) throw new Error("nothing queued");
@@ -329,21 +327,21 @@ describe("qmail-queue as other users: through qmail-queued", () => {
 
   test("the same exit codes come back through the daemon", async () => {
     const before = files(home);
-    expect(qq(home, MSG, `F${"a".repeat(1003)}\0\0`, { user: "nobody" }).code).toBe(11);
-    expect(qq(home, MSG, "X\0", { user: "nobody" }).code).toBe(91);
-    expect(qq(home, MSG, "Fa\0Tb\0", { user: "nobody" }).code).toBe(54);
-    expect(qq(home, MSG, "", { user: "nobody" }).code).toBe(54);
+    expect((await qq(home, MSG, `F${"a".repeat(1003)}\0\0`, { user: "nobody" })).code).toBe(11);
+    expect((await qq(home, MSG, "X\0", { user: "nobody" })).code).toBe(91);
+    expect((await qq(home, MSG, "Fa\0Tb\0", { user: "nobody" })).code).toBe(54);
+    expect((await qq(home, MSG, "", { user: "nobody" })).code).toBe(54);
     // The client checks the envelope itself, so 11 and 91 leave nothing behind either;
     // the daemon cleans up after a 54 once it sees the client go.
     await waitFor(() => files(home).join() === before.join(), 3000);
     expect(files(home)).toEqual(before);
   });
 
-  test("a 3 MiB message streams through intact", () => {
+  test("a 3 MiB message streams through intact", async () => {
     const before = todo(home);
     const big = Buffer.alloc(3 * 1024 * 1024, "x");
     const t0 = Date.now();
-    const r = qq(home, big, ENV, { user: "nobody" });
+    const r = await qq(home, big, ENV, { user: "nobody" });
     expect(r.code).toBe(0);
     const [m] = added(home, before);
     if (!m) throw new Error("nothing queued");

@@ -6,11 +6,10 @@
 // to leave junk it logs for ever. Real users (useradd, removed afterwards),
 // the real daemon.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { frameHeader } from "@qts/qmail/lib/queued-proto";
-import { runSync, waitFor } from "../lib/harness.ts";
+import { runSync, type Started, start, waitFor } from "../lib/harness.ts";
 import { added, datesBetween, ids, makeHome, qq, todo } from "./qmail-queue.helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -51,11 +50,12 @@ function as(user: string, script: string, args: string[] = []) {
 }
 
 /** Starts the same thing as user in the background (setpriv), stdin a pipe. */
-function asBg(user: string, cmd: string[]): ChildProcess {
+function asBg(user: string, cmd: string[]): Started {
   const u = ids(user);
-  return spawn("setpriv", [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd], {
+  return start("setpriv", [`--reuid=${u.uid}`, `--regid=${u.gid}`, "--init-groups", ...cmd], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { PATH: "/usr/bin:/bin" },
+    extendEnv: false,
   });
 }
 
@@ -79,25 +79,18 @@ interface Daemon {
 async function daemon(home: string, pre: string[] = []): Promise<Daemon> {
   const sock = join(home, "queued/socket");
   const argv = [...pre, join(home, "bin/qmail-queued")];
-  const p = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  p.stderr?.on("data", (d) => {
-    err += d;
-  });
-  const exited = new Promise<void>((ok) => p.once("exit", () => ok()));
+  const p = start(argv[0] as string, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   const up = await waitFor(() => existsSync(sock) && (statSync(sock).mode & 0o777) === 0o777, 10_000);
   if (!up) {
     p.kill("SIGKILL");
-    throw new Error(`qmail-queued did not start: ${err}`);
+    throw new Error(`qmail-queued did not start: ${p.stderr()}`);
   }
   return {
-    pid: p.pid ?? 0,
-    err: () => err,
+    pid: p.pid,
+    err: () => p.stderr(),
     stop: async () => {
       p.kill("SIGTERM");
-      const t = setTimeout(() => p.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(t);
+      await p.wait(5000);
     },
   };
 }
@@ -255,13 +248,9 @@ while time.time() < end:
 `;
 
 /** Starts HOLD as mallory; resolves once her n connections are made. */
-async function hold(sock: string, n: number): Promise<ChildProcess> {
+async function hold(sock: string, n: number): Promise<Started> {
   const p = asBg(MALLORY, [PY, "-c", HOLD, sock, String(n)]);
-  let out = "";
-  p.stdout?.on("data", (d) => {
-    out += d;
-  });
-  expect(await waitFor(() => out.includes("\n"), 30_000)).toBe(true);
+  expect(await p.until("\n", 30_000)).toContain("\n");
   return p;
 }
 
@@ -286,7 +275,7 @@ describe("availability: one uid cannot make qmail-queued refuse another", () => 
     try {
       for (const user of [VICTIM, "qmaild"]) {
         const before = todo(home);
-        const r = qq(home, "Subject: still here\n\n", ENV, { user });
+        const r = await qq(home, "Subject: still here\n\n", ENV, { user });
         expect(r.code).toBe(0);
         const got = added(home, before);
         // Through the socket: the caller's uid; the qp is qmail-queued's number for this message.
@@ -303,7 +292,7 @@ describe("availability: one uid cannot make qmail-queued refuse another", () => 
   test("a rolling flood (each connection held a moment, 900 at a time): qmaild's and the victim's messages all go through", async () => {
     const sock = join(home, "queued/socket");
     const floods = [0, 1, 2].map(() => asBg(MALLORY, [PY, "-c", ROLL, sock, "6"]));
-    const done = floods.map((p) => new Promise<void>((ok) => p.once("exit", () => ok())));
+    const done = floods.map((p) => p.exited);
     let over = false;
     void Promise.all(done).then(() => {
       over = true;
@@ -314,7 +303,8 @@ describe("availability: one uid cannot make qmail-queued refuse another", () => 
       // clients' (500 of them, three each), however many mallory makes.
       let most = 0;
       for (let i = 0; i < 40 && !over; i++) {
-        for (const user of ["qmaild", VICTIM]) expect(qq(home, "Subject: flood\n\n", ENV, { user }).code).toBe(0);
+        for (const user of ["qmaild", VICTIM])
+          expect((await qq(home, "Subject: flood\n\n", ENV, { user })).code).toBe(0);
         most = Math.max(most, openFds(d.pid));
         await Bun.sleep(100);
       }
@@ -333,7 +323,7 @@ describe("availability: one uid cannot make qmail-queued refuse another", () => 
     const m = await hold(sock, 1000);
     try {
       expect(openFds(d.pid)).toBeLessThan(200);
-      expect(qq(home, "Subject: at the limit\n\n", ENV, { user: VICTIM }).code).toBe(0);
+      expect((await qq(home, "Subject: at the limit\n\n", ENV, { user: VICTIM })).code).toBe(0);
       // The drain still runs: a victim's drop file is queued on SIGALRM.
       const before = todo(home);
       const name = dropName();
@@ -382,7 +372,7 @@ os.write(fd, struct.pack(">I", 0) + b"Fm@x\\0Tv@y\\0\\0")
     const before = todo(home);
     const d = await daemon(home);
     try {
-      expect(qq(home, "Subject: meanwhile\n\n", ENV, { user: VICTIM }).code).toBe(0);
+      expect((await qq(home, "Subject: meanwhile\n\n", ENV, { user: VICTIM })).code).toBe(0);
       expect(await waitFor(() => readdirSync(drop).length === 0, 10_000)).toBe(true);
       expect(added(home, before).map((m) => m.todo.toString("latin1").split("\0")[0])).toEqual([`u${ids(VICTIM).uid}`]);
     } finally {
@@ -403,17 +393,16 @@ for i in range(100000):
 `;
     const d = await daemon(home);
     const g = asBg(MALLORY, ["sh", "-c", `umask 027; exec ${PY} -c "$1" "$2"`, "sh", grow, join(drop, name)]);
-    const gone = new Promise<void>((ok) => g.once("exit", () => ok()));
     try {
       const before = todo(home);
       expect(await waitFor(() => existsSync(join(drop, name)), 10_000)).toBe(true);
       process.kill(d.pid, "SIGALRM");
-      expect(qq(home, "Subject: meanwhile\n\n", ENV, { user: VICTIM }).code).toBe(0);
+      expect((await qq(home, "Subject: meanwhile\n\n", ENV, { user: VICTIM })).code).toBe(0);
       expect(await waitFor(() => !existsSync(join(drop, name)), 20_000)).toBe(true);
       expect(added(home, before).map((m) => m.todo.toString("latin1").split("\0")[0])).toEqual([`u${ids(VICTIM).uid}`]);
     } finally {
       g.kill("SIGKILL");
-      await gone;
+      await g.exited;
       await d.stop();
     }
   });

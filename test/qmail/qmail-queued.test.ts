@@ -3,7 +3,6 @@
 // when it is down, limits, its 24-hour death, a fuzzed parser; and QmailQueue's
 // in-process path.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -26,7 +25,7 @@ import { ADDR } from "@qts/qmail/lib/queue";
 import { Queued } from "@qts/qmail/lib/queued";
 import { frameHeader } from "@qts/qmail/lib/queued-proto";
 import fc from "fast-check";
-import { ROOT, runSync, start, waitFor } from "../lib/harness.ts";
+import { ROOT, runSync, type Started, start, waitFor } from "../lib/harness.ts";
 import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
 
 const MSG = "Subject: dropped\n\nbody\n";
@@ -35,6 +34,33 @@ const ENV = "Fa@b\0Tc@d\0\0";
 function asUser(user: string, cmd: string, args: string[]) {
   const u = ids(user);
   return runSync(cmd, args, { uid: u.uid, gid: u.gid, encoding: "latin1", timeout: 10_000 });
+}
+
+/** An address at env[i] (to its NUL, at most ADDR bytes): [-1 or the exit code, the index after it]. */
+function addrAt(env: string, i: number): [number, number] {
+  for (let len = 0; len < ADDR; len++) {
+    if (i >= env.length) return [54, i];
+    if (env[i++] === "\0") return [-1, i];
+  }
+  return [11, i];
+}
+
+/** The model: qmail-queue.c's reading loop, over the whole envelope at once; its exit code. */
+function envelopeModel(env: string): number {
+  let i = 0;
+  if (i >= env.length) return 54;
+  if (env[i++] !== "F") return 91;
+  let r: number;
+  [r, i] = addrAt(env, i);
+  if (r >= 0) return r;
+  for (;;) {
+    if (i >= env.length) return 54;
+    const c = env[i++];
+    if (c === "\0") return 0;
+    if (c !== "T") return 91;
+    [r, i] = addrAt(env, i);
+    if (r >= 0) return r;
+  }
 }
 
 describe("the drop directory, while qmail-queued is down", () => {
@@ -46,7 +72,7 @@ describe("the drop directory, while qmail-queued is down", () => {
   test("an ordinary user's message waits there, unreadable to others, and is queued as that user at start", async () => {
     const nobody = ids("nobody");
     const drop = join(home, "queued/drop");
-    const r = qq(home, MSG, ENV, { user: "nobody" });
+    const r = await qq(home, MSG, ENV, { user: "nobody" });
     expect(r.code).toBe(0);
     const names = readdirSync(drop);
     expect(names).toHaveLength(1);
@@ -86,11 +112,11 @@ describe("the drop directory, while qmail-queued is down", () => {
     }
   });
 
-  test("the client checks the envelope: 11 and 91 leave no drop file", () => {
+  test("the client checks the envelope: 11 and 91 leave no drop file", async () => {
     const drop = join(home, "queued/drop");
-    expect(qq(home, MSG, `F${"x".repeat(ADDR)}\0\0`, { user: "nobody" }).code).toBe(11);
-    expect(qq(home, MSG, "Tx\0\0", { user: "nobody" }).code).toBe(91);
-    expect(qq(home, MSG, "Fx\0", { user: "nobody" }).code).toBe(54);
+    expect((await qq(home, MSG, `F${"x".repeat(ADDR)}\0\0`, { user: "nobody" })).code).toBe(11);
+    expect((await qq(home, MSG, "Tx\0\0", { user: "nobody" })).code).toBe(91);
+    expect((await qq(home, MSG, "Fx\0", { user: "nobody" })).code).toBe(54);
     expect(readdirSync(drop)).toEqual([]);
   });
 
@@ -264,35 +290,12 @@ describe("qmail-queued in-process (limits, death, fuzz)", () => {
       rcpts: fc.array(fc.tuple(fc.constantFrom("T", "T", "T", "Q"), addr), { maxLength: 4 }),
       end: fc.constantFrom("\0", "\0", ""),
     });
-    // The model: qmail-queue.c's reading loop, over the whole envelope at once.
-    const model = (env: string): number => {
-      let i = 0;
-      if (i >= env.length) return 54;
-      if (env[i++] !== "F") return 91;
-      const addrAt = (): number => {
-        for (let len = 0; len < ADDR; len++) {
-          if (i >= env.length) return 54;
-          if (env[i++] === "\0") return -1;
-        }
-        return 11;
-      };
-      let r = addrAt();
-      if (r >= 0) return r;
-      for (;;) {
-        if (i >= env.length) return 54;
-        const c = env[i++];
-        if (c === "\0") return 0;
-        if (c !== "T") return 91;
-        r = addrAt();
-        if (r >= 0) return r;
-      }
-    };
     await fc.assert(
       fc.asyncProperty(envArb, fc.uint8Array({ maxLength: 200 }), async (e, msg) => {
         const env = `${e.lead}${e.sender}\0${e.rcpts.map(([t, a]) => `${t}${a}\0`).join("")}${e.end}`;
         const before = todo(home);
         const code = await talk(stream(msg, env));
-        expect(code).toBe(model(env));
+        expect(code).toBe(envelopeModel(env));
         const got = added(home, before);
         expect(got.length).toBe(code === 0 ? 1 : 0);
         if (code === 0) {
@@ -313,35 +316,34 @@ describe("qmail-queued per-uid limit", () => {
     const env = join(home, "queued", "env");
     writeFileSync(env, ENV);
     chmodSync(env, 0o644);
-    const holders: ReturnType<typeof spawn>[] = [];
+    const holders: Started[] = [];
     try {
       const hold = (user: string) => {
         const u = ids(user);
-        const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+        const c = start("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
           uid: u.uid,
           gid: u.gid,
           stdio: ["pipe", "ignore", "ignore"],
         });
         holders.push(c);
         // Some bytes, so that qmail-queued opens the queue's files for it (a sign it is counted).
-        c.stdin?.write("Subject: held\n");
+        c.write("Subject: held\n");
         return c;
       };
       const messes = () => files(home).filter((f) => f.startsWith("mess/")).length;
       hold("nobody");
       hold("qmaild");
       await waitFor(() => messes() === 2, 5000);
-      // Run the second clients off the event loop that serves them (spawnSync would block it).
-      const second = (user: string) =>
-        new Promise<number | null>((ok) => {
-          const u = ids(user);
-          const c = spawn("sh", ["-c", `echo x | exec ${home}/bin/qmail-queue 1<${env}`], {
-            uid: u.uid,
-            gid: u.gid,
-            stdio: "ignore",
-          });
-          c.once("exit", (code) => ok(code));
+      // Run the second clients off the event loop that serves them (runSync would block it).
+      const second = async (user: string) => {
+        const u = ids(user);
+        const c = start("sh", ["-c", `echo x | exec ${home}/bin/qmail-queue 1<${env}`], {
+          uid: u.uid,
+          gid: u.gid,
+          stdio: "ignore",
         });
+        return (await c.wait()).code;
+      };
       expect(await second("nobody")).toBe(71);
       expect(await second("qmaild")).toBe(0);
     } finally {
@@ -443,15 +445,14 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
 describe("qmail-queued the program", () => {
   test("under qmail-start, fd 0 is its lifeline: EOF there and it exits 0", async () => {
     const home = await makeHome();
-    const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: ["pipe", "ignore", "inherit"] });
-    const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
+    const p = start(join(home, "bin/qmail-queued"), [], { stdio: ["pipe", "ignore", "inherit"] });
     expect(
       await waitFor(() => lstatSync(join(home, "queued/socket"), { throwIfNoEntry: false })?.isSocket(), 5000),
     ).toBe(true);
-    expect(qq(home, MSG, ENV, { user: "nobody" }).code).toBe(0);
+    expect((await qq(home, MSG, ENV, { user: "nobody" })).code).toBe(0);
     expect(todo(home).size).toBe(1);
-    p.stdin?.end();
-    expect(await exited).toBe(0);
+    p.end();
+    expect((await p.wait()).code).toBe(0);
   });
 
   test("killed -9 mid-message: the client gets 81 at its next write, todo nothing; a new qmail-queued starts over the stale socket", async () => {
@@ -461,23 +462,23 @@ describe("qmail-queued the program", () => {
     writeFileSync(env, ENV);
     chmodSync(env, 0o644);
     const nobody = ids("nobody");
-    const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+    const c = start("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
       uid: nobody.uid,
       gid: nobody.gid,
       stdio: ["pipe", "ignore", "ignore"],
     });
-    const exited = new Promise<number | null>((ok) => c.once("exit", (code) => ok(code)));
-    c.stdin?.write("Subject: cut\n\n");
+    c.write("Subject: cut\n\n");
     expect(await waitFor(() => files(home).some((f) => f.startsWith("mess/")), 5000)).toBe(true);
     process.kill(q.pid, "SIGKILL");
     // The client notices at its next write, when more of the message comes.
-    c.stdin?.end("more\n");
-    expect(await exited).toBe(81);
+    c.write("more\n");
+    c.end();
+    expect((await c.wait()).code).toBe(81);
     expect(todo(home).size).toBe(0);
     const q2 = await startQueued(home);
     try {
       // Until the new daemon has bound, a client meets the stale socket and drops the message: either way it is queued.
-      expect(qq(home, MSG, ENV, { user: "nobody" }).code).toBe(0);
+      expect((await qq(home, MSG, ENV, { user: "nobody" })).code).toBe(0);
       expect(await waitFor(() => todo(home).size === 1, 5000)).toBe(true);
     } finally {
       await q2.stop();
@@ -515,12 +516,7 @@ describe("qmail-queued the program", () => {
     writeFileSync(unreadable, "x");
     chmodSync(unreadable, 0o600);
     runSync("chown", [`${ids("nobody").uid}:${ids("nobody").gid}`, unreadable]);
-    const p = spawn(join(home, "bin/qmail-queued"), [], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    p.stderr?.on("data", (d) => {
-      err += d;
-    });
-    const exited = new Promise<number | null>((ok) => p.once("exit", (c) => ok(c)));
+    const p = start(join(home, "bin/qmail-queued"), [], { stdio: ["ignore", "ignore", "pipe"] });
     await waitFor(() => {
       try {
         return lstatSync(join(home, "queued/socket")).isSocket();
@@ -529,8 +525,9 @@ describe("qmail-queued the program", () => {
       }
     }, 5000);
     p.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(err).toBe(`qmail-queued: warning: removed 78.${"0".repeat(32)}: unreadable\n`);
+    const { code, stderr } = await p.wait();
+    expect(code).toBe(0);
+    expect(stderr).toBe(`qmail-queued: warning: removed 78.${"0".repeat(32)}: unreadable\n`);
     expect(existsSync(unreadable)).toBe(false);
   }, 30_000);
 });
@@ -560,26 +557,22 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
   }
 
   /** qmail-smtpd as qmaild, in the middle of DATA with 200 KB of body sent, then `end` it. */
-  async function smtpdCut(end: (p: ReturnType<typeof spawn>) => void): Promise<string> {
+  async function smtpdCut(end: (p: Started) => void): Promise<string> {
     const qd = ids("qmaild");
-    const p = spawn(join(home, "bin/qmail-smtpd"), [], {
+    const p = start(join(home, "bin/qmail-smtpd"), [], {
       uid: qd.uid,
       gid: qd.gid,
       stdio: ["pipe", "pipe", "ignore"],
       env: { PATH: process.env.PATH ?? "/bin:/usr/bin", TCPREMOTEIP: "10.1.2.3", TCPLOCALHOST: "mx.test.example" },
+      extendEnv: false,
     });
-    let out = "";
-    p.stdout?.on("data", (d) => {
-      out += d;
-    });
-    const exited = new Promise<void>((ok) => p.once("exit", () => ok()));
-    p.stdin?.write(HEAD);
-    p.stdin?.write(`${"x".repeat(999)}\r\n`.repeat(200));
+    p.write(HEAD);
+    p.write(`${"x".repeat(999)}\r\n`.repeat(200));
     // The writer holds its drop file (nameless) once the body is flowing.
-    expect(await waitFor(() => out.includes("354 ") && dropFds(p.pid ?? 0).length > 0, 10_000)).toBe(true);
+    expect(await waitFor(() => p.stdout().includes("354 ") && dropFds(p.pid).length > 0, 10_000)).toBe(true);
     end(p);
-    await exited;
-    return out;
+    await p.exited;
+    return p.stdout();
   }
 
   test("qmail-smtpd as qmaild: a finished message is one drop file", async () => {
@@ -600,7 +593,7 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
   });
 
   test("qmail-smtpd as qmaild: client disconnect in DATA leaves nothing", async () => {
-    await smtpdCut((p) => p.stdin?.end());
+    await smtpdCut((p) => p.end());
     expect(readdirSync(drop)).toEqual([]);
   });
 
@@ -617,12 +610,14 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
     expect(readdirSync(drop)).toEqual([]);
   });
 
-  test("a message bigger than the drop limit (control/databytes + 1 MiB) gets 71 and leaves nothing", () => {
+  test("a message bigger than the drop limit (control/databytes + 1 MiB) gets 71 and leaves nothing", async () => {
     writeFileSync(join(home, "control/databytes"), "1000\n");
     try {
-      expect(qq(home, `Subject: big\n\n${"z".repeat(1024 * 1024 + 2000)}\n`, ENV, { user: "nobody" }).code).toBe(71);
+      expect(
+        (await qq(home, `Subject: big\n\n${"z".repeat(1024 * 1024 + 2000)}\n`, ENV, { user: "nobody" })).code,
+      ).toBe(71);
       expect(readdirSync(drop)).toEqual([]);
-      expect(qq(home, "Subject: small\n\nok\n", ENV, { user: "nobody" }).code).toBe(0);
+      expect((await qq(home, "Subject: small\n\nok\n", ENV, { user: "nobody" })).code).toBe(0);
       expect(readdirSync(drop)).toHaveLength(1);
     } finally {
       unlinkSync(join(home, "control/databytes"));
@@ -635,16 +630,15 @@ describe("an unfinished message leaves nothing in the drop directory (qmail-queu
     writeFileSync(env, ENV);
     chmodSync(env, 0o644);
     const nobody = ids("nobody");
-    const c = spawn("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
+    const c = start("sh", ["-c", `exec ${home}/bin/qmail-queue 1<${env}`], {
       uid: nobody.uid,
       gid: nobody.gid,
       stdio: ["pipe", "ignore", "ignore"],
     });
-    const exited = new Promise<void>((ok) => c.once("exit", () => ok()));
-    c.stdin?.write(`Subject: cut\n\n${"y".repeat(100_000)}\n`);
-    expect(await waitFor(() => dropFds(c.pid ?? 0).length > 0, 10_000)).toBe(true);
+    c.write(`Subject: cut\n\n${"y".repeat(100_000)}\n`);
+    expect(await waitFor(() => dropFds(c.pid).length > 0, 10_000)).toBe(true);
     c.kill("SIGKILL");
-    await exited;
+    await c.exited;
     expect(readdirSync(drop)).toEqual([]);
   });
 });
@@ -705,23 +699,19 @@ describe("the drop writer where O_TMPFILE is missing (t files)", () => {
 
   test("a writer killed -9 leaves its t file; qmail-queued removes it at start (the writer's pid is gone)", async () => {
     const nobody = ids("nobody");
-    const c = spawn(BUN, ["-e", script("setInterval(() => {}, 1000);")], {
+    const c = start(BUN, ["-e", script("setInterval(() => {}, 1000);")], {
       uid: nobody.uid,
       gid: nobody.gid,
       cwd: "/",
       stdio: ["ignore", "pipe", "inherit"],
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/" },
+      extendEnv: false,
     });
-    const exited = new Promise<void>((ok) => c.once("exit", () => ok()));
-    let out = "";
-    c.stdout?.on("data", (d) => {
-      out += d;
-    });
-    expect(await waitFor(() => out.includes("\n"), 20_000)).toBe(true);
+    expect(await c.until("\n", 20_000)).toContain("\n");
     const partial = readdirSync(drop);
     expect(partial).toEqual([expect.stringMatching(new RegExp(`^t${c.pid}\\.[0-9a-f]{32}$`))]);
     c.kill("SIGKILL");
-    await exited;
+    await c.exited;
     expect(readdirSync(drop)).toEqual(partial);
     const q = await startQueued(home);
     try {

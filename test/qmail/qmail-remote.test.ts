@@ -57,6 +57,70 @@ interface Sink {
   close(): Promise<void>;
 }
 
+/** One line of the dialogue outside DATA's body: says r's reply; true when the body follows. */
+function reply(r: Replies, line: string, say: (x: string) => void, end: () => void): boolean {
+  const v = line.slice(0, 4).toUpperCase();
+  if (v === "HELO") {
+    if (r.silent !== "helo") say(r.helo ?? "250 sink.example\r\n");
+  } else if (v === "MAIL") say(r.mail ?? "250 ok\r\n");
+  else if (v === "RCPT") say(r.rcpt ? r.rcpt(line.slice(9, -1)) : "250 ok\r\n");
+  else if (v === "DATA") {
+    const rep = r.data ?? "354 go ahead\r\n";
+    say(rep);
+    return rep.startsWith("354");
+  } else if (v === "QUIT") {
+    say("221 bye\r\n");
+    end();
+  } else say("502 no\r\n");
+  return false;
+}
+
+/** What follows the body's end ("\r\n.\r\n") in buf, or undefined while the end has not come. */
+function afterBody(buf: string): string | undefined {
+  const e = buf.indexOf("\r\n.\r\n");
+  if (e < 0 && !buf.startsWith(".\r\n")) return undefined;
+  return buf.startsWith(".\r\n") ? buf.slice(3) : buf.slice(e + 5);
+}
+
+/** One connection of the sink: r's replies, every byte received passed to record. */
+function session(s: Socket, r: Replies, record: (t: string) => void): void {
+  let buf = "";
+  let inData = false;
+  const say = (x: string) => s.write(x);
+  if (r.drop === "greeting") {
+    s.destroy();
+    return;
+  }
+  say(r.greeting ?? "220 sink.example ESMTP\r\n");
+  s.on("data", (d: Buffer) => {
+    const t = d.toString("latin1");
+    record(t);
+    buf += t;
+    for (;;) {
+      if (inData) {
+        const rest = afterBody(buf);
+        if (rest === undefined) return;
+        buf = rest;
+        inData = false;
+        if (r.drop === "end") {
+          s.destroy();
+          return;
+        }
+        say(r.end ?? "250 ok 12345 qp 678\r\n");
+        continue;
+      }
+      const nl = buf.indexOf("\r\n");
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 2);
+      if (reply(r, line, say, () => s.end())) {
+        inData = true;
+        buf = `\r\n${buf}`;
+      }
+    }
+  });
+}
+
 /** A scriptable SMTP server recording every byte it gets. */
 async function sink(r: Replies = {}, host = "127.0.0.1", port = 0): Promise<Sink> {
   const sessions: string[] = [];
@@ -65,58 +129,13 @@ async function sink(r: Replies = {}, host = "127.0.0.1", port = 0): Promise<Sink
   const srv: Server = createServer((s) => {
     conns.add(s);
     const idx = sessions.push("") - 1;
-    let buf = "";
-    let inData = false;
     s.on("error", () => {});
     s.on("close", () => {
       conns.delete(s);
       closed++;
     });
-    const say = (x: string) => s.write(x);
-    if (r.drop === "greeting") {
-      s.destroy();
-      return;
-    }
-    say(r.greeting ?? "220 sink.example ESMTP\r\n");
-    s.on("data", (d: Buffer) => {
-      const t = d.toString("latin1");
+    session(s, r, (t) => {
       sessions[idx] += t;
-      buf += t;
-      for (;;) {
-        if (inData) {
-          const e = buf.indexOf("\r\n.\r\n");
-          if (e < 0 && !buf.startsWith(".\r\n")) return;
-          buf = buf.startsWith(".\r\n") ? buf.slice(3) : buf.slice(e + 5);
-          inData = false;
-          if (r.drop === "end") {
-            s.destroy();
-            return;
-          }
-          say(r.end ?? "250 ok 12345 qp 678\r\n");
-          continue;
-        }
-        const nl = buf.indexOf("\r\n");
-        if (nl < 0) return;
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 2);
-        const v = line.slice(0, 4).toUpperCase();
-        if (v === "HELO") {
-          if (r.silent === "helo") continue;
-          say(r.helo ?? "250 sink.example\r\n");
-        } else if (v === "MAIL") say(r.mail ?? "250 ok\r\n");
-        else if (v === "RCPT") say(r.rcpt ? r.rcpt(line.slice(9, -1)) : "250 ok\r\n");
-        else if (v === "DATA") {
-          const rep = r.data ?? "354 go ahead\r\n";
-          say(rep);
-          if (rep.startsWith("354")) {
-            inData = true;
-            buf = `\r\n${buf}`;
-          }
-        } else if (v === "QUIT") {
-          say("221 bye\r\n");
-          s.end();
-        } else say("502 no\r\n");
-      }
     });
   });
   const p = await new Promise<number>((ok, fail) => {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { rspawnReport } from "../../packages/qmail/src/lib/spawn-report.ts";
 import { kill, ours, waitFor } from "../lib/harness.ts";
@@ -120,6 +120,23 @@ describe("qmail-rspawn", () => {
   });
 });
 
+/** A line l (with its LF) to a server that offers SMTPUTF8: its reply; whether DATA's body is read next. */
+function utf8SinkLine(s: Socket, l: string, inData: boolean): boolean {
+  if (inData) {
+    if (l !== ".\r\n") return true;
+    s.write("250 ok\r\n");
+    return false;
+  }
+  if (l.startsWith("DATA")) {
+    s.write("354 go\r\n");
+    return true;
+  }
+  if (l.startsWith("QUIT")) s.end("221 bye\r\n");
+  else if (l.startsWith("EHLO")) s.write("250-sink\r\n250 SMTPUTF8\r\n");
+  else s.write("250 ok\r\n");
+  return false;
+}
+
 describe("qmail-rspawn -> qmail-remote: addresses byte for byte", () => {
   // SMTPUTF8 (RFC 6531, qmail-remote(8)): UTF-8 addresses go out as the same bytes to a server that
   // offers it; bytes past ASCII that are not UTF-8 cannot go out at all (5.6.7), where netqmail sent
@@ -135,19 +152,8 @@ describe("qmail-rspawn -> qmail-remote: addresses byte for byte", () => {
         wire = Buffer.concat([wire, d]);
         line = Buffer.concat([line, d]);
         for (let i = line.indexOf(10); i >= 0; i = line.indexOf(10)) {
-          const l = line.subarray(0, i + 1).toString("latin1");
+          inData = utf8SinkLine(s, line.subarray(0, i + 1).toString("latin1"), inData);
           line = line.subarray(i + 1);
-          if (inData) {
-            if (l === ".\r\n") {
-              inData = false;
-              s.write("250 ok\r\n");
-            }
-          } else if (l.startsWith("DATA")) {
-            inData = true;
-            s.write("354 go\r\n");
-          } else if (l.startsWith("QUIT")) s.end("221 bye\r\n");
-          else if (l.startsWith("EHLO")) s.write("250-sink\r\n250 SMTPUTF8\r\n");
-          else s.write("250 ok\r\n");
         }
       });
     });

@@ -2,11 +2,10 @@
 // qmail-send against a scripted peer on all six pipes (spec/qmail.md §3): the
 // test is qmail-lspawn, qmail-rspawn and qmail-clean, byte by byte.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { pipe } from "@qts/sys/pipe";
-import { kill, ours, waitFor } from "../lib/harness.ts";
+import { ours, type Started, start as startProgram, stdioFd, waitFor } from "../lib/harness.ts";
 import { type Home, inject, makeHome } from "./qmail-send.helpers.ts";
 
 setDefaultTimeout(30_000);
@@ -31,7 +30,7 @@ class Reader {
 }
 
 interface Peer {
-  child: ChildProcess;
+  child: Started;
   log: Reader;
   toL: Reader;
   toR: Reader;
@@ -45,7 +44,7 @@ interface Peer {
 let peers: Peer[] = [];
 afterEach(() => {
   for (const p of peers) {
-    kill(p.child.pid, "SIGKILL");
+    p.child.kill("SIGKILL");
     for (const fd of [p.fromL, p.fromR, p.fromC])
       try {
         closeSync(fd);
@@ -63,9 +62,18 @@ function start(h: Home, spawnBytes: [number, number] = [120, 120]): Peer {
   const r2 = pipe();
   const c1 = pipe();
   const c2 = pipe();
-  const child = spawn(ours("qmail-send"), [], {
+  const child = startProgram(ours("qmail-send"), [], {
     env: { QMAILHOME: h.dir, QMAILQUEUE: join(h.dir, "bin/fake-qmail-queue") },
-    stdio: [log[1], l1[1], l2[0], r1[1], r2[0], c1[1], c2[0]],
+    extendEnv: false,
+    stdio: [
+      stdioFd(log[1]),
+      stdioFd(l1[1]),
+      stdioFd(l2[0]),
+      stdioFd(r1[1]),
+      stdioFd(r2[0]),
+      stdioFd(c1[1]),
+      stdioFd(c2[0]),
+    ],
   });
   for (const fd of [log[1], l1[1], l2[0], r1[1], r2[0], c1[1], c2[0]]) closeSync(fd);
   const p: Peer = {
@@ -201,24 +209,21 @@ describe("qmail-send's side of the spawn and clean protocols", () => {
     // qmail-clean's unlink of intd/N fails: it answers "!"
     rmSync(join(q, `intd/${id}`));
     mkdirSync(join(q, `intd/${id}`));
-    const c = spawn(ours("qmail-start"), ["./Mailbox"], {
+    const c = startProgram(ours("qmail-start"), ["./Mailbox"], {
       env: { PATH: `${join(h.dir, "bin")}:/usr/bin:/bin`, QMAILHOME: h.dir },
+      extendEnv: false,
       stdio: ["ignore", "pipe", "ignore"],
     });
-    let out = "";
-    c.stdout?.on("data", (d: Buffer) => {
-      out += d;
-    });
     try {
-      expect(await waitFor(() => out.includes(`warning: qmail-clean unable to clean up todo/${id}\n`), 8000)).toBe(
-        true,
+      expect(await c.until(`warning: qmail-clean unable to clean up todo/${id}\n`, 8000)).toContain(
+        `warning: qmail-clean unable to clean up todo/${id}\n`,
       );
       await Bun.sleep(300);
-      expect(out).not.toContain("starting delivery");
+      expect(c.stdout()).not.toContain("starting delivery");
       expect(existsSync(join(q, `todo/${id}`))).toBe(true);
     } finally {
-      kill(c.pid, "SIGTERM");
-      await waitFor(() => c.exitCode !== null || c.signalCode !== null, 8000);
+      c.kill("SIGTERM");
+      await c.wait(8000);
     }
   });
 });

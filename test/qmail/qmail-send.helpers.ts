@@ -2,7 +2,6 @@
 // A qmail home in a temp dir for the delivery-side tests: queue tree with
 // qmail's owners and modes, our daemons in bin/, fake qmail-local and
 // qmail-remote scripts, a users/cdb, and a direct injector.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -23,8 +22,7 @@ import { join } from "node:path";
 import { cdbBuild } from "@qts/cdb/cdb";
 import { mkfifo } from "@qts/sys/fifo";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
-import split2 from "split2";
-import { BIN, kill, tmp, waitFor } from "../lib/harness.ts";
+import { BIN, runSync, type Started, start, tmp, waitFor } from "../lib/harness.ts";
 
 export interface Ids {
   alias: number;
@@ -38,9 +36,14 @@ export interface Ids {
   nofiles: number;
 }
 
+/** Throws on a failed run: the tests cannot go on without qmail's users. */
+function must(r: { code: number; stderr: string }): void {
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
+}
+
 /** qmail's users and groups (conf-users): created as system accounts when missing, as qmail's INSTALL does. */
 export function qmailIds(): Ids {
-  for (const g of ["qmail", "nofiles"]) if (!getgrnam(g)) execFileSync("groupadd", ["-r", g]);
+  for (const g of ["qmail", "nofiles"]) if (!getgrnam(g)) must(runSync("groupadd", ["-r", g]));
   const users: [string, string, string][] = [
     ["alias", "nofiles", "/var/qmail/alias"],
     ["qmaild", "nofiles", "/var/qmail"],
@@ -51,7 +54,7 @@ export function qmailIds(): Ids {
     ["qmails", "qmail", "/var/qmail"],
   ];
   for (const [u, g, h] of users)
-    if (!getpwnam(u)) execFileSync("useradd", ["-r", "-M", "-N", "-g", g, "-d", h, "-s", "/usr/sbin/nologin", u]);
+    if (!getpwnam(u)) must(runSync("useradd", ["-r", "-M", "-N", "-g", g, "-d", h, "-s", "/usr/sbin/nologin", u]));
   const uid = (n: string) => (getpwnam(n) as { uid: number }).uid;
   const gid = (n: string) => (getgrnam(n) as { gid: number }).gid;
   return {
@@ -230,7 +233,7 @@ export function pull(home: Home): void {
 }
 
 export interface Running {
-  child: ChildProcess;
+  child: Started;
   pid: number;
   log: () => string;
   lines: () => string[];
@@ -249,27 +252,26 @@ export function startQmail(
   prefix: string[] = [],
 ): Running {
   const cmd = [...prefix, join(home.dir, "bin/qmail-start"), ...args];
-  const child = spawn(cmd[0] as string, cmd.slice(1), {
+  const child = start(cmd[0] as string, cmd.slice(1), {
     env: {
       PATH: `${join(home.dir, "bin")}:/usr/bin:/bin`,
       QMAILHOME: home.dir,
       QMAILQUEUE: join(home.dir, "bin/fake-qmail-queue"),
       ...env,
     },
+    extendEnv: false,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  // The log followed line by line (split2): qmail-send's lines on stdout, qmail-start's on stderr.
-  const got: string[] = [];
-  for (const s of [child.stdout, child.stderr])
-    s?.pipe(split2()).on("data", (l: string) => {
-      if (l) got.push(l);
-    });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  // The log followed line by line: qmail-send's lines on stdout, qmail-start's on stderr.
+  const got = () => child.lines().filter((l) => l !== "");
   const r: Running = {
     child,
-    pid: child.pid as number,
-    log: () => got.map((l) => `${l}\n`).join(""),
-    lines: () => got,
+    pid: child.pid,
+    log: () =>
+      got()
+        .map((l) => `${l}\n`)
+        .join(""),
+    lines: got,
     waitLine: async (re, ms = 8000) => !!(await waitFor(() => r.lines().some((l) => re.test(l)), ms)),
     waitLineFrom: async (from, re, ms = 8000) =>
       !!(await waitFor(
@@ -281,10 +283,8 @@ export function startQmail(
         ms,
       )),
     stop: async () => {
-      kill(child.pid, "SIGTERM");
-      const t = setTimeout(() => kill(child.pid, "SIGKILL"), 8000);
-      await exited;
-      clearTimeout(t);
+      child.kill("SIGTERM");
+      await child.wait(8000);
     },
   };
   return r;
@@ -335,28 +335,27 @@ export { existsSync };
 
 /** A spawner (qmail-lspawn / qmail-rspawn) run directly, speaking the spawn protocol (spec/qmail.md §3). */
 export class SpawnerProc {
-  readonly child: ChildProcess;
-  private buf = Buffer.alloc(0);
-  first = -1;
+  readonly child: Started;
   exit: Promise<number | null>;
   constructor(file: string, args: string[], home: Home, env: Record<string, string> = {}) {
-    this.child = spawn(file, args, {
+    this.child = start(file, args, {
       env: { PATH: `${join(home.dir, "bin")}:/usr/bin:/bin`, QMAILHOME: home.dir, ...env },
+      extendEnv: false,
       stdio: ["pipe", "pipe", "inherit"],
     });
-    this.child.stdout?.on("data", (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      if (this.first < 0 && this.buf.length) {
-        this.first = this.buf[0] as number;
-        this.buf = this.buf.subarray(1);
-      }
-    });
-    this.exit = new Promise((r) => this.child.once("exit", (c) => r(c)));
+    this.exit = this.child.exited.then((r) => (r.signal ? null : r.code));
+  }
+  /** The spawner's first byte (its concurrency limit), or -1 before it came. */
+  get first(): number {
+    const out = this.child.stdout("latin1");
+    return out.length ? out.charCodeAt(0) : -1;
+  }
+  /** What came after the first byte. */
+  private get buf(): Buffer {
+    return Buffer.from(this.child.stdout("latin1").slice(1), "latin1");
   }
   send(slot: number, messid: string, sender: string, recip: string): void {
-    this.child.stdin?.write(
-      Buffer.concat([Buffer.from([slot]), Buffer.from(`${messid}\0${sender}\0${recip}\0`, "latin1")]),
-    );
+    this.child.write(Buffer.concat([Buffer.from([slot]), Buffer.from(`${messid}\0${sender}\0${recip}\0`, "latin1")]));
   }
   /** Every complete report so far: [slot, text after the slot, without the NUL]. */
   reports(): [number, string][] {
@@ -376,7 +375,7 @@ export class SpawnerProc {
     return this.reports();
   }
   end(): void {
-    this.child.stdin?.end();
+    this.child.end();
   }
 }
 

@@ -2,7 +2,6 @@
 // qmail-send end to end, started by qmail-start with the real spawners and
 // qmail-clean, fake qmail-local / qmail-remote / qmail-queue (helpers).
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawn } from "node:child_process";
 import {
   chownSync,
   closeSync,
@@ -16,7 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { kill, ours, waitFor } from "../lib/harness.ts";
+import { kill, ours, start, stdioFd, waitFor } from "../lib/harness.ts";
 import {
   bounces,
   deliveries,
@@ -109,7 +108,7 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
       `end msg ${id}`,
       "status: exiting",
     ]);
-    expect(q.child.exitCode).toBe(0);
+    expect((await q.child.exited).code).toBe(0);
   });
 
   test("concurrency is capped by the spawner's byte (120); an odd control value is the default", async () => {
@@ -142,8 +141,7 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
     await withQmail(h, async () => {
       const q2 = startQmail(h);
       expect(await q2.waitLine(/^alert: cannot start: qmail-send is already running$/)).toBe(true);
-      await waitFor(() => q2.child.exitCode !== null, 5000);
-      expect(q2.child.exitCode).toBe(111);
+      expect((await q2.child.wait(5000)).code).toBe(111);
       await q2.stop();
     });
   });
@@ -152,13 +150,13 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
     const h = makeHome();
     const logf = join(h.dir, "log");
     const fd = openSync(logf, "w");
-    const c = spawn(ours("qmail-send"), [], {
+    const c = start(ours("qmail-send"), [], {
       env: { QMAILHOME: h.dir },
-      stdio: [fd, "ignore", "ignore", "ignore", "ignore", "ignore", "ignore"],
+      extendEnv: false,
+      stdio: [stdioFd(fd), "ignore", "ignore", "ignore", "ignore", "ignore", "ignore"],
     });
     closeSync(fd);
-    const code = await new Promise((r) => c.once("exit", r));
-    expect(code).toBe(111);
+    expect((await c.wait()).code).toBe(111);
     expect(readFileSync(logf, "latin1")).toBe("alert: cannot start: hath the daemon spawn no fire?\n");
   });
 

@@ -6,12 +6,12 @@
 // timeout, a bare LF and a kill in the middle of DATA; the queue's files are
 // counted before and after. Also: the qp of each message is its own.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type ChildProcess, spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { closeSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { QP_SPACE } from "@qts/qmail/lib/qp";
+import { pipe } from "@qts/sys/pipe";
 import { getpwnam } from "@qts/sys/pwd";
-import { kill, waitFor } from "../lib/harness.ts";
+import { type Started, start, stdioFd, waitFor } from "../lib/harness.ts";
 import { added, files, makeHome, startQueued, todo } from "./qmail-queue.helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -31,29 +31,26 @@ const HEAD = "HELO c.example\r\nMAIL FROM:<s@c.example>\r\nRCPT TO:<u@test.examp
 const BODY = `Subject: partial\r\n\r\n${"x".repeat(998)}\r\n`.repeat(200);
 
 interface Smtpd {
-  p: ChildProcess;
+  p: Started;
   out: () => string;
   exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
+/** An exit as node reports it: the code, or null and the signal that ended it. */
+function codeSignal(r: { code: number; signal?: string }): { code: number | null; signal: string | null } {
+  return { code: r.signal ? null : r.code, signal: r.signal ?? null };
+}
+
 function smtpd(user?: string): Smtpd {
   const pw = user ? getpwnam(user) : undefined;
-  const p = spawn(join(home, "bin/qmail-smtpd"), [], {
+  const p = start(join(home, "bin/qmail-smtpd"), [], {
     stdio: ["pipe", "pipe", "pipe"],
     uid: pw?.uid,
     gid: pw?.gid,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TCPREMOTEIP: "10.1.2.3", TCPLOCALHOST: "mx.test.example" },
+    extendEnv: false,
   });
-  let out = "";
-  p.stdout?.on("data", (d) => {
-    out += d.toString("latin1");
-  });
-  p.stderr?.on("data", () => {});
-  p.stdin?.on("error", () => {});
-  const exited = new Promise<{ code: number | null; signal: string | null }>((ok) =>
-    p.once("exit", (code, signal) => ok({ code, signal })),
-  );
-  return { p, out: () => out, exited };
+  return { p, out: () => p.stdout("latin1"), exited: p.exited.then(codeSignal) };
 }
 
 const newMess = (before: string[]) => files(home).filter((f) => f.startsWith("mess/") && !before.includes(f));
@@ -62,7 +59,7 @@ const newMess = (before: string[]) => files(home).filter((f) => f.startsWith("me
 async function midData(user?: string): Promise<{ s: Smtpd; before: string[] }> {
   const before = files(home);
   const s = smtpd(user);
-  s.p.stdin?.write(HEAD + BODY);
+  s.p.write(HEAD + BODY);
   const seen = await waitFor(() => s.out().includes("354 ") && newMess(before).length > 0, 10_000);
   expect(seen).toBe(true);
   return { s, before };
@@ -74,10 +71,10 @@ async function nothingLeft(before: string[]): Promise<void> {
 }
 
 const ends: [string, (s: Smtpd) => void, (r: { code: number | null; signal: string | null }, out: string) => void][] = [
-  ["client disconnect", (s) => s.p.stdin?.end(), (r) => expect(r.code).toBe(1)],
+  ["client disconnect", (s) => s.p.end(), (r) => expect(r.code).toBe(1)],
   [
     "bare LF (smuggling attempt)",
-    (s) => s.p.stdin?.write("smuggled\n.\nMAIL FROM:<x@y>\r\n"),
+    (s) => s.p.write("smuggled\n.\nMAIL FROM:<x@y>\r\n"),
     (r, out) => {
       expect(r.code).toBe(1);
       expect(out).toEndWith("451 See http://pobox.com/~djb/docs/smtplf.html.\r\n");
@@ -119,7 +116,8 @@ describe("qmail-smtpd as root (queue written in-process): an unfinished DATA lea
   test("a complete message is still queued; a refused one (too many hops, over databytes) leaves nothing", async () => {
     const before = todo(home);
     const s = smtpd();
-    s.p.stdin?.end(`${HEAD}Subject: whole\r\n\r\nbody\r\n.\r\nQUIT\r\n`);
+    s.p.write(`${HEAD}Subject: whole\r\n\r\nbody\r\n.\r\nQUIT\r\n`);
+    s.p.end();
     expect((await s.exited).code).toBe(0);
     expect(s.out()).toMatch(/250 ok \d+ qp \d+\r\n221 test\.example\r\n$/);
     expect(added(home, before)).toHaveLength(1);
@@ -128,9 +126,10 @@ describe("qmail-smtpd as root (queue written in-process): an unfinished DATA lea
     writeFileSync(join(home, "control/databytes"), "100000\n");
     try {
       const t = smtpd();
-      t.p.stdin?.end(
+      t.p.write(
         `${HEAD}${"Received: x\r\n".repeat(100)}\r\nhi\r\n.\r\n${HEAD.slice(HEAD.indexOf("MAIL"))}${BODY}.\r\nQUIT\r\n`,
       );
+      t.p.end();
       expect((await t.exited).code).toBe(0);
       expect(t.out()).toContain(
         "554 too many hops, this message is looping (#5.4.6)\r\n250 ok\r\n250 ok\r\n354 go ahead\r\n552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n",
@@ -178,7 +177,8 @@ async function messages(n: number, user?: string) {
   let text = "HELO c.example\r\n";
   for (let i = 0; i < n; i++)
     text += `MAIL FROM:<s@c.example>\r\nRCPT TO:<u${i}@test.example>\r\nDATA\r\nSubject: ${i}\r\n\r\nbody\r\n.\r\n`;
-  s.p.stdin?.end(`${text}QUIT\r\n`);
+  s.p.write(`${text}QUIT\r\n`);
+  s.p.end();
   expect((await s.exited).code).toBe(0);
   const qps = [...s.out().matchAll(/250 ok \d+ qp (\d+)\r\n/g)].map((m) => Number(m[1]));
   expect(qps).toHaveLength(n);
@@ -190,7 +190,7 @@ async function messages(n: number, user?: string) {
     const received = Number(/^Received: \(qmail (\d+) invoked /.exec(m.mess.toString("latin1"))?.[1]);
     byRcpt.set(rcpt, { p, received });
   }
-  return { pid: s.p.pid ?? 0, qps, byRcpt };
+  return { pid: s.p.pid, qps, byRcpt };
 }
 
 describe("qp: each message of a session has its own", () => {
@@ -217,6 +217,15 @@ describe("qp: each message of a session has its own", () => {
   });
 });
 
+/** Ends p's message by sig, or by EOF on its stdin and on the envelope's pipe (writing end ew). */
+async function cut(p: Started, sig: NodeJS.Signals | "EOF", ew: number) {
+  if (sig === "EOF") {
+    p.end();
+    closeSync(ew);
+  } else p.kill(sig);
+  return codeSignal(await p.exited);
+}
+
 describe("qmail-queue and qmail-inject as root: killed in the middle of the message, nothing left", () => {
   for (const sig of ["SIGTERM", "SIGHUP", "SIGALRM", "EOF"] as const)
     for (const prog of ["qmail-queue", "qmail-inject"] as const) {
@@ -225,25 +234,24 @@ describe("qmail-queue and qmail-inject as root: killed in the middle of the mess
       test(`${prog}, ${sig === "EOF" ? "no envelope (54)" : sig}`, async () => {
         const before = files(home);
         const args = prog === "qmail-inject" ? ["u@test.example"] : [];
-        const stdio: ("pipe" | "ignore")[] = ["pipe", prog === "qmail-queue" ? "pipe" : "ignore", "ignore"];
-        const p = spawn(join(home, "bin", prog), args, { stdio, env: { PATH: process.env.PATH ?? "" } });
-        p.stdin?.on("error", () => {});
-        const exited = new Promise<{ code: number | null; signal: string | null }>((ok) =>
-          p.once("exit", (code, signal) => ok({ code, signal })),
-        );
+        // qmail-queue's fd 1 (the envelope) is a pipe whose writing end we hold and close for the EOF.
+        const [er, ew] = pipe();
+        const p = start(join(home, "bin", prog), args, {
+          stdio: ["pipe", prog === "qmail-queue" ? stdioFd(er) : "ignore", "ignore"],
+          env: { PATH: process.env.PATH ?? "" },
+          extendEnv: false,
+        });
+        closeSync(er);
         try {
-          p.stdin?.write(`Subject: partial\n\n${"y".repeat(200_000)}\n`);
+          p.write(`Subject: partial\n\n${"y".repeat(200_000)}\n`);
           expect(await waitFor(() => newMess(before).length > 0, 10_000)).toBe(true);
-          if (sig === "EOF") {
-            p.stdin?.end();
-            p.stdout?.destroy();
-          } else p.kill(sig);
-          const r = await exited;
+          const r = await cut(p, sig, ew);
           if (sig === "EOF") expect(r.code).toBe(54);
           else expect(r.signal).toBe(sig);
           await nothingLeft(before);
         } finally {
-          kill(p.pid);
+          p.kill();
+          if (sig !== "EOF") closeSync(ew);
         }
       });
     }

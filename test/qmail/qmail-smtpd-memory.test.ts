@@ -5,10 +5,10 @@
 // or in C's "421 out of memory (#4.3.0)", never in a crash or a signal death,
 // and leaves nothing behind.
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SOFTLIMIT_MEM } from "../../scripts/services.ts";
+import { start } from "../lib/harness.ts";
 import { added, files, makeHome, todo } from "./qmail-queue.helpers.ts";
 
 setDefaultTimeout(120_000);
@@ -20,24 +20,20 @@ beforeAll(async () => {
   writeFileSync(join(home, "control/rcpthosts"), "test.example\n");
 }, 120_000);
 
+/** An exit as node reports it: the code, or null and the signal that ended it. */
+function codeSignal(r: { code: number; signal?: string }): { code: number | null; signal: string | null } {
+  return { code: r.signal ? null : r.code, signal: r.signal ?? null };
+}
+
 /** One session of n RCPTs of about len bytes each, under the service's softlimit and JIT reservation. */
 async function many(n: number, len: number) {
-  const p = spawn("softlimit", ["-m", String(SOFTLIMIT_MEM), join(home, "bin/qmail-smtpd")], {
+  const p = start("softlimit", ["-m", String(SOFTLIMIT_MEM), join(home, "bin/qmail-smtpd")], {
     stdio: ["pipe", "pipe", "pipe"],
     env: { PATH: process.env.PATH ?? "", BUN_JSC_jitMemoryReservationSize: "67108864", TCPREMOTEIP: "10.0.0.1" },
+    extendEnv: false,
   });
-  const out: Buffer[] = [];
-  let err = "";
-  p.stdout?.on("data", (d) => out.push(d));
-  p.stderr?.on("data", (d) => {
-    err += d.toString("latin1");
-  });
-  p.stdin?.on("error", () => {});
-  const exited = new Promise<{ code: number | null; signal: string | null }>((ok) =>
-    p.once("exit", (code, signal) => ok({ code, signal })),
-  );
-  const write = (s: string) =>
-    p.stdin?.write(s) ? Promise.resolve() : new Promise<void>((ok) => p.stdin?.once("drain", () => ok()));
+  const exited = p.exited.then(codeSignal);
+  const write = (s: string) => p.write(s);
   const pad = "x".repeat(Math.max(0, len - 20));
   await write("HELO c.example\r\nMAIL FROM:<s@c.example>\r\n");
   let done = false;
@@ -49,9 +45,12 @@ async function many(n: number, len: number) {
     for (let j = i; j < Math.min(n, i + 1000); j++) chunk += `RCPT TO:<r${j}.${pad}@test.example>\r\n`;
     await Promise.race([write(chunk), exited]);
   }
-  if (!done) p.stdin?.end("DATA\r\nSubject: many\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+  if (!done) {
+    void p.write("DATA\r\nSubject: many\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+    p.end();
+  }
   const r = await exited;
-  return { ...r, out: Buffer.concat(out).toString("latin1"), err };
+  return { ...r, out: p.stdout("latin1"), err: p.stderr("latin1") };
 }
 
 describe("many recipients under softlimit -m 500000000", () => {
@@ -102,19 +101,15 @@ describe("qmail-inject with a huge recipient list under softlimit -m 500000000",
       const before = files(home);
       const q0 = todo(home);
       const text = `To: ${Array.from({ length: n }, (_, i) => `r${i}@test.example`).join(",\n  ")}\nSubject: x\n\nbody\n`;
-      const p = spawn("softlimit", ["-m", String(SOFTLIMIT_MEM), join(home, "bin/qmail-inject")], {
+      const p = start("softlimit", ["-m", String(SOFTLIMIT_MEM), join(home, "bin/qmail-inject")], {
         stdio: ["pipe", "ignore", "pipe"],
         env: { PATH: process.env.PATH ?? "", BUN_JSC_jitMemoryReservationSize: "67108864" },
+        extendEnv: false,
       });
-      let err = "";
-      p.stderr?.on("data", (d) => {
-        err += d.toString("latin1");
-      });
-      p.stdin?.on("error", () => {});
-      p.stdin?.end(text);
-      const r = await new Promise<{ code: number | null; signal: string | null }>((ok) =>
-        p.once("exit", (code, signal) => ok({ code, signal })),
-      );
+      void p.write(text);
+      p.end();
+      const r = codeSignal(await p.exited);
+      const err = p.stderr("latin1");
       expect(r.signal).toBeNull();
       if (r.code === 0) {
         expect(err).toBe("");

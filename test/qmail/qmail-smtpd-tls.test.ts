@@ -611,40 +611,40 @@ print(repr(c.rest()))
   });
 });
 
-describe("the end of a TLS connection", () => {
-  test("a TLS client that leaves without QUIT ends the session at once, under our tcpserver too", async () => {
-    for (const prog of [TCPSERVER, ours("tcpserver")]) {
-      for (const env of [{ SMTPS: "1" }, {}] as Record<string, string>[]) {
-        const h = makeHome();
-        // a session that missed the end would wait for this long
-        writeFileSync(join(h.dir, "control", "timeoutsmtpd"), "600\n");
-        const srv = await serve(h, env, [h.checker, "true"], prog);
-        const out = await py(`${PYLIB}
-c = C(${srv.port}, tls=${env.SMTPS ? "True" : "False"}); c.reply()
-if not ${env.SMTPS ? "True" : "False"}: c.starttls()
+/** Clients that leave a TLS session without QUIT (SMTPS or after STARTTLS): each ends it at once. */
+async function leaveWithoutQuit(prog: string, env: Record<string, string>): Promise<void> {
+  const tls = env.SMTPS ? "True" : "False";
+  const h = makeHome();
+  // a session that missed the end would wait for this long
+  writeFileSync(join(h.dir, "control", "timeoutsmtpd"), "600\n");
+  const srv = await serve(h, env, [h.checker, "true"], prog);
+  const out = await py(`${PYLIB}
+c = C(${srv.port}, tls=${tls}); c.reply()
+if not ${tls}: c.starttls()
 print(c.cmd("MAIL FROM:<a@b>"), end="")
 c.s.close()
 `);
-        expect(out).toBe("250 ok\r\n");
-        // and a client that goes away right after the handshake, before a byte of SMTP (as qmail-remote
-        // does when the certificate does not verify), or in the middle of it
-        await py(`${PYLIB}
-c = C(${srv.port}, tls=${env.SMTPS ? "True" : "False"})
-if not ${env.SMTPS ? "True" : "False"}: c.reply(); c.starttls()
+  expect(out).toBe("250 ok\r\n");
+  // and a client that goes away right after the handshake, before a byte of SMTP (as qmail-remote
+  // does when the certificate does not verify), or in the middle of it
+  await py(`${PYLIB}
+c = C(${srv.port}, tls=${tls})
+if not ${tls}: c.reply(); c.starttls()
 c.s.close()
 c = C(${srv.port})
-if not ${env.SMTPS ? "True" : "False"}: c.reply(); c.cmd("STARTTLS")
+if not ${tls}: c.reply(); c.cmd("STARTTLS")
 c.send(b"\\x16\\x03\\x01\\x00\\xf0\\x01\\x00\\x00\\xec\\x03\\x03")
 c.s.close()
 `);
-        const ended = await waitFor(
-          () => (srv.log().match(/tcpserver: end \d+ status 256/g) ?? []).length >= 3,
-          15_000,
-        );
-        expect(ended).toBe(true);
-        kill(srv.pid);
-      }
-    }
+  const ended = await waitFor(() => (srv.log().match(/tcpserver: end \d+ status 256/g) ?? []).length >= 3, 15_000);
+  expect(ended).toBe(true);
+  kill(srv.pid);
+}
+
+describe("the end of a TLS connection", () => {
+  test("a TLS client that leaves without QUIT ends the session at once, under our tcpserver too", async () => {
+    for (const prog of [TCPSERVER, ours("tcpserver")])
+      for (const env of [{ SMTPS: "1" }, {}] as Record<string, string>[]) await leaveWithoutQuit(prog, env);
   });
 });
 

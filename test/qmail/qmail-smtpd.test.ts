@@ -258,6 +258,33 @@ describe("addresses and the envelope", () => {
   });
 });
 
+/**
+ * One character through the state machine of C's blast() (qmail-smtpd.c): the next state and the
+ * bytes stored, "stray" for a bare LF, "end" at the dot line's LF. States: 0 in a line, 1 at a line's
+ * start, 2 after a leading dot, 3 after a leading dot and CR, 4 after a CR.
+ */
+function blastStep(state: number, ch: string): [number, string] | "stray" | "end" {
+  if (ch === "\n") return state === 3 ? "end" : state === 4 ? [1, ch] : "stray";
+  if (state === 3) return ch === "\r" ? [4, ".\r"] : [0, `.\r${ch}`];
+  if (state === 4) return ch === "\r" ? [4, ch] : [0, `\r${ch}`];
+  if (ch === "\r") return [state === 2 ? 3 : 4, ""];
+  if (state === 1 && ch === ".") return [2, ""];
+  return [0, ch];
+}
+
+/** C's blast() as an oracle: the stored bytes and where the data ended (-1: not), or "stray" for a bare LF. */
+function cblast(s: string): { out: string; end: number } | "stray" {
+  let state = 1;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const r = blastStep(state, s[i] as string);
+    if (r === "stray" || r === "end") return r === "end" ? { out, end: i + 1 } : r;
+    state = r[0];
+    out += r[1];
+  }
+  return { out, end: -1 };
+}
+
 describe("DATA", () => {
   test("Received line, dot-unstuffing, CRLF to LF, lone CR kept, 250 ok <time> qp <pid>", async () => {
     const h = makeHome();
@@ -343,56 +370,6 @@ describe("DATA", () => {
   });
 
   test("random DATA bodies: what is queued matches a transliteration of C's blast()", async () => {
-    // C's state machine, written out in the test as an oracle: returns the stored bytes and
-    // where the data ended, or "stray" for a bare LF
-    const cblast = (s: string): { out: string; end: number } | "stray" => {
-      let state = 1;
-      let out = "";
-      for (let i = 0; i < s.length; i++) {
-        const ch = s[i] as string;
-        if (state === 0) {
-          if (ch === "\n") return "stray";
-          if (ch === "\r") {
-            state = 4;
-            continue;
-          }
-        } else if (state === 1) {
-          if (ch === "\n") return "stray";
-          if (ch === ".") {
-            state = 2;
-            continue;
-          }
-          if (ch === "\r") {
-            state = 4;
-            continue;
-          }
-          state = 0;
-        } else if (state === 2) {
-          if (ch === "\n") return "stray";
-          if (ch === "\r") {
-            state = 3;
-            continue;
-          }
-          state = 0;
-        } else if (state === 3) {
-          if (ch === "\n") return { out, end: i + 1 };
-          out += ".\r";
-          if (ch === "\r") {
-            state = 4;
-            continue;
-          }
-          state = 0;
-        } else if (state === 4) {
-          if (ch === "\n") state = 1;
-          else if (ch !== "\r") {
-            out += "\r";
-            state = 0;
-          }
-        }
-        out += ch;
-      }
-      return { out, end: -1 };
-    };
     const tok = fc.constantFrom("a", ".", "\r", "\r\n", "\0", "\xff", "..");
     const bodies = fc
       .sample(fc.array(tok, { maxLength: 30 }), { numRuns: 120, seed: 42 })
@@ -575,6 +552,33 @@ function rssKb(pid: number): number {
   }
 }
 
+/**
+ * Connection n to srv: prefix, then 300 MiB of "a" with no end; the session's child pid and the
+ * peak RSS seen of it.
+ */
+async function endless(srv: Server, n: number, prefix: string): Promise<{ pid: number | undefined; peak: number }> {
+  let peak = 0;
+  const s = connect(srv.port, "127.0.0.1");
+  s.on("error", () => {});
+  s.on("data", () => {});
+  await new Promise((ok) => s.on("connect", ok));
+  s.write(prefix);
+  const block = Buffer.alloc(1 << 20, "a");
+  let pid: number | undefined;
+  for (let i = 0; i < 300; i++) {
+    if (!s.write(block)) await new Promise((ok) => s.once("drain", ok));
+    if (i % 20 === 0) {
+      // This connection's child, not the previous one's (the log may not show it yet).
+      pid ??= childPid(srv.log(), n);
+      if (pid) peak = Math.max(peak, rssKb(pid));
+    }
+  }
+  pid ??= childPid(srv.log(), n);
+  if (pid) peak = Math.max(peak, rssKb(pid));
+  s.destroy();
+  return { pid, peak };
+}
+
 describe.each(TCPSERVERS)("qmail-smtpd under %s with real clients", (_name, prog) => {
   let h: Home;
   let srv: Server;
@@ -707,25 +711,7 @@ describe("limits", () => {
     writeFileSync(h.qq, "#!/bin/sh\ncat >/dev/null\ncat <&1 >/dev/null\nexit 0\n", { mode: 0o755 });
     const srv = await tcpserver(h);
     for (const [n, prefix] of ["HELO ", "MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nSubject: "].entries()) {
-      let peak = 0;
-      const s = connect(srv.port, "127.0.0.1");
-      s.on("error", () => {});
-      s.on("data", () => {});
-      await new Promise((ok) => s.on("connect", ok));
-      s.write(prefix);
-      const block = Buffer.alloc(1 << 20, "a");
-      let pid: number | undefined;
-      for (let i = 0; i < 300; i++) {
-        if (!s.write(block)) await new Promise((ok) => s.once("drain", ok));
-        if (i % 20 === 0) {
-          // This connection's child, not the previous one's (the log may not show it yet).
-          pid ??= childPid(srv.log(), n);
-          if (pid) peak = Math.max(peak, rssKb(pid));
-        }
-      }
-      pid ??= childPid(srv.log(), n);
-      if (pid) peak = Math.max(peak, rssKb(pid));
-      s.destroy();
+      const { pid, peak } = await endless(srv, n, prefix);
       expect(pid).toBeGreaterThan(0);
       expect(peak).toBeGreaterThan(0);
       expect(peak).toBeLessThan(150 * 1024);

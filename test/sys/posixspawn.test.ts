@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";
 import { fchdir } from "@qts/sys/fchdir";
+// Children start through sys/posixspawn here, not the harness: that spawn is what this file tests.
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, reap, termSig } from "@qts/sys/waitpid";
 import { tmp, waitFor } from "../lib/harness.ts";

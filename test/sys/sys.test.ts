@@ -269,7 +269,7 @@ test("sigDefault resets glibc's internal signals that GNU make leaves ignored", 
   const mk = join(d, "Makefile");
   writeFileSync(
     mk,
-    `x:\n\t@grep SigIgn /proc/self/status\n\t@${BUN} -e 'const {sigDefault}=await import("@qts/sys/sigdefault"); sigDefault(32); sigDefault(33); require("child_process").spawnSync("grep",["SigIgn","/proc/self/status"],{stdio:"inherit"})'\n`,
+    `x:\n\t@grep SigIgn /proc/self/status\n\t@${BUN} -e 'const {sigDefault}=await import("@qts/sys/sigdefault"); sigDefault(32); sigDefault(33); const {execaSync}=await import("execa"); execaSync("grep",["SigIgn","/proc/self/status"],{stdio:"inherit"})'\n`,
   );
   const r = await run("make", ["-s", "-f", mk], { cwd: ROOT });
   const [before, after] = r.stdout.split("\n");

@@ -2,6 +2,8 @@
 import { expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+// Children start through sys/posixspawn here, not the harness: a spawn from inside withThreadIds is what
+// shows the ids it sets.
 import { spawn } from "@qts/sys/posixspawn";
 import { withThreadIds } from "@qts/sys/threadids";
 import { exitCode, waitStatus } from "@qts/sys/waitpid";

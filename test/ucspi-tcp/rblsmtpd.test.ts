@@ -10,10 +10,11 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { freePort, original, ours, ROOT, run, start, tmp, waitFor } from "../lib/harness.ts";
 
-// A script of its own, run by bun inside the namespaces (not a test file): it starts the program with
-// Bun.spawn, since the harness (bun:test) is not there.
+// A script of its own, run by bun inside the namespaces (not a test file, so without the harness, whose
+// clean-up hooks are bun:test's): it runs the program with execa, as the harness does.
 const RUNNER = `
 import { createSocket } from "node:dgram";
+import { execa } from ${JSON.stringify(join(ROOT, "node_modules/execa/index.js"))};
 import { readFileSync } from "node:fs";
 import { answer } from ${JSON.stringify(join(ROOT, "test/qmail/fixtures/dnsserver.ts"))};
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
@@ -34,18 +35,17 @@ for (const [ip, zone] of Object.entries(spec.zones)) {
 const out = [];
 for (const c of spec.cases) {
   log.length = 0;
-  const p = Bun.spawn([c.prog, ...c.args], { env: c.env, stdin: Buffer.from(c.input, "latin1"), stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill(), 20000);
-  const [stdout, stderr] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).arrayBuffer()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  out.push({
-    code,
-    pid: p.pid,
-    stdout: Buffer.from(stdout).toString("latin1"),
-    stderr: Buffer.from(stderr).toString("latin1"),
-    log: [...log],
+  const p = execa(c.prog, c.args, {
+    env: c.env,
+    extendEnv: false,
+    input: Buffer.from(c.input, "latin1"),
+    encoding: "latin1",
+    reject: false,
+    timeout: 20000,
+    stripFinalNewline: false,
   });
+  const r = await p;
+  out.push({ code: r.exitCode ?? -1, pid: p.pid, stdout: r.stdout, stderr: r.stderr, log: [...log] });
 }
 for (const u of servers) u.close();
 process.stdout.write(JSON.stringify(out));

@@ -10,6 +10,7 @@ import { isCloseOnExec } from "@qts/sys/exec";
 import { listen } from "@qts/sys/listen";
 import { pipe } from "@qts/sys/pipe";
 import { getsockoptInt, IPPROTO_TCP, SO_REUSEADDR, SOL_SOCKET, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
+// Children start through SpawnPool here, not the harness: the pool is what these tests check.
 import { SpawnPool } from "@qts/sys/spawnpool";
 import { reap } from "@qts/sys/waitpid";
 import { runSync, tmp, waitFor } from "../lib/harness.ts";

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // tcpserver, ours and Debian's side by side: real processes, real sockets on 127.0.0.1.
 import { afterAll, describe, expect, test } from "bun:test";
-import { openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { kill, original, ours, run, runSync, start, tmp, waitFor } from "../lib/harness.ts";
+import { kill, original, ours, run, runSync, type Started, start, stdioFd, tmp, waitFor } from "../lib/harness.ts";
 import { startDns } from "../qmail/fixtures/dnsserver.ts";
 
 const impls: [string, string][] = [["ours", ours("tcpserver")]];
@@ -28,7 +28,9 @@ interface Server {
   pid: number;
   port: number;
   log: () => string;
-  proc: ReturnType<typeof Bun.spawn>;
+  proc: Started;
+  /** What stdout held once the port line came. */
+  out: string;
 }
 
 /** Starts `tcpserver -1 ARGS 127.0.0.1 0 PROG...` (or with the given host/port), waits for the port line. */
@@ -41,26 +43,22 @@ async function serve(
   const d = tmp("qts-tcps-");
   const errFile = join(d, "stderr");
   const errFd = openSync(errFile, "w");
-  // Bun.spawn rather than the harness's start(): an inherited fd 3 (extraFd) is passed on, and a test
-  // reads this stdout stream itself to see it reach EOF while the server runs.
-  const proc = Bun.spawn([...(o.pre ?? []), bin, "-1", ...opts, "127.0.0.1", "0", ...prog], {
-    stdio: ["ignore", "pipe", errFd, ...(o.extraFd === undefined ? [] : [o.extraFd])],
+  const argv = [...(o.pre ?? []), bin, "-1", ...opts, "127.0.0.1", "0", ...prog];
+  // An inherited fd 3 (extraFd) is passed on.
+  const proc = start(argv[0] as string, argv.slice(1), {
+    stdio: ["ignore", "pipe", stdioFd(errFd), ...(o.extraFd === undefined ? [] : [stdioFd(o.extraFd)])],
     env: o.env ?? { PATH: "/usr/bin:/bin" },
+    extendEnv: false,
     cwd: d,
   });
+  closeSync(errFd);
   started.push(proc.pid);
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const deadline = Date.now() + 5000;
-  while (!out.includes("\n") && Date.now() < deadline) {
-    const r = await Promise.race([reader.read(), Bun.sleep(5000).then(() => ({ done: true, value: undefined }))]);
-    if (r.done) break;
-    out += Buffer.from(r.value as Uint8Array).toString();
-  }
-  reader.releaseLock();
+  const out = await proc.until("\n", 5000);
   const port = Number(out.trim());
   if (!port) throw new Error(`no port from ${bin}: ${out} ${readFileSync(errFile, "utf8")}`);
-  return { pid: proc.pid, port, log: () => readFileSync(errFile, "utf8"), proc, dir: d } as Server & { dir: string };
+  return { pid: proc.pid, port, log: () => readFileSync(errFile, "utf8"), proc, out, dir: d } as Server & {
+    dir: string;
+  };
 }
 
 /** Connects, sends input, half-closes nothing, collects everything until EOF (bounded). */
@@ -85,7 +83,8 @@ function talk(port: number, input = "", timeout = 8000): Promise<{ data: string;
 
 async function stop(s: Server): Promise<number | null> {
   kill(s.pid, "SIGTERM");
-  return await Promise.race([s.proc.exited, Bun.sleep(3000).then(() => null)]);
+  const r = await Promise.race([s.proc.exited, Bun.sleep(3000).then(() => null)]);
+  return r === null ? null : r.code;
 }
 
 const rmport = (s: string) =>
@@ -159,9 +158,8 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
     const r = await talk(s.port, "hello\n");
     expect(r.data).toBe("got hello\n/proc/self/fdinfo/0:flags:\t02\n/proc/self/fdinfo/1:flags:\t02\n");
     // stdout at EOF even though the server still runs (C closes fds 0 and 1 after -1)
-    const reader = (s.proc.stdout as ReadableStream<Uint8Array>).getReader();
-    const rest = await Promise.race([reader.read(), Bun.sleep(2000).then(() => "open")]);
-    expect(rest).toEqual({ done: true, value: undefined });
+    expect(await s.proc.eof("stdout", 2000)).toBe(true);
+    expect(s.proc.stdout()).toBe(s.out);
     expect(await stop(s)).toBe(0);
   });
 
@@ -330,8 +328,8 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
   test("SIGHUP: killed by the signal (not caught)", async () => {
     const s = await serve(bin, ["-RHl0"], ["true"]);
     kill(s.pid, "SIGHUP");
-    await Promise.race([s.proc.exited, Bun.sleep(3000)]);
-    expect(s.proc.signalCode).toBe("SIGHUP");
+    const r = await Promise.race([s.proc.exited, Bun.sleep(3000).then(() => undefined)]);
+    expect(r?.signal).toBe("SIGHUP");
   });
 });
 
