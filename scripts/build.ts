@@ -25,6 +25,11 @@ const FLAGS = [
   "--format=esm",
   "--bytecode",
   "--minify-syntax",
+  // JavaScriptCore's tier-up thresholds times 20 at start: loading node:fs alone called one of its
+  // functions often enough to start a JIT worker thread and compile it, which no run-once start-up
+  // code repays (BENCHMARKS.md, "Start-up, 2026-12-07 evening"). core/run.ts puts the normal policy
+  // back once a program outlives its start.
+  "--compile-jit-policy=20",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
   "--no-compile-autoload-tsconfig",
