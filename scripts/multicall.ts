@@ -15,15 +15,16 @@ type Nofile = typeof import("../packages/sys/src/nofile.ts");
 const USAGE = "qts program [ arg ... ]";
 
 /**
- * Runs the program process.argv asks for. programs loads each program's module, about holds
- * --help's text for each (and for "qts"), version is the package's.
+ * Runs the program process.argv asks for. program(name) gives the loader of a program's module
+ * (undefined for no such program), names lists them all, about loads --help's text for each (and
+ * for "qts"), version is the package's.
  */
 export function multicall(
-  programs: Record<string, () => Promise<Program>>,
-  about: Record<string, string>,
+  program: (name: string) => (() => Promise<Program>) | undefined,
+  names: string,
+  about: () => Promise<Record<string, string>>,
   version: string,
 ): void {
-  const names = Object.keys(programs).join(" ");
   // EPIPE in a program that does not ignore SIGPIPE ends it by SIGPIPE, as in C (core/die.ts checkPipe).
   // sys (bun:ffi) is loaded only when needed: at the death itself, or for NOFILE_VAR (core/conf.ts).
   setSigpipeDeath(() => (require("../packages/sys/src/sigpipe.ts") as Sigpipe).dieOfSigpipe());
@@ -36,9 +37,9 @@ export function multicall(
     },
   };
   let name = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
-  let load: (() => Promise<Program>) | undefined;
-  if (Object.hasOwn(programs, name)) {
-    load = programs[name];
+  let load = program(name);
+  if (load) {
+    // Run through its link: bin/NAME.
   } else if (process.argv.length === 3 && process.argv[2]?.startsWith("--")) {
     // "qts --help", "qts --version": the multicall binary itself.
     name = "qts";
@@ -47,10 +48,10 @@ export function multicall(
     // "qts NAME args..." runs NAME, for installs without the links.
     name = process.argv[2] ?? "";
     process.argv.splice(2, 1);
-    load = Object.hasOwn(programs, name) ? programs[name] : name === "" ? async () => qts : undefined;
+    load = name === "" ? async () => qts : program(name);
   }
   if (load) {
-    void boot(name, load, restoreNofile, version, about[name]);
+    void boot(name, load, restoreNofile, version, async () => (await about())[name] ?? "");
   } else {
     process.stderr.write(`qts: fatal: unknown program: ${name}\nqts: programs: ${names}\n`);
     process.exitCode = EXIT_USAGE;
