@@ -7,7 +7,7 @@ import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
-import { chdirBytes } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/chdir";
 
 export const usage = "envdir dir child";
 

@@ -5,7 +5,7 @@ import { dieSys, dieUsage, errWrite, setProg, warn, warnSys } from "@qts/core/di
 import { errnoName, errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { chdirBytes } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/chdir";
 import { mkfifo } from "@qts/sys/fifo";
 import { lockExNb } from "@qts/sys/flock";
 import { pipe } from "@qts/sys/pipe";
