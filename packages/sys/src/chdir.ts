@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 
-import { ptr } from "bun:ffi";
 import { isUtf8 } from "node:buffer";
-import { check, libc } from "./ffi.ts";
+import { check, libc, ptr } from "./ffi.ts";
 
 const c = libc({
   chdir: { args: ["ptr"], returns: "i32" },
