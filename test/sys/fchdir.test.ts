@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { chdirBytes } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/chdir";
 import { tmp } from "../lib/harness.ts";
 
 test("chdirBytes changes to a directory whose name is not UTF-8; errors are SysErrors with the errno", () => {

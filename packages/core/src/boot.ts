@@ -75,7 +75,7 @@ export async function boot(
   load: () => Promise<Program>,
   restoreNofile: (soft: bigint) => void,
   version: string,
-  about = "",
+  about: () => Promise<string> = async () => "",
 ): Promise<void> {
   setProg(name);
   const jit = await fitMemory(name);
@@ -96,7 +96,7 @@ export async function boot(
   const a = process.argv;
   if (a.length === 3 && (a[2] === "--help" || a[2] === "--version")) {
     // --help: the usage line, then what the program does and its man page (from the page's header).
-    writeAll(1, a[2] === "--help" ? `usage: ${prog.usage ?? name}\n${about}` : `${name} ${version}\n`);
+    writeAll(1, a[2] === "--help" ? `usage: ${prog.usage ?? name}\n${await about()}` : `${name} ${version}\n`);
     exit(0);
   }
   run(prog.main);

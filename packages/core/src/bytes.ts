@@ -3,7 +3,6 @@
 // as UTF-8 (a byte that is not valid UTF-8 becomes U+FFFD); C programs pass the bytes on untouched.
 // Here they are "byte strings": one char per byte (latin1), so string code works on them unchanged;
 // bytesOf() turns one into the Uint8Array the exec layer passes to execve as is.
-import { isUtf8 } from "node:buffer";
 import { closeSync, openSync, readSync } from "node:fs";
 import { NOFILE_VAR } from "./conf.ts";
 import type { Env } from "./run.ts";
@@ -145,6 +144,8 @@ let exact: boolean | undefined;
 export function textIsExact(): boolean {
   if (exact === undefined) {
     captureRaw();
+    // node:buffer on use: every program's bundle holds this file (scripts/build.ts).
+    const { isUtf8 } = require("node:buffer") as typeof import("node:buffer");
     exact = isUtf8(cmdline as Buffer) && isUtf8(environ as Buffer);
   }
   return exact;

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { constants } from "node:os";
+type Os = typeof import("node:os");
 
 // DJB's error_str() wording, keyed by Linux errno name. Order matters where
 // names share a number: EAGAIN == EWOULDBLOCK on Linux and error_str tests
 // EAGAIN first, so "temporary failure" wins.
-const TABLE: [string, string][] = [
+// Built on first use, with node:os's errno numbers: a program that meets no error loads neither.
+const table = (): [string, string][] => [
   ["EINTR", "interrupted system call"],
   ["ENOMEM", "out of memory"],
   ["ENOENT", "file does not exist"],
@@ -94,16 +95,26 @@ const TABLE: [string, string][] = [
   ["EREMCHG", "remote address changed"],
 ];
 
-const errnos = constants.errno as Record<string, number>;
-const byNumber = new Map<number, string>();
-for (const [name, text] of TABLE) {
-  const n = errnos[name];
-  if (n !== undefined && !byNumber.has(n)) byNumber.set(n, text);
+let numbers: Record<string, number> | undefined;
+let byNumber: Map<number, string> | undefined;
+
+/** Linux errno numbers by name (node:os, loaded on first use). */
+function errnos(): Record<string, number> {
+  numbers ??= (require("node:os") as Os).constants.errno as Record<string, number>;
+  return numbers;
 }
 
 /** error_str() for a positive errno number. */
 export function errnoStr(n: number): string {
   if (n === 0) return "no error";
+  if (byNumber === undefined) {
+    const e = errnos();
+    byNumber = new Map();
+    for (const [name, text] of table()) {
+      const k = e[name];
+      if (k !== undefined && !byNumber.has(k)) byNumber.set(k, text);
+    }
+  }
   return byNumber.get(n) ?? "unknown error";
 }
 
@@ -111,7 +122,8 @@ export function errnoStr(n: number): string {
 export function errnoOf(e: unknown): number {
   if (e && typeof e === "object") {
     const o = e as { code?: unknown; errno?: unknown };
-    if (typeof o.code === "string" && errnos[o.code] !== undefined) return errnos[o.code] as number;
+    const n = typeof o.code === "string" ? errnos()[o.code] : undefined;
+    if (n !== undefined) return n;
     if (typeof o.errno === "number") return Math.abs(o.errno);
   }
   return 0;
@@ -138,43 +150,45 @@ export function errorStr(e: unknown): string {
 }
 
 /** error_temp(): errors that DJB's programs treat as temporary. */
-const TEMP = new Set(
-  [
-    "EINTR",
-    "ENOMEM",
-    "ETXTBSY",
-    "EIO",
-    "ETIMEDOUT",
-    "EWOULDBLOCK",
-    "EAGAIN",
-    "EDEADLK",
-    "EBUSY",
-    "ENFILE",
-    "EMFILE",
-    "EFBIG",
-    "ENOSPC",
-    "ENETDOWN",
-    "ENETUNREACH",
-    "ENETRESET",
-    "ECONNABORTED",
-    "ECONNRESET",
-    "ENOBUFS",
-    "ETOOMANYREFS",
-    "ECONNREFUSED",
-    "EHOSTDOWN",
-    "EHOSTUNREACH",
-    "EPROCLIM",
-    "EUSERS",
-    "EDQUOT",
-    "ESTALE",
-    "ENOLCK",
-  ]
-    .map((k) => errnos[k])
-    .filter((n): n is number => n !== undefined),
-);
+let temp: Set<number> | undefined;
+const tempNames = (): string[] => [
+  "EINTR",
+  "ENOMEM",
+  "ETXTBSY",
+  "EIO",
+  "ETIMEDOUT",
+  "EWOULDBLOCK",
+  "EAGAIN",
+  "EDEADLK",
+  "EBUSY",
+  "ENFILE",
+  "EMFILE",
+  "EFBIG",
+  "ENOSPC",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "ENETRESET",
+  "ECONNABORTED",
+  "ECONNRESET",
+  "ENOBUFS",
+  "ETOOMANYREFS",
+  "ECONNREFUSED",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "EPROCLIM",
+  "EUSERS",
+  "EDQUOT",
+  "ESTALE",
+  "ENOLCK",
+];
 
 export function errorTemp(e: unknown): boolean {
-  return TEMP.has(errnoOf(e));
+  if (temp === undefined) {
+    const byName = errnos();
+    temp = new Set();
+    for (const k of tempNames()) if (byName[k] !== undefined) temp.add(byName[k]);
+  }
+  return temp.has(errnoOf(e));
 }
 
 /** An error carrying an errno, as thrown by sys for failed libc calls. */
@@ -183,7 +197,8 @@ export class SysError extends Error {
   readonly code: string;
   readonly syscall: string;
   constructor(syscall: string, errno: number) {
-    const code = Object.keys(errnos).find((k) => errnos[k] === errno) ?? `E${errno}`;
+    const e = errnos();
+    const code = Object.keys(e).find((k) => e[k] === errno) ?? `E${errno}`;
     super(`${syscall}: ${errnoStr(errno)}`);
     this.errno = errno;
     this.code = code;

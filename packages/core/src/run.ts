@@ -31,6 +31,9 @@ export function run(main: Main): void {
     const r = main(argv, process.env);
     if (typeof r === "number") done(r);
     else {
+      // The build starts the executable with a reluctant JIT (scripts/build.ts, --compile-jit-policy);
+      // a program still running after its start (a daemon, a session) gets the normal policy back.
+      setTimeout(() => Bun.unsafe.setJITPolicy(1), 200).unref();
       // A main whose promise never settles must not end as a silent exit 0 when the event loop
       // runs dry: that would acknowledge what was never done. It is a temporary failure instead.
       let settled = false;

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
 import { realpathSync } from "node:fs";
 import { NOFILE_VAR } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
-import { errno, libc } from "./ffi.ts";
+import { errno, libc, ptr } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
 const c = libc({ execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" } });

@@ -1,12 +1,5 @@
 // SPDX-License-Identifier: MIT
-
-import { ptr } from "bun:ffi";
-import { isUtf8 } from "node:buffer";
-import { check, libc } from "./ffi.ts";
-
-const c = libc({
-  chdir: { args: ["ptr"], returns: "i32" },
-});
+// No imports: svstat and svc load only this (chdir of a byte string is sys/chdir.ts, with bun:ffi).
 
 /**
  * fchdir(fd): back to a directory opened earlier (svc and svstat return to their start dir this way).
@@ -15,17 +8,4 @@ const c = libc({
  */
 export function fchdir(fd: number): void {
   process.chdir(`/proc/self/fd/${fd}`);
-}
-
-/**
- * chdir(2) to a path given as bytes. process.chdir takes text, so a name that is not valid UTF-8
- * (it would change) or holds a NUL (C stops there) goes through libc's chdir; any other through
- * process.chdir, with no libc binding.
- */
-export function chdirBytes(path: Uint8Array): void {
-  if (isUtf8(path) && !path.includes(0)) {
-    process.chdir(Buffer.from(path.buffer, path.byteOffset, path.length).toString());
-    return;
-  }
-  check("chdir", c().chdir(ptr(Buffer.concat([path, Buffer.from([0])]))));
 }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
-import { libc } from "./ffi.ts";
+import { libc, ptr } from "./ffi.ts";
 
 const c = libc({
   localtime_r: { args: ["ptr", "ptr"], returns: "ptr" },

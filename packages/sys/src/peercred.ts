@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
-import { check, libc } from "./ffi.ts";
+import { check, libc, ptr } from "./ffi.ts";
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;

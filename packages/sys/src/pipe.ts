@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
 import { O_CLOEXEC } from "./consts.ts";
-import { check, libc } from "./ffi.ts";
+import { check, libc, ptr } from "./ffi.ts";
 
 const c = libc({ pipe2: { args: ["ptr", "i32"], returns: "i32" } });
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
 import { SysError } from "@qts/core/errstr";
-import { errno, libc } from "./ffi.ts";
+import { errno, libc, ptr } from "./ffi.ts";
 
 const POLLIN = 1;
 const EINTR = 4;

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
 import { SysError } from "@qts/core/errstr";
-import { check, cstr, libc } from "./ffi.ts";
+import { check, cstr, libc, ptr } from "./ffi.ts";
 
 // glibc x86_64 sizes: posix_spawnattr_t 336, posix_spawn_file_actions_t 80, sigset_t 128 bytes.
 const ATTR_SIZE = 336;

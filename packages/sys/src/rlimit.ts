@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
-import { check, errno, libc } from "./ffi.ts";
+import { check, errno, libc, ptr } from "./ffi.ts";
 
 // Linux resource numbers (asm-generic/resource.h).
 export const RLIMIT = {

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
-import { libc } from "./ffi.ts";
+import { libc, ptr } from "./ffi.ts";
 import { sysno } from "./sysno.ts";
 
 const c = libc({ syscall: { args: ["i64", "i64", "ptr", "ptr", "i64"], returns: "i64" } });

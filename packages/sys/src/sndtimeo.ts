@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SO_SNDTIMEO: a blocking write(2) on the socket fails with EAGAIN after the
 // timeout (qmail's timeoutwrite, for programs that write synchronously).
-import { ptr } from "bun:ffi";
-import { check, libc } from "./ffi.ts";
+import { check, libc, ptr } from "./ffi.ts";
 
 const SOL_SOCKET = 1;
 const SO_SNDTIMEO = 21;

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // getsockname/getpeername with the raw address bytes and the IPv6 scope id, which node:net does not
 // report; if_nametoindex/if_indextoname for tcpserver's and tcpclient's -I (ucspi-tcp-ipv6).
-import { ptr } from "bun:ffi";
-import { check, cstr, libc } from "./ffi.ts";
+import { check, cstr, libc, ptr } from "./ffi.ts";
 
 const c = libc({
   getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
-import { check, libc } from "./ffi.ts";
+import { check, libc, ptr } from "./ffi.ts";
 
 const c = libc({
   setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },

@@ -4,10 +4,9 @@
 // the process, the raw system calls only the caller. A child started by
 // posix_spawn (clone) on this thread gets the switched ids, as a C child that
 // called setgid+setuid after fork would, while the process itself stays root.
-import { ptr } from "bun:ffi";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { SysError } from "@qts/core/errstr";
-import { errno, libc } from "./ffi.ts";
+import { errno, libc, ptr } from "./ffi.ts";
 import { sysno } from "./sysno.ts";
 
 const c = libc({ syscall: { args: ["i64", "i64", "i64", "i64"], returns: "i64" } });

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { ptr } from "bun:ffi";
 import { SysError } from "@qts/core/errstr";
-import { check, errno, libc } from "./ffi.ts";
+import { check, errno, libc, ptr } from "./ffi.ts";
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;

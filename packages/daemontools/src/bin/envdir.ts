@@ -6,8 +6,8 @@ import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
+import { chdirBytes } from "@qts/sys/chdir";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
-import { chdirBytes } from "@qts/sys/fchdir";
 
 export const usage = "envdir dir child";
 

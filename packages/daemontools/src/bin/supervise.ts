@@ -5,7 +5,7 @@ import { dieUnable, dieUsage, fatalUnable, setProg, warn, warnUnable } from "@qt
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { chdirBytes } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/chdir";
 import { mkfifo } from "@qts/sys/fifo";
 import { lockExNb } from "@qts/sys/flock";
 import { pipe } from "@qts/sys/pipe";

@@ -5,8 +5,9 @@ import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { setBlocking } from "@qts/sys/exec";
 import { fchdir } from "@qts/sys/fchdir";
+
+type Exec = typeof import("@qts/sys/exec");
 
 export const usage = "svc -opts dir ...";
 
@@ -58,7 +59,8 @@ function control(dir: string, bytes: Buffer): void {
     return;
   }
   try {
-    setBlocking(fd, true);
+    // ndelay_off(fd), as svc.c does. sys/exec (bun:ffi) is loaded here, only once a supervise listens.
+    (require("@qts/sys/exec") as Exec).setBlocking(fd, true);
     const n = writeSync(fd, bytes);
     if (n < bytes.length) throw Object.assign(new Error("short"), { code: "EAGAIN" });
   } catch (e) {

@@ -3,7 +3,7 @@ import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieUnable, info, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { chdirBytes } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/chdir";
 import { setProcName } from "@qts/sys/procname";
 import { keepInheritedFds, onSigchld, reapOrphans } from "../lib/child.ts";
 import { Scanner, shutdown } from "../lib/scanner.ts";

@@ -7,7 +7,7 @@ import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { chdirBytes } from "@qts/sys/fchdir";
+import { chdirBytes } from "@qts/sys/chdir";
 import { AUTO_PATRN } from "../lib/conf.ts";
 import { type Instruction, parseQmail, type QmailFile, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
 import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local.ts";
