@@ -5,7 +5,8 @@
 # have exited), the largest RSS in it against an idle bare compiled Bun program's, and the PSS that 40
 # concurrent SMTP sessions (tcpserver's default -c 40) add, per session.
 #   bash bench/tree-pss.sh   (as root or not, after make). Variables: PORT=2591 SETTLE=8,
-#   CLASSIC=1 for the classic path (make start CLASSIC=1)
+#   CLASSIC=1 for the classic path (make start CLASSIC=1), ARTICLE=1 for the article's tree alone
+#   (smtpd6, submission, smtps and authd are stopped and moved to var/service.off before the message)
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
@@ -31,6 +32,23 @@ PORT=$PORT setsid bash scripts/start.sh >"$W/start.log" 2>&1 &
 START=$!
 for _ in $(seq 600); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1).close()" 2>/dev/null && break; sleep 0.2; done
 SVSCAN=$(ps -o pid= --ppid "$START" | head -1 | tr -d ' ')
+if [ -n "${ARTICLE:-}" ]; then
+  OFF=$REPO/var/service.off
+  # after start.sh's readiness wait, which covers smtpd6
+  for _ in $(seq 300); do grep -q '^start: svscan' "$W/start.log" && break; sleep 0.2; done
+  rm -rf "$OFF" && mkdir -p "$OFF"
+  for d in smtpd6 submission smtps authd; do
+    [ -d "$REPO/var/service/$d" ] || continue
+    mv "$REPO/var/service/$d" "$OFF/$d" && "$REPO/var/qmail/bin/svc" -dx "$OFF/$d" "$OFF/$d/log"
+  done
+  for _ in $(seq 100); do
+    up=0
+    for d in "$OFF"/* "$OFF"/*/log; do "$REPO/var/qmail/bin/svok" "$d" 2>/dev/null && up=1; done
+    [ "$up" = 0 ] && break
+    sleep 0.2
+  done
+  rm -rf "$OFF"
+fi
 NAME=$(id -un)
 MAILDIR=$REPO/var/home/$NAME/Maildir/new
 before=$(ls "$MAILDIR" | wc -l)
@@ -55,7 +73,7 @@ report() { # label file
     END { printf "%s: %d processes, PSS %.1f MiB, largest RSS %d KiB (%s) = %.2fx the idle bare program'"'"'s %d KiB;", label, n, pss / 1024, max, who, max / bare, bare
           for (k in c) printf " %s x%d", k, c[k]; printf "\n" }' "$2"
 }
-echo "tree-pss.sh: $(date -u +%H:%M) UTC, load $(cut -d' ' -f1 /proc/loadavg), HEAD $(git rev-parse --short HEAD)${CLASSIC:+, CLASSIC=1}"
+echo "tree-pss.sh: $(date -u +%H:%M) UTC, load $(cut -d' ' -f1 /proc/loadavg), HEAD $(git rev-parse --short HEAD)${CLASSIC:+, CLASSIC=1}${ARTICLE:+, ARTICLE=1}"
 echo "idle bare compiled Bun program: RSS $BARE_RSS KiB, PSS $BARE_PSS KiB"
 sleep 1
 tree >"$W/t1"

@@ -3,7 +3,9 @@ import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } fro
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { restUnlessBusy } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
+import { waitReadable } from "@qts/sys/poll";
 import { cleanRequest } from "../lib/clean.ts";
 import { qmailHome } from "../lib/home.ts";
 
@@ -71,6 +73,8 @@ export function main(_argv: string[], env: Env): number {
       let line: Buffer | undefined;
       for (;;) {
         if (pos >= len) {
+          // Quiet for a while: give back what start-up or the last requests faulted in (core/rest.ts).
+          restUnlessBusy((ms) => waitReadable(0, ms));
           try {
             len = readSync(0, buf, 0, buf.length, null);
           } catch (e) {
