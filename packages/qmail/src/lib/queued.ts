@@ -19,7 +19,6 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
-import { worked } from "@qts/core/rest";
 import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
@@ -227,8 +226,6 @@ export class Queued {
   }
 
   private open(s: Bun.Socket<Client>): void {
-    // A client is work: the trim waits for quiet after the last one (core/rest.ts).
-    worked();
     const { uid, pid } = peerOf(s);
     const cl: Client = { uid: -2, pid: 0, qp: 0, parser: new FrameParser(), code: -1 };
     s.data = cl;
