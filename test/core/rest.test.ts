@@ -49,36 +49,48 @@ afterEach(() => {
 
 describe("which mappings a trim may drop (sys/trim.ts trimmable)", () => {
   const exe = "/opt/q/bin/qts";
-  const vma = (range: string, perms: string, off: string, path: string, anon: number) =>
-    `${range} ${perms} ${off} fe:00 7444129                            ${path}\nSize:  4 kB\nRss:  4 kB\nAnonymous:  ${anon} kB\nVmFlags: rd\n`;
-  const smaps = [
-    vma("00200000-01a39000", "r--p", "00000000", exe, 0), // first segment: yes
-    vma("01a40000-0684a000", "r-xp", "01838000", exe, 0), // code: yes
-    vma("0684a000-0685f000", "rw-p", "06641000", exe, 48), // data: never
-    vma("0685f000-06867000", "r--p", "06656000", exe, 12), // RELRO, written by the loader: never
-    vma("06867000-06e1d000", "rw-p", "0665e000", exe, 0), // writable, even if clean: never
-    vma("06e1d000-06e2d000", "r-xp", "06b00000", exe, 4), // code with a written page: never
-    vma("7f0000000000-7f0000100000", "r-xp", "00028000", "/usr/lib/x86_64-linux-gnu/libc.so.6", 0), // not ours
-    vma("7f1000000000-7f1040000000", "rwxp", "00000000", "", 0), // JIT memory: never
-    vma("7f2000000000-7f2000001000", "r--p", "00000000", `${exe}.old`, 0), // another file
-  ].join("");
+  const head = (range: string, perms: string, off: string, path: string) =>
+    `${range} ${perms} ${off} fe:00 7444129                            ${path}`;
+  const vmas: [string, string, string, string, number][] = [
+    ["00200000-01a39000", "r--p", "00000000", exe, 0], // first segment: yes
+    ["01a40000-0684a000", "r-xp", "01838000", exe, 0], // code: yes
+    ["0684a000-0685f000", "rw-p", "06641000", exe, 48], // data: never
+    ["0685f000-06867000", "r--p", "06656000", exe, 12], // RELRO, written by the loader: never
+    ["06867000-06e1d000", "rw-p", "0665e000", exe, 0], // writable, even if clean: never
+    ["06e1d000-06e2d000", "r-xp", "06b00000", exe, 4], // code with a written page: never
+    ["7f0000000000-7f0000100000", "r-xp", "00028000", "/usr/lib/x86_64-linux-gnu/libc.so.6", 0], // not ours
+    ["7f1000000000-7f1040000000", "rwxp", "00000000", "", 0], // JIT memory: never
+    ["7f2000000000-7f2000001000", "r--p", "00000000", `${exe}.old`, 0], // another file
+  ];
+  const maps = vmas.map((v) => `${head(v[0], v[1], v[2], v[3])}\n`).join("");
+  const smaps = Buffer.from(
+    vmas
+      .map((v) => `${head(v[0], v[1], v[2], v[3])}\nSize: 4 kB\nRss: 4 kB\nAnonymous: ${v[4]} kB\nVmFlags: rd\n`)
+      .join(""),
+  );
 
   test("only clean r-xp and offset-0 r--p mappings of the executable itself", () => {
-    expect(trimmable(smaps, exe)).toEqual([
+    expect(trimmable(maps, smaps, exe)).toEqual([
       { start: 0x200000n, len: 0x1a39000n - 0x200000n },
       { start: 0x1a40000n, len: 0x684a000n - 0x1a40000n },
     ]);
   });
 
-  test("a mapping whose Anonymous line is missing is left alone", () => {
-    expect(trimmable(`01a40000-0684a000 r-xp 01838000 fe:00 1 ${exe}\nRss: 4 kB\n`, exe)).toEqual([]);
+  test("a mapping whose Anonymous line is missing, or that smaps no longer shows, is left alone", () => {
+    const code = head("01a40000-0684a000", "r-xp", "01838000", exe);
+    expect(trimmable(`${code}\n`, Buffer.from(`${code}\nRss: 4 kB\nVmFlags: rd\n`), exe)).toEqual([]);
+    expect(trimmable(`${code}\n`, Buffer.from(""), exe)).toEqual([]);
+    // The Anonymous line of the next mapping is not this one's.
+    const next = `${head("0684a000-0685f000", "r--p", "00000000", "/x")}\nAnonymous: 0 kB\nVmFlags: rd\n`;
+    expect(trimmable(`${code}\n`, Buffer.from(`${code}\nRss: 4 kB\nVmFlags: rd\n${next}`), exe)).toEqual([]);
   });
 
   test("a deleted executable (rebuilt under a running program) matches its own name only", () => {
     const del = `${exe} (deleted)`;
-    const text = vma("01a40000-0684a000", "r-xp", "01838000", del, 0);
-    expect(trimmable(text, del)).toHaveLength(1);
-    expect(trimmable(text, exe)).toEqual([]);
+    const code = head("01a40000-0684a000", "r-xp", "01838000", del);
+    const sm = Buffer.from(`${code}\nAnonymous: 0 kB\nVmFlags: rd\n`);
+    expect(trimmable(`${code}\n`, sm, del)).toHaveLength(1);
+    expect(trimmable(`${code}\n`, sm, exe)).toEqual([]);
   });
 });
 

@@ -15,54 +15,60 @@ const MADV_DONTNEED = 4;
 
 const c = libc({ madvise: { args: ["u64", "u64", "i32"], returns: "i32" } });
 
-/** One mapping of /proc/self/smaps: its range, permissions, file offset, path and private-copy size. */
-interface Vma {
+/** A mapping that may be dropped if clean: its range, as /proc/self/maps and smaps print it, and bytes. */
+interface Candidate {
+  head: string;
   start: bigint;
-  end: bigint;
-  perms: string;
-  offset: number;
-  path: string;
-  /** The "Anonymous:" line (kB): pages of the mapping that are private copies, written since the map. */
-  anon: number;
+  len: bigint;
 }
 
-function vmas(text: string): Vma[] {
-  const out: Vma[] = [];
-  let cur: Vma | undefined;
-  for (const line of text.split("\n")) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \S+\s*(.*)$/.exec(line);
-    if (m) {
-      cur = {
-        start: BigInt(`0x${m[1]}`),
-        end: BigInt(`0x${m[2]}`),
-        perms: m[3] as string,
-        offset: Number.parseInt(m[4] as string, 16),
-        path: m[5] as string,
-        // Unknown until its Anonymous line: such a mapping is never a candidate.
-        anon: -1,
-      };
-      out.push(cur);
-    } else if (cur && line.startsWith("Anonymous:")) cur.anon = Number.parseInt(line.slice(10), 10);
+/**
+ * From /proc/self/maps's text, the mappings of the executable exe that are read-only for good:
+ * r-xp (its code) or r--p at file offset 0 (its first segment: headers, .rodata, the runtime's
+ * builtins). The r--p RELRO part at another offset was written by the dynamic loader's
+ * relocations before its mprotect, and the rw-p segments are writable: never candidates.
+ */
+function candidates(maps: string, exe: string): Candidate[] {
+  const out: Candidate[] = [];
+  for (const line of maps.split("\n")) {
+    const m = /^(([0-9a-f]+)-([0-9a-f]+)) (\S{4}) ([0-9a-f]+) \S+ \S+\s*(.*)$/.exec(line);
+    if (!m || m[6] !== exe || !(m[4] === "r-xp" || (m[4] === "r--p" && /^0+$/.test(m[5] as string)))) continue;
+    const start = BigInt(`0x${m[2]}`);
+    out.push({ head: m[1] as string, start, len: BigInt(`0x${m[3]}`) - start });
   }
   return out;
 }
 
 /**
- * The mappings trimResident() may drop, from /proc/self/smaps's text, for the executable exe.
- * Only clean, read-only, file-backed mappings of our own executable:
- * - the path is the executable's (/proc/self/exe), so no library, JIT or heap memory;
- * - r-xp (its code) or r--p at file offset 0 (its first segment: headers, .rodata, the runtime's
- *   builtins): mappings that are neither writable now nor were ever made writable by the dynamic
- *   loader (the r--p RELRO part at another offset was written by relocations before mprotect, so
- *   it is left alone, as are the rw-p data segments);
- * - and smaps says "Anonymous: 0 kB" for it: not one page of it is a private copy, so no page was
- *   ever written (a text relocation, a debugger's breakpoint, an mprotect by anyone). A mapping
- *   with any written page is skipped whole.
+ * The "Anonymous:" figure (kB) of the mapping whose /proc/self/smaps block starts with head: the
+ * pages of it that are private copies, written since it was mapped. -1 when the block or the line
+ * is not found. Searched in the bytes, without a string per line (a string of the whole file and
+ * its 1,500 lines cost a daemon about 0.15 MB of heap for good).
  */
-export function trimmable(text: string, exe: string): { start: bigint; len: bigint }[] {
-  return vmas(text)
-    .filter((v) => v.path === exe && (v.perms === "r-xp" || (v.perms === "r--p" && v.offset === 0)) && v.anon === 0)
-    .map((v) => ({ start: v.start, len: v.end - v.start }));
+function anonKiB(smaps: Buffer, head: string): number {
+  for (let at = smaps.indexOf(`${head} `); at >= 0; at = smaps.indexOf(`${head} `, at + 1)) {
+    if (at > 0 && smaps[at - 1] !== 10) continue; // not at a line's start
+    const a = smaps.indexOf("\nAnonymous:", at);
+    const end = smaps.indexOf("\nVmFlags:", at);
+    if (a < 0 || end < 0 || a > end) return -1;
+    const m = /^ *(\d+) kB/.exec(smaps.toString("latin1", a + 11, a + 40));
+    return m ? Number(m[1]) : -1;
+  }
+  return -1;
+}
+
+/**
+ * The mappings trimResident() may drop: only clean, read-only, file-backed mappings of our own
+ * executable. A candidate (above: its path is /proc/self/exe's, so no library, JIT or heap memory,
+ * and it is read-only for good) counts only when smaps says "Anonymous: 0 kB" for it: not one page
+ * of it is a private copy, so no page was ever written (a text relocation, a debugger's
+ * breakpoint, anyone's mprotect). A mapping with any written page, or whose figure cannot be
+ * read, is left whole.
+ */
+export function trimmable(maps: string, smaps: Buffer, exe: string): { start: bigint; len: bigint }[] {
+  return candidates(maps, exe)
+    .filter((c) => anonKiB(smaps, c.head) === 0)
+    .map((c) => ({ start: c.start, len: c.len }));
 }
 
 /**
@@ -70,17 +76,15 @@ export function trimmable(text: string, exe: string): { start: bigint; len: bigi
  * cache and fault back in when used. Returns how many mappings were dropped.
  */
 export function trimResident(): number {
-  let exe: string;
-  let text: string;
+  let ranges: { start: bigint; len: bigint }[];
   try {
     // Read each time: a rebuilt executable leaves this one "(deleted)", in both names alike.
-    exe = readlinkSync("/proc/self/exe");
-    text = readFileSync("/proc/self/smaps", "latin1");
+    const exe = readlinkSync("/proc/self/exe");
+    // The ranges first, the calls after: code that ran between two madvise calls would fault back in.
+    ranges = trimmable(readFileSync("/proc/self/maps", "latin1"), readFileSync("/proc/self/smaps"), exe);
   } catch {
     return 0;
   }
-  // The ranges first, the calls after: code that ran between two madvise calls would fault back in.
-  const ranges = trimmable(text, exe);
   const madvise = c().madvise;
   let n = 0;
   for (const r of ranges) if (madvise(r.start, r.len, MADV_DONTNEED) === 0) n++;
