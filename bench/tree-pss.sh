@@ -60,17 +60,17 @@ s.quit()
 PY
 for _ in $(seq 600); do [ "$(ls "$MAILDIR" | wc -l)" -gt "$before" ] && break; sleep 0.1; done
 
-tree() { # pid comm rss pss, for every process in svscan's session
+tree() { # pid comm rss pss pss_anon pss_file, for every process in svscan's session
   local p c r s
   for p in $(ps -s "$SVSCAN" -o pid=); do
     c=$(cat "/proc/$p/comm" 2>/dev/null) r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null)
-    s=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+    s=$(awk '/^(Pss|Pss_Anon|Pss_File):/ {printf "%s ", $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
     [ -n "$c" ] && [ -n "$r" ] && [ -n "$s" ] && printf '%s %s %s %s\n' "$p" "$c" "$r" "$s"
   done
 }
 report() { # label file
-  awk -v label="$1" -v bare="$BARE_RSS" '{ n++; pss += $4; if ($3 > max) { max = $3; who = $2 } ; c[$2]++ }
-    END { printf "%s: %d processes, PSS %.1f MiB, largest RSS %d KiB (%s) = %.2fx the idle bare program'"'"'s %d KiB;", label, n, pss / 1024, max, who, max / bare, bare
+  awk -v label="$1" -v bare="$BARE_RSS" '{ n++; pss += $4; an += $5; fi += $6; if ($3 > max) { max = $3; who = $2 } ; c[$2]++ }
+    END { printf "%s: %d processes, PSS %.1f MiB (anonymous %.1f, file %.1f), largest RSS %d KiB (%s) = %.2fx the idle bare program'"'"'s %d KiB;", label, n, pss / 1024, an / 1024, fi / 1024, max, who, max / bare, bare
           for (k in c) printf " %s x%d", k, c[k]; printf "\n" }' "$2"
 }
 echo "tree-pss.sh: $(date -u +%H:%M) UTC, load $(cut -d' ' -f1 /proc/loadavg), HEAD $(git rev-parse --short HEAD)${CLASSIC:+, CLASSIC=1}${ARTICLE:+, ARTICLE=1}"
@@ -81,7 +81,7 @@ report "after one message (1 s)" "$W/t1"
 sleep "$SETTLE"
 tree >"$W/t2"
 report "after $((SETTLE + 1)) s" "$W/t2"
-sort -k4 -n -r "$W/t2" | awk '{ printf "  %-14s RSS %6d KiB  PSS %6d KiB\n", $2, $3, $4 }'
+sort -k4 -n -r "$W/t2" | awk '{ printf "  %-14s RSS %6d KiB  PSS %6d KiB (anonymous %d)\n", $2, $3, $4, $5 }'
 
 # 40 concurrent sessions, each past its greeting and EHLO, held open while the tree is measured.
 python3 - "$PORT" "$W" <<'PY' &
