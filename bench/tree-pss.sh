@@ -5,7 +5,8 @@
 # have exited), the largest RSS in it against an idle bare compiled Bun program's, and the PSS that 40
 # concurrent SMTP sessions (tcpserver's default -c 40) add, per session.
 #   bash bench/tree-pss.sh   (as root or not, after make). Variables: PORT=2591 SETTLE=8,
-#   CLASSIC=1 for the classic path (make start CLASSIC=1)
+#   CLASSIC=1 for the classic path (make start CLASSIC=1), ARTICLE=1 for the article's tree alone
+#   (smtpd6, submission, smtps and authd are stopped and moved to var/service.off before the message)
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
@@ -31,6 +32,23 @@ PORT=$PORT setsid bash scripts/start.sh >"$W/start.log" 2>&1 &
 START=$!
 for _ in $(seq 600); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1).close()" 2>/dev/null && break; sleep 0.2; done
 SVSCAN=$(ps -o pid= --ppid "$START" | head -1 | tr -d ' ')
+if [ -n "${ARTICLE:-}" ]; then
+  OFF=$REPO/var/service.off
+  # after start.sh's readiness wait, which covers smtpd6
+  for _ in $(seq 300); do grep -q '^start: svscan' "$W/start.log" && break; sleep 0.2; done
+  rm -rf "$OFF" && mkdir -p "$OFF"
+  for d in smtpd6 submission smtps authd; do
+    [ -d "$REPO/var/service/$d" ] || continue
+    mv "$REPO/var/service/$d" "$OFF/$d" && "$REPO/var/qmail/bin/svc" -dx "$OFF/$d" "$OFF/$d/log"
+  done
+  for _ in $(seq 100); do
+    up=0
+    for d in "$OFF"/* "$OFF"/*/log; do "$REPO/var/qmail/bin/svok" "$d" 2>/dev/null && up=1; done
+    [ "$up" = 0 ] && break
+    sleep 0.2
+  done
+  rm -rf "$OFF"
+fi
 NAME=$(id -un)
 MAILDIR=$REPO/var/home/$NAME/Maildir/new
 before=$(ls "$MAILDIR" | wc -l)
@@ -42,20 +60,20 @@ s.quit()
 PY
 for _ in $(seq 600); do [ "$(ls "$MAILDIR" | wc -l)" -gt "$before" ] && break; sleep 0.1; done
 
-tree() { # pid comm rss pss, for every process in svscan's session
+tree() { # pid comm rss pss pss_anon pss_file, for every process in svscan's session
   local p c r s
   for p in $(ps -s "$SVSCAN" -o pid=); do
     c=$(cat "/proc/$p/comm" 2>/dev/null) r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null)
-    s=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+    s=$(awk '/^(Pss|Pss_Anon|Pss_File):/ {printf "%s ", $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
     [ -n "$c" ] && [ -n "$r" ] && [ -n "$s" ] && printf '%s %s %s %s\n' "$p" "$c" "$r" "$s"
   done
 }
 report() { # label file
-  awk -v label="$1" -v bare="$BARE_RSS" '{ n++; pss += $4; if ($3 > max) { max = $3; who = $2 } ; c[$2]++ }
-    END { printf "%s: %d processes, PSS %.1f MiB, largest RSS %d KiB (%s) = %.2fx the idle bare program'"'"'s %d KiB;", label, n, pss / 1024, max, who, max / bare, bare
+  awk -v label="$1" -v bare="$BARE_RSS" '{ n++; pss += $4; an += $5; fi += $6; if ($3 > max) { max = $3; who = $2 } ; c[$2]++ }
+    END { printf "%s: %d processes, PSS %.1f MiB (anonymous %.1f, file %.1f), largest RSS %d KiB (%s) = %.2fx the idle bare program'"'"'s %d KiB;", label, n, pss / 1024, an / 1024, fi / 1024, max, who, max / bare, bare
           for (k in c) printf " %s x%d", k, c[k]; printf "\n" }' "$2"
 }
-echo "tree-pss.sh: $(date -u +%H:%M) UTC, load $(cut -d' ' -f1 /proc/loadavg), HEAD $(git rev-parse --short HEAD)${CLASSIC:+, CLASSIC=1}"
+echo "tree-pss.sh: $(date -u +%H:%M) UTC, load $(cut -d' ' -f1 /proc/loadavg), HEAD $(git rev-parse --short HEAD)${CLASSIC:+, CLASSIC=1}${ARTICLE:+, ARTICLE=1}"
 echo "idle bare compiled Bun program: RSS $BARE_RSS KiB, PSS $BARE_PSS KiB"
 sleep 1
 tree >"$W/t1"
@@ -63,7 +81,7 @@ report "after one message (1 s)" "$W/t1"
 sleep "$SETTLE"
 tree >"$W/t2"
 report "after $((SETTLE + 1)) s" "$W/t2"
-sort -k4 -n -r "$W/t2" | awk '{ printf "  %-14s RSS %6d KiB  PSS %6d KiB\n", $2, $3, $4 }'
+sort -k4 -n -r "$W/t2" | awk '{ printf "  %-14s RSS %6d KiB  PSS %6d KiB (anonymous %d)\n", $2, $3, $4, $5 }'
 
 # 40 concurrent sessions, each past its greeting and EHLO, held open while the tree is measured.
 python3 - "$PORT" "$W" <<'PY' &

@@ -149,6 +149,11 @@ SVSCAN=$!
 stop() {
   trap '' INT TERM
   say "stopping"
+  # svscan first (svscan(8), SIGNALS): its scan every 5 s starts a new supervise for each service
+  # whose supervise svc -x has just ended, and with it the service. Under load, svc -dx and the
+  # wait below spanned a scan and the tree came back up (the start test's Ctrl-C failures).
+  kill "$SVSCAN" 2>/dev/null
+  wait "$SVSCAN" 2>/dev/null
   "$H/bin/svc" -dx "$S"/* "$S"/*/log 2>/dev/null
   for _ in $(seq 100); do
     alive=0
@@ -156,8 +161,6 @@ stop() {
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
-  kill "$SVSCAN" 2>/dev/null
-  wait "$SVSCAN" 2>/dev/null
   # Anything left in svscan's session (a child that outlived its supervise) goes too, by pid.
   for p in $(ps -s "$SVSCAN" -o pid= 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
   sleep 0.5

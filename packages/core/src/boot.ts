@@ -5,6 +5,7 @@ import { NOFILE_VAR } from "./conf.ts";
 import { setProg, writeAll } from "./die.ts";
 import { EXIT_TEMP } from "./exit.ts";
 import { FIT_VARS, FLOOR, floorMessage, hasFitVars, memLimit, ROOMY } from "./memlimit.ts";
+import { restAfterStart } from "./rest.ts";
 import { exit, type Main, run } from "./run.ts";
 
 export interface Program {
@@ -99,5 +100,7 @@ export async function boot(
     writeAll(1, a[2] === "--help" ? `usage: ${prog.usage ?? name}\n${await about()}` : `${name} ${version}\n`);
     exit(0);
   }
+  // Memory at rest (rest.ts): only with bun:ffi at hand (without the JIT a bun:ffi call ends the program).
+  if (jit) restAfterStart();
   run(prog.main);
 }

@@ -4,6 +4,7 @@ import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieUnable, dieUsage, fatalUnable, setProg, warn, warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import { worked } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/chdir";
 import { mkfifo } from "@qts/sys/fifo";
@@ -274,12 +275,17 @@ class Supervisor {
       if (this.flagexit && !this.pid) return;
       await this.wakeup();
       this.pending = false;
+      // Work (a death, a command) re-arms the trim (core/rest.ts); the 2-s wake-ups that find nothing do not.
       if (this.pid ? reapChild(this.pid) !== undefined : this.phantomDeath) {
+        worked();
         await this.died();
         if (this.flagexit) return;
       }
       const ch = this.control?.next();
-      if (ch !== undefined) await command(this, ch);
+      if (ch !== undefined) {
+        worked();
+        await command(this, ch);
+      }
     }
   }
 }

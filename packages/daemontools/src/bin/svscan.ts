@@ -2,6 +2,7 @@
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieUnable, info, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
+import { worked } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/chdir";
 import { setProcName } from "@qts/sys/procname";
@@ -33,6 +34,8 @@ export function main(argv: string[], env: Env): Promise<number> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = () => {
       scanner.scan();
+      // A scan that started nothing is svscan at rest: only a start re-arms the trim (core/rest.ts).
+      if (scanner.started) worked();
       timer = setTimeout(tick, 5000);
     };
     if (process.pid === 1) {

@@ -7,6 +7,7 @@
 import { readSync } from "node:fs";
 import { byteStr } from "@qts/core/bytes";
 import { errnoName } from "@qts/core/errstr";
+import { worked } from "@qts/core/rest";
 import { inheritedFds } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
 import { BUFSIZE } from "./multilog/buffer.ts";
@@ -100,6 +101,7 @@ export class Multilog {
         continue;
       }
       if (n <= 0) break;
+      worked();
       syncClock();
       this.lastNl = buf[n - 1] === 10;
       this.vb = this.pos + (this.term ? 1 : INSIZE);

@@ -27,8 +27,12 @@ export class Scanner {
 
   constructor(private readonly path: string | undefined) {}
 
+  /** Whether the last scan() started a supervise (work: memory at rest, core/rest.ts). */
+  started = false;
+
   /** One pass: reap, read ".", start what is missing, forget what is gone. */
   scan(): void {
+    this.started = false;
     for (const s of this.services) {
       if (s.pid && reapChild(s.pid) !== undefined) s.pid = 0;
       if (s.pidlog && reapChild(s.pidlog) !== undefined) s.pidlog = 0;
@@ -105,6 +109,7 @@ export class Scanner {
   private startService(s: Service, fn: string, path: Buffer): void {
     try {
       s.pid = startChildPath("supervise", ["supervise", path], this.path, s.log ? { dup2: [[1, s.pi[1]]] } : {});
+      this.started = true;
     } catch (e) {
       if (forkError(e)) {
         warnUnable(`fork for ${fn}`, e);
@@ -121,6 +126,7 @@ export class Scanner {
         dup2: [[0, s.pi[0]]],
         cwd: path,
       });
+      this.started = true;
     } catch (e) {
       if (forkError(e)) warnUnable(`fork for ${fn}/log`, e);
       else if (!isDir(path)) warnUnable(`switch to ${fn}`, e);

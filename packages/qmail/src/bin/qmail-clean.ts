@@ -3,7 +3,9 @@ import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } fro
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
+import { restUnlessBusy } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
+import { waitReadable } from "@qts/sys/poll";
 import { cleanRequest } from "../lib/clean.ts";
 import { qmailHome } from "../lib/home.ts";
 
@@ -65,6 +67,8 @@ class NulLines {
   /** Refills the buffer, retrying EAGAIN; false at EOF or on another error. */
   private fill(): boolean {
     for (;;) {
+      // Quiet for a while: give back what start-up or the last requests faulted in (core/rest.ts).
+      restUnlessBusy((ms) => waitReadable(0, ms));
       try {
         this.len = readSync(0, this.buf, 0, this.buf.length, null);
       } catch (e) {

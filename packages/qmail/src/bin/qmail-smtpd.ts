@@ -3,8 +3,10 @@
 import { writeSync } from "node:fs";
 import { textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, warn } from "@qts/core/die";
+import { restUnlessBusy } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
 import { HANDOFF_VAR, takeConnection } from "@qts/sys/handoff";
+import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
 import { R, Session } from "../lib/smtpd.ts";
 import { ControlError, loadConfig, OPEN_RELAY, openRelay } from "../lib/smtpd-config.ts";
@@ -24,6 +26,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // Started ahead by tcpserver (QTS_PRESTART, tcpserver(1)): wait for the connection and its environment.
   if (env[HANDOFF_VAR] !== undefined) {
     delete env[HANDOFF_VAR];
+    // No connection for a while: the copy waits without what start-up faulted in (core/rest.ts).
+    restUnlessBusy((ms) => waitReadable(0, ms));
     const mods = takeConnection(0);
     if (!mods) return 0;
     for (const [k, v] of mods) {

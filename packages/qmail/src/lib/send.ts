@@ -23,6 +23,7 @@ import {
 import { writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { signalReady } from "@qts/core/ready";
+import { worked } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { lockExNb } from "@qts/sys/flock";
@@ -822,6 +823,8 @@ export class QmailSend {
     wakeup = this.cleanupWakeup(wakeup);
     if (!this.hasEvents()) await this.sleep(wakeup <= this.recent ? 0 : wakeup - this.recent + SLEEP_FUZZ);
     else await new Promise<void>((r) => setImmediate(r));
+    // Each turn is work (a trigger, a report, a retry due): the trim waits for quiet (core/rest.ts).
+    worked();
     this.recent = now();
     this.commDo();
     this.delDo();

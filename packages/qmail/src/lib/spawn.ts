@@ -4,6 +4,7 @@
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1.
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { writeAll } from "@qts/core/die";
+import { worked } from "@qts/core/rest";
 import { type ChildSpec, collect, type Outcome, outcome, readFd } from "./child.ts";
 
 export { type Outcome, readFd } from "./child.ts";
@@ -212,6 +213,8 @@ class Spawner {
           closeSync(fdmess);
         } catch {}
         this.respond(delnum, this.impl.report(o, out.bytes()));
+        // A delivery is work: the trim waits for quiet after the last one (core/rest.ts).
+        worked();
         this.used[delnum] = false;
         --this.inUse;
         this.maybeExit();

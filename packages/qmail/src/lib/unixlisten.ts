@@ -4,6 +4,7 @@
 // old (dead) socket or the new one, never a half-made one or one it may not connect to. Who may
 // use it is decided per connection by SO_PEERCRED (peerOf) and by the directory's mode.
 import { chmodSync, renameSync, unlinkSync } from "node:fs";
+import { worked } from "@qts/core/rest";
 import { peercred } from "@qts/sys/peercred";
 
 export function listenReplacing<T>(path: string, socket: Bun.SocketHandler<T>): ReturnType<typeof Bun.listen<T>> {
@@ -11,7 +12,18 @@ export function listenReplacing<T>(path: string, socket: Bun.SocketHandler<T>): 
   try {
     unlinkSync(tmp);
   } catch {}
-  const server = Bun.listen<T>({ unix: tmp, socket });
+  const open = socket.open;
+  const server = Bun.listen<T>({
+    unix: tmp,
+    socket: {
+      ...socket,
+      // A client is work: the trim waits for quiet after the last one (core/rest.ts).
+      open: (s) => {
+        worked();
+        return open?.call(socket, s);
+      },
+    },
+  });
   chmodSync(tmp, 0o777);
   renameSync(tmp, path);
   return server;

@@ -26,6 +26,7 @@ import {
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { signalReady, takeReadyFd } from "@qts/core/ready";
+import { worked } from "@qts/core/rest";
 import { type Env, exit } from "@qts/core/run";
 import { CHILD_SIGDEFAULT, SIGCHLD, SIGTERM } from "@qts/sys/consts";
 import { dup, dup2 } from "@qts/sys/dup";
@@ -200,6 +201,8 @@ async function startProgram(cx: Ctx, sock: Socket, fd: number, c: Conn): Promise
 
 /** One connection, as tcpserver.c's child: banner, lookups, rules, then the program. */
 async function serve(cx: Ctx, sock: Socket): Promise<void> {
+  // A connection is work: the trim waits for quiet after the last one (core/rest.ts).
+  worked();
   const { o } = cx;
   const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
   let addrs: ConnAddrs;
