@@ -35,8 +35,8 @@ echo "delivered $got of $N in ${ms} ms: $(( N * 1000000000 / (e - s) )) msg/s, $
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cat > "$W/inproc.ts" <<TS
 import { openSync } from "node:fs";
-import { Message } from "$ROOT/packages/qmail/src/lib/local-message.ts";
-import { maildirDeliver } from "$ROOT/packages/qmail/src/lib/maildir.ts";
+import { Message } from "$ROOT/packages/qmail/src/lib/local/local-message.ts";
+import { maildirDeliver } from "$ROOT/packages/qmail/src/lib/local/maildir.ts";
 process.chdir("$W/home");
 const fd = openSync("$W/msg", "r");
 const rp = Buffer.from("Return-Path: <sender@client.example>\\n");

@@ -53,7 +53,7 @@ rate() { # label, command
 
 inproc() { # label, user, P: QmailQueue in one process, P messages in flight at a time
   cat >"$T/inproc.ts" <<JS
-import { QmailQueue } from "$PWD/packages/qmail/src/lib/qmail.ts";
+import { QmailQueue } from "$PWD/packages/qmail/src/lib/queue/qmail.ts";
 const n = Number(process.argv[2]), p = Number(process.argv[3]);
 const one = async () => { const q = new QmailQueue({ home: "$H", env: {} });
   await q.put("From: a@b.example\nTo: c@d.example\nSubject: bench\n\nhello\n"); q.from("a@b.example"); q.to("c@d.example");

@@ -42,7 +42,7 @@ import {
 import { join, resolve } from "node:path";
 import yargs from "yargs";
 import { errnoName } from "../packages/core/src/errstr.ts";
-import { AUTHD_DIR } from "../packages/qmail/src/lib/authd-proto.ts";
+import { AUTHD_DIR } from "../packages/qmail/src/lib/auth/authd-proto.ts";
 import { HOME_MARKER } from "../packages/qmail/src/lib/home.ts";
 import {
   formatIds,
@@ -54,7 +54,7 @@ import {
   USER_GROUP,
   USERS,
 } from "../packages/qmail/src/lib/ids.ts";
-import { QUEUED_DIR, QUEUED_DROP } from "../packages/qmail/src/lib/queued-paths.ts";
+import { QUEUED_DIR, QUEUED_DROP } from "../packages/qmail/src/lib/queue/queued-paths.ts";
 import { mkfifo } from "../packages/sys/src/fifo.ts";
 import { getgrnam, getpwnam, getpwuid } from "../packages/sys/src/pwd.ts";
 import { BUILT, suiteOf } from "./man.ts";

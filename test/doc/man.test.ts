@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { QQ } from "@qts/qmail/lib/qq";
+import { QQ } from "@qts/qmail/lib/queue/qq";
 import { index, render, SUITES } from "../../scripts/man.ts";
 import { ROOT, run, tmp } from "../lib/harness.ts";
 

@@ -16,7 +16,7 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { Exit } from "@qts/core/die";
-import { PopIn } from "@qts/qmail/lib/pop3";
+import { PopIn } from "@qts/qmail/lib/pop3/pop3";
 import { pipe } from "@qts/sys/pipe";
 import { getpwnam } from "@qts/sys/pwd";
 import { BIN, freePort, kill, ours, runSync, start, tmp, waitFor } from "../lib/harness.ts";

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { getpwLookup } from "@qts/qmail/lib/getpw";
+import { getpwLookup } from "@qts/qmail/lib/users/getpw";
 import { getpwnam } from "@qts/sys/pwd";
 import { ours, run, runSync, runSyncBytes, tmp } from "../lib/harness.ts";
 

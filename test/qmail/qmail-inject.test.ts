@@ -428,7 +428,7 @@ describe("token822 and fold: no value can start a header line (property)", () =>
   const bytes = fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 60 });
 
   test("unparse of any quoted string, comment, literal or atom", async () => {
-    const { T, unparse, parse } = await import("../../packages/qmail/src/lib/token822.ts");
+    const { T, unparse, parse } = await import("../../packages/qmail/src/lib/inject/token822.ts");
     fc.assert(
       fc.property(bytes, fc.constantFrom(T.QUOTE, T.COMMENT, T.LITERAL, T.ATOM), (s, type) => {
         const out = unparse([
@@ -448,7 +448,7 @@ describe("token822 and fold: no value can start a header line (property)", () =>
   });
 
   test("fold of any generated field", async () => {
-    const { fold } = await import("../../packages/qmail/src/lib/header.ts");
+    const { fold } = await import("../../packages/qmail/src/lib/inject/header.ts");
     fc.assert(
       fc.property(bytes, (s) => safeField(fold(`X-Field: ${s}\n`).replace(/\\/g, ""))),
       { numRuns: 3000 },

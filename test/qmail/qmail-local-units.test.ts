@@ -5,11 +5,11 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseQmail, safeExt } from "@qts/qmail/lib/dotqmail";
-import { extParts, headerLines, hostParts, quote2 } from "@qts/qmail/lib/local";
-import { Message } from "@qts/qmail/lib/local-message";
-import { maildirDeliver } from "@qts/qmail/lib/maildir";
-import { FromQuoter, lockWithin, type Out } from "@qts/qmail/lib/mbox";
+import { parseQmail, safeExt } from "@qts/qmail/lib/local/dotqmail";
+import { extParts, headerLines, hostParts, quote2 } from "@qts/qmail/lib/local/local";
+import { Message } from "@qts/qmail/lib/local/local-message";
+import { maildirDeliver } from "@qts/qmail/lib/local/maildir";
+import { FromQuoter, lockWithin, type Out } from "@qts/qmail/lib/local/mbox";
 import { flock, LOCK_EX } from "@qts/sys/flock";
 import fc from "fast-check";
 import { tmp } from "../lib/harness.ts";

@@ -3,8 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cdb, cdbBuild } from "@qts/cdb/cdb";
-import { parseUserValue, QLX, usersLookup } from "@qts/qmail/lib/users";
-import { assignRecords } from "@qts/qmail/lib/users-assign";
+import { parseUserValue, QLX, usersLookup } from "@qts/qmail/lib/users/users";
+import { assignRecords } from "@qts/qmail/lib/users/users-assign";
 import fc from "fast-check";
 import { ours, run, tmp } from "../lib/harness.ts";
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// lib/qmail.ts with $QMAILQUEUE: qmail_open's exec rules and failure codes (spec/qmail.md §2.4).
+// lib/queue/qmail.ts with $QMAILQUEUE: qmail_open's exec rules and failure codes (spec/qmail.md §2.4).
 import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { QmailQueue } from "@qts/qmail/lib/qmail";
+import { QmailQueue } from "@qts/qmail/lib/queue/qmail";
 import { tmp } from "../lib/harness.ts";
 
 function home(): string {

@@ -132,7 +132,7 @@ export function expectMessage(
   const pm = /^u(\d+)\0p(\d+)\0/.exec(todoText);
   if (!pm) throw new Error(`bad todo: ${JSON.stringify(todoText)}`);
   const pid = Number(pm[2]);
-  // A qp is its process's pid, or that pid plus multiples of 2^22 for its later messages (lib/qp.ts).
+  // A qp is its process's pid, or that pid plus multiples of 2^22 for its later messages (lib/queue/qp.ts).
   if (o.pid !== undefined && pid !== o.pid && pid % 4194304 !== o.pid) throw new Error(`pid ${pid}, expected ${o.pid}`);
   const env = o.envelope.endsWith("\0\0") ? o.envelope.slice(0, -1) : o.envelope;
   const wantTodo = `u${o.uid}\0p${pid}\0${env}`;

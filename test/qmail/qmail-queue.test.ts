@@ -17,7 +17,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { QP_SPACE } from "@qts/qmail/lib/qp";
+import { QP_SPACE } from "@qts/qmail/lib/queue/qp";
 import { pipe } from "@qts/sys/pipe";
 import { BIN, ROOT, run, runSync, start, stdioFd, tmp, waitFor } from "../lib/harness.ts";
 import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
@@ -190,7 +190,7 @@ describe("qmail-queue exit codes (spec §2.4)", () => {
     const h = await makeHome();
     const script = `
       import { injectWithDeath } from "${ROOT}/packages/qmail/src/bin/qmail-queue.ts";
-      import { openQueue } from "${ROOT}/packages/qmail/src/lib/queued-client.ts";
+      import { openQueue } from "${ROOT}/packages/qmail/src/lib/queue/queued-client.ts";
       const q = await openQueue(${JSON.stringify(h)});
       if (typeof q === "number") process.exit(200 + q);
       process.exit(await injectWithDeath(q, 300));

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { frameHeader } from "@qts/qmail/lib/queued-proto";
+import { frameHeader } from "@qts/qmail/lib/queue/queued-proto";
 import { runSync, type Started, start, waitFor } from "../lib/harness.ts";
 import { added, datesBetween, ids, makeHome, qq, todo } from "./qmail-queue.helpers.ts";
 
@@ -207,7 +207,7 @@ describe("identity: a drop file is queued as its owner only if nobody else can h
     const dates = datesBetween(t0, Date.now());
     for (const m of added(home, before)) {
       const todoText = m.todo.toString("latin1");
-      // qmail-queued's own number (lib/qp.ts: its pid, then its pid plus multiples of 2^22)
+      // qmail-queued's own number (lib/queue/qp.ts: its pid, then its pid plus multiples of 2^22)
       const qp = Number(/\0p(\d+)\0/.exec(todoText)?.[1]);
       expect(qp % 4194304).toBe(d.pid);
       expect(todoText).toBe(`u${ids(MALLORY).uid}\0p${qp}\0Fm@x\0Tvictim-boss@y\0`);

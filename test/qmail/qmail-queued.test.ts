@@ -19,11 +19,11 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { qmailIds } from "@qts/qmail/lib/ids";
-import { QmailQueue } from "@qts/qmail/lib/qmail";
-import { QP_SPACE } from "@qts/qmail/lib/qp";
-import { ADDR } from "@qts/qmail/lib/queue";
-import { Queued } from "@qts/qmail/lib/queued";
-import { frameHeader } from "@qts/qmail/lib/queued-proto";
+import { QmailQueue } from "@qts/qmail/lib/queue/qmail";
+import { QP_SPACE } from "@qts/qmail/lib/queue/qp";
+import { ADDR } from "@qts/qmail/lib/queue/queue";
+import { Queued } from "@qts/qmail/lib/queue/queued";
+import { frameHeader } from "@qts/qmail/lib/queue/queued-proto";
 import fc from "fast-check";
 import { ROOT, runSync, type Started, start, waitFor } from "../lib/harness.ts";
 import { added, BUN, expectMessage, files, ids, makeHome, qq, startQueued, todo } from "./qmail-queue.helpers.ts";
@@ -353,7 +353,7 @@ describe("qmail-queued per-uid limit", () => {
   }, 30_000);
 });
 
-describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
+describe("QmailQueue in-process (lib/queue/qmail.ts without $QMAILQUEUE)", () => {
   let home: string;
   beforeAll(async () => {
     home = await makeHome();
@@ -398,7 +398,7 @@ describe("QmailQueue in-process (lib/qmail.ts without $QMAILQUEUE)", () => {
 
   test("an ordinary user's QmailQueue goes through qmail-queued, and through the drop directory when it is down", async () => {
     const script = `
-      import { QmailQueue } from "${ROOT}/packages/qmail/src/lib/qmail.ts";
+      import { QmailQueue } from "${ROOT}/packages/qmail/src/lib/queue/qmail.ts";
       const qq = new QmailQueue({ home: ${JSON.stringify(home)}, env: {} });
       await qq.put("Subject: user\\n\\nhi\\n");
       qq.from("u@v");
@@ -652,7 +652,7 @@ describe("the drop writer where O_TMPFILE is missing (t files)", () => {
   });
 
   const script = (end: string) => `
-    import { DropInjection } from "${ROOT}/packages/qmail/src/lib/queued-client.ts";
+    import { DropInjection } from "${ROOT}/packages/qmail/src/lib/queue/queued-client.ts";
     import { qmailIds } from "${ROOT}/packages/qmail/src/lib/ids.ts";
     const d = DropInjection.open(${JSON.stringify(home)}, qmailIds(${JSON.stringify(home)}), { tmpfile: false });
     if (typeof d === "number") process.exit(d);

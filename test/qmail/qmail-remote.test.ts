@@ -7,7 +7,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { DataEncoder } from "@qts/qmail/lib/smtpremote";
+import { DataEncoder } from "@qts/qmail/lib/remote/smtpremote";
 import fc from "fast-check";
 import { freePort, ours, runBytes, start, tmp, waitFor } from "../lib/harness.ts";
 import { startDns, type Zone } from "./fixtures/dnsserver.ts";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { rspawnReport } from "../../packages/qmail/src/lib/spawn-report.ts";
+import { rspawnReport } from "../../packages/qmail/src/lib/spawn/spawn-report.ts";
 import { kill, ours, waitFor } from "../lib/harness.ts";
 import { deliveries, type Home, inject, makeHome, messid, SpawnerProc } from "./qmail-send.helpers.ts";
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { QP_SPACE } from "@qts/qmail/lib/qp";
+import { QP_SPACE } from "@qts/qmail/lib/queue/qp";
 import { pipe } from "@qts/sys/pipe";
 import { getpwnam } from "@qts/sys/pwd";
 import { type Started, start, stdioFd, waitFor } from "../lib/harness.ts";

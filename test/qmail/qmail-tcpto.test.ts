@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// qmail-tcpto, qmail-tcpok and lib/tcpto.ts on queue/lock/tcpto (1024 bytes, 16-byte records: spec/qmail.md §6).
+// qmail-tcpto, qmail-tcpok and lib/remote/tcpto.ts on queue/lock/tcpto (1024 bytes, 16-byte records: spec/qmail.md §6).
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { records, tcptoCheck, tcptoErr } from "../../packages/qmail/src/lib/tcpto.ts";
+import { records, tcptoCheck, tcptoErr } from "../../packages/qmail/src/lib/remote/tcpto.ts";
 import { ours, run, tmp } from "../lib/harness.ts";
 
 function table(entries: [string, number, number][], size = 1024) {

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync,
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
-import { NetIn, Quit } from "@qts/qmail/lib/netstring";
+import { NetIn, Quit } from "@qts/qmail/lib/net/netstring";
 import { pipe } from "@qts/sys/pipe";
 import { kill, ours, run, runSync, runSyncBytes, start, tmp, waitFor } from "../lib/harness.ts";
 

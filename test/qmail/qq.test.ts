@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// qmail-queue's exit codes and qmail_close()'s texts for them (lib/qq.ts; qmail-queue(8), qmail.c).
+// qmail-queue's exit codes and qmail_close()'s texts for them (lib/queue/qq.ts; qmail-queue(8), qmail.c).
 import { describe, expect, test } from "bun:test";
-import { QQ, qqExitText } from "@qts/qmail/lib/qq";
+import { QQ, qqExitText } from "@qts/qmail/lib/queue/qq";
 
 describe("qmail-queue exit codes", () => {
   test.each([

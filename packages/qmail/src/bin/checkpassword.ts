@@ -11,9 +11,9 @@ import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
-import { askAuthd, authdSocket } from "../lib/authd-proto.ts";
+import { askAuthd, authdSocket } from "../lib/auth/authd-proto.ts";
+import { CP, checkPassword, splitUp, UPMAX } from "../lib/auth/passcheck.ts";
 import { qmailHome } from "../lib/home.ts";
-import { CP, checkPassword, splitUp, UPMAX } from "../lib/passcheck.ts";
 
 export const usage = "checkpassword prog";
 

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { putControl, putMe, say } from "../lib/config.ts";
+import { putControl, putMe, say } from "../lib/config/config.ts";
 import { qmailHome } from "../lib/home.ts";
 
 export const usage = "config-fast fqdn";

@@ -8,12 +8,12 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { dieUsage, errWrite, setProg, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { ipme } from "../lib/addrip.ts";
-import { copyControl, dnsErrorText, dnsFq, dnsIp, putControl, putMe, resConf, say } from "../lib/config.ts";
+import { copyControl, dnsErrorText, dnsFq, dnsIp, putControl, putMe, resConf, say } from "../lib/config/config.ts";
 // The script pipes names through tr '[A-Z]' '[a-z]': ASCII only.
 import { lowerAscii } from "../lib/cscan.ts";
-import { Dns, DnsError } from "../lib/dns.ts";
 import { qmailHome } from "../lib/home.ts";
+import { ipme } from "../lib/net/addrip.ts";
+import { Dns, DnsError } from "../lib/net/dns.ts";
 
 export const usage = "config";
 

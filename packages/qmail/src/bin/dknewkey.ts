@@ -8,7 +8,7 @@ import { die, dieSys, dieUsage, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
-import { readKey, txtZoneLine } from "../lib/dkim.ts";
+import { readKey, txtZoneLine } from "../lib/dkim/dkim.ts";
 
 export const usage = "dknewkey [ -t rsa|ed25519 ] [ -b bits ] [ -d domain ] keyfile";
 

@@ -2,7 +2,7 @@
 // elq.sh: maildir2mbox, then elm with the arguments given.
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { maildirThen } from "../lib/mailwrap.ts";
+import { maildirThen } from "../lib/local/mailwrap.ts";
 
 export const usage = "elq [ elm arguments ]";
 

@@ -3,8 +3,8 @@ import { die, dieUnable, errWrite, setProg, sigpipeIgnore } from "@qts/core/die"
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { readChunks } from "../lib/child.ts";
-import { openQueue, QueueOpenError } from "../lib/local.ts";
-import type { QmailQueue } from "../lib/qmail.ts";
+import { openQueue, QueueOpenError } from "../lib/local/local.ts";
+import type { QmailQueue } from "../lib/queue/qmail.ts";
 
 export const usage = "forward address ...";
 

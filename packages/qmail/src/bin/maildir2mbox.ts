@@ -5,8 +5,8 @@ import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { flock, LOCK_EX } from "@qts/sys/flock";
 import { dateFromLine } from "../lib/date822.ts";
-import { maildirClean, maildirScan, ScanError } from "../lib/maildir.ts";
-import { FromQuoter, Out } from "../lib/mbox.ts";
+import { maildirClean, maildirScan, ScanError } from "../lib/local/maildir.ts";
+import { FromQuoter, Out } from "../lib/local/mbox.ts";
 
 export const usage = "maildir2mbox";
 

@@ -2,7 +2,7 @@
 import { dieUnable, setProg, usageLine } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { maildirMake } from "../lib/maildir.ts";
+import { maildirMake } from "../lib/local/maildir.ts";
 
 export const usage = "maildirmake name";
 

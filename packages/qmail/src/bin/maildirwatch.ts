@@ -5,9 +5,9 @@ import { closeSync, openSync } from "node:fs";
 import { die, dieSys, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { H, known } from "../lib/header.ts";
-import { headerbody, lines, printable, skipName } from "../lib/headerbody.ts";
-import { maildirClean, maildirScan, ScanError } from "../lib/maildir.ts";
+import { H, known } from "../lib/inject/header.ts";
+import { headerbody, lines, printable, skipName } from "../lib/inject/headerbody.ts";
+import { maildirClean, maildirScan, ScanError } from "../lib/local/maildir.ts";
 
 export const usage = "maildirwatch";
 

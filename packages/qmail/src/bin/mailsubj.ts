@@ -4,8 +4,8 @@
 import { rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { fold } from "../lib/header.ts";
-import { guardPending, Injector, Input } from "../lib/inject.ts";
+import { fold } from "../lib/inject/header.ts";
+import { guardPending, Injector, Input } from "../lib/inject/inject.ts";
 
 export const usage = "mailsubj subject recip ...";
 

@@ -2,7 +2,7 @@
 // qail.sh: maildir2mbox, then Mail with the arguments given.
 import { setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { maildirThen } from "../lib/mailwrap.ts";
+import { maildirThen } from "../lib/local/mailwrap.ts";
 
 export const usage = "qail [ Mail arguments ]";
 

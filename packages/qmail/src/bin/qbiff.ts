@@ -6,8 +6,8 @@ import { rawEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import { EXIT_OK } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { H, known } from "../lib/header.ts";
-import { headerbody, lines, printable, skipName } from "../lib/headerbody.ts";
+import { H, known } from "../lib/inject/header.ts";
+import { headerbody, lines, printable, skipName } from "../lib/inject/headerbody.ts";
 
 export const usage = "qbiff";
 

@@ -11,8 +11,8 @@ import { signalReady, takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
 import { getpwnam } from "@qts/sys/pwd";
 import { RLIMIT, setrlimit } from "@qts/sys/rlimit";
-import { Authd } from "../lib/authd.ts";
-import { authdSocket } from "../lib/authd-proto.ts";
+import { Authd } from "../lib/auth/authd.ts";
+import { authdSocket } from "../lib/auth/authd-proto.ts";
 import { qmailHome } from "../lib/home.ts";
 
 export const usage = "qmail-authd [ account ... ]";

@@ -6,8 +6,8 @@ import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { restUnlessBusy } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
 import { waitReadable } from "@qts/sys/poll";
-import { cleanRequest } from "../lib/clean.ts";
 import { qmailHome } from "../lib/home.ts";
+import { cleanRequest } from "../lib/queue/clean.ts";
 
 export const usage = "qmail-clean";
 

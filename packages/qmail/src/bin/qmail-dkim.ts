@@ -8,10 +8,10 @@ import { die, dieUnable, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readAll } from "@qts/ucspi-tcp/lib/readall";
-import { addressDomain, type DkimKey, dkimSign, readKey, safeDomain, splitMessage } from "../lib/dkim.ts";
+import { addressDomain, type DkimKey, dkimSign, readKey, safeDomain, splitMessage } from "../lib/dkim/dkim.ts";
 import { qmailHome } from "../lib/home.ts";
-import { QmailQueue } from "../lib/qmail.ts";
-import { QQ } from "../lib/qq.ts";
+import { QmailQueue } from "../lib/queue/qmail.ts";
+import { QQ } from "../lib/queue/qq.ts";
 
 export const usage = "qmail-dkim";
 

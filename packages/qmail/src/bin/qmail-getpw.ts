@@ -3,9 +3,9 @@ import { rawArgs } from "@qts/core/bytes";
 import { setProg, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { formatUser, getpwLookup } from "../lib/getpw.ts";
-import { isWorkerSocket, serveLookups, WORKER_FD } from "../lib/getpw-worker.ts";
-import { UsersError } from "../lib/users.ts";
+import { formatUser, getpwLookup } from "../lib/users/getpw.ts";
+import { isWorkerSocket, serveLookups, WORKER_FD } from "../lib/users/getpw-worker.ts";
+import { UsersError } from "../lib/users/users.ts";
 
 export const usage = "qmail-getpw local";
 
@@ -14,7 +14,7 @@ export function main(argv: string[], _env: Env): number {
   setProg("qmail-getpw");
   const local = rawArgs(argv)[0];
   if (local === undefined) return EXIT_USAGE;
-  // qmail-lspawn's lookup worker (lib/getpw-worker.ts); any other -W is a local part, as in C.
+  // qmail-lspawn's lookup worker (lib/users/getpw-worker.ts); any other -W is a local part, as in C.
   if (argv.length === 1 && argv[0] === "-W" && isWorkerSocket(WORKER_FD)) return serveLookups(WORKER_FD);
   try {
     const u = getpwLookup(local);

@@ -2,7 +2,7 @@
 // qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]  (qmail-inject(8))
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { guardPending, Injector, Input } from "../lib/inject.ts";
+import { guardPending, Injector, Input } from "../lib/inject/inject.ts";
 
 export const usage = "qmail-inject [ -nNaAhH ] [ -fsender ] [ recip ... ]";
 

@@ -9,11 +9,11 @@ import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/chdir";
 import { AUTO_PATRN } from "../lib/conf.ts";
-import { type Instruction, parseQmail, type QmailFile, qmeOx, qmeSearch, slurp } from "../lib/dotqmail.ts";
-import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local.ts";
-import { LocalExit, Message, ReadError, temp } from "../lib/local-message.ts";
-import { maildirDeliver } from "../lib/maildir.ts";
-import { mboxDeliver } from "../lib/mbox.ts";
+import { type Instruction, parseQmail, type QmailFile, qmeOx, qmeSearch, slurp } from "../lib/local/dotqmail.ts";
+import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local/local.ts";
+import { LocalExit, Message, ReadError, temp } from "../lib/local/local-message.ts";
+import { maildirDeliver } from "../lib/local/maildir.ts";
+import { mboxDeliver } from "../lib/local/mbox.ts";
 
 export const usage = "qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty";
 
@@ -42,7 +42,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
   // -W (ours): qmail-lspawn's long-lived worker for one user, deliveries arriving on fd 3
   // (qmail-lspawn(8), "Delivery workers"); each is the same deliverOne a process of its own runs.
   if (argv.length === 1 && argv[0] === "-W") {
-    const { serveDeliveries } = await import("../lib/local-worker.ts");
+    const { serveDeliveries } = await import("../lib/local/local-worker.ts");
     return serveDeliveries(3, env, deliverOne, usage);
   }
   // Bun ends a process whose event loop drains with this code: never report success by accident.

@@ -8,13 +8,13 @@ import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { exitCode, termSig } from "@qts/sys/waitpid";
 import { childEnv, collect, devNull } from "../lib/child.ts";
-import { GetpwWorker } from "../lib/getpw-worker.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
-import { LocalWorkers, WORKERS_VAR } from "../lib/lspawn-workers.ts";
-import { type Outcome, type Output, runDelivery, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
-import { lspawnReport } from "../lib/spawn-report.ts";
-import { parseUserValue, QLX, type UserEntry, UsersError, usersLookup } from "../lib/users.ts";
+import { LocalWorkers, WORKERS_VAR } from "../lib/spawn/lspawn-workers.ts";
+import { type Outcome, type Output, runDelivery, type SpawnImpl, spawnLoop } from "../lib/spawn/spawn.ts";
+import { lspawnReport } from "../lib/spawn/spawn-report.ts";
+import { GetpwWorker } from "../lib/users/getpw-worker.ts";
+import { parseUserValue, QLX, type UserEntry, UsersError, usersLookup } from "../lib/users/users.ts";
 
 export const usage = "qmail-lspawn defaultdelivery";
 
@@ -71,7 +71,7 @@ async function nughde(
   } catch (e) {
     return e instanceof UsersError ? e.qlx : QLX.CDB;
   }
-  // With the workers on, one long-lived qmail-getpw (lib/getpw-worker.ts); it falls back to one per lookup.
+  // With the workers on, one long-lived qmail-getpw (lib/users/getpw-worker.ts); it falls back to one per lookup.
   const r = (await pw?.lookup(local)) ?? (await getpw(home, local, uidp, gidn, entries));
   if (typeof r === "number") return r;
   return parseNughde(r) ?? QLX.USAGE;
@@ -110,7 +110,7 @@ export async function main(argv: string[], env0: Env): Promise<number> {
     return EXIT_TEMP;
   }
   // With the workers on, the lookups of users without a users/cdb entry go to one long-lived
-  // qmail-getpw with the same ids (lib/getpw-worker.ts); a failed worker falls back to one per lookup.
+  // qmail-getpw with the same ids (lib/users/getpw-worker.ts); a failed worker falls back to one per lookup.
   const pw =
     idleSecs > 0
       ? new GetpwWorker(join(home, "bin/qmail-getpw"), home, entries, uidp, gidn, idleSecs * 1000)

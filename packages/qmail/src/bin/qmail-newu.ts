@@ -6,7 +6,7 @@ import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { assignRecords } from "../lib/users-assign.ts";
+import { assignRecords } from "../lib/users/users-assign.ts";
 
 export const usage = "qmail-newu";
 

@@ -5,7 +5,7 @@ import { closeSync, openSync, readdirSync, readSync, renameSync, statSync, unlin
 import { bytesOf } from "@qts/core/bytes";
 import { errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { PopIn, PopOut, scanUlong, splitCommand } from "../lib/pop3.ts";
+import { PopIn, PopOut, scanUlong, splitCommand } from "../lib/pop3/pop3.ts";
 
 export const usage = "qmail-pop3d maildirname";
 

@@ -13,7 +13,7 @@ import { envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
-import { PopIn, PopOut, splitCommand } from "../lib/pop3.ts";
+import { PopIn, PopOut, splitCommand } from "../lib/pop3/pop3.ts";
 
 export const usage = "qmail-popup hostname subprogram";
 

@@ -7,7 +7,7 @@ import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { AUTO_BREAK } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";
-import { HomeError, Pw2u, type Pw2uOptions, SubuserError } from "../lib/pw2u.ts";
+import { HomeError, Pw2u, type Pw2uOptions, SubuserError } from "../lib/users/pw2u.ts";
 
 export const usage = "qmail-pw2u [ -/ohHuUC ] [ -c char ]";
 

@@ -10,8 +10,8 @@ import type { Env } from "@qts/core/run";
 import { readChunks } from "../lib/child.ts";
 import { Control } from "../lib/control.ts";
 import { qmailHome } from "../lib/home.ts";
-import { netstring } from "../lib/netstring.ts";
-import { QQ } from "../lib/qq.ts";
+import { netstring } from "../lib/net/netstring.ts";
+import { QQ } from "../lib/queue/qq.ts";
 
 export const usage = "qmail-qmqpc";
 

@@ -5,10 +5,10 @@
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { NetIn, netstring, Quit } from "../lib/netstring.ts";
-import { QmailQueue } from "../lib/qmail.ts";
-import { receivedLine } from "../lib/received.ts";
-import { writeFully } from "../lib/timeoutio.ts";
+import { NetIn, netstring, Quit } from "../lib/net/netstring.ts";
+import { writeFully } from "../lib/net/timeoutio.ts";
+import { QmailQueue } from "../lib/queue/qmail.ts";
+import { receivedLine } from "../lib/smtpd/received.ts";
 
 export const usage = "qmail-qmqpd";
 

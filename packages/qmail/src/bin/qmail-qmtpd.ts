@@ -7,11 +7,11 @@ import type { Env } from "@qts/core/run";
 import { Control } from "../lib/control.ts";
 import { scanUlong } from "../lib/cscan.ts";
 import { qmailHome } from "../lib/home.ts";
-import { NetIn, netstring, Quit } from "../lib/netstring.ts";
-import { QmailQueue } from "../lib/qmail.ts";
-import { loadRcpthosts, type Rcpthosts, rcptAllowed } from "../lib/rcpthosts.ts";
-import { receivedLine } from "../lib/received.ts";
-import { writeFully } from "../lib/timeoutio.ts";
+import { NetIn, netstring, Quit } from "../lib/net/netstring.ts";
+import { writeFully } from "../lib/net/timeoutio.ts";
+import { QmailQueue } from "../lib/queue/qmail.ts";
+import { loadRcpthosts, type Rcpthosts, rcptAllowed } from "../lib/smtpd/rcpthosts.ts";
+import { receivedLine } from "../lib/smtpd/received.ts";
 
 export const usage = "qmail-qmtpd";
 

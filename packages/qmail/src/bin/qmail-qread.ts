@@ -4,7 +4,7 @@
 import { unable, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { qread } from "../lib/qread.ts";
+import { qread } from "../lib/queue/qread.ts";
 
 export const usage = "qmail-qread";
 

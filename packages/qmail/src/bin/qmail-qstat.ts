@@ -6,7 +6,7 @@ import { lstatSync } from "node:fs";
 import { dieUnable, setProg, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { readdirRaw } from "../lib/qread.ts";
+import { readdirRaw } from "../lib/queue/qread.ts";
 
 export const usage = "qmail-qstat";
 

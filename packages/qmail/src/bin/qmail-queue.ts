@@ -9,9 +9,9 @@ import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
-import { QQ } from "../lib/qq.ts";
-import { DEATH_MS } from "../lib/queue.ts";
-import { type Injection, openQueue } from "../lib/queued-client.ts";
+import { QQ } from "../lib/queue/qq.ts";
+import { DEATH_MS } from "../lib/queue/queue.ts";
+import { type Injection, openQueue } from "../lib/queue/queued-client.ts";
 
 export const usage = "qmail-queue";
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-queued: the queue's door for callers that are neither root nor
-// qmailq (lib/queued.ts). Started with no arguments as root (it drops to
+// qmailq (lib/queue/queued.ts). Started with no arguments as root (it drops to
 // qmailq/qmail at once) or as qmailq, beside qmail-clean. Listens on
 // <home>/queued/socket; drains <home>/queued/drop at start, every minute and
 // on SIGALRM; exits 0 on SIGTERM, or at EOF on fd 0 when fd 0 is a pipe
@@ -10,7 +10,7 @@ import { die, dieSys, dieUnable, setProg, sigpipeIgnore, warn } from "@qts/core/
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
 import { IdsError, qmailIds } from "../lib/ids.ts";
-import { LockError, Queued } from "../lib/queued.ts";
+import { LockError, Queued } from "../lib/queue/queued.ts";
 
 export const usage = "qmail-queued";
 

@@ -6,12 +6,11 @@ import { writeSync } from "node:fs";
 import { byteStr, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
-import { ipme, ipme6, relaySplit } from "../lib/addrip.ts";
-import { quoteBox } from "../lib/addrparse.ts";
 import { Control } from "../lib/control.ts";
 import { lowerAscii, scanUlong } from "../lib/cscan.ts";
-import { DNS_HARD, Dns, DnsError, type IpMx } from "../lib/dns.ts";
 import { qmailHome } from "../lib/home.ts";
+import { ipme, ipme6, relaySplit } from "../lib/net/addrip.ts";
+import { DNS_HARD, Dns, DnsError, type IpMx } from "../lib/net/dns.ts";
 import {
   authenticate,
   type Credentials,
@@ -22,9 +21,10 @@ import {
   type TlsPolicy,
   TlsVerifyFailed,
   tlsPolicy,
-} from "../lib/smtp-client-tls.ts";
-import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/smtpremote.ts";
-import { tcptoCheck, tcptoErr } from "../lib/tcpto.ts";
+} from "../lib/remote/smtp-client-tls.ts";
+import { DataEncoder, Done, readMessage, SmtpConn, SmtpConnLost } from "../lib/remote/smtpremote.ts";
+import { tcptoCheck, tcptoErr } from "../lib/remote/tcpto.ts";
+import { quoteBox } from "../lib/smtpd/addrparse.ts";
 import { nonAscii, validUtf8 } from "../lib/utf8.ts";
 
 export const usage = "qmail-remote host sender recip [ recip ... ]";

@@ -8,8 +8,8 @@ import type { Env } from "@qts/core/run";
 import { childEnv } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";
-import { runDelivery, type SpawnImpl, spawnLoop } from "../lib/spawn.ts";
-import { rspawnReport } from "../lib/spawn-report.ts";
+import { runDelivery, type SpawnImpl, spawnLoop } from "../lib/spawn/spawn.ts";
+import { rspawnReport } from "../lib/spawn/spawn-report.ts";
 
 export const usage = "qmail-rspawn";
 

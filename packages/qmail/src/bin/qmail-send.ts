@@ -5,7 +5,7 @@ import { EXIT_TEMP } from "@qts/core/exit";
 import { takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
 import { qmailHome } from "../lib/home.ts";
-import { QmailSend } from "../lib/send.ts";
+import { QmailSend } from "../lib/send/send.ts";
 
 export const usage = "qmail-send";
 

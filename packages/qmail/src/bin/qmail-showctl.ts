@@ -9,7 +9,7 @@ import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { AUTO_BREAK, AUTO_PATRN, AUTO_SPAWN, AUTO_SPLIT, AUTO_USERA } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";
 import { type QmailGroup, type QmailIds, type QmailUser, qmailIds } from "../lib/ids.ts";
-import { readdirRaw } from "../lib/qread.ts";
+import { readdirRaw } from "../lib/queue/qread.ts";
 
 export const usage = "qmail-showctl";
 

@@ -8,8 +8,8 @@ import type { Env } from "@qts/core/run";
 import { HANDOFF_VAR, takeConnection } from "@qts/sys/handoff";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
-import { R, Session } from "../lib/smtpd.ts";
-import { ControlError, loadConfig, OPEN_RELAY, openRelay } from "../lib/smtpd-config.ts";
+import { R, Session } from "../lib/smtpd/smtpd.ts";
+import { ControlError, loadConfig, OPEN_RELAY, openRelay } from "../lib/smtpd/smtpd-config.ts";
 
 export const usage = "qmail-smtpd [ checkpassword-program subprogram ... ]";
 

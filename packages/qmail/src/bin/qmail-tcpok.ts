@@ -4,7 +4,7 @@ import { dieUnable, setProg } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lockEx } from "@qts/sys/flock";
 import { qmailHome } from "../lib/home.ts";
-import { clearTable, openLock } from "../lib/tcpto.ts";
+import { clearTable, openLock } from "../lib/remote/tcpto.ts";
 
 export const usage = "qmail-tcpok";
 

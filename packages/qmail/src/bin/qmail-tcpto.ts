@@ -6,7 +6,7 @@ import { unable, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lockEx } from "@qts/sys/flock";
 import { qmailHome } from "../lib/home.ts";
-import { openLock, records, TCPTO_SIZE } from "../lib/tcpto.ts";
+import { openLock, records, TCPTO_SIZE } from "../lib/remote/tcpto.ts";
 
 export const usage = "qmail-tcpto";
 

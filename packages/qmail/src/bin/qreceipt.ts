@@ -5,11 +5,11 @@ import { rawArgs, rawEnv } from "@qts/core/bytes";
 import { Exit, setProg, sigpipeIgnore, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
-import { H, known } from "../lib/header.ts";
-import { headerbody, lines } from "../lib/headerbody.ts";
-import { QmailQueue } from "../lib/qmail.ts";
-import { quote2 } from "../lib/send-quote.ts";
-import { addrlist, parse, unquote } from "../lib/token822.ts";
+import { H, known } from "../lib/inject/header.ts";
+import { headerbody, lines } from "../lib/inject/headerbody.ts";
+import { addrlist, parse, unquote } from "../lib/inject/token822.ts";
+import { QmailQueue } from "../lib/queue/qmail.ts";
+import { quote2 } from "../lib/send/send-quote.ts";
 
 export const usage = "qreceipt deliveryaddress";
 

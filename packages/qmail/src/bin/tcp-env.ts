@@ -10,7 +10,7 @@ import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { peerName, type SockAddr, sockName } from "@qts/sys/sockname";
 import { remoteInfo } from "@qts/ucspi-tcp/lib/ident";
 import { fmt4, fmt6, isV4Mapped } from "@qts/ucspi-tcp/lib/ip6";
-import { DNS_SOFT, Dns, DnsError } from "../lib/dns.ts";
+import { DNS_SOFT, Dns, DnsError } from "../lib/net/dns.ts";
 
 export const usage = "tcp-env [ -rR ] [ -t timeout ] program [ arg ... ]";
 
