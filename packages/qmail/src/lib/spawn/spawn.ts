@@ -6,11 +6,11 @@ import { closeSync, fstatSync, openSync } from "node:fs";
 import { writeAll } from "@qts/core/die";
 import { worked } from "@qts/core/rest";
 import { type ChildSpec, collect, type Outcome, outcome, readFd } from "../child.ts";
+import { AUTO_SPAWN } from "../conf.ts";
 
 export { type Outcome, readFd } from "../child.ts";
 
-/** conf-spawn: the most deliveries one spawner runs at once; sent to qmail-send as one byte. */
-export const AUTO_SPAWN = 120;
+// conf-spawn (lib/conf.ts): the most deliveries one spawner runs at once; sent to qmail-send as one byte.
 
 /** Collects a child's output, truncating like spawn.c when truncreport > 100. */
 export class Output {
