@@ -66,9 +66,9 @@ class NulLines {
 
   /** Refills the buffer, retrying EAGAIN; false at EOF or on another error. */
   private fill(): boolean {
+    // Quiet for a while: give back what start-up or the last requests faulted in (core/rest.ts).
+    restUnlessBusy((ms) => waitReadable(0, ms));
     for (;;) {
-      // Quiet for a while: give back what start-up or the last requests faulted in (core/rest.ts).
-      restUnlessBusy((ms) => waitReadable(0, ms));
       try {
         this.len = readSync(0, this.buf, 0, this.buf.length, null);
       } catch (e) {
