@@ -4,7 +4,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { die, dieSys, dieUsage, setProg, writeAll } from "@qts/core/die";
+import { die, dieUnable, dieUsage, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
@@ -48,7 +48,7 @@ function newKey(path: string, type: Options["type"], bits: number): void {
     writeSync(fd, pem);
     closeSync(fd);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to write ", path);
+    dieUnable(EXIT_TEMP, `write ${path}`, e);
   }
 }
 
@@ -63,7 +63,7 @@ export function main(argv: string[], _env: Env): number {
   try {
     text = readFileSync(path);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read ", path);
+    dieUnable(EXIT_TEMP, `read ${path}`, e);
   }
   let line: string;
   try {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, constants, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from "node:fs";
-import { die, dieSys, setProg, warnSys } from "@qts/core/die";
+import { die, dieSys, dieUnable, setProg, warnSys } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { flock, LOCK_EX } from "@qts/sys/flock";
@@ -36,7 +36,7 @@ function scan(maildir: string): ReturnType<typeof maildirScan> {
   try {
     process.chdir(maildir);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to chdir to ", maildir);
+    dieUnable(EXIT_TEMP, `chdir to ${maildir}`, e);
   }
   maildirClean();
   try {
@@ -57,19 +57,19 @@ function openBoth(mbox: string, mboxtmp: string): { oldfd: number; newfd: number
     );
     flock(lockfd, LOCK_EX);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to lock ", mbox);
+    dieUnable(EXIT_TEMP, `lock ${mbox}`, e);
   }
   let oldfd: number;
   try {
     oldfd = openSync(mbox, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read ", mbox);
+    dieUnable(EXIT_TEMP, `read ${mbox}`, e);
   }
   let newfd: number;
   try {
     newfd = openSync(mboxtmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NONBLOCK, 0o644);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to create ", mboxtmp);
+    dieUnable(EXIT_TEMP, `create ${mboxtmp}`, e);
   }
   return { oldfd, newfd };
 }
@@ -79,7 +79,7 @@ function wr(mboxtmp: string, f: () => void): void {
   try {
     f();
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to write to ", mboxtmp);
+    dieUnable(EXIT_TEMP, `write to ${mboxtmp}`, e);
   }
 }
 
@@ -90,7 +90,7 @@ function copyOld(oldfd: number, out: Out, mbox: string, mboxtmp: string): void {
     try {
       n = readSync(oldfd, buf, 0, buf.length, null);
     } catch (e) {
-      dieSys(EXIT_TEMP, e, "unable to read ", mbox);
+      dieUnable(EXIT_TEMP, `read ${mbox}`, e);
     }
     if (n === 0) break;
     wr(mboxtmp, () => out.put(buf, 0, n));
@@ -103,7 +103,7 @@ function appendMessage(m: { path: string; mtime: number }, out: Out, mboxtmp: st
   try {
     text = readFileSync(m.path);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to read $MAILDIR/", m.path);
+    dieUnable(EXIT_TEMP, `read $MAILDIR/${m.path}`, e);
   }
   const nl = text.indexOf(10);
   const first = nl < 0 ? undefined : text.subarray(0, nl + 1);
@@ -140,7 +140,7 @@ export function main(_argv: string[], env: Env): number {
   try {
     renameSync(mboxtmp, mbox);
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to move ", mboxtmp, " to ", mbox);
+    dieUnable(EXIT_TEMP, `move ${mboxtmp} to ${mbox}`, e);
   }
   for (const m of found) {
     try {

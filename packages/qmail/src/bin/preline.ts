@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { execArgs, execEnv } from "@qts/core/bytes";
-import { die, dieSys, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
+import { die, dieUnable, Exit, setProg, sigpipeIgnore, usageLine } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -50,11 +50,11 @@ export function main(argv: string[], env: Env): number {
   try {
     res = runFed(execArgs(argv).slice(argv.length - cmd.length), execEnv(env), Buffer.from(head, "utf8"));
   } catch (e) {
-    dieSys(EXIT_TEMP, e, "unable to create pipe");
+    dieUnable(EXIT_TEMP, "create pipe", e);
   }
   if (res.error !== undefined)
-    dieSys(errorTemp(res.error) ? EXIT_TEMP : EXIT_USAGE, res.error, "unable to run ", cmd[0] as string);
-  if (res.copyFailed) dieSys(EXIT_TEMP, res.copyError, "unable to copy input");
+    dieUnable(errorTemp(res.error) ? EXIT_TEMP : EXIT_USAGE, `run ${cmd[0] as string}`, res.error);
+  if (res.copyFailed) dieUnable(EXIT_TEMP, "copy input", res.copyError);
   const end = outcome(res.wait());
   if (end.crashed) die(EXIT_TEMP, "child crashed");
   return end.code;

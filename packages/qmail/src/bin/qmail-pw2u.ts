@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { die, setProg, writeAll } from "@qts/core/die";
+import { die, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
@@ -40,12 +40,12 @@ function readOptional(fn: string): Buffer | undefined {
     fd = openSync(fn, "r");
   } catch (e) {
     if (errnoName(e) === "ENOENT") return undefined;
-    die(EXIT_TEMP, "unable to read controls");
+    dieUnable(EXIT_TEMP, "read controls");
   }
   try {
     return readFileSync(fd);
   } catch {
-    die(EXIT_TEMP, "unable to read input");
+    dieUnable(EXIT_TEMP, "read input");
   } finally {
     closeSync(fd);
   }
@@ -72,7 +72,7 @@ function users(name: string): string[] | undefined {
   try {
     return readControlFile(name);
   } catch {
-    die(EXIT_TEMP, "unable to read controls");
+    dieUnable(EXIT_TEMP, "read controls");
   }
 }
 
@@ -81,7 +81,7 @@ function convert(p: Pw2u, input: Buffer): string {
   let out = "";
   try {
     for (const l of lines(input)) out += p.account(l);
-    if (!p.sawAlias) die(EXIT_TEMP, "unable to find alias user");
+    if (!p.sawAlias) dieUnable(EXIT_TEMP, "find alias user");
     const subs = readOptional("users/subusers");
     if (subs) for (const l of lines(subs)) out += p.subuser(l);
   } catch (e) {
@@ -100,7 +100,7 @@ export function main(argv: string[], env: Env): number {
   try {
     process.chdir(home);
   } catch {
-    die(EXIT_TEMP, "unable to chdir");
+    dieUnable(EXIT_TEMP, "chdir");
   }
   o.include = users("users/include");
   o.exclude = users("users/exclude");
@@ -110,7 +110,7 @@ export function main(argv: string[], env: Env): number {
   try {
     input = readFileSync(0);
   } catch {
-    die(EXIT_TEMP, "unable to read input");
+    dieUnable(EXIT_TEMP, "read input");
   }
   let out = convert(new Pw2u(o), input);
   const app = readOptional("users/append");
@@ -119,7 +119,7 @@ export function main(argv: string[], env: Env): number {
   try {
     writeAll(1, Buffer.from(out, "latin1"));
   } catch {
-    die(EXIT_TEMP, "unable to write output");
+    dieUnable(EXIT_TEMP, "write output");
   }
   return EXIT_OK;
 }
