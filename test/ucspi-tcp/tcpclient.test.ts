@@ -37,6 +37,16 @@ describe.each(impls)("tcpclient (%s)", (w, bin) => {
     expect(await run(bin, ["-i", "x", "127.0.0.1", "25", "true"])).toMatchObject({ code: 100, stderr: USAGE });
   });
 
+  test("usage after -q: host or port missing exits 100 silently; a bad option still prints it", async () => {
+    expect(await run(bin, ["-q"])).toMatchObject({ code: 100, stdout: "", stderr: "" });
+    expect(await run(bin, ["-Q", "-q", "127.0.0.1"])).toMatchObject({ code: 100, stderr: "" });
+    expect(await run(bin, ["-q", "-Q", "127.0.0.1"])).toMatchObject({ code: 100, stderr: USAGE });
+    expect(await run(bin, ["-q", "-Z", "127.0.0.1"])).toMatchObject({
+      code: 100,
+      stderr: `tcpclient: illegal option -- Z\n${USAGE}`,
+    });
+  });
+
   test("unknown service: 111", async () => {
     expect(await run(bin, ["127.0.0.1", "nosuchservice", "true"])).toMatchObject({
       code: 111,

@@ -101,6 +101,16 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
     });
   });
 
+  test("usage after -q: host or port missing exits 100 silently; a bad option still prints it", async () => {
+    expect(await run(bin, ["-q"])).toMatchObject({ code: 100, stdout: "", stderr: "" });
+    expect(await run(bin, ["-Q", "-q", "0"])).toMatchObject({ code: 100, stderr: "" });
+    expect(await run(bin, ["-q", "-Q", "0"])).toMatchObject({ code: 100, stderr: USAGE });
+    expect(await run(bin, ["-q", "-C", "0"])).toMatchObject({
+      code: 100,
+      stderr: `tcpserver: illegal option -- C\n${USAGE}`,
+    });
+  });
+
   test("unknown service name: 111", async () => {
     expect(await run(bin, ["127.0.0.1", "nosuchservice", "true"])).toMatchObject({
       code: 111,

@@ -71,7 +71,8 @@ function emit(s: string): void {
 
 // Verbosity, for the programs whose originals have a switch for it (tcpserver's and tcpclient's
 // -q, -Q, -v): 0 prints no warnings or non-exiting fatal lines, 1 (the default) prints them, 2 adds
-// the status lines of verbose(). die(), dieSys() and dieUsage() always print, as strerr_die does.
+// the status lines of verbose(). die() and dieSys() always print, as strerr_die does; dieUsage() too
+// unless told to be silent.
 let verbosity = 1;
 
 export function setVerbosity(level: number): void {
@@ -154,8 +155,8 @@ export function usageLine(text: string): void {
 }
 
 /** `prog: usage: text`, exit 100. */
-export function dieUsage(text: string): never {
-  usageLine(text);
+export function dieUsage(text: string, silent = false): never {
+  if (!silent) usageLine(text);
   throw new Exit(EXIT_USAGE);
 }
 

@@ -273,10 +273,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const { o, rest } = parseOptions(argv);
   setVerbosity(o.verbosity);
   let host = rest[0];
-  if (host === undefined) dieUsage(usage);
+  // Missing host or port after -q: exit 100 without the usage line, as Debian's tcpclient does.
+  if (host === undefined) dieUsage(usage, o.verbosity === 0);
   if (host === "" || host === "0") host = "127.0.0.1";
   const portName = rest[1];
-  if (portName === undefined) dieUsage(usage);
+  if (portName === undefined) dieUsage(usage, o.verbosity === 0);
   const port = portNumber(portName);
   if (port === undefined) {
     fatalUnable(`figure out port number for ${portName}`);

@@ -150,6 +150,8 @@ export function parseOptions(
     set(o, arg, env);
   }
   const [host, port, ...prog] = rest;
-  if (host === undefined || port === undefined) dieUsage(usage);
+  // Debian's tcpserver and tcpclient exit 100 without the usage line when host or port is missing
+  // after -q (verbosity 0); an unknown option prints it whatever the verbosity.
+  if (host === undefined || port === undefined) dieUsage(usage, o.verbosity === 0);
   return { o, host, port, prog };
 }
