@@ -74,7 +74,7 @@ describe("qts", () => {
   });
 
   test("--help among other arguments is not ours: the original's parsing decides", async () => {
-    // svok reads only its first argument as the dir (spec §1.6): "--help" is a dir that is not there.
+    // svok reads only its first argument as the dir (svok.c): "--help" is a dir that is not there.
     const r = await run(ours("svok"), ["--help", "x"]);
     expect(r).toMatchObject({ code: 111, stderr: "svok: fatal: unable to chdir to --help: file does not exist\n" });
   });

@@ -100,7 +100,7 @@ describe.each(impls)("svstat (%s)", (_which, svstat) => {
 });
 
 // Debian's svstat compares read()'s -1 against an unsigned size, misses the error and prints the
-// previous dir's status (or zeros); ours reports the error as spec §1.7 lists it.
+// previous dir's status (or zeros); ours reports the error.
 test("svstat (ours): a read error on supervise/status is reported", async () => {
   const base = tmp();
   mkdirSync(join(base, "dirstatus/supervise/status"), { recursive: true });

@@ -92,7 +92,7 @@ test("every program in bin/ and every format has a source and a rendered page", 
   expect(missing).toEqual([]);
   const unbuilt = ALL.filter((p) => !existsSync(join(BUILT, `man${p.slice(-1)}`, p)));
   expect(unbuilt).toEqual([]);
-  // npm finds them through package.json (spec/user-asks.md B3).
+  // npm finds them through package.json's directories.man.
   expect(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).directories?.man).toBe("build/man");
   // bin/ itself, not only the list make wrote: a link without a page fails here.
   const bin = readdirSync(join(ROOT, "bin")).filter((f) => !f.startsWith("."));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// config-fast (spec/qmail.md §8.3), checked against qmail's config-fast.sh
+// config-fast, checked against qmail's config-fast.sh
 // itself: the same two sed expressions run by the real sed.
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";

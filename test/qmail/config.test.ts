@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// config (spec/qmail.md §8.3), against qmail's config.sh and its helpers
+// config, against qmail's config.sh and its helpers
 // (hostname, dnsfq, dnsip, ipmeprint, dnsptr). Each case runs the real program
 // in its own UTS, mount and network namespaces: its own host name, lo up with
 // 127.0.0.1 and 10.9.8.7, /etc/resolv.conf bind-mounted from a temp file, and

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// control_readint (spec/qmail.md §2.2): leading digits into a C int; the default when missing or not a number.
+// control_readint (control.c): leading digits into a C int; the default when missing or not a number.
 import { expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

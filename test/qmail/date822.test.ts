@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// date822 with the date-localtime patch (spec/qmail.md §9.1), through libc localtime_r and TZ.
+// date822 with the date-localtime patch, through libc localtime_r and TZ.
 import { expect, test } from "bun:test";
 import { ROOT, run } from "../lib/harness.ts";
 

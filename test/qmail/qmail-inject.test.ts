@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-inject: header rewriting, envelope, options, errors (spec/qmail.md §7, §9.1; spec/security.md §2.4).
+// qmail-inject: header rewriting, envelope, options, errors (qmail-inject(8), qmail-header(5), the date-localtime patch).
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -362,7 +362,7 @@ describe("qmail-inject errors", () => {
   });
 });
 
-describe("qmail-inject header injection is impossible (spec/security.md §2.4)", () => {
+describe("qmail-inject header injection is impossible", () => {
   /** Header lines of s that start a field (not continuations). */
   const fields = (s: string) =>
     s

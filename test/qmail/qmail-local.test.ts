@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-local against spec/qmail.md §4 and the TEST.deliver scenarios of §10,
+// qmail-local against qmail-local(8), dot-qmail(5) and netqmail's TEST.deliver,
 // run as an unprivileged uid (setpriv) on real homes, files and maildirs.
 import { describe, expect, test } from "bun:test";
 import {
@@ -30,7 +30,7 @@ function maildir(h: ReturnType<typeof makeHome>, name = "Maildir"): string {
   return d;
 }
 
-describe("TEST.deliver scenarios (spec §10) against qmail-local", () => {
+describe("TEST.deliver scenarios against qmail-local", () => {
   test("D3/PIC.local2local: no ~/.qmail -> defaultdelivery ./Mailbox, mbox format", async () => {
     const h = makeHome();
     const r = await runLocal(h, { message: "To: me@domain\n\n" });
@@ -146,7 +146,7 @@ describe("TEST.deliver scenarios (spec §10) against qmail-local", () => {
   });
 });
 
-describe(".qmail lookup order and DEFAULT (§4.3)", () => {
+describe(".qmail lookup order and DEFAULT", () => {
   const order = [".qmail-a-b-c", ".qmail-a-b-default", ".qmail-a-default", ".qmail-default"];
   test.each([0, 1, 2, 3])("ext a-b-c: the first existing of %#", async (first) => {
     const h = makeHome();
@@ -214,7 +214,7 @@ describe(".qmail lookup order and DEFAULT (§4.3)", () => {
   });
 });
 
-describe("permissions (§4.2, §4.3)", () => {
+describe("permissions (checkhome, dot-qmail(5))", () => {
   test("world-writable home: 111", async () => {
     const h = makeHome(0o757);
     expect(await runLocal(h)).toEqual({ code: 111, out: "Uh-oh: home directory is writable. (#4.7.0)\n" });
@@ -285,7 +285,7 @@ describe("permissions (§4.2, §4.3)", () => {
   });
 });
 
-describe(".qmail lines (§4.4)", () => {
+describe(".qmail lines", () => {
   test("blank first line: 111; later blank lines, comments and trailing blanks are fine", async () => {
     const h = makeHome();
     h.put(".qmail", "\n./Mailbox\n");
@@ -335,7 +335,7 @@ describe(".qmail lines (§4.4)", () => {
   });
 });
 
-describe("Delivered-To loop detection (§4.2 step 4)", () => {
+describe("Delivered-To loop detection", () => {
   test("our own Delivered-To line in the header: 100", async () => {
     const h = makeHome();
     const r = await runLocal(h, { message: "Received: x\nDelivered-To: joe@example.com\nSubject: s\n\nbody\n" });
@@ -366,7 +366,7 @@ describe("Delivered-To loop detection (§4.2 step 4)", () => {
   });
 });
 
-describe("environment and header lines (§4.2 step 3)", () => {
+describe("environment and header lines (qmail-command(8))", () => {
   test("every variable", async () => {
     const h = makeHome();
     const vars = [
@@ -459,7 +459,7 @@ describe("environment and header lines (§4.2 step 3)", () => {
   });
 });
 
-describe("program delivery (§4.7)", () => {
+describe("program delivery", () => {
   test("stdin is the message, rewound, without added lines, even after an mbox line", async () => {
     const h = makeHome();
     h.put(".qmail", "./Mailbox\n|cat > copy1\n|cat > copy2\n");
@@ -560,7 +560,7 @@ describe("big messages", () => {
   );
 });
 
-describe("forwarding (§4.3 NEWSENDER, §4.7)", () => {
+describe("forwarding (NEWSENDER)", () => {
   test("all forwards in one injection: DTLINE + message, sender, recipients in order; qp reported", async () => {
     const h = makeHome();
     h.put(".qmail", "&a@x.org\nb@y.org\n# c@z.org\n&c@z.org  \n");
@@ -624,7 +624,7 @@ describe("forwarding (§4.3 NEWSENDER, §4.7)", () => {
   });
 });
 
-describe("mbox (§4.5)", () => {
+describe("mbox", () => {
   test("From_ quoting, final newline added, blank separator, appends", async () => {
     const h = makeHome();
     h.put("Mailbox", "old\n", 0o600);
@@ -687,7 +687,7 @@ describe("mbox (§4.5)", () => {
   });
 });
 
-describe("maildir (§4.6)", () => {
+describe("maildir (maildir(5))", () => {
   test("no such maildir: Unable to chdir to maildir", async () => {
     const h = makeHome();
     h.put(".qmail", "./Nope/\n");

@@ -42,7 +42,7 @@ describe("qmail-lspawn", () => {
     expect(await one(0, "ok@domain")).toBe("Kdid 1+0+0\n");
   });
 
-  test("runs bin/qmail-local as the user, with the argv of spec §3, cwd QMAILHOME, message on fd 0", async () => {
+  test("runs bin/qmail-local as the user, with the argv of qmail-local(8), cwd QMAILHOME, message on fd 0", async () => {
     const n = deliveries(h).length;
     await one(1, "ok-ext@domain", "joe@x.org");
     const d = deliveries(h)[n] as string;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// lib/queue/qmail.ts with $QMAILQUEUE: qmail_open's exec rules and failure codes (spec/qmail.md §2.4).
+// lib/queue/qmail.ts with $QMAILQUEUE: qmail_open's exec rules and failure codes (qmail.c, qmail-queue(8)).
 import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-qread and qmail-qstat on a queue built by hand in the formats of spec/qmail.md §2.1–2.3.
+// qmail-qread and qmail-qstat on a queue built by hand in qmail-queue.c's formats.
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-queue (spec/qmail.md §2.2-2.4): files byte for byte, every exit code,
+// qmail-queue (qmail-queue(8), qmail-queue.c): files byte for byte, every exit code,
 // crash consistency. There is no C qmail to compare with: the expected bytes
 // are the spec's and qmail-queue.c's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -103,7 +103,7 @@ describe("qmail-queue as root (writes the queue itself)", () => {
   });
 });
 
-describe("qmail-queue exit codes (spec §2.4)", () => {
+describe("qmail-queue exit codes", () => {
   const nothingNew = (before: string[]) => expect(files(home)).toEqual(before);
 
   test("11: a sender or recipient of 1003 bytes", async () => {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-queued (DESIGN.md "The queue and privileges"): the drop directory
+// qmail-queued (qmail-queued(8)): the drop directory
 // when it is down, limits, its 24-hour death, a fuzzed parser; and QmailQueue's
 // in-process path.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// qmail-remote: the r/h/s + K/Z/D report byte for byte (spec/qmail.md §6,
-// §9.2, §9.4), the bytes on the wire, MX/A lookups against a local DNS server
+// qmail-remote: the r/h/s + K/Z/D report byte for byte (qmail-remote(8),
+// the DNS and accept-5xx patches), the bytes on the wire, MX/A lookups against a local DNS server
 // (UDP + TCP for big answers), smtproutes, tcpto, and end to end into our
 // qmail-smtpd under Debian's tcpserver.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";

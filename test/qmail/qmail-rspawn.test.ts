@@ -10,7 +10,7 @@ import { deliveries, type Home, inject, makeHome, messid, SpawnerProc } from "./
 const ok = { crashed: false, code: 0 };
 const rep = (s: string, o = ok) => rspawnReport(o, Buffer.from(s, "latin1")).toString("latin1");
 
-describe("qmail-rspawn report conversion (spec §6)", () => {
+describe("qmail-rspawn report conversion (qmail-rspawn.c's report())", () => {
   test.each([
     [
       "r\0K1.2.3.4 accepted message.\nRemote host said: 250 ok\n\0",

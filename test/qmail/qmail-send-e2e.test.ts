@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The delivery side with every real program: a home made by scripts/setup.ts,
 // qmail-start with qmail-local, qmail-queue/qmail-queued (bounces from qmails
-// go through qmail-queued), qmail-inject. The acceptance scenarios D3, D4 and
-// D7 of spec/qmail.md §10.
+// go through qmail-queued), qmail-inject. TEST.deliver's local,
+// nonexistent-user and double-bounce cases.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-send against a scripted peer on all six pipes (spec/qmail.md §3): the
+// qmail-send against a scripted peer on all six pipes (qmail-send.c, spawn.c, qmail-clean.c): the
 // test is qmail-lspawn, qmail-rspawn and qmail-clean, byte by byte.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, existsSync, mkdirSync, rmSync, unlinkSync, writeSync } from "node:fs";

@@ -95,7 +95,7 @@ echo "did 1+0+0"
 exit 0
 `;
 
-// argv: host sender recip; reports per qmail-remote's format (spec/qmail.md §6).
+// argv: host sender recip; reports per qmail-remote's format (qmail-remote(8)).
 const FAKE_REMOTE = `#!/bin/sh
 d="$QMAILHOME/deliv"
 n=r$(date +%s%N).$$
@@ -194,7 +194,7 @@ export function makeHome(opts: { control?: Record<string, string> } = {}): Home 
 
 let seq = 0;
 
-/** qmail-queue's algorithm (spec/qmail.md §2.2), as root, for tests; returns the message id. */
+/** qmail-queue's algorithm (qmail-queue.c), as root, for tests; returns the message id. */
 export function inject(
   home: Home,
   sender: string,
@@ -333,7 +333,7 @@ export function queueFiles(home: Home): string[] {
 
 export { existsSync };
 
-/** A spawner (qmail-lspawn / qmail-rspawn) run directly, speaking the spawn protocol (spec/qmail.md §3). */
+/** A spawner (qmail-lspawn / qmail-rspawn) run directly, speaking the spawn protocol (spawn.c). */
 export class SpawnerProc {
   readonly child: Started;
   exit: Promise<number | null>;

@@ -69,7 +69,7 @@ async function deliver(q: Running, h: Home, sender: string, recips: string[], ms
   return id;
 }
 
-describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
+describe("qmail-send: log lines (qmail-log(5), the article's example)", () => {
   test("local delivery: new msg, info msg, starting delivery, success did_1+0+0/, end msg", async () => {
     const h = makeHome();
     await withQmail(h, async (q) => {
@@ -170,7 +170,7 @@ describe("qmail-send: log lines (spec §2.9, the article's example)", () => {
   });
 });
 
-describe("qmail-send: todo scan and rewriting (spec §2.5, §2.6)", () => {
+describe("qmail-send: todo scan and rewriting", () => {
   test("todo/ is scanned on a trigger pull, not before", async () => {
     const h = makeHome();
     await withQmail(h, async (q) => {
@@ -260,7 +260,7 @@ describe("qmail-send: todo scan and rewriting (spec §2.5, §2.6)", () => {
   });
 });
 
-describe("qmail-send: bounces (spec §2.8)", () => {
+describe("qmail-send: bounces (QSBMF)", () => {
   test("a failure bounces to the sender in QSBMF, byte for byte", async () => {
     const h = makeHome({ control: { virtualdomains: "virt.org:fail" } });
     await withQmail(h, async (q) => {
@@ -379,7 +379,7 @@ describe("qmail-send: bounces (spec §2.8)", () => {
   });
 });
 
-describe("qmail-send: retries (spec §2.7)", () => {
+describe("qmail-send: retries", () => {
   test("a deferral is retried on SIGALRM; the next retry time is stored as mtime on exit", async () => {
     const h = makeHome();
     let id = 0;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-smtpd: replies byte for byte (spec/qmail.md §5, §9.3), the envelope and
+// qmail-smtpd: replies byte for byte (qmail-smtpd.c, the SIZE patch), the envelope and
 // message handed to $QMAILQUEUE, smuggling-safe DATA, bounded memory, timeouts;
 // with real peers (python3 smtplib, swaks) under Debian's tcpserver.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";

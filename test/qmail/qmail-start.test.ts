@@ -81,7 +81,7 @@ describe("qmail-start", () => {
       expect(by("qmail-clean")).toMatchObject({ uid: ids.qmailq, gid: ids.qmail, cmdline: ["qmail-clean"] });
       expect(by("qmail-queued")).toMatchObject({ uid: ids.qmailq, gid: ids.qmail });
       expect(by("testlogger")).toMatchObject({ uid: ids.qmaill, gid: ids.nofiles });
-      // fds as spec §1: 0 log, 1/2 to/from lspawn, 3/4 rspawn, 5/6 qmail-clean
+      // fds as qmail-start.c sets them: 0 log, 1/2 to/from lspawn, 3/4 rspawn, 5/6 qmail-clean
       const f = send.fd;
       for (const n of [0, 1, 2, 3, 4, 5, 6]) expect(f[n]).toMatch(/^pipe:/);
       expect(by("testlogger").fd[0]).toBe(f[0]);

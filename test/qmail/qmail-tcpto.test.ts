@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// qmail-tcpto, qmail-tcpok and lib/remote/tcpto.ts on queue/lock/tcpto (1024 bytes, 16-byte records: spec/qmail.md §6).
+// qmail-tcpto, qmail-tcpok and lib/remote/tcpto.ts on queue/lock/tcpto (1024 bytes, 16-byte records as in tcpto.c).
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

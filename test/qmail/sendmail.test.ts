@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// sendmail: netqmail's sendmail.c interface (spec/qmail.md §7), and a real MUA (Debian's bsd-mailx) sending through it.
+// sendmail: netqmail's sendmail.c interface, and a real MUA (Debian's bsd-mailx) sending through it.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// packages/sys: each libc call, and each trap of DESIGN.md "Known traps" with a
+// packages/sys: each libc call, and each trap its comments name, with a
 // test that fails without its fix (the "raw" runs show the trap itself).
 import { describe, expect, test } from "bun:test";
 import { closeSync, lstatSync, readFileSync, writeFileSync } from "node:fs";

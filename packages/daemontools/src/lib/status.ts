@@ -70,7 +70,7 @@ export function writeStatus(dir: string, data: Uint8Array): string | undefined {
 }
 
 /**
- * svstat's text after "DIR: " for a status record (spec §1.7); normallyUp is
+ * svstat's text after "DIR: " for a status record (svstat(8)); normallyUp is
  * whether DIR/down is absent.
  */
 export function statusText(s: RawStatus, normallyUp: boolean, at: Tain = now()): string {

@@ -243,7 +243,7 @@ function textEnv(env0: Env, vars: Env): Env {
   return env;
 }
 
-// checkhome (§4.2): a world-writable home defers; a sticky one defers (only warns with -n).
+// qmail-local.c's checkhome(): a world-writable home defers; a sticky one defers (only warns with -n).
 function checkHome(doit: boolean): void {
   let mode: number;
   try {

@@ -10,7 +10,7 @@ import { temp } from "./local-message.ts";
 
 // Names here are byte strings (core/bytes.ts): the extension's bytes are the file name's, as in C.
 
-/** ext lowercased (ASCII), every "." made ":", so an extension cannot name "..": §4.3. */
+/** ext lowercased (ASCII), every "." made ":", so an extension cannot name "..": dot-qmail(5). */
 export function safeExt(ext: string): string {
   return ext.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/\./g, ":");
 }
@@ -20,7 +20,7 @@ export interface QmailFile {
   name: string;
   /** The open fd (the caller reads and closes it). */
   fd: number;
-  /** The user-execute bit: forward-only (§4.3). */
+  /** The user-execute bit: forward-only (dot-qmail(5)). */
   cutable: boolean;
   /** DEFAULT for the environment, when a -default file (or a name ending in "default") matched. */
   defaultPart?: string;
@@ -128,7 +128,7 @@ function cstring(b: Buffer): Buffer {
 /**
  * Splits .qmail text into lines (a missing final newline added), strips
  * trailing spaces and tabs, and classifies each line by its first byte
- * (§4.4): "#" comment, "." or "/" a file (maildir when it ends in "/"),
+ * (dot-qmail(5)): "#" comment, "." or "/" a file (maildir when it ends in "/"),
  * "|" a program, "+list" forward-only, any other "+" ignored, "&" or
  * anything else a forward.
  */

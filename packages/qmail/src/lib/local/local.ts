@@ -52,7 +52,7 @@ export interface Lines {
   ufline: string;
 }
 
-/** DTLINE, RPLINE and UFLINE (§4.2), each ending in "\n". */
+/** DTLINE, RPLINE and UFLINE (qmail-command(8)), each ending in "\n". */
 export function headerLines(local: string, host: string, sender: string, nowMs = Date.now()): Lines {
   const dtline = `Delivered-To: ${`${local}@${host}`.replace(/\n/g, "_")}\n`;
   const rpline = `Return-Path: <${quote2(sender).replace(/\n/g, "_")}>\n`;

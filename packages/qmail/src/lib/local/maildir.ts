@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Maildir delivery (maildir(5); qmail-local.c maildir_child):
 // tmp/<time>.<pid>.<host> created exclusively, Return-Path + Delivered-To +
-// the message as is, fsync, link into new/, fsync new/ (link-sync, §9.5),
+// the message as is, fsync, link into new/, fsync new/ (the link-sync patch),
 // unlink tmp. Any failure removes the tmp file and defers.
 import {
   accessSync,
