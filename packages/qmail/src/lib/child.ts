@@ -15,6 +15,7 @@ import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { type Arg, type ExecEnv, envEntries, firstCandidate } from "@qts/sys/execraw";
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
+import { socketpair } from "@qts/sys/socketpair";
 import { ThreadIdsLost, withThreadIds } from "@qts/sys/threadids";
 import { exitCode, termSig, waitAsync, waitStatus } from "@qts/sys/waitpid";
 
@@ -100,6 +101,34 @@ export function waitChildSync(pid: number): number {
 /** /dev/null for reading and writing: a child's fd that goes nowhere. */
 export function devNull(): number {
   return openSync("/dev/null", "r+");
+}
+
+/**
+ * Starts a long-lived worker (qmail-local -W, qmail-getpw -W): /dev/null on its fds 0-2 and one end of
+ * a new socketpair on fd, its channel. Returns its pid and our end; throws the spawn error.
+ */
+export function startWorker(spec: Omit<ChildSpec, "fds">, fd: number): { pid: number; sock: number } {
+  const [mine, theirs] = socketpair();
+  let nul: number | undefined;
+  try {
+    nul = devNull();
+    const pid = startChild({
+      ...spec,
+      fds: [
+        [0, nul],
+        [1, nul],
+        [2, nul],
+        [fd, theirs],
+      ],
+    });
+    return { pid, sock: mine };
+  } catch (e) {
+    closeSync(mine);
+    throw e;
+  } finally {
+    closeSync(theirs);
+    if (nul !== undefined) closeSync(nul);
+  }
 }
 
 /**

@@ -12,9 +12,8 @@ import { closeSync } from "node:fs";
 import type { Env } from "@qts/core/run";
 import { pipe } from "@qts/sys/pipe";
 import { sendFds } from "@qts/sys/scmrights";
-import { socketpair } from "@qts/sys/socketpair";
 import { termSig } from "@qts/sys/waitpid";
-import { childEnv, devNull, type Outcome, readFd, startChild, waitChild } from "../child.ts";
+import { childEnv, type Outcome, readFd, startWorker, waitChild } from "../child.ts";
 import { encodeRequest, QUIT } from "../local/local-worker.ts";
 import { QLX } from "../users/users.ts";
 import type { Output } from "./spawn.ts";
@@ -47,33 +46,10 @@ export class LocalWorkers {
 
   /** Starts a worker for uid/gid; throws the spawn error. */
   private start(uid: number, gid: number, key: string): Worker {
-    const [mine, theirs] = socketpair();
-    let nul: number | undefined;
-    let pid: number;
-    try {
-      nul = devNull();
-      pid = startChild({
-        file: this.file,
-        argv0: "bin/qmail-local",
-        args: ["-W"],
-        cwd: this.cwd,
-        uid,
-        gid,
-        env: this.env,
-        fds: [
-          [0, nul],
-          [1, nul],
-          [2, nul],
-          [3, theirs],
-        ],
-      });
-    } catch (e) {
-      closeSync(mine);
-      throw e;
-    } finally {
-      closeSync(theirs);
-      if (nul !== undefined) closeSync(nul);
-    }
+    const { pid, sock: mine } = startWorker(
+      { file: this.file, argv0: "bin/qmail-local", args: ["-W"], cwd: this.cwd, uid, gid, env: this.env },
+      3,
+    );
     const w: Worker = { pid, sock: mine, key, gone: false };
     readFd(
       mine,

@@ -16,12 +16,11 @@
 //
 // The socket is fd 3. A qmail-getpw whose fd 3 is not a socket treats -W as
 // the local part it is, so its command line stays netqmail's.
-import { closeSync, fstatSync, readSync } from "node:fs";
+import { fstatSync, readSync } from "node:fs";
 import { writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { closeOnExec } from "@qts/sys/exec";
-import { socketpair } from "@qts/sys/socketpair";
-import { devNull, readFd, startChild, waitChild } from "../child.ts";
+import { readFd, startWorker, waitChild } from "../child.ts";
 import { formatUser, getpwLookup } from "./getpw.ts";
 import { UsersError } from "./users.ts";
 
@@ -111,12 +110,8 @@ export class GetpwWorker {
   ) {}
 
   private start(): Running {
-    const [mine, theirs] = socketpair();
-    let nul: number | undefined;
-    let pid: number;
-    try {
-      nul = devNull();
-      pid = startChild({
+    const { pid, sock: mine } = startWorker(
+      {
         file: this.file,
         argv0: "bin/qmail-getpw",
         args: ["-W"],
@@ -124,20 +119,9 @@ export class GetpwWorker {
         uid: this.uid,
         gid: this.gid,
         env: this.env,
-        fds: [
-          [0, nul],
-          [1, nul],
-          [2, nul],
-          [WORKER_FD, theirs],
-        ],
-      });
-    } catch (e) {
-      closeSync(mine);
-      throw e;
-    } finally {
-      closeSync(theirs);
-      if (nul !== undefined) closeSync(nul);
-    }
+      },
+      WORKER_FD,
+    );
     const w: Running = { pid, sock: mine, got: Buffer.alloc(0), waiting: [] };
     readFd(
       mine,
