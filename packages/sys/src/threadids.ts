@@ -4,7 +4,7 @@
 // the process, the raw system calls only the caller. A child started by
 // posix_spawn (clone) on this thread gets the switched ids, as a C child that
 // called setgid+setuid after fork would, while the process itself stays root.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { SysError } from "@qts/core/errstr";
 import { errno, libc, ptr } from "./ffi.ts";
 import { sysno } from "./sysno.ts";
@@ -17,16 +17,16 @@ const all = libc({
   setgroups: { args: ["u64", "ptr"], returns: "i32" },
 });
 
-/** How many threads the process has: /proc/self/task's link count is 2 plus that (fs/proc/base.c). */
-function threadCount(): number {
-  return statSync("/proc/self/task").nlink;
+/** The process's thread ids, as /proc/self/task lists them. */
+function threadIds(): string[] {
+  return readdirSync("/proc/self/task");
 }
 
 const UID = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m;
 
-/** Whether some thread of the process has real, effective or saved uid other than these. */
-function strayThread(ruid: number, euid: number, suid: number): boolean {
-  for (const t of readdirSync("/proc/self/task")) {
+/** Whether one of the threads tids has real, effective or saved uid other than these. */
+function strayThread(tids: readonly string[], ruid: number, euid: number, suid: number): boolean {
+  for (const t of tids) {
     let m: RegExpExecArray | null;
     try {
       m = UID.exec(readFileSync(`/proc/self/task/${t}/status`, "latin1"));
@@ -67,7 +67,7 @@ export function withThreadIds<T>(uid: number, gid: number, fn: () => T): T {
   const n = sys("getgroups", sysno("getgroups"), 0, 0);
   const groups = new Uint32Array(Math.max(n, 1));
   const got = n ? sys("getgroups", sysno("getgroups"), n, ptr(groups)) : 0;
-  const count = threadCount();
+  const before = new Set(threadIds());
   const restore = () => {
     try {
       sys("setresuid", sysno("setresuid"), ruid, euid, suid);
@@ -77,9 +77,10 @@ export function withThreadIds<T>(uid: number, gid: number, fn: () => T): T {
       // thread) inherited the switched ids and would keep them [observed: a JITWorker left with
       // qmailr's uid made qmail-start's later setuid abort in glibc]. The process-wide wrappers put
       // every thread back: such a thread may return to its saved uid, which the switch kept as ours.
-      // Threads are counted before and after (a thread that both ends and starts within the span
-      // goes unseen); only a change costs a look at each thread's ids.
-      if (threadCount() !== count && strayThread(ruid, euid, suid)) {
+      // The threads are listed before and after, so a thread started within the span is seen even
+      // when another one ended meanwhile; only the new ones' ids are looked at.
+      const fresh = threadIds().filter((t) => !before.has(t));
+      if (fresh.length && strayThread(fresh, ruid, euid, suid)) {
         if (all().setresuid(ruid, euid, suid) < 0) throw new SysError("setresuid", errno());
         if (all().setresgid(rgid, egid, sgid) < 0) throw new SysError("setresgid", errno());
         if (all().setgroups(got, ptr(groups)) < 0) throw new SysError("setgroups", errno());
