@@ -31,6 +31,7 @@ import { type EnvMod, environ, pathexecEnv } from "../lib/env.ts";
 import { remoteInfo } from "../lib/ident.ts";
 import { fmt6, scan6 } from "../lib/ip6.ts";
 import { literalIp4s, NoAddress, name4, portNumber, scanUlong } from "../lib/names.ts";
+import { SHARED_SET } from "../lib/options.ts";
 
 export const usage =
   "tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program";
@@ -116,50 +117,15 @@ function scanTimeouts(arg: string): [number, number] {
 }
 
 const SET: Record<string, (o: Opts, arg: string) => void> = {
-  d: (o) => {
-    o.delay = true;
-  },
-  D: (o) => {
-    o.delay = false;
-  },
-  v: (o) => {
-    o.verbosity = 2;
-  },
-  q: (o) => {
-    o.verbosity = 0;
-  },
-  Q: (o) => {
-    o.verbosity = 1;
-  },
+  ...SHARED_SET,
   l: (o, a) => {
     o.forcelocal = a;
-  },
-  H: (o) => {
-    o.remotehost = false;
-  },
-  h: (o) => {
-    o.remotehost = true;
-  },
-  R: (o) => {
-    o.remoteinfo = false;
-  },
-  r: (o) => {
-    o.remoteinfo = true;
   },
   t: (o, a) => {
     o.itimeout = scanUlong(a).value;
   },
   T: (o, a) => {
     o.ctimeout = scanTimeouts(a);
-  },
-  "4": (o) => {
-    o.noipv6 = true;
-  },
-  "6": (o) => {
-    o.forcev6 = true;
-  },
-  I: (o, a) => {
-    o.iface = a;
   },
   i: (o, a) => {
     o.localIp = scanLocalIp(a);

@@ -4,6 +4,7 @@ import { dieUsage } from "@qts/core/die";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { scanUlong } from "../names.ts";
+import { SHARED_SET } from "../options.ts";
 
 export interface Opts {
   verbosity: number;
@@ -35,6 +36,7 @@ const num = (s: string | undefined) => scanUlong(s ?? "").value;
 type Setter = (o: Opts, arg: string | undefined, env: Env) => void;
 
 const SET: Record<string, Setter> = {
+  ...SHARED_SET,
   b: (o, a) => {
     o.backlog = num(a);
   },
@@ -50,21 +52,6 @@ const SET: Record<string, Setter> = {
   B: (o, a) => {
     o.banner = a ?? "";
   },
-  d: (o) => {
-    o.delay = true;
-  },
-  D: (o) => {
-    o.delay = false;
-  },
-  v: (o) => {
-    o.verbosity = 2;
-  },
-  q: (o) => {
-    o.verbosity = 0;
-  },
-  Q: (o) => {
-    o.verbosity = 1;
-  },
   P: (o) => {
     o.paranoid = false;
   },
@@ -76,18 +63,6 @@ const SET: Record<string, Setter> = {
   },
   o: (o) => {
     o.killopts = false;
-  },
-  H: (o) => {
-    o.remotehost = false;
-  },
-  h: (o) => {
-    o.remotehost = true;
-  },
-  R: (o) => {
-    o.remoteinfo = false;
-  },
-  r: (o) => {
-    o.remoteinfo = true;
   },
   t: (o, a) => {
     o.timeout = num(a);
@@ -104,15 +79,6 @@ const SET: Record<string, Setter> = {
   },
   "1": (o) => {
     o.flag1 = true;
-  },
-  "4": (o) => {
-    o.noipv6 = true;
-  },
-  "6": (o) => {
-    o.forcev6 = true;
-  },
-  I: (o, a) => {
-    o.iface = a;
   },
   l: (o, a) => {
     o.localhost = a;
