@@ -106,7 +106,8 @@ describe("open and close", () => {
   });
   test("constants: every one node:fs has, the same value", () => {
     const theirs = node.constants as unknown as Record<string, number>;
-    for (const [k, v] of Object.entries(ours.constants)) expect<[string, number]>([k, v]).toEqual([k, theirs[k] as number]);
+    for (const [k, v] of Object.entries(ours.constants))
+      expect<[string, number]>([k, v]).toEqual([k, theirs[k] as number]);
   });
   test("closeSync of a closed descriptor: EBADF alike", () => {
     same(

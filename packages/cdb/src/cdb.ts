@@ -2,7 +2,7 @@
 // cdb (DJB's cdb.c and cdb_make.c): a reader (all values of a key, from a
 // Buffer or by positional reads on an fd, bounded and safe on corrupt files)
 // and a writer that lays the file out exactly as DJB's cdb_make does.
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from "@qts/sys/fs";
 
 export type Bytes = string | Uint8Array;
 

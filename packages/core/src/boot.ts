@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
-import { readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "@qts/sys/fs";
 import { NOFILE_VAR } from "./conf.ts";
 import { setProg, writeAll } from "./die.ts";
 import { EXIT_TEMP } from "./exit.ts";

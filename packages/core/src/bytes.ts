@@ -3,7 +3,7 @@
 // as UTF-8 (a byte that is not valid UTF-8 becomes U+FFFD); C programs pass the bytes on untouched.
 // Here they are "byte strings": one char per byte (latin1), so string code works on them unchanged;
 // bytesOf() turns one into the Uint8Array the exec layer passes to execve as is.
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "@qts/sys/fs";
 import { NOFILE_VAR } from "./conf.ts";
 import type { Env } from "./run.ts";
 

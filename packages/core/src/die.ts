@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { writeSync } from "node:fs";
+import { writeSync } from "@qts/sys/fs";
 import { errnoName, errorStr } from "./errstr.ts";
 import { EXIT_USAGE } from "./exit.ts";
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { readSync } from "node:fs";
+import { readSync } from "@qts/sys/fs";
 import { errnoName } from "./errstr.ts";
 
 /** read(2) into buf, retried on EINTR: the byte count, 0 at end of input; other errors are thrown. */

@@ -8,7 +8,7 @@
 // reservations. Two variables, read from the environment before main(), make
 // them fit: MIMALLOC_ARENA_RESERVE and BUN_JSC_jitMemoryReservationSize.
 // Measured figures: BENCHMARKS.md, "Memory limits"; softlimit(8).
-import { readFileSync } from "node:fs";
+import { readFileSync } from "@qts/sys/fs";
 import type { Env } from "./run.ts";
 
 /** Below this limit (bytes) the runtime's default reservations may not fit: the variables are needed. */

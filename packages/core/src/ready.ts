@@ -4,7 +4,7 @@
 // our program which one in $NOTIFICATION_FD (the daemontools originals take no such option, and
 // s6's programs take theirs on the command line). The program writes a newline there once it
 // serves (tcpserver bound, multilog's directories locked, qmail-send's helpers up) and closes it.
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "@qts/sys/fs";
 import type { Env } from "./run.ts";
 
 export const READY_VAR = "NOTIFICATION_FD";

@@ -10,7 +10,7 @@
 // fires once, QUIET ms after the last work; a daemon at rest has no timer of
 // ours. A program that ends sooner never trims. Figures: BENCHMARKS.md,
 // "Memory at rest, 2026-12-07 evening".
-import { readFileSync } from "node:fs";
+import { readFileSync } from "@qts/sys/fs";
 
 /** How long a program must have done no work before it gives back (ms). */
 export const QUIET = 3000;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 
-import { existsSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { NOFILE_VAR } from "@qts/core/conf";
 import { errnoName } from "@qts/core/errstr";
 import { O_NONBLOCK, SIGPIPE, SIGXFSZ } from "./consts.ts";
 import { type Arg, type ExecEnv, envEntries, pathCandidates, preparePathexec } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
+import { existsSync, readdirSync, readlinkSync, realpathSync } from "./fs.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
 const F_GETFD = 1;

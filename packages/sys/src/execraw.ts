@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { realpathSync } from "node:fs";
+
 import { NOFILE_VAR } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { errno, libc, ptr } from "./ffi.ts";
+import { realpathSync } from "./fs.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
 
 const c = libc({ execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" } });

@@ -908,8 +908,14 @@ export function readdirSync(path: PathLike, o?: DirOptions): (string | Buffer | 
 // ---- whole files ---------------------------------------------------------------------------------
 
 /** All of a file (from its start), or of a descriptor (from where it is), as node:fs reads it. */
-export function readFileSync(path: PathLike | number, o?: Encoding | { encoding?: Encoding; flag?: string }): string;
-export function readFileSync(path: PathLike | number, o?: null | { encoding?: null; flag?: string }): Buffer;
+export function readFileSync(
+  path: PathLike | number,
+  o: BufferEncoding | { encoding: BufferEncoding; flag?: string },
+): string;
+export function readFileSync(
+  path: PathLike | number,
+  o?: null | "buffer" | { encoding?: null | "buffer"; flag?: string },
+): Buffer;
 export function readFileSync(
   path: PathLike | number,
   o?: Encoding | { encoding?: Encoding; flag?: string },

@@ -8,8 +8,9 @@
 //
 //   u32 length (little-endian), then one entry per change, each ending in NUL:
 //   "NAME=value" to set NAME, "NAME" to remove it (pathexec_env's order)
-import { closeSync, readSync } from "node:fs";
+
 import { dup2 } from "./dup.ts";
+import { closeSync, readSync } from "./fs.ts";
 import { recvFds, sendFds } from "./scmrights.ts";
 
 /** In the program's environment while it waits: the descriptor the connection comes on. */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 
 import { toArrayBuffer } from "bun:ffi";
-import { readFileSync } from "node:fs";
 import { captureRaw } from "@qts/core/bytes";
+import { readFileSync } from "./fs.ts";
 
 /**
  * The process's original argv area (what ps shows as its command line), as

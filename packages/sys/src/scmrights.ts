@@ -4,9 +4,9 @@
 // other side. struct msghdr, iovec and cmsghdr have the same LP64 layout on
 // x86-64 and arm64, the two architectures sysno.ts knows.
 
-import { closeSync } from "node:fs";
 import { SysError } from "@qts/core/errstr";
 import { check, errno, libc, ptr } from "./ffi.ts";
+import { closeSync } from "./fs.ts";
 
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-import { openSync } from "node:fs";
+
 import { O_CLOEXEC, O_TMPFILE, O_WRONLY } from "./consts.ts";
 import { check, cstr, libc } from "./ffi.ts";
+import { openSync } from "./fs.ts";
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_FOLLOW = 0x400;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { readdirSync, readFileSync } from "node:fs";
+
 import { bytesOf, envBytes, rawArgs, rawEnv, textOf } from "@qts/core/bytes";
 import { dieUnable, Exit, setProg, usageLine } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
@@ -8,6 +8,7 @@ import type { Env } from "@qts/core/run";
 import { envPlus } from "@qts/daemontools/lib/pathexecenv";
 import { chdirBytes } from "@qts/sys/chdir";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
+import { readdirSync, readFileSync } from "@qts/sys/fs";
 
 export const usage = "envdir dir child";
 

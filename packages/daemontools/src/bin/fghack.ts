@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, readSync } from "node:fs";
+
 import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
@@ -8,6 +8,7 @@ import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritedFds, inheritFd, spawnEnv, startSigMask } from "@qts/sys/exec";
 import { pathCandidates } from "@qts/sys/execraw";
+import { closeSync, readSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { spawn } from "@qts/sys/posixspawn";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { readFileSync, readSync } from "node:fs";
+
 import { setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { readFileSync, readSync } from "@qts/sys/fs";
 import { setProcName } from "@qts/sys/procname";
 import { proctitleSize, setProctitle } from "@qts/sys/proctitle";
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { constants, openSync } from "node:fs";
+
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
@@ -8,6 +8,7 @@ import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { lockEx, lockExNb } from "@qts/sys/flock";
+import { constants, openSync } from "@qts/sys/fs";
 
 export const usage = "setlock [ -nNxX ] file program [ arg ... ]";
 

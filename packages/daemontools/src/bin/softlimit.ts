@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { existsSync } from "node:fs";
+
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";
@@ -9,6 +9,7 @@ import { FIT_VARS, FLOOR, floorMessage, ROOMY } from "@qts/core/memlimit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, prepareExec, runsSelf } from "@qts/sys/exec";
 import { envEntries, pathCandidates, preparePathexec } from "@qts/sys/execraw";
+import { existsSync } from "@qts/sys/fs";
 import { getrlimit, prepareSetrlimit, RLIMIT } from "@qts/sys/rlimit";
 
 const ENOENT = 2;

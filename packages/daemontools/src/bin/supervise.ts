@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, mkdirSync, openSync, readlinkSync, statSync } from "node:fs";
+
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieUnable, dieUsage, fatalUnable, setProg, warn, warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
@@ -9,6 +9,7 @@ import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/chdir";
 import { mkfifo } from "@qts/sys/fifo";
 import { lockExNb } from "@qts/sys/flock";
+import { closeSync, constants, mkdirSync, openSync, readlinkSync, statSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { setProcName } from "@qts/sys/procname";
 import { now, type Tain } from "@qts/tai64/tai64";

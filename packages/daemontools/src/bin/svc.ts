@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+
 import { dieUnable, errWrite, setProg, sigpipeIgnore, warnSys, warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { fchdir } from "@qts/sys/fchdir";
+import { closeSync, constants, openSync, writeSync } from "@qts/sys/fs";
 
 type Exec = typeof import("@qts/sys/exec");
 

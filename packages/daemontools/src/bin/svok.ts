@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { constants, openSync } from "node:fs";
+
 import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { constants, openSync } from "@qts/sys/fs";
 
 export const usage = "svok dir";
 

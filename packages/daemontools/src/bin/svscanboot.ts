@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, existsSync, openSync, readdirSync } from "node:fs";
+
 import { dirname, resolve } from "node:path";
 import { dieUnable, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
+import { closeSync, constants, existsSync, openSync, readdirSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { setProcName } from "@qts/sys/procname";
 import { onSigchld, reapChild, startChildPath } from "../lib/child.ts";

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, openSync, readSync, statSync } from "node:fs";
+
 import { dieUnable, setProg, unable, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { fchdir } from "@qts/sys/fchdir";
+import { closeSync, constants, openSync, readSync, statSync } from "@qts/sys/fs";
 import { now } from "@qts/tai64/tai64";
 import { notificationFd, readReady } from "../lib/readiness.ts";
 import { decodeStatus, STATUS_SIZE, statusText } from "../lib/status.ts";

@@ -6,13 +6,14 @@
 // an event comes: no polling. A supervise without an event directory (daemontools' own) is
 // checked every 100 ms instead. Exit: 0 the condition holds, 99 timeout, 100 usage, 111 error
 // (no supervise, or it exited while waited for).
-import { closeSync, constants, openSync, readSync, statSync, unlinkSync } from "node:fs";
+
 import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { mkfifo } from "@qts/sys/fifo";
+import { closeSync, constants, openSync, readSync, statSync, unlinkSync } from "@qts/sys/fs";
 import { POLL_IN, pollMany } from "@qts/sys/poll";
 import { EVENT_DIR, notificationFd, readExact, readReady } from "../lib/readiness.ts";
 import { decodeStatus, STATUS_SIZE } from "../lib/status.ts";

@@ -2,11 +2,12 @@
 // Children of supervise and svscan, started like C's fork+execve: posix_spawn
 // keeps the environment byte for byte, passes inherited fds through (ours are
 // close-on-exec), keeps inherited ignored signals and resets what Bun set.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
 import { NOFILE_VAR } from "@qts/core/conf";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";
 import { firstCandidate } from "@qts/sys/execraw";
+import { readdirSync, readFileSync, readlinkSync } from "@qts/sys/fs";
 import { spawn as posixSpawn, type SpawnOptions } from "@qts/sys/posixspawn";
 import { reap } from "@qts/sys/waitpid";
 

@@ -2,7 +2,7 @@
 // supervise/control: the bytes svc writes, queued in arrival order. supervise
 // takes one per loop turn (supervise.c's doit()), so bytes that
 // arrive while it sleeps wait here, as they would in the FIFO.
-import { readSync } from "node:fs";
+import { readSync } from "@qts/sys/fs";
 
 export class ControlQueue {
   private bytes: number[] = [];

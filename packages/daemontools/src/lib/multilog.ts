@@ -4,11 +4,12 @@
 // parsing (script.ts), the patterns and per-line actions (match.ts), the
 // buffer accounting that keeps files cut where C cuts them (buffer.ts), and
 // a directory's restart and rotation (logdir.ts).
-import { readSync } from "node:fs";
+
 import { byteStr } from "@qts/core/bytes";
 import { errnoName } from "@qts/core/errstr";
 import { worked } from "@qts/core/rest";
 import { inheritedFds } from "@qts/sys/exec";
+import { readSync } from "@qts/sys/fs";
 import { waitReadable } from "@qts/sys/poll";
 import { BUFSIZE } from "./multilog/buffer.ts";
 import type { LogDir } from "./multilog/logdir.ts";

@@ -8,6 +8,8 @@
 // - supervise/event/ holds FIFOs of waiters (svwait); supervise writes one letter to each on every
 //   event, as s6-supervise does through its event fifodir: s start, u up, U ready, d down,
 //   D down and finished (daemontools has no ./finish, so it follows d), x supervise exits.
+
+import { errnoName } from "@qts/core/errstr";
 import {
   closeSync,
   constants,
@@ -19,8 +21,7 @@ import {
   renameSync,
   unlinkSync,
   writeSync,
-} from "node:fs";
-import { errnoName } from "@qts/core/errstr";
+} from "@qts/sys/fs";
 import { pack, type Tain, unpack } from "@qts/tai64/tai64";
 
 export const NOTIFICATION_FILE = "notification-fd";

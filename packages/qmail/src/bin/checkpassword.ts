@@ -4,12 +4,13 @@
 // checked against the shadow database; on success exec the program as the user.
 // Not root (qmail-smtpd's SMTP AUTH runs it as qmaild), it asks qmail-authd(8)
 // instead, and runs the program as itself: it is never setuid (qmail-authd.ts says why).
-import { closeSync, readSync } from "node:fs";
+
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
+import { closeSync, readSync } from "@qts/sys/fs";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { askAuthd, authdSocket } from "../lib/auth/authd-proto.ts";
 import { CP, checkPassword, splitUp, UPMAX } from "../lib/auth/passcheck.ts";

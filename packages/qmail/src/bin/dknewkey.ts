@@ -2,12 +2,12 @@
 // dknewkey: makes a DKIM key for qmail-dkim(8) unless the file exists, and prints the DNS TXT record
 // to publish for it (dknewkey(8)), as the qmail-dkim patches' script of that name does.
 import { generateKeyPairSync } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { die, dieUnable, dieUsage, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "@qts/sys/fs";
 import { readKey, txtZoneLine } from "../lib/dkim/dkim.ts";
 
 export const usage = "dknewkey [ -t rsa|ed25519 ] [ -b bits ] [ -d domain ] keyfile";

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from "node:fs";
+
 import { die, dieSys, dieUnable, setProg, warnSys } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { flock, LOCK_EX } from "@qts/sys/flock";
+import { closeSync, constants, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from "@qts/sys/fs";
 import { dateFromLine } from "../lib/date822.ts";
 import { maildirClean, maildirScan, ScanError } from "../lib/local/maildir.ts";
 import { FromQuoter, Out } from "../lib/local/mbox.ts";

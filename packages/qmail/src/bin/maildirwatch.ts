@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // maildirwatch.c: show the new messages of $MAILDIR on the terminal, a
 // screenful every 30 seconds, until interrupted.
-import { closeSync, openSync } from "node:fs";
+
 import { die, dieSys, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { closeSync, openSync } from "@qts/sys/fs";
 import { H, known } from "../lib/inject/header.ts";
 import { headerbody, lines, printable, skipName } from "../lib/inject/headerbody.ts";
 import { maildirClean, maildirScan, ScanError } from "../lib/local/maildir.ts";

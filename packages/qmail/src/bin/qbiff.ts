@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // qbiff.c: tell the recipient's terminals that a message arrived (as
 // `|qbiff` in a .qmail file), on each one where the user said `biff y`.
-import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from "node:fs";
+
 import { rawEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import { EXIT_OK } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from "@qts/sys/fs";
 import { H, known } from "../lib/inject/header.ts";
 import { headerbody, lines, printable, skipName } from "../lib/inject/headerbody.ts";
 

@@ -5,10 +5,11 @@
 // runtime reads BUN_OPTIONS and BUN_JSC_* from the environment before our code
 // runs, so a setuid bit would give root to any local user (qmail-queued(8)
 // explains the same choice for qmail-queue).
-import { existsSync } from "node:fs";
+
 import { die, dieUnable, dieUsage, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { signalReady, takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
+import { existsSync } from "@qts/sys/fs";
 import { getpwnam } from "@qts/sys/pwd";
 import { RLIMIT, setrlimit } from "@qts/sys/rlimit";
 import { Authd } from "../lib/auth/authd.ts";

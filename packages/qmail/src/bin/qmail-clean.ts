@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
+
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { restUnlessBusy } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
+import { closeSync, opendirSync, readSync, statSync, unlinkSync, writeSync } from "@qts/sys/fs";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
 import { cleanRequest } from "../lib/queue/clean.ts";

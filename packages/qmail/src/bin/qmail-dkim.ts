@@ -2,11 +2,12 @@
 // qmail-dkim: a qmail-queue for $QMAILQUEUE that signs the message with DKIM (RFC 6376) and hands
 // it on, as the qmail-dkim patches do (qmail-dkim(8)): the message on fd 0, the envelope on fd 1,
 // qmail-queue's exit codes.
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
+
 import { basename, isAbsolute, join } from "node:path";
 import { die, dieUnable, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "@qts/sys/fs";
 import { readAll } from "@qts/ucspi-tcp/lib/readall";
 import { addressDomain, type DkimKey, dkimSign, readKey, safeDomain, splitMessage } from "../lib/dkim/dkim.ts";
 import { qmailHome } from "../lib/home.ts";

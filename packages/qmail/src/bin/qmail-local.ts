@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 import { isUtf8 } from "node:buffer";
-import { statSync } from "node:fs";
 import { bytesOf, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
@@ -8,6 +7,7 @@ import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
 import { chdirBytes } from "@qts/sys/chdir";
+import { statSync } from "@qts/sys/fs";
 import { AUTO_PATRN } from "../lib/conf.ts";
 import { type Instruction, parseQmail, type QmailFile, qmeOx, qmeSearch, slurp } from "../lib/local/dotqmail.ts";
 import { extParts, forward, headerLines, hostParts, runProgram } from "../lib/local/local.ts";

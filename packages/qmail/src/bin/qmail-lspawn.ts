@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-import { closeSync } from "node:fs";
+
 import { join } from "node:path";
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp, SysError } from "@qts/core/errstr";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { closeSync } from "@qts/sys/fs";
 import { exitCode, termSig } from "@qts/sys/waitpid";
 import { childEnv, collect, devNull } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";

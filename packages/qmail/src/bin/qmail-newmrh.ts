@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, openSync, readFileSync } from "node:fs";
+
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
 import { dieUnable, setProg } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { closeSync, openSync, readFileSync } from "@qts/sys/fs";
 import { qmailHome } from "../lib/home.ts";
 
 export const usage = "qmail-newmrh";

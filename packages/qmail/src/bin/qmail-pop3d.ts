@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qmail-pop3d: the POP3 transaction state over a maildir (qmail-pop3d(8),
 // qmail-pop3d.c), run by checkpassword as the user, in the user's home.
-import { closeSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync } from "node:fs";
+
 import { bytesOf } from "@qts/core/bytes";
 import { errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
+import { closeSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync } from "@qts/sys/fs";
 import { PopIn, PopOut, scanUlong, splitCommand } from "../lib/pop3/pop3.ts";
 
 export const usage = "qmail-pop3d maildirname";

@@ -2,7 +2,7 @@
 // qmail-popup: the POP3 authorization state (qmail-popup(8), qmail-popup.c):
 // USER/PASS or APOP from the network, then the checkpassword program with the
 // name, the password and the APOP timestamp on its fd 3.
-import { closeSync, writeSync } from "node:fs";
+
 import { bytesOf, execArgs, execEnv, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
@@ -10,6 +10,7 @@ import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { startSigMask } from "@qts/sys/exec";
 import { envEntries, firstCandidate } from "@qts/sys/execraw";
+import { closeSync, writeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";

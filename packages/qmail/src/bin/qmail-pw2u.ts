@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, openSync, readFileSync } from "node:fs";
+
 import { die, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
+import { closeSync, openSync, readFileSync } from "@qts/sys/fs";
 import { AUTO_BREAK } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";
 import { HomeError, Pw2u, type Pw2uOptions, SubuserError } from "../lib/users/pw2u.ts";

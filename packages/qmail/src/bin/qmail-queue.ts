@@ -2,11 +2,12 @@
 // qmail-queue: the message on fd 0, the envelope on fd 1, the result in the
 // exit code (qmail-queue(8)); no diagnostics. Root and qmailq write
 // the queue themselves, anyone else goes through qmail-queued.
-import { readSync } from "node:fs";
+
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { setBlocking } from "@qts/sys/exec";
+import { readSync } from "@qts/sys/fs";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";
 import { QQ } from "../lib/queue/qq.ts";

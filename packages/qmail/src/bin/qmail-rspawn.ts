@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+
 import { bytesOf, rawEnv } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { closeSync, constants, openSync, writeSync } from "@qts/sys/fs";
 import { childEnv } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";
 import { qmailIds } from "../lib/ids.ts";

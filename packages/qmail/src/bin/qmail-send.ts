@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { writeSync } from "node:fs";
+
 import { checkPipe, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
+import { writeSync } from "@qts/sys/fs";
 import { qmailHome } from "../lib/home.ts";
 import { QmailSend } from "../lib/send/send.ts";
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qmail-showctl: prints the compiled-in settings and explains every control
 // file (netqmail's qmail-showctl.c, same texts). Output goes to stdout.
-import { readFileSync, statSync } from "node:fs";
+
 import { setProg, warn, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
+import { readFileSync, statSync } from "@qts/sys/fs";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { AUTO_BREAK, AUTO_PATRN, AUTO_SPAWN, AUTO_SPLIT, AUTO_USERA } from "../lib/conf.ts";
 import { qmailHome } from "../lib/home.ts";

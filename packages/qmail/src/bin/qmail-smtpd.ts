@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd: SMTP server on fd 0/1 (qmail-smtpd(8), with SIZE of RFC 1870), run by tcpserver.
-import { writeSync } from "node:fs";
+
 import { textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import { restUnlessBusy } from "@qts/core/rest";
 import type { Env } from "@qts/core/run";
+import { writeSync } from "@qts/sys/fs";
 import { HANDOFF_VAR, takeConnection } from "@qts/sys/handoff";
 import { waitReadable } from "@qts/sys/poll";
 import { qmailHome } from "../lib/home.ts";

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { accessSync, closeSync, constants, existsSync, readdirSync } from "node:fs";
+
 import { join } from "node:path";
 import { execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
@@ -8,6 +8,7 @@ import { READY_VAR, takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { closeOnExec, pathexec, prepareExec } from "@qts/sys/exec";
+import { accessSync, closeSync, constants, existsSync, readdirSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { ThreadIdsLost } from "@qts/sys/threadids";
 import { devNull, startChild } from "../lib/child.ts";

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qmail-tcpto: prints the remote-timeout table queue/lock/tcpto (netqmail's
 // qmail-tcpto.c). Messages, fatal ones included, go to stdout as in C.
-import { closeSync, constants, openSync, readSync } from "node:fs";
+
 import { unable, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lockEx } from "@qts/sys/flock";
+import { closeSync, constants, openSync, readSync } from "@qts/sys/fs";
 import { qmailHome } from "../lib/home.ts";
 import { openLock, records, TCPTO_SIZE } from "../lib/remote/tcpto.ts";
 

@@ -6,13 +6,14 @@
 // bytes, untouched, as C passes them; SIGPIPE and SIGXFSZ, which Bun ignores,
 // are back at their default in the child. Bun does not reap such a child:
 // waitChild and waitChildSync do, by pid.
-import { closeSync, openSync, writeSync } from "node:fs";
+
 import { execEnv } from "@qts/core/bytes";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import { readChunk } from "@qts/core/io";
 import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { type Arg, type ExecEnv, envEntries, firstCandidate } from "@qts/sys/execraw";
+import { closeSync, openSync, writeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { spawn as posixSpawn } from "@qts/sys/posixspawn";
 import { socketpair } from "@qts/sys/socketpair";

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // control/ files, read as qmail's control.c does (qmail-control(5)): trailing
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
-import { readFileSync } from "node:fs";
+
 import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { readFileSync } from "@qts/sys/fs";
 import { scanUlong } from "./cscan.ts";
 
 function readOrUndefined(path: string): Buffer | undefined {

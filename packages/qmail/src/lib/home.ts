@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-import { existsSync, realpathSync } from "node:fs";
+
 import { dirname, join } from "node:path";
 import type { Env } from "@qts/core/run";
+import { existsSync, realpathSync } from "@qts/sys/fs";
 import { AUTO_QMAIL } from "./conf.ts";
 
 /** The file `make setup QMAIL=<dir>` writes beside the installed executable. */

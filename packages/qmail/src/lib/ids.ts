@@ -5,9 +5,10 @@
 // ids it found through NSS, or, for an install run by an ordinary user
 // (`setup.ts --ids-user NAME`), maps every qmail user and group to NAME.
 // Without the file the ids come from NSS (getpwnam/getgrnam) at run time.
-import { readFileSync } from "node:fs";
+
 import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { readFileSync } from "@qts/sys/fs";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { qmailHome } from "./home.ts";
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { closeSync, openSync } from "node:fs";
+
 import { Cdb } from "@qts/cdb/cdb";
 import { dieUnable, Exit, setProg, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
+import { closeSync, openSync } from "@qts/sys/fs";
 import { findRule, type RuleHit } from "../lib/rules.ts";
 
 export const usage = "tcprulescheck rules.cdb";

@@ -7,7 +7,7 @@
 // keeps the pid. bench/ucspi-tcp.md has the measurements behind this.
 // The pieces are in lib/tcpserver/: options, the limiter (-c), one
 // connection's environment and rules, and the children.
-import { closeSync, openSync } from "node:fs";
+
 import { createServer, type Server, type Socket } from "node:net";
 import { bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import {
@@ -31,6 +31,7 @@ import { type Env, exit } from "@qts/core/run";
 import { CHILD_SIGDEFAULT, SIGCHLD, SIGTERM } from "@qts/sys/consts";
 import { dup, dup2 } from "@qts/sys/dup";
 import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
+import { closeSync, openSync } from "@qts/sys/fs";
 import { ifIndex, peerName, sockName } from "@qts/sys/sockname";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
 import { SpawnPool } from "@qts/sys/spawnpool";

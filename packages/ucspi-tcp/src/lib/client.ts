@@ -3,13 +3,14 @@
 // http@) share: our own tcpclient, addcr, delcr and mconnect-io, found beside
 // our executable (never through PATH, so a tree of ours runs ours where the
 // originals are installed too), and the pipeline "tcpclient ... | filter".
-import { closeSync } from "node:fs";
+
 import { dirname, join } from "node:path";
 import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { envEntries } from "@qts/sys/execraw";
+import { closeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { spawn } from "@qts/sys/posixspawn";
 import { waitAsync } from "@qts/sys/waitpid";

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Name lookups for tcpserver/tcpclient through the system resolver (node:dns).
 import dns from "node:dns/promises";
-import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
+import { readFileSync } from "@qts/sys/fs";
 import { fmt6, scan6 } from "./ip6.ts";
 
 // dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).

@@ -8,9 +8,10 @@
 // the work it does before starting a program; a fresh copy is started
 // behind it. Each copy serves one connection and exits, as if started for
 // it. Any other program runs as in the original: one started per connection.
-import { accessSync, closeSync, constants, openSync, statSync } from "node:fs";
+
 import { bytesOf } from "@qts/core/bytes";
 import { pathCandidates } from "@qts/sys/execraw";
+import { accessSync, closeSync, constants, openSync, statSync } from "@qts/sys/fs";
 import { HANDOFF_VAR, handConnection } from "@qts/sys/handoff";
 import { socketpair } from "@qts/sys/socketpair";
 import type { SpawnPool } from "@qts/sys/spawnpool";

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-import { readSync } from "node:fs";
+
 import { errnoName } from "@qts/core/errstr";
+import { readSync } from "@qts/sys/fs";
 
 /** Reads fd to EOF synchronously (waiting out EAGAIN on a non-blocking fd). */
 export function readAll(fd: number): Buffer {

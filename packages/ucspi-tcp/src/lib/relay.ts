@@ -2,10 +2,11 @@
 // The two-way copy loop of recordio.c, fixcrio.c and mconnect-io.c (their
 // doit(): iopause on four descriptors), and the fork those programs make
 // before it: here a copy of our own executable, started with the pipes.
-import { closeSync, readSync, writeSync } from "node:fs";
+
 import { errnoName } from "@qts/core/errstr";
 import { dup2 } from "@qts/sys/dup";
 import { inheritFd } from "@qts/sys/exec";
+import { closeSync, readSync, writeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { POLL_IN, POLL_OUT, pollMany } from "@qts/sys/poll";
 import { spawn } from "@qts/sys/posixspawn";

@@ -4,7 +4,7 @@
 // 1024-byte input reads and the c_write cut rule decide where a file ends, so
 // they are simulated with counters while the bytes themselves go out in big
 // batched writes.
-import { writeSync } from "node:fs";
+import { writeSync } from "@qts/sys/fs";
 import { pause } from "./pause.ts";
 
 export const BUFSIZE = 512; // struct cyclog's buffer

@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: MIT
 // One log directory of multilog(8): restart (lock, recovery from an unclean
 // stop), rotation of current into @timestamp.s files, and the processor.
+
+import { envBytes, rawEnv } from "@qts/core/bytes";
+import { dieUnable, fatalUnable, warn } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { EXIT_TEMP } from "@qts/core/exit";
+import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
+import { inheritFd } from "@qts/sys/exec";
+import { lockExNb } from "@qts/sys/flock";
 import {
   chmodSync,
   closeSync,
@@ -14,14 +22,7 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-} from "node:fs";
-import { envBytes, rawEnv } from "@qts/core/bytes";
-import { dieUnable, fatalUnable, warn } from "@qts/core/die";
-import { errnoName } from "@qts/core/errstr";
-import { EXIT_TEMP } from "@qts/core/exit";
-import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
-import { inheritFd } from "@qts/sys/exec";
-import { lockExNb } from "@qts/sys/flock";
+} from "@qts/sys/fs";
 import { spawn } from "@qts/sys/posixspawn";
 import { exitCode, termSig, waitStatus } from "@qts/sys/waitpid";
 import { writeStamp } from "../stamp.ts";

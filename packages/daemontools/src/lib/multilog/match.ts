@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s selection: the patterns of + and - items, and the script's
 // actions on one line (e, =, our 1) in the order given.
-import { writeSync } from "node:fs";
+
 import { checkPipe, writeAll } from "@qts/core/die";
+import { writeSync } from "@qts/sys/fs";
 import { pause } from "./pause.ts";
 import type { Item } from "./script.ts";
 

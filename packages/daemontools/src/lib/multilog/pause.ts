@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s answer to a failed write, rename or fsync: a warning, five seconds' sleep, and again.
-import { constants } from "node:fs";
+
 import { warnUnable } from "@qts/core/die";
+import { constants } from "@qts/sys/fs";
 
 export const O_APPEND = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT;
 export const O_TRUNC = constants.O_WRONLY | constants.O_NONBLOCK | constants.O_TRUNC | constants.O_CREAT;

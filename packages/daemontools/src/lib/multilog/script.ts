@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s script: the arguments become status files (f_init), log
 // directories and the items applied to each line (c_init).
-import { closeSync, openSync } from "node:fs";
+
 import { bytesOf } from "@qts/core/bytes";
 import { dieUnable } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
+import { closeSync, openSync } from "@qts/sys/fs";
 import { LogDir } from "./logdir.ts";
 import { O_APPEND, O_WRITE } from "./pause.ts";
 

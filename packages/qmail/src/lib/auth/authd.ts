@@ -3,7 +3,7 @@
 // root and the uids it was told to serve, identified by SO_PEERCRED only.
 // Each client costs a 1 KB buffer; at most maxClients at once; checks run one
 // after the other (crypt(3) runs on the event loop), so they also pace guessing.
-import { unlinkSync } from "node:fs";
+import { unlinkSync } from "@qts/sys/fs";
 import { listenReplacing, peerOf } from "../net/unixlisten.ts";
 import { FIELD_MAX, REQUEST_MAX, REQUEST_MS } from "./authd-proto.ts";
 import { CP, checkPassword } from "./passcheck.ts";

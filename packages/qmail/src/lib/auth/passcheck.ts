@@ -3,8 +3,8 @@
 // passwd entry, the shadow hash, crypt(3) of libcrypt, a constant-time
 // comparison, and a hash computed anyway when there is nothing to compare with.
 import { timingSafeEqual } from "node:crypto";
-import { accessSync, closeSync, constants } from "node:fs";
 import { errnoName } from "@qts/core/errstr";
+import { accessSync, closeSync, constants } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { crypt, getspnam } from "@qts/sys/shadow";

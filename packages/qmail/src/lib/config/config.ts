@@ -2,10 +2,11 @@
 // What config-fast and config share (config-fast(8), config(8)): the control files
 // both scripts write with the same messages, and config's DNS steps, which
 // qmail runs as helper programs (hostname, dnsfq, dnsip, ipmeprint, dnsptr).
-import { appendFileSync, chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
+
 import { join } from "node:path";
 import { dieSys, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
+import { appendFileSync, chmodSync, copyFileSync, readFileSync, writeFileSync } from "@qts/sys/fs";
 import { ipLiteral } from "../net/addrip.ts";
 import { DNS_HARD, type Dns, DnsError } from "../net/dns.ts";
 

@@ -3,12 +3,13 @@
 // in its header, adds Date, Message-ID, From (or their Resent- forms), works
 // out the envelope and hands the message to qmail-queue ($QMAILQUEUE), or
 // prints it with -n. Behaviour and texts follow netqmail 1.06's qmail-inject.c.
-import { readFileSync, readSync } from "node:fs";
+
 import { rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieUnable, Exit, errWrite, fatal, getProg, unable, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { getopt } from "@qts/core/getopt";
 import type { Env } from "@qts/core/run";
+import { readFileSync, readSync } from "@qts/sys/fs";
 import { Control } from "../control.ts";
 import { date822 } from "../date822.ts";
 import { qmailHome } from "../home.ts";

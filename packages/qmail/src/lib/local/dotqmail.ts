@@ -2,9 +2,10 @@
 // .qmail files: which one applies to an address extension, and what its
 // lines mean (dot-qmail(5); qmail-local.c qmesearch, qmeexists,
 // qmeox and the main loop).
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+
 import { bytesOf } from "@qts/core/bytes";
 import { errnoName, errorStr, errorTemp } from "@qts/core/errstr";
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "@qts/sys/fs";
 import { AUTO_PATRN } from "../conf.ts";
 import { temp } from "./local-message.ts";
 

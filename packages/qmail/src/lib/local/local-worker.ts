@@ -13,12 +13,13 @@
 // on fd 0, the report pipe on fds 1 and 2 and nothing else of the last one,
 // the working directory and umask the worker started with, and its own copy
 // of the environment the worker got. Anything unexpected ends the worker.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+
 import { Exit, fatal, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";
 import { dup2 } from "@qts/sys/dup";
 import { closeOnExec } from "@qts/sys/exec";
+import { closeSync, fstatSync, openSync, readSync } from "@qts/sys/fs";
 import { recvFds } from "@qts/sys/scmrights";
 
 /** The most bytes of arguments one request may carry. */

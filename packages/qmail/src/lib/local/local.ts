@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's pieces besides files and maildirs (qmail-local(8)):
 // the environment and header lines, program delivery, forwarding.
-import { statSync } from "node:fs";
+
 import { join } from "node:path";
 import { envBytes, rawEnv } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
+import { statSync } from "@qts/sys/fs";
 import { outcome, startChild, waitChildSync } from "../child.ts";
 import { dateFromLine } from "../date822.ts";
 import { qmailHome } from "../home.ts";

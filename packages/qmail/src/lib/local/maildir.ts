@@ -3,6 +3,9 @@
 // tmp/<time>.<pid>.<host> created exclusively, Return-Path + Delivered-To +
 // the message as is, fsync, link into new/, fsync new/ (the link-sync patch),
 // unlink tmp. Any failure removes the tmp file and defers.
+
+import { hostname } from "node:os";
+import { errnoName, errorTemp } from "@qts/core/errstr";
 import {
   accessSync,
   closeSync,
@@ -14,9 +17,7 @@ import {
   readdirSync,
   statSync,
   unlinkSync,
-} from "node:fs";
-import { hostname } from "node:os";
-import { errnoName, errorTemp } from "@qts/core/errstr";
+} from "@qts/sys/fs";
 import { LocalExit, type Message, ReadError, temp } from "./local-message.ts";
 import { Out } from "./mbox.ts";
 

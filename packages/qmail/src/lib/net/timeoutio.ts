@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // timeoutread/timeoutwrite for the SMTP programs: big reads from an fd into a
 // reusable buffer, bounded by a per-read timeout; synchronous writes.
-import { read, writeSync } from "node:fs";
+
 import { errnoName } from "@qts/core/errstr";
 import { isNonBlocking, setBlocking } from "@qts/sys/exec";
+import { read, writeSync } from "@qts/sys/fs";
 import { setSendTimeout } from "@qts/sys/sndtimeo";
 
 export class ReadTimeout extends Error {}

@@ -4,7 +4,7 @@
 // recipient costs its address plus two bytes, not a string object. Bounded:
 // past its budget push() throws NoMem, the caller's "out of memory" (C's
 // stralloc returning 0).
-import { readFileSync } from "node:fs";
+import { readFileSync } from "@qts/sys/fs";
 
 /** The envelope would outgrow its budget: C's die_nomem / temp_nomem. */
 export class NoMem extends Error {

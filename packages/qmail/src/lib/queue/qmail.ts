@@ -2,10 +2,11 @@
 // qmail_open/put/from/to/close (qmail.c): hands one message to qmail-queue,
 // or to $QMAILQUEUE as netqmail does, with the message on the child's fd 0
 // and the envelope on its fd 1 (qmail-queue(8)).
-import { closeSync } from "node:fs";
+
 import { isAbsolute, join } from "node:path";
 import { execEnv } from "@qts/core/bytes";
 import type { Env } from "@qts/core/run";
+import { closeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { outcome, startChild, waitChild, writeFully } from "../child.ts";
 import { qmailHome } from "../home.ts";

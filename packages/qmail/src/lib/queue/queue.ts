@@ -2,6 +2,10 @@
 // qmail-queue's algorithm (qmail-queue(8), qmail-queue.c), as a library: the program
 // qmail-queue, qmail-queued and in-process injectors (QmailQueue) share it.
 // Only a caller that may write the queue (root or qmailq) uses it directly.
+
+import { join } from "node:path";
+import { exit } from "@qts/core/run";
+import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_WRONLY } from "@qts/sys/consts";
 import {
   closeSync,
   fchmodSync,
@@ -15,10 +19,7 @@ import {
   statSync,
   unlinkSync,
   writeSync,
-} from "node:fs";
-import { join } from "node:path";
-import { exit } from "@qts/core/run";
-import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_WRONLY } from "@qts/sys/consts";
+} from "@qts/sys/fs";
 import { AUTO_SPLIT } from "../conf.ts";
 import { date822 } from "../date822.ts";
 import type { QmailIds } from "../ids.ts";

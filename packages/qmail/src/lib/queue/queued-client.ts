@@ -4,6 +4,10 @@
 // qmail-queued over its socket, and when qmail-queued is not reachable,
 // writes a drop file that qmail-queued drains later. All three look alike
 // to the caller: put the message, end it, give the envelope, get the code.
+
+import { join } from "node:path";
+import { errnoName } from "@qts/core/errstr";
+import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
 import {
   closeSync,
   fchmodSync,
@@ -14,10 +18,7 @@ import {
   statSync,
   unlinkSync,
   writeSync,
-} from "node:fs";
-import { join } from "node:path";
-import { errnoName } from "@qts/core/errstr";
-import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
+} from "@qts/sys/fs";
 import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "../ids.ts";
 import { nextQp } from "./qp.ts";

@@ -5,6 +5,11 @@
 // through qmail-queue's algorithm (lib/queue/queue.ts) as they arrive, so a client
 // costs a 4-byte header, a 64 KiB buffer and three fds, for at most
 // qmail-queue's 24 hours.
+
+import { join } from "node:path";
+import { errnoName } from "@qts/core/errstr";
+import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
+import { lockExNb } from "@qts/sys/flock";
 import {
   closeSync,
   type Dir,
@@ -16,11 +21,7 @@ import {
   rmdirSync,
   type Stats,
   unlinkSync,
-} from "node:fs";
-import { join } from "node:path";
-import { errnoName } from "@qts/core/errstr";
-import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
-import { lockExNb } from "@qts/sys/flock";
+} from "@qts/sys/fs";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
 import type { QmailIds } from "../ids.ts";
 import { listenReplacing, peerOf } from "../net/unixlisten.ts";

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qmail-remote's SMTP side (qmail-remote(8), RFC 5321):
 // the reply parser of smtpcode(), the message encoder, and one SMTP session.
-import { readSync } from "node:fs";
+
 import { connect, type Socket } from "node:net";
 import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";
+import { readSync } from "@qts/sys/fs";
 
 /** Most reply text kept for "Remote host said:" (HUGESMTPTEXT). */
 export const HUGESMTPTEXT = 5000;

@@ -3,8 +3,9 @@
 // qmail-send.c): each channel's messages waiting for their next delivery
 // pass, messages whose deliveries are all done, and messages to look at
 // again after a failed stat.
-import { statSync, utimesSync } from "node:fs";
+
 import { errnoName } from "@qts/core/errstr";
+import { statSync, utimesSync } from "@qts/sys/fs";
 import { CHANNELS, chanaddr, fmtqfn, now, queueFileExists } from "./send-files.ts";
 import { Entry, ReadSubdir } from "./send-subdirs.ts";
 

@@ -3,7 +3,7 @@
 // loop does a little of each job per turn: readsubdir.c for the split
 // directories (info at start-up, mess for the cleanups) and the readdir part
 // of qmail-send.c's todo_do() for todo, which is not split.
-import { type Dir, opendirSync } from "node:fs";
+import { type Dir, opendirSync } from "@qts/sys/fs";
 import { AUTO_SPLIT } from "../conf.ts";
 
 /** What next() found: an entry with a numeric name, the end, nothing this call, or a name that is not a number. */

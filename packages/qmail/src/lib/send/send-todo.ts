@@ -4,9 +4,10 @@
 // split into info/N (the sender) and local/N and remote/N (each channel's
 // rewritten recipients), all fsynced before qmail-clean removes todo/N and
 // the message joins the queues. Strings hold bytes as latin1.
-import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
+
 import { writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
+import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, unlinkSync } from "@qts/sys/fs";
 import { readFd } from "../spawn/spawn.ts";
 import { CHANNELS, chanaddr, fmtqfn, now } from "./send-files.ts";
 import type { PrioQueues } from "./send-pqueue.ts";

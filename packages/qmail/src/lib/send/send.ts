@@ -9,6 +9,14 @@
 // send-todo.ts (todo_do), send-pqueue.ts (the pq* queues, prioq.c),
 // send-bounce.ts (addbounce, injectbounce), send-subdirs.ts (readsubdir.c),
 // send-rewrite.ts (rewrite, senderadd), send-files.ts (fmtqfn.c, getinfo).
+
+import { writeAll } from "@qts/core/die";
+import { errnoName } from "@qts/core/errstr";
+import { signalReady } from "@qts/core/ready";
+import { worked } from "@qts/core/rest";
+import type { Env } from "@qts/core/run";
+import { setBlocking } from "@qts/sys/exec";
+import { lockExNb } from "@qts/sys/flock";
 import {
   closeSync,
   constants,
@@ -19,14 +27,7 @@ import {
   statSync,
   unlinkSync,
   writeSync,
-} from "node:fs";
-import { writeAll } from "@qts/core/die";
-import { errnoName } from "@qts/core/errstr";
-import { signalReady } from "@qts/core/ready";
-import { worked } from "@qts/core/rest";
-import type { Env } from "@qts/core/run";
-import { setBlocking } from "@qts/sys/exec";
-import { lockExNb } from "@qts/sys/flock";
+} from "@qts/sys/fs";
 import { Control } from "../control.ts";
 import { readFd } from "../spawn/spawn.ts";
 import { addbounce, type BounceContext, type BounceControls, injectbounce } from "./send-bounce.ts";

@@ -2,9 +2,10 @@
 // rcpthosts_init and rcpthosts (rcpthosts.c), for qmail-smtpd and qmail-qmtpd:
 // control/rcpthosts first, then control/morercpthosts.cdb (qmail-newmrh),
 // the latter only consulted when rcpthosts exists.
-import { openSync } from "node:fs";
+
 import { Cdb } from "@qts/cdb/cdb";
 import { errnoName } from "@qts/core/errstr";
+import { openSync } from "@qts/sys/fs";
 import type { Control } from "../control.ts";
 import { lowerAscii } from "../cscan.ts";
 import { ip6Literal } from "../net/addrip.ts";

@@ -5,11 +5,12 @@
 // node:tls and node:stream are imported inside start(): a static import of a
 // built-in is hoisted to the top of the multicall bundle and would load it
 // for every program (about 10-30 ms of CPU each, measured).
-import { read, readFileSync } from "node:fs";
+
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";
+import { read, readFileSync } from "@qts/sys/fs";
 import { ReadEof, ReadTimeout, writeFully } from "../net/timeoutio.ts";
 
 /** What the session reads and writes through: plain fds or a TLS channel. */

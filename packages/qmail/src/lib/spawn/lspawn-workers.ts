@@ -8,8 +8,9 @@
 // what the per-delivery process's would have been: the reply byte as the
 // exit code; when the worker dies before replying, a crash for a signal and
 // "Unable to run qmail-local" (temporary) for any exit: that delivery did not happen.
-import { closeSync } from "node:fs";
+
 import type { Env } from "@qts/core/run";
+import { closeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";
 import { sendFds } from "@qts/sys/scmrights";
 import { termSig } from "@qts/sys/waitpid";

@@ -2,9 +2,10 @@
 // The spawner side of qmail-send's delivery protocol (spawn.c), shared by
 // qmail-lspawn and qmail-rspawn: commands `<slot>messid\0sender\0recip\0` on
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1.
-import { closeSync, fstatSync, openSync } from "node:fs";
+
 import { writeAll } from "@qts/core/die";
 import { worked } from "@qts/core/rest";
+import { closeSync, fstatSync, openSync } from "@qts/sys/fs";
 import { type ChildSpec, collect, type Outcome, outcome, readFd } from "../child.ts";
 import { AUTO_SPAWN } from "../conf.ts";
 

@@ -16,10 +16,11 @@
 //
 // The socket is fd 3. A qmail-getpw whose fd 3 is not a socket treats -W as
 // the local part it is, so its command line stays netqmail's.
-import { fstatSync, readSync } from "node:fs";
+
 import { writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { closeOnExec } from "@qts/sys/exec";
+import { fstatSync, readSync } from "@qts/sys/fs";
 import { readFd, startWorker, waitChild } from "../child.ts";
 import { formatUser, getpwLookup } from "./getpw.ts";
 import { UsersError } from "./users.ts";

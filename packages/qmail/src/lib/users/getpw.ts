@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // qmail-getpw's user lookup (qmail-getpw(8); qmail-getpw.c).
-import { statSync } from "node:fs";
+
 import { byteStr, bytesOf } from "@qts/core/bytes";
 import { errnoName, errorTemp } from "@qts/core/errstr";
+import { statSync } from "@qts/sys/fs";
 import { getpwnam, type Passwd } from "@qts/sys/pwd";
 import { AUTO_BREAK, AUTO_USERA } from "../conf.ts";
 import { lowerAscii } from "../cscan.ts";

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // passwd lines -> users/assign lines, as qmail-pw2u makes them (qmail-pw2u.c).
-import { statSync } from "node:fs";
+
 import { errnoName } from "@qts/core/errstr";
+import { statSync } from "@qts/sys/fs";
 import { AUTO_USERA } from "../conf.ts";
 import { lowerAscii } from "../cscan.ts";
 

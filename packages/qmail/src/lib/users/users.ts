@@ -4,10 +4,11 @@
 // qmail-newu writes them: "!local\0" for a simple (=) entry, "!prefix" for a
 // wildcard (+) entry, and "" holding the characters that may end a wildcard
 // prefix. Values: user\0uid\0gid\0home\0dash\0ext.
-import { closeSync, openSync } from "node:fs";
+
 import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
 import { errnoName } from "@qts/core/errstr";
+import { closeSync, openSync } from "@qts/sys/fs";
 import { lowerAscii, scanUlong } from "../cscan.ts";
 
 /** One user, as qmail-lspawn hands it to qmail-local (and qmail-getpw prints it). */

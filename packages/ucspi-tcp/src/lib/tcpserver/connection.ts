@@ -2,11 +2,12 @@
 // One connection's environment, as tcpserver.c's doit(): the local and remote
 // names (-l, -h, -p), the ident answer (-r), then the rules (-x), whose
 // variables come after tcpserver's own.
-import { closeSync, openSync } from "node:fs";
+
 import { Cdb } from "@qts/cdb/cdb";
 import { byteStr } from "@qts/core/bytes";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
+import { closeSync, openSync } from "@qts/sys/fs";
 import { type ConnAddrs, connEnv } from "../conn6.ts";
 import type { EnvMod } from "../env.ts";
 import { remoteInfo } from "../ident.ts";

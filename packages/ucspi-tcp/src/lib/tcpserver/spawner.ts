@@ -2,11 +2,12 @@
 // tcpserver(1)'s children: the program with the socket on fds 0 and 1, found
 // in PATH as pathexec_run does, or a stand-in that exits where the C child
 // would have (deny, a failed lookup), so that -v logs its pid and status.
-import { accessSync, constants } from "node:fs";
+
 import { bytesOf } from "@qts/core/bytes";
 import { unable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { pathCandidates } from "@qts/sys/execraw";
+import { accessSync, constants } from "@qts/sys/fs";
 import type { SpawnPool } from "@qts/sys/spawnpool";
 import type { Log } from "./log.ts";
 
