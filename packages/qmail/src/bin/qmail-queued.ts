@@ -9,6 +9,7 @@
 import { die, dieSys, dieUnable, setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { fstatSync } from "@qts/sys/fs";
+import { readFd } from "../lib/child.ts";
 import { qmailHome } from "../lib/home.ts";
 import { IdsError, qmailIds } from "../lib/ids.ts";
 import { LockError, Queued } from "../lib/queue/queued.ts";
@@ -65,12 +66,9 @@ export function main(_argv: string[], env: Env): Promise<number> {
     const st = fstatSync(0);
     pipe0 = st.isFIFO() || st.isSocket();
   } catch {}
-  if (pipe0) {
-    process.stdin.on("data", () => {});
-    process.stdin.once("end", stop);
-    process.stdin.once("error", stop);
-    process.stdin.resume();
-  }
+  // Bun's reader of the pipe (lib/child.ts), not process.stdin: that would load node:stream's
+  // machinery, half a megabyte of heap for a daemon at rest. qmail-send writes nothing: its end counts.
+  if (pipe0) readFd(0, () => {}, stop, true);
   if (stopping) return finished;
   try {
     q.start();

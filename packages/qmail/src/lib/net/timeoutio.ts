@@ -4,7 +4,7 @@
 
 import { errnoName } from "@qts/core/errstr";
 import { isNonBlocking, setBlocking } from "@qts/sys/exec";
-import { read, readSync, writeSync } from "@qts/sys/fs";
+import { readSync, writeSync } from "@qts/sys/fs";
 import { waitReadable } from "@qts/sys/poll";
 import { setSendTimeout } from "@qts/sys/sndtimeo";
 
@@ -15,58 +15,44 @@ function isAgain(e: unknown): boolean {
   return errnoName(e) === "EAGAIN";
 }
 
-// How long timeoutRead waits in poll(2) before it hands the wait to the event loop. A blocking wait
-// holds back the JavaScript handlers of signals (qmail-smtpd's cleanup at SIGALRM or SIGTERM) until
-// it ends, so it is kept short; a client in a session answers well within it.
+// timeoutRead waits in poll(2) slices: the first QUICK_MS long (a client in a session answers well
+// within it), each next one twice as long, up to MAX_SLICE_MS. Between two, the event loop runs:
+// the JavaScript handlers of signals (qmail-smtpd's cleanup at SIGALRM or SIGTERM: a signal ends the
+// slice at once, EINTR) and timers (core/rest.ts's give-back of an idle session).
 const QUICK_MS = 50;
+const MAX_SLICE_MS = 1000;
 
 /**
- * timeoutread(): one read(2) of up to buf.length bytes from fd, after at most ms; rejects
- * ReadTimeout after ms, ReadEof on EOF or error. It first waits up to QUICK_MS in poll(2), as DJB's
- * timeoutread.c does, and reads at once: node:fs's asynchronous read would load node:fs and start
- * two threads of the runtime's pool in every SMTP session (BENCHMARKS.md, "Start-up: files without
- * node:fs"). A longer wait, or one a signal cut short, goes on in node:fs's read.
+ * timeoutread(): waits in poll(2) for at most ms, then one read(2) of up to buf.length bytes from fd,
+ * as DJB's timeoutread.c does; rejects ReadTimeout after ms, ReadEof on EOF or error. node:fs's
+ * asynchronous read would load node:fs and start two threads of the runtime's pool in every SMTP
+ * session (BENCHMARKS.md, "Start-up: files without node:fs").
  */
-export function timeoutRead(fd: number, buf: Uint8Array, ms: number): Promise<number> {
-  const start = performance.now();
-  if (waitReadable(fd, Math.min(ms, QUICK_MS))) {
-    try {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      return n > 0 ? Promise.resolve(n) : Promise.reject(new ReadEof());
-    } catch (e) {
-      // EAGAIN: a non-blocking fd that another reader emptied first; the wait below makes it blocking
-      if (!isAgain(e)) return Promise.reject(new ReadEof());
+export async function timeoutRead(fd: number, buf: Uint8Array, ms: number): Promise<number> {
+  const end = performance.now() + ms;
+  let slice = QUICK_MS;
+  let again = false;
+  for (;;) {
+    if (waitReadable(fd, Math.min(slice, Math.max(0, Math.ceil(end - performance.now()))))) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if (!isAgain(e) || again) throw new ReadEof();
+        // a non-blocking fd from the caller: make it blocking, as C programs expect
+        again = true;
+        try {
+          setBlocking(fd, true);
+        } catch {}
+        continue;
+      }
+      if (n <= 0) throw new ReadEof();
+      return n;
     }
+    if (performance.now() >= end) throw new ReadTimeout();
+    await new Promise((ok) => setTimeout(ok, 1));
+    slice = Math.min(slice * 2, MAX_SLICE_MS);
   }
-  return slowRead(fd, buf, Math.max(0, ms - (performance.now() - start)));
-}
-
-function slowRead(fd: number, buf: Uint8Array, ms: number): Promise<number> {
-  return new Promise((ok, fail) => {
-    let done = false;
-    const t = setTimeout(() => {
-      if (done) return;
-      done = true;
-      fail(new ReadTimeout());
-    }, ms);
-    const attempt = (again: boolean) =>
-      read(fd, buf, 0, buf.length, null, (e, n) => {
-        if (done) return;
-        if (e && isAgain(e) && !again) {
-          // a non-blocking fd from the caller: make it blocking, as C programs expect
-          try {
-            setBlocking(fd, true);
-          } catch {}
-          attempt(true);
-          return;
-        }
-        done = true;
-        clearTimeout(t);
-        if (e || n <= 0) fail(new ReadEof());
-        else ok(n);
-      });
-    attempt(false);
-  });
 }
 
 /** timeoutwrite for synchronous writes: a socket's blocking writes give up after ms (SO_SNDTIMEO). */
