@@ -428,3 +428,17 @@ test("FsError reads as node:fs's errors do: an Error with code, errno, syscall, 
     expect(x).toBeInstanceOf(Error);
   }
 });
+
+test("no file of ours but sys/fs.ts imports node:fs, and none outside sys imports bun:ffi (ARCHITECTURE.md)", () => {
+  const root = join(import.meta.dir, "..", "..", "packages");
+  const offenders: string[] = [];
+  for (const f of new Bun.Glob("*/src/**/*.ts").scanSync(root)) {
+    const text = node.readFileSync(join(root, f), "utf8");
+    if (f !== "sys/src/fs.ts" && /(from |require\(|import\()"node:fs"/.test(text)) offenders.push(`${f}: node:fs`);
+    // core/boot.ts only asks whether bun:ffi works (a dlopen under a memory limit), before anything else.
+    const probe = f === "core/src/boot.ts";
+    if (!f.startsWith("sys/") && !probe && /(from |require\(|import\()"bun:ffi"/.test(text))
+      offenders.push(`${f}: bun:ffi`);
+  }
+  expect(offenders).toEqual([]);
+});
