@@ -944,8 +944,8 @@ export function readFileSync(
       if (n === 0) break;
       have += n;
     }
-    const out = Buffer.from(buf.subarray(0, have));
-    return decode(out, encodingOf(o) ?? "buffer");
+    // No copy: a view of what was read (an allocation at start is heap a program then holds).
+    return decode(buf.subarray(0, have), encodingOf(o) ?? "buffer");
   } finally {
     if (typeof path !== "number") l.close(fd);
   }
