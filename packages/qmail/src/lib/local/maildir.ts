@@ -15,7 +15,6 @@ import {
   statSync,
   unlinkSync,
 } from "node:fs";
-import { hostname } from "node:os";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import { LocalExit, type Message, ReadError, temp } from "./local-message.ts";
 import { Out } from "./mbox.ts";
@@ -31,7 +30,8 @@ function exists(path: Buffer): boolean {
 
 /** gethostname into qmail-local's 64-byte buffer. */
 export function maildirHost(): string {
-  return hostname().slice(0, 64);
+  // node:os on use: a delivery to a Maildir asks, a start does not (BENCHMARKS.md, "Start-up: lazy modules").
+  return (require("node:os") as typeof import("node:os")).hostname().slice(0, 64);
 }
 
 export interface MaildirOptions {
