@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
-import { isUtf8 } from "node:buffer";
 import { statSync } from "node:fs";
-import { bytesOf, rawArgs, textOf } from "@qts/core/bytes";
+import { bytesOf, isUtf8, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";

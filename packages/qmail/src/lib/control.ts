@@ -2,8 +2,8 @@
 // control/ files, read as qmail's control.c does (qmail-control(5)): trailing
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { scanUlong } from "./cscan.ts";
 
 function readOrUndefined(path: string): Buffer | undefined {

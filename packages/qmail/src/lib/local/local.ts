@@ -2,9 +2,9 @@
 // qmail-local's pieces besides files and maildirs (qmail-local(8)):
 // the environment and header lines, program delivery, forwarding.
 import { statSync } from "node:fs";
-import { join } from "node:path";
 import { envBytes, rawEnv } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { outcome, startChild, waitChildSync } from "../child.ts";
 import { dateFromLine } from "../date822.ts";

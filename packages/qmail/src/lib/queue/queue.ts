@@ -16,7 +16,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join } from "@qts/core/path";
 import { exit } from "@qts/core/run";
 import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_WRONLY } from "@qts/sys/consts";
 import { AUTO_SPLIT } from "../conf.ts";

@@ -15,8 +15,8 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
 import { linkFd, openTmpfile } from "@qts/sys/tmpfile";
 import { IdsError, type QmailIds, qmailIds } from "../ids.ts";

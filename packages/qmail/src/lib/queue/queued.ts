@@ -17,8 +17,8 @@ import {
   type Stats,
   unlinkSync,
 } from "node:fs";
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
 import { getrlimit, RLIMIT } from "@qts/sys/rlimit";
