@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // timeoutread/timeoutwrite for the SMTP programs: big reads from an fd into a
 // reusable buffer, bounded by a per-read timeout; synchronous writes.
-import { read, readSync, writeSync } from "node:fs";
+import { read, writeSync } from "node:fs";
 import { errnoName } from "@qts/core/errstr";
 import { isNonBlocking, setBlocking } from "@qts/sys/exec";
-import { waitReadable } from "@qts/sys/poll";
 import { setSendTimeout } from "@qts/sys/sndtimeo";
 
 export class ReadTimeout extends Error {}
@@ -14,41 +13,15 @@ function isAgain(e: unknown): boolean {
   return errnoName(e) === "EAGAIN";
 }
 
-// How long a read waits in poll(2) for input before it hands the wait to the event loop.
-const SOON_MS = 100;
-
-/**
- * Input there now or within SOON_MS (a client's next command, a pipelined one): read(2) it
- * synchronously. fs.read would wait in Bun's thread pool, whose two threads cost a start about
- * 5 ms of CPU (BENCHMARKS.md, "Start-up: lazy modules"). undefined: no input yet (or EAGAIN on
- * a non-blocking fd), the caller waits asynchronously; 0: EOF or a read error.
- */
-function readSoon(fd: number, buf: Uint8Array, ms: number): number | undefined {
-  try {
-    if (!waitReadable(fd, ms)) return undefined;
-  } catch {
-    return undefined;
-  }
-  try {
-    return readSync(fd, buf, 0, buf.length, null);
-  } catch (e) {
-    return isAgain(e) ? undefined : 0;
-  }
-}
-
 /** One read(2) of up to buf.length bytes from fd; rejects ReadTimeout after ms, ReadEof on EOF or error. */
 export function timeoutRead(fd: number, buf: Uint8Array, ms: number): Promise<number> {
-  const begun = Date.now();
-  const now = readSoon(fd, buf, Math.min(ms, SOON_MS));
-  if (now !== undefined) return now > 0 ? Promise.resolve(now) : Promise.reject(new ReadEof());
-  const left = Math.max(0, ms - (Date.now() - begun));
   return new Promise((ok, fail) => {
     let done = false;
     const t = setTimeout(() => {
       if (done) return;
       done = true;
       fail(new ReadTimeout());
-    }, left);
+    }, ms);
     const attempt = (again: boolean) =>
       read(fd, buf, 0, buf.length, null, (e, n) => {
         if (done) return;
