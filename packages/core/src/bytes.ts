@@ -144,8 +144,6 @@ let exact: boolean | undefined;
 export function textIsExact(): boolean {
   if (exact === undefined) {
     captureRaw();
-    // node:buffer on use: every program's bundle holds this file (scripts/build.ts).
-    const { isUtf8 } = require("node:buffer") as typeof import("node:buffer");
     exact = isUtf8(cmdline as Buffer) && isUtf8(environ as Buffer);
   }
   return exact;
@@ -169,4 +167,21 @@ export function envBytes(env: Env): Buffer[] {
   const out: Buffer[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(Buffer.from(`${k}=${v}`, "latin1"));
   return out;
+}
+
+let utf8: TextDecoder | undefined;
+
+/**
+ * node:buffer's isUtf8 (well-formed UTF-8: no overlong forms, no surrogates, nothing past
+ * U+10FFFF), from the decoder every runtime has: loading node:buffer costs a start about 30
+ * page faults (BENCHMARKS.md, "Start-up: lazy modules"). test/core/standins.test.ts compares both.
+ */
+export function isUtf8(b: Uint8Array): boolean {
+  utf8 ??= new TextDecoder("utf-8", { fatal: true });
+  try {
+    utf8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
 }

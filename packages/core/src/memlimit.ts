@@ -32,15 +32,26 @@ export function hasFitVars(env: Env): boolean {
   return FIT_VARS.every(([k]) => env[k] !== undefined);
 }
 
+// JavaScript's white space (\s, trimStart) among the characters a latin1 read gives.
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+}
+
+// Every program's start reads this: character loops, no regular expression, whose first use costs a
+// start about 20 page faults (BENCHMARKS.md, "Start-up: lazy modules").
 function soft(limits: string, label: string): bigint | undefined {
   const i = limits.indexOf(label);
   if (i < 0) return undefined;
-  const v =
-    limits
-      .slice(i + label.length)
-      .trimStart()
-      .split(/\s/, 1)[0] ?? "";
-  return /^\d+$/.test(v) ? BigInt(v) : undefined;
+  let at = i + label.length;
+  while (at < limits.length && isSpace(limits.charCodeAt(at))) at++;
+  let end = at;
+  while (end < limits.length && !isSpace(limits.charCodeAt(end))) end++;
+  if (end === at) return undefined;
+  for (let k = at; k < end; k++) {
+    const c = limits.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return undefined;
+  }
+  return BigInt(limits.slice(at, end));
 }
 
 /**

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-import { isUtf8 } from "node:buffer";
+import { isUtf8 } from "@qts/core/bytes";
 import { check, libc, ptr } from "./ffi.ts";
 
 const c = libc({

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { isUtf8 } from "node:buffer";
-import { bytesOf, rawArgs, textOf } from "@qts/core/bytes";
+import { bytesOf, isUtf8, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, writeAll } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";

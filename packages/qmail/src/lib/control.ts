@@ -2,8 +2,8 @@
 // control/ files, read as qmail's control.c does (qmail-control(5)): trailing
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
 
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { readFileSync } from "@qts/sys/fs";
 import { scanUlong } from "./cscan.ts";
 
@@ -16,9 +16,20 @@ function readOrUndefined(path: string): Buffer | undefined {
   }
 }
 
-// control.c's striptrailingwhitespace: newline, space and tab only (a CR stays).
+// control.c's striptrailingwhitespace: newline, space and tab only (a CR stays). A loop, not a
+// regular expression: most starts read a control file, and a program's first regular expression
+// costs it about 20 page faults (BENCHMARKS.md, "Start-up: lazy modules").
 function stripTrailing(s: string): string {
-  return s.replace(/[ \t\n]+$/, "");
+  let end = s.length;
+  for (; end > 0; end--) {
+    const c = s.charCodeAt(end - 1);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a) break;
+  }
+  return end === s.length ? s : s.slice(0, end);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /** Byte-preserving decode: control files may hold any bytes. */
@@ -67,7 +78,7 @@ export class Control {
   /** control_readint into a C int: the leading decimal of the first line, wrapped to 32 bits signed; def when missing or no digits. */
   int(name: string, def: number): number {
     const v = this.line(name);
-    if (v === undefined || !/^[0-9]/.test(v)) return def;
+    if (v === undefined || !isDigit(v.charCodeAt(0))) return def; // "": NaN, not a digit
     return Number(BigInt.asIntN(32, scanUlong(v)));
   }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-import { dirname, join } from "node:path";
+import { dirname, join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { existsSync, realpathSync } from "@qts/sys/fs";
 import { AUTO_QMAIL } from "./conf.ts";

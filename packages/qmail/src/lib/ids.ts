@@ -6,8 +6,8 @@
 // (`setup.ts --ids-user NAME`), maps every qmail user and group to NAME.
 // Without the file the ids come from NSS (getpwnam/getgrnam) at run time.
 
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { readFileSync } from "@qts/sys/fs";
 import { getgrnam, getpwnam } from "@qts/sys/pwd";
 import { qmailHome } from "./home.ts";

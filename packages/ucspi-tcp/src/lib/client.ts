@@ -4,9 +4,9 @@
 // our executable (never through PATH, so a tree of ours runs ours where the
 // originals are installed too), and the pipeline "tcpclient ... | filter".
 
-import { dirname, join } from "node:path";
 import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
+import { dirname, join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { envEntries } from "@qts/sys/execraw";

@@ -3,7 +3,7 @@
 // name NUL password NUL timestamp NUL (checkpassword's descriptor 3) and shuts
 // down its side; the daemon answers one byte, checkpassword's exit code.
 import { connect } from "node:net";
-import { join } from "node:path";
+import { join } from "@qts/core/path";
 
 /** <home>/authd: root, group nofiles (qmaild's), 0750: only root and that group reach the socket. */
 export const AUTHD_DIR = "authd";

@@ -3,8 +3,8 @@
 // both scripts write with the same messages, and config's DNS steps, which
 // qmail runs as helper programs (hostname, dnsfq, dnsip, ipmeprint, dnsptr).
 
-import { join } from "node:path";
 import { dieSys, writeAll } from "@qts/core/die";
+import { join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { appendFileSync, chmodSync, copyFileSync, readFileSync, writeFileSync } from "@qts/sys/fs";
 import { ipLiteral } from "../net/addrip.ts";

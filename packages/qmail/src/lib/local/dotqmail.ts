@@ -7,13 +7,14 @@ import { bytesOf } from "@qts/core/bytes";
 import { errnoName, errorStr, errorTemp } from "@qts/core/errstr";
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "@qts/sys/fs";
 import { AUTO_PATRN } from "../conf.ts";
+import { lowerAscii } from "../cscan.ts";
 import { temp } from "./local-message.ts";
 
 // Names here are byte strings (core/bytes.ts): the extension's bytes are the file name's, as in C.
 
 /** ext lowercased (ASCII), every "." made ":", so an extension cannot name "..": dot-qmail(5). */
 export function safeExt(ext: string): string {
-  return ext.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/\./g, ":");
+  return lowerAscii(ext).replaceAll(".", ":");
 }
 
 export interface QmailFile {

@@ -2,9 +2,9 @@
 // qmail-local's pieces besides files and maildirs (qmail-local(8)):
 // the environment and header lines, program delivery, forwarding.
 
-import { join } from "node:path";
 import { envBytes, rawEnv } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { statSync } from "@qts/sys/fs";
 import { outcome, startChild, waitChildSync } from "../child.ts";
@@ -54,10 +54,13 @@ export interface Lines {
 }
 
 /** DTLINE, RPLINE and UFLINE (qmail-command(8)), each ending in "\n". */
+// Every delivery builds these: replaceAll, no regular expression, whose first use costs a start about
+// 20 page faults (BENCHMARKS.md, "Start-up: lazy modules").
 export function headerLines(local: string, host: string, sender: string, nowMs = Date.now()): Lines {
-  const dtline = `Delivered-To: ${`${local}@${host}`.replace(/\n/g, "_")}\n`;
-  const rpline = `Return-Path: <${quote2(sender).replace(/\n/g, "_")}>\n`;
-  const from = sender === "" ? "MAILER-DAEMON" : sender.replace(/[ \t\n]/g, "-");
+  const dtline = `Delivered-To: ${`${local}@${host}`.replaceAll("\n", "_")}\n`;
+  const rpline = `Return-Path: <${quote2(sender).replaceAll("\n", "_")}>\n`;
+  const from =
+    sender === "" ? "MAILER-DAEMON" : sender.replaceAll(" ", "-").replaceAll("\t", "-").replaceAll("\n", "-");
   const ufline = `From ${from} ${dateFromLine(nowMs)}\n`;
   return { dtline, rpline, ufline };
 }

@@ -4,7 +4,6 @@
 // the message as is, fsync, link into new/, fsync new/ (the link-sync patch),
 // unlink tmp. Any failure removes the tmp file and defers.
 
-import { hostname } from "node:os";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import {
   accessSync,
@@ -32,7 +31,8 @@ function exists(path: Buffer): boolean {
 
 /** gethostname into qmail-local's 64-byte buffer. */
 export function maildirHost(): string {
-  return hostname().slice(0, 64);
+  // node:os on use: a delivery to a Maildir asks, a start does not (BENCHMARKS.md, "Start-up: lazy modules").
+  return (require("node:os") as typeof import("node:os")).hostname().slice(0, 64);
 }
 
 export interface MaildirOptions {

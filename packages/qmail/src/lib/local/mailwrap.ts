@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // qail.sh, elq.sh, pinq.sh: `QMAILBIN/maildir2mbox && exec READER "$@"`:
 // move $MAILDIR's messages into the $MAIL mbox, then run an mbox reader.
-import { dirname, join } from "node:path";
+
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieUnable, Exit } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
+import { dirname, join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, pathexec, prepareExec } from "@qts/sys/exec";
 import { exitCode, termSig } from "@qts/sys/waitpid";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // IPv4 addresses as qmail's ip.c scans and prints them, IPv6 address literals (RFC 5321 section
 // 4.1.3), and ipme (our own addresses).
-import { networkInterfaces } from "node:os";
 import { fmt6, scan6 } from "@qts/ucspi-tcp/lib/ip6";
 
 /** ip_scan: "a.b.c.d" at the start of s; returns [length consumed, dotted quad] or [0, ""]. Octets wrap mod 256 as in C. */
@@ -60,14 +59,16 @@ export function ipLiteral(s: string): string | undefined {
   return undefined;
 }
 
+// node:os on use: only a literal address in a recipient asks (BENCHMARKS.md, "Start-up: lazy modules").
+const interfaces = () => (require("node:os") as typeof import("node:os")).networkInterfaces();
+
 let me: Set<string> | undefined;
 
 /** ipme: the IPv4 addresses of our interfaces, plus 0.0.0.0 (netqmail). */
 export function ipme(): Set<string> {
   if (me) return me;
   const s = new Set<string>(["0.0.0.0"]);
-  for (const list of Object.values(networkInterfaces()))
-    for (const a of list ?? []) if (a.family === "IPv4") s.add(a.address);
+  for (const list of Object.values(interfaces())) for (const a of list ?? []) if (a.family === "IPv4") s.add(a.address);
   me = s;
   return s;
 }
@@ -78,7 +79,7 @@ let me6: Set<string> | undefined;
 export function ipme6(): Set<string> {
   if (me6) return me6;
   const s = new Set<string>(["::"]);
-  for (const list of Object.values(networkInterfaces()))
+  for (const list of Object.values(interfaces()))
     for (const a of list ?? []) {
       const ip = a.family === "IPv6" ? scan6(a.address.replace(/%.*/, "")) : undefined;
       if (ip) s.add(fmt6(ip));

@@ -3,8 +3,8 @@
 // or to $QMAILQUEUE as netqmail does, with the message on the child's fd 0
 // and the envelope on its fd 1 (qmail-queue(8)).
 
-import { isAbsolute, join } from "node:path";
 import { execEnv } from "@qts/core/bytes";
+import { isAbsolute, join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { closeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";

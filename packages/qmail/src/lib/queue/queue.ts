@@ -3,7 +3,7 @@
 // qmail-queue, qmail-queued and in-process injectors (QmailQueue) share it.
 // Only a caller that may write the queue (root or qmailq) uses it directly.
 
-import { join } from "node:path";
+import { join } from "@qts/core/path";
 import { exit } from "@qts/core/run";
 import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_WRONLY } from "@qts/sys/consts";
 import {

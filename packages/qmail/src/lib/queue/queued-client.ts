@@ -5,8 +5,8 @@
 // writes a drop file that qmail-queued drains later. All three look alike
 // to the caller: put the message, end it, give the envelope, get the code.
 
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";
 import {
   closeSync,

@@ -2,7 +2,7 @@
 // Where qmail-queued listens and where unprivileged injectors drop mail when
 // it is down (qmail-queued(8)). Both live outside queue/ (mode 0750), which
 // ordinary users cannot enter.
-import { join } from "node:path";
+import { join } from "@qts/core/path";
 import { Control } from "../control.ts";
 
 /** <home>/queued: qmailq, 0755. */

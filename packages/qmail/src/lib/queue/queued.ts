@@ -6,8 +6,8 @@
 // costs a 4-byte header, a 64 KiB buffer and three fds, for at most
 // qmail-queue's 24 hours.
 
-import { join } from "node:path";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";
 import { lockExNb } from "@qts/sys/flock";
 import {

@@ -5,7 +5,7 @@
 // bytes 8-11 (little endian, unix seconds). Readers and writers hold an
 // exclusive flock on a write-only descriptor of the file, as tcpto.c does.
 
-import { join } from "node:path";
+import { join } from "@qts/core/path";
 import { lockEx } from "@qts/sys/flock";
 import { closeSync, constants, openSync, readSync, writeSync } from "@qts/sys/fs";
 

@@ -5,9 +5,9 @@
 // wildcard (+) entry, and "" holding the characters that may end a wildcard
 // prefix. Values: user\0uid\0gid\0home\0dash\0ext.
 
-import { join } from "node:path";
 import { Cdb } from "@qts/cdb/cdb";
 import { errnoName } from "@qts/core/errstr";
+import { join } from "@qts/core/path";
 import { closeSync, openSync } from "@qts/sys/fs";
 import { lowerAscii, scanUlong } from "../cscan.ts";
 
