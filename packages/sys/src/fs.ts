@@ -180,7 +180,7 @@ function errno(l: Libc): number {
 
 // Linux's errno names and libuv's wording (uv-common.c's uv_strerror), which node:fs's messages use.
 // The same numbers on x86_64 and arm64 (asm-generic/errno*.h). Others are looked up in node:os.
-const ERRNO: Record<number, [string, string]> = {
+const ERRNO = (): Record<number, [string, string]> => ({
   1: ["EPERM", "operation not permitted"],
   2: ["ENOENT", "no such file or directory"],
   4: ["EINTR", "interrupted system call"],
@@ -214,10 +214,13 @@ const ERRNO: Record<number, [string, string]> = {
   104: ["ECONNRESET", "connection reset by peer"],
   110: ["ETIMEDOUT", "connection timed out"],
   122: ["EDQUOT", "disk quota exceeded"],
-};
+});
+
+let errnoTable: Record<number, [string, string]> | undefined;
 
 function errnoName(n: number): [string, string] {
-  const known = ERRNO[n];
+  errnoTable ??= ERRNO();
+  const known = errnoTable[n];
   if (known) return known;
   const byName = (require("node:os") as typeof import("node:os")).constants.errno as Record<string, number>;
   const name = Object.keys(byName).find((k) => byName[k] === n) ?? `E${n}`;
@@ -748,15 +751,21 @@ export function existsSync(path: PathLike): boolean {
   }
 }
 
-const nameBuf = new Uint8Array(PATH_MAX + 1);
+let names: Uint8Array | undefined;
+/** readlink's and realpath's buffer, made on first use. */
+const nameBuf = (): Uint8Array => {
+  names ??= new Uint8Array(PATH_MAX + 1);
+  return names;
+};
 
 export function readlinkSync(path: PathLike, o?: Encoding | { encoding?: Encoding }): string;
 export function readlinkSync(path: PathLike, o?: Encoding | { encoding?: Encoding }): string | Buffer {
   const l = libc();
   if (!l) return loose().readlinkSync(path, o);
-  const n = Number(l.readlink(cpath(path), nameBuf, PATH_MAX));
+  const buf = nameBuf();
+  const n = Number(l.readlink(cpath(path), buf, PATH_MAX));
   if (n < 0) fail(l, "readlink", path);
-  return decode(Buffer.from(nameBuf.subarray(0, n)), encodingOf(o));
+  return decode(Buffer.from(buf.subarray(0, n)), encodingOf(o));
 }
 
 export function realpathSync(path: PathLike, o?: Encoding | { encoding?: Encoding }): string;
@@ -764,9 +773,10 @@ export function realpathSync(path: PathLike, o?: Encoding | { encoding?: Encodin
   const l = libc();
   if (!l) return loose().realpathSync(path, o);
   // node:fs (Bun's) names the failing call lstat, as the walk along the path does.
-  if (l.realpath(cpath(path), nameBuf) === null) fail(l, "lstat", path);
-  const end = nameBuf.indexOf(0);
-  return decode(Buffer.from(nameBuf.subarray(0, end < 0 ? PATH_MAX : end)), encodingOf(o));
+  const buf = nameBuf();
+  if (l.realpath(cpath(path), buf) === null) fail(l, "lstat", path);
+  const end = buf.indexOf(0);
+  return decode(Buffer.from(buf.subarray(0, end < 0 ? PATH_MAX : end)), encodingOf(o));
 }
 
 // ---- directories ---------------------------------------------------------------------------------
