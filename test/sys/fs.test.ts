@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import * as node from "node:fs";
 import { join } from "node:path";
 import * as ours from "@qts/sys/fs";
-import { run, tmp } from "../lib/harness.ts";
+import { run, runSync, tmp } from "../lib/harness.ts";
 
 // Both modules through our signatures (node:fs's overloads do not unite with ours into callable types).
 type Fs = typeof ours;
@@ -227,7 +227,7 @@ describe("stat", () => {
     node.mkdirSync(join(d, "dir"));
     node.symlinkSync("f", join(d, "link"));
     node.symlinkSync("none", join(d, "dangling"));
-    run("mkfifo", [join(d, "fifo")]);
+    runSync("mkfifo", [join(d, "fifo")]);
   };
   const view = (s: node.Stats | node.BigIntStats | ours.Stats | ours.BigIntStats | undefined) =>
     s === undefined
@@ -441,4 +441,19 @@ test("no file of ours but sys/fs.ts imports node:fs, and none outside sys import
       offenders.push(`${f}: bun:ffi`);
   }
   expect(offenders).toEqual([]);
+});
+
+test("without the JIT (bun:ffi refuses), every call is node:fs's: the same results and errors", async () => {
+  const fixture = join(import.meta.dir, "fixtures", "fs-calls.ts");
+  const outs: string[] = [];
+  for (const jit of ["1", "0"]) {
+    const d = tmp();
+    const r = await run(process.execPath, [fixture, d], { env: { ...process.env, BUN_JSC_useJIT: jit } });
+    expect(r.stderr).toBe("");
+    outs.push(r.stdout.replaceAll(d, "D"));
+  }
+  const [withJit, without] = outs.map((o) => o.split("\n")) as [string[], string[]];
+  expect([withJit[0], without[0]]).toEqual(["ffi: works", "ffi: refused"]);
+  expect(withJit[1]).toContain('"hello\\nmore\\n"');
+  expect(without[1]).toBe(withJit[1] as string);
 });
