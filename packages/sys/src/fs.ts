@@ -2,10 +2,9 @@
 // node:fs's synchronous calls, as every program of ours uses them, made
 // straight through libc. Loading node:fs costs a start about 150 page faults
 // and 420 KB of JavaScript heap (BENCHMARKS.md, "Start-up: files without
-// node:fs"), more than half of what our smallest programs add to an empty one,
-// and the heap it leaves is held by every daemon at rest. Same names, same
-// arguments, same results and the same errors (code, errno, syscall, path) as
-// node:fs, so a module swaps its import and nothing else.
+// node:fs"), more than half of what our smallest programs add to an empty one.
+// Same names, same arguments, same results and the same errors (code, errno,
+// syscall, path) as node:fs, so a module swaps its import and nothing else.
 //
 // When bun:ffi cannot run (a memory limit left the runtime without its JIT:
 // core/memlimit.ts), every call goes to node:fs itself, so that a program
