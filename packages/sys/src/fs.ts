@@ -12,8 +12,9 @@
 // in a while (copyFileSync, utimesSync, an async read, mkdir -p) are
 // node:fs's own, loaded on first use.
 //
-// This file imports nothing of ours: core uses it (ARCHITECTURE.md).
+// This file imports nothing of ours but consts.ts (plain numbers): core uses it (ARCHITECTURE.md).
 import type * as NodeFs from "node:fs";
+import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } from "./consts.ts";
 
 type Ffi = typeof import("bun:ffi");
 type PathLike = string | Buffer | Uint8Array;
@@ -23,19 +24,19 @@ const ARM64 = process.arch === "arm64";
 
 /** node:fs's constants that our programs use, with Linux's values (fcntl.h, sys/stat.h, unistd.h). */
 export const constants = {
-  O_RDONLY: 0,
-  O_WRONLY: 1,
+  O_RDONLY,
+  O_WRONLY,
   O_RDWR: 2,
-  O_CREAT: 0o100,
-  O_EXCL: 0o200,
+  O_CREAT,
+  O_EXCL,
   O_NOCTTY: 0o400,
   O_TRUNC: 0o1000,
   O_APPEND: 0o2000,
-  O_NONBLOCK: 0o4000,
+  O_NONBLOCK,
   O_DSYNC: 0o10000,
   O_SYNC: 0o4010000,
-  O_DIRECTORY: ARM64 ? 0o40000 : 0o200000,
-  O_NOFOLLOW: ARM64 ? 0o100000 : 0o400000,
+  O_DIRECTORY,
+  O_NOFOLLOW,
   O_NOATIME: 0o1000000,
   S_IFMT: 0o170000,
   S_IFREG: 0o100000,
@@ -51,7 +52,6 @@ export const constants = {
   X_OK: 1,
 } as const;
 
-const O_CLOEXEC = 0o2000000;
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_EMPTY_PATH = 0x1000;
