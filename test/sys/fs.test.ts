@@ -35,16 +35,12 @@ function outcome(f: () => unknown): unknown {
 function both(setup: (d: string) => void, f: (fs: Fs, d: string) => unknown): [unknown, unknown] {
   const base = tmp();
   const r: unknown[] = [];
-  for (const [name, fs] of [
-    ["ours", ours],
-    ["node", nodeFs],
-  ] as const) {
+  for (const fs of [ours, nodeFs]) {
     const d = join(base, "d");
     node.rmSync(d, { recursive: true, force: true });
     node.mkdirSync(d);
     setup(d);
     r.push(outcome(() => f(fs, d)));
-    void name;
   }
   return [r[0], r[1]];
 }

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { NOFILE_VAR } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";

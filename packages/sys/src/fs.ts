@@ -70,37 +70,8 @@ function node(): typeof NodeFs {
 }
 
 /** node:fs for the fallbacks, whose arguments are ours passed on unchanged. */
-type Fallback =
-  | "accessSync"
-  | "appendFileSync"
-  | "chmodSync"
-  | "closeSync"
-  | "copyFileSync"
-  | "existsSync"
-  | "fchmodSync"
-  | "fchownSync"
-  | "fstatSync"
-  | "fsyncSync"
-  | "ftruncateSync"
-  | "linkSync"
-  | "lstatSync"
-  | "mkdirSync"
-  | "openSync"
-  | "opendirSync"
-  | "readFileSync"
-  | "readSync"
-  | "readdirSync"
-  | "readlinkSync"
-  | "realpathSync"
-  | "renameSync"
-  | "rmdirSync"
-  | "statSync"
-  | "unlinkSync"
-  | "utimesSync"
-  | "writeFileSync"
-  | "writeSync";
-function loose(): Record<Fallback, (...a: unknown[]) => never> {
-  return node() as unknown as Record<Fallback, (...a: unknown[]) => never>;
+function loose(): Record<keyof typeof NodeFs, (...a: unknown[]) => never> {
+  return node() as unknown as Record<keyof typeof NodeFs, (...a: unknown[]) => never>;
 }
 
 const SYMBOLS = {
@@ -217,13 +188,18 @@ const ERRNO = (): Record<number, [string, string]> => ({
 
 let errnoTable: Record<number, [string, string]> | undefined;
 
-function errnoName(n: number): [string, string] {
+function describeErrno(n: number): [string, string] {
   errnoTable ??= ERRNO();
   const known = errnoTable[n];
   if (known) return known;
   const byName = (require("node:os") as typeof import("node:os")).constants.errno as Record<string, number>;
   const name = Object.keys(byName).find((k) => byName[k] === n) ?? `E${n}`;
   return [name, "unknown error"];
+}
+
+function pathText(p: PathLike | undefined): string | undefined {
+  if (p === undefined) return undefined;
+  return typeof p === "string" ? p : Buffer.from(p).toString();
 }
 
 /** An error as node:fs throws it: code "ENOENT", errno -2, syscall, path (and dest). */
@@ -234,9 +210,9 @@ export class FsError extends Error {
   readonly path?: string;
   readonly dest?: string;
   constructor(n: number, syscall: string, path?: PathLike, dest?: PathLike) {
-    const [code, text] = errnoName(n);
-    const p = path === undefined ? undefined : String(typeof path === "string" ? path : Buffer.from(path));
-    const d = dest === undefined ? undefined : String(typeof dest === "string" ? dest : Buffer.from(dest));
+    const [code, text] = describeErrno(n);
+    const p = pathText(path);
+    const d = pathText(dest);
     let msg = `${code}: ${text}, ${syscall}`;
     if (p !== undefined) msg += ` '${p}'`;
     if (d !== undefined) msg += ` -> '${d}'`;

@@ -8,7 +8,6 @@
 //
 //   u32 length (little-endian), then one entry per change, each ending in NUL:
 //   "NAME=value" to set NAME, "NAME" to remove it (pathexec_env's order)
-
 import { dup2 } from "./dup.ts";
 import { closeSync, readSync } from "./fs.ts";
 import { recvFds, sendFds } from "./scmrights.ts";

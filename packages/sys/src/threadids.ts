@@ -4,7 +4,6 @@
 // the process, the raw system calls only the caller. A child started by
 // posix_spawn (clone) on this thread gets the switched ids, as a C child that
 // called setgid+setuid after fork would, while the process itself stays root.
-
 import { SysError } from "@qts/core/errstr";
 import { errno, libc, ptr } from "./ffi.ts";
 import { readdirSync, readFileSync } from "./fs.ts";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { O_CLOEXEC, O_TMPFILE, O_WRONLY } from "./consts.ts";
 import { check, cstr, libc } from "./ffi.ts";
 import { openSync } from "./fs.ts";

@@ -8,7 +8,6 @@
 // in, unchanged, when the code runs again; a page that was written (a private
 // copy) would be lost and the file's bytes would come back instead (madvise(2)).
 // Figures: BENCHMARKS.md, "Memory at rest, 2026-12-07 evening".
-
 import { libc } from "./ffi.ts";
 import { readFileSync, readlinkSync } from "./fs.ts";
 

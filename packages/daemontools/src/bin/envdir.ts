@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { bytesOf, envBytes, rawArgs, rawEnv, textOf } from "@qts/core/bytes";
 import { dieUnable, Exit, setProg, usageLine } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { bytesOf, envBytes, rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

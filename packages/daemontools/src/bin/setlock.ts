@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";

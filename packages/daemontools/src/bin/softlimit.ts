@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieSys, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { SysError } from "@qts/core/errstr";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { dieUnable, dieUsage, fatalUnable, setProg, warn, warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { dirname, resolve } from "node:path";
 import { dieUnable, setProg } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";

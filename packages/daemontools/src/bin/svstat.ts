@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { dieUnable, setProg, unable, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";

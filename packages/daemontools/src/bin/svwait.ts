@@ -6,7 +6,6 @@
 // an event comes: no polling. A supervise without an event directory (daemontools' own) is
 // checked every 100 ms instead. Exit: 0 the condition holds, 99 timeout, 100 usage, 111 error
 // (no supervise, or it exited while waited for).
-
 import { die, dieUnable, dieUsage, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK } from "@qts/core/exit";

@@ -2,7 +2,6 @@
 // Children of supervise and svscan, started like C's fork+execve: posix_spawn
 // keeps the environment byte for byte, passes inherited fds through (ours are
 // close-on-exec), keeps inherited ignored signals and resets what Bun set.
-
 import { NOFILE_VAR } from "@qts/core/conf";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";

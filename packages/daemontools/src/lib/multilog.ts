@@ -4,7 +4,6 @@
 // parsing (script.ts), the patterns and per-line actions (match.ts), the
 // buffer accounting that keeps files cut where C cuts them (buffer.ts), and
 // a directory's restart and rotation (logdir.ts).
-
 import { byteStr } from "@qts/core/bytes";
 import { errnoName } from "@qts/core/errstr";
 import { worked } from "@qts/core/rest";

@@ -8,7 +8,6 @@
 // - supervise/event/ holds FIFOs of waiters (svwait); supervise writes one letter to each on every
 //   event, as s6-supervise does through its event fifodir: s start, u up, U ready, d down,
 //   D down and finished (daemontools has no ./finish, so it follows d), x supervise exits.
-
 import { errnoName } from "@qts/core/errstr";
 import {
   closeSync,

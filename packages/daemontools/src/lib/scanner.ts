@@ -2,7 +2,6 @@
 // svscan's table of services (svscan(8), svscan.c): one supervise per
 // directory, identified by (dev, ino), plus "supervise log" fed by a pipe that
 // svscan holds for as long as the entry exists, so no line is lost when either side restarts.
-
 import { bytesOf, textOf } from "@qts/core/bytes";
 import { warnUnable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // supervise/status, 18 bytes (supervise.c's announce()): TAI64N of the last
 // pid change (12 bytes, big-endian), pid (4 bytes, little-endian), paused, want.
-
 import { unable } from "@qts/core/die";
 import { closeSync, constants, openSync, renameSync, writeSync } from "@qts/sys/fs";
 import { now, pack, type Tain, unpack } from "@qts/tai64/tai64";

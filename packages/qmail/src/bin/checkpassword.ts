@@ -4,7 +4,6 @@
 // checked against the shadow database; on success exec the program as the user.
 // Not root (qmail-smtpd's SMTP AUTH runs it as qmaild), it asks qmail-authd(8)
 // instead, and runs the program as itself: it is never setuid (qmail-authd.ts says why).
-
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { die, dieSys, dieUnable, setProg, warnSys } from "@qts/core/die";
 import { EXIT_OK, EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";

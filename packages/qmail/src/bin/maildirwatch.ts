@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // maildirwatch.c: show the new messages of $MAILDIR on the terminal, a
 // screenful every 30 seconds, until interrupted.
-
 import { die, dieSys, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";

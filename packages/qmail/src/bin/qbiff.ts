@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qbiff.c: tell the recipient's terminals that a message arrived (as
 // `|qbiff` in a .qmail file), on each one where the user said `biff y`.
-
 import { rawEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";
 import { EXIT_OK } from "@qts/core/exit";

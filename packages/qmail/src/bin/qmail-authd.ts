@@ -5,7 +5,6 @@
 // runtime reads BUN_OPTIONS and BUN_JSC_* from the environment before our code
 // runs, so a setuid bit would give root to any local user (qmail-queued(8)
 // explains the same choice for qmail-queue).
-
 import { die, dieUnable, dieUsage, errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import { signalReady, takeReadyFd } from "@qts/core/ready";
 import type { Env } from "@qts/core/run";

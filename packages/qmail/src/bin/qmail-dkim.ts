@@ -2,7 +2,6 @@
 // qmail-dkim: a qmail-queue for $QMAILQUEUE that signs the message with DKIM (RFC 6376) and hands
 // it on, as the qmail-dkim patches do (qmail-dkim(8)): the message on fd 0, the envelope on fd 1,
 // qmail-queue's exit codes.
-
 import { basename, isAbsolute, join } from "node:path";
 import { die, dieUnable, setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

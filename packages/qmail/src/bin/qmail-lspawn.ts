@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { join } from "node:path";
 import { bytesOf, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";

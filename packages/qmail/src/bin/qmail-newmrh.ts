@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
 import { dieUnable, setProg } from "@qts/core/die";
 import { errorStr } from "@qts/core/errstr";

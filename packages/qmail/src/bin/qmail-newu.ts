@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { cdbWriteAtomic } from "@qts/cdb/cdb";
 import { die, dieUnable, setProg } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-pop3d: the POP3 transaction state over a maildir (qmail-pop3d(8),
 // qmail-pop3d.c), run by checkpassword as the user, in the user's home.
-
 import { bytesOf } from "@qts/core/bytes";
 import { errWrite, setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";

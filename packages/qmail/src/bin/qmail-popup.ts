@@ -2,7 +2,6 @@
 // qmail-popup: the POP3 authorization state (qmail-popup(8), qmail-popup.c):
 // USER/PASS or APOP from the network, then the checkpassword program with the
 // name, the password and the APOP timestamp on its fd 3.
-
 import { bytesOf, execArgs, execEnv, rawArgs } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

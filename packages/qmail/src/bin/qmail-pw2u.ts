@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { die, dieUnable, setProg, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { EXIT_OK, EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";

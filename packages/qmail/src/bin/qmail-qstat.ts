@@ -2,7 +2,6 @@
 // qmail-qstat: counts the messages in the queue and those not yet
 // preprocessed (netqmail's qmail-qstat.sh: files under queue/mess/* and
 // queue/todo, as `find | wc -w` counts them).
-
 import { dieUnable, setProg, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lstatSync } from "@qts/sys/fs";

@@ -2,7 +2,6 @@
 // qmail-queue: the message on fd 0, the envelope on fd 1, the result in the
 // exit code (qmail-queue(8)); no diagnostics. Root and qmailq write
 // the queue themselves, anyone else goes through qmail-queued.
-
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";

@@ -5,7 +5,6 @@
 // <home>/queued/socket; drains <home>/queued/drop at start, every minute and
 // on SIGALRM; exits 0 on SIGTERM, or at EOF on fd 0 when fd 0 is a pipe
 // (qmail-start's lifeline from qmail-send). Warnings go to fd 2.
-
 import { die, dieSys, dieUnable, setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { fstatSync } from "@qts/sys/fs";

@@ -2,7 +2,6 @@
 // qmail-remote: sends one message by SMTP to one host (qmail-remote(8), with
 // the accept-5xx and oversize-DNS patches). Always exits 0; the result
 // is the r/h/s and K/Z/D report on stdout.
-
 import { byteStr, rawArgs, textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import type { Env } from "@qts/core/run";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { bytesOf, rawEnv } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore } from "@qts/core/die";
 import { errorTemp } from "@qts/core/errstr";

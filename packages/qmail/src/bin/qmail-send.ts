@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { checkPipe, setProg, sigpipeIgnore } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { takeReadyFd } from "@qts/core/ready";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-showctl: prints the compiled-in settings and explains every control
 // file (netqmail's qmail-showctl.c, same texts). Output goes to stdout.
-
 import { setProg, warn, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 // qmail-smtpd: SMTP server on fd 0/1 (qmail-smtpd(8), with SIZE of RFC 1870), run by tcpserver.
-
 import { textOf } from "@qts/core/bytes";
 import { setProg, sigpipeIgnore, warn } from "@qts/core/die";
 import { restUnlessBusy } from "@qts/core/rest";

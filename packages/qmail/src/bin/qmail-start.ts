@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { join } from "node:path";
 import { execEnv } from "@qts/core/bytes";
 import { setProg } from "@qts/core/die";

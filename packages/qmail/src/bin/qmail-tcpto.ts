@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-tcpto: prints the remote-timeout table queue/lock/tcpto (netqmail's
 // qmail-tcpto.c). Messages, fatal ones included, go to stdout as in C.
-
 import { unable, writeAll } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { lockEx } from "@qts/sys/flock";

@@ -6,7 +6,6 @@
 // bytes, untouched, as C passes them; SIGPIPE and SIGXFSZ, which Bun ignores,
 // are back at their default in the child. Bun does not reap such a child:
 // waitChild and waitChildSync do, by pid.
-
 import { execEnv } from "@qts/core/bytes";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import { readChunk } from "@qts/core/io";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // control/ files, read as qmail's control.c does (qmail-control(5)): trailing
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
-
 import { errnoName } from "@qts/core/errstr";
 import { join } from "@qts/core/path";
 import { readFileSync } from "@qts/sys/fs";

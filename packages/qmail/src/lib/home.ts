@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { dirname, join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";
 import { existsSync, realpathSync } from "@qts/sys/fs";

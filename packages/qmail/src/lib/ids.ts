@@ -5,7 +5,6 @@
 // ids it found through NSS, or, for an install run by an ordinary user
 // (`setup.ts --ids-user NAME`), maps every qmail user and group to NAME.
 // Without the file the ids come from NSS (getpwnam/getgrnam) at run time.
-
 import { errnoName } from "@qts/core/errstr";
 import { join } from "@qts/core/path";
 import { readFileSync } from "@qts/sys/fs";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { Cdb } from "@qts/cdb/cdb";
 import { dieUnable, Exit, setProg, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP, EXIT_USAGE } from "@qts/core/exit";

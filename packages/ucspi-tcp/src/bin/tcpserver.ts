@@ -7,7 +7,6 @@
 // keeps the pid. bench/ucspi-tcp.md has the measurements behind this.
 // The pieces are in lib/tcpserver/: options, the limiter (-c), one
 // connection's environment and rules, and the children.
-
 import { createServer, type Server, type Socket } from "node:net";
 import { bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import {

@@ -3,7 +3,6 @@
 // http@) share: our own tcpclient, addcr, delcr and mconnect-io, found beside
 // our executable (never through PATH, so a tree of ours runs ours where the
 // originals are installed too), and the pipeline "tcpclient ... | filter".
-
 import { execEnv } from "@qts/core/bytes";
 import { writeAll } from "@qts/core/die";
 import { dirname, join } from "@qts/core/path";

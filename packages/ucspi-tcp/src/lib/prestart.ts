@@ -8,7 +8,6 @@
 // the work it does before starting a program; a fresh copy is started
 // behind it. Each copy serves one connection and exits, as if started for
 // it. Any other program runs as in the original: one started per connection.
-
 import { bytesOf } from "@qts/core/bytes";
 import { pathCandidates } from "@qts/sys/execraw";
 import { accessSync, closeSync, constants, openSync, statSync } from "@qts/sys/fs";

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-
 import { errnoName } from "@qts/core/errstr";
 import { readSync } from "@qts/sys/fs";
 

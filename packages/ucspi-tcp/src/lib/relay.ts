@@ -2,7 +2,6 @@
 // The two-way copy loop of recordio.c, fixcrio.c and mconnect-io.c (their
 // doit(): iopause on four descriptors), and the fork those programs make
 // before it: here a copy of our own executable, started with the pipes.
-
 import { errnoName } from "@qts/core/errstr";
 import { dup2 } from "@qts/sys/dup";
 import { inheritFd } from "@qts/sys/exec";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // One log directory of multilog(8): restart (lock, recovery from an unclean
 // stop), rotation of current into @timestamp.s files, and the processor.
-
 import { envBytes, rawEnv } from "@qts/core/bytes";
 import { dieUnable, fatalUnable, warn } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s selection: the patterns of + and - items, and the script's
 // actions on one line (e, =, our 1) in the order given.
-
 import { checkPipe, writeAll } from "@qts/core/die";
 import { writeSync } from "@qts/sys/fs";
 import { pause } from "./pause.ts";

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s answer to a failed write, rename or fsync: a warning, five seconds' sleep, and again.
-
 import { warnUnable } from "@qts/core/die";
 import { constants } from "@qts/sys/fs";
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // multilog(8)'s script: the arguments become status files (f_init), log
 // directories and the items applied to each line (c_init).
-
 import { bytesOf } from "@qts/core/bytes";
 import { dieUnable } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";

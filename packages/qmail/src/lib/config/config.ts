@@ -2,7 +2,6 @@
 // What config-fast and config share (config-fast(8), config(8)): the control files
 // both scripts write with the same messages, and config's DNS steps, which
 // qmail runs as helper programs (hostname, dnsfq, dnsip, ipmeprint, dnsptr).
-
 import { dieSys, writeAll } from "@qts/core/die";
 import { join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";

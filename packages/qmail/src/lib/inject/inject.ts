@@ -3,7 +3,6 @@
 // in its header, adds Date, Message-ID, From (or their Resent- forms), works
 // out the envelope and hands the message to qmail-queue ($QMAILQUEUE), or
 // prints it with -n. Behaviour and texts follow netqmail 1.06's qmail-inject.c.
-
 import { rawArgs, rawEnv } from "@qts/core/bytes";
 import { die, dieUnable, Exit, errWrite, fatal, getProg, unable, writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

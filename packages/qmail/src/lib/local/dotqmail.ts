@@ -2,7 +2,6 @@
 // .qmail files: which one applies to an address extension, and what its
 // lines mean (dot-qmail(5); qmail-local.c qmesearch, qmeexists,
 // qmeox and the main loop).
-
 import { bytesOf } from "@qts/core/bytes";
 import { errnoName, errorStr, errorTemp } from "@qts/core/errstr";
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "@qts/sys/fs";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's view of the message: a seekable fd 0 that every delivery
 // rewinds and reads again (qmail-local(8), qmail-local.c).
-
 import { errnoName, errorStr } from "@qts/core/errstr";
 import { fstatSync, readSync } from "@qts/sys/fs";
 import { rewind } from "@qts/sys/seek";

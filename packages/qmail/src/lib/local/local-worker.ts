@@ -13,7 +13,6 @@
 // on fd 0, the report pipe on fds 1 and 2 and nothing else of the last one,
 // the working directory and umask the worker started with, and its own copy
 // of the environment the worker got. Anything unexpected ends the worker.
-
 import { Exit, fatal, usageLine, writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import type { Env } from "@qts/core/run";

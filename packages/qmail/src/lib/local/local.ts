@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-local's pieces besides files and maildirs (qmail-local(8)):
 // the environment and header lines, program delivery, forwarding.
-
 import { envBytes, rawEnv } from "@qts/core/bytes";
 import { errorStr } from "@qts/core/errstr";
 import { join } from "@qts/core/path";

@@ -3,7 +3,6 @@
 // tmp/<time>.<pid>.<host> created exclusively, Return-Path + Delivered-To +
 // the message as is, fsync, link into new/, fsync new/ (the link-sync patch),
 // unlink tmp. Any failure removes the tmp file and defers.
-
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import {
   accessSync,

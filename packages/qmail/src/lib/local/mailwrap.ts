@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qail.sh, elq.sh, pinq.sh: `QMAILBIN/maildir2mbox && exec READER "$@"`:
 // move $MAILDIR's messages into the $MAIL mbox, then run an mbox reader.
-
 import { execArgs, execEnv } from "@qts/core/bytes";
 import { dieUnable, Exit } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";

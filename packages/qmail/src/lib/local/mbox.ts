@@ -3,7 +3,6 @@
 // Return-Path, Delivered-To, the message with ^>*From quoted, a blank line;
 // flock with a 30 s limit; on a write error the file is cut back to its old
 // length and the delivery is deferred.
-
 import { errnoName, errorStr } from "@qts/core/errstr";
 import { flock, LOCK_EX, LOCK_NB } from "@qts/sys/flock";
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from "@qts/sys/fs";

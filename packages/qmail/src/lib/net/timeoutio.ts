@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // timeoutread/timeoutwrite for the SMTP programs: big reads from an fd into a
 // reusable buffer, bounded by a per-read timeout; synchronous writes.
-
 import { errnoName } from "@qts/core/errstr";
 import { isNonBlocking, setBlocking } from "@qts/sys/exec";
 import { readSync, writeSync } from "@qts/sys/fs";

@@ -3,7 +3,6 @@
 // temporary name, made 0777, then renamed over the old one, so that a client meets either the
 // old (dead) socket or the new one, never a half-made one or one it may not connect to. Who may
 // use it is decided per connection by SO_PEERCRED (peerOf) and by the directory's mode.
-
 import { worked } from "@qts/core/rest";
 import { chmodSync, renameSync, unlinkSync } from "@qts/sys/fs";
 import { peercred } from "@qts/sys/peercred";

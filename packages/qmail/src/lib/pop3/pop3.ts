@@ -2,7 +2,6 @@
 // What qmail-popup and qmail-pop3d share: commands() (commands.c) reading one
 // command line at a time from the network with a 20-minute idle timeout
 // (timeoutread 1200), and replies written with the same timeout (timeoutwrite).
-
 import { Exit } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // One qmail-clean request (qmail-clean.c): `foop/N\0` unlinks intd/N and
 // mess/<N%23>/N, `todo/N\0` unlinks intd/N and todo/N; ENOENT counts as done.
-
 import { errnoName } from "@qts/core/errstr";
 import { unlinkSync } from "@qts/sys/fs";
 import { AUTO_SPLIT } from "../conf.ts";

@@ -2,7 +2,6 @@
 // qmail_open/put/from/to/close (qmail.c): hands one message to qmail-queue,
 // or to $QMAILQUEUE as netqmail does, with the message on the child's fd 0
 // and the envelope on its fd 1 (qmail-queue(8)).
-
 import { execEnv } from "@qts/core/bytes";
 import { isAbsolute, join } from "@qts/core/path";
 import type { Env } from "@qts/core/run";

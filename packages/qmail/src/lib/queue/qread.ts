@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The queue as qmail-qread lists it (qmail-qread(8)): info/<split>/<id>
 // in directory order, with mess/, local/, remote/ and bounce/ of each id.
-
 import { errnoName, errorStr } from "@qts/core/errstr";
 import { closeSync, fstatSync, opendirSync, openSync, readFileSync, readSync, statSync } from "@qts/sys/fs";
 import { AUTO_SPLIT } from "../conf.ts";

@@ -2,7 +2,6 @@
 // qmail-queue's algorithm (qmail-queue(8), qmail-queue.c), as a library: the program
 // qmail-queue, qmail-queued and in-process injectors (QmailQueue) share it.
 // Only a caller that may write the queue (root or qmailq) uses it directly.
-
 import { join } from "@qts/core/path";
 import { exit } from "@qts/core/run";
 import { O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_WRONLY } from "@qts/sys/consts";

@@ -4,7 +4,6 @@
 // qmail-queued over its socket, and when qmail-queued is not reachable,
 // writes a drop file that qmail-queued drains later. All three look alike
 // to the caller: put the message, end it, give the envelope, get the code.
-
 import { errnoName } from "@qts/core/errstr";
 import { join } from "@qts/core/path";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } from "@qts/sys/consts";

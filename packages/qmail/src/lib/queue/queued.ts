@@ -5,7 +5,6 @@
 // through qmail-queue's algorithm (lib/queue/queue.ts) as they arrive, so a client
 // costs a 4-byte header, a 64 KiB buffer and three fds, for at most
 // qmail-queue's 24 hours.
-
 import { errnoName } from "@qts/core/errstr";
 import { join } from "@qts/core/path";
 import { O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "@qts/sys/consts";

@@ -3,7 +3,6 @@
 // policy and mechanics (qmail-remote(8), qmail-control(5)). node:tls is
 // imported only when a server offers STARTTLS: a static import of a built-in
 // is hoisted into the multicall bundle and would load it for every program.
-
 import type { Socket } from "node:net";
 import type { Env } from "@qts/core/run";
 import { readFileSync, statSync } from "@qts/sys/fs";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmail-remote's SMTP side (qmail-remote(8), RFC 5321):
 // the reply parser of smtpcode(), the message encoder, and one SMTP session.
-
 import { connect, type Socket } from "node:net";
 import { errnoName } from "@qts/core/errstr";
 import { setBlocking } from "@qts/sys/exec";

@@ -4,7 +4,6 @@
 // in bytes 0-3, count of recent timeouts in byte 4, time of the last one in
 // bytes 8-11 (little endian, unix seconds). Readers and writers hold an
 // exclusive flock on a write-only descriptor of the file, as tcpto.c does.
-
 import { join } from "@qts/core/path";
 import { lockEx } from "@qts/sys/flock";
 import { closeSync, constants, openSync, readSync, writeSync } from "@qts/sys/fs";

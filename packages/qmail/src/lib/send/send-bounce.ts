@@ -3,7 +3,6 @@
 // failed recipient's report is appended to bounce/N; once the message is
 // done, bounce/N and the message go back to the sender through qmail-queue
 // in one failure notice (qmail-send(8)). Strings hold bytes as latin1.
-
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { closeSync, constants, openSync, readSync, statSync, unlinkSync, writeSync } from "@qts/sys/fs";

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Queue file names (fmtqfn.c): mess, info, local and remote are split into
 // <N % 23>/ subdirectories; todo, intd, bounce and the clean requests are not.
-
 import { errnoName } from "@qts/core/errstr";
 import { closeSync, fstatSync, openSync, readSync, statSync } from "@qts/sys/fs";
 import { AUTO_SPLIT } from "../conf.ts";

@@ -3,7 +3,6 @@
 // qmail-send.c): each channel's messages waiting for their next delivery
 // pass, messages whose deliveries are all done, and messages to look at
 // again after a failed stat.
-
 import { errnoName } from "@qts/core/errstr";
 import { statSync, utimesSync } from "@qts/sys/fs";
 import { CHANNELS, chanaddr, fmtqfn, now, queueFileExists } from "./send-files.ts";

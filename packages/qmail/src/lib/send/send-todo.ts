@@ -4,7 +4,6 @@
 // split into info/N (the sender) and local/N and remote/N (each channel's
 // rewritten recipients), all fsynced before qmail-clean removes todo/N and
 // the message joins the queues. Strings hold bytes as latin1.
-
 import { writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, unlinkSync } from "@qts/sys/fs";

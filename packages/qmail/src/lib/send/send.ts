@@ -9,7 +9,6 @@
 // send-todo.ts (todo_do), send-pqueue.ts (the pq* queues, prioq.c),
 // send-bounce.ts (addbounce, injectbounce), send-subdirs.ts (readsubdir.c),
 // send-rewrite.ts (rewrite, senderadd), send-files.ts (fmtqfn.c, getinfo).
-
 import { writeAll } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
 import { signalReady } from "@qts/core/ready";

@@ -2,7 +2,6 @@
 // rcpthosts_init and rcpthosts (rcpthosts.c), for qmail-smtpd and qmail-qmtpd:
 // control/rcpthosts first, then control/morercpthosts.cdb (qmail-newmrh),
 // the latter only consulted when rcpthosts exists.
-
 import { Cdb } from "@qts/cdb/cdb";
 import { errnoName } from "@qts/core/errstr";
 import { openSync } from "@qts/sys/fs";

@@ -2,7 +2,6 @@
 // qmail-smtpd's SMTP AUTH (RFC 4954; PLAIN RFC 4616, LOGIN, CRAM-MD5 RFC 2195)
 // through the checkpassword interface, with the command line and the SMTPAUTH
 // values of the qmail AUTH patches (qmail-smtpd(8)).
-
 import { info } from "@qts/core/die";
 import type { Env } from "@qts/core/run";
 import { closeSync, writeSync } from "@qts/sys/fs";

@@ -5,7 +5,6 @@
 // node:tls and node:stream are imported inside start(): a static import of a
 // built-in is hoisted to the top of the multicall bundle and would load it
 // for every program (about 10-30 ms of CPU each, measured).
-
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { errnoName } from "@qts/core/errstr";

@@ -3,7 +3,6 @@
 // control files read once per session, from the qmail home, and the
 // environment tcpserver and the run script set (TCPREMOTEIP, RELAYCLIENT,
 // DATABYTES, ...), plus the TLS and AUTH additions.
-
 import type { Cdb } from "@qts/cdb/cdb";
 import type { Env } from "@qts/core/run";
 import { existsSync } from "@qts/sys/fs";

@@ -8,7 +8,6 @@
 // what the per-delivery process's would have been: the reply byte as the
 // exit code; when the worker dies before replying, a crash for a signal and
 // "Unable to run qmail-local" (temporary) for any exit: that delivery did not happen.
-
 import type { Env } from "@qts/core/run";
 import { closeSync } from "@qts/sys/fs";
 import { pipe } from "@qts/sys/pipe";

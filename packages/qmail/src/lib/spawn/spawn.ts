@@ -2,7 +2,6 @@
 // The spawner side of qmail-send's delivery protocol (spawn.c), shared by
 // qmail-lspawn and qmail-rspawn: commands `<slot>messid\0sender\0recip\0` on
 // fd 0, reports `<slot><K|Z|D>text\0` on fd 1.
-
 import { writeAll } from "@qts/core/die";
 import { worked } from "@qts/core/rest";
 import { closeSync, fstatSync, openSync } from "@qts/sys/fs";

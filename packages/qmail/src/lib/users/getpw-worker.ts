@@ -16,7 +16,6 @@
 //
 // The socket is fd 3. A qmail-getpw whose fd 3 is not a socket treats -W as
 // the local part it is, so its command line stays netqmail's.
-
 import { writeAll } from "@qts/core/die";
 import { EXIT_TEMP } from "@qts/core/exit";
 import { closeOnExec } from "@qts/sys/exec";

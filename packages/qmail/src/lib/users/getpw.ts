@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 // qmail-getpw's user lookup (qmail-getpw(8); qmail-getpw.c).
-
 import { byteStr, bytesOf } from "@qts/core/bytes";
 import { errnoName, errorTemp } from "@qts/core/errstr";
 import { statSync } from "@qts/sys/fs";

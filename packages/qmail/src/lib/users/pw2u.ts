@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 // passwd lines -> users/assign lines, as qmail-pw2u makes them (qmail-pw2u.c).
-
 import { errnoName } from "@qts/core/errstr";
 import { statSync } from "@qts/sys/fs";
 import { AUTO_USERA } from "../conf.ts";

@@ -4,7 +4,6 @@
 // qmail-newu writes them: "!local\0" for a simple (=) entry, "!prefix" for a
 // wildcard (+) entry, and "" holding the characters that may end a wildcard
 // prefix. Values: user\0uid\0gid\0home\0dash\0ext.
-
 import { Cdb } from "@qts/cdb/cdb";
 import { errnoName } from "@qts/core/errstr";
 import { join } from "@qts/core/path";

@@ -2,7 +2,6 @@
 // One connection's environment, as tcpserver.c's doit(): the local and remote
 // names (-l, -h, -p), the ident answer (-r), then the rules (-x), whose
 // variables come after tcpserver's own.
-
 import { Cdb } from "@qts/cdb/cdb";
 import { byteStr } from "@qts/core/bytes";
 import { errnoName } from "@qts/core/errstr";

@@ -2,7 +2,6 @@
 // tcpserver(1)'s children: the program with the socket on fds 0 and 1, found
 // in PATH as pathexec_run does, or a stand-in that exits where the C child
 // would have (deny, a failed lookup), so that -v logs its pid and status.
-
 import { bytesOf } from "@qts/core/bytes";
 import { unable } from "@qts/core/die";
 import { errnoName } from "@qts/core/errstr";
