@@ -4,7 +4,7 @@
 # that the machine's load weighs on all sides alike. The yardstick is an empty program compiled by
 # the same Bun with the same flags (scripts/build.ts --bare). Prints a markdown table.
 #
-#   python3 bench/startup-cpu.py [--runs N] [--before DIR] [--orig DIR] [BIN_DIR]
+#   python3 bench/startup-cpu.py [--runs N] [--before DIR] [--orig DIR] [--env K=V]... [BIN_DIR]
 #
 # BIN_DIR: ours (default bin/); --before DIR: another build's bin/ for a before/after column (e.g. a
 # copy of main's); --orig DIR: the C originals (default /usr/bin, Debian's daemontools and ucspi-tcp).
@@ -15,6 +15,7 @@ ap.add_argument("bin", nargs="?", default="bin")
 ap.add_argument("--runs", type=int, default=40)
 ap.add_argument("--before")
 ap.add_argument("--orig", default="/usr/bin")
+ap.add_argument("--env", action="append", default=[], help="K=V added to every start, the empty program's too")
 a = ap.parse_args()
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 bun = os.path.join(repo, "node_modules/.bin/bun")
@@ -41,6 +42,7 @@ inputs = {
 for k, v in inputs.items():
     open(os.path.join(w, "in." + k), "wb").write(v)
 env = {"PATH": "/usr/bin:/bin", "QMAILHOME": home, "TCPREMOTEIP": "1.2.3.4"}
+env.update(kv.split("=", 1) for kv in a.env)
 
 svc = os.path.join(w, "svc")
 # (label, program, arguments, stdin, has a C original in --orig)

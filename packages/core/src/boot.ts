@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
 import { readdirSync, readlinkSync } from "@qts/sys/fs";
-import { NOFILE_VAR } from "./conf.ts";
+import { NOFILE_VAR, WARMUP_MARK, WARMUP_VAR } from "./conf.ts";
 import { setProg, writeAll } from "./die.ts";
 import { EXIT_TEMP } from "./exit.ts";
 import { FIT_VARS, FLOOR, floorMessage, hasFitVars, memLimit, ROOMY } from "./memlimit.ts";
@@ -86,6 +86,11 @@ export async function boot(
     delete process.env[NOFILE_VAR];
     // Best effort, and only with bun:ffi at hand (without the JIT a bun:ffi call ends the program).
     if (jit && /^\d+$/.test(relay)) restoreNofile(BigInt(relay));
+  }
+  // The JSCWarmUp option our exec or spawn added (conf.ts) has done its work: the runtime read it at start.
+  if (process.env[WARMUP_MARK] !== undefined) {
+    delete process.env[WARMUP_MARK];
+    delete process.env[WARMUP_VAR];
   }
   let prog: Program;
   try {

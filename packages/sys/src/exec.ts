@@ -5,8 +5,9 @@ import { errnoName } from "@qts/core/errstr";
 import { O_NONBLOCK, SIGPIPE, SIGXFSZ } from "./consts.ts";
 import { type Arg, type ExecEnv, envEntries, pathCandidates, preparePathexec } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
-import { existsSync, readdirSync, readlinkSync, realpathSync } from "./fs.ts";
+import { existsSync, readdirSync, readlinkSync } from "./fs.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
+import { isSelf } from "./self.ts";
 
 const F_GETFD = 1;
 const F_SETFD = 2;
@@ -108,22 +109,11 @@ export function inheritedFds(skip: readonly number[] = []): number[] {
 
 export type { Arg, ExecEnv } from "./execraw.ts";
 
-let self: string | undefined;
-
-function isSelf(file: Buffer): boolean {
-  try {
-    self ??= realpathSync(process.execPath);
-    return realpathSync(file) === self;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The environment for a program started with posix_spawn rather than
  * execve (fghack's child), as "NAME=value" entries: NOFILE_VAR (core/conf.ts)
  * added when the first PATH candidate that exists is our own binary,
- * removed otherwise, as pathexec does.
+ * removed otherwise, as pathexec does (posixspawn.ts adds the JSCWarmUp option).
  */
 export function spawnEnv(file: Arg, env: ExecEnv): Buffer[] {
   const { entries, path } = envEntries(env);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-import { NOFILE_VAR } from "@qts/core/conf";
+import { NOFILE_VAR, WARMUP_MARK, WARMUP_VAR, warmUpOff, withoutRelay } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { errno, libc, ptr } from "./ffi.ts";
-import { realpathSync } from "./fs.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
+import { isSelf } from "./self.ts";
 
 const c = libc({ execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" } });
 
@@ -54,24 +54,25 @@ function hasPrefix(b: Uint8Array, p: Uint8Array): boolean {
   return true;
 }
 
-const NOFILE = Buffer.from(`${NOFILE_VAR}=`);
 const PATH = Buffer.from("PATH=");
 
-/** env as "NAME=value" entries without NOFILE_VAR (core/conf.ts), and the value of PATH (undefined: not set). */
+/**
+ * env as "NAME=value" entries without the relays of core/conf.ts (NOFILE_VAR, and the JSCWarmUp option
+ * where its mark says a relay added it), and the value of PATH (undefined: not set).
+ */
 export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | undefined } {
-  const entries: Buffer[] = [];
+  let entries: Buffer[] = [];
   let path: Buffer | undefined;
   if (Array.isArray(env)) {
-    for (const e of env as readonly Arg[]) {
-      const b = bytes(e);
-      if (hasPrefix(b, NOFILE)) continue;
-      if (path === undefined && hasPrefix(b, PATH)) path = b.subarray(PATH.length);
-      entries.push(b);
-    }
+    entries = withoutRelay((env as readonly Arg[]).map(bytes));
+    for (const b of entries) if (hasPrefix(b, PATH)) return { entries, path: b.subarray(PATH.length) };
   } else {
-    for (const [k, v] of Object.entries(env as Env))
-      if (v !== undefined && k !== NOFILE_VAR) entries.push(Buffer.from(`${k}=${v}`));
-    const p = (env as Env).PATH;
+    const e = env as Env;
+    const marked = e[WARMUP_MARK] !== undefined;
+    for (const [k, v] of Object.entries(e))
+      if (v !== undefined && k !== NOFILE_VAR && k !== WARMUP_MARK && !(marked && k === WARMUP_VAR))
+        entries.push(Buffer.from(`${k}=${v}`));
+    const p = e.PATH;
     if (p !== undefined) path = Buffer.from(p);
   }
   return { entries, path };
@@ -123,7 +124,8 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * returned function only calls libc execve on each PATH candidate, so it
  * still works after setrlimit has left Bun no room to allocate. It returns
  * the error to report when no candidate could run. nofile is the soft
- * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR (core/conf.ts).
+ * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR; they also get the
+ * JSCWarmUp option (core/conf.ts).
  * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
  * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
@@ -131,23 +133,16 @@ export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, n
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const envp = cStrings([...base, Buffer.from(`${NOFILE_VAR}=${soft}`)], keep);
-  const plainEnv = cArray(envp.slice(0, -1), keep);
+  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...warmUpOff(base).slice(base.length).map(bytes)];
+  const envp = cStrings([...base, ...relay], keep);
+  const plainEnv = cArray(envp.slice(0, base.length), keep);
   const selfEnv = cArray(envp, keep);
   const args = cArray(cStrings(argv.map(bytes), keep), keep);
-  let self = "";
-  try {
-    self = realpathSync(process.execPath);
-  } catch {}
   const paths = pathCandidates(file, path);
   const tries = paths.map((p) => {
-    let isSelf = false;
-    try {
-      isSelf = realpathSync(p).toString() === self;
-    } catch {}
     const b = Buffer.concat([p, Buffer.from([0])]);
     keep.push(b);
-    return { path: ptr(b), env: ptr(isSelf ? selfEnv : plainEnv) };
+    return { path: ptr(b), env: ptr(isSelf(p) ? selfEnv : plainEnv) };
   });
   const argp = ptr(args);
   const lib = c();

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
+import { warmUpOff } from "@qts/core/conf";
 import { SysError } from "@qts/core/errstr";
 import { check, cstr, libc, ptr } from "./ffi.ts";
+import { isSelfChild } from "./self.ts";
 
 // glibc x86_64 sizes: posix_spawnattr_t 336, posix_spawn_file_actions_t 80, sigset_t 128 bytes.
 const ATTR_SIZE = 336;
@@ -92,7 +94,8 @@ function closeOthers(actions: Uint8Array, keep: ReadonlySet<number>): void {
  * in C does. Bun does not reap such a child: use waitpid.ts. Throws
  * SysError with the exec error (ENOENT, EACCES, ENOEXEC...) when the child
  * could not run file; glibc has then reaped it. A string is text (UTF-8), a
- * Uint8Array goes out byte for byte (file, arguments and entries alike).
+ * Uint8Array goes out byte for byte (file, arguments and entries alike). When
+ * file is our own binary, env gets the JSCWarmUp option (core/conf.ts).
  */
 export function spawn(
   file: string | Uint8Array,
@@ -103,7 +106,7 @@ export function spawn(
   const attr = new Uint8Array(ATTR_SIZE);
   const actions = new Uint8Array(ACTIONS_SIZE);
   const a = cArray(argv);
-  const e = cArray(env);
+  const e = cArray(isSelfChild(file, opts.cwd) ? warmUpOff(env) : env);
   const path = typeof file === "string" ? cstr(file) : Buffer.concat([file, Buffer.from([0])]);
   const dir =
     opts.cwd === undefined

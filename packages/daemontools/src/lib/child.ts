@@ -2,7 +2,7 @@
 // Children of supervise and svscan, started like C's fork+execve: posix_spawn
 // keeps the environment byte for byte, passes inherited fds through (ours are
 // close-on-exec), keeps inherited ignored signals and resets what Bun set.
-import { NOFILE_VAR } from "@qts/core/conf";
+import { withoutRelay } from "@qts/core/conf";
 import { CHILD_SIGDEFAULT } from "@qts/sys/consts";
 import { inheritFd } from "@qts/sys/exec";
 import { firstCandidate } from "@qts/sys/execraw";
@@ -10,7 +10,6 @@ import { readdirSync, readFileSync, readlinkSync } from "@qts/sys/fs";
 import { spawn as posixSpawn, type SpawnOptions } from "@qts/sys/posixspawn";
 import { reap } from "@qts/sys/waitpid";
 
-const NOFILE_ENTRY = Buffer.from(`${NOFILE_VAR}=`);
 let environ: Uint8Array[] | undefined;
 
 /**
@@ -32,7 +31,7 @@ export function keepInheritedFds(): void {
 
 /**
  * The environment this process was started with, as raw "NAME=value" entries
- * (C's environ, which DJB's programs never change); our own relay variable is dropped.
+ * (C's environ, which DJB's programs never change); our own relays (core/conf.ts) are dropped.
  */
 export function initialEnv(): Uint8Array[] {
   if (environ) return environ;
@@ -45,7 +44,7 @@ export function initialEnv(): Uint8Array[] {
     start = i + 1;
   }
   if (start < raw.length) out.push(raw.subarray(start));
-  environ = out.filter((e) => !Buffer.from(e.subarray(0, NOFILE_ENTRY.length)).equals(NOFILE_ENTRY));
+  environ = withoutRelay(out);
   return environ;
 }
 
