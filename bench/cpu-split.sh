@@ -6,7 +6,7 @@
 # from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
 # (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
 #   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
-#   DT_BIN= where tcpserver and multilog come from, default bin; LOCALWORKERS=N: qmail-lspawn's
+#   DT_BIN= where tcpserver and multilog come from, default the home's bin; LOCALWORKERS=N: qmail-lspawn's
 #   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N;
 #   NOUSERS=1: no users/cdb, so every delivery needs qmail-getpw's lookup; the recipient is then bench)
 # PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
@@ -18,7 +18,7 @@ cd "$REPO" || exit 1
 N=${1:-200}
 PORT=${2:-23150}
 M=${3:-1}
-DT=$(cd "${DT_BIN:-bin}" && pwd)
+DT=${DT_BIN:+$(cd "$DT_BIN" && pwd)}
 PROF=${PROF:-}
 PO_SMTPD=
 if [ -n "$PROF" ]; then
@@ -33,6 +33,9 @@ SEND=
 TS=
 trap '[ -n "$TS" ] && kill "$TS" 2>/dev/null; [ -n "$SEND" ] && kill -TERM "$SEND" 2>/dev/null; sleep 1; [ "${KEEP:-0}" = 1 ] || rm -rf "$W"' EXIT
 node_modules/.bin/bun scripts/setup.ts --home "$H" >/dev/null || exit 111
+# tcpserver and multilog from the home's bin, as an installation runs them (one qts for every program:
+# our programs hand their own children the JSCWarmUp option, qts(8)), unless DT_BIN says otherwise
+DT=${DT:-$H/bin}
 "$H/bin/config-fast" test.example >/dev/null
 echo 10 >"$H/control/concurrencylocal"
 if [ "${NOUSERS:-0}" = 1 ]; then

@@ -3,9 +3,20 @@
 // child that is our own binary; boot removes the variable again, so no environment anyone can see
 // changes: not a program of ours, not a C program, not a run script.
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createConnection } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { warmUpOff, withoutRelay } from "../../packages/core/src/conf.ts";
 import { BIN, kill, ours, original, run, start, tmp, waitFor } from "../lib/harness.ts";
 
@@ -97,6 +108,30 @@ describe("exec (pathexec)", () => {
       expect(await p.until("a\n")).toMatch(/^@[0-9a-f]{24} a\n$/);
     } finally {
       p.kill();
+    }
+  });
+  test("a hard link to our binary is ours too (setup --hardlink, make start): its program gets the relays", async () => {
+    const real = realpathSync(ours("qts"));
+    // Beside the binary, so that the link is on its filesystem.
+    const d = mkdtempSync(join(dirname(real), ".qts-warmup-"));
+    try {
+      linkSync(real, join(d, "qts"));
+      symlinkSync("qts", join(d, "tai64n"));
+      const p = start(ours("softlimit"), ["-o", "40", join(d, "tai64n")], { env: { PATH }, extendEnv: false, stdin: "pipe" });
+      try {
+        const e = await waitFor(() => {
+          const x = environ(p.pid);
+          return x.some((v) => v.startsWith("QTS_NOFILE=")) ? x : undefined;
+        });
+        expect(e).toEqual(expect.arrayContaining([...RELAY, "QTS_NOFILE=40"]));
+        // Once its boot has put the relayed soft limit back.
+        const lim = () => /Max open files\s+40\s/.test(readFileSync(`/proc/${p.pid}/limits`, "utf8"));
+        expect(await waitFor(lim)).toBe(true);
+      } finally {
+        p.kill();
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
     }
   });
 });

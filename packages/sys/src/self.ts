@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Whether a file is our own multicall binary: our exec and spawn hand such a
 // child the relays of core/conf.ts (NOFILE_VAR, the JSCWarmUp option).
-import { realpathSync } from "./fs.ts";
+import { statSync } from "./fs.ts";
 
-let self: string | undefined;
+let self: { dev: number; ino: number } | undefined;
 
-/** True when file resolves to the binary this process runs (symbolic links followed, as pathexec's candidates are). */
+/**
+ * True when file is the binary this process runs: the same file, reached through a symbolic link, a
+ * hard link (setup --hardlink, make start) or its own name.
+ */
 export function isSelf(file: string | Uint8Array): boolean {
   try {
-    self ??= realpathSync(process.execPath);
-    return realpathSync(typeof file === "string" ? file : Buffer.from(file)) === self;
+    self ??= statSync(process.execPath);
+    const s = statSync(typeof file === "string" ? file : Buffer.from(file));
+    return s.ino === self.ino && s.dev === self.dev;
   } catch {
     return false;
   }
