@@ -18,7 +18,7 @@ import {
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
 import { warmUpOff, withoutRelay } from "../../packages/core/src/conf.ts";
-import { BIN, kill, ours, original, run, start, tmp, waitFor } from "../lib/harness.ts";
+import { BIN, kill, original, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 const PATH = `${BIN}:/usr/bin:/bin`;
 const RELAY = ["BUN_JSC_useWarmUpMarkedBlocks=0", "QTS_WARMUP=1"];
@@ -54,7 +54,13 @@ describe("the relay's entries", () => {
     expect(warmUpOff(["A=1"])).toEqual(["A=1", ...RELAY]);
     expect(warmUpOff(["BUN_JSC_useWarmUpMarkedBlocks=1", "A=1"])).toEqual(["BUN_JSC_useWarmUpMarkedBlocks=1", "A=1"]);
     const b = (s: string) => Buffer.from(s);
-    const raw = [b("A=1"), b("QTS_NOFILE=20"), b("BUN_JSC_useWarmUpMarkedBlocks=0"), b("QTS_WARMUP=1"), b("QTS_WARMUPX=2")];
+    const raw = [
+      b("A=1"),
+      b("QTS_NOFILE=20"),
+      b("BUN_JSC_useWarmUpMarkedBlocks=0"),
+      b("QTS_WARMUP=1"),
+      b("QTS_WARMUPX=2"),
+    ];
     expect(withoutRelay(raw).map(String)).toEqual(["A=1", "QTS_WARMUPX=2"]);
     // Without the mark the option is the user's own, and stays.
     expect(withoutRelay([b("BUN_JSC_useWarmUpMarkedBlocks=0"), b("QTS_NOFILEX=1")]).map(String)).toEqual([
@@ -69,7 +75,10 @@ describe("exec (pathexec)", () => {
   test("our child gets the option; what it hands on is the environment as given, as the originals' chain", async () => {
     const d = envDir();
     const env = { PATH, A: "1" };
-    const o = await run(ours("envdir"), [join(d, "e"), "envdir", join(d, "e"), "/usr/bin/env"], { env, extendEnv: false });
+    const o = await run(ours("envdir"), [join(d, "e"), "envdir", join(d, "e"), "/usr/bin/env"], {
+      env,
+      extendEnv: false,
+    });
     expect(o.code).toBe(0);
     expect(o.stdout).not.toContain("WARMUP");
     expect(o.stdout).not.toContain("QTS_");
@@ -117,7 +126,11 @@ describe("exec (pathexec)", () => {
     try {
       linkSync(real, join(d, "qts"));
       symlinkSync("qts", join(d, "tai64n"));
-      const p = start(ours("softlimit"), ["-o", "40", join(d, "tai64n")], { env: { PATH }, extendEnv: false, stdin: "pipe" });
+      const p = start(ours("softlimit"), ["-o", "40", join(d, "tai64n")], {
+        env: { PATH },
+        extendEnv: false,
+        stdin: "pipe",
+      });
       try {
         const e = await waitFor(() => {
           const x = environ(p.pid);

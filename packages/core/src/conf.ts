@@ -30,7 +30,8 @@ const WARMUP_ADDED = [`${WARMUP_VAR}=0`, `${WARMUP_MARK}=1`];
 
 /** Whether entry ("NAME=value", text or bytes) is a variable called name. */
 function isVar(entry: string | Uint8Array, name: string): boolean {
-  if (typeof entry === "string") return entry.length > name.length && entry[name.length] === "=" && entry.startsWith(name);
+  if (typeof entry === "string")
+    return entry.length > name.length && entry[name.length] === "=" && entry.startsWith(name);
   if (entry.length <= name.length || entry[name.length] !== 0x3d) return false;
   for (let i = 0; i < name.length; i++) if (entry[i] !== name.charCodeAt(i)) return false;
   return true;
@@ -39,9 +40,7 @@ function isVar(entry: string | Uint8Array, name: string): boolean {
 /** Environment entries as a process of ours was started with them, without what the relays above added. */
 export function withoutRelay<T extends string | Uint8Array>(entries: readonly T[]): T[] {
   const marked = entries.some((e) => isVar(e, WARMUP_MARK));
-  return entries.filter(
-    (e) => !isVar(e, NOFILE_VAR) && !isVar(e, WARMUP_MARK) && !(marked && isVar(e, WARMUP_VAR)),
-  );
+  return entries.filter((e) => !isVar(e, NOFILE_VAR) && !isVar(e, WARMUP_MARK) && !(marked && isVar(e, WARMUP_VAR)));
 }
 
 /** env with the option that turns JSCWarmUp off and its mark added, unless env names the option already. */
