@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The JSCWarmUp relay (core/conf.ts): our exec and spawn turn the runtime's warm-up thread off for a
-// child that is our own binary; boot removes the variable again, so no environment anyone can see
-// changes: not a program of ours, not a C program, not a run script.
+// The JavaScriptCore options relay (core/conf.ts JSC_OPTIONS): our exec and spawn turn the runtime's
+// warm-up and JIT worker threads off for a child that is our own binary; boot removes the variables
+// again, so no environment anyone can see changes: not a program of ours, not a C program, not a run
+// script.
 import { describe, expect, test } from "bun:test";
 import {
   chmodSync,
@@ -17,11 +18,15 @@ import {
 } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
-import { warmUpOff, withoutRelay } from "../../packages/core/src/conf.ts";
+import { withJscOptions, withoutRelay } from "../../packages/core/src/conf.ts";
 import { BIN, kill, original, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 const PATH = `${BIN}:/usr/bin:/bin`;
-const RELAY = ["BUN_JSC_useWarmUpMarkedBlocks=0", "QTS_WARMUP=1"];
+const W = "BUN_JSC_useWarmUpMarkedBlocks";
+const J = "BUN_JSC_useConcurrentJIT";
+const RELAY = [`${W}=0`, `${J}=0`, `QTS_JSC=${W},${J}`];
+/** Lines or entries that a relay would have left behind. */
+const leftover = (lines: string[]) => lines.filter((l) => l.startsWith("QTS_") || l.startsWith("BUN_JSC_"));
 
 function environ(pid: number): string[] {
   try {
@@ -42,6 +47,12 @@ function children(pid: number): number[] {
   return out;
 }
 
+function threads(pid: number): string[] {
+  return require("node:fs")
+    .readdirSync(`/proc/${pid}/task`)
+    .map((t: string) => readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim());
+}
+
 function envDir(): string {
   const d = tmp("qts-warmup-");
   mkdirSync(join(d, "e"));
@@ -50,24 +61,20 @@ function envDir(): string {
 }
 
 describe("the relay's entries", () => {
-  test("added for our child unless the environment names the option; dropped only with the mark", () => {
-    expect(warmUpOff(["A=1"])).toEqual(["A=1", ...RELAY]);
-    expect(warmUpOff(["BUN_JSC_useWarmUpMarkedBlocks=1", "A=1"])).toEqual(["BUN_JSC_useWarmUpMarkedBlocks=1", "A=1"]);
+  test("added for our child unless the environment names them; dropped only as the mark lists them", () => {
+    expect(withJscOptions(["A=1"])).toEqual(["A=1", ...RELAY]);
+    expect(withJscOptions([`${W}=1`, "A=1"])).toEqual([`${W}=1`, "A=1", `${J}=0`, `QTS_JSC=${J}`]);
+    expect(withJscOptions([`${J}=1`, `${W}=1`])).toEqual([`${J}=1`, `${W}=1`]);
     const b = (s: string) => Buffer.from(s);
-    const raw = [
-      b("A=1"),
-      b("QTS_NOFILE=20"),
-      b("BUN_JSC_useWarmUpMarkedBlocks=0"),
-      b("QTS_WARMUP=1"),
-      b("QTS_WARMUPX=2"),
-    ];
-    expect(withoutRelay(raw).map(String)).toEqual(["A=1", "QTS_WARMUPX=2"]);
-    // Without the mark the option is the user's own, and stays.
-    expect(withoutRelay([b("BUN_JSC_useWarmUpMarkedBlocks=0"), b("QTS_NOFILEX=1")]).map(String)).toEqual([
-      "BUN_JSC_useWarmUpMarkedBlocks=0",
+    const raw = [b("A=1"), b("QTS_NOFILE=20"), ...RELAY.map(b), b("QTS_JSCX=2")];
+    expect(withoutRelay(raw).map(String)).toEqual(["A=1", "QTS_JSCX=2"]);
+    // What the mark does not list is the user's own, and stays; a mark names nothing but JSC_OPTIONS.
+    expect(withoutRelay([b(`${W}=0`), b(`${J}=1`), b(`QTS_JSC=${J}`), b("QTS_NOFILEX=1")]).map(String)).toEqual([
+      `${W}=0`,
       "QTS_NOFILEX=1",
     ]);
-    expect(withoutRelay(["QTS_WARMUP=1", "BUN_JSC_useWarmUpMarkedBlocks=0", "B=2"])).toEqual(["B=2"]);
+    expect(withoutRelay(["QTS_JSC=PATH,HOME", "PATH=/bin", "HOME=/"])).toEqual(["PATH=/bin", "HOME=/"]);
+    expect(withoutRelay([`QTS_JSC=${W},${J}`, `${J}=0`, "B=2", `${W}=0`])).toEqual(["B=2"]);
   });
 });
 
@@ -80,8 +87,7 @@ describe("exec (pathexec)", () => {
       extendEnv: false,
     });
     expect(o.code).toBe(0);
-    expect(o.stdout).not.toContain("WARMUP");
-    expect(o.stdout).not.toContain("QTS_");
+    expect(leftover(o.stdout.split("\n"))).toEqual([]);
     const c = original("envdir");
     if (c) {
       const r = await run(c, [join(d, "e"), c, join(d, "e"), "/usr/bin/env"], { env, extendEnv: false });
@@ -89,16 +95,14 @@ describe("exec (pathexec)", () => {
     }
   });
 
-  test("the option as the user set it goes through unchanged, and no mark with it", async () => {
+  test("an option as the user set it goes through unchanged, and no mark with it", async () => {
     const d = envDir();
     for (const v of ["0", "1"]) {
       const r = await run(ours("envdir"), [join(d, "e"), "setuidgid", "root", "/usr/bin/env"], {
-        env: { PATH, BUN_JSC_useWarmUpMarkedBlocks: v },
+        env: { PATH, [W]: v },
         extendEnv: false,
       });
-      expect(r.stdout.split("\n").filter((l) => l.includes("WARMUP") || l.includes("WarmUp"))).toEqual([
-        `BUN_JSC_useWarmUpMarkedBlocks=${v}`,
-      ]);
+      expect(leftover(r.stdout.split("\n"))).toEqual([`${W}=${v}`]);
     }
   });
 
@@ -115,6 +119,19 @@ describe("exec (pathexec)", () => {
       // tai64n itself sees none of it: its own child would not get it either (no exec here; boot removed it).
       await p.write("a\n");
       expect(await p.until("a\n")).toMatch(/^@[0-9a-f]{24} a\n$/);
+      // The options at work: after the same 5,000 lines, which a start from outside compiles on a JIT
+      // worker thread, no JIT worker and no warm-up thread here.
+      const plain = start(ours("tai64n"), [], { env: { PATH }, extendEnv: false, stdin: "pipe" });
+      try {
+        for (const t of [p, plain]) {
+          await t.write(`${"x\n".repeat(4999)}end\n`);
+          await t.until(" end\n", 15_000);
+        }
+        expect(threads(p.pid).filter((t) => t === "JITWorker" || t === "JSCWarmUp")).toEqual([]);
+        expect(threads(plain.pid)).toContain("JITWorker");
+      } finally {
+        plain.kill();
+      }
     } finally {
       p.kill();
     }
@@ -169,11 +186,10 @@ describe("spawn (posix_spawn)", () => {
       );
       expect(environ(sup[0] as number)).toEqual(expect.arrayContaining(RELAY));
       const text = readFileSync(out, "utf8");
-      expect(text).not.toContain("WARMUP");
-      expect(text).not.toContain("QTS_");
+      expect(leftover(text.split("\n"))).toEqual([]);
       expect(text).toContain("A=1\n");
       // svscan itself was started by the test, not by ours: nothing was added to its environment.
-      expect(environ(s.pid).some((e) => e.includes("WARMUP"))).toBe(false);
+      expect(leftover(environ(s.pid))).toEqual([]);
     } finally {
       s.kill();
       for (const p of pids) kill(p);
@@ -213,8 +229,7 @@ describe("spawn (posix_spawn)", () => {
       expect(await waitFor(() => one() && two().includes("TCPREMOTEPORT="), 15_000)).toBe(true);
       await waitFor(() => conns[1]?.readableEnded || two().endsWith("\n"), 2000);
       expect(two()).toContain("X=y\n");
-      expect(two()).not.toContain("WARMUP");
-      expect(two()).not.toContain("QTS_");
+      expect(leftover(two().split("\n"))).toEqual([]);
     } finally {
       for (const c of conns) c.destroy();
       a.kill();

@@ -35,10 +35,10 @@ test("svscanboot DIR: stops leftover supervisors, runs svscan into readproctitle
       `svscan ${dir}`,
     ]);
     expect(readFileSync(`/proc/${pid}/comm`, "utf8")).toBe("svscanboot\n");
-    // Only PATH, as `env - PATH=...` gives it; /proc shows what exec gave, so also the JSCWarmUp option
-    // that our spawn adds for a program of ours and that its boot then drops (core/conf.ts).
+    // Only PATH, as `env - PATH=...` gives it; /proc shows what exec gave, so also the JavaScriptCore
+    // options that our spawn adds for a program of ours and that its boot then drops (core/conf.ts).
     expect(readFileSync(`/proc/${svscan}/environ`, "utf8")).toMatch(
-      /^PATH=[^\0]*\0BUN_JSC_useWarmUpMarkedBlocks=0\0QTS_WARMUP=1\0$/,
+      /^PATH=[^\0]*\0BUN_JSC_useWarmUpMarkedBlocks=0\0BUN_JSC_useConcurrentJIT=0\0QTS_JSC=BUN_JSC_useWarmUpMarkedBlocks,BUN_JSC_useConcurrentJIT\0$/,
     );
     const ps = await waitFor(async () => {
       const out = (await run("ps", ["-o", "args=", "-p", String(title)])).stdout;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The multicall entry's start-up: runs before any program's main.
 import { readdirSync, readlinkSync } from "@qts/sys/fs";
-import { NOFILE_VAR, WARMUP_MARK, WARMUP_VAR } from "./conf.ts";
+import { JSC_MARK, markedOptions, NOFILE_VAR } from "./conf.ts";
 import { setProg, writeAll } from "./die.ts";
 import { EXIT_TEMP } from "./exit.ts";
 import { FIT_VARS, FLOOR, floorMessage, hasFitVars, memLimit, ROOMY } from "./memlimit.ts";
@@ -87,10 +87,11 @@ export async function boot(
     // Best effort, and only with bun:ffi at hand (without the JIT a bun:ffi call ends the program).
     if (jit && /^\d+$/.test(relay)) restoreNofile(BigInt(relay));
   }
-  // The JSCWarmUp option our exec or spawn added (conf.ts) has done its work: the runtime read it at start.
-  if (process.env[WARMUP_MARK] !== undefined) {
-    delete process.env[WARMUP_MARK];
-    delete process.env[WARMUP_VAR];
+  // The JavaScriptCore options our exec or spawn added (conf.ts) did their work when the runtime started.
+  const mark = process.env[JSC_MARK];
+  if (mark !== undefined) {
+    delete process.env[JSC_MARK];
+    for (const k of markedOptions(mark)) delete process.env[k];
   }
   let prog: Program;
   try {

@@ -14,19 +14,26 @@
 export const NOFILE_VAR = "QTS_NOFILE";
 
 /**
- * JavaScriptCore's JSCWarmUp thread (WebKit's FastMallocAlignedMemoryAllocator.cpp)
- * starts once a program's heap passes about 1 MB, and pre-faults heap blocks
- * that a short-lived program never uses: 4-6 ms of CPU and about 0.4 MB per
- * start (BENCHMARKS.md). The runtime reads the option that turns it off from
- * the environment before any code of ours runs, so no program can set it for
- * itself. sys's exec and spawn add it, with WARMUP_MARK to say they did, to
- * the environment of a child that is our own binary, unless that environment
- * names the option already; boot.ts removes both, so no program of ours sees
- * them, prints them or hands them on.
+ * JavaScriptCore options a program of ours starts with when one of ours
+ * starts it. The runtime reads them from the environment before any code of
+ * ours runs, so no program can set them for itself: sys's exec and spawn add
+ * each one that the environment does not name already, with JSC_MARK naming
+ * what they added, to the environment of a child that is our own binary.
+ * boot.ts removes what the mark names, and the mark, so no program of ours
+ * sees them, prints them or hands them on (qts(8)). Figures: BENCHMARKS.md,
+ * "The JSCWarmUp relay".
  */
-export const WARMUP_VAR = "BUN_JSC_useWarmUpMarkedBlocks";
-export const WARMUP_MARK = "QTS_WARMUP";
-const WARMUP_ADDED = [`${WARMUP_VAR}=0`, `${WARMUP_MARK}=1`];
+export const JSC_OPTIONS: readonly (readonly [string, string])[] = [
+  // The JSCWarmUp thread (WebKit's FastMallocAlignedMemoryAllocator.cpp) starts once the heap passes
+  // about 1 MB and pre-faults heap blocks that a short-lived program never uses: 4-6 ms of CPU and
+  // about 0.4 MB per start.
+  ["BUN_JSC_useWarmUpMarkedBlocks", "0"],
+  // Two JITWorker threads, whose stacks and queues a daemon keeps for its whole life: about 0.3 MB
+  // each process. What a program compiles is compiled on its own thread instead.
+  ["BUN_JSC_useConcurrentJIT", "0"],
+];
+export const JSC_MARK = "QTS_JSC";
+const JSC_NAMES = new Set(JSC_OPTIONS.map(([k]) => k));
 
 /** Whether entry ("NAME=value", text or bytes) is a variable called name. */
 function isVar(entry: string | Uint8Array, name: string): boolean {
@@ -37,13 +44,27 @@ function isVar(entry: string | Uint8Array, name: string): boolean {
   return true;
 }
 
-/** Environment entries as a process of ours was started with them, without what the relays above added. */
-export function withoutRelay<T extends string | Uint8Array>(entries: readonly T[]): T[] {
-  const marked = entries.some((e) => isVar(e, WARMUP_MARK));
-  return entries.filter((e) => !isVar(e, NOFILE_VAR) && !isVar(e, WARMUP_MARK) && !(marked && isVar(e, WARMUP_VAR)));
+/** The options a mark's value (JSC_MARK) says a relay added: only names of JSC_OPTIONS count. */
+export function markedOptions(mark: string | undefined): string[] {
+  return mark === undefined ? [] : mark.split(",").filter((n) => JSC_NAMES.has(n));
 }
 
-/** env with the option that turns JSCWarmUp off and its mark added, unless env names the option already. */
-export function warmUpOff(env: readonly (string | Uint8Array)[]): (string | Uint8Array)[] {
-  return env.some((e) => isVar(e, WARMUP_VAR)) ? [...env] : [...env, ...WARMUP_ADDED];
+/** Environment entries as a process of ours was started with them, without what the relays added. */
+export function withoutRelay<T extends string | Uint8Array>(entries: readonly T[]): T[] {
+  const mark = entries.find((e) => isVar(e, JSC_MARK));
+  const text =
+    mark === undefined
+      ? undefined
+      : Buffer.from(mark)
+          .toString("latin1")
+          .slice(JSC_MARK.length + 1);
+  const added = markedOptions(text);
+  return entries.filter((e) => !isVar(e, NOFILE_VAR) && !isVar(e, JSC_MARK) && !added.some((n) => isVar(e, n)));
+}
+
+/** env with each of JSC_OPTIONS that it does not name, and the mark that lists them. */
+export function withJscOptions(env: readonly (string | Uint8Array)[]): (string | Uint8Array)[] {
+  const add = JSC_OPTIONS.filter(([k]) => !env.some((e) => isVar(e, k)));
+  if (add.length === 0) return [...env];
+  return [...env, ...add.map(([k, v]) => `${k}=${v}`), `${JSC_MARK}=${add.map(([k]) => k).join(",")}`];
 }

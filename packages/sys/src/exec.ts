@@ -113,7 +113,7 @@ export type { Arg, ExecEnv } from "./execraw.ts";
  * The environment for a program started with posix_spawn rather than
  * execve (fghack's child), as "NAME=value" entries: NOFILE_VAR (core/conf.ts)
  * added when the first PATH candidate that exists is our own binary,
- * removed otherwise, as pathexec does (posixspawn.ts adds the JSCWarmUp option).
+ * removed otherwise, as pathexec does (posixspawn.ts adds core/conf.ts's JSC_OPTIONS).
  */
 export function spawnEnv(file: Arg, env: ExecEnv): Buffer[] {
   const { entries, path } = envEntries(env);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { NOFILE_VAR, WARMUP_MARK, WARMUP_VAR, warmUpOff, withoutRelay } from "@qts/core/conf";
+import { JSC_MARK, markedOptions, NOFILE_VAR, withJscOptions, withoutRelay } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { errno, libc, ptr } from "./ffi.ts";
@@ -57,8 +57,8 @@ function hasPrefix(b: Uint8Array, p: Uint8Array): boolean {
 const PATH = Buffer.from("PATH=");
 
 /**
- * env as "NAME=value" entries without the relays of core/conf.ts (NOFILE_VAR, and the JSCWarmUp option
- * where its mark says a relay added it), and the value of PATH (undefined: not set).
+ * env as "NAME=value" entries without the relays of core/conf.ts (NOFILE_VAR, and the JSC_OPTIONS that
+ * JSC_MARK says a relay added), and the value of PATH (undefined: not set).
  */
 export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | undefined } {
   let entries: Buffer[] = [];
@@ -68,9 +68,9 @@ export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | un
     for (const b of entries) if (hasPrefix(b, PATH)) return { entries, path: b.subarray(PATH.length) };
   } else {
     const e = env as Env;
-    const marked = e[WARMUP_MARK] !== undefined;
+    const added = markedOptions(e[JSC_MARK]);
     for (const [k, v] of Object.entries(e))
-      if (v !== undefined && k !== NOFILE_VAR && k !== WARMUP_MARK && !(marked && k === WARMUP_VAR))
+      if (v !== undefined && k !== NOFILE_VAR && k !== JSC_MARK && !added.includes(k))
         entries.push(Buffer.from(`${k}=${v}`));
     const p = e.PATH;
     if (p !== undefined) path = Buffer.from(p);
@@ -124,8 +124,8 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * returned function only calls libc execve on each PATH candidate, so it
  * still works after setrlimit has left Bun no room to allocate. It returns
  * the error to report when no candidate could run. nofile is the soft
- * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR; they also get the
- * JSCWarmUp option (core/conf.ts).
+ * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR; they also get
+ * JSC_OPTIONS (core/conf.ts).
  * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
  * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
@@ -133,7 +133,7 @@ export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, n
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...warmUpOff(base).slice(base.length).map(bytes)];
+  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...withJscOptions(base).slice(base.length).map(bytes)];
   const envp = cStrings([...base, ...relay], keep);
   const plainEnv = cArray(envp.slice(0, base.length), keep);
   const selfEnv = cArray(envp, keep);
