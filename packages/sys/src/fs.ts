@@ -478,7 +478,6 @@ const ST = ARM64
       atim: 72,
     };
 const statBuf = new Uint8Array(ST.size);
-const statView = new DataView(statBuf.buffer);
 
 function ms(sec: bigint, nsec: bigint): number {
   return Number(sec) * 1000 + Number(nsec) / 1e6;
@@ -548,11 +547,14 @@ export class BigIntStats extends StatsBase<bigint> {
   declare birthtimeNs: bigint;
 }
 
-function u64(at: number): bigint {
-  return statView.getBigUint64(at, true);
-}
+// Little-endian words (x86_64 and arm64) read from the bytes: a DataView's first use costs a start
+// about 10 page faults (BENCHMARKS.md, "Start-up: trims").
 function u32(at: number): number {
-  return statView.getUint32(at, true);
+  const b = statBuf;
+  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
+}
+function u64(at: number): bigint {
+  return (BigInt(u32(at + 4)) << 32n) | BigInt(u32(at));
 }
 
 function fromStatBuf(big: boolean): Stats | BigIntStats {
@@ -910,30 +912,67 @@ export function readFileSync(
   const flag = typeof o === "object" && o !== null ? o.flag : undefined;
   const fd = typeof path === "number" ? path : openSync(path, flag ?? "r");
   try {
-    let size = 0;
-    try {
-      const st = stat("fstat", fd, undefined, AT_EMPTY_PATH) as Stats;
-      if (st.isFile()) size = st.size;
-    } catch {}
-    // /proc's files say size 0: read until the end, whatever the size said.
-    let buf = Buffer.allocUnsafe(size > 0 ? size + 1 : 8192);
-    let have = 0;
-    for (;;) {
-      if (have === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        bigger.set(buf, 0);
-        buf = bigger;
-      }
-      const n = retry(l, () => l.read(fd, buf.subarray(have), buf.length - have));
-      if (n < 0) fail(l, "read");
-      if (n === 0) break;
-      have += n;
-    }
-    // No copy: a view of what was read (an allocation at start is heap a program then holds).
-    return decode(buf.subarray(0, have), encodingOf(o) ?? "buffer");
+    return decode(readAll(l, fd), encodingOf(o) ?? "buffer");
   } finally {
     if (typeof path !== "number") l.close(fd);
   }
+}
+
+/**
+ * readFileSync(path) for a file that may be missing: undefined when it does not exist (ENOENT),
+ * without making the error node:fs would throw (a program's first error object costs its start
+ * about 12 page faults: BENCHMARKS.md, "Start-up: trims"). Any other error is thrown as readFileSync
+ * throws it.
+ */
+export function readFileIfExists(path: PathLike): Buffer | undefined {
+  const l = libc();
+  if (!l) {
+    try {
+      return loose().readFileSync(path);
+    } catch (e) {
+      if ((e as { code?: unknown } | undefined)?.code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+  const p = cpath(path);
+  const fd = retry(l, () => l.open(p, O_RDONLY | O_CLOEXEC, 0o666));
+  if (fd < 0) {
+    if (errno(l) === ENOENT) return undefined;
+    fail(l, "open", path);
+  }
+  try {
+    return readAll(l, fd);
+  } finally {
+    l.close(fd);
+  }
+}
+
+/** The size of the regular file open on fd, else 0 (or when fstat fails): the first read's guess. */
+function regularSize(l: Libc, fd: number): number {
+  if (retry(l, () => l.fstatat(fd, EMPTY, statBuf, AT_EMPTY_PATH)) < 0) return 0;
+  if ((u32(ST.mode) & constants.S_IFMT) !== constants.S_IFREG) return 0;
+  return u32(ST.sz) + u32(ST.sz + 4) * 0x100000000;
+}
+
+/** The rest of fd, from where it is, as one Buffer (a view: no copy). */
+function readAll(l: Libc, fd: number): Buffer {
+  const size = regularSize(l, fd);
+  // /proc's files say size 0: read until the end, whatever the size said.
+  let buf = Buffer.allocUnsafe(size > 0 ? size + 1 : 8192);
+  let have = 0;
+  for (;;) {
+    if (have === buf.length) {
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      bigger.set(buf, 0);
+      buf = bigger;
+    }
+    const n = retry(l, () => l.read(fd, buf.subarray(have), buf.length - have));
+    if (n < 0) fail(l, "read");
+    if (n === 0) break;
+    have += n;
+  }
+  // No copy: a view of what was read (an allocation at start is heap a program then holds).
+  return buf.subarray(0, have);
 }
 
 function writeAllTo(fd: number, data: string | NodeJS.ArrayBufferView, enc?: BufferEncoding): void {
