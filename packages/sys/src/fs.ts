@@ -312,6 +312,29 @@ export function openSync(path: PathLike, flags?: string | number, mode = 0o666):
   return fd;
 }
 
+/**
+ * openSync for a file that may be missing: undefined when it does not exist (ENOENT), without
+ * making the error (see readFileIfExists); any other error is thrown as openSync throws it.
+ */
+export function openIfExists(path: PathLike, flags?: string | number, mode = 0o666): number | undefined {
+  const l = libc();
+  if (!l) {
+    try {
+      return loose().openSync(path, flags, mode);
+    } catch (e) {
+      if ((e as { code?: unknown } | undefined)?.code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+  const p = cpath(path);
+  const fd = retry(l, () => l.open(p, flagsOf(flags) | O_CLOEXEC, mode));
+  if (fd < 0) {
+    if (errno(l) === ENOENT) return undefined;
+    fail(l, "open", path);
+  }
+  return fd;
+}
+
 /** close(2); never retried (Linux closes the descriptor even when close reports EINTR). */
 export function closeSync(fd: number): void {
   const l = libc();
@@ -551,7 +574,10 @@ export class BigIntStats extends StatsBase<bigint> {
 // about 10 page faults (BENCHMARKS.md, "Start-up: trims").
 function u32(at: number): number {
   const b = statBuf;
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
+  return (
+    ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) +
+    (b[at + 3] as number) * 0x1000000
+  );
 }
 function u64(at: number): bigint {
   return (BigInt(u32(at + 4)) << 32n) | BigInt(u32(at));
@@ -632,6 +658,7 @@ function stat(
 }
 
 export function statSync(path: PathLike, o: StatOptions & { bigint: true }): BigIntStats;
+export function statSync(path: PathLike, o: StatOptions & { throwIfNoEntry: false }): Stats | undefined;
 export function statSync(path: PathLike, o?: StatOptions): Stats;
 export function statSync(path: PathLike, o?: StatOptions): Stats | BigIntStats | undefined {
   if (!libc()) return loose().statSync(path, o);
