@@ -83,43 +83,23 @@ function bracket(sa: string, i: number, open: string, close: string, nests: bool
   return [out, i];
 }
 
-// The tables below are switches, not Maps or Sets: each kind of object a start allocates first costs
-// it heap blocks, and qmail-inject's start is near JavaScriptCore's warm-up threshold
-// (BENCHMARKS.md, "Start-up: trims").
-
 /** token822_parse's one-character tokens. */
-function punctType(c: string): T | undefined {
-  switch (c) {
-    case ".":
-      return T.DOT;
-    case ",":
-      return T.COMMA;
-    case "@":
-      return T.AT;
-    case "<":
-      return T.LEFT;
-    case ">":
-      return T.RIGHT;
-    case ":":
-      return T.COLON;
-    case ";":
-      return T.SEMI;
-  }
-  return undefined;
-}
+const PUNCT = new Map<string, T>([
+  [".", T.DOT],
+  [",", T.COMMA],
+  ["@", T.AT],
+  ["<", T.LEFT],
+  [">", T.RIGHT],
+  [":", T.COLON],
+  [";", T.SEMI],
+]);
 
-/** token822_parse's bracketed tokens by opener: the type (undefined: no opener); comments nest. */
-function bracketType(c: string): T | undefined {
-  switch (c) {
-    case "(":
-      return T.COMMENT;
-    case '"':
-      return T.QUOTE;
-    case "[":
-      return T.LITERAL;
-  }
-  return undefined;
-}
+/** token822_parse's bracketed tokens by opener: the type, the closer, and whether it nests (comments do). */
+const BRACKETED = new Map<string, [T, string, boolean]>([
+  ["(", [T.COMMENT, ")", true]],
+  ['"', [T.QUOTE, '"', false]],
+  ["[", [T.LITERAL, "]", false]],
+]);
 
 /**
  * token822_parse's default case: the atom starting at i, a backslash quoting the next byte, up to a
@@ -141,13 +121,14 @@ export function parse(sa: string): Token[] | null {
   const out: Token[] = [];
   for (let i = 0; i < sa.length; i++) {
     const c = sa[i] as string;
-    const punct = punctType(c);
-    const type = bracketType(c);
+    const punct = PUNCT.get(c);
+    const bracketed = BRACKETED.get(c);
     if (punct !== undefined) out.push(tok(punct));
     else if (c === " " || c === "\t" || c === "\r" || c === "\n") continue;
     else if (c === ")" || c === "]") return null;
-    else if (type !== undefined) {
-      const r = bracket(sa, i, c, closerOf(type), type === T.COMMENT);
+    else if (bracketed !== undefined) {
+      const [type, close, nests] = bracketed;
+      const r = bracket(sa, i, c, close, nests);
       if (!r) return null;
       out.push(tok(type, r[0]));
       i = r[1];
@@ -327,16 +308,14 @@ class AddrList {
     this.gotaddr();
     if (this.t < BEGINNING) return false;
     this.outLeft();
-    while (this.t >= BEGINNING && isPhrase(this.at(this.t).type)) this.outLeft();
+    while (this.t >= BEGINNING && PHRASE.has(this.at(this.t).type)) this.outLeft();
     this.wordok = false;
     return true;
   }
 }
 
 /** Tokens of the phrase before a route address `<...>` (token822_addrlist's RIGHT case). */
-function isPhrase(type: T): boolean {
-  return type === T.COMMENT || type === T.ATOM || type === T.QUOTE || type === T.AT || type === T.DOT;
-}
+const PHRASE = new Set([T.COMMENT, T.ATOM, T.QUOTE, T.AT, T.DOT]);
 
 /**
  * token822_addrlist: ta is a whole header field (name, colon, value). Each
@@ -355,21 +334,7 @@ function needspace(t1: number, t2: number): boolean {
   return word(t1) && word(t2);
 }
 
-/** The bytes a word token's content escapes with a backslash: " [ ] ( ) \\ CR LF. */
-function isEsc(ch: number): boolean {
-  switch (ch) {
-    case 0x22:
-    case 0x5b:
-    case 0x5d:
-    case 0x28:
-    case 0x29:
-    case 0x5c:
-    case 0x0d:
-    case 0x0a:
-      return true;
-  }
-  return false;
-}
+const ESC = new Set([0x22, 0x5b, 0x5d, 0x28, 0x29, 0x5c, 0x0d, 0x0a]);
 
 /** After an escaped CR or LF, a byte that would start a new header line. */
 function startsLine(s: string, j: number, ch: number): boolean {
@@ -384,41 +349,21 @@ function isWord(type: T): boolean {
 }
 
 /** token822_unparse's one-byte tokens (the comma also gets NSUW). */
-function punctByte(type: T): number | undefined {
-  switch (type) {
-    case T.AT:
-      return 0x40;
-    case T.DOT:
-      return 0x2e;
-    case T.LEFT:
-      return 0x3c;
-    case T.RIGHT:
-      return 0x3e;
-    case T.SEMI:
-      return 0x3b;
-    case T.COLON:
-      return 0x3a;
-  }
-  return undefined;
-}
+const PUNCT_BYTE = new Map<T, number>([
+  [T.AT, 0x40],
+  [T.DOT, 0x2e],
+  [T.LEFT, 0x3c],
+  [T.RIGHT, 0x3e],
+  [T.SEMI, 0x3b],
+  [T.COLON, 0x3a],
+]);
 
-/** The delimiter a word token is opened with (the closer: closerOf), none for an atom. */
-function openerOf(type: T): string | undefined {
-  switch (type) {
-    case T.QUOTE:
-      return '"';
-    case T.LITERAL:
-      return "[";
-    case T.COMMENT:
-      return "(";
-  }
-  return undefined;
-}
-
-/** The closer of a quoted string, literal or comment (the byte that ends it when parsed, too). */
-function closerOf(type: T): string {
-  return type === T.QUOTE ? '"' : type === T.LITERAL ? "]" : ")";
-}
+/** The delimiters a word token is printed in: [opener, closer], none for an atom. */
+const DELIMS = new Map<T, [number, number]>([
+  [T.QUOTE, [0x22, 0x22]],
+  [T.LITERAL, [0x5b, 0x5d]],
+  [T.COMMENT, [0x28, 0x29]],
+]);
 
 /** token822_unparse's first pass: room for the printed tokens (an escape and its space counted as 3). */
 function unparseLen(ta: readonly Token[]): number {
@@ -430,7 +375,7 @@ function unparseLen(ta: readonly Token[]): number {
     if (t.type === T.COMMA) len += 3;
     else if (isWord(t.type)) {
       if (t.type !== T.ATOM) len += 2;
-      for (let j = 0; j < t.s.length; j++) len += isEsc(t.s.charCodeAt(j)) ? 3 : 1;
+      for (let j = 0; j < t.s.length; j++) len += ESC.has(t.s.charCodeAt(j)) ? 3 : 1;
     } else ++len;
   }
   return len + 4;
@@ -477,16 +422,16 @@ class Unparser {
 
   /** A word token: its delimiters, its bytes with quote-worthy ones escaped (and an escaped CR or LF followed by a space). */
   word(t: Token): void {
-    const open = openerOf(t.type);
-    if (open !== undefined) this.put(open.charCodeAt(0));
+    const delims = DELIMS.get(t.type);
+    if (delims) this.put(delims[0]);
     const v = t.s;
     for (let j = 0; j < v.length; j++) {
       const ch = v.charCodeAt(j) & 0xff;
-      if (isEsc(ch)) this.put(0x5c);
+      if (ESC.has(ch)) this.put(0x5c);
       this.put(ch);
       if ((ch === 0x0a || ch === 0x0d) && startsLine(v, j, ch)) this.put(0x20);
     }
-    if (open !== undefined) this.put(closerOf(t.type).charCodeAt(0));
+    if (delims) this.put(delims[1]);
   }
 
   /** The text, without the last NSUW's space. */
@@ -508,7 +453,7 @@ export function unparse(ta: readonly Token[], linelen = 80): string {
   for (const t of ta) {
     if (needspace(last, t.type)) u.put(0x20);
     last = t.type;
-    const punct = punctByte(t.type);
+    const punct = PUNCT_BYTE.get(t.type);
     if (t.type === T.COMMA) {
       u.put(0x2c);
       u.nsuw();
