@@ -502,10 +502,6 @@ const ST = ARM64
     };
 const statBuf = new Uint8Array(ST.size);
 
-function ms(sec: bigint, nsec: bigint): number {
-  return Number(sec) * 1000 + Number(nsec) / 1e6;
-}
-
 abstract class StatsBase<T extends number | bigint> {
   declare dev: T;
   declare ino: T;
@@ -583,52 +579,61 @@ function u64(at: number): bigint {
   return (BigInt(u32(at + 4)) << 32n) | BigInt(u32(at));
 }
 
+/** u64(at) as a Number, rounded as Number(u64(at)) rounds it (one correctly rounded addition). */
+function n64(at: number): number {
+  return u32(at) + u32(at + 4) * 0x100000000;
+}
+
 function fromStatBuf(big: boolean): Stats | BigIntStats {
+  if (!big) return numberStats();
   const nlink = ARM64 ? BigInt(u32(ST.nlink)) : u64(ST.nlink);
   const blksize = ARM64 ? BigInt(u32(ST.blksize)) : u64(ST.blksize);
   const t = (i: number) => [u64(ST.atim + 16 * i), u64(ST.atim + 16 * i + 8)] as const;
   const [as, an] = t(0);
   const [ms_, mn] = t(1);
   const [cs, cn] = t(2);
-  if (big) {
-    const s = new BigIntStats();
-    Object.assign(s, {
-      dev: u64(ST.dev),
-      ino: u64(ST.ino),
-      mode: BigInt(u32(ST.mode)),
-      nlink,
-      uid: BigInt(u32(ST.uid)),
-      gid: BigInt(u32(ST.gid)),
-      rdev: u64(ST.rdev),
-      size: u64(ST.sz),
-      blksize,
-      blocks: u64(ST.blocks),
-      atimeMs: as * 1000n + an / 1000000n,
-      mtimeMs: ms_ * 1000n + mn / 1000000n,
-      ctimeMs: cs * 1000n + cn / 1000000n,
-      birthtimeMs: 0n,
-      atimeNs: as * 1000000000n + an,
-      mtimeNs: ms_ * 1000000000n + mn,
-      ctimeNs: cs * 1000000000n + cn,
-      birthtimeNs: 0n,
-    });
-    return s;
-  }
+  const s = new BigIntStats();
+  Object.assign(s, {
+    dev: u64(ST.dev),
+    ino: u64(ST.ino),
+    mode: BigInt(u32(ST.mode)),
+    nlink,
+    uid: BigInt(u32(ST.uid)),
+    gid: BigInt(u32(ST.gid)),
+    rdev: u64(ST.rdev),
+    size: u64(ST.sz),
+    blksize,
+    blocks: u64(ST.blocks),
+    atimeMs: as * 1000n + an / 1000000n,
+    mtimeMs: ms_ * 1000n + mn / 1000000n,
+    ctimeMs: cs * 1000n + cn / 1000000n,
+    birthtimeMs: 0n,
+    atimeNs: as * 1000000000n + an,
+    mtimeNs: ms_ * 1000000000n + mn,
+    ctimeNs: cs * 1000000000n + cn,
+    birthtimeNs: 0n,
+  });
+  return s;
+}
+
+/** Stats (numbers) from the stat buffer without a BigInt: the same values as through u64 (n64). */
+function numberStats(): Stats {
+  const tm = (i: number) => n64(ST.atim + 16 * i) * 1000 + n64(ST.atim + 16 * i + 8) / 1e6;
   const s = new Stats();
   Object.assign(s, {
-    dev: Number(u64(ST.dev)),
-    ino: Number(u64(ST.ino)),
+    dev: n64(ST.dev),
+    ino: n64(ST.ino),
     mode: u32(ST.mode),
-    nlink: Number(nlink),
+    nlink: ARM64 ? u32(ST.nlink) : n64(ST.nlink),
     uid: u32(ST.uid),
     gid: u32(ST.gid),
-    rdev: Number(u64(ST.rdev)),
-    size: Number(u64(ST.sz)),
-    blksize: Number(blksize),
-    blocks: Number(u64(ST.blocks)),
-    atimeMs: ms(as, an),
-    mtimeMs: ms(ms_, mn),
-    ctimeMs: ms(cs, cn),
+    rdev: n64(ST.rdev),
+    size: n64(ST.sz),
+    blksize: ARM64 ? u32(ST.blksize) : n64(ST.blksize),
+    blocks: n64(ST.blocks),
+    atimeMs: tm(0),
+    mtimeMs: tm(1),
+    ctimeMs: tm(2),
     birthtimeMs: 0,
   });
   return s;
