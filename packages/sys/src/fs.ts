@@ -566,8 +566,8 @@ export class BigIntStats extends StatsBase<bigint> {
   declare birthtimeNs: bigint;
 }
 
-// Little-endian words (x86_64 and arm64) read from the bytes: a DataView's first use costs a start
-// about 10 page faults (BENCHMARKS.md, "Start-up: trims").
+// Little-endian words (x86_64 and arm64) read from the bytes: no DataView, one kind of object fewer
+// for a start to make (BENCHMARKS.md, "Start-up: trims").
 function u32(at: number): number {
   const b = statBuf;
   return (
