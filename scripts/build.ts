@@ -24,6 +24,7 @@ const FLAGS = [
   "--format=esm",
   "--bytecode",
   "--minify-syntax",
+  "--minify-whitespace",
   // JavaScriptCore's tier-up thresholds times 20 at start: loading node:fs alone called one of its
   // functions often enough to start a JIT worker thread and compile it, which no run-once start-up
   // code repays (BENCHMARKS.md, "Start-up, 2026-12-07 evening"). core/run.ts puts the normal policy

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 // core/path.ts and core/bytes.ts's isUtf8 stand in for node:path and node:buffer at start-up
-// (BENCHMARKS.md, "Start-up: lazy modules"): they must give the same results for every input.
+// (BENCHMARKS.md, "Start-up: lazy modules"), core/errstr.ts's errno table for node:os's
+// (BENCHMARKS.md, "Start-up: trims"): they must give the same results for every input.
 import { describe, expect, test } from "bun:test";
 import { isUtf8 as nodeIsUtf8 } from "node:buffer";
+import { constants } from "node:os";
 import * as node from "node:path";
 import { isUtf8 } from "@qts/core/bytes";
+import { errnos } from "@qts/core/errstr";
 import { dirname, isAbsolute, join, normalize } from "@qts/core/path";
 import fc from "fast-check";
 
@@ -111,4 +114,10 @@ describe("core/bytes isUtf8 against node:buffer", () => {
       { numRuns: 20000 },
     );
   });
+});
+
+test("core/errstr's errno numbers are node:os's, names in the same order", () => {
+  const ours = errnos();
+  const theirs = constants.errno as Record<string, number>;
+  expect(Object.entries(ours)).toEqual(Object.entries(theirs));
 });

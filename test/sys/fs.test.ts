@@ -388,6 +388,53 @@ describe("whole files", () => {
       },
     );
   });
+  test("readFileIfExists: readFileSync's bytes and errors, undefined for ENOENT alone", () => {
+    const d = tmp();
+    node.writeFileSync(join(d, "f"), Buffer.from([0, 1, 2, 0xff, 0x41]));
+    node.writeFileSync(join(d, "e"), "");
+    node.writeFileSync(join(d, "big"), Buffer.alloc(100000, 0x62));
+    // node:fs's readFileSync with its ENOENT read as "missing": what every caller did before
+    const reference = (p: string) => {
+      try {
+        return node.readFileSync(p);
+      } catch (e) {
+        if ((e as { code?: string }).code === "ENOENT") return undefined;
+        throw e;
+      }
+    };
+    const paths = ["f", "e", "big", "none", "none/x", "f/x", "."].map((n) => join(d, n));
+    paths.push("/proc/version", "/proc/self/limits");
+    for (const p of paths) expect(outcome(() => ours.readFileIfExists(p))).toEqual(outcome(() => reference(p)));
+    expect(ours.readFileIfExists(join(d, "none"))).toBeUndefined();
+    expect(outcome(() => ours.readFileIfExists(join(d, "f\0x")))).toEqual(
+      outcome(() => node.readFileSync(join(d, "f\0x"))),
+    );
+  });
+  test("openIfExists: openSync's fd flags and errors, undefined for ENOENT alone", () => {
+    const d = tmp();
+    node.writeFileSync(join(d, "f"), "x");
+    const { O_RDONLY, O_NONBLOCK, O_WRONLY } = node.constants;
+    const reference = (p: string, flags: string | number) => {
+      try {
+        return node.openSync(p, flags);
+      } catch (e) {
+        if ((e as { code?: string }).code === "ENOENT") return undefined;
+        throw e;
+      }
+    };
+    const look = (open: (p: string, flags: string | number) => number | undefined, p: string, flags: string | number) =>
+      outcome(() => {
+        const fd = open(p, flags);
+        if (fd === undefined) return undefined;
+        const r = fdFlags(fd);
+        node.closeSync(fd);
+        return r;
+      });
+    for (const n of ["f", "none", "none/x", "f/x", "."])
+      for (const flags of ["r", O_RDONLY | O_NONBLOCK, O_WRONLY] as const)
+        expect(look(ours.openIfExists, join(d, n), flags)).toEqual(look(reference, join(d, n), flags));
+    expect(ours.openIfExists(join(d, "none"), "r")).toBeUndefined();
+  });
   test("writeFileSync, appendFileSync, copyFileSync, utimesSync: contents and modes alike", () => {
     same(
       () => {},

@@ -17,17 +17,34 @@ let envMap: Map<string, [string, string, string]> | undefined;
  * Reads /proc/self/cmdline and /proc/self/environ (the bytes as at exec), once: on first use, so
  * programs that never ask pay nothing at start-up. Nothing but sys/proctitle.ts writes to the argv
  * area, and setProctitle calls this first; nothing writes to the environ area (setenv and Bun's
- * process.env leave the original strings alone).
+ * process.env leave the original strings alone), so the environment is read only when asked for
+ * (rawArgs alone reads the command line only).
  */
 export function captureRaw(): void {
-  if (cmdline) return;
-  try {
-    cmdline = slurp("/proc/self/cmdline");
-    environ = slurp("/proc/self/environ");
-  } catch {
-    cmdline = Buffer.alloc(0);
-    environ = Buffer.alloc(0);
+  rawCmdline();
+  rawEnviron();
+}
+
+function rawCmdline(): Buffer {
+  if (!cmdline) {
+    try {
+      cmdline = slurp("/proc/self/cmdline");
+    } catch {
+      cmdline = Buffer.alloc(0);
+    }
   }
+  return cmdline;
+}
+
+function rawEnviron(): Buffer {
+  if (!environ) {
+    try {
+      environ = slurp("/proc/self/environ");
+    } catch {
+      environ = Buffer.alloc(0);
+    }
+  }
+  return environ;
 }
 
 // open+read rather than readFileSync: half the start-up cost in Bun [measured].
@@ -88,8 +105,7 @@ export function bytesOf(bytes: string): Buffer {
  */
 export function rawArgs(argv: readonly string[]): string[] {
   if (!args) {
-    captureRaw();
-    const all = split(cmdline as Buffer);
+    const all = split(rawCmdline());
     const n = Math.max(0, process.argv.length - 2);
     args = n <= all.length ? all.slice(all.length - n) : [];
   }
@@ -102,9 +118,8 @@ export function rawArgs(argv: readonly string[]): string[] {
 
 /** The environment at exec, by its name as text: [name bytes, value bytes, value as text]. */
 function startEnv(): Map<string, [string, string, string]> {
-  captureRaw();
   const m = new Map<string, [string, string, string]>();
-  for (const [e, te] of split(environ as Buffer)) {
+  for (const [e, te] of split(rawEnviron())) {
     const eq = e.indexOf("=");
     if (eq <= 0) continue;
     const teq = te.indexOf("=");
@@ -143,8 +158,7 @@ let exact: boolean | undefined;
  */
 export function textIsExact(): boolean {
   if (exact === undefined) {
-    captureRaw();
-    exact = isUtf8(cmdline as Buffer) && isUtf8(environ as Buffer);
+    exact = isUtf8(rawCmdline()) && isUtf8(rawEnviron());
   }
   return exact;
 }
@@ -177,6 +191,11 @@ let utf8: TextDecoder | undefined;
  * page faults (BENCHMARKS.md, "Start-up: lazy modules"). test/core/standins.test.ts compares both.
  */
 export function isUtf8(b: Uint8Array): boolean {
+  // ASCII (nearly every argument, environment and path) needs no decoder: a start's first
+  // TextDecoder costs it about 14 page faults (BENCHMARKS.md, "Start-up: trims").
+  let i = 0;
+  while (i < b.length && (b[i] as number) < 0x80) i++;
+  if (i === b.length) return true;
   utf8 ??= new TextDecoder("utf-8", { fatal: true });
   try {
     utf8.decode(b);

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
-type Os = typeof import("node:os");
 
 // DJB's error_str() wording, keyed by Linux errno name. Order matters where
 // names share a number: EAGAIN == EWOULDBLOCK on Linux and error_str tests
 // EAGAIN first, so "temporary failure" wins.
-// Built on first use, with node:os's errno numbers: a program that meets no error loads neither.
+// Built on first use: a program that meets no error builds neither table.
 const table = (): [string, string][] => [
   ["EINTR", "interrupted system call"],
   ["ENOMEM", "out of memory"],
@@ -98,9 +97,95 @@ const table = (): [string, string][] => [
 let numbers: Record<string, number> | undefined;
 let byNumber: Map<number, string> | undefined;
 
-/** Linux errno numbers by name (node:os, loaded on first use). */
-function errnos(): Record<string, number> {
-  numbers ??= (require("node:os") as Os).constants.errno as Record<string, number>;
+/**
+ * Linux errno numbers by name: node:os's constants.errno, the same names in the same order (the
+ * first name of a number is SysError's code). Written out rather than loaded: node:os costs a start
+ * about 40 page faults, and qmail-local meets an error (ENOENT for .qmail) in most deliveries
+ * (BENCHMARKS.md, "Start-up: trims"). The numbers are asm-generic/errno*.h's, the same on x86_64
+ * and arm64; test/core/standins.test.ts compares the table with node:os's.
+ */
+export function errnos(): Record<string, number> {
+  numbers ??= {
+    E2BIG: 7,
+    EACCES: 13,
+    EADDRINUSE: 98,
+    EADDRNOTAVAIL: 99,
+    EAFNOSUPPORT: 97,
+    EAGAIN: 11,
+    EALREADY: 114,
+    EBADF: 9,
+    EBADMSG: 74,
+    EBUSY: 16,
+    ECANCELED: 125,
+    ECHILD: 10,
+    ECONNABORTED: 103,
+    ECONNREFUSED: 111,
+    ECONNRESET: 104,
+    EDEADLK: 35,
+    EDESTADDRREQ: 89,
+    EDOM: 33,
+    EDQUOT: 122,
+    EEXIST: 17,
+    EFAULT: 14,
+    EFBIG: 27,
+    EHOSTUNREACH: 113,
+    EIDRM: 43,
+    EILSEQ: 84,
+    EINPROGRESS: 115,
+    EINTR: 4,
+    EINVAL: 22,
+    EIO: 5,
+    EISCONN: 106,
+    EISDIR: 21,
+    ELOOP: 40,
+    EMFILE: 24,
+    EMLINK: 31,
+    EMSGSIZE: 90,
+    EMULTIHOP: 72,
+    ENAMETOOLONG: 36,
+    ENETDOWN: 100,
+    ENETRESET: 102,
+    ENETUNREACH: 101,
+    ENFILE: 23,
+    ENOBUFS: 105,
+    ENODATA: 61,
+    ENODEV: 19,
+    ENOENT: 2,
+    ENOEXEC: 8,
+    ENOLCK: 37,
+    ENOLINK: 67,
+    ENOMEM: 12,
+    ENOMSG: 42,
+    ENOPROTOOPT: 92,
+    ENOSPC: 28,
+    ENOSR: 63,
+    ENOSTR: 60,
+    ENOSYS: 38,
+    ENOTCONN: 107,
+    ENOTDIR: 20,
+    ENOTEMPTY: 39,
+    ENOTSOCK: 88,
+    ENOTSUP: 95,
+    ENOTTY: 25,
+    ENXIO: 6,
+    EOPNOTSUPP: 95,
+    EOVERFLOW: 75,
+    EPERM: 1,
+    EPIPE: 32,
+    EPROTO: 71,
+    EPROTONOSUPPORT: 93,
+    EPROTOTYPE: 91,
+    ERANGE: 34,
+    EROFS: 30,
+    ESPIPE: 29,
+    ESRCH: 3,
+    ESTALE: 116,
+    ETIME: 62,
+    ETIMEDOUT: 110,
+    ETXTBSY: 26,
+    EWOULDBLOCK: 11,
+    EXDEV: 18,
+  };
   return numbers;
 }
 

@@ -312,6 +312,29 @@ export function openSync(path: PathLike, flags?: string | number, mode = 0o666):
   return fd;
 }
 
+/**
+ * openSync for a file that may be missing: undefined when it does not exist (ENOENT), without
+ * making the error (see readFileIfExists); any other error is thrown as openSync throws it.
+ */
+export function openIfExists(path: PathLike, flags?: string | number, mode = 0o666): number | undefined {
+  const l = libc();
+  if (!l) {
+    try {
+      return loose().openSync(path, flags, mode);
+    } catch (e) {
+      if ((e as { code?: unknown } | undefined)?.code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+  const p = cpath(path);
+  const fd = retry(l, () => l.open(p, flagsOf(flags) | O_CLOEXEC, mode));
+  if (fd < 0) {
+    if (errno(l) === ENOENT) return undefined;
+    fail(l, "open", path);
+  }
+  return fd;
+}
+
 /** close(2); never retried (Linux closes the descriptor even when close reports EINTR). */
 export function closeSync(fd: number): void {
   const l = libc();
@@ -478,11 +501,6 @@ const ST = ARM64
       atim: 72,
     };
 const statBuf = new Uint8Array(ST.size);
-const statView = new DataView(statBuf.buffer);
-
-function ms(sec: bigint, nsec: bigint): number {
-  return Number(sec) * 1000 + Number(nsec) / 1e6;
-}
 
 abstract class StatsBase<T extends number | bigint> {
   declare dev: T;
@@ -548,59 +566,74 @@ export class BigIntStats extends StatsBase<bigint> {
   declare birthtimeNs: bigint;
 }
 
-function u64(at: number): bigint {
-  return statView.getBigUint64(at, true);
-}
+// Little-endian words (x86_64 and arm64) read from the bytes: no DataView, one kind of object fewer
+// for a start to make (BENCHMARKS.md, "Start-up: trims").
 function u32(at: number): number {
-  return statView.getUint32(at, true);
+  const b = statBuf;
+  return (
+    ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) +
+    (b[at + 3] as number) * 0x1000000
+  );
+}
+function u64(at: number): bigint {
+  return (BigInt(u32(at + 4)) << 32n) | BigInt(u32(at));
+}
+
+/** u64(at) as a Number, rounded as Number(u64(at)) rounds it (one correctly rounded addition). */
+function n64(at: number): number {
+  return u32(at) + u32(at + 4) * 0x100000000;
 }
 
 function fromStatBuf(big: boolean): Stats | BigIntStats {
+  if (!big) return numberStats();
   const nlink = ARM64 ? BigInt(u32(ST.nlink)) : u64(ST.nlink);
   const blksize = ARM64 ? BigInt(u32(ST.blksize)) : u64(ST.blksize);
   const t = (i: number) => [u64(ST.atim + 16 * i), u64(ST.atim + 16 * i + 8)] as const;
   const [as, an] = t(0);
   const [ms_, mn] = t(1);
   const [cs, cn] = t(2);
-  if (big) {
-    const s = new BigIntStats();
-    Object.assign(s, {
-      dev: u64(ST.dev),
-      ino: u64(ST.ino),
-      mode: BigInt(u32(ST.mode)),
-      nlink,
-      uid: BigInt(u32(ST.uid)),
-      gid: BigInt(u32(ST.gid)),
-      rdev: u64(ST.rdev),
-      size: u64(ST.sz),
-      blksize,
-      blocks: u64(ST.blocks),
-      atimeMs: as * 1000n + an / 1000000n,
-      mtimeMs: ms_ * 1000n + mn / 1000000n,
-      ctimeMs: cs * 1000n + cn / 1000000n,
-      birthtimeMs: 0n,
-      atimeNs: as * 1000000000n + an,
-      mtimeNs: ms_ * 1000000000n + mn,
-      ctimeNs: cs * 1000000000n + cn,
-      birthtimeNs: 0n,
-    });
-    return s;
-  }
+  const s = new BigIntStats();
+  Object.assign(s, {
+    dev: u64(ST.dev),
+    ino: u64(ST.ino),
+    mode: BigInt(u32(ST.mode)),
+    nlink,
+    uid: BigInt(u32(ST.uid)),
+    gid: BigInt(u32(ST.gid)),
+    rdev: u64(ST.rdev),
+    size: u64(ST.sz),
+    blksize,
+    blocks: u64(ST.blocks),
+    atimeMs: as * 1000n + an / 1000000n,
+    mtimeMs: ms_ * 1000n + mn / 1000000n,
+    ctimeMs: cs * 1000n + cn / 1000000n,
+    birthtimeMs: 0n,
+    atimeNs: as * 1000000000n + an,
+    mtimeNs: ms_ * 1000000000n + mn,
+    ctimeNs: cs * 1000000000n + cn,
+    birthtimeNs: 0n,
+  });
+  return s;
+}
+
+/** Stats (numbers) from the stat buffer without a BigInt: the same values as through u64 (n64). */
+function numberStats(): Stats {
+  const tm = (i: number) => n64(ST.atim + 16 * i) * 1000 + n64(ST.atim + 16 * i + 8) / 1e6;
   const s = new Stats();
   Object.assign(s, {
-    dev: Number(u64(ST.dev)),
-    ino: Number(u64(ST.ino)),
+    dev: n64(ST.dev),
+    ino: n64(ST.ino),
     mode: u32(ST.mode),
-    nlink: Number(nlink),
+    nlink: ARM64 ? u32(ST.nlink) : n64(ST.nlink),
     uid: u32(ST.uid),
     gid: u32(ST.gid),
-    rdev: Number(u64(ST.rdev)),
-    size: Number(u64(ST.sz)),
-    blksize: Number(blksize),
-    blocks: Number(u64(ST.blocks)),
-    atimeMs: ms(as, an),
-    mtimeMs: ms(ms_, mn),
-    ctimeMs: ms(cs, cn),
+    rdev: n64(ST.rdev),
+    size: n64(ST.sz),
+    blksize: ARM64 ? u32(ST.blksize) : n64(ST.blksize),
+    blocks: n64(ST.blocks),
+    atimeMs: tm(0),
+    mtimeMs: tm(1),
+    ctimeMs: tm(2),
     birthtimeMs: 0,
   });
   return s;
@@ -630,6 +663,7 @@ function stat(
 }
 
 export function statSync(path: PathLike, o: StatOptions & { bigint: true }): BigIntStats;
+export function statSync(path: PathLike, o: StatOptions & { throwIfNoEntry: false }): Stats | undefined;
 export function statSync(path: PathLike, o?: StatOptions): Stats;
 export function statSync(path: PathLike, o?: StatOptions): Stats | BigIntStats | undefined {
   if (!libc()) return loose().statSync(path, o);
@@ -910,30 +944,67 @@ export function readFileSync(
   const flag = typeof o === "object" && o !== null ? o.flag : undefined;
   const fd = typeof path === "number" ? path : openSync(path, flag ?? "r");
   try {
-    let size = 0;
-    try {
-      const st = stat("fstat", fd, undefined, AT_EMPTY_PATH) as Stats;
-      if (st.isFile()) size = st.size;
-    } catch {}
-    // /proc's files say size 0: read until the end, whatever the size said.
-    let buf = Buffer.allocUnsafe(size > 0 ? size + 1 : 8192);
-    let have = 0;
-    for (;;) {
-      if (have === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        bigger.set(buf, 0);
-        buf = bigger;
-      }
-      const n = retry(l, () => l.read(fd, buf.subarray(have), buf.length - have));
-      if (n < 0) fail(l, "read");
-      if (n === 0) break;
-      have += n;
-    }
-    // No copy: a view of what was read (an allocation at start is heap a program then holds).
-    return decode(buf.subarray(0, have), encodingOf(o) ?? "buffer");
+    return decode(readAll(l, fd), encodingOf(o) ?? "buffer");
   } finally {
     if (typeof path !== "number") l.close(fd);
   }
+}
+
+/**
+ * readFileSync(path) for a file that may be missing: undefined when it does not exist (ENOENT),
+ * without making the error node:fs would throw (a program's first error object costs its start
+ * about 12 page faults: BENCHMARKS.md, "Start-up: trims"). Any other error is thrown as readFileSync
+ * throws it.
+ */
+export function readFileIfExists(path: PathLike): Buffer | undefined {
+  const l = libc();
+  if (!l) {
+    try {
+      return loose().readFileSync(path);
+    } catch (e) {
+      if ((e as { code?: unknown } | undefined)?.code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+  const p = cpath(path);
+  const fd = retry(l, () => l.open(p, O_RDONLY | O_CLOEXEC, 0o666));
+  if (fd < 0) {
+    if (errno(l) === ENOENT) return undefined;
+    fail(l, "open", path);
+  }
+  try {
+    return readAll(l, fd);
+  } finally {
+    l.close(fd);
+  }
+}
+
+/** The size of the regular file open on fd, else 0 (or when fstat fails): the first read's guess. */
+function regularSize(l: Libc, fd: number): number {
+  if (retry(l, () => l.fstatat(fd, EMPTY, statBuf, AT_EMPTY_PATH)) < 0) return 0;
+  if ((u32(ST.mode) & constants.S_IFMT) !== constants.S_IFREG) return 0;
+  return u32(ST.sz) + u32(ST.sz + 4) * 0x100000000;
+}
+
+/** The rest of fd, from where it is, as one Buffer (a view: no copy). */
+function readAll(l: Libc, fd: number): Buffer {
+  const size = regularSize(l, fd);
+  // /proc's files say size 0: read until the end, whatever the size said.
+  let buf = Buffer.allocUnsafe(size > 0 ? size + 1 : 8192);
+  let have = 0;
+  for (;;) {
+    if (have === buf.length) {
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      bigger.set(buf, 0);
+      buf = bigger;
+    }
+    const n = retry(l, () => l.read(fd, buf.subarray(have), buf.length - have));
+    if (n < 0) fail(l, "read");
+    if (n === 0) break;
+    have += n;
+  }
+  // No copy: a view of what was read (an allocation at start is heap a program then holds).
+  return buf.subarray(0, have);
 }
 
 function writeAllTo(fd: number, data: string | NodeJS.ArrayBufferView, enc?: BufferEncoding): void {

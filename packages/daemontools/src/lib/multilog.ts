@@ -57,7 +57,9 @@ export class Multilog {
     process.on("SIGALRM", () => {
       this.alarm = true;
     });
-    setInherited(inheritedFds());
+    // The fds a processor gets (logdir.ts), listed before anything is opened. Only a directory has a
+    // processor: a script without one (multilog t e, a filter) skips the /proc/self/fd walk.
+    if (script.some((a) => a[0] === "." || a[0] === "/")) setInherited(inheritedFds());
     const s = parseScript(script, raw);
     this.items = s.items;
     this.dirs = s.dirs;

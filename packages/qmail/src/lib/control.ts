@@ -1,18 +1,13 @@
 // SPDX-License-Identifier: MIT
 // control/ files, read as qmail's control.c does (qmail-control(5)): trailing
 // spaces, tabs and newlines stripped; multi-line files skip blank and #-lines.
-import { errnoName } from "@qts/core/errstr";
 import { join } from "@qts/core/path";
-import { readFileSync } from "@qts/sys/fs";
+import { readFileIfExists } from "@qts/sys/fs";
 import { scanUlong } from "./cscan.ts";
 
+// Most control files are missing at most sites: no error object is made for those (sys/fs.ts).
 function readOrUndefined(path: string): Buffer | undefined {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    if (errnoName(e) === "ENOENT") return undefined;
-    throw e;
-  }
+  return readFileIfExists(path);
 }
 
 // control.c's striptrailingwhitespace: newline, space and tab only (a CR stays). A loop, not a

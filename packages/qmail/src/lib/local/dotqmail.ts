@@ -4,7 +4,7 @@
 // qmeox and the main loop).
 import { bytesOf } from "@qts/core/bytes";
 import { errnoName, errorStr, errorTemp } from "@qts/core/errstr";
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from "@qts/sys/fs";
+import { closeSync, constants, fstatSync, openIfExists, readFileSync, statSync } from "@qts/sys/fs";
 import { AUTO_PATRN } from "../conf.ts";
 import { lowerAscii } from "../cscan.ts";
 import { temp } from "./local-message.ts";
@@ -33,15 +33,17 @@ export interface QmailFile {
  * open"; a world-writable file defers with "Uh-oh: .qmail file is writable".
  */
 export function qmeExists(name: string): { fd: number; cutable: boolean } | undefined {
-  let fd: number;
+  let fd: number | undefined;
   try {
-    fd = openSync(bytesOf(name), constants.O_RDONLY | constants.O_NONBLOCK);
+    // A missing file (the common case: most users have no .qmail-default) makes no error object.
+    fd = openIfExists(bytesOf(name), constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = errnoName(e);
     if (errorTemp(e) || code === "EPERM" || code === "EACCES")
       throw temp(`Unable to open ${name}: ${errorStr(e)}. (#4.3.0)`);
     return undefined;
   }
+  if (fd === undefined) return undefined;
   let mode: number;
   try {
     mode = fstatSync(fd).mode;
@@ -91,8 +93,8 @@ export function qmeSearch(dash: string, ext: string): QmailFile | undefined {
 export function qmeOx(dash: string, ext: string, suffix: string): boolean {
   const name = `.qmail${dash}${safeExt(ext)}${suffix}`;
   try {
-    statSync(bytesOf(name));
-    return true;
+    // throwIfNoEntry: a missing file (ENOENT, never temporary) makes no error object.
+    return statSync(bytesOf(name), { throwIfNoEntry: false }) !== undefined;
   } catch (e) {
     if (errorTemp(e)) throw temp(`Unable to open ${name}: ${errorStr(e)}. (#4.3.0)`);
     return false;

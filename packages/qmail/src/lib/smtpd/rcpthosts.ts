@@ -3,8 +3,7 @@
 // control/rcpthosts first, then control/morercpthosts.cdb (qmail-newmrh),
 // the latter only consulted when rcpthosts exists.
 import { Cdb } from "@qts/cdb/cdb";
-import { errnoName } from "@qts/core/errstr";
-import { openSync } from "@qts/sys/fs";
+import { openIfExists } from "@qts/sys/fs";
 import type { Control } from "../control.ts";
 import { lowerAscii } from "../cscan.ts";
 import { ip6Literal } from "../net/addrip.ts";
@@ -19,13 +18,9 @@ export interface Rcpthosts {
 export function loadRcpthosts(c: Control): Rcpthosts {
   const rh = c.lines("rcpthosts");
   if (rh === undefined) return {};
-  let fd = -1;
-  try {
-    fd = openSync(c.path("morercpthosts.cdb"), "r");
-  } catch (e) {
-    if (errnoName(e) !== "ENOENT") throw e;
-  }
-  return { rcpthosts: new Set(rh.map(lowerAscii)), morercpthosts: fd >= 0 ? Cdb.fromFd(fd) : undefined };
+  // A missing morercpthosts.cdb (most sites) makes no error object (sys/fs.ts openIfExists).
+  const fd = openIfExists(c.path("morercpthosts.cdb"), "r");
+  return { rcpthosts: new Set(rh.map(lowerAscii)), morercpthosts: fd !== undefined ? Cdb.fromFd(fd) : undefined };
 }
 
 /** Whether has() holds for host or any of its ".suffix"es, longest first (rcpthosts.c's loop over j). */
