@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # Start-up CPU of each program with a trivial job: user+system time from wait4 (children spawned
-# with posix_spawn), medians of N runs, every command of a round run back to back (interleaved) so
-# that the machine's load weighs on all sides alike. The yardstick is an empty program compiled by
-# the same Bun with the same flags (scripts/build.ts --bare). Prints a markdown table.
+# with posix_spawn), medians of N runs, every command of a round run back to back (interleaved), in
+# an order shuffled anew each round, so that the machine's load weighs on all sides alike. The
+# yardstick is an empty program compiled by the same Bun with the same flags (scripts/build.ts
+# --bare). Prints a markdown table. Compare fresh copies (cp -a) of both builds: a copy made an hour
+# earlier took about 30 more page faults per start than a fresh copy of the same build.
 #
 #   python3 bench/startup-cpu.py [--runs N] [--before DIR] [--orig DIR] [--env K=V]... [BIN_DIR]
 #
 # BIN_DIR: ours (default bin/); --before DIR: another build's bin/ for a before/after column (e.g. a
 # copy of main's); --orig DIR: the C originals (default /usr/bin, Debian's daemontools and ucspi-tcp).
-import argparse, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, random, statistics, subprocess, sys, tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("bin", nargs="?", default="bin")
@@ -89,7 +91,12 @@ cpu = [[] for _ in cmds]
 load0 = open("/proc/loadavg").read().split()[0]
 t0 = time.strftime("%H:%M", time.gmtime())
 for r in range(a.runs + 3):
-    for i, (_side, _label, path, args, inp) in enumerate(cmds):
+    # A new order each round: in a fixed one, the same column always ran right after the same one, and
+    # two fresh copies of one build differed by up to 0.12 of the empty program (helper "trim", 18:30).
+    order = list(range(len(cmds)))
+    random.Random(r).shuffle(order)
+    for i in order:
+        _side, _label, path, args, inp = cmds[i]
         ms, status = once(path, args, inp)
         if os.WIFSIGNALED(status):
             sys.exit(f"{path} {args}: killed by signal {os.WTERMSIG(status)}")
