@@ -26,25 +26,22 @@ export function captureRaw(): void {
 }
 
 function rawCmdline(): Buffer {
-  if (!cmdline) {
-    try {
-      cmdline = slurp("/proc/self/cmdline");
-    } catch {
-      cmdline = Buffer.alloc(0);
-    }
-  }
+  cmdline ??= slurpOrEmpty("/proc/self/cmdline");
   return cmdline;
 }
 
 function rawEnviron(): Buffer {
-  if (!environ) {
-    try {
-      environ = slurp("/proc/self/environ");
-    } catch {
-      environ = Buffer.alloc(0);
-    }
-  }
+  environ ??= slurpOrEmpty("/proc/self/environ");
   return environ;
+}
+
+/** A /proc file's bytes; none when it cannot be read. */
+function slurpOrEmpty(path: string): Buffer {
+  try {
+    return slurp(path);
+  } catch {
+    return Buffer.alloc(0);
+  }
 }
 
 // open+read rather than readFileSync: half the start-up cost in Bun [measured].
