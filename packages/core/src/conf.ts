@@ -49,22 +49,26 @@ export function markedOptions(mark: string | undefined): string[] {
   return mark === undefined ? [] : mark.split(",").filter((n) => JSC_NAMES.has(n));
 }
 
+/** An entry's text, a byte per character. */
+function latin1(entry: string | Uint8Array): string {
+  return typeof entry === "string" ? entry : Buffer.from(entry).toString("latin1");
+}
+
 /** Environment entries as a process of ours was started with them, without what the relays added. */
 export function withoutRelay<T extends string | Uint8Array>(entries: readonly T[]): T[] {
   const mark = entries.find((e) => isVar(e, JSC_MARK));
-  const text =
-    mark === undefined
-      ? undefined
-      : Buffer.from(mark)
-          .toString("latin1")
-          .slice(JSC_MARK.length + 1);
-  const added = markedOptions(text);
+  const added = markedOptions(mark === undefined ? undefined : latin1(mark).slice(JSC_MARK.length + 1));
   return entries.filter((e) => !isVar(e, NOFILE_VAR) && !isVar(e, JSC_MARK) && !added.some((n) => isVar(e, n)));
 }
 
-/** env with each of JSC_OPTIONS that it does not name, and the mark that lists them. */
-export function withJscOptions(env: readonly (string | Uint8Array)[]): (string | Uint8Array)[] {
+/** The entries that give a child of ours each of JSC_OPTIONS that env does not name, and the mark listing them. */
+export function jscEntries(env: readonly (string | Uint8Array)[]): string[] {
   const add = JSC_OPTIONS.filter(([k]) => !env.some((e) => isVar(e, k)));
-  if (add.length === 0) return [...env];
-  return [...env, ...add.map(([k, v]) => `${k}=${v}`), `${JSC_MARK}=${add.map(([k]) => k).join(",")}`];
+  if (add.length === 0) return [];
+  return [...add.map(([k, v]) => `${k}=${v}`), `${JSC_MARK}=${add.map(([k]) => k).join(",")}`];
+}
+
+/** env with jscEntries(env) added. */
+export function withJscOptions(env: readonly (string | Uint8Array)[]): (string | Uint8Array)[] {
+  return [...env, ...jscEntries(env)];
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { JSC_MARK, markedOptions, NOFILE_VAR, withJscOptions, withoutRelay } from "@qts/core/conf";
+import { JSC_MARK, jscEntries, markedOptions, NOFILE_VAR, withoutRelay } from "@qts/core/conf";
 import { errnoName, SysError } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { errno, libc, ptr } from "./ffi.ts";
@@ -130,33 +130,49 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
 export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, nofile?: bigint): () => SysError {
+  const run = prepareExecve(file, argv, env, nofile);
+  return () => new SysError("execve", run());
+}
+
+/**
+ * preparePathexec whose call allocates nothing at all, for softlimit, which calls it under the limits
+ * it set (a JavaScript object made then can start a garbage collection that needs memory the limits
+ * no longer allow): it returns the errno to report.
+ */
+export function prepareExecve(file: Arg, argv: readonly Arg[], env: ExecEnv, nofile?: bigint): () => number {
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...withJscOptions(base).slice(base.length).map(bytes)];
+  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...jscEntries(base).map(bytes)];
   const envp = cStrings([...base, ...relay], keep);
   const plainEnv = cArray(envp.slice(0, base.length), keep);
   const selfEnv = cArray(envp, keep);
   const args = cArray(cStrings(argv.map(bytes), keep), keep);
   const paths = pathCandidates(file, path);
-  const tries = paths.map((p) => {
+  const files: ReturnType<typeof ptr>[] = [];
+  const envs: ReturnType<typeof ptr>[] = [];
+  for (const p of paths) {
     const b = Buffer.concat([p, Buffer.from([0])]);
     keep.push(b);
-    return { path: ptr(b), env: ptr(isSelf(p) ? selfEnv : plainEnv) };
-  });
+    files.push(ptr(b));
+    envs.push(ptr(isSelf(p) ? selfEnv : plainEnv));
+  }
   const argp = ptr(args);
   const lib = c();
   errno();
-  return () => {
+  const run = () => {
     let saved = 0;
-    for (const t of tries) {
-      lib.execve(t.path, argp, t.env);
+    for (let i = 0; i < files.length; i++) {
+      lib.execve(files[i] as ReturnType<typeof ptr>, argp, envs[i] as ReturnType<typeof ptr>);
       const e = errno();
-      if (e === ENOENT && tries.length > 1) continue;
+      if (e === ENOENT && files.length > 1) continue;
       saved = e;
       if (e !== EACCES && e !== EPERM && e !== EISDIR) break;
     }
-    void keep;
-    return new SysError("execve", saved || ENOENT);
+    return saved || ENOENT;
   };
+  // The buffers the pointers point into live as long as run does. A `void keep` in its body would not
+  // do: the build's --minify-syntax drops it, and a garbage collection between preparing and calling
+  // freed them (softlimit's exec then ran its child with a bad argv).
+  return Object.assign(run, { keep });
 }

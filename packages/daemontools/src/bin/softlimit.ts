@@ -7,7 +7,7 @@ import { getopt } from "@qts/core/getopt";
 import { FIT_VARS, FLOOR, floorMessage, ROOMY } from "@qts/core/memlimit";
 import type { Env } from "@qts/core/run";
 import { inheritedFds, prepareExec, runsSelf } from "@qts/sys/exec";
-import { envEntries, pathCandidates, preparePathexec } from "@qts/sys/execraw";
+import { envEntries, pathCandidates, prepareExecve } from "@qts/sys/execraw";
 import { existsSync } from "@qts/sys/fs";
 import { getrlimit, prepareSetrlimit, RLIMIT } from "@qts/sys/rlimit";
 
@@ -144,9 +144,14 @@ export function main(argv: string[], env: Env): number {
   if (!pathCandidates(args[0] as string | Buffer, envEntries(cenv).path).some((p) => existsSync(p)))
     dieUnable(EXIT_TEMP, `run ${rest[0]}`, new SysError("execve", ENOENT));
   prepareExec(inheritedFds());
-  const exec = preparePathexec(args[0] as string | Buffer, args, cenv, nofile);
+  const exec = prepareExecve(args[0] as string | Buffer, args, cenv, nofile);
+  // Between setrlimit and execve nothing may need memory: a garbage collection that the runtime
+  // started there would make its helper threads and heap under the new limits, and abort (seen with
+  // -a 600000000 once the heap happened to be near its next collection). One now, while there is room,
+  // makes those threads and leaves the heap far from the next one.
+  Bun.gc(true);
   setAll(sets);
-  const err = exec();
+  const errno = exec();
   for (let j = sets.length - 1; j >= 0; j--) (sets[j] as RlimitSet).undo();
-  dieUnable(EXIT_TEMP, `run ${rest[0]}`, err);
+  dieUnable(EXIT_TEMP, `run ${rest[0]}`, new SysError("execve", errno));
 }
