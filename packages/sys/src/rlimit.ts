@@ -47,5 +47,7 @@ export function prepareSetrlimit(resource: number, lim: Limit): () => number {
   const a = new BigUint64Array([lim.soft, lim.hard]);
   const p = ptr(a);
   const lib = c();
-  return () => (lib.setrlimit(resource, p) < 0 ? errno() : 0);
+  const set = () => (lib.setrlimit(resource, p) < 0 ? errno() : 0);
+  // The struct lives as long as the call does (execraw.ts prepareExecve says why it must be held so).
+  return Object.assign(set, { keep: a });
 }
