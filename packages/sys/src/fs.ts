@@ -966,12 +966,8 @@ export function readFileIfExists(path: PathLike): Buffer | undefined {
       throw e;
     }
   }
-  const p = cpath(path);
-  const fd = retry(l, () => l.open(p, O_RDONLY | O_CLOEXEC, 0o666));
-  if (fd < 0) {
-    if (errno(l) === ENOENT) return undefined;
-    fail(l, "open", path);
-  }
+  const fd = openIfExists(path, O_RDONLY);
+  if (fd === undefined) return undefined;
   try {
     return readAll(l, fd);
   } finally {
@@ -983,7 +979,7 @@ export function readFileIfExists(path: PathLike): Buffer | undefined {
 function regularSize(l: Libc, fd: number): number {
   if (retry(l, () => l.fstatat(fd, EMPTY, statBuf, AT_EMPTY_PATH)) < 0) return 0;
   if ((u32(ST.mode) & constants.S_IFMT) !== constants.S_IFREG) return 0;
-  return u32(ST.sz) + u32(ST.sz + 4) * 0x100000000;
+  return n64(ST.sz);
 }
 
 /** The rest of fd, from where it is, as one Buffer (a view: no copy). */
