@@ -119,16 +119,20 @@ describe("exec (pathexec)", () => {
       // tai64n itself sees none of it: its own child would not get it either (no exec here; boot removed it).
       await p.write("a\n");
       expect(await p.until("a\n")).toMatch(/^@[0-9a-f]{24} a\n$/);
-      // The options at work: after the same 5,000 lines, which a start from outside compiles on a JIT
-      // worker thread, no JIT worker and no warm-up thread here.
+      // The options at work: after the same 20,000 lines, which a start from outside compiles on a JIT
+      // worker thread, no JIT worker and no warm-up thread here. (Both past their first 200 ms, when
+      // core/run.ts gives a program still running the normal tier-up policy back.)
       const plain = start(ours("tai64n"), [], { env: { PATH }, extendEnv: false, stdin: "pipe" });
       try {
+        await plain.write("b\n");
+        await plain.until("b\n");
+        await Bun.sleep(400);
         for (const t of [p, plain]) {
-          await t.write(`${"x\n".repeat(4999)}end\n`);
-          await t.until(" end\n", 15_000);
+          await t.write(`${"x\n".repeat(19_999)}end\n`);
+          await t.until(" end\n", 30_000);
         }
+        expect(await waitFor(() => threads(plain.pid).includes("JITWorker"), 10_000)).toBe(true);
         expect(threads(p.pid).filter((t) => t === "JITWorker" || t === "JSCWarmUp")).toEqual([]);
-        expect(threads(plain.pid)).toContain("JITWorker");
       } finally {
         plain.kill();
       }
