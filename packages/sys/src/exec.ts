@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 
 import { NOFILE_VAR } from "@qts/core/conf";
-import { errnoName } from "@qts/core/errstr";
+import { errnoName, SysError } from "@qts/core/errstr";
 import { O_NONBLOCK, SIGPIPE, SIGXFSZ } from "./consts.ts";
-import { type Arg, type ExecEnv, envEntries, pathCandidates, preparePathexec } from "./execraw.ts";
+import { type Arg, type ExecEnv, envEntries, pathCandidates, prepareExecve } from "./execraw.ts";
 import { check, libc } from "./ffi.ts";
 import { existsSync, readdirSync, readlinkSync } from "./fs.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
@@ -146,5 +146,5 @@ export function runsSelf(file: Arg, env: ExecEnv): boolean {
  * Strings are text (UTF-8); Uint8Arrays and entry lists go out byte for byte.
  */
 export function pathexec(file: Arg, argv: readonly Arg[], env: ExecEnv): unknown {
-  return preparePathexec(file, argv, env)();
+  return new SysError("execve", prepareExecve(file, argv, env)());
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 import { JSC_MARK, jscEntries, markedOptions, NOFILE_VAR, withoutRelay } from "@qts/core/conf";
-import { errnoName, SysError } from "@qts/core/errstr";
+import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { errno, libc, ptr } from "./ffi.ts";
 import { getrlimit, RLIMIT } from "./rlimit.ts";
@@ -120,24 +120,15 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * qmail-start's pipes would not reach the next program.
  *
  * Everything is built in advance (exec.ts's pathexec calls the result at once;
- * softlimit calls it after setrlimit): the
- * returned function only calls libc execve on each PATH candidate, so it
- * still works after setrlimit has left Bun no room to allocate. It returns
- * the error to report when no candidate could run. nofile is the soft
+ * softlimit calls it after setrlimit): the returned function only calls libc
+ * execve on each PATH candidate and allocates nothing at all, so it still works
+ * under limits that leave Bun no room (a JavaScript object made then can start
+ * a garbage collection that needs memory the limits no longer allow). It
+ * returns the errno to report when no candidate could run. nofile is the soft
  * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR; they also get
  * JSC_OPTIONS (core/conf.ts).
  * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
  * env given as entries) go out byte for byte, as C's pathexec passes them.
- */
-export function preparePathexec(file: Arg, argv: readonly Arg[], env: ExecEnv, nofile?: bigint): () => SysError {
-  const run = prepareExecve(file, argv, env, nofile);
-  return () => new SysError("execve", run());
-}
-
-/**
- * preparePathexec whose call allocates nothing at all, for softlimit, which calls it under the limits
- * it set (a JavaScript object made then can start a garbage collection that needs memory the limits
- * no longer allow): it returns the errno to report.
  */
 export function prepareExecve(file: Arg, argv: readonly Arg[], env: ExecEnv, nofile?: bigint): () => number {
   const keep: unknown[] = [];
