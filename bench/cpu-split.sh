@@ -2,13 +2,15 @@
 # Where the CPU goes on the SMTP path: N messages, one per connection, sequential, through
 # tcpserver + qmail-smtpd -> qmail-queued -> qmail-send -> qmail-lspawn + qmail-local into a Maildir.
 # Prints each process's user+system CPU per message (its own time, and the reaped children's time:
-# tcpserver's children are the qmail-smtpd processes, qmail-lspawn's are the qmail-local ones), taken
-# from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
+# tcpserver's children are the qmail-smtpd processes, qmail-lspawn's are the qmail-local ones), and its
+# minor page faults per message likewise, taken from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
 # (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
 #   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
 #   DT_BIN= where tcpserver and multilog come from, default the home's bin; LOCALWORKERS=N: qmail-lspawn's
 #   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N;
-#   NOUSERS=1: no users/cdb, so every delivery needs qmail-getpw's lookup; the recipient is then bench)
+#   NOUSERS=1: no users/cdb, so every delivery needs qmail-getpw's lookup; the recipient is then bench;
+#   XENV="K=V ...": added to the environment of the whole stack, e.g. MIMALLOC_ALLOW_THP=0 to keep the
+#   relay from giving it, qts(8))
 # PROF=DIR: also write a Bun CPU profile of every qmail-smtpd run into DIR/smtpd (read them with
 # bench/prof.py); tcpserver then comes from /usr/bin so that only qmail-smtpd is profiled. (Profiling
 # qmail-start's tree the same way kills qmail-start with SIGPWR, so qmail-local is profiled alone.)
@@ -57,16 +59,16 @@ else
   RCPT=prof@test.example NEW=$H/alias/Maildir/new
 fi
 mkdir -p "$W/log" && chown qmaill "$W/log"
-(cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" ${LOCALWORKERS:+QTS_LOCALWORKERS=$LOCALWORKERS} qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
+(cd / && exec setsid env - PATH="$H/bin:/usr/bin:/bin" ${XENV:-} ${LOCALWORKERS:+QTS_LOCALWORKERS=$LOCALWORKERS} qmail-start ./Maildir/ "$DT/multilog" t "$W/log") </dev/null >/dev/null 2>&1 &
 SEND=$!
-setsid env ${PO_SMTPD:+"$PO_SMTPD"} ${PRESTART:+QTS_PRESTART=$PRESTART} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
+setsid env ${XENV:-} ${PO_SMTPD:+"$PO_SMTPD"} ${PRESTART:+QTS_PRESTART=$PRESTART} "$DT/tcpserver" -R -H -l0 -c 40 -u "$(id -u qmaild)" -g "$(getent group nofiles | cut -d: -f3)" \
   127.0.0.1 "$PORT" "$H/bin/qmail-smtpd" </dev/null >"$W/tcpserver.log" 2>&1 &
 TS=$!
 sleep 2
 snap() { # comm own-cpu-ticks children-cpu-ticks, for tcpserver, qmail-send and its children
   local p
   for p in "$TS" "$SEND" $(pgrep -P "$SEND"); do
-    awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13], f[14] + f[15] }' "/proc/$p/stat" |
+    awk '{ split($0, a, ") "); split(a[2], f, " "); print f[12] + f[13], f[14] + f[15], f[8], f[9] }' "/proc/$p/stat" |
       sed "s/^/$(cat "/proc/$p/comm") /"
   done
 }
@@ -94,8 +96,8 @@ PY
 sleep $((${LOCALWORKERS:-0} + 1))
 snap >"$W/after"
 cat "$W/client"
-echo "load average $(cut -d' ' -f1 /proc/loadavg); CPU per message (ms, user+system), own / reaped children:"
-paste "$W/before" "$W/after" | awk -v n="$N" -v hz="$(getconf CLK_TCK)" '{
-  own = ($5 - $2) * 1000 / hz / n; kids = ($6 - $3) * 1000 / hz / n; tot += own + kids
-  printf "  %-14s %6.2f  %6.2f\n", $1, own, kids }
+echo "load average $(cut -d' ' -f1 /proc/loadavg); CPU per message (ms, user+system), own / reaped children; minor faults likewise:"
+paste -d" " "$W/before" "$W/after" | awk -v n="$N" -v hz="$(getconf CLK_TCK)" '{
+  own = ($7 - $2) * 1000 / hz / n; kids = ($8 - $3) * 1000 / hz / n; tot += own + kids
+  printf "  %-14s %6.2f  %6.2f  faults %7.1f %7.1f\n", $1, own, kids, ($9 - $4) / n, ($10 - $5) / n }
   END { printf "  %-14s %6.2f  (all server-side processes)\n", "total", tot }'

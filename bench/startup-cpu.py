@@ -6,11 +6,15 @@
 # --bare). Prints a markdown table. Compare fresh copies (cp -a) of both builds: a copy made an hour
 # earlier took about 30 more page faults per start than a fresh copy of the same build.
 #
-#   python3 bench/startup-cpu.py [--runs N] [--before DIR] [--orig DIR] [--env K=V]... [BIN_DIR]
+#   python3 bench/startup-cpu.py [--runs N] [--before DIR] [--orig DIR] [--env K=V]... [--relay] [BIN_DIR]
 #
 # BIN_DIR: ours (default bin/); --before DIR: another build's bin/ for a before/after column (e.g. a
 # copy of main's); --orig DIR: the C originals (default /usr/bin, Debian's daemontools and ucspi-tcp).
-import argparse, os, random, statistics, subprocess, sys, tempfile, time
+# --relay: each program of ours (and of --before) starts with the environment our exec and spawn give it
+# (core/conf.ts: JSC_OPTIONS, and START_OPTIONS for a program that ends soon), as when one of ours starts
+# it; the empty program then runs twice, with JSC_OPTIONS and with both, and a last column divides each
+# program by the empty program started with the same options.
+import argparse, json, os, random, statistics, subprocess, sys, tempfile, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("bin", nargs="?", default="bin")
@@ -18,6 +22,7 @@ ap.add_argument("--runs", type=int, default=40)
 ap.add_argument("--before")
 ap.add_argument("--orig", default="/usr/bin")
 ap.add_argument("--env", action="append", default=[], help="K=V added to every start, the empty program's too")
+ap.add_argument("--relay", action="store_true", help="start each program with what our relay gives it")
 a = ap.parse_args()
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 bun = os.path.join(repo, "node_modules/.bin/bun")
@@ -63,23 +68,39 @@ JOBS = [
     ("qmail-getpw root", "qmail-getpw", ["root"], "none", False),
 ]
 
-cmds = [("bare", "empty program, same Bun, same flags", bare, [], "none")]
+# The relay's entries per program, from core/conf.ts itself: {prog: {K: V}}; "" is the empty program's.
+relay = {}
+if a.relay:
+    progs = [j[1] for j in JOBS]
+    code = (
+        'import { JSC_OPTIONS, START_OPTIONS, endsSoon } from "./packages/core/src/conf.ts";'
+        "const out = {};"
+        f"for (const p of {progs!r}) out[p] = Object.fromEntries([...JSC_OPTIONS, ...(endsSoon([p]) ? START_OPTIONS : [])]);"
+        'out[""] = Object.fromEntries(JSC_OPTIONS); out["+"] = Object.fromEntries([...JSC_OPTIONS, ...START_OPTIONS]);'
+        "console.log(JSON.stringify(out));"
+    )
+    relay = json.loads(subprocess.run([bun, "-e", code], cwd=repo, capture_output=True, check=True, text=True).stdout)
+
+# (side, label, path, args, stdin, extra environment)
+cmds = [("bare", "empty program, same Bun, same flags", bare, [], "none", relay.get("", {}))]
+if a.relay:
+    cmds.append(("bare+", "empty program, with START_OPTIONS", bare, [], "none", relay["+"]))
 for label, prog, args, inp, has_c in JOBS:
-    cmds.append(("ours", label, os.path.join(ours, prog), args, inp))
+    cmds.append(("ours", label, os.path.join(ours, prog), args, inp, relay.get(prog, {})))
     if a.before:
-        cmds.append(("before", label, os.path.join(os.path.abspath(a.before), prog), args, inp))
+        cmds.append(("before", label, os.path.join(os.path.abspath(a.before), prog), args, inp, relay.get(prog, {})))
     if has_c and os.path.exists(os.path.join(a.orig, prog)):
-        cmds.append(("C", label, os.path.join(a.orig, prog), args, inp))
+        cmds.append(("C", label, os.path.join(a.orig, prog), args, inp, {}))
 
 devnull = os.open(os.devnull, os.O_WRONLY)
 
 
-def once(path, args, inp):
+def once(path, args, inp, extra):
     fd = os.open(os.path.join(w, "in." + inp), os.O_RDONLY)
     pid = os.posix_spawn(
         path,
         [os.path.basename(path), *args],
-        env,
+        {**env, **extra},
         file_actions=[(os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)],
     )
     os.close(fd)
@@ -96,8 +117,8 @@ for r in range(a.runs + 3):
     order = list(range(len(cmds)))
     random.Random(r).shuffle(order)
     for i in order:
-        _side, _label, path, args, inp = cmds[i]
-        ms, status = once(path, args, inp)
+        _side, _label, path, args, inp, extra = cmds[i]
+        ms, status = once(path, args, inp, extra)
         if os.WIFSIGNALED(status):
             sys.exit(f"{path} {args}: killed by signal {os.WTERMSIG(status)}")
         if r >= 3:
@@ -108,14 +129,21 @@ b = med[0]
 print(f"{a.runs} interleaved runs, {t0}-{time.strftime('%H:%M', time.gmtime())} UTC, load {load0} at start, {load1} at end")
 print()
 cols = ["ours"] + (["before"] if a.before else []) + ["C"]
-print("| program and job | " + " | ".join(f"{c} CPU ms" for c in cols) + " | ours ÷ bare | " + ("before ÷ bare |" if a.before else ""))
-print("|---|" + "---:|" * len(cols) + "---:|" + ("---:|" if a.before else ""))
-print(f"| {cmds[0][1]} | {b:.2f} |" + " |" * (len(cols) - 1) + " 1.00 |" + (" 1.00 |" if a.before else ""))
-for label, *_ in JOBS:
+same = " ours ÷ bare with its options |" if a.relay else ""
+print("| program and job | " + " | ".join(f"{c} CPU ms" for c in cols) + " | ours ÷ bare | " + ("before ÷ bare |" if a.before else "") + same)
+print("|---|" + "---:|" * len(cols) + "---:|" + ("---:|" if a.before else "") + ("---:|" if a.relay else ""))
+blank = " |" * (len(cols) - 1)
+print(f"| {cmds[0][1]} | {b:.2f} |" + blank + " 1.00 |" + (" 1.00 |" if a.before else "") + (" 1.00 |" if a.relay else ""))
+b2 = med[1] if a.relay else b
+if a.relay:
+    print(f"| {cmds[1][1]} | {b2:.2f} |" + blank + f" {b2 / b:.2f} |" + (" |" if a.before else "") + " 1.00 |")
+for label, prog, *_ in JOBS:
     row = {side: med[i] for i, (side, lab, *_r) in enumerate(cmds) if lab == label}
     cells = [f"{row[c]:.2f}" if c in row else "-" for c in cols]
     line = f"| {label} | " + " | ".join(cells) + f" | {row['ours'] / b:.2f} |"
     if a.before:
         line += f" {row['before'] / b:.2f} |"
+    if a.relay:
+        line += f" {row['ours'] / (b2 if 'MIMALLOC_ALLOW_THP' in relay.get(prog, {}) else b):.2f} |"
     print(line)
 subprocess.run(["rm", "-rf", w])

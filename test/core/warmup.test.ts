@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The JavaScriptCore options relay (core/conf.ts JSC_OPTIONS): our exec and spawn turn the runtime's
-// warm-up and JIT worker threads off for a child that is our own binary; boot removes the variables
-// again, so no environment anyone can see changes: not a program of ours, not a C program, not a run
-// script.
+// The runtime options relay (core/conf.ts JSC_OPTIONS, START_OPTIONS): our exec and spawn turn the
+// runtime's warm-up and JIT worker threads off for a child that is our own binary, and mimalloc's huge
+// pages on for one that ends soon; boot removes the variables again, so no environment anyone can see
+// changes: not a program of ours, not a C program, not a run script.
 import { describe, expect, test } from "bun:test";
 import {
   chmodSync,
@@ -18,15 +18,29 @@ import {
 } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
-import { withJscOptions, withoutRelay } from "../../packages/core/src/conf.ts";
+import { endsSoon, withJscOptions, withoutRelay } from "../../packages/core/src/conf.ts";
 import { BIN, kill, original, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 const PATH = `${BIN}:/usr/bin:/bin`;
 const W = "BUN_JSC_useWarmUpMarkedBlocks";
 const J = "BUN_JSC_useConcurrentJIT";
+const T = "MIMALLOC_ALLOW_THP";
+/** What a child gets (supervise, tcpserver, qmail-smtpd, tai64n...). */
 const RELAY = [`${W}=0`, `${J}=0`, `QTS_JSC=${W},${J}`];
+/** What a child that ends soon gets (envdir, setuidgid, qmail-local...). */
+const RELAY_SOON = [`${W}=0`, `${J}=0`, `${T}=1`, `QTS_JSC=${W},${J},${T}`];
 /** Lines or entries that a relay would have left behind. */
-const leftover = (lines: string[]) => lines.filter((l) => l.startsWith("QTS_") || l.startsWith("BUN_JSC_"));
+const leftover = (lines: string[]) =>
+  lines.filter((l) => l.startsWith("QTS_") || l.startsWith("BUN_JSC_") || l.startsWith("MIMALLOC_"));
+/** Whether the kernel has transparent huge pages (madvise(MADV_HUGEPAGE) then marks a mapping "hg"). */
+const THP = existsSync("/sys/kernel/mm/transparent_hugepage/enabled");
+
+/** How many of pid's mappings carry the MADV_HUGEPAGE advice (VmFlags "hg", proc(5)). */
+function hugeAdvised(pid: number): number {
+  return readFileSync(`/proc/${pid}/smaps`, "latin1")
+    .split("\n")
+    .filter((l) => l.startsWith("VmFlags:") && / hg\b/.test(l)).length;
+}
 
 function environ(pid: number): string[] {
   try {
@@ -62,12 +76,16 @@ function envDir(): string {
 
 describe("the relay's entries", () => {
   test("added for our child unless the environment names them; dropped only as the mark lists them", () => {
-    expect(withJscOptions(["A=1"])).toEqual(["A=1", ...RELAY]);
-    expect(withJscOptions([`${W}=1`, "A=1"])).toEqual([`${W}=1`, "A=1", `${J}=0`, `QTS_JSC=${J}`]);
-    expect(withJscOptions([`${J}=1`, `${W}=1`])).toEqual([`${J}=1`, `${W}=1`]);
+    const up = ["supervise", "x"];
+    expect(withJscOptions(["A=1"], up)).toEqual(["A=1", ...RELAY]);
+    expect(withJscOptions([`${W}=1`, "A=1"], up)).toEqual([`${W}=1`, "A=1", `${J}=0`, `QTS_JSC=${J}`]);
+    expect(withJscOptions([`${J}=1`, `${W}=1`], up)).toEqual([`${J}=1`, `${W}=1`]);
+    expect(withJscOptions(["A=1"], ["/var/qmail/bin/qmail-local"])).toEqual(["A=1", ...RELAY_SOON]);
+    expect(withJscOptions([`${T}=0`, `${J}=1`, `${W}=1`], ["envdir"])).toEqual([`${T}=0`, `${J}=1`, `${W}=1`]);
     const b = (s: string) => Buffer.from(s);
-    const raw = [b("A=1"), b("QTS_NOFILE=20"), ...RELAY.map(b), b("QTS_JSCX=2")];
+    const raw = [b("A=1"), b("QTS_NOFILE=20"), ...RELAY_SOON.map(b), b("QTS_JSCX=2")];
     expect(withoutRelay(raw).map(String)).toEqual(["A=1", "QTS_JSCX=2"]);
+    expect(withoutRelay([`${T}=1`, `QTS_JSC=${W}`, `${W}=0`])).toEqual([`${T}=1`]);
     // What the mark does not list is the user's own, and stays; a mark names nothing but JSC_OPTIONS.
     expect(withoutRelay([b(`${W}=0`), b(`${J}=1`), b(`QTS_JSC=${J}`), b("QTS_NOFILEX=1")]).map(String)).toEqual([
       `${W}=0`,
@@ -75,6 +93,33 @@ describe("the relay's entries", () => {
     ]);
     expect(withoutRelay(["QTS_JSC=PATH,HOME", "PATH=/bin", "HOME=/"])).toEqual(["PATH=/bin", "HOME=/"]);
     expect(withoutRelay([`QTS_JSC=${W},${J}`, `${J}=0`, "B=2", `${W}=0`])).toEqual(["B=2"]);
+  });
+});
+
+describe("which child ends soon", () => {
+  test("by the program the multicall binary runs: its name, or the word after qts; -W alone is a worker", () => {
+    for (const argv of [
+      ["envdir", "e", "tcpserver"],
+      ["/var/qmail/bin/qmail-local", "--", "u", "/h", "u", "", "", "d", "a@b", "./Maildir/"],
+      ["qts", "qmail-inject", "-n"],
+      [Buffer.from("/usr/sbin/sendmail"), "-t"],
+      ["qmail-getpw", "-W", "x"],
+      ["qmail-getpw", "-w"],
+    ])
+      expect(endsSoon(argv)).toBe(true);
+    for (const argv of [
+      ["supervise", "a"],
+      ["/var/qmail/bin/qmail-send"],
+      ["qts", "tcpserver", "-v"],
+      ["/var/qmail/bin/qmail-smtpd"],
+      ["qmail-remote", "h", "s", "r"],
+      ["tai64n"],
+      ["bin/qmail-local", "-W"],
+      ["qts", "qmail-getpw", "-W"],
+      ["envdir.sh"],
+      [],
+    ])
+      expect(endsSoon(argv)).toBe(false);
   });
 });
 
@@ -115,7 +160,9 @@ describe("exec (pathexec)", () => {
         const x = environ(p.pid);
         return x.includes("X=y") ? x : undefined;
       });
-      expect(e).toEqual(expect.arrayContaining(RELAY));
+      expect(leftover(e ?? []).filter((l) => !l.startsWith("QTS_NOFILE="))).toEqual(RELAY);
+      // A filter on a pipe may stay up: no huge pages (START_OPTIONS).
+      expect(hugeAdvised(p.pid)).toBe(0);
       // tai64n itself sees none of it: its own child would not get it either (no exec here; boot removed it).
       await p.write("a\n");
       expect(await p.until("a\n")).toMatch(/^@[0-9a-f]{24} a\n$/);
@@ -132,6 +179,8 @@ describe("exec (pathexec)", () => {
           await t.until(" end\n", 30_000);
         }
         expect(await waitFor(() => threads(plain.pid).includes("JITWorker"), 10_000)).toBe(true);
+        // Started from outside: Bun's own setting, no huge pages.
+        expect(hugeAdvised(plain.pid)).toBe(0);
         expect(threads(p.pid).filter((t) => t === "JITWorker" || t === "JSCWarmUp")).toEqual([]);
       } finally {
         plain.kill();
@@ -140,6 +189,38 @@ describe("exec (pathexec)", () => {
       p.kill();
     }
   });
+  test("a program that ends soon also gets mimalloc's huge pages; one started from outside does not", async () => {
+    const d = envDir();
+    // envdir execs preline (ours, one of ENDS_SOON), which waits for its sleep.
+    const env = { PATH, UFLINE: "", RPLINE: "", DTLINE: "" };
+    const p = start(ours("envdir"), [join(d, "e"), "preline", "sleep", "30"], { env, extendEnv: false });
+    const kids: number[] = [];
+    try {
+      const e = await waitFor(() => {
+        const x = environ(p.pid);
+        return x.includes("X=y") ? x : undefined;
+      });
+      expect(leftover(e ?? []).filter((l) => !l.startsWith("QTS_NOFILE="))).toEqual(RELAY_SOON);
+      kids.push(...((await waitFor(() => (children(p.pid).length ? children(p.pid) : undefined))) ?? []));
+      expect(kids.length).toBe(1);
+      // sleep, not ours, sees none of it.
+      expect(leftover(environ(kids[0] as number))).toEqual([]);
+      // mimalloc marked its arena MADV_HUGEPAGE (smaps's "hg"): preline's, not a plain preline's.
+      if (THP) expect(hugeAdvised(p.pid)).toBeGreaterThan(0);
+      const plain = start(ours("preline"), ["sleep", "30"], { env, extendEnv: false });
+      try {
+        const k = await waitFor(() => (children(plain.pid).length ? children(plain.pid) : undefined));
+        kids.push(...(k ?? []));
+        expect(hugeAdvised(plain.pid)).toBe(0);
+      } finally {
+        plain.kill();
+      }
+    } finally {
+      p.kill();
+      for (const k of kids) kill(k);
+    }
+  });
+
   test("a hard link to our binary is ours too (setup --hardlink, make start): its program gets the relays", async () => {
     const real = realpathSync(ours("qts"));
     // Beside the binary, so that the link is on its filesystem.
@@ -188,7 +269,9 @@ describe("spawn (posix_spawn)", () => {
       expect(readFileSync(`/proc/${sup[0]}/exe`.replace("/exe", "/cmdline"), "latin1").split("\0")[0]).toBe(
         "supervise",
       );
-      expect(environ(sup[0] as number)).toEqual(expect.arrayContaining(RELAY));
+      // supervise stays up: the options of every child of ours, and not the huge pages.
+      expect(leftover(environ(sup[0] as number))).toEqual(RELAY);
+      expect(hugeAdvised(sup[0] as number)).toBe(0);
       const text = readFileSync(out, "utf8");
       expect(leftover(text.split("\n"))).toEqual([]);
       expect(text).toContain("A=1\n");
@@ -227,7 +310,7 @@ describe("spawn (posix_spawn)", () => {
       expect(await waitFor(() => one().endsWith(" x\n"), 15_000)).toBe(true);
       const kids = children(a.pid);
       expect(kids.length).toBe(1);
-      expect(environ(kids[0] as number)).toEqual(expect.arrayContaining(RELAY));
+      expect(leftover(environ(kids[0] as number))).toEqual(RELAY);
       // envdir (ours) got it from tcpserver; the sh it exec'd (not ours) did not.
       const two = talk(p2, "");
       expect(await waitFor(() => one() && two().includes("TCPREMOTEPORT="), 15_000)).toBe(true);

@@ -32,8 +32,102 @@ export const JSC_OPTIONS: readonly (readonly [string, string])[] = [
   // each process. What a program compiles is compiled on its own thread instead.
   ["BUN_JSC_useConcurrentJIT", "0"],
 ];
+
+/**
+ * Options of the same relay that only a child which ends soon gets (endsSoon()). Figures: BENCHMARKS.md,
+ * "Huge pages for the programs that end soon".
+ */
+export const START_OPTIONS: readonly (readonly [string, string])[] = [
+  // Bun's mimalloc (v3) leaves transparent huge pages off (its allow_thp option, 0 in Bun's build). On,
+  // it marks its arena MADV_HUGEPAGE (madvise(2)), and under the kernel's THP setting "madvise" (the
+  // default) or "always" start-up faults the arena in 2 MiB pages rather than 4 KiB ones: about 270
+  // page faults fewer for an empty program, over 600 fewer for an SMTP session. The price is memory:
+  // the arena's touched 2 MiB regions stay whole, 6 to 16 MiB more for as long as the process lives.
+  // So only a program that ends soon gets it; one that stays up, or waits on a client or a peer (40
+  // qmail-smtpd at once), never does.
+  ["MIMALLOC_ALLOW_THP", "1"],
+];
+
+/**
+ * The programs that do one job and end, each time a message, a delivery or a service start asks for it,
+ * or when an administrator runs them: START_OPTIONS pay for them. Not the daemons, the loggers, the
+ * filters on a pipe, nor a program that serves or calls a peer.
+ */
+const ENDS_SOON = new Set([
+  // chain-loaders, which exec the next program (the relay then decides for that one)
+  "envdir",
+  "envuidgid",
+  "setuidgid",
+  "softlimit",
+  "pgrphack",
+  "setlock",
+  "argv0",
+  // tools
+  "svc",
+  "svok",
+  "svstat",
+  "tcprules",
+  "tcprulescheck",
+  // per message and per delivery
+  "sendmail",
+  "qmail-inject",
+  "qmail-queue",
+  "qmail-local",
+  "qmail-getpw",
+  "checkpassword",
+  "datemail",
+  "mailsubj",
+  "predate",
+  "preline",
+  "bouncesaying",
+  "condredirect",
+  "except",
+  "forward",
+  "qbiff",
+  "qreceipt",
+  "qsmhook",
+  // the administrator's qmail tools
+  "qmail-qread",
+  "qmail-qstat",
+  "mailq",
+  "qmail-showctl",
+  "qmail-tcpok",
+  "qmail-tcpto",
+  "qmail-newu",
+  "qmail-newmrh",
+  "qmail-pw2u",
+  "newaliases",
+  "config",
+  "config-fast",
+  "maildirmake",
+  "maildir2mbox",
+  "dknewkey",
+]);
+
+/** An entry's or argument's text, a byte per character. */
+function latin1(entry: string | Uint8Array): string {
+  return typeof entry === "string" ? entry : Buffer.from(entry).toString("latin1");
+}
+
+/**
+ * Whether a child run with argv ends soon: its program, named as the multicall binary picks it (the last
+ * part of argv[0], or the first argument after "qts"), is one of ENDS_SOON, and it is not a worker that
+ * qmail-lspawn keeps (qmail-local -W, qmail-getpw -W: "-W" alone).
+ */
+export function endsSoon(argv: readonly (string | Uint8Array)[]): boolean {
+  const a0 = latin1(argv[0] ?? "");
+  let name = a0.slice(a0.lastIndexOf("/") + 1);
+  let rest = 1;
+  if (name === "qts" && argv.length > 1) {
+    name = latin1(argv[1] as string | Uint8Array);
+    rest = 2;
+  }
+  if (!ENDS_SOON.has(name)) return false;
+  return !(argv.length === rest + 1 && latin1(argv[rest] as string | Uint8Array) === "-W");
+}
+
 export const JSC_MARK = "QTS_JSC";
-const JSC_NAMES = new Set(JSC_OPTIONS.map(([k]) => k));
+const JSC_NAMES = new Set([...JSC_OPTIONS, ...START_OPTIONS].map(([k]) => k));
 
 /** Whether entry ("NAME=value", text or bytes) is a variable called name. */
 function isVar(entry: string | Uint8Array, name: string): boolean {
@@ -44,14 +138,9 @@ function isVar(entry: string | Uint8Array, name: string): boolean {
   return true;
 }
 
-/** The options a mark's value (JSC_MARK) says a relay added: only names of JSC_OPTIONS count. */
+/** The options a mark's value (JSC_MARK) says a relay added: only names of JSC_OPTIONS and START_OPTIONS count. */
 export function markedOptions(mark: string | undefined): string[] {
   return mark === undefined ? [] : mark.split(",").filter((n) => JSC_NAMES.has(n));
-}
-
-/** An entry's text, a byte per character. */
-function latin1(entry: string | Uint8Array): string {
-  return typeof entry === "string" ? entry : Buffer.from(entry).toString("latin1");
 }
 
 /** Environment entries as a process of ours was started with them, without what the relays added. */
@@ -61,14 +150,21 @@ export function withoutRelay<T extends string | Uint8Array>(entries: readonly T[
   return entries.filter((e) => !isVar(e, NOFILE_VAR) && !isVar(e, JSC_MARK) && !added.some((n) => isVar(e, n)));
 }
 
-/** The entries that give a child of ours each of JSC_OPTIONS that env does not name, and the mark listing them. */
-export function jscEntries(env: readonly (string | Uint8Array)[]): string[] {
-  const add = JSC_OPTIONS.filter(([k]) => !env.some((e) => isVar(e, k)));
+/**
+ * The entries that give a child of ours, run with argv, each of JSC_OPTIONS (and of START_OPTIONS when it
+ * ends soon) that env does not name, and the mark listing them.
+ */
+export function jscEntries(env: readonly (string | Uint8Array)[], argv: readonly (string | Uint8Array)[]): string[] {
+  const options = endsSoon(argv) ? [...JSC_OPTIONS, ...START_OPTIONS] : JSC_OPTIONS;
+  const add = options.filter(([k]) => !env.some((e) => isVar(e, k)));
   if (add.length === 0) return [];
   return [...add.map(([k, v]) => `${k}=${v}`), `${JSC_MARK}=${add.map(([k]) => k).join(",")}`];
 }
 
-/** env with jscEntries(env) added. */
-export function withJscOptions(env: readonly (string | Uint8Array)[]): (string | Uint8Array)[] {
-  return [...env, ...jscEntries(env)];
+/** env with jscEntries(env, argv) added. */
+export function withJscOptions(
+  env: readonly (string | Uint8Array)[],
+  argv: readonly (string | Uint8Array)[],
+): (string | Uint8Array)[] {
+  return [...env, ...jscEntries(env, argv)];
 }

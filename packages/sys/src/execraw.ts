@@ -126,7 +126,8 @@ export function firstCandidate<T>(file: Arg, path: Buffer | undefined, run: (can
  * a garbage collection that needs memory the limits no longer allow). It
  * returns the errno to report when no candidate could run. nofile is the soft
  * RLIMIT_NOFILE to hand to our own programs in NOFILE_VAR; they also get
- * JSC_OPTIONS (core/conf.ts).
+ * JSC_OPTIONS, and START_OPTIONS when argv names a program that ends soon
+ * (core/conf.ts).
  * Strings are text and go out as UTF-8; Uint8Arrays (file, arguments, and
  * env given as entries) go out byte for byte, as C's pathexec passes them.
  */
@@ -134,7 +135,7 @@ export function prepareExecve(file: Arg, argv: readonly Arg[], env: ExecEnv, nof
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...jscEntries(base).map(bytes)];
+  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...jscEntries(base, argv).map(bytes)];
   const envp = cStrings([...base, ...relay], keep);
   const plainEnv = cArray(envp.slice(0, base.length), keep);
   const selfEnv = cArray(envp, keep);

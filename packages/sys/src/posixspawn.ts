@@ -95,7 +95,8 @@ function closeOthers(actions: Uint8Array, keep: ReadonlySet<number>): void {
  * SysError with the exec error (ENOENT, EACCES, ENOEXEC...) when the child
  * could not run file; glibc has then reaped it. A string is text (UTF-8), a
  * Uint8Array goes out byte for byte (file, arguments and entries alike). When
- * file is our own binary, env gets core/conf.ts's JSC_OPTIONS.
+ * file is our own binary, env gets core/conf.ts's JSC_OPTIONS (and START_OPTIONS
+ * when argv names a program that ends soon).
  */
 export function spawn(
   file: string | Uint8Array,
@@ -106,7 +107,7 @@ export function spawn(
   const attr = new Uint8Array(ATTR_SIZE);
   const actions = new Uint8Array(ACTIONS_SIZE);
   const a = cArray(argv);
-  const e = cArray(isSelfChild(file, opts.cwd) ? withJscOptions(env) : env);
+  const e = cArray(isSelfChild(file, opts.cwd) ? withJscOptions(env, argv) : env);
   const path = typeof file === "string" ? cstr(file) : Buffer.concat([file, Buffer.from([0])]);
   const dir =
     opts.cwd === undefined
