@@ -51,7 +51,8 @@ export const START_OPTIONS: readonly (readonly [string, string])[] = [
 /**
  * The programs that do one job and end, each time a message, a delivery or a service start asks for it,
  * or when an administrator runs them: START_OPTIONS pay for them. Not the daemons, the loggers, the
- * filters on a pipe, nor a program that serves or calls a peer.
+ * filters on a pipe, nor a program that serves or calls a peer, or waits on one: qmail-queue, run as
+ * $QMAILQUEUE, lives as long as an SMTP client's DATA.
  */
 const ENDS_SOON = new Set([
   // chain-loaders, which exec the next program (the relay then decides for that one)
@@ -71,7 +72,6 @@ const ENDS_SOON = new Set([
   // per message and per delivery
   "sendmail",
   "qmail-inject",
-  "qmail-queue",
   "qmail-local",
   "qmail-getpw",
   "checkpassword",
