@@ -323,4 +323,33 @@ describe("spawn (posix_spawn)", () => {
       b.kill();
     }
   });
+
+  test("a spawned child of ours that ends soon also gets the huge pages (tai64n, above, does not)", async () => {
+    // preline (one of ENDS_SOON) waits for its sleep while we look.
+    const env = { PATH, UFLINE: "", RPLINE: "", DTLINE: "" };
+    const a = start(ours("tcpserver"), ["-q", "-1", "127.0.0.1", "0", "preline", "sleep", "30"], {
+      env,
+      extendEnv: false,
+    });
+    const port = Number((await a.until("\n", 15_000)).trim());
+    const c = createConnection(port, "127.0.0.1");
+    c.on("error", () => {});
+    const pids: number[] = [];
+    try {
+      const kid = await waitFor(() => children(a.pid)[0], 15_000);
+      pids.push(kid as number);
+      const e = await waitFor(() => {
+        const x = environ(kid as number);
+        return x.includes("UFLINE=") ? x : undefined;
+      });
+      expect(leftover(e ?? [])).toEqual(RELAY_SOON);
+      const sleep = await waitFor(() => children(kid as number)[0]);
+      pids.push(sleep as number);
+      if (THP) expect(hugeAdvised(kid as number)).toBeGreaterThan(0);
+    } finally {
+      c.destroy();
+      for (const p of pids.reverse()) kill(p);
+      a.kill();
+    }
+  });
 });
