@@ -3,8 +3,9 @@
 # tcpserver + qmail-smtpd -> qmail-queued -> qmail-send -> qmail-lspawn + qmail-local into a Maildir.
 # Prints each process's user+system CPU per message (its own time, and the reaped children's time:
 # tcpserver's children are the qmail-smtpd processes, qmail-lspawn's are the qmail-local ones), and its
-# minor page faults per message likewise, taken from /proc/PID/stat before and after the run. Uses its own qmail home and the alias user's Maildir
-# (recipient prof@test.example), so it does not touch the bench user that bench/run.sh uses.
+# minor page faults per message likewise, taken from /proc/PID/stat before and after the run. Uses its
+# own qmail home and the alias user's Maildir (recipient prof@test.example), so it does not touch the
+# bench user that bench/run.sh uses.
 #   bash bench/cpu-split.sh [N=200] [PORT=23150] [M=1 messages per connection] (as root, after make;
 #   DT_BIN= where tcpserver and multilog come from, default the home's bin; LOCALWORKERS=N: qmail-lspawn's
 #   delivery workers, QTS_LOCALWORKERS=N; PRESTART=N: qmail-smtpd started ahead, QTS_PRESTART=N;
