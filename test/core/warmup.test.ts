@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
-import { endsSoon, withJscOptions, withoutRelay } from "../../packages/core/src/conf.ts";
+import { endsSoon, withoutRelay, withRelay } from "../../packages/core/src/conf.ts";
 import { BIN, kill, original, ours, run, start, tmp, waitFor } from "../lib/harness.ts";
 
 const PATH = `${BIN}:/usr/bin:/bin`;
@@ -77,11 +77,11 @@ function envDir(): string {
 describe("the relay's entries", () => {
   test("added for our child unless the environment names them; dropped only as the mark lists them", () => {
     const up = ["supervise", "x"];
-    expect(withJscOptions(["A=1"], up)).toEqual(["A=1", ...RELAY]);
-    expect(withJscOptions([`${W}=1`, "A=1"], up)).toEqual([`${W}=1`, "A=1", `${J}=0`, `QTS_JSC=${J}`]);
-    expect(withJscOptions([`${J}=1`, `${W}=1`], up)).toEqual([`${J}=1`, `${W}=1`]);
-    expect(withJscOptions(["A=1"], ["/var/qmail/bin/qmail-local"])).toEqual(["A=1", ...RELAY_SOON]);
-    expect(withJscOptions([`${T}=0`, `${J}=1`, `${W}=1`], ["envdir"])).toEqual([`${T}=0`, `${J}=1`, `${W}=1`]);
+    expect(withRelay(["A=1"], up)).toEqual(["A=1", ...RELAY]);
+    expect(withRelay([`${W}=1`, "A=1"], up)).toEqual([`${W}=1`, "A=1", `${J}=0`, `QTS_JSC=${J}`]);
+    expect(withRelay([`${J}=1`, `${W}=1`], up)).toEqual([`${J}=1`, `${W}=1`]);
+    expect(withRelay(["A=1"], ["/var/qmail/bin/qmail-local"])).toEqual(["A=1", ...RELAY_SOON]);
+    expect(withRelay([`${T}=0`, `${J}=1`, `${W}=1`], ["envdir"])).toEqual([`${T}=0`, `${J}=1`, `${W}=1`]);
     const b = (s: string) => Buffer.from(s);
     const raw = [b("A=1"), b("QTS_NOFILE=20"), ...RELAY_SOON.map(b), b("QTS_JSCX=2")];
     expect(withoutRelay(raw).map(String)).toEqual(["A=1", "QTS_JSCX=2"]);

@@ -154,17 +154,17 @@ export function withoutRelay<T extends string | Uint8Array>(entries: readonly T[
  * The entries that give a child of ours, run with argv, each of JSC_OPTIONS (and of START_OPTIONS when it
  * ends soon) that env does not name, and the mark listing them.
  */
-export function jscEntries(env: readonly (string | Uint8Array)[], argv: readonly (string | Uint8Array)[]): string[] {
+export function relayEntries(env: readonly (string | Uint8Array)[], argv: readonly (string | Uint8Array)[]): string[] {
   const options = endsSoon(argv) ? [...JSC_OPTIONS, ...START_OPTIONS] : JSC_OPTIONS;
   const add = options.filter(([k]) => !env.some((e) => isVar(e, k)));
   if (add.length === 0) return [];
   return [...add.map(([k, v]) => `${k}=${v}`), `${JSC_MARK}=${add.map(([k]) => k).join(",")}`];
 }
 
-/** env with jscEntries(env, argv) added. */
-export function withJscOptions(
+/** env with relayEntries(env, argv) added. */
+export function withRelay(
   env: readonly (string | Uint8Array)[],
   argv: readonly (string | Uint8Array)[],
 ): (string | Uint8Array)[] {
-  return [...env, ...jscEntries(env, argv)];
+  return [...env, ...relayEntries(env, argv)];
 }

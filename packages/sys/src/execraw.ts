@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { JSC_MARK, jscEntries, markedOptions, NOFILE_VAR, withoutRelay } from "@qts/core/conf";
+import { NOFILE_VAR, relayEntries, withoutRelay } from "@qts/core/conf";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { errno, libc, ptr } from "./ffi.ts";
@@ -57,8 +57,8 @@ function hasPrefix(b: Uint8Array, p: Uint8Array): boolean {
 const PATH = Buffer.from("PATH=");
 
 /**
- * env as "NAME=value" entries without the relays of core/conf.ts (NOFILE_VAR, and the JSC_OPTIONS that
- * JSC_MARK says a relay added), and the value of PATH (undefined: not set).
+ * env as "NAME=value" entries without the relays of core/conf.ts (withoutRelay), and the value of PATH
+ * (undefined: not set).
  */
 export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | undefined } {
   let entries: Buffer[] = [];
@@ -68,10 +68,8 @@ export function envEntries(env: ExecEnv): { entries: Buffer[]; path: Buffer | un
     for (const b of entries) if (hasPrefix(b, PATH)) return { entries, path: b.subarray(PATH.length) };
   } else {
     const e = env as Env;
-    const added = markedOptions(e[JSC_MARK]);
-    for (const [k, v] of Object.entries(e))
-      if (v !== undefined && k !== NOFILE_VAR && k !== JSC_MARK && !added.includes(k))
-        entries.push(Buffer.from(`${k}=${v}`));
+    for (const [k, v] of Object.entries(e)) if (v !== undefined) entries.push(Buffer.from(`${k}=${v}`));
+    entries = withoutRelay(entries);
     const p = e.PATH;
     if (p !== undefined) path = Buffer.from(p);
   }
@@ -135,7 +133,7 @@ export function prepareExecve(file: Arg, argv: readonly Arg[], env: ExecEnv, nof
   const keep: unknown[] = [];
   const { entries: base, path } = envEntries(env);
   const soft = nofile ?? getrlimit(RLIMIT.NOFILE).soft;
-  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...jscEntries(base, argv).map(bytes)];
+  const relay = [Buffer.from(`${NOFILE_VAR}=${soft}`), ...relayEntries(base, argv).map(bytes)];
   const envp = cStrings([...base, ...relay], keep);
   const plainEnv = cArray(envp.slice(0, base.length), keep);
   const selfEnv = cArray(envp, keep);

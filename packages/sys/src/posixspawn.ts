@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-import { withJscOptions } from "@qts/core/conf";
+import { withRelay } from "@qts/core/conf";
 import { SysError } from "@qts/core/errstr";
 import { check, cstr, libc, ptr } from "./ffi.ts";
 import { isSelfChild } from "./self.ts";
@@ -107,7 +107,7 @@ export function spawn(
   const attr = new Uint8Array(ATTR_SIZE);
   const actions = new Uint8Array(ACTIONS_SIZE);
   const a = cArray(argv);
-  const e = cArray(isSelfChild(file, opts.cwd) ? withJscOptions(env, argv) : env);
+  const e = cArray(isSelfChild(file, opts.cwd) ? withRelay(env, argv) : env);
   const path = typeof file === "string" ? cstr(file) : Buffer.concat([file, Buffer.from([0])]);
   const dir =
     opts.cwd === undefined

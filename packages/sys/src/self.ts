@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Whether a file is our own multicall binary: our exec and spawn hand such a
-// child the relays of core/conf.ts (NOFILE_VAR, JSC_OPTIONS).
+// child the relays of core/conf.ts (NOFILE_VAR, JSC_OPTIONS, START_OPTIONS).
 import { statSync } from "./fs.ts";
 
 let self: { dev: number; ino: number } | undefined;

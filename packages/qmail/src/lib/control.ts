@@ -5,11 +5,6 @@ import { join } from "@qts/core/path";
 import { readFileIfExists } from "@qts/sys/fs";
 import { scanUlong } from "./cscan.ts";
 
-// Most control files are missing at most sites: no error object is made for those (sys/fs.ts).
-function readOrUndefined(path: string): Buffer | undefined {
-  return readFileIfExists(path);
-}
-
 // control.c's striptrailingwhitespace: newline, space and tab only (a CR stays). A loop, not a
 // regular expression: most starts read a control file, and a program's first regular expression
 // costs it about 20 page faults (BENCHMARKS.md, "Start-up: lazy modules").
@@ -42,7 +37,8 @@ export class Control {
 
   /** control_readline: the first line, trailing whitespace stripped; undefined if the file is missing. */
   line(name: string): string | undefined {
-    const b = readOrUndefined(this.path(name));
+    // Most control files are missing at most sites: readFileIfExists makes no error object for those.
+    const b = readFileIfExists(this.path(name));
     if (b === undefined) return undefined;
     const s = latin1(b);
     const nl = s.indexOf("\n");
@@ -78,7 +74,7 @@ export class Control {
 
   /** control_readfile: every non-blank line that does not start with #; undefined if missing. */
   lines(name: string): string[] | undefined {
-    const b = readOrUndefined(this.path(name));
+    const b = readFileIfExists(this.path(name));
     if (b === undefined) return undefined;
     const out: string[] = [];
     for (const raw of latin1(b).split("\n")) {
