@@ -93,7 +93,7 @@ function parse(argv: string[]): Opts {
         type: "boolean",
         default: false,
         describe:
-          "without the fast paths (QTS_LOCALWORKERS, QTS_PRESTART): qmail's one process per delivery and connection",
+          "without the fast paths (QTS_LOCALWORKERS, QTS_PRESTART, QTS_PRESTARTIDLE): qmail's one process per delivery and connection",
       },
       submission: { type: "boolean", default: false, describe: "also submission (587) and smtps (465)" },
       "submission-port": { type: "string", default: "submission", describe: "the submission port" },
@@ -144,7 +144,7 @@ function render(o: Opts, rel: string, six = false): string {
   };
   let text = readFileSync(join(ROOT, "service", rel), "utf8");
   if (six) text = text.replaceAll("@IP@", o.ip6 ?? "::1");
-  if (o.classic) text = text.replace(/^QTS_(LOCALWORKERS|PRESTART)=[0-9]+ \\\n/m, "");
+  if (o.classic) text = text.replace(/^QTS_(LOCALWORKERS|PRESTART|PRESTARTIDLE)=[0-9]+ \\\n/gm, "");
   if (o.noSwitch)
     text = text.replace("envuidgid qmaild \\\n", "").replace("setuidgid qmaill \\\n", "").replace("-UDHRQ", "-DHRQ");
   return text

@@ -21,10 +21,12 @@ async function render(extra: string[]): Promise<{ qmail: string; smtpd: string; 
 }
 
 describe("scripts/services.ts", () => {
-  test("by default: QTS_LOCALWORKERS in qmail/run, QTS_PRESTART in smtpd/run, in the env - list", async () => {
+  test("by default: QTS_LOCALWORKERS in qmail/run, QTS_PRESTART and QTS_PRESTARTIDLE in smtpd/run, in the env - list", async () => {
     const { qmail, smtpd } = await render([]);
     expect(qmail).toMatch(/^exec env - PATH="[^"]*".* \\\nQTS_LOCALWORKERS=5 \\\nqmail-start /m);
-    expect(smtpd).toMatch(/^exec env - PATH="[^"]*".* \\\nQTS_PRESTART=1 \\\nenvuidgid qmaild \\\n/m);
+    expect(smtpd).toMatch(
+      /^exec env - PATH="[^"]*".* \\\nQTS_PRESTART=1 \\\nQTS_PRESTARTIDLE=30 \\\nenvuidgid qmaild \\\n/m,
+    );
   });
 
   test("--classic: neither, and otherwise the same scripts", async () => {
@@ -32,7 +34,7 @@ describe("scripts/services.ts", () => {
     const classic = await render(["--classic"]);
     expect(classic.qmail).not.toMatch(/^QTS_/m);
     expect(classic.smtpd).not.toMatch(/^QTS_/m);
-    const strip = (s: string) => s.replace(/^QTS_\w+=\d+ \\\n/m, "").replace(/\/tmp\/qts-services-[^/]+/g, "T");
+    const strip = (s: string) => s.replace(/^QTS_\w+=\d+ \\\n/gm, "").replace(/\/tmp\/qts-services-[^/]+/g, "T");
     expect(strip(fast.qmail)).toBe(strip(classic.qmail));
     expect(strip(fast.smtpd)).toBe(strip(classic.smtpd));
   });

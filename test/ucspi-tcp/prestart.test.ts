@@ -241,6 +241,41 @@ describe("tcpserver QTS_PRESTART with our qmail-smtpd", () => {
     expect(d2.env).toContain(`uid=${NOBODY}`);
   });
 
+  test("QTS_PRESTARTIDLE: the copies end when idle; the next connection is classic, the one after brings them back", async () => {
+    const h = home();
+    const srv = await server(h, { QTS_PRESTART: "1", QTS_PRESTARTIDLE: "5" });
+    const copies = () => children(srv.pid).filter(([, c]) => c === "qmail-smtpd");
+    const first = await waitFor(() => (copies().length === 1 ? copies() : undefined), 20000);
+    const gone = (first ?? [])[0]?.[0] ?? 0;
+    expect(gone).toBeGreaterThan(0);
+    // 5 s without a connection: the copy ends having served nothing, and tcpserver reaps it (a zombie
+    // would still be listed among its children). It was never a connection's program: no "end" line.
+    expect(await waitFor(() => children(srv.pid).length === 0, 20000)).toBe(true);
+    expect(existsSync(`/proc/${gone}`)).toBe(false);
+    expect(srv.log()).not.toContain(`end ${gone} `);
+    const pidOf = (log: string, n: number) => Number([...log.matchAll(/tcpserver: pid (\d+) from /g)][n]?.[1]);
+    // The first connection after the idle time: started for it (nothing waits), and no copy behind it.
+    expect(await session(srv.port, ["QUIT\r\n"])).toBe("220 test.example ESMTP\r\n221 test.example\r\n");
+    const one = pidOf(srv.log(), 0);
+    expect(one).toBeGreaterThan(0);
+    expect(one).not.toBe(gone);
+    await waitFor(() => srv.log().includes(`tcpserver: end ${one} status 0\n`), 10000);
+    await Bun.sleep(500);
+    expect(children(srv.pid)).toEqual([]);
+    // A second one within the idle time: still classic (nothing waits), and a copy is started behind it.
+    expect(await session(srv.port, ["QUIT\r\n"])).toBe("220 test.example ESMTP\r\n221 test.example\r\n");
+    const two = pidOf(srv.log(), 1);
+    const back = await waitFor(() => {
+      const c = copies().filter(([p]) => p !== two);
+      return c.length === 1 ? c : undefined;
+    }, 20000);
+    const waiting = (back ?? [])[0]?.[0] ?? 0;
+    expect(waiting).toBeGreaterThan(0);
+    // The third connection goes to that copy.
+    expect(await session(srv.port, ["QUIT\r\n"])).toBe("220 test.example ESMTP\r\n221 test.example\r\n");
+    expect(pidOf(srv.log(), 2)).toBe(waiting);
+  }, 90_000);
+
   test("a program that is not ours: started per connection, as in the original", async () => {
     const h = home();
     const srv = await server(h, { QTS_PRESTART: "2" }, [

@@ -37,7 +37,7 @@ import { SpawnPool } from "@qts/sys/spawnpool";
 import { type ConnAddrs, connAddrs } from "../lib/conn6.ts";
 import { environ, pathexecEnv } from "../lib/env.ts";
 import { hostIp, NoAddress, portNumber } from "../lib/names.ts";
-import { PRESTART_VAR, Prestart, prestartFor } from "../lib/prestart.ts";
+import { PRESTART_IDLE_VAR, PRESTART_VAR, Prestart, prestartFor, prestartIdle } from "../lib/prestart.ts";
 import { applyRules, type Conn, lookups, okLine } from "../lib/tcpserver/connection.ts";
 import { Limiter, setBacklog } from "../lib/tcpserver/limiter.ts";
 import { Log } from "../lib/tcpserver/log.ts";
@@ -280,13 +280,20 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const limiter = new Limiter(first, lfd, o.limit, o.backlog, (sock) => serve(cx as Ctx, sock), log);
   const onChild = () => limiter.reap(true);
   process.on("SIGCHLD", onChild);
-  // SIGCHLD is the fast path; the poll catches any exit whose signal was merged away.
-  setInterval(onChild, 1000);
 
   // QTS_PRESTART: copies of qmail-smtpd started ahead of connections (lib/prestart.ts); others as in C.
   const ahead = prestartFor(env[PRESTART_VAR], args, path);
-  const prestart = ahead.file === undefined ? undefined : new Prestart(ahead.n, ahead.file, args, base, pool);
+  const prestart =
+    ahead.file === undefined
+      ? undefined
+      : new Prestart(ahead.n, ahead.file, args, base, pool, prestartIdle(env[PRESTART_IDLE_VAR]));
   if (prestart) limiter.collect = () => prestart.collect();
+  // SIGCHLD is the fast path; the poll catches any exit whose signal was merged away, and lets copies
+  // started ahead go once QTS_PRESTARTIDLE has passed without a connection.
+  setInterval(() => {
+    prestart?.idle(Date.now());
+    onChild();
+  }, 1000);
   const spawner = new Spawner(pool, limiter.children, args, path, log);
   cx = { o, env, log, limiter, spawner, prestart, base, prog };
   prestart?.fill();

@@ -7,7 +7,9 @@
 // goes to one of them once tcpserver has done its lookups and rules, exactly
 // the work it does before starting a program; a fresh copy is started
 // behind it. Each copy serves one connection and exits, as if started for
-// it. Any other program runs as in the original: one started per connection.
+// it. With QTS_PRESTARTIDLE=s, the waiting copies end after s seconds without
+// a connection, and come back once connections come closer together than
+// that. Any other program runs as in the original: one started per connection.
 import { bytesOf } from "@qts/core/bytes";
 import { pathCandidates } from "@qts/sys/execraw";
 import { accessSync, closeSync, constants, openSync, statSync } from "@qts/sys/fs";
@@ -19,6 +21,18 @@ import { type EnvMod, pathexecEnv } from "./env.ts";
 
 /** The variable that turns it on: how many copies to keep started; unset or 0 for none. */
 export const PRESTART_VAR = "QTS_PRESTART";
+
+/**
+ * The variable that lets waiting copies go: seconds without a connection after which they end; unset
+ * or 0 for never. A site with a connection now and then keeps no copy up at rest for it.
+ */
+export const PRESTART_IDLE_VAR = "QTS_PRESTARTIDLE";
+
+/** The idle time in ms from PRESTART_IDLE_VAR's value: 0 (never) unless it is digits; at most a day. */
+export function prestartIdle(value: string | undefined): number {
+  if (value === undefined || !/^[0-9]+$/.test(value)) return 0;
+  return Math.min(Number(value), 86400) * 1000;
+}
 
 /** Our programs that take a connection handed to them. */
 const TAKERS = new Set(["qmail-smtpd"]);
@@ -70,6 +84,8 @@ export class Prestart {
   /** Copies that were handed nothing and have to be collected. */
   private readonly lost = new Set<number>();
   private starting = 0;
+  /** When the last connection came (or tcpserver started), in ms. */
+  private last = Date.now();
 
   constructor(
     private readonly n: number,
@@ -77,6 +93,8 @@ export class Prestart {
     private readonly args: readonly string[],
     private readonly base: readonly string[],
     private readonly pool: SpawnPool,
+    /** ms without a connection after which the waiting copies end (prestartIdle); 0: never. */
+    private readonly idleMs = 0,
   ) {}
 
   /** Starts copies until n are ready or starting. */
@@ -125,7 +143,15 @@ export class Prestart {
    * connection's program), or undefined when none is ready.
    */
   hand(mods: readonly EnvMod[], fd: number): number | undefined {
+    const now = Date.now();
+    // After an idle time that let the copies go, the first connection is served the classic way and
+    // starts none: copies come back with the second one within the idle time, so that a connection
+    // now and then never pays for a copy that waits for nothing. A copy that failed to start comes
+    // back the same way.
+    const soon = this.idleMs === 0 || now - this.last < this.idleMs;
+    this.last = now;
     this.collect();
+    if (this.ready.length === 0 && soon) setImmediate(() => this.fill());
     for (;;) {
       const r = this.ready.shift();
       if (!r) return undefined;
@@ -142,6 +168,21 @@ export class Prestart {
         closeSync(r.sock);
         setImmediate(() => this.fill());
       }
+    }
+  }
+
+  /**
+   * Called every second or so: once idleMs have passed without a connection, lets the waiting copies
+   * go. Each sees its socket closed before any handover and exits 0 having served nothing (qmail-smtpd's
+   * takeConnection); collect() reaps them. A copy still starting is let go at a later call.
+   */
+  idle(now: number): void {
+    if (this.idleMs === 0 || this.ready.length === 0 || now - this.last < this.idleMs) return;
+    for (const r of this.ready.splice(0)) {
+      this.lost.add(r.pid);
+      try {
+        closeSync(r.sock);
+      } catch {}
     }
   }
 
