@@ -305,6 +305,27 @@ describe.each(impls)("tcpserver (%s)", (which, bin) => {
     await stop(s);
   });
 
+  test("clients that speak first: every byte reaches the program, tcpserver reads none (20 at once, -c 5)", async () => {
+    const s = await serve(bin, ["-RHl0", "-c", "5"], ["sh", "-c", "sleep 0.3; exec cat"]);
+    // Each client sends its bytes at once and half-closes; the program, started later (or after a slot
+    // freed, for those waiting in the backlog or accepted past the limit), echoes them back to EOF.
+    const echo = (data: string) =>
+      new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        const c = connect(s.port, "127.0.0.1", () => c.end(data));
+        const timer = setTimeout(() => c.destroy(), 15000);
+        c.on("data", (d: Buffer) => chunks.push(d));
+        c.on("error", () => {});
+        c.on("close", () => {
+          clearTimeout(timer);
+          resolve(Buffer.concat(chunks).toString("latin1"));
+        });
+      });
+    const sent = Array.from({ length: 20 }, (_, i) => `client ${i} ${"x".repeat(i * 100)}\r\nsecond line ${i}\n`);
+    expect(await Promise.all(sent.map(echo))).toEqual(sent);
+    await stop(s);
+  });
+
   test("-D sets TCP_NODELAY on the child's socket; -d leaves it off", async () => {
     const py = "import socket; s=socket.socket(fileno=0); print(s.getsockopt(6, 1) != 0)";
     const s = await serve(bin, ["-D", "-RHl0"], ["python3", "-c", py]);

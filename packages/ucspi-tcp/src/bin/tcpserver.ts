@@ -7,7 +7,6 @@
 // keeps the pid. bench/ucspi-tcp.md has the measurements behind this.
 // The pieces are in lib/tcpserver/: options, the limiter (-c), one
 // connection's environment and rules, and the children.
-import { createServer, type Server, type Socket } from "node:net";
 import { bytesOf, rawArgs, rawEnv } from "@qts/core/bytes";
 import {
   dieUsage,
@@ -75,37 +74,45 @@ async function localAddress(host: string, o: Opts): Promise<string> {
   }
 }
 
-/** Binds and listens; returns the server and a dup of its socket (closed on exec) that outlives it. */
-async function bindListener(localIp: string, port: number, o: Opts): Promise<{ first: Server; lfd: number }> {
+/**
+ * Binds and listens (SO_REUSEADDR, as C's socket_bind4_reuse); returns the listening socket, closed
+ * on exec, and the port it is bound to.
+ */
+function bindListener(localIp: string, port: number, o: Opts): { lfd: number; boundPort: number } {
   // -I names the scope of a link-local address (an unknown interface is scope 0, as in ucspi-tcp-ipv6).
   const scope = o.iface !== undefined && localIp.includes(":") ? ifIndex(o.iface) : 0;
   const bindIp = scope ? `${localIp}%${scope}` : localIp;
-  let first = createServer({ pauseOnConnect: true });
-  const bind = (ip: string) =>
-    new Promise<void>((ok, fail) => {
-      first.once("error", fail);
-      first.listen({ host: ip, port, backlog: o.backlog, exclusive: true }, () => ok());
-    });
+  // Bun.listen makes the socket; nothing is accepted on it: its descriptor is taken (a dup) and the
+  // listener stopped at once, and lib/tcpserver/limiter.ts listens over dups of that descriptor. So
+  // -c can stop accepting (further connections wait in the kernel's backlog) and resume.
+  const bind = (ip: string) => Bun.listen({ hostname: ip, port, exclusive: true, socket: { data() {} } });
+  let first: ReturnType<typeof bind>;
   try {
     try {
-      await bind(bindIp);
+      first = bind(bindIp);
     } catch (e) {
       // "0" on a host without IPv6: every IPv4 address, as 0.88.
       const code = errnoName(e);
       if (bindIp !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw e;
-      first = createServer({ pauseOnConnect: true });
-      await bind("0.0.0.0");
+      first = bind("0.0.0.0");
     }
   } catch (e) {
     fatalUnable("bind", e);
-    quit();
+    return quit();
   }
-  // The listening socket outlives any one node:net server: -c closes the server to stop accepting, so
-  // further connections wait in the kernel's backlog, and a new server over a dup resumes (lib/tcpserver/limiter.ts).
-  const lfd = dup((first as unknown as { _handle: { fd: number } })._handle.fd);
-  closeOnExec(lfd);
+  let lfd: number;
+  const boundPort = first.port;
+  try {
+    lfd = dup((first as unknown as { fd: number }).fd);
+    closeOnExec(lfd);
+  } catch (e) {
+    fatalUnable("bind", e);
+    return quit();
+  } finally {
+    first.stop();
+  }
   setBacklog(lfd, o.backlog);
-  return { first, lfd };
+  return { lfd, boundPort };
 }
 
 /** -g and -u, after binding (a low port needs root). */
@@ -158,15 +165,15 @@ function socketOptions(fd: number, o: Opts): void {
 }
 
 /** A C child that died before exec: a stand-in exits 111 in its place, then the warning. */
-async function drop(cx: Ctx, sock: Socket, remoteIp: string, what: string, err: unknown): Promise<void> {
+async function drop(cx: Ctx, fd: number, remoteIp: string, what: string, err: unknown): Promise<void> {
   const pid = await cx.spawner.standIn(111);
   if (pid !== undefined) verbose(`pid ${pid} from ${remoteIp}`);
   cx.log.drop(unable(what, err));
-  cx.limiter.done(sock, pid);
+  cx.limiter.done(fd, pid);
 }
 
 /** The program (or a pre-started copy, or a stand-in for deny) for a connection that passed the lookups. */
-async function startProgram(cx: Ctx, sock: Socket, fd: number, c: Conn): Promise<void> {
+async function startProgram(cx: Ctx, fd: number, c: Conn): Promise<void> {
   const { log, limiter } = cx;
   const started = (pid: number) => {
     if (log.verbosity >= 2) log.info(`tcpserver: pid ${pid} from ${c.addrs.remoteIp}\n${okLine(c, pid)}`);
@@ -174,56 +181,55 @@ async function startProgram(cx: Ctx, sock: Socket, fd: number, c: Conn): Promise
   if (c.deny) {
     const pid = await cx.spawner.standIn(100);
     if (pid !== undefined) started(pid);
-    return limiter.done(sock, pid);
+    return limiter.done(fd, pid);
   }
   const handed = cx.prestart?.hand(c.mods, fd);
   if (handed !== undefined) {
     limiter.children.add(handed);
     started(handed);
-    return limiter.done(sock, handed);
+    return limiter.done(fd, handed);
   }
   const r = await cx.spawner.run(pathexecEnv(cx.base, c.mods), fd);
   const code = r.err === undefined ? undefined : errnoName(r.err);
   if (code === "EAGAIN" || code === "ENOMEM") {
     // posix_spawn could not create the process: C's "unable to fork" in the parent.
     log.drop(unable("fork", r.err));
-    return limiter.done(sock, undefined);
+    return limiter.done(fd, undefined);
   }
   if (r.pid !== undefined) {
     started(r.pid);
-    return limiter.done(sock, r.pid);
+    return limiter.done(fd, r.pid);
   }
   const pid = await cx.spawner.standIn(111);
   if (pid !== undefined) started(pid);
   log.drop(unable(`run ${cx.prog[0]}`, r.err));
-  limiter.done(sock, pid);
+  limiter.done(fd, pid);
 }
 
 /** One connection, as tcpserver.c's child: banner, lookups, rules, then the program. */
-async function serve(cx: Ctx, sock: Socket): Promise<void> {
+async function serve(cx: Ctx, fd: number): Promise<void> {
   // A connection is work: the trim waits for quiet after the last one (core/rest.ts).
   worked();
   const { o } = cx;
-  const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
   let addrs: ConnAddrs;
   try {
     addrs = connAddrs(sockName(fd), peerName(fd), o.forcev6);
   } catch (e) {
     cx.log.drop(unable("get local address", e));
-    return cx.limiter.done(sock, undefined);
+    return cx.limiter.done(fd, undefined);
   }
   socketOptions(fd, o);
   if (o.banner) {
     try {
       writeAll(fd, o.banner);
     } catch (e) {
-      return drop(cx, sock, addrs.remoteIp, "print banner", e);
+      return drop(cx, fd, addrs.remoteIp, "print banner", e);
     }
   }
   const c = await lookups(o, addrs, cx.env);
   const err = applyRules(o, c);
-  if (err !== undefined) return drop(cx, sock, addrs.remoteIp, `read ${o.rules}`, err);
-  return startProgram(cx, sock, fd, c);
+  if (err !== undefined) return drop(cx, fd, addrs.remoteIp, `read ${o.rules}`, err);
+  return startProgram(cx, fd, c);
 }
 
 export async function main(argv: string[], env: Env): Promise<number> {
@@ -259,11 +265,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
   process.on("SIGTERM", () => exit(0));
 
   const localIp = await localAddress(host, o);
-  const { first, lfd } = await bindListener(localIp, port, o);
+  const { lfd, boundPort } = bindListener(localIp, port, o);
   dropPrivileges(o);
   if (o.flag1) {
     try {
-      writeAll(1, `${(first.address() as { port: number }).port}\n`);
+      writeAll(1, `${boundPort}\n`);
     } catch {}
   }
   signalReady(ready);
@@ -277,7 +283,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     inherited.filter((fd) => fd !== ready),
   );
   let cx: Ctx | undefined;
-  const limiter = new Limiter(first, lfd, o.limit, o.backlog, (sock) => serve(cx as Ctx, sock), log);
+  const limiter = new Limiter(lfd, o.limit, o.backlog, (fd) => serve(cx as Ctx, fd), log);
   const onChild = () => limiter.reap(true);
   process.on("SIGCHLD", onChild);
 

@@ -3,7 +3,8 @@
 // remote port 113, send "REMOTEPORT , LOCALPORT\r\n", and keep what follows the
 // third ':' of the reply line with blanks dropped (at most 257 bytes). The
 // whole exchange shares one deadline of timeout seconds.
-import { connect } from "node:net";
+
+type Net = typeof import("node:net");
 
 /** The reply line as remoteinfo() reads it: blanks dropped, the part after the third ':' kept. */
 class Reply {
@@ -43,7 +44,8 @@ export function remoteInfo(
       sock.destroy();
       resolve(v);
     };
-    const sock = connect({ host: remoteIp, port: 113, localAddress: localIp });
+    // node:net is loaded by the first lookup (-r), not at tcpserver's start.
+    const sock = (require("node:net") as Net).connect({ host: remoteIp, port: 113, localAddress: localIp });
     const timer = setTimeout(() => finish(undefined), Math.max(0, timeoutSec) * 1000);
     sock.on("error", () => finish(undefined));
     sock.on("close", () => finish(undefined));

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
 // Name lookups for tcpserver/tcpclient through the system resolver (node:dns).
-import dns from "node:dns/promises";
-import { isIPv4 } from "node:net";
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readFileSync } from "@qts/sys/fs";
@@ -20,16 +18,39 @@ export function djbName(name: string): string {
   return out;
 }
 
-let resolver: dns.Resolver | undefined;
+type Dns = typeof import("node:dns/promises");
+
+// node:dns is loaded on the first lookup, not at start: tcpserver -H (the service's) never makes one,
+// and loading it costs every start (BENCHMARKS.md, "tcpserver without node:net").
+function dnsp(): Dns {
+  return require("node:dns/promises") as Dns;
+}
+
+/** A dotted quad of four decimal numbers up to 255 (node:net's isIPv4, without loading node:net). */
+export function isIPv4(s: string): boolean {
+  const parts = s.split(".");
+  if (parts.length !== 4) return false;
+  for (const p of parts) {
+    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === "0")) return false;
+    for (let i = 0; i < p.length; i++) {
+      const c = p.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) return false;
+    }
+    if (Number(p) > 255) return false;
+  }
+  return true;
+}
+
+let resolver: InstanceType<Dns["Resolver"]> | undefined;
 
 /**
  * The resolver of djbdns's dns library, which ucspi-tcp links: the servers in $DNSCACHEIP
  * when set (dns_resolvconfip in dns_rcip.c), else /etc/resolv.conf's. It asks DNS only:
  * c-ares's query functions never read /etc/hosts, unlike dns.reverse and getnameinfo.
  */
-function djbResolver(env: Env): dns.Resolver {
+function djbResolver(env: Env): InstanceType<Dns["Resolver"]> {
   if (resolver) return resolver;
-  resolver = new dns.Resolver();
+  resolver = new (dnsp().Resolver)();
   const ips = (env.DNSCACHEIP ?? "").split(/[\s,]+/).filter((s) => isIPv4(s));
   if (ips.length > 0) resolver.setServers(ips);
   return resolver;
@@ -122,7 +143,7 @@ export async function hostIp(host: string, noipv6 = true): Promise<string> {
   if (isIPv4(host)) return host;
   if (scan6(host)) return host;
   try {
-    const r = await dns.lookup(host, { all: true });
+    const r = await dnsp().lookup(host, { all: true });
     const a = r.find((x) => x.family === 4) ?? (noipv6 ? undefined : r.find((x) => x.family === 6));
     if (!a) throw Object.assign(new Error("ENODATA"), { code: "ENODATA" });
     return a.address;
