@@ -14,6 +14,8 @@ const F_SETFD = 2;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const FD_CLOEXEC = 1;
+// <linux/fcntl.h>: F_LINUX_SPECIFIC_BASE (1024) + 6, the same on every architecture.
+const F_DUPFD_CLOEXEC = 1030;
 const SIG_SETMASK = 2;
 
 const c = libc({
@@ -48,6 +50,14 @@ export function inheritFd(fd: number): void {
 export function closeOnExec(fd: number): void {
   const fl = check("fcntl", c().fcntl(fd, F_GETFD, 0));
   if (!(fl & FD_CLOEXEC)) check("fcntl", c().fcntl(fd, F_SETFD, fl | FD_CLOEXEC));
+}
+
+/**
+ * A new fd for the same open file with FD_CLOEXEC already set (fcntl F_DUPFD_CLOEXEC): unlike dup then
+ * closeOnExec, no program that another thread starts in between can inherit it.
+ */
+export function dupCloseOnExec(fd: number): number {
+  return check("fcntl", c().fcntl(fd, F_DUPFD_CLOEXEC, 0));
 }
 
 export function isCloseOnExec(fd: number): boolean {

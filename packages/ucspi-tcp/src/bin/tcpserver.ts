@@ -27,8 +27,8 @@ import { signalReady, takeReadyFd } from "@qts/core/ready";
 import { worked } from "@qts/core/rest";
 import { type Env, exit } from "@qts/core/run";
 import { CHILD_SIGDEFAULT, SIGCHLD, SIGTERM } from "@qts/sys/consts";
-import { dup, dup2 } from "@qts/sys/dup";
-import { closeOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
+import { dup2 } from "@qts/sys/dup";
+import { dupCloseOnExec, inheritedFds, inheritFd, setBlocking } from "@qts/sys/exec";
 import { closeSync, openSync } from "@qts/sys/fs";
 import { ifIndex, peerName, sockName } from "@qts/sys/sockname";
 import { IPPROTO_IP, IPPROTO_TCP, setsockoptInt, TCP_NODELAY } from "@qts/sys/sockopt";
@@ -103,8 +103,7 @@ function bindListener(localIp: string, port: number, o: Opts): { lfd: number; bo
   let lfd: number;
   const boundPort = first.port;
   try {
-    lfd = dup((first as unknown as { fd: number }).fd);
-    closeOnExec(lfd);
+    lfd = dupCloseOnExec((first as unknown as { fd: number }).fd);
   } catch (e) {
     fatalUnable("bind", e);
     return quit();

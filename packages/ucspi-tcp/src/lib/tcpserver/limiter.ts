@@ -6,8 +6,7 @@
 // not by node:net, whose module alone held 1.2 MB more memory in every
 // tcpserver (BENCHMARKS.md, "tcpserver without node:net").
 import { verbose } from "@qts/core/die";
-import { dup } from "@qts/sys/dup";
-import { closeOnExec } from "@qts/sys/exec";
+import { dupCloseOnExec } from "@qts/sys/exec";
 import { closeSync } from "@qts/sys/fs";
 import { listen } from "@qts/sys/listen";
 import { reap } from "@qts/sys/waitpid";
@@ -20,32 +19,21 @@ export function setBacklog(lfd: number, backlog: number): void {
   } catch {}
 }
 
-/** A dup of fd, closed on exec (a program gets only its own connection, on fds 0 and 1). */
-function dupCloexec(fd: number): number {
-  const d = dup(fd);
-  try {
-    closeOnExec(d);
-  } catch (e) {
-    closeSync(d);
-    throw e;
-  }
-  return d;
-}
-
 /**
  * Bun.listen's handlers for tcpserver: each accepted connection is taken as a descriptor of our own
- * (a dup), and Bun's socket over it is closed at once, in the callback of the accept itself, before
- * Bun's event loop could read a byte of it: all the client sends is left for the program, as with
- * C's accept and node:net's pauseOnConnect. end() with nothing written closes without shutdown(2)
- * and without terminate()'s SO_LINGER reset, and the dup keeps the connection open. When no dup can
- * be had (EMFILE), the connection is closed, as C's loop skips a failed accept.
+ * (a dup, closed on exec: a program gets only its own connection, on fds 0 and 1), and Bun's socket
+ * over it is closed at once, in the callback of the accept itself, before Bun's event loop could
+ * read a byte of it: all the client sends is left for the program, as with C's accept and node:net's
+ * pauseOnConnect. end() with nothing written closes without shutdown(2) and without terminate()'s
+ * SO_LINGER reset, and the dup keeps the connection open. When no dup can be had (EMFILE), the
+ * connection is closed, as C's loop skips a failed accept.
  */
 function acceptHandler(take: (fd: number) => void): Bun.SocketHandler<undefined> {
   return {
     open(s) {
       let fd: number | undefined;
       try {
-        fd = dupCloexec((s as unknown as { fd: number }).fd);
+        fd = dupCloseOnExec((s as unknown as { fd: number }).fd);
       } catch {}
       s.end();
       if (fd !== undefined) take(fd);
@@ -123,7 +111,7 @@ export class Limiter {
     if (this.server || this.count >= this.limit) return;
     let fd: number | undefined;
     try {
-      fd = dupCloexec(this.lfd);
+      fd = dupCloseOnExec(this.lfd);
       // Bun owns fd from here, and closes it when the listener stops.
       this.server = Bun.listen<undefined>({
         fd,
