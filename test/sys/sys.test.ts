@@ -2,9 +2,10 @@
 // packages/sys: each libc call, and each trap its comments name, with a
 // test that fails without its fix (the "raw" runs show the trap itself).
 import { describe, expect, test } from "bun:test";
-import { closeSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorStr, SysError } from "@qts/core/errstr";
+import { closeOnExec, dupCloseOnExec, inheritFd, isCloseOnExec } from "@qts/sys/exec";
 import { mkfifo } from "@qts/sys/fifo";
 import { peercred } from "@qts/sys/peercred";
 import { pipe } from "@qts/sys/pipe";
@@ -295,4 +296,31 @@ test("sigDefault resets glibc's internal signals that GNU make leaves ignored", 
   const [before, after] = r.stdout.split("\n");
   expect(sigIgn(before ?? "") & (bit(32) | bit(33))).toBe(bit(32) | bit(33));
   expect(sigIgn(after ?? "") & (bit(32) | bit(33))).toBe(0n);
+});
+
+describe("dupCloseOnExec", () => {
+  test("a new fd for the same open file, close-on-exec from the start; the original's flag unchanged", () => {
+    const f = join(tmp("qts-dupcloexec-"), "f");
+    writeFileSync(f, "x");
+    const fd = openSync(f, "r");
+    try {
+      expect(isCloseOnExec(fd)).toBe(true); // Bun opens close-on-exec
+      inheritFd(fd);
+      expect(isCloseOnExec(fd)).toBe(false);
+      const d = dupCloseOnExec(fd);
+      try {
+        expect(d).not.toBe(fd);
+        expect(isCloseOnExec(d)).toBe(true);
+        expect(isCloseOnExec(fd)).toBe(false);
+        expect(fstatSync(d).ino).toBe(fstatSync(fd).ino);
+      } finally {
+        closeSync(d);
+      }
+      closeOnExec(fd);
+      expect(isCloseOnExec(fd)).toBe(true);
+      expect(() => dupCloseOnExec(-1)).toThrow("fcntl: file descriptor not open");
+    } finally {
+      closeSync(fd);
+    }
+  });
 });
