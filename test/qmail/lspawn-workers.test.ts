@@ -81,7 +81,8 @@ function locals(pid: number, comm = "qmail-local"): [number, string[]][] {
     for (const k of kids.split(" ").filter(Boolean)) {
       try {
         const argv = readFileSync(`/proc/${k}/cmdline`, "latin1").split("\0").slice(0, -1);
-        if (readFileSync(`/proc/${k}/comm`, "utf8").trim() === comm) out.push([Number(k), argv]);
+        // An empty cmdline is a child caught in the middle of its exec: the next look sees it whole.
+        if (argv.length > 0 && readFileSync(`/proc/${k}/comm`, "utf8").trim() === comm) out.push([Number(k), argv]);
       } catch {}
     }
   }
