@@ -3,7 +3,7 @@
 import { errnoName } from "@qts/core/errstr";
 import type { Env } from "@qts/core/run";
 import { readFileSync } from "@qts/sys/fs";
-import { fmt6, scan6 } from "./ip6.ts";
+import { fmt4, fmt6, scan4, scan6 } from "./ip6.ts";
 
 // dns_domain_todot_cat's rendering: lower case, and bytes other than [a-z0-9-_] as \ooo (dots separate labels).
 export function djbName(name: string): string {
@@ -26,19 +26,10 @@ function dnsp(): Dns {
   return require("node:dns/promises") as Dns;
 }
 
-/** A dotted quad of four decimal numbers up to 255 (node:net's isIPv4, without loading node:net). */
-export function isIPv4(s: string): boolean {
-  const parts = s.split(".");
-  if (parts.length !== 4) return false;
-  for (const p of parts) {
-    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === "0")) return false;
-    for (let i = 0; i < p.length; i++) {
-      const c = p.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) return false;
-    }
-    if (Number(p) > 255) return false;
-  }
-  return true;
+/** A dotted quad in its one plain form ("1.2.3.4", not "01.2.3.4"), as node:net's isIPv4 (not loaded for it). */
+function isIPv4(s: string): boolean {
+  const b = scan4(s);
+  return b !== undefined && fmt4(b) === s;
 }
 
 let resolver: InstanceType<Dns["Resolver"]> | undefined;
@@ -140,7 +131,7 @@ export async function hostIp(host: string, noipv6 = true): Promise<string> {
     if (lit.length === 0) throw new NoAddress(host);
     return lit[0] as string;
   }
-  if (isIPv4(host)) return host;
+  // (A dotted quad never gets here: literalIp4s took it.)
   if (scan6(host)) return host;
   try {
     const r = await dnsp().lookup(host, { all: true });

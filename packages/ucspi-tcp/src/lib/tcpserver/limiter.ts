@@ -119,7 +119,7 @@ export class Limiter {
       } as unknown as Bun.TCPSocketListenOptions<undefined>);
     } catch {
       // No descriptor or no listener now (EMFILE): the next program's end tries again.
-      if (fd !== undefined && !this.server)
+      if (fd !== undefined)
         try {
           closeSync(fd);
         } catch {}
